@@ -1,0 +1,33 @@
+# host/host.mk -- included by the top-level Makefile: the vhost-user-vsock
+# back-end daemon (DESIGN §6, issue 4), its unit tests and the Linux guest
+# used by its real-peer test suite (tests/backend).
+
+VHOST_SRCS := \
+	host/vhost/main.c \
+	host/vhost/loop.c \
+	host/vhost/guest_mem.c \
+	host/vhost/virtq.c \
+	host/vhost/vhost_user.c \
+	host/vhost/vsock_conn.c \
+	host/vhost/vsock_queue.c \
+	host/vhost/pcap.c
+VHOST_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(VHOST_SRCS))
+
+HOST_TOOLS += $(BUILD)/host/vhost-user-vsock
+
+$(BUILD)/host/obj/host/vhost/%.o: host/vhost/%.c
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_TOOL_CFLAGS) -c $< -o $@
+
+$(BUILD)/host/vhost-user-vsock: $(VHOST_OBJS)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_TOOL_CFLAGS) -o $@ $^
+
+# Unit tests: the ring walker and the memory map on synthetic guest memory,
+# the vhost-user message handler.
+$(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))
+
+# The Linux guest (Debian cloud kernel + initramfs) for tests/backend.
+.PHONY: linux-guest
+linux-guest:
+	@scripts/deps-linux-guest.sh

@@ -1,0 +1,41 @@
+/*
+ * loop.h -- the daemon's one epoll event loop (issue 4: "one epoll loop").
+ *
+ * Every file descriptor the daemon watches is embedded in its owner as a
+ * struct ev_source; epoll hands the source back and the loop calls its
+ * handler.  Owners that die while a batch of events is being dispatched set
+ * fd to -1 (so later events of the batch are skipped) and are freed by their
+ * module after the batch (loop_after_batch hooks).
+ *
+ * Typical usage:
+ *	loop_init();
+ *	src->fd = fd; src->handle = on_ready;
+ *	loop_add(src, EPOLLIN);
+ *	while (!stop) loop_run_once(-1);
+ */
+#ifndef HOST_VHOST_LOOP_H
+#define HOST_VHOST_LOOP_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct ev_source {
+	int fd;					/* watched fd; -1 when dead */
+	uint32_t events;			/* interest currently registered */
+	int registered;				/* in the epoll set? */
+	void (*handle)(struct ev_source *src, uint32_t events); /* callback */
+};
+
+int loop_init(void);
+void loop_fini(void);
+/* Registers (or updates) interest; events 0 keeps the fd registered with no
+ * interest (note: EPOLLHUP/EPOLLERR are still reported). */
+int loop_set(struct ev_source *src, uint32_t events);
+/* Removes the fd from the set (does not close it). */
+void loop_del(struct ev_source *src);
+/* Waits up to timeout_ms, dispatches one batch; negative errno on failure. */
+int loop_run_once(int timeout_ms);
+/* Registers a function run after every batch (at most 8). */
+void loop_after_batch(void (*fn)(void));
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * vhost_user.h -- the back-end half of the vhost-user protocol for one
+ * device (QEMU docs/interop/vhost-user.rst; DESIGN §6 lists what QEMU 7.2
+ * does for vhost-user-vsock).
+ *
+ * A vu_dev listens on its socket, serves one front-end at a time, maps guest
+ * memory, and turns the rx/tx rings into struct virtq.  It tells its owner
+ * (the vsock layer) through vu_ops when a ring was kicked or became ready,
+ * and when the device stopped (rings stopped or the front-end went away).
+ *
+ * Typical usage:
+ *	vu_dev_init(&dev, "/tmp/vhost.sock", &ops, owner);  // listens
+ *	... loop dispatches; ops->kick(dev, VU_TX) etc. ...
+ *	vu_dev_notify(&dev, VU_RX);       // after pushing used entries
+ *	vu_dev_fini(&dev);                // closes, unlinks the socket
+ */
+#ifndef HOST_VHOST_VHOST_USER_H
+#define HOST_VHOST_VHOST_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "host/vhost/guest_mem.h"
+#include "host/vhost/loop.h"
+#include "host/vhost/virtq.h"
+
+#define VU_RX 0			/* device → driver packets */
+#define VU_TX 1			/* driver → device packets */
+#define VU_NUM_QUEUES 2		/* QEMU keeps the event queue itself */
+
+/* Front-end requests (vhost-user.rst "Front-end message types"). */
+enum vu_request {
+	VU_GET_FEATURES = 1,
+	VU_SET_FEATURES = 2,
+	VU_SET_OWNER = 3,
+	VU_RESET_OWNER = 4,
+	VU_SET_MEM_TABLE = 5,
+	VU_SET_LOG_BASE = 6,
+	VU_SET_LOG_FD = 7,
+	VU_SET_VRING_NUM = 8,
+	VU_SET_VRING_ADDR = 9,
+	VU_SET_VRING_BASE = 10,
+	VU_GET_VRING_BASE = 11,
+	VU_SET_VRING_KICK = 12,
+	VU_SET_VRING_CALL = 13,
+	VU_SET_VRING_ERR = 14,
+	VU_GET_PROTOCOL_FEATURES = 15,
+	VU_SET_PROTOCOL_FEATURES = 16,
+	VU_GET_QUEUE_NUM = 17,
+	VU_SET_VRING_ENABLE = 18,
+	VU_SET_BACKEND_REQ_FD = 21,
+	VU_GET_CONFIG = 24,
+	VU_SET_CONFIG = 25,
+	VU_RESET_DEVICE = 34,
+	VU_GET_MAX_MEM_SLOTS = 36,
+};
+
+#define VU_F_PROTOCOL_FEATURES 30	/* VHOST_USER_F_PROTOCOL_FEATURES */
+#define VU_PROTOCOL_F_REPLY_ACK 3
+#define VU_PROTOCOL_F_CONFIG 9
+
+#define VU_FLAG_VERSION 0x1u
+#define VU_FLAG_REPLY (1u << 2)
+#define VU_FLAG_NEED_REPLY (1u << 3)
+#define VU_VRING_IDX_MASK 0xffu
+#define VU_VRING_NOFD (1u << 8)
+
+#define VU_HDR_SIZE 12
+#define VU_MAX_PAYLOAD 4096
+#define VU_MAX_FDS 8
+
+struct vu_msg {
+	uint32_t request;	/* enum vu_request */
+	uint32_t flags;		/* VU_FLAG_* */
+	uint32_t size;		/* payload bytes */
+	union {
+		uint64_t u64;
+		struct { uint32_t index, num; } state;
+		struct {
+			uint32_t index, flags;
+			uint64_t desc, used, avail, log;
+		} addr;
+		struct {
+			uint32_t nregions, padding;
+			struct {
+				uint64_t gpa, size, uva, mmap_offset;
+			} region[GUEST_MEM_MAX_REGIONS];
+		} mem;
+		struct {
+			uint32_t offset, size, flags;
+			uint8_t data[256];
+		} config;
+		uint8_t raw[VU_MAX_PAYLOAD];
+	} payload;
+	int fds[VU_MAX_FDS];	/* fds that came with the message */
+	unsigned nfds;		/* how many */
+} __attribute__((packed));
+
+struct vu_dev;
+
+struct vu_ops {
+	/* Ring idx may have work: kicked, or just became ready. */
+	void (*kick)(struct vu_dev *dev, unsigned idx);
+	/* The rings stopped or the front-end left: drop connection state. */
+	void (*stop)(struct vu_dev *dev);
+};
+
+struct vu_vring {
+	struct virtq vq;	/* the ring itself once running */
+	uint16_t num;		/* SET_VRING_NUM */
+	uint16_t base;		/* SET_VRING_BASE: first avail index */
+	uint64_t desc_uva;	/* SET_VRING_ADDR, front-end addresses */
+	uint64_t avail_uva;
+	uint64_t used_uva;
+	bool addr_set;		/* SET_VRING_ADDR seen */
+	bool started;		/* kick fd given and not stopped by GET_VRING_BASE */
+	bool enabled;		/* SET_VRING_ENABLE 1 (or no protocol features) */
+	int call_fd;		/* eventfd we signal; -1: none */
+	struct ev_source kick;	/* kick eventfd in the loop; fd -1: none */
+	struct vu_dev *dev;	/* back pointer for the kick handler */
+	unsigned idx;		/* VU_RX or VU_TX */
+};
+
+struct vu_dev {
+	char *socket_path;		/* where we listen */
+	struct ev_source listener;	/* listening socket */
+	struct ev_source conn;		/* connected front-end; fd -1: none */
+	uint64_t features;		/* features the front-end acked */
+	uint64_t protocol_features;	/* protocol features acked */
+	uint64_t guest_cid;		/* answered by GET_CONFIG */
+	struct guest_mem mem;		/* guest memory map */
+	struct vu_vring vring[VU_NUM_QUEUES]; /* rx and tx */
+	const struct vu_ops *ops;	/* owner callbacks */
+	void *owner;			/* for the owner's use */
+};
+
+/* Backend virtio feature bits we offer. */
+uint64_t vu_offered_features(void);
+
+int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
+		const struct vu_ops *ops, void *owner);
+void vu_dev_fini(struct vu_dev *dev);
+/* The ring if it may be used now (started, enabled, mapped, not broken). */
+struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx);
+/* Signals the call fd if the driver wants it for what was pushed. */
+void vu_dev_notify(struct vu_dev *dev, unsigned idx);
+
+/* Listening Unix socket at path (a stale socket file is replaced);
+ * the fd or negative errno. */
+int vu_listen_unix(const char *path, int backlog);
+
+/* Handles one message (exposed for unit tests); the reply, if any, is
+ * left in *msg with *reply set; negative errno ends the session. */
+int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply);
+
+#endif

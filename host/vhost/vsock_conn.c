@@ -1,0 +1,523 @@
+/*
+ * vsock_conn.c -- host-side vsock connections and their Unix sockets: the
+ * hybrid CONNECT handshake, the guest→host byte buffer with its credit, half
+ * close mapped to shutdown(2), and VM lifetime (DESIGN §4 credit rules, §6;
+ * Firecracker docs/vsock.md for the CONNECT/OK lines).
+ */
+#include "host/vhost/vsock_host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define LOG(vm, fmt, ...) \
+	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
+		(unsigned long long)(vm)->cid, ##__VA_ARGS__)
+
+struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
+static struct vsock_conn *graveyard[4096];	/* dead conns to free */
+static unsigned graveyard_count;		/* entries in graveyard */
+
+static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
+{
+	return (local_port * 2654435761u ^ peer_port * 40503u) % CONN_BUCKETS;
+}
+
+struct vsock_conn *conn_lookup(struct vsock_vm *vm, uint32_t local_port, uint32_t peer_port)
+{
+	struct vsock_conn *c = vm->bucket[bucket_of(local_port, peer_port)];
+	for (; c; c = c->hash_next)
+		if (c->local_port == local_port && c->peer_port == peer_port)
+			return c;
+	return NULL;
+}
+
+static void hash_insert(struct vsock_conn *conn)
+{
+	struct vsock_conn **b = &conn->vm->bucket[bucket_of(conn->local_port, conn->peer_port)];
+	conn->hash_next = *b;
+	*b = conn;
+}
+
+static void hash_remove(struct vsock_conn *conn)
+{
+	struct vsock_conn **p = &conn->vm->bucket[bucket_of(conn->local_port, conn->peer_port)];
+	for (; *p; p = &(*p)->hash_next) {
+		if (*p == conn) {
+			*p = conn->hash_next;
+			return;
+		}
+	}
+}
+
+static void free_dead(void)
+{
+	for (unsigned i = 0; i < graveyard_count; i++) {
+		free(graveyard[i]->buf);
+		free(graveyard[i]);
+	}
+	graveyard_count = 0;
+}
+
+void conn_destroy(struct vsock_conn *conn)
+{
+	if (conn->state == CONN_DEAD)
+		return;
+	if (conn->state != CONN_LINE)
+		hash_remove(conn);
+	list_del(&conn->all);
+	if (list_linked(&conn->ready))
+		list_del(&conn->ready);
+	if (conn->ev.fd >= 0) {
+		loop_del(&conn->ev);
+		close(conn->ev.fd);
+		conn->ev.fd = -1;
+	}
+	conn->state = CONN_DEAD;
+	if (graveyard_count == sizeof(graveyard) / sizeof(graveyard[0]))
+		free_dead(); /* cannot happen within one batch of 64 events */
+	graveyard[graveyard_count++] = conn;
+}
+
+void conn_reset(struct vsock_conn *conn, const char *why)
+{
+	if (why)
+		LOG(conn->vm, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+	if (conn->state != CONN_LINE) {
+		struct vsock_hdr h = {
+			.src_cid = conn->vm->cid, .dst_cid = VSOCK_CID_HOST,
+			.src_port = conn->peer_port, .dst_port = conn->local_port,
+			.type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_SHUTDOWN,
+		};
+		/* vm_queue_rst answers a guest packet; describe the
+		 * tuple as the guest would have sent it. */
+		vm_queue_rst(conn->vm, &h);
+	}
+	conn_destroy(conn);
+}
+
+uint32_t conn_peer_credit(const struct vsock_conn *conn)
+{
+	uint32_t in_flight = conn->tx_cnt - conn->peer_fwd_cnt;
+	if (in_flight >= conn->peer_buf_alloc)
+		return 0;
+	return conn->peer_buf_alloc - in_flight;
+}
+
+static bool conn_can_send_data(const struct vsock_conn *conn)
+{
+	return conn->state == CONN_ESTABLISHED && !conn->rd_eof &&
+	       !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV) && conn_peer_credit(conn) > 0;
+}
+
+void conn_refresh(struct vsock_conn *conn)
+{
+	if (conn->state == CONN_DEAD)
+		return;
+	uint32_t events = 0;
+	if (conn->state == CONN_LINE) {
+		events = EPOLLIN;
+	} else if (conn->state == CONN_ESTABLISHED && !conn->hup) {
+		if (!conn->data_ready && conn_can_send_data(conn))
+			events |= EPOLLIN;
+		if (conn->buf_used)
+			events |= EPOLLOUT;
+	}
+	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
+		LOG(conn->vm, "epoll: cannot watch a connection");
+	bool work = conn->pending || (conn->data_ready && conn_can_send_data(conn));
+	if (work && !list_linked(&conn->ready)) {
+		list_add_tail(&conn->vm->ready, &conn->ready);
+		conn->vm->rx_dirty = true;
+	} else if (!work && list_linked(&conn->ready)) {
+		list_del(&conn->ready);
+	}
+}
+
+/* ---- guest → host bytes ------------------------------------------------- */
+
+static void maybe_credit_update(struct vsock_conn *conn)
+{
+	uint32_t peer_view_free = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt_sent);
+	uint32_t low = conn->buf_alloc / 2 < VSOCK_MAX_PKT_PAYLOAD ?
+		       conn->buf_alloc / 2 : VSOCK_MAX_PKT_PAYLOAD;
+	if (conn->fwd_cnt != conn->fwd_cnt_sent && peer_view_free < low)
+		conn->pending |= PEND_CREDIT;
+}
+
+/* Writes buffered bytes to the Unix socket; negative errno when it broke. */
+static int conn_flush(struct vsock_conn *conn)
+{
+	while (conn->buf_used) {
+		struct iovec iov[2];
+		uint32_t first = conn->buf_alloc - conn->buf_head;
+		if (first > conn->buf_used)
+			first = conn->buf_used;
+		iov[0].iov_base = conn->buf + conn->buf_head;
+		iov[0].iov_len = first;
+		iov[1].iov_base = conn->buf;
+		iov[1].iov_len = conn->buf_used - first;
+		ssize_t w = writev(conn->ev.fd, iov, iov[1].iov_len ? 2 : 1);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			break;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		conn->buf_head = (conn->buf_head + (uint32_t)w) % conn->buf_alloc;
+		conn->buf_used -= (uint32_t)w;
+		conn->fwd_cnt += (uint32_t)w;
+	}
+	if (!conn->buf_used)
+		conn->buf_head = 0;
+	maybe_credit_update(conn);
+	return 0;
+}
+
+int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
+			 unsigned n, size_t skip, uint32_t len)
+{
+	uint32_t free_space = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt);
+	if (len > free_space) {
+		conn_reset(conn, "guest sent past our credit");
+		return -ENOBUFS;
+	}
+	if (conn->peer_shutdown & VSOCK_SHUTDOWN_SEND) {
+		conn_reset(conn, "guest sent after shutting down");
+		return -EPIPE;
+	}
+	conn->rx_cnt += len;
+	if (conn->hup || conn->wr_shut) { /* nobody can read it any more */
+		conn->fwd_cnt += len;
+		maybe_credit_update(conn);
+		return 0;
+	}
+	size_t done = 0;
+	if (conn->buf_used == 0) {
+		struct iovec slice[VQ_MAX_IOV];
+		unsigned k = iov_slice(iov, n, skip, len, slice, VQ_MAX_IOV);
+		ssize_t w = k ? writev(conn->ev.fd, slice, (int)k) : 0;
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_reset(conn, "Unix socket write failed");
+			return -EPIPE;
+		}
+		if (w > 0) {
+			done = (size_t)w;
+			conn->fwd_cnt += (uint32_t)w;
+		}
+	}
+	if (done < len) {
+		if (!conn->buf) {
+			conn->buf = malloc(conn->buf_alloc);
+			if (!conn->buf) {
+				conn_reset(conn, "out of memory");
+				return -ENOMEM;
+			}
+		}
+		/* Copy the rest into the ring (it fits: credit). */
+		uint32_t rest = len - (uint32_t)done;
+		uint32_t tail = (conn->buf_head + conn->buf_used) % conn->buf_alloc;
+		uint32_t first = conn->buf_alloc - tail < rest ? conn->buf_alloc - tail : rest;
+		iov_copy_from(iov, n, skip + done, conn->buf + tail, first);
+		iov_copy_from(iov, n, skip + done + first, conn->buf, rest - first);
+		conn->buf_used += rest;
+	}
+	maybe_credit_update(conn);
+	return 0;
+}
+
+void conn_check_shutdown(struct vsock_conn *conn)
+{
+	if (conn->state == CONN_DEAD || conn->buf_used)
+		return;
+	if ((conn->peer_shutdown & VSOCK_SHUTDOWN_SEND) && !conn->wr_shut) {
+		conn->wr_shut = true;
+		if (!conn->hup)
+			shutdown(conn->ev.fd, SHUT_WR);
+	}
+	/* Both directions closed by the guest: finish with RST, as Linux
+	 * expects from the side that closes last. */
+	if (conn->peer_shutdown == (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND))
+		conn_reset(conn, NULL);
+}
+
+/* ---- the Unix socket side ----------------------------------------------- */
+
+static void conn_set_hup(struct vsock_conn *conn)
+{
+	conn->hup = true;
+	loop_del(&conn->ev);
+	/* The peer is gone: buffered guest bytes cannot be delivered. */
+	conn->fwd_cnt += conn->buf_used;
+	conn->buf_used = 0;
+	conn->data_ready = true; /* reads no longer block: data or EOF */
+	if (conn->rd_eof && !(conn->shutdown_flags & VSOCK_SHUTDOWN_RCV)) {
+		conn->shutdown_flags |= VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
+		conn->pending |= PEND_SHUTDOWN;
+	}
+}
+
+/* Parses the CONNECT line once complete; negative errno closes. */
+static int conn_parse_line(struct vsock_conn *conn)
+{
+	char *nl = memchr(conn->line, '\n', conn->line_len);
+	if (!nl)
+		return conn->line_len >= CONN_LINE_MAX ? -EPROTO : 0;
+	*nl = 0;
+	if (nl > conn->line && nl[-1] == '\r')
+		nl[-1] = 0;
+	char *p = conn->line, *end;
+	if (strncmp(p, "CONNECT ", 8))
+		return -EPROTO;
+	p += 8;
+	errno = 0;
+	unsigned long port = strtoul(p, &end, 10);
+	if (end == p || *end || errno || port > UINT32_MAX)
+		return -EPROTO;
+	conn->lead_off = (uint32_t)(nl + 1 - conn->line);
+	conn->peer_port = (uint32_t)port;
+	struct vsock_vm *vm = conn->vm;
+	for (unsigned tries = 0;; tries++) {
+		if (tries > 1u << 16)
+			return -EADDRINUSE;
+		uint32_t p32 = vm->next_port++;
+		if (vm->next_port < HOST_PORT_BASE)
+			vm->next_port = HOST_PORT_BASE;
+		if (!conn_lookup(vm, p32, conn->peer_port)) {
+			conn->local_port = p32;
+			break;
+		}
+	}
+	hash_insert(conn);
+	conn->state = CONN_CONNECTING;
+	conn->pending |= PEND_REQUEST;
+	conn->data_ready = conn->lead_off < conn->line_len;
+	return 0;
+}
+
+static void conn_read_line(struct vsock_conn *conn)
+{
+	ssize_t r = recv(conn->ev.fd, conn->line + conn->line_len,
+			 CONN_LINE_MAX - conn->line_len, 0);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		conn_destroy(conn);
+		return;
+	}
+	conn->line_len += (uint32_t)r;
+	int err = conn_parse_line(conn);
+	if (err) {
+		LOG(conn->vm, "bad CONNECT line from a host program");
+		conn_destroy(conn);
+	}
+}
+
+void conn_established(struct vsock_conn *conn)
+{
+	char ok[32];
+	int n = snprintf(ok, sizeof(ok), "OK %u\n", conn->local_port);
+	conn->state = CONN_ESTABLISHED;
+	if (conn->hup)
+		return;
+	/* A fresh socket has room for a line; anything else is broken. */
+	if (send(conn->ev.fd, ok, (size_t)n, MSG_NOSIGNAL) != n)
+		conn_reset(conn, "cannot write OK line");
+}
+
+static void on_conn_event(struct ev_source *src, uint32_t events)
+{
+	struct vsock_conn *conn = (struct vsock_conn *)((char *)src - offsetof(struct vsock_conn, ev));
+	if (conn->state == CONN_LINE) {
+		conn_read_line(conn);
+		if (conn->state != CONN_DEAD)
+			conn_refresh(conn);
+		return;
+	}
+	if (events & EPOLLOUT) {
+		if (conn_flush(conn) < 0) {
+			conn_reset(conn, "Unix socket write failed");
+			return;
+		}
+		conn_check_shutdown(conn);
+		if (conn->state == CONN_DEAD)
+			return;
+	}
+	if (events & EPOLLIN)
+		conn->data_ready = true;
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		if (conn->state == CONN_CONNECTING) {
+			conn_reset(conn, NULL);
+			return;
+		}
+		conn_set_hup(conn);
+		conn_check_shutdown(conn);
+	}
+	conn_refresh(conn);
+}
+
+static struct vsock_conn *conn_new(struct vsock_vm *vm, int fd, enum conn_state state)
+{
+	struct vsock_conn *conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return NULL;
+	conn->vm = vm;
+	conn->ev.fd = fd;
+	conn->ev.handle = on_conn_event;
+	conn->state = state;
+	conn->buf_alloc = vm->buf_alloc;
+	list_init(&conn->ready);
+	list_add_tail(&vm->conns, &conn->all);
+	return conn;
+}
+
+struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *hdr)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", vm->uds_path,
+			 hdr->dst_port);
+	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
+		return NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		if (errno != ENOENT && errno != ECONNREFUSED)
+			LOG(vm, "connect %s: %s", addr.sun_path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	struct vsock_conn *conn = conn_new(vm, fd, CONN_ESTABLISHED);
+	if (!conn) {
+		close(fd);
+		return NULL;
+	}
+	conn->local_port = hdr->dst_port;
+	conn->peer_port = hdr->src_port;
+	hash_insert(conn);
+	conn->pending = PEND_RESPONSE;
+	return conn;
+}
+
+static void on_uds_accept(struct ev_source *src, uint32_t events)
+{
+	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, uds));
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct vsock_conn *conn = conn_new(vm, fd, CONN_LINE);
+		if (!conn) {
+			close(fd);
+			continue;
+		}
+		conn_refresh(conn);
+	}
+}
+
+void vm_drop_connections(struct vsock_vm *vm)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &vm->conns)
+		conn_destroy(list_entry(pos, struct vsock_conn, all));
+	vm->rst_count = 0;
+	vm->rst_head = 0;
+	vm_drop_sibling_queue(vm);
+}
+
+/* ---- VM lifetime -------------------------------------------------------- */
+
+static void vm_kick(struct vu_dev *dev, unsigned idx)
+{
+	struct vsock_vm *vm = dev->owner;
+	if (idx == VU_TX)
+		vm_tx_service(vm);
+	else
+		vm_rx_service(vm);
+}
+
+static void vm_stop(struct vu_dev *dev)
+{
+	vm_drop_connections(dev->owner);
+}
+
+static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop };
+
+static void after_batch(void)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
+		if (vm->tx_stalled)
+			vm_tx_service(vm);
+		if (vm->rx_dirty)
+			vm_rx_service(vm);
+	}
+	free_dead();
+}
+
+void vsock_host_init(void)
+{
+	loop_after_batch(after_batch);
+}
+
+int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
+{
+	struct vsock_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cid = cfg->guest_cid;
+	vm->groups = cfg->groups;
+	vm->buf_alloc = cfg->buf_alloc;
+	vm->next_port = HOST_PORT_BASE;
+	list_init(&vm->conns);
+	list_init(&vm->ready);
+	list_init(&vm->sibling_in);
+	vm->uds.handle = on_uds_accept;
+	vm->uds_path = strdup(cfg->uds_path);
+	int err = -ENOMEM;
+	if (!vm->uds_path)
+		goto err_free;
+	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
+	if (vm->uds.fd < 0) {
+		err = vm->uds.fd;
+		goto err_free_path;
+	}
+	err = loop_set(&vm->uds, EPOLLIN);
+	if (err)
+		goto err_close_uds;
+	err = vu_dev_init(&vm->dev, cfg->socket_path, cfg->guest_cid, &vm_ops, vm);
+	if (err)
+		goto err_close_uds;
+	list_add_tail(&vsock_all_vms, &vm->vms);
+	*out = vm;
+	return 0;
+
+err_close_uds:
+	loop_del(&vm->uds);
+	close(vm->uds.fd);
+	unlink(cfg->uds_path);
+err_free_path:
+	free(vm->uds_path);
+err_free:
+	free(vm);
+	return err;
+}
+
+void vsock_vm_destroy(struct vsock_vm *vm)
+{
+	list_del(&vm->vms);
+	vu_dev_fini(&vm->dev); /* calls vm_stop: connections go */
+	vm_drop_connections(vm);
+	loop_del(&vm->uds);
+	close(vm->uds.fd);
+	unlink(vm->uds_path);
+	free(vm->uds_path);
+	free(vm);
+	free_dead();
+}

@@ -1,0 +1,382 @@
+/*
+ * vsock_queue.c -- packets on the rings: the guest's tx ring is parsed and
+ * dispatched to connections; the rx ring is filled with control packets,
+ * Unix-socket data read straight into guest buffers, RSTs for unknown
+ * tuples and packets from sibling VMs (virtio 1.2 §5.10.6; DESIGN §4, §6;
+ * Linux net/vmw_vsock/virtio_transport_common.c as the peer's behaviour).
+ *
+ * Every header field from the guest is range-checked; a bad packet is
+ * dropped (or answered with RST), a bad ring is marked broken by virtq.c.
+ */
+#include "host/vhost/vsock_host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define LOG(vm, fmt, ...) \
+	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
+		(unsigned long long)(vm)->cid, ##__VA_ARGS__)
+
+void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *in)
+{
+	if (in->op == VSOCK_OP_RST)
+		return;
+	if (vm->rst_count == RST_QUEUE_MAX) {
+		LOG(vm, "RST queue full, dropping one");
+		return;
+	}
+	struct vsock_hdr *h = &vm->rst[(vm->rst_head + vm->rst_count++) % RST_QUEUE_MAX];
+	memset(h, 0, sizeof(*h));
+	h->src_cid = in->dst_cid;
+	h->dst_cid = in->src_cid;
+	h->src_port = in->dst_port;
+	h->dst_port = in->src_port;
+	h->type = in->type;
+	h->op = VSOCK_OP_RST;
+	vm->rx_dirty = true;
+}
+
+/* ---- guest → host --------------------------------------------------------- */
+
+static struct vsock_vm *find_sibling(struct vsock_vm *vm, uint64_t cid)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+		struct vsock_vm *other = list_entry(pos, struct vsock_vm, vms);
+		if (other != vm && other->cid == cid && (other->groups & vm->groups))
+			return other;
+	}
+	return NULL;
+}
+
+/* Queues a packet for a sibling VM; -EAGAIN when its queue is full. */
+static int route_sibling(struct vsock_vm *vm, struct vsock_vm *dst,
+			 const struct vsock_hdr *hdr, const struct vq_chain *chain)
+{
+	if (dst->sibling_bytes + hdr->len > SIBLING_QUEUE_BYTES &&
+	    !list_empty(&dst->sibling_in))
+		return -EAGAIN;
+	struct sibling_pkt *pkt = malloc(sizeof(*pkt) + hdr->len);
+	if (!pkt)
+		return -ENOMEM;
+	pkt->hdr = *hdr;
+	pkt->off = 0;
+	iov_copy_from(chain->iov, chain->n_out, VSOCK_HDR_SIZE, pkt->data, hdr->len);
+	list_add_tail(&dst->sibling_in, &pkt->node);
+	dst->sibling_bytes += hdr->len;
+	dst->rx_dirty = true;
+	return 0;
+}
+
+void vm_drop_sibling_queue(struct vsock_vm *vm)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &vm->sibling_in) {
+		list_del(pos);
+		free(list_entry(pos, struct sibling_pkt, node));
+	}
+	vm->sibling_bytes = 0;
+}
+
+static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
+			const struct vq_chain *chain)
+{
+	conn->peer_buf_alloc = hdr->buf_alloc;
+	conn->peer_fwd_cnt = hdr->fwd_cnt;
+	switch (hdr->op) {
+	case VSOCK_OP_RESPONSE:
+		if (conn->state != CONN_CONNECTING) {
+			conn_reset(conn, "unexpected RESPONSE");
+			return;
+		}
+		conn_established(conn);
+		break;
+	case VSOCK_OP_RW:
+		if (conn->state != CONN_ESTABLISHED) {
+			conn_reset(conn, "data before the handshake");
+			return;
+		}
+		if (conn_from_guest_data(conn, chain->iov, chain->n_out, VSOCK_HDR_SIZE,
+					 hdr->len) < 0)
+			return;
+		break;
+	case VSOCK_OP_CREDIT_UPDATE:
+		break;
+	case VSOCK_OP_CREDIT_REQUEST:
+		conn->pending |= PEND_CREDIT;
+		break;
+	case VSOCK_OP_SHUTDOWN:
+		conn->peer_shutdown |= hdr->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+		break;
+	case VSOCK_OP_RST:
+		conn_destroy(conn);
+		return;
+	default: /* REQUEST on a live tuple, or an unknown op */
+		conn_reset(conn, "unexpected operation");
+		return;
+	}
+	conn_check_shutdown(conn);
+	conn_refresh(conn);
+}
+
+/* One packet from the tx ring; -EAGAIN leaves it there (sibling full). */
+static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
+{
+	struct vsock_hdr hdr;
+	if (chain->out_bytes < VSOCK_HDR_SIZE) {
+		LOG(vm, "tx packet shorter than a header, dropped");
+		return 0;
+	}
+	iov_copy_from(chain->iov, chain->n_out, 0, &hdr, sizeof(hdr));
+	if (hdr.len > chain->out_bytes - VSOCK_HDR_SIZE || hdr.len > VSOCK_MAX_PKT_PAYLOAD) {
+		LOG(vm, "tx packet len %u beyond its buffer, dropped", hdr.len);
+		return 0;
+	}
+	if (hdr.src_cid != vm->cid) {
+		LOG(vm, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
+		return 0;
+	}
+	if (hdr.dst_cid != VSOCK_CID_HOST) {
+		struct vsock_vm *dst = find_sibling(vm, hdr.dst_cid);
+		if (!dst || !vu_dev_queue(&dst->dev, VU_RX)) {
+			vm_queue_rst(vm, &hdr);
+			return 0;
+		}
+		int err = route_sibling(vm, dst, &hdr, chain);
+		if (err == -EAGAIN)
+			return err;
+		vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
+		return 0;
+	}
+	vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
+	if (hdr.type != VSOCK_TYPE_STREAM) {
+		vm_queue_rst(vm, &hdr);
+		return 0;
+	}
+	struct vsock_conn *conn = conn_lookup(vm, hdr.dst_port, hdr.src_port);
+	if (conn) {
+		conn_packet(conn, &hdr, chain);
+		return 0;
+	}
+	if (hdr.op != VSOCK_OP_REQUEST) {
+		vm_queue_rst(vm, &hdr);
+		return 0;
+	}
+	conn = conn_from_guest(vm, &hdr);
+	if (!conn) {
+		vm_queue_rst(vm, &hdr); /* nobody listens on <uds>_P */
+		return 0;
+	}
+	conn->peer_buf_alloc = hdr.buf_alloc;
+	conn->peer_fwd_cnt = hdr.fwd_cnt;
+	conn_refresh(conn);
+	return 0;
+}
+
+void vm_tx_service(struct vsock_vm *vm)
+{
+	struct virtq *vq = vu_dev_queue(&vm->dev, VU_TX);
+	struct vq_chain chain;
+	vm->tx_stalled = false;
+	if (!vq)
+		return;
+	for (;;) {
+		int r = virtq_pop(vq, &chain);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (virtq_enable_notify(vq))
+				continue;
+			break;
+		}
+		if (guest_packet(vm, &chain) == -EAGAIN) {
+			virtq_unpop(vq); /* resumes when the sibling drains */
+			vm->tx_stalled = true;
+			break;
+		}
+		virtq_push(vq, chain.head, 0);
+	}
+	vu_dev_notify(&vm->dev, VU_TX);
+	if (vm->rx_dirty)
+		vm_rx_service(vm);
+}
+
+/* ---- host → guest ---------------------------------------------------------- */
+
+static void conn_header(struct vsock_conn *conn, struct vsock_hdr *h, uint16_t op)
+{
+	memset(h, 0, sizeof(*h));
+	h->src_cid = VSOCK_CID_HOST;
+	h->dst_cid = conn->vm->cid;
+	h->src_port = conn->local_port;
+	h->dst_port = conn->peer_port;
+	h->type = VSOCK_TYPE_STREAM;
+	h->op = op;
+	h->buf_alloc = conn->buf_alloc;
+	h->fwd_cnt = conn->fwd_cnt;
+	conn->fwd_cnt_sent = conn->fwd_cnt;
+	conn->pending &= ~PEND_CREDIT; /* every header carries our credit */
+}
+
+/* Reads Unix-socket (or early line) data into the chain after the header;
+ * returns payload bytes, 0 at EOF, -EAGAIN for none, other negative errno
+ * when the socket failed. */
+static ssize_t conn_read_payload(struct vsock_conn *conn, struct vq_chain *chain,
+				 uint32_t max)
+{
+	struct iovec *in = chain->iov + chain->n_out;
+	if (conn->lead_off < conn->line_len) {
+		uint32_t n = conn->line_len - conn->lead_off;
+		if (n > max)
+			n = max;
+		iov_copy_to(in, chain->n_in, VSOCK_HDR_SIZE, conn->line + conn->lead_off, n);
+		conn->lead_off += n;
+		return n;
+	}
+	struct iovec slice[VQ_MAX_IOV];
+	unsigned k = iov_slice(in, chain->n_in, VSOCK_HDR_SIZE, max, slice, VQ_MAX_IOV);
+	for (;;) {
+		ssize_t r = readv(conn->ev.fd, slice, (int)k);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -errno : r;
+	}
+}
+
+/* Builds conn's next packet into chain; the bytes written, 0 for nothing. */
+static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
+{
+	struct vsock_hdr h;
+	struct iovec *in = chain->iov + chain->n_out;
+	uint32_t payload = 0;
+
+	if (conn->pending & PEND_REQUEST) {
+		conn->pending &= ~PEND_REQUEST;
+		conn_header(conn, &h, VSOCK_OP_REQUEST);
+	} else if (conn->pending & PEND_RESPONSE) {
+		conn->pending &= ~PEND_RESPONSE;
+		conn_header(conn, &h, VSOCK_OP_RESPONSE);
+	} else {
+		uint32_t max = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
+		uint32_t credit = conn_peer_credit(conn);
+		if (max > credit)
+			max = credit;
+		if (max > VSOCK_MAX_PKT_PAYLOAD)
+			max = VSOCK_MAX_PKT_PAYLOAD;
+		ssize_t r = -EAGAIN;
+		if (conn->data_ready && max && conn->state == CONN_ESTABLISHED &&
+		    !conn->rd_eof && !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV))
+			r = conn_read_payload(conn, chain, max);
+		if (r > 0) {
+			payload = (uint32_t)r;
+			conn->tx_cnt += payload;
+			if (payload < max && !conn->hup && conn->lead_off >= conn->line_len)
+				conn->data_ready = false;
+			conn_header(conn, &h, VSOCK_OP_RW);
+			h.len = payload;
+		} else {
+			if (r == 0) {
+				conn->rd_eof = true;
+				conn->shutdown_flags |= VSOCK_SHUTDOWN_SEND;
+				if (conn->hup)
+					conn->shutdown_flags |= VSOCK_SHUTDOWN_RCV;
+				conn->pending |= PEND_SHUTDOWN;
+			} else if (r != -EAGAIN && r != -EWOULDBLOCK) {
+				conn_reset(conn, "Unix socket read failed");
+				return 0;
+			}
+			if (!conn->hup || r == 0)
+				conn->data_ready = false;
+			if (conn->pending & PEND_SHUTDOWN) {
+				conn->pending &= ~PEND_SHUTDOWN;
+				conn_header(conn, &h, VSOCK_OP_SHUTDOWN);
+				h.flags = conn->shutdown_flags;
+			} else if (conn->pending & PEND_CREDIT) {
+				conn_header(conn, &h, VSOCK_OP_CREDIT_UPDATE);
+			} else {
+				return 0;
+			}
+		}
+	}
+	iov_copy_to(in, chain->n_in, 0, &h, sizeof(h));
+	vsock_pcap_packet(&h, in, chain->n_in, VSOCK_HDR_SIZE);
+	return VSOCK_HDR_SIZE + payload;
+}
+
+/* Copies the next piece of a sibling packet into chain. */
+static uint32_t sibling_fill(struct vsock_vm *vm, struct vq_chain *chain)
+{
+	struct sibling_pkt *pkt = list_entry(vm->sibling_in.next, struct sibling_pkt, node);
+	struct iovec *in = chain->iov + chain->n_out;
+	uint32_t left = pkt->hdr.len - pkt->off;
+	uint32_t room = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
+	uint32_t n = left < room ? left : room;
+	struct vsock_hdr h = pkt->hdr;
+	h.len = n;
+	iov_copy_to(in, chain->n_in, 0, &h, sizeof(h));
+	iov_copy_to(in, chain->n_in, VSOCK_HDR_SIZE, pkt->data + pkt->off, n);
+	pkt->off += n;
+	if (pkt->off == pkt->hdr.len) {
+		vm->sibling_bytes -= pkt->hdr.len;
+		list_del(&pkt->node);
+		free(pkt);
+	}
+	return VSOCK_HDR_SIZE + n;
+}
+
+static bool rx_has_work(struct vsock_vm *vm)
+{
+	return vm->rst_count || !list_empty(&vm->sibling_in) || !list_empty(&vm->ready);
+}
+
+void vm_rx_service(struct vsock_vm *vm)
+{
+	struct virtq *vq = vu_dev_queue(&vm->dev, VU_RX);
+	struct vq_chain chain;
+	vm->rx_dirty = false;
+	if (!vq)
+		return;
+	while (rx_has_work(vm)) {
+		int r = virtq_pop(vq, &chain);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (virtq_enable_notify(vq))
+				continue;
+			break; /* the guest's next rx buffer kicks us */
+		}
+		if (chain.n_out || chain.in_bytes < VSOCK_HDR_SIZE) {
+			virtq_mark_broken(vq, "rx buffer not writable or too small");
+			break;
+		}
+		uint32_t written = 0;
+		if (vm->rst_count) {
+			struct vsock_hdr *h = &vm->rst[vm->rst_head];
+			iov_copy_to(chain.iov, chain.n_in, 0, h, sizeof(*h));
+			vsock_pcap_packet(h, chain.iov, chain.n_in, VSOCK_HDR_SIZE);
+			vm->rst_head = (vm->rst_head + 1) % RST_QUEUE_MAX;
+			vm->rst_count--;
+			written = VSOCK_HDR_SIZE;
+		} else if (!list_empty(&vm->sibling_in)) {
+			written = sibling_fill(vm, &chain);
+		} else {
+			struct vsock_conn *conn =
+				list_entry(vm->ready.next, struct vsock_conn, ready);
+			list_del(&conn->ready); /* round robin: re-added at the tail */
+			written = conn_fill(conn, &chain);
+			if (conn->state != CONN_DEAD)
+				conn_refresh(conn);
+		}
+		if (written)
+			virtq_push(vq, chain.head, written);
+		else
+			virtq_unpop(vq);
+	}
+	vu_dev_notify(&vm->dev, VU_RX);
+	/* A sibling whose tx stalled on our queue resumes after this batch
+	 * (see after_batch in vsock_conn.c). */
+}

@@ -1,0 +1,281 @@
+/*
+ * vsockpeer.c -- the test peer inside the Linux guest (issue 4, DESIGN §7).
+ *
+ * Built static with the host gcc and put in the initramfs by
+ * scripts/deps-linux-guest.sh.  `vsockpeer serve PORT` listens on AF_VSOCK
+ * PORT, prints "VSOCKPEER READY" on the console and serves one command line
+ * per connection (host side: CONNECT PORT through the backend's uds-path):
+ *
+ *   echo                      echo bytes until EOF, then shutdown(SHUT_WR)
+ *   sink                      read until EOF, answer "OK <count> <crc32>"
+ *   source N SEED             send N pseudo-random bytes, shutdown(SHUT_WR),
+ *                             read until EOF
+ *   dial CID PORT ROLE ARGS   connect to CID:PORT, play ROLE (echo, sink,
+ *                             source N SEED, none) there; answer on this
+ *                             connection "RESULT <errno> <sent> <sent-crc>
+ *                             <got> <got-crc>"
+ *   many CID PORT COUNT N     COUNT concurrent connections to CID:PORT, each
+ *                             sends N bytes, half-closes and expects the same
+ *                             bytes back; answer "RESULT 0 <ok> <failed>"
+ *
+ * CRCs are zlib's crc32 so the Python side checks them with zlib.crc32.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
+{
+	crc = ~crc;
+	while (n--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+struct tally {
+	unsigned long long sent, got;	/* byte counts */
+	uint32_t sent_crc, got_crc;	/* crc32 of those bytes */
+};
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read until EOF, counting; echo back when asked. */
+static int drain(int fd, struct tally *t, int echo)
+{
+	static unsigned char buf[65536];
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		t->got += (size_t)r;
+		t->got_crc = crc_update(t->got_crc, buf, (size_t)r);
+		if (echo) {
+			int err = write_all(fd, buf, (size_t)r);
+			if (err)
+				return err;
+			t->sent += (size_t)r;
+			t->sent_crc = crc_update(t->sent_crc, buf, (size_t)r);
+		}
+	}
+}
+
+static int source(int fd, unsigned long long n, uint64_t seed, struct tally *t)
+{
+	static unsigned char buf[65536];
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+	while (n) {
+		size_t chunk = n < sizeof(buf) ? (size_t)n : sizeof(buf);
+		for (size_t i = 0; i < chunk; i += 8) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(buf + i, &x, 8);
+		}
+		int err = write_all(fd, buf, chunk);
+		if (err)
+			return err;
+		t->sent += chunk;
+		t->sent_crc = crc_update(t->sent_crc, buf, chunk);
+		n -= chunk;
+	}
+	shutdown(fd, SHUT_WR);
+	return drain(fd, t, 0);
+}
+
+static int play(int fd, char *role, char *args, struct tally *t)
+{
+	if (!strcmp(role, "echo")) {
+		int err = drain(fd, t, 1);
+		shutdown(fd, SHUT_WR);
+		return err;
+	}
+	if (!strcmp(role, "sink"))
+		return drain(fd, t, 0);
+	if (!strcmp(role, "source")) {
+		unsigned long long n = 0, seed = 0;
+		if (!args || sscanf(args, "%llu %llu", &n, &seed) < 1)
+			return -EINVAL;
+		return source(fd, n, seed, t);
+	}
+	if (!strcmp(role, "none"))
+		return 0;
+	return -EINVAL;
+}
+
+static int dial(unsigned cid, unsigned port)
+{
+	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = cid,
+				    .svm_port = port };
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void answer(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void answer(int fd, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	write_all(fd, line, (size_t)n);
+}
+
+static void cmd_many(int ctl, unsigned cid, unsigned port, int count,
+		     unsigned long long n)
+{
+	int ok = 0, failed = 0;
+	for (int i = 0; i < count; i++) {
+		if (fork() == 0) {
+			struct tally t = { 0 };
+			int fd = dial(cid, port);
+			if (fd < 0)
+				_exit(2);
+			int err = source(fd, n, (uint64_t)i + 1, &t);
+			_exit(!err && t.got == t.sent && t.got_crc == t.sent_crc ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < count; i++) {
+		int status;
+		if (wait(&status) < 0)
+			break;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			ok++;
+		else
+			failed++;
+	}
+	answer(ctl, "RESULT 0 %d %d\n", ok, failed);
+}
+
+static void serve_one(int fd)
+{
+	char line[256];
+	size_t len = 0;
+	/* The command line, byte by byte so no data after it is consumed. */
+	while (len < sizeof(line) - 1) {
+		ssize_t r = read(fd, line + len, 1);
+		if (r <= 0)
+			return;
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = 0;
+	char *save = NULL;
+	char *cmd = strtok_r(line, " ", &save);
+	char *rest = save;
+	struct tally t = { 0 };
+	if (!cmd)
+		return;
+	if (!strcmp(cmd, "sink")) {
+		int err = drain(fd, &t, 0);
+		answer(fd, "OK %llu %u %d\n", t.got, t.got_crc, err);
+	} else if (!strcmp(cmd, "echo") || !strcmp(cmd, "source")) {
+		play(fd, cmd, rest, &t);
+	} else if (!strcmp(cmd, "dial")) {
+		unsigned cid, port;
+		char role[32];
+		int used = 0;
+		if (!rest || sscanf(rest, "%u %u %31s %n", &cid, &port, role, &used) < 3) {
+			answer(fd, "RESULT %d 0 0 0 0\n", EINVAL);
+			return;
+		}
+		int dfd = dial(cid, port);
+		if (dfd < 0) {
+			answer(fd, "RESULT %d 0 0 0 0\n", -dfd);
+			return;
+		}
+		int err = play(dfd, role, rest + used, &t);
+		close(dfd);
+		answer(fd, "RESULT %d %llu %u %llu %u\n", -err, t.sent, t.sent_crc,
+		       t.got, t.got_crc);
+	} else if (!strcmp(cmd, "many")) {
+		unsigned cid, port;
+		int count;
+		unsigned long long n;
+		if (!rest || sscanf(rest, "%u %u %d %llu", &cid, &port, &count, &n) != 4)
+			answer(fd, "RESULT %d 0 0\n", EINVAL);
+		else
+			cmd_many(fd, cid, port, count, n);
+	} else {
+		answer(fd, "ERR unknown command\n");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	crc_init();
+	if (argc != 3 || strcmp(argv[1], "serve")) {
+		fprintf(stderr, "usage: vsockpeer serve PORT\n");
+		return 2;
+	}
+	signal(SIGCHLD, SIG_IGN);
+	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
+				    .svm_port = (unsigned)atoi(argv[2]) };
+	int lfd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(lfd, 128) < 0) {
+		perror("vsockpeer: listen");
+		return 1;
+	}
+	printf("VSOCKPEER READY\n");
+	fflush(stdout);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			signal(SIGCHLD, SIG_DFL);
+			serve_one(fd);
+			close(fd);
+			_exit(0);
+		}
+		close(fd);
+	}
+}
