@@ -26,6 +26,8 @@ $(BUILD)/host/vhost-user-vsock: $(VHOST_OBJS)
 # Unit tests: the ring walker and the memory map on synthetic guest memory,
 # the vhost-user message handler.
 $(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))
+$(eval $(call unit_test,test_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
+	host/vhost/virtq.c host/vhost/guest_mem.c))
 
 # The Linux guest (Debian cloud kernel + initramfs) for tests/backend.
 .PHONY: linux-guest

@@ -13,6 +13,9 @@
  * One process, one epoll loop, any number of VMs.  SIGINT/SIGTERM end it
  * cleanly and remove the socket files it created.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, memfd_create */
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

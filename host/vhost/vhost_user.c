@@ -15,6 +15,9 @@
  *   queue.  With REPLY_ACK, a message flagged NEED_REPLY that has no reply of
  *   its own gets a u64 status (0 = success).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, memfd_create */
+#endif
 #include "host/vhost/vhost_user.h"
 
 #include <errno.h>
