@@ -8,10 +8,12 @@
  *
  *   echo                      echo bytes until EOF, then shutdown(SHUT_WR)
  *   sink                      read until EOF, answer "OK <count> <crc32>"
+ *   stall SECONDS             sleep without reading, then act as sink
  *   source N SEED             send N pseudo-random bytes, shutdown(SHUT_WR),
  *                             read until EOF
  *   dial CID PORT ROLE ARGS   connect to CID:PORT, play ROLE (echo, sink,
- *                             source N SEED, none) there; answer on this
+ *                             source N SEED, none, say TEXT = send "echo\n"
+ *                             and TEXT to another vsockpeer) there; answer on this
  *                             connection "RESULT <errno> <sent> <sent-crc>
  *                             <got> <got-crc>"
  *   many CID PORT COUNT N     COUNT concurrent connections to CID:PORT, each
@@ -136,6 +138,17 @@ static int play(int fd, char *role, char *args, struct tally *t)
 	}
 	if (!strcmp(role, "none"))
 		return 0;
+	if (!strcmp(role, "say")) {
+		char line[160];
+		int n = snprintf(line, sizeof(line), "echo\n%s", args ? args : "");
+		int err = write_all(fd, line, (size_t)n);
+		if (err)
+			return err;
+		t->sent += (size_t)n;
+		t->sent_crc = crc_update(t->sent_crc, (unsigned char *)line, (size_t)n);
+		shutdown(fd, SHUT_WR);
+		return drain(fd, t, 0);
+	}
 	return -EINVAL;
 }
 
@@ -211,6 +224,10 @@ static void serve_one(int fd)
 	struct tally t = { 0 };
 	if (!cmd)
 		return;
+	if (!strcmp(cmd, "stall")) {
+		sleep(rest ? (unsigned)atoi(rest) : 1);
+		cmd = "sink";
+	}
 	if (!strcmp(cmd, "sink")) {
 		int err = drain(fd, &t, 0);
 		answer(fd, "OK %llu %u %d\n", t.got, t.got_crc, err);

@@ -1,0 +1,219 @@
+"""backend_lib.py -- helpers for the real-peer suite of the vhost-user-vsock
+daemon (issue 4, DESIGN §6/§7): start the daemon and Linux guests on private
+sockets, talk hybrid vsock, and always clean up.
+
+A guest runs tests/backend/guest/vsockpeer (see its header for the command
+lines it serves on vsock port 5000).
+"""
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import zlib
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DAEMON = os.path.join(TOP, "build", "host", "vhost-user-vsock")
+GUEST_DIR = os.path.join(TOP, "build", "linux-guest")
+PEER_PORT = 5000
+TIMEOUT = 60.0  # seconds for any single wait
+
+
+def build_prerequisites():
+    """make the daemon and the Linux guest (idempotent, fast when done)."""
+    subprocess.run(["make", "--no-print-directory", "build/host/vhost-user-vsock",
+                    "linux-guest"], cwd=TOP, check=True, timeout=900)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Daemon:
+    """The daemon with --vm specs; stderr goes to a log file."""
+
+    def __init__(self, workdir, vms, pcap=None, extra=()):
+        self.workdir = workdir
+        self.vms = vms  # list of dicts: cid, socket, uds, [groups]
+        self.log_path = os.path.join(workdir, "daemon.log")
+        args = [DAEMON]
+        for vm in vms:
+            spec = f"guest-cid={vm['cid']},socket={vm['socket']},uds-path={vm['uds']}"
+            if vm.get("groups"):
+                spec += f",groups={vm['groups']}"
+            args += ["--vm", spec]
+        if pcap:
+            args += ["--pcap", pcap]
+        args += list(extra)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: all(os.path.exists(vm["socket"]) for vm in vms)
+                 or self.proc.poll() is not None, 10, "daemon sockets")
+        if self.proc.poll() is not None:
+            raise RuntimeError("daemon exited:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        return self.proc.returncode
+
+
+class Guest:
+    """A Linux guest under QEMU TCG with vhost-user-vsock-pci."""
+
+    def __init__(self, workdir, name, vhost_socket, mem="256M"):
+        self.log_path = os.path.join(workdir, f"{name}.serial")
+        self.log = open(self.log_path, "wb")
+        args = [
+            "qemu-system-x86_64", "-M", "q35", "-m", mem,
+            "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
+            "-machine", "memory-backend=mem",
+            "-chardev", f"socket,id=vc,path={vhost_socket}",
+            "-device", "vhost-user-vsock-pci,chardev=vc",
+            "-kernel", os.path.join(GUEST_DIR, "vmlinuz"),
+            "-initrd", os.path.join(GUEST_DIR, "initramfs.cpio.gz"),
+            "-append", "console=ttyS0 quiet panic=-1",
+            "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
+        ]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_ready(self, timeout=TIMEOUT):
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("QEMU exited:\n" + self.read_log())
+            return "VSOCKPEER READY" in self.read_log()
+        wait_for(ready, timeout, "guest READY")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+def recv_line(sock):
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
+def hybrid_connect(uds, port, timeout=TIMEOUT):
+    """CONNECT through the daemon; returns the socket after "OK <port>"."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(uds)
+    sock.sendall(f"CONNECT {port}\n".encode())
+    line = recv_line(sock)
+    if not line.startswith(b"OK "):
+        sock.close()
+        raise ConnectionError(f"CONNECT {port}: got {line!r}")
+    return sock
+
+
+def command(uds, line, timeout=TIMEOUT):
+    """A connection to the guest peer carrying one command line."""
+    sock = hybrid_connect(uds, PEER_PORT, timeout)
+    sock.sendall(line.encode() + b"\n")
+    return sock
+
+
+def read_all(sock):
+    out = bytearray()
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+
+
+def result(sock):
+    """Parses the guest's "RESULT errno ..." answer."""
+    text = read_all(sock).decode()
+    fields = text.split()
+    assert fields and fields[0] == "RESULT", f"unexpected answer {text!r}"
+    return [int(x) for x in fields[1:]]
+
+
+class HostListener:
+    """A Unix listener at <uds>_PORT that runs handler(conn) per connection
+    in a thread and records what the handlers return."""
+
+    def __init__(self, uds, port, handler):
+        self.path = f"{uds}_{port}"
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.handler = handler
+        self.results = []
+        self.errors = []
+        self.threads = []
+        self.stopping = False
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(TIMEOUT)
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _run(self, conn):
+        try:
+            self.results.append(self.handler(conn))
+        except Exception as e:  # reported by the test
+            self.errors.append(repr(e))
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stopping = True
+        self.acceptor.join(5)
+        for t in self.threads:
+            t.join(TIMEOUT)
+        self.sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def crc(data):
+    return zlib.crc32(data) & 0xffffffff
