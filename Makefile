@@ -1,0 +1,200 @@
+# Makefile -- the one entry point of the project (DESIGN §1).
+#
+#   make                 deps, both EFI images and the host tools
+#   make ARCH=aarch64 image
+#                        one image (ARCH=x86_64 is the default)
+#   make host            host tools (build/host/)
+#   make unit            host unit tests under ASan + UBSan
+#   make test            everything above, then the QEMU suites; ends with
+#                        a "N passed, N failed" line
+#   make run             the main job: boot the image with the backend
+#   make esp             ESP folder for ARCH (build/$(ARCH)/esp)
+#   make clean           remove build outputs (keeps newlib, nanopb, apt)
+#   make distclean       remove build/ entirely
+
+ARCH ?= x86_64
+BUILD := build
+OUT := $(BUILD)/$(ARCH)
+PYTHON := /usr/bin/python3
+
+# ---------------------------------------------------------------------------
+# Per-architecture toolchain and EFI pieces
+# ---------------------------------------------------------------------------
+ifeq ($(ARCH),x86_64)
+CROSS :=
+EFI_ROOT := /usr
+EFI_NAME := BOOTX64.EFI
+ARCH_CFLAGS := -mno-red-zone -maccumulate-outgoing-args -DGNU_EFI_USE_MS_ABI \
+	-mcmodel=small
+ARCH_LDFLAGS :=
+EFI_OBJCOPY_FLAGS := --target=efi-app-x86_64 --subsystem=10
+else ifeq ($(ARCH),aarch64)
+CROSS := aarch64-linux-gnu-
+EFI_ROOT := $(BUILD)/gnu-efi-arm64/root/usr
+EFI_NAME := BOOTAA64.EFI
+ARCH_CFLAGS := -mstrict-align
+# gnu-efi's aarch64 crt0 carries its own PE header; it needs the subsystem.
+ARCH_LDFLAGS := --defsym=EFI_SUBSYSTEM=0xa --no-warn-rwx-segments
+EFI_OBJCOPY_FLAGS := -O binary
+else
+$(error ARCH must be x86_64 or aarch64, not '$(ARCH)')
+endif
+
+CC := $(CROSS)gcc
+LD := $(CROSS)ld
+OBJCOPY := $(CROSS)objcopy
+NEWLIB := $(BUILD)/newlib/$(ARCH)/sysroot
+GCC_INC := $(shell $(CC) -print-file-name=include)
+LIBGCC := $(shell $(CC) -print-libgcc-file-name)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter
+IMAGE_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-stack-protector \
+	-fno-stack-check -fpic -fshort-wchar -fno-strict-aliasing \
+	-fno-omit-frame-pointer -nostdinc \
+	-isystem $(NEWLIB)/include -isystem $(GCC_INC) \
+	-isystem $(EFI_ROOT)/include/efi -isystem $(EFI_ROOT)/include/efi/$(ARCH) \
+	-I. -DARCH_$(ARCH) -DARCH_NAME=\"$(ARCH)\" -MD -MP $(ARCH_CFLAGS)
+
+# ---------------------------------------------------------------------------
+# Sources: explicit lists per folder
+# ---------------------------------------------------------------------------
+KERNEL_SRCS := \
+	kernel/main.c \
+	kernel/efi_boot.c \
+	kernel/console.c \
+	kernel/config.c \
+	kernel/pool.c \
+	kernel/heap.c \
+	kernel/acpi.c \
+	kernel/panic.c \
+	kernel/selftest.c \
+	kernel/libc_glue.c
+
+ARCH_SRCS_x86_64 := \
+	arch/x86_64/cpu.c \
+	arch/x86_64/vectors.S \
+	arch/x86_64/traps.c \
+	arch/x86_64/uart.c \
+	arch/x86_64/lapic.c \
+	arch/x86_64/power.c
+
+ARCH_SRCS_aarch64 := \
+	arch/aarch64/cpu.c \
+	arch/aarch64/vectors.S \
+	arch/aarch64/traps.c \
+	arch/aarch64/pl011.c \
+	arch/aarch64/power.c
+
+IMAGE_SRCS := $(KERNEL_SRCS) $(ARCH_SRCS_$(ARCH))
+IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
+
+# ---------------------------------------------------------------------------
+# Top-level targets
+# ---------------------------------------------------------------------------
+.PHONY: all deps images image esp host unit test qemu-test run clean distclean
+
+all: deps
+	$(MAKE) --no-print-directory ARCH=x86_64 image
+	$(MAKE) --no-print-directory ARCH=aarch64 image
+	$(MAKE) --no-print-directory host
+
+images: deps
+	$(MAKE) --no-print-directory ARCH=x86_64 image
+	$(MAKE) --no-print-directory ARCH=aarch64 image
+
+deps:
+	@scripts/deps.sh
+
+# ---------------------------------------------------------------------------
+# The EFI image
+# ---------------------------------------------------------------------------
+IMAGE_ELF := $(OUT)/image.so
+IMAGE_EFI := $(OUT)/$(EFI_NAME)
+ESP := $(OUT)/esp
+
+image: $(IMAGE_EFI) $(ESP)/EFI/BOOT/$(EFI_NAME)
+	@printf 'image: %s %s bytes\n' $(IMAGE_EFI) $$(stat -c %s $(IMAGE_EFI))
+
+esp: $(ESP)/EFI/BOOT/$(EFI_NAME)
+
+$(OUT)/linker.ld: linker.ld
+	@mkdir -p $(@D)
+	$(CC) -E -P -x c -DARCH_$(ARCH) $< -o $@
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(IMAGE_CFLAGS) -c $< -o $@
+
+$(OUT)/obj/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(IMAGE_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
+
+# crt0 relocates the image and calls efi_main; libgnuefi.a is only the
+# relocator.  --no-undefined: in a -shared link an undefined newlib syscall
+# would otherwise become a PLT jump that faults at run time (DESIGN §2).
+$(IMAGE_ELF): $(OUT)/linker.ld $(IMAGE_OBJS)
+	$(LD) -nostdlib -znocombreloc -shared -Bsymbolic --no-undefined \
+		--warn-common --no-dynamic-linker -z noexecstack $(ARCH_LDFLAGS) \
+		-T $(OUT)/linker.ld -o $@ \
+		$(EFI_ROOT)/lib/crt0-efi-$(ARCH).o $(IMAGE_OBJS) \
+		$(NEWLIB)/lib/libc.a $(EFI_ROOT)/lib/libgnuefi.a $(LIBGCC)
+
+$(IMAGE_EFI): $(IMAGE_ELF)
+	$(OBJCOPY) -j .text -j .sdata -j .data -j .dynamic -j .dynsym \
+		-j .rel -j .rela -j .rel.* -j .rela.* -j .reloc \
+		$(EFI_OBJCOPY_FLAGS) $< $@
+
+$(ESP)/EFI/BOOT/$(EFI_NAME): $(IMAGE_EFI)
+	@mkdir -p $(@D)
+	cp $< $@
+
+# ---------------------------------------------------------------------------
+# Host side: tools and unit tests (portable code under ASan + UBSan)
+# ---------------------------------------------------------------------------
+HOST_CC := gcc
+HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DHOST_BUILD -MD -MP \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+HOST_TOOL_CFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -MD -MP \
+	-D_GNU_SOURCE
+HOST_TOOLS :=
+UNIT_TESTS :=
+
+# tests/unit/NAME.c plus the portable sources it tests
+define unit_test
+UNIT_TESTS += $(BUILD)/host/tests/$(1)
+$(BUILD)/host/tests/$(1): tests/unit/$(1).c tests/unit/harness.c $(2)
+	@mkdir -p $$(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$(filter %.c,$$^)
+endef
+$(eval $(call unit_test,test_pool,))
+$(eval $(call unit_test,test_config,kernel/config.c))
+$(eval $(call unit_test,test_acpi,kernel/acpi.c))
+
+-include host/host.mk
+
+host: $(HOST_TOOLS)
+
+unit: $(UNIT_TESTS)
+	@$(PYTHON) tests/run_unit.py $(UNIT_TESTS)
+
+# make test: install/build everything, run every suite, one closing line.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(UNIT_TESTS)
+	@$(PYTHON) tests/run_all.py --unit $(UNIT_TESTS)
+
+qemu-test: all
+	$(PYTHON) -m pytest -q tests/qemu
+
+run: all
+	@scripts/run.sh
+
+clean:
+	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host
+
+distclean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)

@@ -1,0 +1,87 @@
+/*
+ * cpu.c -- aarch64 CPU takeover: the image's own exception vector table in
+ * VBAR_EL1, running at EL1 on SP_EL1 (Arm ARM D1.10, D19.2.151).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "include/arch.h"
+#include "kernel/kernel.h"
+
+extern char aarch64_vectors[];
+
+#define SYSREG_READ(name)                                                \
+	({                                                               \
+		uint64_t v_;                                             \
+		__asm__ volatile("mrs %0, " #name : "=r"(v_));           \
+		v_;                                                      \
+	})
+
+static unsigned current_el(void)
+{
+	return (SYSREG_READ(CurrentEL) >> 2) & 3;
+}
+
+void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
+{
+	unsigned el = current_el();
+
+	arch_irq_disable();
+	if (el != 1)
+		panic("running at EL%u; this image supports EL1 only", el);
+	/* Exceptions from EL1 always use SP_EL1: run on it too, on the
+	 * stack we already have, so every exception lands on a live stack. */
+	__asm__ volatile("mov x9, sp\n\t"
+			 "msr spsel, #1\n\t"
+			 "mov sp, x9" ::: "x9", "memory");
+	__asm__ volatile("msr vbar_el1, %0\n\tisb" : : "r"(aarch64_vectors) : "memory");
+}
+
+void arch_irq_enable(void)
+{
+	__asm__ volatile("msr daifclr, #2" ::: "memory");
+}
+
+void arch_irq_disable(void)
+{
+	__asm__ volatile("msr daifset, #2" ::: "memory");
+}
+
+void arch_wait_for_interrupt(void)
+{
+	/* wfi wakes on a pending interrupt even while masked: unmask after. */
+	__asm__ volatile("wfi\n\tmsr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
+}
+
+int arch_interrupts_init(const struct acpi *acpi)
+{
+	/* The GIC and the generic timer come with the drivers (issue 5);
+	 * until then every interrupt source stays as the firmware left it
+	 * at ExitBootServices: disabled. */
+	return 0;
+}
+
+void arch_report(void)
+{
+	uint64_t midr = SYSREG_READ(midr_el1);
+
+	kprintf("cpu: EL%u, MIDR %#llx, own vector table at VBAR_EL1=%#llx\n",
+		current_el(), (unsigned long long)midr,
+		(unsigned long long)SYSREG_READ(vbar_el1));
+}
+
+bool arch_raise_fault(const char *name)
+{
+	if (strcmp(name, "ud") == 0) {
+		__asm__ volatile("udf #0");
+	} else if (strcmp(name, "pf") == 0) {
+		/* canonical for TTBR0, far above anything mapped */
+		(void)*(volatile uint64_t *)0x0000fffffffff000ull;
+	} else if (strcmp(name, "bp") == 0) {
+		__asm__ volatile("brk #0");
+		return true;
+	} else {
+		return false;
+	}
+	return true;
+}

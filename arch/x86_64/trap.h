@@ -1,0 +1,29 @@
+/*
+ * trap.h -- the register frame vectors.S builds for every vector.
+ */
+#ifndef ARCH_X86_64_TRAP_H
+#define ARCH_X86_64_TRAP_H
+
+#include <stdint.h>
+
+/* Lowest address first: pushed by vectors.S, then by the CPU. */
+struct trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector; /* pushed by the stub */
+	uint64_t error;  /* CPU error code, or 0 pushed by the stub */
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+};
+_Static_assert(__builtin_offsetof(struct trap_frame, vector) == 15 * 8, "frame");
+_Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "frame");
+
+#define TRAP_STUB_SIZE 16       /* bytes per stub in vectors.S */
+#define IRQ_VECTOR_FIRST 32     /* first vector not reserved by the CPU */
+#define SPURIOUS_VECTOR 0xff    /* LAPIC spurious interrupts */
+#define APIC_ERROR_VECTOR 0xfe  /* LAPIC internal errors */
+
+extern char x86_trap_stubs[];   /* 256 stubs of TRAP_STUB_SIZE bytes */
+void x86_trap(struct trap_frame *frame);
+void lapic_eoi(void);
+
+#endif

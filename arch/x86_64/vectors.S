@@ -1,0 +1,73 @@
+/*
+ * vectors.S -- the 256 interrupt/exception entry stubs (Intel SDM vol. 3
+ * §6.12) and the common path that saves the full register state, including
+ * x87/SSE state with fxsave, around the C handler x86_trap().
+ *
+ * Every stub is TRAP_STUB_SIZE (16) bytes so cpu.c can compute addresses
+ * without relocations: [push $0 if the CPU pushes no error code]; push the
+ * vector; jump to the common path.
+ */
+	.text
+	.code64
+
+	.balign 16
+	.globl x86_trap_stubs
+x86_trap_stubs:
+	vector = 0
+	.rept 256
+	.balign 16
+	/* vectors with a CPU error code: #DF #TS #NP #SS #GP #PF #AC #CP #VC #SX */
+	.if (vector == 8) || (vector == 10) || (vector == 11) || (vector == 12) || (vector == 13) || (vector == 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+	.else
+	pushq $0
+	.endif
+	pushq $vector
+	jmp trap_common
+	vector = vector + 1
+	.endr
+
+	.balign 16
+trap_common:
+	pushq %rax
+	pushq %rbx
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %rbp
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, %rdi		/* struct trap_frame * */
+	movq %rsp, %rbx		/* callee-saved: the frame, to come back to */
+	subq $512, %rsp
+	andq $-16, %rsp
+	fxsave64 (%rsp)
+	cld
+	call x86_trap
+	fxrstor64 (%rsp)
+	movq %rbx, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rbp
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rcx
+	popq %rbx
+	popq %rax
+	addq $16, %rsp		/* vector and error code */
+	iretq
+
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,43 @@
+/*
+ * kernel.h -- kernel-wide services: console, panic, power-off codes.
+ */
+#ifndef KERNEL_KERNEL_H
+#define KERNEL_KERNEL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "include/arch.h"
+#include "include/log.h"
+
+/*
+ * Power-off codes.  Under QEMU they become the process exit status:
+ * isa-debug-exit (x86_64) exits with (code << 1) | 1 and semihosting
+ * (aarch64, test.semihosting=1) with the code itself, so both are arranged
+ * to give the same status: a panic exits QEMU with status 3.
+ */
+#define POWEROFF_CLEAN 0
+#define POWEROFF_PANIC 3
+#define POWEROFF_PANIC_DEBUG_EXIT 1 /* written to isa-debug-exit: (1<<1)|1 = 3 */
+
+/* console.c */
+void console_set_uart(const struct uart_ops *uart);
+void console_set_firmware(void (*write)(const char *bytes, size_t len));
+const char *console_name(void);
+void console_write(const char *bytes, size_t len);
+int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int kvprintf(const char *fmt, va_list ap);
+
+/* panic.c */
+__attribute__((noreturn, format(printf, 1, 2))) void panic(const char *fmt, ...);
+
+/* heap.c: the general heap that newlib's malloc grows into */
+void heap_init(void *base, size_t size);
+size_t heap_used(void);
+size_t heap_size(void);
+
+/* selftest.c */
+void selftest_fault(const char *name);
+
+#endif

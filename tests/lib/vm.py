@@ -1,0 +1,180 @@
+"""vm.py -- boot the image in QEMU (TCG) for the test suites.
+
+Each Vm gets a private folder (the test's tmp_path): its own ESP copy with
+an optional agent.cfg, its own firmware variable store and serial log, so
+two runs never share a path.  Every wait has a timeout; stop() always
+terminates QEMU.
+
+Typical usage:
+    with Vm("x86_64", tmp_path, config="test.poweroff=1") as vm:
+        vm.wait_for(r"boot complete")
+        assert vm.wait_exit(60) == 0
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(TOP, "build")
+
+ARCHES = {
+    "x86_64": {
+        "qemu": "qemu-system-x86_64",
+        "efi": "BOOTX64.EFI",
+        "code": "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "vars": "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        "machine": ["-M", "q35", "-cpu", "max"],
+        "disk": lambda esp: ["-drive", f"format=raw,file=fat:rw:{esp}"],
+        "extra": ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+    },
+    "aarch64": {
+        "qemu": "qemu-system-aarch64",
+        "efi": "BOOTAA64.EFI",
+        "code": "/usr/share/AAVMF/AAVMF_CODE.fd",
+        "vars": "/usr/share/AAVMF/AAVMF_VARS.fd",
+        "machine": ["-M", "virt", "-cpu", "cortex-a57"],
+        "disk": lambda esp: ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",
+                             "-device", "virtio-blk-pci,drive=esp"],
+        "extra": ["-semihosting-config", "enable=on,target=native"],
+    },
+}
+
+# QEMU exit status when the image panics (kernel/kernel.h POWEROFF_PANIC)
+PANIC_STATUS = 3
+
+
+class VmTimeout(AssertionError):
+    pass
+
+
+class Vm:
+    def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
+                 memory_backend_shared=False):
+        self.arch = arch
+        self.spec = ARCHES[arch]
+        self.dir = str(workdir)
+        self.esp = os.path.join(self.dir, "esp")
+        self.serial_path = os.path.join(self.dir, f"serial-{arch}.log")
+        self.qemu_log_path = os.path.join(self.dir, f"qemu-{arch}.log")
+        self.config = config
+        self.memory_mib = memory_mib
+        self.extra_args = list(extra_args)
+        self.shared = memory_backend_shared
+        self.proc = None
+        self.started_at = None
+
+    # -- setup ----------------------------------------------------------
+    def _prepare(self):
+        image = os.path.join(BUILD, self.arch, self.spec["efi"])
+        if not os.path.exists(image):
+            raise FileNotFoundError(f"{image} is missing: run make first")
+        boot = os.path.join(self.esp, "EFI", "BOOT")
+        os.makedirs(boot, exist_ok=True)
+        shutil.copy(image, os.path.join(boot, self.spec["efi"]))
+        if self.config is not None:
+            with open(os.path.join(self.esp, "agent.cfg"), "w") as f:
+                f.write(self.config)
+        self.vars = os.path.join(self.dir, f"vars-{self.arch}.fd")
+        shutil.copy(self.spec["vars"], self.vars)
+
+    def command(self):
+        mem = ["-m", f"{self.memory_mib}M"]
+        machine = list(self.spec["machine"])
+        if self.shared:
+            mem += ["-object", f"memory-backend-memfd,id=mem,size={self.memory_mib}M,share=on"]
+            machine[1] += ",memory-backend=mem"
+        return ([self.spec["qemu"]] + machine + mem + [
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.spec['code']}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
+        ] + self.spec["disk"](self.esp) + self.spec["extra"] + [
+            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-nic", "none", "-serial", f"file:{self.serial_path}",
+        ] + self.extra_args)
+
+    def start(self):
+        self._prepare()
+        self.qemu_log = open(self.qemu_log_path, "w")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=self.qemu_log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    # -- observation ----------------------------------------------------
+    def serial(self):
+        try:
+            with open(self.serial_path, "rb") as f:
+                return f.read().decode("utf-8", "replace").replace("\r", "")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern, timeout=60):
+        """Wait until the serial log matches pattern; return the match."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.serial())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                m = rx.search(self.serial())
+                if m:
+                    return m
+                raise VmTimeout(f"QEMU exited ({self.proc.returncode}) before "
+                                f"/{pattern}/ appeared")
+            if time.monotonic() > deadline:
+                raise VmTimeout(f"/{pattern}/ not seen within {timeout} s")
+            time.sleep(0.1)
+
+    def wait_exit(self, timeout=60):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise VmTimeout(f"QEMU still running after {timeout} s")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu_seconds(self):
+        """User+system CPU time QEMU has used so far (from /proc)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    # -- teardown -------------------------------------------------------
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=5)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        if getattr(self, "qemu_log", None):
+            self.qemu_log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def describe(self):
+        out = [f"--- serial log ({self.arch}) {self.serial_path} ---", self.serial()]
+        try:
+            with open(self.qemu_log_path) as f:
+                q = f.read()
+            if q.strip():
+                out += ["--- qemu output ---", q]
+        except FileNotFoundError:
+            pass
+        out.append("--- command --- " + " ".join(self.command()))
+        return "\n".join(out)

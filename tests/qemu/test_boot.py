@@ -1,0 +1,111 @@
+"""Boot both images: takeover, tables, exception self-test, power-off.
+
+Checks behaviour through QEMU's exit status (0 for a clean power-off,
+PANIC_STATUS after a caught fault) and the values the image reports
+(pool size follows its option, the vector reported is the one raised).
+"""
+import re
+import time
+
+import pytest
+
+from lib.vm import PANIC_STATUS
+
+ARCHES = ["x86_64", "aarch64"]
+BOOT_TIMEOUT = 90
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_boots_takes_over_and_powers_off(boot, arch):
+    vm = boot(arch, config="test.poweroff=1\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == 0
+    log = vm.serial()
+    assert "took over the machine" in log
+    m = re.search(r"ExitBootServices after (\d+) attempt", log)
+    assert m and int(m.group(1)) >= 1
+    assert re.search(r"acpi: revision \d+, \d+ tables:.*FACP", log)
+    # the console after exit is the arch's UART
+    assert "power: off (code 0)" in log
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_idles_with_interrupts_enabled_until_stopped(boot, arch):
+    vm = boot(arch, config="")
+    vm.wait_for(r"boot complete; idle with interrupts enabled", BOOT_TIMEOUT)
+    time.sleep(2)
+    assert vm.running(), "the image must stay up when no test option says otherwise"
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_pool_size_follows_option_and_bad_options_are_reported(boot, arch):
+    cfg = ("agent.pool_mib=banana   # malformed\n"
+           "agent.no_such_option=1\n"
+           "agent.pool_mib=8 test.poweroff=1\n")
+    vm = boot(arch, config=cfg)
+    assert vm.wait_exit(BOOT_TIMEOUT) == 0
+    log = vm.serial()
+    assert "agent.pool_mib='banana' is not a number" in log
+    assert "unknown option 'agent.no_such_option=1'" in log
+    m = re.search(r"pool: (\d+) pages \((\d+) KiB\) at phys (0x[0-9a-f]+), (\d+) in use", log)
+    assert m, "pool report missing"
+    pages, phys, in_use = int(m.group(1)), int(m.group(3), 16), int(m.group(4))
+    # 8 MiB minus the bookkeeping page(s); below 4 GiB; nothing used yet
+    assert 2040 <= pages < 2048
+    assert phys + 8 * 1024 * 1024 <= 1 << 32
+    assert in_use == 0
+
+
+X86_FAULTS = [
+    ("ud", 6), ("de", 0), ("gp", 13), ("pf", 14), ("df", 8),
+]
+
+
+@pytest.mark.parametrize("fault,vector", X86_FAULTS)
+def test_x86_exception_is_caught_and_reported(boot, fault, vector):
+    vm = boot("x86_64", config=f"test.fault={fault}\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == PANIC_STATUS
+    log = vm.serial()
+    m = re.search(r"EXCEPTION vector=(\d+) \(([^)]*)\) error=(0x[0-9a-f]+|0) "
+                  r"rip=(0x[0-9a-f]+)", log)
+    assert m, "no exception report"
+    assert int(m.group(1)) == vector
+    assert "RAX=" in log and "CR2=" in log
+    if fault == "pf":
+        assert re.search(r"cr2=0x7ffffffff000", log)
+    assert f"unhandled exception {vector}" in log
+
+
+AARCH64_FAULTS = [
+    ("ud", 0x00), ("pf", 0x25),
+]
+
+
+@pytest.mark.parametrize("fault,ec", AARCH64_FAULTS)
+def test_aarch64_exception_is_caught_and_reported(boot, fault, ec):
+    vm = boot("aarch64", config=f"test.fault={fault} test.semihosting=1\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == PANIC_STATUS
+    log = vm.serial()
+    m = re.search(r"EXCEPTION sync \(EL1, SPx\): class (0x[0-9a-f]+|0) .* "
+                  r"ESR=(0x[0-9a-f]+) FAR=(0x[0-9a-f]+|0) ELR=(0x[0-9a-f]+)", log)
+    assert m, "no exception report"
+    assert int(m.group(1), 16) == ec
+    assert int(m.group(2), 16) >> 26 == ec
+    if fault == "pf":
+        assert int(m.group(3), 16) == 0xfffffffff000
+    assert "X30=" in log
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_breakpoint_trap_resumes(boot, arch):
+    vm = boot(arch, config="test.fault=bp test.semihosting=1\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == 0
+    log = vm.serial()
+    assert "breakpoint: resuming" in log
+    assert "selftest: resumed after breakpoint" in log
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_panic_powers_off_with_failure_code(boot, arch):
+    vm = boot(arch, config="test.fault=panic test.semihosting=1\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == PANIC_STATUS
+    assert "PANIC: selftest: deliberate panic" in vm.serial()

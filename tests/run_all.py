@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""run_all.py -- run every test suite and print one closing line.
+
+Usage: run_all.py --unit BIN... [--pytest DIR...]
+
+Unit-test binaries print "N passed, N failed" as their last line; a binary
+that dies (a sanitizer report, a signal) counts as one more failure.  The
+pytest suites run in one pytest invocation with a JUnit report, from which
+the totals are read.  The last line printed is
+"total: N passed, N failed[, N skipped]", and the exit status is non-zero
+when anything failed.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COUNTS = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
+
+
+def run_unit(binaries):
+    passed = failed = 0
+    for binary in binaries:
+        proc = subprocess.run([binary], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        found = COUNTS.findall(proc.stdout)
+        p, f = (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+        if proc.returncode != 0 and f == 0:
+            f = 1  # died before it could report
+        passed += p
+        failed += f
+        status = "ok" if f == 0 else "FAILED"
+        print(f"unit {os.path.basename(binary)}: {p} passed, {f} failed [{status}]")
+        if f:
+            print(proc.stdout)
+    return passed, failed
+
+
+def run_pytest(dirs):
+    dirs = [d for d in dirs if os.path.isdir(d)]
+    if not dirs:
+        return 0, 0, 0
+    report = os.path.join(TOP, "build", "test-results", "pytest.xml")
+    os.makedirs(os.path.dirname(report), exist_ok=True)
+    if os.path.exists(report):
+        os.unlink(report)
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
+           f"--junitxml={report}"] + dirs
+    print("+", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=TOP)
+    if not os.path.exists(report):
+        return 0, 1, 0
+    root = ET.parse(report).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    total = fails = skips = 0
+    for s in suites:
+        total += int(s.get("tests", 0))
+        fails += int(s.get("failures", 0)) + int(s.get("errors", 0))
+        skips += int(s.get("skipped", 0))
+    if proc.returncode not in (0, 1, 5) and fails == 0:
+        fails = 1  # pytest itself failed (usage or internal error)
+    return total - fails - skips, fails, skips
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--unit", nargs="*", default=[])
+    ap.add_argument("--pytest", nargs="*",
+                    default=["tests/qemu", "tests/backend"])
+    args = ap.parse_args()
+    up, uf = run_unit(args.unit)
+    qp, qf, qs = run_pytest(args.pytest)
+    passed, failed = up + qp, uf + qf
+    line = f"total: {passed} passed, {failed} failed"
+    if qs:
+        line += f", {qs} skipped"
+    print(line)
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
