@@ -185,7 +185,9 @@ static int conn_flush(struct vsock_conn *conn)
 int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 			 unsigned n, size_t skip, uint32_t len)
 {
-	uint32_t free_space = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt);
+	/* The guest may use only the credit it has heard of (fwd_cnt_sent);
+	 * that also bounds what our buffer must hold. */
+	uint32_t free_space = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt_sent);
 	if (len > free_space) {
 		conn_reset(conn, "guest sent past our credit");
 		return -ENOBUFS;

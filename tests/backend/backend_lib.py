@@ -47,6 +47,8 @@ class Daemon:
             spec = f"guest-cid={vm['cid']},socket={vm['socket']},uds-path={vm['uds']}"
             if vm.get("groups"):
                 spec += f",groups={vm['groups']}"
+            if vm.get("extra"):
+                spec += "," + vm["extra"]
             args += ["--vm", spec]
         if pcap:
             args += ["--pcap", pcap]

@@ -1,0 +1,153 @@
+"""fake_frontend.py -- a vhost-user front-end and virtio-vsock "guest" in
+Python, for tests that must send what no real guest sends (malformed rings,
+spoofed headers, credit violations).  It speaks the message sequence QEMU 7.2
+uses (docs/interop/vhost-user.rst) over a memfd "guest memory" of 1 MiB.
+
+Layout (guest-physical = offset in the memfd):
+  rx ring (0): desc 0x0000, avail 0x1000, used 0x2000, buffers 0x10000+
+  tx ring (1): desc 0x4000, avail 0x5000, used 0x6000, buffers 0x40000+
+"""
+import mmap
+import os
+import select
+import socket
+import struct
+import time
+
+MEM = 1 << 20
+UVA = 0x7F0000000000
+NUM = 16
+RINGS = {0: (0x0000, 0x1000, 0x2000, 0x10000), 1: (0x4000, 0x5000, 0x6000, 0x40000)}
+HDR = struct.Struct("<QQIIIHHIII")  # virtio_vsock_hdr, 44 bytes
+OP_REQUEST, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE = 1, 2, 3, 4, 5, 6
+F_NEXT, F_WRITE = 1, 2
+
+
+class FakeFrontend:
+    def __init__(self, path, cid):
+        self.cid = cid
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(path)
+        self.memfd = os.memfd_create("guest")
+        os.ftruncate(self.memfd, MEM)
+        self.mem = mmap.mmap(self.memfd, MEM)
+        self.kick = {i: os.eventfd(0, os.EFD_NONBLOCK) for i in RINGS}
+        self.call = {i: os.eventfd(0, os.EFD_NONBLOCK) for i in RINGS}
+        self.avail_idx = {i: 0 for i in RINGS}
+        self.used_seen = {i: 0 for i in RINGS}
+        self.next_buf = {i: RINGS[i][3] for i in RINGS}
+
+    # ---- vhost-user messages -------------------------------------------
+    def msg(self, req, payload=b"", fds=(), reply=False):
+        data = struct.pack("<III", req, 1, len(payload)) + payload
+        if fds:
+            socket.send_fds(self.sock, [data], list(fds))
+        else:
+            self.sock.sendall(data)
+        if reply:
+            hdr = self._recv(12)
+            _, _, size = struct.unpack("<III", hdr)
+            return self._recv(size)
+        return None
+
+    def _recv(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise ConnectionError("daemon closed the vhost-user socket")
+            out += chunk
+        return out
+
+    def setup(self):
+        features = struct.unpack("<Q", self.msg(1, reply=True))[0]
+        assert features & (1 << 32) and features & (1 << 30)
+        self.msg(2, struct.pack("<Q", (1 << 32) | (1 << 30)))  # no EVENT_IDX
+        proto = struct.unpack("<Q", self.msg(15, reply=True))[0]
+        self.msg(16, struct.pack("<Q", proto & ((1 << 3) | (1 << 9))))
+        self.msg(3)
+        cfg = self.msg(24, struct.pack("<III", 0, 8, 0) + bytes(8), reply=True)
+        assert struct.unpack("<Q", cfg[12:20])[0] == self.cid
+        region = struct.pack("<IIQQQQ", 1, 0, 0, MEM, UVA, 0)
+        self.msg(5, region, fds=[self.memfd])
+        for i, (desc, avail, used, _) in RINGS.items():
+            self.msg(8, struct.pack("<II", i, NUM))
+            self.msg(10, struct.pack("<II", i, 0))
+            self.msg(9, struct.pack("<IIQQQQ", i, 0, UVA + desc, UVA + used,
+                                    UVA + avail, 0))
+            self.msg(13, struct.pack("<Q", i), fds=[self.call[i]])
+            self.msg(12, struct.pack("<Q", i), fds=[self.kick[i]])
+            self.msg(18, struct.pack("<II", i, 1))
+        # Synchronise: a reply proves all of the above was handled.
+        self.msg(1, reply=True)
+
+    # ---- rings -----------------------------------------------------------
+    def set_desc(self, ring, i, addr, length, flags, nxt=0):
+        struct.pack_into("<QIHH", self.mem, RINGS[ring][0] + 16 * i, addr, length, flags, nxt)
+
+    def publish(self, ring, head):
+        avail = RINGS[ring][1]
+        struct.pack_into("<H", self.mem, avail + 4 + 2 * (self.avail_idx[ring] % NUM), head)
+        self.avail_idx[ring] += 1
+        struct.pack_into("<H", self.mem, avail + 2, self.avail_idx[ring] & 0xFFFF)
+        os.eventfd_write(self.kick[ring], 1)
+
+    def buffer(self, ring, data_or_len):
+        """Space for a buffer in the ring's area, reused round robin."""
+        size = data_or_len if isinstance(data_or_len, int) else len(data_or_len)
+        end = 0x40000 if ring == 0 else MEM
+        if self.next_buf[ring] + size > end:
+            self.next_buf[ring] = RINGS[ring][3]
+        addr = self.next_buf[ring]
+        if not isinstance(data_or_len, int):
+            self.mem[addr:addr + size] = data_or_len
+        self.next_buf[ring] += (size + 0xFFF) & ~0xFFF
+        return addr
+
+    def post_rx(self, count=4, size=4096):
+        for _ in range(count):
+            head = self.avail_idx[0] % NUM
+            self.set_desc(0, head, self.buffer(0, size), size, F_WRITE)
+            self.publish(0, head)
+
+    def header(self, op, src_port, dst_port, length=0, dst_cid=2, src_cid=None,
+               buf_alloc=65536, fwd_cnt=0, flags=0):
+        return HDR.pack(self.cid if src_cid is None else src_cid, dst_cid, src_port,
+                        dst_port, length, 1, op, flags, buf_alloc, fwd_cnt)
+
+    def send(self, packet):
+        head = self.avail_idx[1] % NUM
+        self.set_desc(1, head, self.buffer(1, packet), len(packet), 0)
+        self.publish(1, head)
+
+    def used(self, ring):
+        return struct.unpack_from("<H", self.mem, RINGS[ring][2] + 2)[0]
+
+    def recv(self, timeout=10):
+        """Next packet the daemon put in the rx ring: (header tuple, payload).
+        The buffer it used is posted again."""
+        used = RINGS[0][2]
+        deadline = time.monotonic() + timeout
+        while self.used(0) == self.used_seen[0] & 0xFFFF:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.call[0]], [], [], max(left, 0))
+            if not r:
+                raise TimeoutError("no rx packet")
+            os.eventfd_read(self.call[0])
+        i = self.used_seen[0] % NUM
+        head, length = struct.unpack_from("<II", self.mem, used + 4 + 8 * i)
+        self.used_seen[0] += 1
+        addr, size = struct.unpack_from("<QI", self.mem, RINGS[0][0] + 16 * head)
+        assert 44 <= length <= size
+        hdr = HDR.unpack_from(self.mem, addr)
+        payload = bytes(self.mem[addr + 44:addr + length])
+        self.publish(0, head)  # same descriptor, same buffer, posted again
+        return hdr, payload
+
+    def close(self):
+        self.sock.close()
+        self.mem.close()
+        os.close(self.memfd)
+        for fd in list(self.kick.values()) + list(self.call.values()):
+            os.close(fd)

@@ -1,0 +1,178 @@
+"""The daemon facing a hostile or broken guest (issue 4 "Hostile guest";
+DESIGN §4/§6): a fake front-end builds rings by hand in a memfd and sends
+what no real Linux guest would.  The daemon must answer correctly, mark
+broken rings and keep serving everybody else."""
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+import backend_lib as lib
+from conftest import dump_logs
+from fake_frontend import (F_NEXT, OP_REQUEST, OP_RESPONSE, OP_RST, OP_RW,
+                           OP_SHUTDOWN, FakeFrontend)
+
+
+@pytest.fixture
+def daemon(request, prerequisites, tmp_path):
+    work = str(tmp_path)
+    vms = [{"cid": cid, "socket": os.path.join(work, f"vhost{cid}.sock"),
+            "uds": os.path.join(work, f"vm{cid}.vsock"),
+            "extra": f"tx-buffer-size={4096 if cid == 7 else 65536}"}
+           for cid in (7, 8)]
+    d = lib.Daemon(work, vms)
+    d.vms = vms
+    yield d
+    code = d.stop()
+    if getattr(request.node, "rep_failed", False) or code != 0:
+        dump_logs(request, d, [], code)
+    assert code == 0
+
+
+def connect(daemon, idx=0):
+    fe = FakeFrontend(daemon.vms[idx]["socket"], daemon.vms[idx]["cid"])
+    fe.setup()
+    return fe
+
+
+def test_request_without_listener_is_answered_by_rst(daemon):
+    fe = connect(daemon)
+    fe.post_rx()
+    fe.send(fe.header(OP_REQUEST, 1234, 7777))
+    hdr, _ = fe.recv()
+    src_cid, dst_cid, src_port, dst_port, _, _, op = hdr[:7]
+    assert (op, src_cid, dst_cid, src_port, dst_port) == (OP_RST, 2, 7, 7777, 1234)
+    fe.close()
+
+
+def test_stream_and_credit_violation(daemon):
+    uds = daemon.vms[0]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6000")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = connect(daemon)
+    fe.post_rx(8)
+    fe.send(fe.header(OP_REQUEST, 1000, 6000))
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_RESPONSE and hdr[8] == 4096  # our buf_alloc
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    fe.send(fe.header(OP_RW, 1000, 6000, length=5) + b"hello")
+    assert conn.recv(5) == b"hello"
+    # Host to guest: data arrives as RW with our credit fields.
+    conn.sendall(b"world")
+    hdr, payload = fe.recv()
+    assert hdr[6] == OP_RW and payload == b"world"
+    # Past our 4 KiB credit: the connection is reset, the host sees EOF.
+    fe.send(fe.header(OP_RW, 1000, 6000, length=5000) + bytes(5000))
+    hdr, _ = fe.recv()
+    while hdr[6] != OP_RST:
+        hdr, _ = fe.recv()
+    assert lib.read_all(conn) == b""
+    assert "past our credit" in daemon.read_log()
+    fe.close()
+    listener.close()
+
+
+def test_malformed_packets_are_dropped_not_followed(daemon):
+    fe = connect(daemon)
+    fe.post_rx()
+    # len beyond the buffer, spoofed source CID, header cut short.
+    fe.send(fe.header(OP_RW, 1, 2, length=4096))
+    fe.send(fe.header(OP_REQUEST, 1, 7777, src_cid=99))
+    fe.send(b"short")
+    # Still alive and answering: a REQUEST gets its RST.
+    fe.send(fe.header(OP_REQUEST, 5, 7777))
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_RST and hdr[3] == 5
+    log = daemon.read_log()
+    assert "beyond its buffer" in log and "from cid 99" in log
+    fe.close()
+
+
+def test_descriptor_loop_breaks_the_ring_but_nothing_else(daemon):
+    fe = connect(daemon)
+    # tx descriptors 0 -> 1 -> 0 ...
+    addr = fe.buffer(1, fe.header(OP_RW, 1, 2))
+    fe.set_desc(1, 0, addr, 44, F_NEXT, 1)
+    fe.set_desc(1, 1, addr, 44, F_NEXT, 0)
+    fe.publish(1, 0)
+    lib.wait_for(lambda: "descriptor chain loops" in daemon.read_log(), 10, "broken ring")
+    # An index far past the ring breaks it too (on the other VM).
+    other = connect(daemon, 1)
+    other.publish(1, 200)
+    lib.wait_for(lambda: "past the table" in daemon.read_log(), 10, "broken ring")
+    other.close()
+    fe.close()
+    # The daemon serves a fresh front-end on the same socket.
+    again = connect(daemon)
+    again.post_rx()
+    again.send(again.header(OP_REQUEST, 9, 7777))
+    hdr, _ = again.recv()
+    assert hdr[6] == OP_RST
+    again.close()
+    assert daemon.proc.poll() is None
+
+
+def test_guest_shutdown_maps_to_unix_half_close(daemon):
+    uds = daemon.vms[1]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6001")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = connect(daemon, 1)
+    fe.post_rx(8)
+    fe.send(fe.header(OP_REQUEST, 2000, 6001))
+    assert fe.recv()[0][6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    fe.send(fe.header(OP_RW, 2000, 6001, length=3) + b"abc")
+    fe.send(fe.header(OP_SHUTDOWN, 2000, 6001, flags=2))  # SEND
+    assert lib.read_all(conn) == b"abc"  # EOF after the data
+    conn.sendall(b"reply")  # the other direction still works
+    hdr, payload = fe.recv()
+    assert hdr[6] == OP_RW and payload == b"reply"
+    conn.close()
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_SHUTDOWN and hdr[7] & 2
+    fe.send(fe.header(OP_SHUTDOWN, 2000, 6001, flags=3))
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_RST  # the last side to close finishes with RST
+    fe.close()
+    listener.close()
+
+
+def test_cli_help_and_errors(prerequisites, tmp_path):
+    out = subprocess.run([lib.DAEMON, "--help"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and "--vm" in out.stdout and "--uds-path" in out.stdout
+    bad = [[], ["--bogus"], ["--guest-cid", "2", "--socket", "a", "--uds-path", "b"],
+           ["--vm", "guest-cid=3,socket=a"], ["--vm", "guest-cid=3,nope=1"],
+           ["--vm", "guest-cid=3,socket=a,uds-path=b", "--vm",
+            "guest-cid=3,socket=c,uds-path=d"],
+           ["--guest-cid", "3", "--socket", "a", "--uds-path", "b", "--vm",
+            "guest-cid=4,socket=c,uds-path=d"]]
+    for args in bad:
+        out = subprocess.run([lib.DAEMON] + args, capture_output=True, text=True,
+                             timeout=10, cwd=tmp_path)
+        assert out.returncode == 2, args
+        assert "vhost-user-vsock:" in out.stderr, args
+
+
+def test_single_vm_flags_and_socket_cleanup(prerequisites, tmp_path):
+    sock, uds = str(tmp_path / "v.sock"), str(tmp_path / "v.vsock")
+    open(sock, "w").close()  # not a socket: refused, left alone
+    out = subprocess.run([lib.DAEMON, "--guest-cid", "3", "--socket", sock,
+                          "--uds-path", uds], capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and os.path.exists(sock)
+    os.unlink(sock)
+    proc = subprocess.Popen([lib.DAEMON, "--guest-cid", "3", "--socket", sock,
+                             "--uds-path", uds], stderr=subprocess.PIPE)
+    try:
+        lib.wait_for(lambda: os.path.exists(sock) and os.path.exists(uds), 10, "sockets")
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    assert not os.path.exists(sock) and not os.path.exists(uds)
