@@ -219,3 +219,14 @@ class HostListener:
 
 def crc(data):
     return zlib.crc32(data) & 0xffffffff
+
+
+def dump_logs(request, daemon, guests, code):
+    """Prints the daemon log and serial logs on the terminal."""
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    write = tr.write_line if tr else print
+    write(f"---- daemon log (exit {code}) ----")
+    write(daemon.read_log())
+    for guest in guests:
+        write(f"---- {guest.log_path} ----")
+        write(guest.read_log()[-4000:])

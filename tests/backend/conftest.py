@@ -26,17 +26,6 @@ def pytest_runtest_makereport(item, call):
         item.module.__dict__.setdefault("_failed", []).append(item.name)
 
 
-def dump_logs(request, daemon, guests, code):
-    """Prints the daemon log and serial logs on the terminal."""
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    write = tr.write_line if tr else print
-    write(f"---- daemon log (exit {code}) ----")
-    write(daemon.read_log())
-    for guest in guests:
-        write(f"---- {guest.log_path} ----")
-        write(guest.read_log()[-4000:])
-
-
 @pytest.fixture(scope="module")
 def one_vm(request, prerequisites, tmp_path_factory):
     """One daemon serving one Linux guest (CID 3)."""
@@ -54,4 +43,4 @@ def one_vm(request, prerequisites, tmp_path_factory):
             guest.stop()
         code = daemon.stop()
         if request.module.__dict__.get("_failed") or code != 0:
-            dump_logs(request, daemon, [guest] if guest else [], code)
+            lib.dump_logs(request, daemon, [guest] if guest else [], code)

@@ -10,7 +10,6 @@ import time
 import pytest
 
 import backend_lib as lib
-from conftest import dump_logs
 from fake_frontend import (F_NEXT, OP_REQUEST, OP_RESPONSE, OP_RST, OP_RW,
                            OP_SHUTDOWN, FakeFrontend)
 
@@ -26,8 +25,8 @@ def daemon(request, prerequisites, tmp_path):
     d.vms = vms
     yield d
     code = d.stop()
-    if getattr(request.node, "rep_failed", False) or code != 0:
-        dump_logs(request, d, [], code)
+    if request.node.name in request.module.__dict__.get("_failed", []) or code != 0:
+        lib.dump_logs(request, d, [], code)
     assert code == 0
 
 

@@ -12,7 +12,6 @@ import zlib
 import pytest
 
 import backend_lib as lib
-from conftest import dump_logs
 
 GROUPS = {3: "g1", 4: "g1+g2", 5: "g2"}
 
@@ -39,7 +38,7 @@ def vms(request, prerequisites, tmp_path_factory):
             guest.stop()
         code = daemon.stop()
         if request.module.__dict__.get("_failed") or code != 0:
-            dump_logs(request, daemon, list(guests.values()), code)
+            lib.dump_logs(request, daemon, list(guests.values()), code)
         # The daemon removes the sockets it created.
         for spec in specs:
             assert not os.path.exists(spec["socket"])
