@@ -26,6 +26,18 @@ import backend_lib as lib  # noqa: E402
 MIB = 1 << 20
 
 
+def drain_count(sock):
+    """Reads until EOF into one reused buffer; returns the byte count."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    total = 0
+    while True:
+        n = sock.recv_into(view)
+        if not n:
+            return total
+        total += n
+
+
 # ---- baseline: a forked Unix-socket server speaking vsockpeer's lines -----
 def baseline_server(path):
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -40,7 +52,7 @@ def baseline_server(path):
             conn, _ = srv.accept()
             line = lib.recv_line(conn).decode().split()
             if line[0] == "sink":
-                n = len(lib.read_all(conn))
+                n = drain_count(conn)
                 conn.sendall(f"OK {n} 0 0\n".encode())
             elif line[0] == "echo":
                 while True:
@@ -52,7 +64,7 @@ def baseline_server(path):
                 n = int(line[4])
                 out = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 out.connect(f"{path}_{line[2]}")
-                block = os.urandom(65536)
+                block = os.urandom(1 << 20)
                 left = n
                 while left:
                     chunk = block[:min(left, len(block))]
@@ -86,7 +98,7 @@ class Target:
 
 def host_to_guest(target, mib):
     block = os.urandom(MIB)
-    sock = target.command("sink")
+    sock = target.command("sink nocrc")
     start = time.monotonic()
     for _ in range(mib):
         sock.sendall(block)
@@ -102,12 +114,12 @@ def guest_to_host(target, mib, port):
     got = {}
 
     def sink(conn):
-        got["n"] = len(lib.read_all(conn))
+        got["n"] = drain_count(conn)
 
     listener = lib.HostListener(target.uds, port, sink)
     try:
         start = time.monotonic()
-        ctl = target.command(f"dial 2 {port} source {mib * MIB} 1")
+        ctl = target.command(f"dial 2 {port} source {mib * MIB} 1 nocrc")
         lib.result(ctl)
         elapsed = time.monotonic() - start
         ctl.close()
@@ -133,9 +145,16 @@ def round_trip(target, count):
     return elapsed / count * 1e6
 
 
-def measure(target, mib, rtt, port):
-    return {"h2g": host_to_guest(target, mib), "g2h": guest_to_host(target, mib, port),
-            "rtt": round_trip(target, rtt)}
+def measure(base, vsock, mib, rtt):
+    """Each metric on the baseline, then on the guest path, back to back, so
+    both see the same machine load."""
+    results = {"base": {}, "vsock": {}}
+    for key, fn in (("h2g", lambda t, port: host_to_guest(t, mib)),
+                    ("g2h", lambda t, port: guest_to_host(t, mib, port)),
+                    ("rtt", lambda t, port: round_trip(t, rtt))):
+        results["base"][key] = fn(base, 7001)
+        results["vsock"][key] = fn(vsock, 7002)
+    return results["base"], results["vsock"]
 
 
 def main():
@@ -145,21 +164,19 @@ def main():
     args = ap.parse_args()
     lib.build_prerequisites()
     with tempfile.TemporaryDirectory() as work:
-        base_path = os.path.join(work, "baseline.sock")
-        pid = baseline_server(base_path)
-        try:
-            base = measure(Target(base_path, False), args.mib, args.rtt, 7001)
-        finally:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
         vm = {"cid": 3, "socket": os.path.join(work, "vhost.sock"),
               "uds": os.path.join(work, "vm.vsock")}
         daemon = lib.Daemon(work, [vm])
         guest = lib.Guest(work, "guest", vm["socket"])
+        base_path = os.path.join(work, "baseline.sock")
+        pid = baseline_server(base_path)
         try:
             guest.wait_ready()
-            vsock = measure(Target(vm["uds"], True), args.mib, args.rtt, 7002)
+            base, vsock = measure(Target(base_path, False), Target(vm["uds"], True),
+                                  args.mib, args.rtt)
         finally:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
             guest.stop()
             daemon.stop()
     print(f"vhost-user-vsock with a Linux guest (QEMU TCG), {args.mib} MiB each way, "
