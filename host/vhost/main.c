@@ -246,7 +246,9 @@ int main(int argc, char **argv)
 	err = loop_init();
 	if (err)
 		goto err_out;
-	vsock_host_init();
+	err = vsock_host_init();
+	if (err)
+		goto err_loop;
 	// step 2 -- signals as events, so shutdown runs in the loop
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -298,6 +300,7 @@ err_vms:
 err_signal:
 	close(signal_source.fd);
 err_loop:
+	vsock_host_fini();
 	loop_fini();
 err_out:
 	return err ? 1 : 0;

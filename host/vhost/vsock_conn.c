@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,7 +26,15 @@
 
 struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */
+static struct ev_source timer;			/* 1 Hz handshake timeouts */
 static unsigned graveyard_count;		/* entries in graveyard */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 {
@@ -300,6 +310,7 @@ static int conn_parse_line(struct vsock_conn *conn)
 	}
 	hash_insert(conn);
 	conn->state = CONN_CONNECTING;
+	conn->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
 	conn->pending |= PEND_REQUEST;
 	conn->data_ready = conn->lead_off < conn->line_len;
 	return 0;
@@ -376,6 +387,7 @@ static struct vsock_conn *conn_new(struct vsock_vm *vm, int fd, enum conn_state 
 	conn->ev.handle = on_conn_event;
 	conn->state = state;
 	conn->buf_alloc = vm->buf_alloc;
+	conn->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
 	list_init(&conn->ready);
 	list_add_tail(&vm->conns, &conn->all);
 	return conn;
@@ -466,9 +478,46 @@ static void after_batch(void)
 	free_dead();
 }
 
-void vsock_host_init(void)
+/* Host programs that never finish the CONNECT line, and guests that never
+ * answer a REQUEST, are given up on. */
+static void on_timer(struct ev_source *src, uint32_t events)
+{
+	uint64_t ticks, now = now_ms();
+	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	struct list_node *vpos, *vtmp, *pos, *tmp;
+	list_for_each_safe(vpos, vtmp, &vsock_all_vms) {
+		struct vsock_vm *vm = list_entry(vpos, struct vsock_vm, vms);
+		list_for_each_safe(pos, tmp, &vm->conns) {
+			struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
+			if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
+				continue;
+			if ((int64_t)(now - conn->deadline_ms) >= 0)
+				conn_reset(conn, "handshake timed out");
+		}
+	}
+}
+
+int vsock_host_init(void)
 {
 	loop_after_batch(after_batch);
+	timer.handle = on_timer;
+	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (timer.fd < 0)
+		return -errno;
+	struct itimerspec period = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	if (timerfd_settime(timer.fd, 0, &period, NULL) < 0)
+		return -errno;
+	return loop_set(&timer, EPOLLIN);
+}
+
+void vsock_host_fini(void)
+{
+	if (timer.fd > 0) {
+		loop_del(&timer);
+		close(timer.fd);
+	}
+	timer.fd = -1;
 }
 
 int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)

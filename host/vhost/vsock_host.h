@@ -35,6 +35,7 @@
 #define CONN_LINE_MAX 64		/* "CONNECT <port>\n" plus early data */
 #define SIBLING_QUEUE_BYTES (1u << 20)	/* bytes queued for a sibling VM */
 #define HOST_PORT_BASE 0x40000000u	/* first local port for CONNECT */
+#define CONNECT_TIMEOUT_MS 10000	/* CONNECT line or guest answer */
 
 enum conn_state {
 	CONN_LINE,		/* host-initiated: reading "CONNECT <port>\n" */
@@ -81,6 +82,7 @@ struct vsock_conn {
 	char line[CONN_LINE_MAX];	/* CONNECT line, then early data */
 	uint32_t line_len;		/* bytes in line[] */
 	uint32_t lead_off;		/* early data: line[lead_off..line_len) */
+	uint64_t deadline_ms;		/* LINE/CONNECTING give up then */
 };
 
 /* A packet from one VM's tx ring for a sibling VM's rx ring. */
@@ -122,8 +124,10 @@ struct vsock_vm {
 
 int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg);
 void vsock_vm_destroy(struct vsock_vm *vm);
-/* Registers the after-batch work (rx servicing, freeing dead conns). */
-void vsock_host_init(void);
+/* Registers the after-batch work (rx servicing, freeing dead conns) and
+ * the 1 Hz timer for handshake timeouts; 0 or negative errno. */
+int vsock_host_init(void);
+void vsock_host_fini(void);
 /* Opens --pcap FILE; 0 or negative errno. */
 int vsock_pcap_open(const char *path);
 void vsock_pcap_close(void);

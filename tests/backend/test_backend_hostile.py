@@ -175,3 +175,15 @@ def test_single_vm_flags_and_socket_cleanup(prerequisites, tmp_path):
         proc.terminate()
         assert proc.wait(10) == 0
     assert not os.path.exists(sock) and not os.path.exists(uds)
+
+
+def test_unanswered_connect_times_out(daemon):
+    # No front-end at all: the REQUEST never reaches a guest; the host
+    # program is not left hanging forever.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(daemon.vms[1]["uds"])
+    sock.sendall(b"CONNECT 5000\n")
+    assert lib.read_all(sock) == b""
+    sock.close()
+    assert "handshake timed out" in daemon.read_log()
