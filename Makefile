@@ -69,7 +69,15 @@ KERNEL_SRCS := \
 	kernel/acpi.c \
 	kernel/panic.c \
 	kernel/selftest.c \
+	kernel/sched.c \
+	kernel/platform.c \
 	kernel/libc_glue.c
+
+DRIVER_SRCS := \
+	drivers/virtio_pci/pci.c \
+	drivers/virtio_pci/virtio_pci.c \
+	drivers/virtio_pci/virtqueue.c \
+	drivers/virtio_vsock/virtio_vsock.c
 
 ARCH_SRCS_x86_64 := \
 	arch/x86_64/cpu.c \
@@ -77,6 +85,9 @@ ARCH_SRCS_x86_64 := \
 	arch/x86_64/traps.c \
 	arch/x86_64/uart.c \
 	arch/x86_64/lapic.c \
+	arch/x86_64/irq.c \
+	arch/x86_64/timer.c \
+	arch/x86_64/switch.S \
 	arch/x86_64/power.c
 
 ARCH_SRCS_aarch64 := \
@@ -84,9 +95,11 @@ ARCH_SRCS_aarch64 := \
 	arch/aarch64/vectors.S \
 	arch/aarch64/traps.c \
 	arch/aarch64/pl011.c \
+	arch/aarch64/timer.c \
+	arch/aarch64/switch.S \
 	arch/aarch64/power.c
 
-IMAGE_SRCS := $(KERNEL_SRCS) $(ARCH_SRCS_$(ARCH))
+IMAGE_SRCS := $(KERNEL_SRCS) $(DRIVER_SRCS) $(ARCH_SRCS_$(ARCH))
 IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 
 # ---------------------------------------------------------------------------
@@ -171,6 +184,7 @@ endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
+$(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 
 -include host/host.mk
 

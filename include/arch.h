@@ -40,10 +40,45 @@ void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt,
 		     bool semihosting);
 __attribute__((noreturn)) void arch_power_off(int code);
 
+/* ---- time (kernel/sched.c, include/platform.h) ---- */
+
+/* Calibrate the clock and the timer; 0 or -errno. */
+int arch_clock_init(const struct acpi_fadt_info *fadt);
+/* Monotonic nanoseconds since arch_clock_init. */
+uint64_t arch_clock_ns(void);
+/* Raise the timer interrupt at `deadline_ns` (arch_clock_ns scale), or
+ * never for UINT64_MAX.  Replaces any earlier setting. */
+void arch_timer_set(uint64_t deadline_ns);
+/* Describe the clock: source and calibrated rates. */
+void arch_clock_report(void);
+
+/* ---- interrupts for devices ---- */
+
+typedef void (*irq_handler_fn)(void *arg);
+/* A free vector routed to `handler`; returns the vector or -ENOSPC. */
+int arch_irq_alloc(irq_handler_fn handler, void *arg, const char *name);
+void arch_irq_free(int vector);
+/* The MSI/MSI-X message (address, data) that raises `vector` on this CPU. */
+void arch_msi_message(int vector, uint64_t *address, uint32_t *data);
+/* Interrupts taken on `vector` since boot. */
+uint64_t arch_irq_count(int vector);
+/* All device and timer interrupts taken since boot. */
+uint64_t arch_irq_total(void);
+
+/* ---- tasks (kernel/sched.c) ---- */
+
+/* Prepare a new stack so that arch_switch to it enters `start()`;
+ * returns the stack pointer to switch to. */
+uintptr_t arch_task_stack_init(void *stack_top, void (*start)(void));
+/* Save the callee-saved context on the current stack, store the stack
+ * pointer in *save_sp, and resume the context saved at new_sp. */
+void arch_switch(uintptr_t *save_sp, uintptr_t new_sp);
+
 /* Halt with interrupts enabled until one arrives. */
 void arch_wait_for_interrupt(void);
 void arch_irq_enable(void);
 void arch_irq_disable(void);
+bool arch_irq_enabled(void);
 
 /* Deliberate faults for the exception self-test; false if unsupported. */
 bool arch_raise_fault(const char *name);

@@ -22,12 +22,19 @@
 #define FADT_DSDT 40
 #define FADT_PM1A_CNT_BLK 64
 #define FADT_PM1B_CNT_BLK 68
+#define FADT_PM_TMR_BLK 76
 #define FADT_FLAGS 112
 #define FADT_ARM_BOOT_ARCH 129
 #define FADT_X_DSDT 140
 #define FADT_X_PM1A_CNT_BLK 172
 #define FADT_X_PM1B_CNT_BLK 184
+#define FADT_X_PM_TMR_BLK 208
+#define FADT_FLAG_TMR_VAL_EXT (1u << 8)
 #define FADT_FLAG_HW_REDUCED (1u << 20)
+
+/* MCFG layout: header, 8 reserved bytes, then 16-byte allocations. */
+#define MCFG_FIRST_ENTRY 44
+#define MCFG_ENTRY_SIZE 16
 
 /* SPCR field offsets (Microsoft SPCR spec, revision 2). */
 #define SPCR_INTERFACE_TYPE 36
@@ -179,8 +186,20 @@ int acpi_parse_fadt(const struct acpi *acpi, struct acpi_fadt_info *out)
 		return -ENOENT;
 	}
 	len = read32(&fadt->length);
-	if (len >= FADT_FLAGS + 4)
-		out->hw_reduced = read32(f + FADT_FLAGS) & FADT_FLAG_HW_REDUCED;
+	if (len >= FADT_FLAGS + 4) {
+		uint32_t flags = read32(f + FADT_FLAGS);
+
+		out->hw_reduced = flags & FADT_FLAG_HW_REDUCED;
+		out->pm_timer_32bit = flags & FADT_FLAG_TMR_VAL_EXT;
+	}
+	if (len >= FADT_X_PM_TMR_BLK + sizeof(struct acpi_gas))
+		read_gas(f + FADT_X_PM_TMR_BLK, &out->pm_timer);
+	if (!out->pm_timer.address && len >= FADT_PM_TMR_BLK + 4 &&
+	    read32(f + FADT_PM_TMR_BLK)) {
+		out->pm_timer.space_id = ACPI_SPACE_IO;
+		out->pm_timer.bit_width = 32;
+		out->pm_timer.address = read32(f + FADT_PM_TMR_BLK);
+	}
 	if (len >= FADT_ARM_BOOT_ARCH + 2)
 		out->arm_boot_flags = f[FADT_ARM_BOOT_ARCH] |
 				      f[FADT_ARM_BOOT_ARCH + 1] << 8;
@@ -228,6 +247,36 @@ int acpi_parse_spcr(const struct acpi *acpi, struct acpi_spcr_info *out)
 	out->interface_type = s[SPCR_INTERFACE_TYPE];
 	read_gas(s + SPCR_BASE_ADDRESS, &out->base);
 	return 0;
+}
+
+unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
+			 unsigned max)
+{
+	const struct acpi_header *mcfg = acpi_find(acpi, "MCFG", 0);
+	const uint8_t *m = (const uint8_t *)mcfg;
+	unsigned n = 0;
+	uint32_t len;
+
+	if (!mcfg)
+		return 0;
+	len = read32(&mcfg->length);
+	for (uint32_t off = MCFG_FIRST_ENTRY; off + MCFG_ENTRY_SIZE <= len && n < max;
+	     off += MCFG_ENTRY_SIZE) {
+		struct acpi_ecam e = {
+			.base = read64(m + off),
+			.segment = (uint16_t)(m[off + 8] | m[off + 9] << 8),
+			.start_bus = m[off + 10],
+			.end_bus = m[off + 11],
+		};
+
+		if (!e.base || e.end_bus < e.start_bus) {
+			log_printf("acpi: MCFG entry at offset %u is invalid (skipped)\n",
+				   off);
+			continue;
+		}
+		out[n++] = e;
+	}
+	return n;
 }
 
 /* One AML integer constant: ZeroOp, OneOp, BytePrefix or WordPrefix. */

@@ -66,6 +66,8 @@ struct acpi_fadt_info {
 	struct acpi_gas pm1a_cnt; /* PM1a control block (I/O on PCs) */
 	struct acpi_gas pm1b_cnt; /* PM1b control block (address 0 if none) */
 	uint16_t arm_boot_flags;  /* ARM_BOOT_ARCH: bit0 PSCI, bit1 use HVC */
+	struct acpi_gas pm_timer; /* ACPI PM timer, 3.579545 MHz (address 0 if none) */
+	bool pm_timer_32bit;      /* TMR_VAL_EXT: 32-bit counter, else 24-bit */
 	const struct acpi_header *dsdt; /* checked DSDT, or NULL */
 };
 
@@ -77,11 +79,24 @@ struct acpi_spcr_info {
 	struct acpi_gas base;     /* register base */
 };
 
+/* One ECAM window from MCFG (PCI Firmware spec 3.2 §4.1.2). */
+struct acpi_ecam {
+	uint64_t base;       /* physical address of bus start_bus, device 0 */
+	uint16_t segment;    /* PCI segment group */
+	uint8_t start_bus;   /* first bus decoded */
+	uint8_t end_bus;     /* last bus decoded */
+};
+
+#define ACPI_MAX_ECAM 8
+
 int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map);
 const struct acpi_header *acpi_find(const struct acpi *acpi, const char sig[4],
 				    unsigned index);
 int acpi_parse_fadt(const struct acpi *acpi, struct acpi_fadt_info *out);
 int acpi_parse_spcr(const struct acpi *acpi, struct acpi_spcr_info *out);
+/* ECAM windows from MCFG; returns how many (0 if none or malformed). */
+unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
+			 unsigned max);
 /* SLP_TYPa/b of \_S5 from the DSDT's AML; -ENOENT if it has none. */
 int acpi_s5_sleep_type(const struct acpi_header *dsdt, uint8_t *slp_typa,
 		       uint8_t *slp_typb);

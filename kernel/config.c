@@ -36,8 +36,10 @@ static const struct option options[] = {
 	{ "agent.diag_services", OPT_BOOL, FIELD(diag_services), 0, 0, NULL },
 	{ "agent.pool_mib", OPT_U32, FIELD(pool_mib), 1, 1024, NULL },
 	{ "agent.heap_mib", OPT_U32, FIELD(heap_mib), 1, 1024, NULL },
+	{ "agent.stats_ms", OPT_U32, FIELD(stats_ms), 0, 3600000, NULL },
 	{ "test.fault", OPT_STRING, FIELD(test_fault), 0, 0, fault_choices },
 	{ "test.poweroff", OPT_BOOL, FIELD(test_poweroff), 0, 0, NULL },
+	{ "test.spin", OPT_U32, FIELD(test_spin), 0, 8, NULL },
 	{ "test.semihosting", OPT_BOOL, FIELD(test_semihosting), 0, 0, NULL },
 };
 

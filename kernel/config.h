@@ -30,8 +30,10 @@ struct agent_config {
 	bool diag_services;              /* agent.diag_services: echo/discard/source */
 	uint32_t pool_mib;               /* agent.pool_mib: DMA page pool size */
 	uint32_t heap_mib;               /* agent.heap_mib: general heap size */
+	uint32_t stats_ms;               /* agent.stats_ms: print counters this often (0: never) */
 	char test_fault[CONFIG_STRING_MAX]; /* test.fault: deliberate fault to raise */
 	bool test_poweroff;              /* test.poweroff: power off after boot */
+	uint32_t test_spin;              /* test.spin: start this many tasks that never yield */
 	bool test_semihosting;           /* test.semihosting: exit codes via semihosting (aarch64) */
 };
 

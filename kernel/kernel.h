@@ -12,14 +12,16 @@
 #include "include/log.h"
 
 /*
- * Power-off codes.  Under QEMU they become the process exit status:
- * isa-debug-exit (x86_64) exits with (code << 1) | 1 and semihosting
- * (aarch64, test.semihosting=1) with the code itself, so both are arranged
- * to give the same status: a panic exits QEMU with status 3.
+ * Power-off codes.  Under QEMU a non-zero code becomes the exit status
+ * code * 2 + 1: isa-debug-exit (x86_64) exits with (value << 1) | 1 and
+ * semihosting (aarch64, test.semihosting=1) is given that number directly.
+ *   0 clean power-off          -> status 0
+ *   1 panic / fatal exception  -> status 3
+ *   2 no usable vsock device   -> status 5
  */
 #define POWEROFF_CLEAN 0
-#define POWEROFF_PANIC 3
-#define POWEROFF_PANIC_DEBUG_EXIT 1 /* written to isa-debug-exit: (1<<1)|1 = 3 */
+#define POWEROFF_PANIC 1
+#define POWEROFF_NO_DEVICE 2
 
 /* console.c */
 void console_set_uart(const struct uart_ops *uart);

@@ -6,13 +6,18 @@
  * gone and the machine is ours.
  */
 #include <efi.h>
+#include <errno.h>
 #include <string.h>
 
+#include "drivers/virtio_pci/pci.h"
+#include "drivers/virtio_vsock/virtio_vsock.h"
 #include "include/arch.h"
+#include "include/platform.h"
 #include "kernel/acpi.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 #include "kernel/pool.h"
+#include "kernel/sched.h"
 
 #define IMAGE_VERSION "0.1.0"
 
@@ -20,6 +25,74 @@ struct agent_config config; /* options, final after efi_boot */
 struct acpi acpi;           /* validated ACPI tables */
 struct dma_pool dma_pool;   /* every page a device may touch */
 static struct boot_info boot;
+static struct virtio_vsock *vsock_dev;  /* the vsock device */
+
+/* agent.stats_ms: one line of counters, for people and for the tests. */
+static void stats_task(void *arg)
+{
+	for (;;) {
+		struct virtio_vsock_stats vs = { 0 };
+		uint64_t now;
+
+		sched_sleep_ns((uint64_t)config.stats_ms * 1000000);
+		now = arch_clock_ns();
+		if (vsock_dev)
+			virtio_vsock_stats(vsock_dev, &vs);
+		platform_lock();
+		kprintf("stats: t=%llums irq=%llu timer=%llu switches=%llu idle=%llums "
+			"vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
+			"rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
+			"rst=%llu pool_pages=%zu\n",
+			(unsigned long long)(now / 1000000),
+			(unsigned long long)arch_irq_total(),
+			(unsigned long long)arch_irq_count(0xf0),
+			(unsigned long long)sched_switch_count(),
+			(unsigned long long)(sched_idle_ns() / 1000000),
+			(unsigned long long)vs.irq_rx, (unsigned long long)vs.irq_tx,
+			(unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
+			(unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
+			(unsigned long long)vs.rx_bad, vs.rx_posted,
+			(unsigned long long)vs.rst_replies, pool_pages_in_use(&dma_pool));
+		platform_unlock();
+	}
+}
+
+/* test.spin=N: tasks that never block; the others must still run. */
+static void spin_task(void *arg)
+{
+	volatile uint64_t n = 0;
+
+	for (;;)
+		n++;
+}
+
+/* Time, tasks, PCI and the vsock device; returns only when all are up. */
+static void bring_up_devices(const struct acpi_fadt_info *fadt)
+{
+	struct acpi_ecam ecam[ACPI_MAX_ECAM];
+	unsigned windows;
+
+	if (arch_clock_init(fadt) != 0)                          /* calibrated clock */
+		panic("no usable clock");
+	arch_clock_report();
+	sched_init();                                            /* tasks; idle halts */
+	sched_start_preemption();                                /* timer + interrupts on */
+	windows = acpi_parse_mcfg(&acpi, ecam, ACPI_MAX_ECAM);
+	if (pci_init(ecam, windows) != 0)                        /* ECAM from MCFG */
+		panic("no PCI configuration space");
+	pci_report();
+	if (virtio_vsock_probe(&dma_pool, &vsock_dev) != 0) {    /* the vsock device */
+		kprintf("vsock: cannot continue without a vsock device; powering off\n");
+		arch_power_off(POWEROFF_NO_DEVICE);
+	}
+	kprintf("pool: %zu pages in use after bring-up, %zu free\n",
+		pool_pages_in_use(&dma_pool), pool_pages_free(&dma_pool));
+	if (config.stats_ms && !task_create("stats", stats_task, NULL, 16 << 10))
+		kprintf("stats: cannot start the stats task\n");
+	for (uint32_t i = 0; i < config.test_spin; i++)
+		if (!task_create("spin", spin_task, NULL, 8 << 10))
+			kprintf("spin: cannot start a spinning task\n");
+}
 
 static void report_takeover(void)
 {
@@ -51,6 +124,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table);
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 {
 	struct acpi_fadt_info fadt;
+	int err;
 
 	/* Firmware phase: options, ACPI, memory reservations, then exit. */
 	if (efi_boot(image, system_table, &config, &acpi, &boot) != 0)
@@ -66,18 +140,33 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 		panic("cannot set up the DMA page pool");
 	acpi_parse_fadt(&acpi, &fadt);
 	arch_power_init(&acpi, &fadt, config.test_semihosting);  /* how to power off */
-	if (arch_interrupts_init(&acpi) != 0)                    /* PIC masked, LAPIC / GIC */
+	err = arch_interrupts_init(&acpi);                       /* PIC masked, LAPIC / GIC */
+	if (err && err != -ENOSYS)
 		panic("cannot take over the interrupt controller");
 	report_takeover();
 
 	if (strcmp(config.test_fault, "none") != 0)
 		selftest_fault(config.test_fault);                /* exception self-test */
 
+	if (err == -ENOSYS) {
+		kprintf("%s: no interrupt controller driver yet: stopping after the "
+			"takeover\n", ARCH_NAME);
+	} else {
+		bring_up_devices(&fadt);                          /* clock, tasks, PCI, vsock */
+	}
+
 	if (config.test_poweroff) {
 		kprintf("boot complete; powering off (test.poweroff=1)\n");
 		arch_power_off(POWEROFF_CLEAN);
 	}
 	kprintf("boot complete; idle with interrupts enabled\n");
+	if (err == -ENOSYS) {
+		for (;;)
+			arch_wait_for_interrupt();
+	}
+	/* The boot flow has nothing left to do: sleep for good, the other
+	 * tasks and the idle task keep the machine. */
+	arch_irq_disable();
 	for (;;)
-		arch_wait_for_interrupt();
+		sched_block(UINT64_MAX);
 }

@@ -56,7 +56,7 @@ void arch_power_off(int code)
 	arch_irq_disable();
 	kprintf("power: off (code %d)\n", code);
 	if (code != POWEROFF_CLEAN && use_semihosting)
-		semihosting_exit(code);
+		semihosting_exit(code * 2 + 1); /* as isa-debug-exit on x86_64 */
 	status = psci_call(PSCI_SYSTEM_OFF);
 	kprintf("power: PSCI SYSTEM_OFF returned %lld; halting\n", (long long)status);
 	for (;;)

@@ -135,6 +135,14 @@ void arch_irq_disable(void)
 	__asm__ volatile("cli" ::: "memory");
 }
 
+bool arch_irq_enabled(void)
+{
+	uint64_t flags;
+
+	__asm__ volatile("pushfq; popq %0" : "=r"(flags));
+	return flags & (1u << 9);
+}
+
 void arch_wait_for_interrupt(void)
 {
 	/* sti takes effect after the next instruction: no lost wake-up. */

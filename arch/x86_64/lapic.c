@@ -7,6 +7,7 @@
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/trap.h"
 #include "include/arch.h"
+#include "include/platform.h"
 #include "kernel/kernel.h"
 
 #define IA32_APIC_BASE 0x1b
@@ -34,14 +35,22 @@
 
 static uintptr_t lapic_base; /* MMIO base, identity-mapped */
 
-static uint32_t lapic_read(uint32_t reg)
+uint32_t x86_lapic_read(uint32_t reg)
 {
 	return mmio_read32(lapic_base + reg);
 }
 
-static void lapic_write(uint32_t reg, uint32_t v)
+void x86_lapic_write(uint32_t reg, uint32_t v)
 {
 	mmio_write32(lapic_base + reg, v);
+}
+
+#define lapic_read x86_lapic_read
+#define lapic_write x86_lapic_write
+
+uint32_t x86_lapic_id(void)
+{
+	return lapic_read(LAPIC_ID) >> 24;
 }
 
 void lapic_eoi(void)
@@ -78,7 +87,7 @@ int arch_interrupts_init(const struct acpi *acpi)
 	lapic_base = base & ~0xfffull;
 
 	lapic_write(LAPIC_TPR, 0);                     /* accept every priority */
-	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);      /* timer: issue 5 */
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);      /* timer.c arms it */
 	lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);      /* ExtINT from the PIC: off */
 	lapic_write(LAPIC_LVT_LINT1, LVT_NMI);         /* LINT1 stays NMI */
 	lapic_write(LAPIC_LVT_ERROR, APIC_ERROR_VECTOR);

@@ -41,7 +41,7 @@ void arch_power_off(int code)
 	arch_irq_disable();
 	kprintf("power: off (code %d)\n", code);
 	if (code != POWEROFF_CLEAN)
-		outl(DEBUG_EXIT_PORT, POWEROFF_PANIC_DEBUG_EXIT);
+		outl(DEBUG_EXIT_PORT, (uint32_t)code);
 	if (have_s5) {
 		pm1_write(&pm1a, slp_typa);
 		pm1_write(&pm1b, slp_typb);

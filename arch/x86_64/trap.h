@@ -22,8 +22,14 @@ _Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "frame");
 #define SPURIOUS_VECTOR 0xff    /* LAPIC spurious interrupts */
 #define APIC_ERROR_VECTOR 0xfe  /* LAPIC internal errors */
 
+#define TIMER_VECTOR 0xf0      /* LAPIC timer */
+
 extern char x86_trap_stubs[];   /* 256 stubs of TRAP_STUB_SIZE bytes */
 void x86_trap(struct trap_frame *frame);
+void x86_irq_dispatch(unsigned vector);
 void lapic_eoi(void);
+uint32_t x86_lapic_id(void);
+uint32_t x86_lapic_read(uint32_t reg);
+void x86_lapic_write(uint32_t reg, uint32_t value);
 
 #endif

@@ -12,6 +12,7 @@
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/trap.h"
 #include "kernel/kernel.h"
+#include "kernel/sched.h"
 
 static const char *const exception_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
@@ -26,12 +27,6 @@ static const char *const exception_names[32] = {
 	"reserved 26", "reserved 27", "#HV hypervisor injection",
 	"#VC VMM communication", "#SX security", "reserved 31",
 };
-
-/* Handlers for interrupt vectors; NULL means "unexpected". */
-static void (*irq_handlers[256])(void *arg);
-static void *irq_args[256];
-uint64_t irq_counts[256];     /* interrupts taken per vector */
-static uint64_t unexpected_irqs;
 
 static void dump_frame(const struct trap_frame *f)
 {
@@ -76,21 +71,11 @@ static void exception(struct trap_frame *f)
 
 void x86_trap(struct trap_frame *f)
 {
-	uint64_t v = f->vector;
-
-	if (v < IRQ_VECTOR_FIRST) {
+	if (f->vector < IRQ_VECTOR_FIRST) {
 		exception(f);
 		return;
 	}
-	irq_counts[v]++;
-	if (v == SPURIOUS_VECTOR)
-		return; /* no EOI for spurious interrupts */
-	if (irq_handlers[v]) {
-		irq_handlers[v](irq_args[v]);
-	} else if (unexpected_irqs++ < 8) {
-		kprintf("irq: unexpected interrupt on vector %llu\n",
-			(unsigned long long)v);
-	}
-	if (v >= 0x30) /* 0x20..0x2f: masked 8259 PIC, spurious only */
-		lapic_eoi();
+	x86_irq_dispatch((unsigned)f->vector);
+	/* Interrupts are off and the EOI is done: a good moment to switch. */
+	sched_irq_exit();
 }

@@ -42,8 +42,9 @@ ARCHES = {
     },
 }
 
-# QEMU exit status when the image panics (kernel/kernel.h POWEROFF_PANIC)
+# QEMU exit statuses (kernel/kernel.h: code * 2 + 1)
 PANIC_STATUS = 3
+NO_DEVICE_STATUS = 5
 
 
 class VmTimeout(AssertionError):
@@ -52,7 +53,7 @@ class VmTimeout(AssertionError):
 
 class Vm:
     def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
-                 memory_backend_shared=False):
+                 vhost_socket=None):
         self.arch = arch
         self.spec = ARCHES[arch]
         self.dir = str(workdir)
@@ -62,7 +63,7 @@ class Vm:
         self.config = config
         self.memory_mib = memory_mib
         self.extra_args = list(extra_args)
-        self.shared = memory_backend_shared
+        self.vhost_socket = vhost_socket
         self.proc = None
         self.started_at = None
 
@@ -83,8 +84,11 @@ class Vm:
     def command(self):
         mem = ["-m", f"{self.memory_mib}M"]
         machine = list(self.spec["machine"])
-        if self.shared:
-            mem += ["-object", f"memory-backend-memfd,id=mem,size={self.memory_mib}M,share=on"]
+        if self.vhost_socket:
+            # DESIGN §3: guest RAM shared with the vhost-user backend
+            mem += ["-object", f"memory-backend-memfd,id=mem,size={self.memory_mib}M,share=on",
+                    "-chardev", f"socket,id=vc,path={self.vhost_socket}",
+                    "-device", "vhost-user-vsock-pci,chardev=vc"]
             machine[1] += ",memory-backend=mem"
         return ([self.spec["qemu"]] + machine + mem + [
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.spec['code']}",

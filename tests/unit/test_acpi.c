@@ -78,6 +78,9 @@ static void build_tables(void)
 	fadt[64 - 36] = 0x04;
 	fadt[65 - 36] = 0x06;
 	fadt[129 - 36] = 0x03;
+	fadt[76 - 36] = 0x08; /* PM_TMR_BLK = 0x608 */
+	fadt[77 - 36] = 0x06;
+	fadt[113 - 36] = 0x01; /* flags bit 8: TMR_VAL_EXT */
 	memcpy(&fadt[140 - 36], &(uint64_t){ DSDT }, 8);
 	make_table(FADT, "FACP", 276, fadt, sizeof(fadt));
 
@@ -86,7 +89,14 @@ static void build_tables(void)
 	spcr[41 - 36] = 32;
 	memcpy(&spcr[44 - 36], &(uint64_t){ 0x9000000 }, 8);
 	make_table(SPCR, "SPCR", 80, spcr, sizeof(spcr));
-	make_table(MCFG, "MCFG", 60, NULL, 0);
+	{
+		uint8_t mcfg[60 - 36] = { 0 };
+
+		memcpy(&mcfg[44 - 36], &(uint64_t){ 0xb0000000 }, 8);
+		mcfg[54 - 36] = 0;    /* start bus */
+		mcfg[55 - 36] = 0xff; /* end bus */
+		make_table(MCFG, "MCFG", 60, mcfg, sizeof(mcfg));
+	}
 	make_table(XSDT, "XSDT", 36 + sizeof(entries), entries, sizeof(entries));
 
 	memcpy(r, "RSD PTR ", 8);
@@ -125,6 +135,9 @@ TEST(acpi_fadt_gives_pm1a_dsdt_and_psci_flags)
 	CHECK_EQ(fadt.pm1b_cnt.address, 0);
 	CHECK_EQ(fadt.arm_boot_flags, ACPI_ARM_PSCI_COMPLIANT | ACPI_ARM_PSCI_USE_HVC);
 	CHECK(fadt.dsdt == (const void *)at(DSDT));
+	CHECK_EQ(fadt.pm_timer.address, 0x608);
+	CHECK_EQ(fadt.pm_timer.space_id, ACPI_SPACE_IO);
+	CHECK(fadt.pm_timer_32bit);
 	CHECK_EQ(acpi_s5_sleep_type(fadt.dsdt, &a, &b), 0);
 	CHECK_EQ(a, 5);
 	CHECK_EQ(b, 7);
@@ -140,6 +153,20 @@ TEST(acpi_spcr_gives_uart)
 	CHECK_EQ(acpi_parse_spcr(&acpi, &spcr), 0);
 	CHECK_EQ(spcr.interface_type, 3);
 	CHECK_EQ(spcr.base.address, 0x9000000);
+}
+
+TEST(acpi_mcfg_gives_ecam_windows)
+{
+	struct acpi acpi;
+	struct acpi_ecam ecam[4];
+
+	build_tables();
+	CHECK_EQ(acpi_init(&acpi, RSDP, fake_map), 0);
+	CHECK_EQ(acpi_parse_mcfg(&acpi, ecam, 4), 1);
+	CHECK_EQ(ecam[0].base, 0xb0000000);
+	CHECK_EQ(ecam[0].start_bus, 0);
+	CHECK_EQ(ecam[0].end_bus, 255);
+	CHECK_EQ(acpi_parse_mcfg(&acpi, ecam, 0), 0);
 }
 
 TEST(acpi_rejects_bad_rsdp)
@@ -224,5 +251,7 @@ TEST(acpi_random_corruption_never_crashes)
 		if (acpi_parse_fadt(&acpi, &fadt) == 0 && fadt.dsdt)
 			acpi_s5_sleep_type(fadt.dsdt, &a, &b);
 		acpi_parse_spcr(&acpi, &spcr);
+		struct acpi_ecam ecam[2];
+		acpi_parse_mcfg(&acpi, ecam, 2);
 	}
 }

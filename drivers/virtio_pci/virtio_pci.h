@@ -1,0 +1,19 @@
+/*
+ * virtio_pci.h -- the virtio 1.x modern PCI transport (virtio 1.2 §4.1).
+ */
+#ifndef DRIVERS_VIRTIO_PCI_VIRTIO_PCI_H
+#define DRIVERS_VIRTIO_PCI_VIRTIO_PCI_H
+
+#include "drivers/virtio_pci/pci.h"
+#include "drivers/virtio_pci/virtio.h"
+#include "kernel/pool.h"
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_MAX_QUEUES 8
+
+/* Map a PCI function as a virtio device: capabilities, BAR bounds, MSI-X.
+ * Fills `dev`; -ENODEV (with the reason logged) if it is not usable. */
+int virtio_pci_probe(struct pci_device *pci, struct dma_pool *pool,
+		     struct virtio_device *dev);
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * sched.c -- preemptive round-robin scheduler for one CPU (see sched.h).
+ *
+ * All scheduler state is touched with interrupts off.  A switch happens
+ * in schedule(): called by a task that blocks or yields, or at the end of
+ * an interrupt handler (sched_irq_exit) when a slice ended or a task was
+ * woken.  The timer is one-shot and re-armed at every decision for the
+ * nearest event: the end of the slice if another task is ready, else the
+ * earliest deadline of a blocked task, else never (a halted, idle CPU).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "include/arch.h"
+#include "kernel/kernel.h"
+#include "kernel/sched.h"
+
+static struct task boot_task;     /* the flow that called sched_init */
+static struct task *idle_task;    /* runs when nothing else can */
+static struct task *current;      /* the running task */
+static struct task *all_tasks;    /* every task, creation order */
+static bool need_resched;         /* switch at the next opportunity */
+static bool preemption;           /* timer slices active */
+static uint64_t slice_start_ns;   /* when current was switched in */
+static uint64_t switch_count;     /* context switches */
+static unsigned task_count;       /* live tasks, idle included */
+
+static void irq_save(bool *was_on);
+static void schedule(void);
+
+static void idle_loop(void *arg)
+{
+	for (;;)
+		arch_wait_for_interrupt();
+}
+
+/* Start of every new task: interrupts on, run, then die. */
+static void task_start(void)
+{
+	struct task *self = current;
+
+	arch_irq_enable();
+	self->entry(self->arg);
+	arch_irq_disable();
+	self->state = TASK_DEAD;
+	task_count--;
+	schedule();
+	panic("dead task %s was scheduled again", self->name);
+}
+
+void sched_init(void)
+{
+	strcpy(boot_task.name, "main");
+	boot_task.state = TASK_RUNNABLE;
+	boot_task.deadline_ns = UINT64_MAX;
+	current = all_tasks = &boot_task;
+	task_count = 1;
+	idle_task = task_create("idle", idle_loop, NULL, 8 << 10);
+	if (!idle_task)
+		panic("cannot create the idle task");
+}
+
+struct task *task_create(const char *name, void (*entry)(void *), void *arg,
+			 size_t stack_bytes)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	struct task **tail;
+	bool irq_on;
+
+	if (!t || !(t->stack = malloc(stack_bytes))) {
+		kprintf("sched: no memory for task %s (%zu byte stack)\n", name,
+			stack_bytes);
+		free(t);
+		return NULL;
+	}
+	strncpy(t->name, name, TASK_NAME_MAX - 1);
+	t->stack_bytes = stack_bytes;
+	t->entry = entry;
+	t->arg = arg;
+	t->deadline_ns = UINT64_MAX;
+	t->state = TASK_RUNNABLE;
+	t->sp = arch_task_stack_init((uint8_t *)t->stack + stack_bytes, task_start);
+
+	irq_save(&irq_on);
+	for (tail = &all_tasks; *tail; tail = &(*tail)->next)
+		;
+	*tail = t;
+	task_count++;
+	if (irq_on)
+		arch_irq_enable();
+	return t;
+}
+
+struct task *sched_current(void)
+{
+	return current;
+}
+
+static void irq_save(bool *was_on)
+{
+	/* The scheduler is only entered from task context with interrupts
+	 * on, or with them off (lock held, interrupt handler). */
+	*was_on = arch_irq_enabled();
+	arch_irq_disable();
+}
+
+/* Free the stacks of dead tasks (never the current one). */
+static void reap(void)
+{
+	for (struct task **p = &all_tasks; *p;) {
+		struct task *t = *p;
+
+		if (t->state == TASK_DEAD && t != current) {
+			*p = t->next;
+			free(t->stack);
+			free(t);
+			continue;
+		}
+		p = &t->next;
+	}
+}
+
+/* Wake tasks whose deadline has passed. */
+static void expire_deadlines(uint64_t now)
+{
+	for (struct task *t = all_tasks; t; t = t->next)
+		if (t->state == TASK_BLOCKED && t->deadline_ns <= now)
+			t->state = TASK_RUNNABLE;
+}
+
+/* Round robin: the next runnable task after `from`, idle excluded. */
+static struct task *pick_next(struct task *from)
+{
+	struct task *t = from;
+
+	for (unsigned i = 0; i <= task_count + 1; i++) {
+		t = t->next ? t->next : all_tasks;
+		if (t != idle_task && t->state == TASK_RUNNABLE)
+			return t;
+	}
+	return idle_task;
+}
+
+static void arm_timer(uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	bool others_ready = false;
+
+	for (struct task *t = all_tasks; t; t = t->next) {
+		if (t->state == TASK_BLOCKED && t->deadline_ns < next)
+			next = t->deadline_ns;
+		if (t != current && t != idle_task && t->state == TASK_RUNNABLE)
+			others_ready = true;
+	}
+	if (preemption && others_ready && now + SCHED_SLICE_NS < next)
+		next = now + SCHED_SLICE_NS;
+	arch_timer_set(next);
+}
+
+static void schedule(void)
+{
+	uint64_t now = arch_clock_ns();
+	struct task *prev = current, *next;
+
+	need_resched = false;
+	expire_deadlines(now);
+	next = pick_next(prev);
+	if (next == idle_task && prev->state == TASK_RUNNABLE && prev != idle_task)
+		next = prev; /* nothing else to run: keep going */
+	prev->run_ns += now - slice_start_ns;
+	slice_start_ns = now;
+	current = next;
+	arm_timer(now);
+	if (next == prev)
+		return;
+	next->switches++;
+	switch_count++;
+	arch_switch(&prev->sp, next->sp);
+	/* back in prev, possibly much later */
+	reap();
+}
+
+bool sched_block(uint64_t deadline_ns)
+{
+	current->woken = false;
+	current->deadline_ns = deadline_ns;
+	current->state = TASK_BLOCKED;
+	schedule();
+	current->deadline_ns = UINT64_MAX;
+	return current->woken;
+}
+
+void sched_wake(struct task *t)
+{
+	t->woken = true;
+	if (t->state == TASK_BLOCKED) {
+		t->state = TASK_RUNNABLE;
+		need_resched = true;
+	}
+}
+
+void sched_yield(void)
+{
+	bool irq_on;
+
+	irq_save(&irq_on);
+	schedule();
+	if (irq_on)
+		arch_irq_enable();
+}
+
+void sched_sleep_ns(uint64_t ns)
+{
+	bool irq_on;
+	uint64_t deadline = arch_clock_ns() + ns;
+
+	irq_save(&irq_on);
+	while (arch_clock_ns() < deadline)
+		sched_block(deadline);
+	if (irq_on)
+		arch_irq_enable();
+}
+
+void sched_timer_interrupt(void)
+{
+	need_resched = true;
+}
+
+void sched_irq_exit(void)
+{
+	if (need_resched && current)
+		schedule();
+}
+
+void sched_start_preemption(void)
+{
+	preemption = true;
+	slice_start_ns = arch_clock_ns();
+	arm_timer(slice_start_ns);
+	arch_irq_enable();
+}
+
+uint64_t sched_switch_count(void)
+{
+	return switch_count;
+}
+
+uint64_t sched_idle_ns(void)
+{
+	return idle_task ? idle_task->run_ns : 0;
+}
+
+unsigned sched_task_count(void)
+{
+	return task_count;
+}
+
+void sched_report(void)
+{
+	bool irq_on;
+
+	irq_save(&irq_on);
+	kprintf("sched: %u tasks, %llu switches, %llu interrupts\n", task_count,
+		(unsigned long long)switch_count,
+		(unsigned long long)arch_irq_total());
+	for (struct task *t = all_tasks; t; t = t->next)
+		kprintf("  %-16s %-8s %8llu ms cpu %8llu switches\n", t->name,
+			t->state == TASK_RUNNABLE ? "ready" :
+			t->state == TASK_BLOCKED ? "blocked" : "dead",
+			(unsigned long long)(t->run_ns / 1000000),
+			(unsigned long long)t->switches);
+	if (irq_on)
+		arch_irq_enable();
+}

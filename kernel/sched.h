@@ -1,0 +1,71 @@
+/*
+ * sched.h -- preemptive tasks on one CPU.
+ *
+ * Each task has its own stack and runs until it blocks, yields or its time
+ * slice ends (the timer interrupt preempts it).  When nothing is runnable
+ * the idle task halts the CPU with interrupts enabled.  Interrupt handlers
+ * do the minimum and wake the task that does the work (sched_wake).
+ *
+ * Typical usage:
+ *	static void worker(void *arg) { for (;;) { ...; sched_sleep_ns(1000000); } }
+ *	sched_init();                          // the boot flow becomes a task
+ *	struct task *t = task_create("worker", worker, NULL, 16 << 10);
+ *	...
+ *	sched_start_preemption();              // timer on, interrupts on
+ */
+#ifndef KERNEL_SCHED_H
+#define KERNEL_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TASK_NAME_MAX 24
+#define SCHED_SLICE_NS 10000000ull /* 10 ms time slice */
+
+enum task_state {
+	TASK_RUNNABLE, /* running or ready to run */
+	TASK_BLOCKED,  /* waiting for sched_wake or its deadline */
+	TASK_DEAD,     /* returned; its stack is freed by the reaper */
+};
+
+struct task {
+	char name[TASK_NAME_MAX];  /* for reports */
+	uintptr_t sp;              /* saved stack pointer while switched out */
+	void *stack;               /* stack memory (heap), NULL for boot task */
+	size_t stack_bytes;        /* its size */
+	enum task_state state;     /* see enum */
+	uint64_t deadline_ns;      /* BLOCKED: wake then (UINT64_MAX: never) */
+	bool woken;                /* set by sched_wake since it blocked */
+	void (*entry)(void *);     /* task body */
+	void *arg;                 /* its argument */
+	uint64_t switches;         /* times switched in */
+	uint64_t run_ns;           /* CPU time used */
+	struct task *next;         /* all tasks, in creation order */
+};
+
+void sched_init(void);
+void sched_start_preemption(void);
+struct task *task_create(const char *name, void (*entry)(void *), void *arg,
+			 size_t stack_bytes);
+struct task *sched_current(void);
+
+/* Block the current task until woken or the deadline.  Interrupts must be
+ * off; they are off again on return.  Returns true if woken. */
+bool sched_block(uint64_t deadline_ns);
+/* Make `task` runnable (from tasks or interrupt handlers, interrupts off). */
+void sched_wake(struct task *task);
+void sched_yield(void);
+void sched_sleep_ns(uint64_t ns);
+
+/* Called by the arch layer. */
+void sched_timer_interrupt(void);
+void sched_irq_exit(void);
+
+/* Counters for reports and tests. */
+uint64_t sched_switch_count(void);
+uint64_t sched_idle_ns(void);
+unsigned sched_task_count(void);
+void sched_report(void);
+
+#endif
