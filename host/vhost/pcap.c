@@ -83,5 +83,10 @@ void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov,
 	fwrite(&mon, sizeof(mon), 1, pcap_file);
 	fwrite(hdr, VSOCK_HDR_SIZE, 1, pcap_file);
 	fwrite(payload, 1, len, pcap_file);
-	fflush(pcap_file);
+}
+
+void vsock_pcap_flush(void)
+{
+	if (pcap_file)
+		fflush(pcap_file);
 }

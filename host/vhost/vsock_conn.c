@@ -476,6 +476,7 @@ static void after_batch(void)
 			vm_rx_service(vm);
 	}
 	free_dead();
+	vsock_pcap_flush();
 }
 
 /* Host programs that never finish the CONNECT line, and guests that never

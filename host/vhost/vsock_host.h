@@ -131,6 +131,8 @@ void vsock_host_fini(void);
 /* Opens --pcap FILE; 0 or negative errno. */
 int vsock_pcap_open(const char *path);
 void vsock_pcap_close(void);
+/* Pushes buffered capture records to the file (after each loop batch). */
+void vsock_pcap_flush(void);
 
 /* ---- shared between vsock_conn.c and vsock_queue.c ---------------------- */
 extern struct list_node vsock_all_vms;
