@@ -23,6 +23,12 @@ $(BUILD)/host/vhost-user-vsock: $(VHOST_OBJS)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_TOOL_CFLAGS) -o $@ $^
 
+# The same daemon under ASan + UBSan, for the hostile-guest tests.
+$(BUILD)/host/vhost-user-vsock-asan: $(VHOST_SRCS)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_TOOL_CFLAGS) -O1 -fsanitize=address,undefined \
+		-fno-sanitize-recover=all -fno-omit-frame-pointer -o $@ $(VHOST_SRCS)
+
 # Unit tests: the ring walker and the memory map on synthetic guest memory,
 # the vhost-user message handler.
 $(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))

@@ -14,8 +14,11 @@ import time
 import zlib
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DAEMON = os.path.join(TOP, "build", "host", "vhost-user-vsock")
+# VHOST_USER_VSOCK may name another build (e.g. one with sanitizers).
+DAEMON = os.environ.get("VHOST_USER_VSOCK",
+                        os.path.join(TOP, "build", "host", "vhost-user-vsock"))
 GUEST_DIR = os.path.join(TOP, "build", "linux-guest")
+DAEMON_ASAN = os.path.join(TOP, "build", "host", "vhost-user-vsock-asan")
 PEER_PORT = 5000
 TIMEOUT = 60.0  # seconds for any single wait
 
@@ -23,7 +26,8 @@ TIMEOUT = 60.0  # seconds for any single wait
 def build_prerequisites():
     """make the daemon and the Linux guest (idempotent, fast when done)."""
     subprocess.run(["make", "--no-print-directory", "build/host/vhost-user-vsock",
-                    "linux-guest"], cwd=TOP, check=True, timeout=900)
+                    "build/host/vhost-user-vsock-asan", "linux-guest"],
+                   cwd=TOP, check=True, timeout=900)
 
 
 def wait_for(predicate, timeout, what):
@@ -38,11 +42,11 @@ def wait_for(predicate, timeout, what):
 class Daemon:
     """The daemon with --vm specs; stderr goes to a log file."""
 
-    def __init__(self, workdir, vms, pcap=None, extra=()):
+    def __init__(self, workdir, vms, pcap=None, extra=(), binary=None):
         self.workdir = workdir
         self.vms = vms  # list of dicts: cid, socket, uds, [groups]
         self.log_path = os.path.join(workdir, "daemon.log")
-        args = [DAEMON]
+        args = [binary or DAEMON]
         for vm in vms:
             spec = f"guest-cid={vm['cid']},socket={vm['socket']},uds-path={vm['uds']}"
             if vm.get("groups"):

@@ -44,3 +44,4 @@ def one_vm(request, prerequisites, tmp_path_factory):
         code = daemon.stop()
         if request.module.__dict__.get("_failed") or code != 0:
             lib.dump_logs(request, daemon, [guest] if guest else [], code)
+        assert code == 0, "the daemon did not exit cleanly"

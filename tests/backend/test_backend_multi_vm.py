@@ -39,6 +39,7 @@ def vms(request, prerequisites, tmp_path_factory):
         code = daemon.stop()
         if request.module.__dict__.get("_failed") or code != 0:
             lib.dump_logs(request, daemon, list(guests.values()), code)
+        assert code == 0, "the daemon did not exit cleanly"
         # The daemon removes the sockets it created.
         for spec in specs:
             assert not os.path.exists(spec["socket"])
