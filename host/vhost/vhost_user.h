@@ -109,9 +109,9 @@ struct vu_vring {
 	struct virtq vq;	/* the ring itself once running */
 	uint16_t num;		/* SET_VRING_NUM */
 	uint16_t base;		/* SET_VRING_BASE: first avail index */
-	uint64_t desc_uva;	/* SET_VRING_ADDR, front-end addresses */
-	uint64_t avail_uva;
-	uint64_t used_uva;
+	uint64_t desc_uva;	/* descriptor table (front-end address) */
+	uint64_t avail_uva;	/* avail ring (front-end address) */
+	uint64_t used_uva;	/* used ring (front-end address) */
 	bool addr_set;		/* SET_VRING_ADDR seen */
 	bool started;		/* kick fd given and not stopped by GET_VRING_BASE */
 	bool enabled;		/* SET_VRING_ENABLE 1 (or no protocol features) */
