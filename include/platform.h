@@ -20,11 +20,14 @@
  *
  * and whoever makes the condition true calls platform_wake(&sock->readers)
  * with the lock held.  Wake-ups may be spurious: always re-check.
+ * platform_wait returns -EINTR once the calling task is being killed
+ * (platform_task_kill below): unwind, don't wait again.
  */
 #ifndef INCLUDE_PLATFORM_H
 #define INCLUDE_PLATFORM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "include/dma.h"
@@ -49,12 +52,45 @@ struct wait_queue {
  * Sleep until platform_wake() on `wq` or until `deadline_ns`
  * (platform_now_ns() scale; PLATFORM_FOREVER for none).  Must be called
  * with the lock held; releases it while asleep and holds it again on
- * return.  Returns 0 when woken, -ETIMEDOUT when the deadline passed.
+ * return.  Returns 0 when woken, -ETIMEDOUT when the deadline passed,
+ * -EINTR when the task is being killed.
  */
 int platform_wait(struct wait_queue *wq, uint64_t deadline_ns);
 
 /* Wake every sleeper on `wq`.  Lock held.  Safe from interrupt bottom halves. */
 void platform_wake(struct wait_queue *wq);
+
+/*
+ * Tasks, for code that runs programs (the agent's containers).
+ *
+ *	struct platform_task *t;
+ *	platform_task_spawn(&t, "ctr-1", run_program, ctx, 64 << 10,
+ *			    program_exited, ctx);
+ *	...
+ *	platform_task_kill(t);          // SignalProcess(KILL)
+ *
+ * `exit_fn(arg, killed)` runs exactly once, with the platform lock held,
+ * in another task's context, after the task has stopped for good: its
+ * function returned (killed = false) or it was killed (killed = true).
+ * The task handle is freed right after exit_fn returns.
+ *
+ * platform_task_kill() requests termination.  A task sleeping in
+ * platform_wait() (or asleep in platform_sleep_ns) is woken and its waits
+ * return -EINTR from then on, so well-behaved code unwinds; a task that
+ * never waits is ended by the image at its next preemption.  (On the host,
+ * threads cannot be ended from outside: host programs poll
+ * platform_task_kill_requested().)  Calling kill again, or on a task that
+ * is exiting, is harmless.  Lock NOT held for spawn and kill.
+ */
+struct platform_task;
+
+int platform_task_spawn(struct platform_task **out, const char *name,
+			void (*fn)(void *arg), void *arg, size_t stack_bytes,
+			void (*exit_fn)(void *arg, bool killed), void *exit_arg);
+void platform_task_kill(struct platform_task *task);
+bool platform_task_kill_requested(void); /* for the current task */
+/* Sleep without a wait queue; 0, or -EINTR if the task is being killed. */
+int platform_sleep_ns(uint64_t ns);
 
 /*
  * Memory ordering between the CPU and a device sharing memory (virtio 1.2

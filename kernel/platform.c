@@ -45,6 +45,8 @@ int platform_wait(struct wait_queue *wq, uint64_t deadline_ns)
 	struct waiter **p;
 	bool woken;
 
+	if (self.task->kill_requested)
+		return -EINTR;
 	for (p = &wq->first; *p; p = &(*p)->next)
 		;
 	*p = &self;
@@ -57,6 +59,8 @@ int platform_wait(struct wait_queue *wq, uint64_t deadline_ns)
 			break;
 		}
 	}
+	if (self.task->kill_requested)
+		return -EINTR;
 	return woken ? 0 : -ETIMEDOUT;
 }
 
@@ -67,4 +71,69 @@ void platform_wake(struct wait_queue *wq)
 	wq->first = NULL;
 	for (; w; w = w->next)
 		sched_wake(w->task);
+}
+
+/* ---- tasks ---- */
+
+int platform_task_spawn(struct platform_task **out, const char *name,
+			void (*fn)(void *arg), void *arg, size_t stack_bytes,
+			void (*exit_fn)(void *arg, bool killed), void *exit_arg)
+{
+	struct task *t;
+
+	/* Created runnable but unable to run before its exit callback is
+	 * set: interrupts stay off across both steps. */
+	arch_irq_disable();
+	t = task_create(name, fn, arg, stack_bytes);
+	if (t)
+		sched_set_exit(t, exit_fn, exit_arg);
+	arch_irq_enable();
+	if (!t)
+		return -ENOMEM;
+	*out = (struct platform_task *)t;
+	return 0;
+}
+
+void platform_task_kill(struct platform_task *task)
+{
+	arch_irq_disable();
+	sched_kill((struct task *)task);
+	arch_irq_enable();
+	if ((struct task *)task == sched_current())
+		sched_yield(); /* killing yourself takes effect now */
+}
+
+bool platform_task_kill_requested(void)
+{
+	return sched_current()->kill_requested;
+}
+
+int platform_sleep_ns(uint64_t ns)
+{
+	sched_sleep_ns(ns);
+	return sched_current()->kill_requested ? -EINTR : 0;
+}
+
+/* ---- newlib's malloc lock: one CPU, so interrupts off (recursive) ---- */
+
+struct _reent;
+void __malloc_lock(struct _reent *reent);
+void __malloc_unlock(struct _reent *reent);
+
+static unsigned malloc_depth;    /* nesting of __malloc_lock */
+static bool malloc_irq_was_on;   /* interrupt state at the outermost lock */
+
+void __malloc_lock(struct _reent *reent)
+{
+	bool on = arch_irq_enabled();
+
+	arch_irq_disable();
+	if (malloc_depth++ == 0)
+		malloc_irq_was_on = on;
+}
+
+void __malloc_unlock(struct _reent *reent)
+{
+	if (--malloc_depth == 0 && malloc_irq_was_on)
+		arch_irq_enable();
 }

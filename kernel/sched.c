@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "include/arch.h"
+#include "include/platform.h"
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
 
@@ -24,9 +25,12 @@ static bool preemption;           /* timer slices active */
 static uint64_t slice_start_ns;   /* when current was switched in */
 static uint64_t switch_count;     /* context switches */
 static unsigned task_count;       /* live tasks, idle included */
+static struct task *reaper_task;  /* frees dead tasks, runs exit callbacks */
+static struct wait_queue reaper_wq; /* the reaper sleeps here */
 
 static void irq_save(bool *was_on);
-static void schedule(void);
+static void schedule(bool preempted);
+static void reaper_loop(void *arg);
 
 static void idle_loop(void *arg)
 {
@@ -43,8 +47,8 @@ static void task_start(void)
 	self->entry(self->arg);
 	arch_irq_disable();
 	self->state = TASK_DEAD;
-	task_count--;
-	schedule();
+	self->killed = self->kill_requested;
+	schedule(false);
 	panic("dead task %s was scheduled again", self->name);
 }
 
@@ -56,8 +60,9 @@ void sched_init(void)
 	current = all_tasks = &boot_task;
 	task_count = 1;
 	idle_task = task_create("idle", idle_loop, NULL, 8 << 10);
-	if (!idle_task)
-		panic("cannot create the idle task");
+	reaper_task = task_create("reaper", reaper_loop, NULL, 16 << 10);
+	if (!idle_task || !reaper_task)
+		panic("cannot create the idle and reaper tasks");
 }
 
 struct task *task_create(const char *name, void (*entry)(void *), void *arg,
@@ -104,19 +109,32 @@ static void irq_save(bool *was_on)
 	arch_irq_disable();
 }
 
-/* Free the stacks of dead tasks (never the current one). */
-static void reap(void)
+/*
+ * The reaper: unlinks dead tasks, runs their exit callbacks with the
+ * platform lock held, frees their stacks.  A task never frees its own
+ * stack, and exit callbacks never run in scheduler context.
+ */
+static void reaper_loop(void *arg)
 {
-	for (struct task **p = &all_tasks; *p;) {
-		struct task *t = *p;
+	platform_lock();
+	for (;;) {
+		struct task **p = &all_tasks;
 
-		if (t->state == TASK_DEAD && t != current) {
+		while (*p) {
+			struct task *t = *p;
+
+			if (t->state != TASK_DEAD || t == current) {
+				p = &t->next;
+				continue;
+			}
 			*p = t->next;
+			task_count--;
+			if (t->exit_fn)
+				t->exit_fn(t->exit_arg, t->killed);
 			free(t->stack);
 			free(t);
-			continue;
 		}
-		p = &t->next;
+		platform_wait(&reaper_wq, PLATFORM_FOREVER);
 	}
 }
 
@@ -157,12 +175,21 @@ static void arm_timer(uint64_t now)
 	arch_timer_set(next);
 }
 
-static void schedule(void)
+static void schedule(bool preempted)
 {
 	uint64_t now = arch_clock_ns();
 	struct task *prev = current, *next;
 
 	need_resched = false;
+	/* A task asked to die ends here if it was interrupted (so it holds
+	 * no lock: the lock keeps interrupts off) and is not a system task. */
+	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE &&
+	    prev != &boot_task && prev != idle_task && prev != reaper_task) {
+		prev->state = TASK_DEAD;
+		prev->killed = true;
+	}
+	if (prev->state == TASK_DEAD)
+		platform_wake(&reaper_wq);
 	expire_deadlines(now);
 	next = pick_next(prev);
 	if (next == idle_task && prev->state == TASK_RUNNABLE && prev != idle_task)
@@ -177,15 +204,16 @@ static void schedule(void)
 	switch_count++;
 	arch_switch(&prev->sp, next->sp);
 	/* back in prev, possibly much later */
-	reap();
 }
 
 bool sched_block(uint64_t deadline_ns)
 {
+	if (current->kill_requested)
+		return false; /* a dying task does not go back to sleep */
 	current->woken = false;
 	current->deadline_ns = deadline_ns;
 	current->state = TASK_BLOCKED;
-	schedule();
+	schedule(false);
 	current->deadline_ns = UINT64_MAX;
 	return current->woken;
 }
@@ -199,12 +227,27 @@ void sched_wake(struct task *t)
 	}
 }
 
+void sched_kill(struct task *t)
+{
+	t->kill_requested = true;
+	if (t->state == TASK_BLOCKED)
+		sched_wake(t);
+	else if (t == current)
+		need_resched = true;
+}
+
+void sched_set_exit(struct task *t, void (*exit_fn)(void *, bool), void *arg)
+{
+	t->exit_fn = exit_fn;
+	t->exit_arg = arg;
+}
+
 void sched_yield(void)
 {
 	bool irq_on;
 
 	irq_save(&irq_on);
-	schedule();
+	schedule(irq_on);
 	if (irq_on)
 		arch_irq_enable();
 }
@@ -215,7 +258,7 @@ void sched_sleep_ns(uint64_t ns)
 	uint64_t deadline = arch_clock_ns() + ns;
 
 	irq_save(&irq_on);
-	while (arch_clock_ns() < deadline)
+	while (arch_clock_ns() < deadline && !current->kill_requested)
 		sched_block(deadline);
 	if (irq_on)
 		arch_irq_enable();
@@ -229,7 +272,7 @@ void sched_timer_interrupt(void)
 void sched_irq_exit(void)
 {
 	if (need_resched && current)
-		schedule();
+		schedule(true);
 }
 
 void sched_start_preemption(void)

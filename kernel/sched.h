@@ -41,6 +41,10 @@ struct task {
 	void *arg;                 /* its argument */
 	uint64_t switches;         /* times switched in */
 	uint64_t run_ns;           /* CPU time used */
+	bool kill_requested;       /* end it at the next safe point */
+	bool killed;               /* DEAD because it was killed, not returned */
+	void (*exit_fn)(void *arg, bool killed); /* called by the reaper */
+	void *exit_arg;            /* its argument */
 	struct task *next;         /* all tasks, in creation order */
 };
 
@@ -48,6 +52,11 @@ void sched_init(void);
 void sched_start_preemption(void);
 struct task *task_create(const char *name, void (*entry)(void *), void *arg,
 			 size_t stack_bytes);
+/* Ask `task` to end: a blocked task is woken (its waits fail), a running
+ * one ends at its next preemption.  Interrupts off. */
+void sched_kill(struct task *task);
+/* Register what the reaper calls (lock held) once `task` is gone. */
+void sched_set_exit(struct task *task, void (*exit_fn)(void *, bool), void *arg);
 struct task *sched_current(void);
 
 /* Block the current task until woken or the deadline.  Interrupts must be
