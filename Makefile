@@ -184,6 +184,12 @@ endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
+# vsock core (issue 6): the portable sources plus the pthread platform
+VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
+	vsock/loopback.c tests/unit/host_platform.c
+$(eval $(call unit_test,test_vsock_core,$(VSOCK_HOST_SRCS)))
+$(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
+$(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 
 -include host/host.mk

@@ -1,0 +1,289 @@
+/*
+ * diag.c -- echo, discard and source services (see diag.h): one poll loop
+ * per service serving all of its connections with non-blocking calls.
+ * Portable: only the socket API, the platform lock and malloc.
+ */
+#include "vsock/diag.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "include/log.h"
+#include "vsock/internal.h"
+
+#define DIAG_BUF 4096
+/* Rounds of recv/send per connection per step, so one cannot starve others. */
+#define DIAG_ROUNDS 16
+/* Connections accepted per step. */
+#define DIAG_ACCEPTS 32
+/* How long vsock_diag_run sleeps at most before checking for stop. */
+#define DIAG_RUN_SLICE_NS 100000000ull
+
+struct diag_conn {
+	struct vsock_sock *sock; /* the connection */
+	uint64_t offset;         /* source: bytes sent so far (pattern index) */
+	size_t pending;          /* echo: bytes in buf still to send back */
+	size_t pending_off;      /* echo: first of them */
+	uint8_t buf[DIAG_BUF];   /* echo: data; source: pattern scratch */
+};
+
+struct vsock_diag {
+	struct vsock_core *core;    /* where it serves */
+	enum vsock_diag_kind kind;  /* what it does */
+	struct vsock_sock *listener; /* its listening socket */
+	struct diag_conn **conns;   /* connections being served */
+	size_t nconns;              /* how many */
+	size_t cap;                 /* room in conns and fds */
+	struct vsock_pollfd *fds;   /* poll set: listener then conns */
+	bool stop;                  /* request_stop() was called (lock) */
+	struct vsock_diag_stats stats;
+};
+
+int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core,
+		     enum vsock_diag_kind kind, uint32_t port)
+{
+	static const uint32_t default_ports[] = {
+		[VSOCK_DIAG_ECHO] = VSOCK_DIAG_ECHO_PORT,
+		[VSOCK_DIAG_DISCARD] = VSOCK_DIAG_DISCARD_PORT,
+		[VSOCK_DIAG_SOURCE] = VSOCK_DIAG_SOURCE_PORT,
+	};
+	struct vsock_addr addr = { VSOCK_CID_ANY, port };
+	struct vsock_diag *diag;
+	int err;
+
+	if ((unsigned)kind > VSOCK_DIAG_SOURCE)
+		return -EINVAL;
+	if (port == 0)
+		addr.port = default_ports[kind];
+	diag = calloc(1, sizeof(*diag));
+	if (!diag)
+		return -ENOMEM;
+	diag->core = core;
+	diag->kind = kind;
+	err = vsock_socket(core, VSOCK_TYPE_STREAM, &diag->listener);
+	if (err < 0)
+		goto err_free;
+	err = vsock_bind(diag->listener, &addr);
+	if (err == 0)
+		err = vsock_listen(diag->listener, 64);
+	if (err == 0)
+		err = vsock_setopt(diag->listener, VSOCK_OPT_NONBLOCK, 1);
+	if (err < 0)
+		goto err_close;
+	*out = diag;
+	return 0;
+
+err_close:
+	vsock_close(diag->listener);
+err_free:
+	free(diag);
+	log_printf("vsock diag: cannot serve port %u: %d\n", addr.port, err);
+	return err;
+}
+
+static void conn_remove(struct vsock_diag *diag, size_t i)
+{
+	vsock_close(diag->conns[i]->sock);
+	free(diag->conns[i]);
+	diag->conns[i] = diag->conns[--diag->nconns];
+	diag->stats.active--;
+}
+
+static int conn_add(struct vsock_diag *diag, struct vsock_sock *sock)
+{
+	struct diag_conn *conn;
+
+	if (diag->nconns == diag->cap) {
+		size_t cap = diag->cap ? diag->cap * 2 : 8;
+		struct diag_conn **conns = realloc(diag->conns, cap * sizeof(*conns));
+		struct vsock_pollfd *fds;
+
+		if (!conns)
+			return -ENOMEM;
+		diag->conns = conns;
+		fds = realloc(diag->fds, (cap + 1) * sizeof(*fds));
+		if (!fds)
+			return -ENOMEM;
+		diag->fds = fds;
+		diag->cap = cap;
+	}
+	conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return -ENOMEM;
+	conn->sock = sock;
+	diag->conns[diag->nconns++] = conn;
+	diag->stats.active++;
+	diag->stats.accepted++;
+	return 0;
+}
+
+static void accept_new(struct vsock_diag *diag)
+{
+	for (int i = 0; i < DIAG_ACCEPTS; i++) {
+		struct vsock_sock *sock;
+
+		if (vsock_accept(diag->listener, &sock, NULL, VSOCK_DONTWAIT) < 0)
+			return;
+		if (vsock_setopt(sock, VSOCK_OPT_NONBLOCK, 1) < 0 || conn_add(diag, sock) < 0) {
+			log_printf("vsock diag: dropping a connection: out of memory\n");
+			vsock_close(sock);
+		}
+	}
+}
+
+/* Serve one connection; false when it is over. */
+static bool serve_echo(struct vsock_diag *diag, struct diag_conn *conn)
+{
+	for (int round = 0; round < DIAG_ROUNDS; round++) {
+		ssize_t n;
+
+		if (conn->pending) {
+			n = vsock_send(conn->sock, conn->buf + conn->pending_off, conn->pending, 0);
+			if (n == -EAGAIN)
+				return true;
+			if (n < 0)
+				return false;
+			conn->pending -= (size_t)n;
+			conn->pending_off += (size_t)n;
+			diag->stats.bytes_out += (uint64_t)n;
+			continue;
+		}
+		n = vsock_recv(conn->sock, conn->buf, sizeof(conn->buf), 0);
+		if (n == -EAGAIN)
+			return true;
+		if (n <= 0)
+			return false; /* EOF (all echoed) or error */
+		conn->pending = (size_t)n;
+		conn->pending_off = 0;
+		diag->stats.bytes_in += (uint64_t)n;
+	}
+	return true;
+}
+
+static bool serve_discard(struct vsock_diag *diag, struct diag_conn *conn)
+{
+	for (int round = 0; round < DIAG_ROUNDS; round++) {
+		ssize_t n = vsock_recv(conn->sock, conn->buf, sizeof(conn->buf), 0);
+
+		if (n == -EAGAIN)
+			return true;
+		if (n <= 0)
+			return false;
+		diag->stats.bytes_in += (uint64_t)n;
+	}
+	return true;
+}
+
+static bool serve_source(struct vsock_diag *diag, struct diag_conn *conn)
+{
+	/* Whatever the client sends is read and dropped. */
+	if (!serve_discard(diag, conn))
+		return false;
+	for (int round = 0; round < DIAG_ROUNDS; round++) {
+		ssize_t n;
+
+		for (size_t i = 0; i < sizeof(conn->buf); i++)
+			conn->buf[i] = vsock_diag_source_byte(conn->offset + i);
+		n = vsock_send(conn->sock, conn->buf, sizeof(conn->buf), 0);
+		if (n == -EAGAIN)
+			return true;
+		if (n < 0)
+			return false; /* closed by the peer */
+		conn->offset += (uint64_t)n;
+		diag->stats.bytes_out += (uint64_t)n;
+	}
+	return true;
+}
+
+static short conn_events(const struct vsock_diag *diag, const struct diag_conn *conn)
+{
+	switch (diag->kind) {
+	case VSOCK_DIAG_ECHO:
+		return conn->pending ? VSOCK_POLLOUT : VSOCK_POLLIN;
+	case VSOCK_DIAG_SOURCE:
+		return VSOCK_POLLIN | VSOCK_POLLOUT;
+	default:
+		return VSOCK_POLLIN;
+	}
+}
+
+int vsock_diag_step(struct vsock_diag *diag, uint64_t deadline_ns)
+{
+	size_t count = diag->nconns;
+	int ready;
+
+	if (!diag->fds) {
+		diag->fds = malloc(sizeof(*diag->fds));
+		if (!diag->fds)
+			return -ENOMEM;
+	}
+	diag->fds[0] = (struct vsock_pollfd){ diag->listener, VSOCK_POLLIN, 0 };
+	for (size_t i = 0; i < count; i++)
+		diag->fds[i + 1] = (struct vsock_pollfd){ diag->conns[i]->sock,
+							  conn_events(diag, diag->conns[i]), 0 };
+	ready = vsock_poll(diag->fds, count + 1, deadline_ns);
+	if (ready <= 0)
+		return ready;
+	/* Serve from the end so removing (swap with last) keeps indexes valid. */
+	for (size_t i = count; i-- > 0;) {
+		struct diag_conn *conn = diag->conns[i];
+		bool alive;
+
+		if (!diag->fds[i + 1].revents)
+			continue;
+		if (diag->kind == VSOCK_DIAG_ECHO)
+			alive = serve_echo(diag, conn);
+		else if (diag->kind == VSOCK_DIAG_DISCARD)
+			alive = serve_discard(diag, conn);
+		else
+			alive = serve_source(diag, conn);
+		if (!alive)
+			conn_remove(diag, i);
+	}
+	if (diag->fds[0].revents)
+		accept_new(diag);
+	return ready;
+}
+
+void vsock_diag_run(struct vsock_diag *diag)
+{
+	for (;;) {
+		bool stop;
+
+		platform_lock();
+		stop = diag->stop;
+		platform_unlock();
+		if (stop)
+			return;
+		if (vsock_diag_step(diag, platform_now_ns() + DIAG_RUN_SLICE_NS) == -EINTR)
+			return; /* the task is being killed */
+	}
+}
+
+void vsock_diag_request_stop(struct vsock_diag *diag)
+{
+	platform_lock();
+	diag->stop = true;
+	platform_wake(&diag->core->poll_wq);
+	platform_unlock();
+}
+
+void vsock_diag_destroy(struct vsock_diag *diag)
+{
+	if (!diag)
+		return;
+	while (diag->nconns)
+		conn_remove(diag, diag->nconns - 1);
+	vsock_close(diag->listener);
+	free(diag->conns);
+	free(diag->fds);
+	free(diag);
+}
+
+void vsock_diag_stats(struct vsock_diag *diag, struct vsock_diag_stats *out)
+{
+	platform_lock();
+	*out = diag->stats;
+	platform_unlock();
+}
