@@ -99,7 +99,15 @@ ARCH_SRCS_aarch64 := \
 	arch/aarch64/switch.S \
 	arch/aarch64/power.c
 
-IMAGE_SRCS := $(KERNEL_SRCS) $(DRIVER_SRCS) $(ARCH_SRCS_$(ARCH))
+# The portable vsock core (also built into the host unit tests; the
+# loopback transport is for tests only).
+VSOCK_SRCS := \
+	vsock/core.c \
+	vsock/rx.c \
+	vsock/socket.c \
+	vsock/diag.c
+
+IMAGE_SRCS := $(KERNEL_SRCS) $(DRIVER_SRCS) $(VSOCK_SRCS) $(ARCH_SRCS_$(ARCH))
 IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 
 # ---------------------------------------------------------------------------
