@@ -95,6 +95,7 @@ ARCH_SRCS_aarch64 := \
 	arch/aarch64/vectors.S \
 	arch/aarch64/traps.c \
 	arch/aarch64/pl011.c \
+	arch/aarch64/gic.c \
 	arch/aarch64/timer.c \
 	arch/aarch64/switch.S \
 	arch/aarch64/power.c

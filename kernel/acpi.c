@@ -279,6 +279,52 @@ unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
 	return n;
 }
 
+#define MADT_FIRST_ENTRY 44
+#define MADT_GICC 0x0b
+#define MADT_GICD 0x0c
+#define MADT_GIC_MSI_FRAME 0x0d
+#define GICC_FLAG_ENABLED 1u
+#define GTDT_VIRTUAL_GSIV 64
+#define ARM_VIRTUAL_TIMER_PPI 27 /* SBSA's recommended PPI */
+
+int acpi_parse_gic(const struct acpi *acpi, struct acpi_gic_info *out)
+{
+	const struct acpi_header *madt = acpi_find(acpi, "APIC", 0);
+	const struct acpi_header *gtdt = acpi_find(acpi, "GTDT", 0);
+	const uint8_t *m = (const uint8_t *)madt;
+	uint32_t len, off;
+
+	memset(out, 0, sizeof(*out));
+	out->virtual_timer_gsiv = ARM_VIRTUAL_TIMER_PPI;
+	if (gtdt && read32(&gtdt->length) >= GTDT_VIRTUAL_GSIV + 4)
+		out->virtual_timer_gsiv = read32((const uint8_t *)gtdt + GTDT_VIRTUAL_GSIV);
+	if (!madt)
+		return -ENOENT;
+	len = read32(&madt->length);
+	for (off = MADT_FIRST_ENTRY; off + 2 <= len; off += m[off + 1]) {
+		uint8_t type = m[off], elen = m[off + 1];
+
+		if (elen < 2 || elen > len - off) {
+			log_printf("acpi: MADT entry at offset %u has bad length %u\n",
+				   off, elen);
+			break;
+		}
+		if (type == MADT_GICC && elen >= 40 && !out->gicc_base &&
+		    (read32(m + off + 12) & GICC_FLAG_ENABLED))
+			out->gicc_base = read64(m + off + 32);
+		else if (type == MADT_GICD && elen >= 21) {
+			out->gicd_base = read64(m + off + 8);
+			out->version = m[off + 20];
+		} else if (type == MADT_GIC_MSI_FRAME && elen >= 24 && !out->msi_frame_base) {
+			out->msi_frame_base = read64(m + off + 8);
+			out->msi_spi_override = read32(m + off + 16) & 1;
+			out->msi_spi_count = (uint16_t)(m[off + 20] | m[off + 21] << 8);
+			out->msi_spi_base = (uint16_t)(m[off + 22] | m[off + 23] << 8);
+		}
+	}
+	return out->gicd_base ? 0 : -ENOENT;
+}
+
 /* One AML integer constant: ZeroOp, OneOp, BytePrefix or WordPrefix. */
 static int aml_small_integer(const uint8_t *p, const uint8_t *end, uint8_t *value,
 			     size_t *used)

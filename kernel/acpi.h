@@ -89,6 +89,19 @@ struct acpi_ecam {
 
 #define ACPI_MAX_ECAM 8
 
+/* Arm GIC as MADT describes it (ACPI 6.4 §5.2.12.14-16), plus the
+ * generic timer's interrupt from GTDT (§5.2.24). */
+struct acpi_gic_info {
+	uint8_t version;        /* GICD version field (0: unknown, 2, 3, 4) */
+	uint64_t gicd_base;     /* distributor */
+	uint64_t gicc_base;     /* CPU interface of the first enabled CPU */
+	uint64_t msi_frame_base;/* GICv2m MSI frame (0: none) */
+	uint16_t msi_spi_base;  /* its SPIs, when MADT overrides the frame's */
+	uint16_t msi_spi_count; /*   own MSI_TYPER (flags bit 0) */
+	bool msi_spi_override;
+	uint32_t virtual_timer_gsiv; /* EL1 virtual timer interrupt (PPI) */
+};
+
 int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map);
 const struct acpi_header *acpi_find(const struct acpi *acpi, const char sig[4],
 				    unsigned index);
@@ -97,6 +110,8 @@ int acpi_parse_spcr(const struct acpi *acpi, struct acpi_spcr_info *out);
 /* ECAM windows from MCFG; returns how many (0 if none or malformed). */
 unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
 			 unsigned max);
+/* GIC and timer from MADT/GTDT: 0, or -ENOENT when MADT has no GICD. */
+int acpi_parse_gic(const struct acpi *acpi, struct acpi_gic_info *out);
 /* SLP_TYPa/b of \_S5 from the DSDT's AML; -ENOENT if it has none. */
 int acpi_s5_sleep_type(const struct acpi_header *dsdt, uint8_t *slp_typa,
 		       uint8_t *slp_typb);

@@ -54,26 +54,9 @@ void arch_wait_for_interrupt(void)
 	__asm__ volatile("wfi\n\tmsr daifclr, #2\n\tisb\n\tmsr daifset, #2" ::: "memory");
 }
 
-int arch_interrupts_init(const struct acpi *acpi)
-{
-	/* The GIC driver is not written yet: every interrupt source stays as
-	 * the firmware left it at ExitBootServices (disabled), and the boot
-	 * flow stops after the takeover report. */
-	return -ENOSYS;
-}
-
 bool arch_irq_enabled(void)
 {
 	return !(SYSREG_READ(daif) & (1u << 7));
-}
-
-void arch_report(void)
-{
-	uint64_t midr = SYSREG_READ(midr_el1);
-
-	kprintf("cpu: EL%u, MIDR %#llx, own vector table at VBAR_EL1=%#llx\n",
-		current_el(), (unsigned long long)midr,
-		(unsigned long long)SYSREG_READ(vbar_el1));
 }
 
 bool arch_raise_fault(const char *name)

@@ -1,14 +1,15 @@
 /*
  * timer.c -- aarch64 time: the generic timer's virtual counter
  * (CNTVCT_EL0 at CNTFRQ_EL0 Hz, Arm ARM D11) as the clock, and its
- * virtual timer compare value for the next event.  Until the GIC driver
- * exists the timer interrupt is not routed anywhere, so device interrupts
- * and preemption are x86_64-only for now (arch_irq_alloc says so).
+ * virtual timer compare value for the next event, whose interrupt (a PPI,
+ * 27 on QEMU virt per GTDT) gic.c routes to timer_interrupt().
  */
 #include <errno.h>
 
+#include "arch/aarch64/gic.h"
 #include "include/arch.h"
 #include "kernel/kernel.h"
+#include "kernel/sched.h"
 
 static uint64_t counter_hz;   /* CNTFRQ_EL0 */
 static uint64_t counter_base; /* counter at arch_clock_init: time 0 */
@@ -21,6 +22,13 @@ static uint64_t read_counter(void)
 	return v;
 }
 
+/* Level-triggered: turn the timer off before EOI; the scheduler re-arms. */
+static void timer_interrupt(void *arg)
+{
+	__asm__ volatile("msr cntv_ctl_el0, %0\n\tisb" : : "r"(0ull));
+	sched_timer_interrupt();
+}
+
 int arch_clock_init(const struct acpi_fadt_info *fadt)
 {
 	__asm__ volatile("mrs %0, cntfrq_el0" : "=r"(counter_hz));
@@ -29,7 +37,7 @@ int arch_clock_init(const struct acpi_fadt_info *fadt)
 		return -ENODEV;
 	}
 	counter_base = read_counter();
-	return 0;
+	return gic_attach_timer(timer_interrupt);
 }
 
 uint64_t arch_clock_ns(void)
@@ -48,39 +56,15 @@ void arch_timer_set(uint64_t deadline_ns)
 	}
 	ticks = counter_base + (uint64_t)((unsigned __int128)deadline_ns * counter_hz /
 					  1000000000u);
-	__asm__ volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1"
+	/* enable, interrupt unmasked; a past deadline fires at once */
+	__asm__ volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1\n\tisb"
 			 : : "r"(ticks), "r"(1ull) : "memory");
 }
 
 void arch_clock_report(void)
 {
-	kprintf("clock: generic timer at %llu Hz\n", (unsigned long long)counter_hz);
-}
-
-int arch_irq_alloc(irq_handler_fn handler, void *arg, const char *name)
-{
-	kprintf("irq: %s: no GIC driver on aarch64 yet\n", name);
-	return -ENOSYS;
-}
-
-void arch_irq_free(int vector)
-{
-}
-
-void arch_msi_message(int vector, uint64_t *address, uint32_t *data)
-{
-	*address = 0;
-	*data = 0;
-}
-
-uint64_t arch_irq_count(int vector)
-{
-	return 0;
-}
-
-uint64_t arch_irq_total(void)
-{
-	return 0;
+	kprintf("clock: generic timer at %llu Hz, virtual timer on interrupt %u\n",
+		(unsigned long long)counter_hz, gic_timer_intid());
 }
 
 uintptr_t arch_task_stack_init(void *stack_top, void (*start)(void))

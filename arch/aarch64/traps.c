@@ -5,6 +5,7 @@
  */
 #include <stdint.h>
 
+#include "arch/aarch64/gic.h"
 #include "arch/aarch64/trap.h"
 #include "kernel/kernel.h"
 
@@ -58,6 +59,10 @@ void aarch64_trap(struct trap_frame *f, uint64_t type)
 {
 	unsigned ec = (f->esr >> 26) & 0x3f;
 
+	if ((type & 3) == 1) { /* IRQ */
+		gic_handle_irq();
+		return;
+	}
 	kprintf("\nEXCEPTION %s: class %#x (%s) ESR=%#llx FAR=%#llx ELR=%#llx\n",
 		entry_names[type & 15], ec, class_name(ec),
 		(unsigned long long)f->esr, (unsigned long long)f->far,

@@ -1,4 +1,4 @@
-"""The x86_64 image drives the virtio-vsock device through the backend:
+"""Both images drive the virtio-vsock device through the backend:
 CID from the backend, prompt refusal of host connections (RST from the
 guest's own interrupt-driven driver), rx refill under bursts, interrupts
 counted, a tickless idle CPU, and preemption of a task that never yields.
@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 
-from backend.backend_lib import recv_line  # noqa: F401  (same wire helpers)
+import pytest
 
 BOOT_TIMEOUT = 90
 STATS = re.compile(r"^stats: t=(\d+)ms irq=(\d+) timer=(\d+) switches=(\d+) "
@@ -53,15 +53,19 @@ def refused(uds, port, timeout=20):
         s.close()
 
 
-def boot_up(vsock_vm, config="", **kw):
-    vm = vsock_vm("x86_64", config="agent.stats_ms=500\n" + config, **kw)
+ARCHES = pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+
+
+def boot_up(vsock_vm, arch, config="", **kw):
+    vm = vsock_vm(arch, config="agent.stats_ms=500\n" + config, **kw)
     vm.wait_for(r"boot complete; idle", BOOT_TIMEOUT)
     return vm
 
 
-def test_device_comes_up_with_backend_cid(vsock_vm, tmp_path):
+@ARCHES
+def test_device_comes_up_with_backend_cid(vsock_vm, tmp_path, arch):
     pcap = str(tmp_path / "cap.pcap")
-    vm = boot_up(vsock_vm, cid=42, pcap=pcap)
+    vm = boot_up(vsock_vm, arch, cid=42, pcap=pcap)
     m = re.search(r"vsock: virtio-vsock \S+ up: guest CID (\d+), features (0x[0-9a-f]+), "
                   r"MSI-X vectors rx (\d+) tx (\d+) event (\d+) config (\d+)", vm.serial())
     assert m and int(m.group(1)) == 42
@@ -87,17 +91,19 @@ def test_device_comes_up_with_backend_cid(vsock_vm, tmp_path):
     assert (42, 2, 4321) in rsts, rsts
 
 
-def test_host_connect_to_unbound_port_is_refused_promptly(vsock_vm):
-    vm = boot_up(vsock_vm)
+@ARCHES
+def test_host_connect_to_unbound_port_is_refused_promptly(vsock_vm, arch):
+    vm = boot_up(vsock_vm, arch)
     for port in (1, 1234, 65535, 0xfffffffe):
         assert refused(vm.uds, port), f"port {port} was not refused"
     s = wait_stats(vm, len(all_stats(vm)) + 1)[-1]
     assert s["rst"] >= 4 and s["rx_bad"] == 0
 
 
-def test_rx_queue_refills_under_a_burst(vsock_vm):
+@ARCHES
+def test_rx_queue_refills_under_a_burst(vsock_vm, arch):
     """Far more packets than rx buffers (64): every one must be answered."""
-    vm = boot_up(vsock_vm)
+    vm = boot_up(vsock_vm, arch)
     results = []
 
     def worker():
@@ -119,10 +125,11 @@ def test_rx_queue_refills_under_a_burst(vsock_vm):
     assert s["rx_irq"] <= s["rx_packets"], "interrupts are counted, not invented"
 
 
-def test_idle_guest_takes_no_periodic_interrupts(vsock_vm):
+@ARCHES
+def test_idle_guest_takes_no_periodic_interrupts(vsock_vm, arch):
     """Tickless idle: between two stats lines only the stats task's own
     timer wakes the CPU, and the idle task accounts for nearly all time."""
-    vm = boot_up(vsock_vm)
+    vm = boot_up(vsock_vm, arch)
     s = wait_stats(vm, 6)
     a, b = s[2], s[5]
     interval_ms = b["t"] - a["t"]
@@ -136,10 +143,11 @@ def test_idle_guest_takes_no_periodic_interrupts(vsock_vm):
     assert share < 0.6, f"QEMU used {share:.0%} of a core while the guest idled"
 
 
-def test_spinning_tasks_do_not_stop_interrupts_or_other_tasks(vsock_vm):
+@ARCHES
+def test_spinning_tasks_do_not_stop_interrupts_or_other_tasks(vsock_vm, arch):
     """Two tasks that never yield: time slices preempt them (timer
     interrupts), and the driver and stats tasks still run promptly."""
-    vm = boot_up(vsock_vm, config="test.spin=2\n")
+    vm = boot_up(vsock_vm, arch, config="test.spin=2\n")
     s = wait_stats(vm, 3)  # the stats task keeps running
     for port in range(100, 110):
         assert refused(vm.uds, port)  # the driver task still gets the CPU

@@ -169,6 +169,59 @@ TEST(acpi_mcfg_gives_ecam_windows)
 	CHECK_EQ(acpi_parse_mcfg(&acpi, ecam, 0), 0);
 }
 
+TEST(acpi_gic_from_madt_and_gtdt)
+{
+	struct acpi acpi;
+	struct acpi_gic_info gic;
+	uint8_t madt[44 - 36 + 80 + 24 + 24] = { 0 };
+	uint8_t gtdt[104 - 36] = { 0 };
+	uint8_t *e = madt + 8;
+	uint64_t entries[] = { FADT, SPCR, MCFG, 0x10800, 0x10900 };
+
+	build_tables();
+	e[0] = 0x0b; e[1] = 80;                       /* GICC, enabled */
+	e[12] = 1;
+	memcpy(e + 32, &(uint64_t){ 0x8010000 }, 8);
+	e += 80;
+	e[0] = 0x0c; e[1] = 24;                       /* GICD, version 2 */
+	memcpy(e + 8, &(uint64_t){ 0x8000000 }, 8);
+	e[20] = 2;
+	e += 24;
+	e[0] = 0x0d; e[1] = 24;                       /* MSI frame */
+	memcpy(e + 8, &(uint64_t){ 0x8020000 }, 8);
+	make_table(0x10800, "APIC", sizeof(madt) + 36, madt, sizeof(madt));
+	gtdt[64 - 36] = 27;
+	make_table(0x10900, "GTDT", 104, gtdt, sizeof(gtdt));
+	make_table(XSDT, "XSDT", 36 + sizeof(entries), entries, sizeof(entries));
+	at(RSDP)[8] = 0;
+	{
+		uint8_t *r = at(RSDP);
+		uint8_t sum = 0;
+
+		for (int i = 0; i < 20; i++)
+			sum += r[i];
+		r[8] = (uint8_t)-sum;
+		r[32] = 0;
+		sum = 0;
+		for (int i = 0; i < 36; i++)
+			sum += r[i];
+		r[32] = (uint8_t)-sum;
+	}
+	CHECK_EQ(acpi_init(&acpi, RSDP, fake_map), 0);
+	CHECK_EQ(acpi_parse_gic(&acpi, &gic), 0);
+	CHECK_EQ(gic.version, 2);
+	CHECK_EQ(gic.gicd_base, 0x8000000);
+	CHECK_EQ(gic.gicc_base, 0x8010000);
+	CHECK_EQ(gic.msi_frame_base, 0x8020000);
+	CHECK_EQ(gic.virtual_timer_gsiv, 27);
+
+	/* a zero-length entry must not loop forever */
+	memset(madt + 8, 0, 2);
+	make_table(0x10800, "APIC", sizeof(madt) + 36, madt, sizeof(madt));
+	CHECK_EQ(acpi_init(&acpi, RSDP, fake_map), 0);
+	CHECK_EQ(acpi_parse_gic(&acpi, &gic), -ENOENT);
+}
+
 TEST(acpi_rejects_bad_rsdp)
 {
 	struct acpi acpi;
@@ -252,6 +305,8 @@ TEST(acpi_random_corruption_never_crashes)
 			acpi_s5_sleep_type(fadt.dsdt, &a, &b);
 		acpi_parse_spcr(&acpi, &spcr);
 		struct acpi_ecam ecam[2];
+		struct acpi_gic_info gic;
 		acpi_parse_mcfg(&acpi, ecam, 2);
+		acpi_parse_gic(&acpi, &gic);
 	}
 }
