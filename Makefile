@@ -71,6 +71,7 @@ KERNEL_SRCS := \
 	kernel/selftest.c \
 	kernel/sched.c \
 	kernel/platform.c \
+	kernel/vsock_stack.c \
 	kernel/libc_glue.c
 
 DRIVER_SRCS := \

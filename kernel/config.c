@@ -40,6 +40,7 @@ static const struct option options[] = {
 	{ "test.fault", OPT_STRING, FIELD(test_fault), 0, 0, fault_choices },
 	{ "test.poweroff", OPT_BOOL, FIELD(test_poweroff), 0, 0, NULL },
 	{ "test.spin", OPT_U32, FIELD(test_spin), 0, 8, NULL },
+	{ "test.echo_out", OPT_U32, FIELD(test_echo_out), 0, UINT32_MAX - 1, NULL },
 	{ "test.semihosting", OPT_BOOL, FIELD(test_semihosting), 0, 0, NULL },
 };
 

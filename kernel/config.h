@@ -33,6 +33,7 @@ struct agent_config {
 	uint32_t stats_ms;               /* agent.stats_ms: print counters this often (0: never) */
 	char test_fault[CONFIG_STRING_MAX]; /* test.fault: deliberate fault to raise */
 	bool test_poweroff;              /* test.poweroff: power off after boot */
+	uint32_t test_echo_out;          /* test.echo_out: connect to host CID 2 on this port and echo */
 	uint32_t test_spin;              /* test.spin: start this many tasks that never yield */
 	bool test_semihosting;           /* test.semihosting: exit codes via semihosting (aarch64) */
 };

@@ -18,6 +18,7 @@
 #include "kernel/kernel.h"
 #include "kernel/pool.h"
 #include "kernel/sched.h"
+#include "kernel/vsock_stack.h"
 
 #define IMAGE_VERSION "0.1.0"
 
@@ -26,6 +27,7 @@ struct acpi acpi;           /* validated ACPI tables */
 struct dma_pool dma_pool;   /* every page a device may touch */
 static struct boot_info boot;
 static struct virtio_vsock *vsock_dev;  /* the vsock device */
+static struct vsock_core *vsock_core;   /* the protocol core on it */
 
 /* agent.stats_ms: one line of counters, for people and for the tests. */
 static void stats_task(void *arg)
@@ -87,6 +89,9 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	}
 	kprintf("pool: %zu pages in use after bring-up, %zu free\n",
 		pool_pages_in_use(&dma_pool), pool_pages_free(&dma_pool));
+	vsock_core = vsock_stack_start(vsock_dev, &config);       /* protocol + services */
+	if (!vsock_core)
+		panic("no vsock protocol core");
 	if (config.stats_ms && !task_create("stats", stats_task, NULL, 16 << 10))
 		kprintf("stats: cannot start the stats task\n");
 	for (uint32_t i = 0; i < config.test_spin; i++)
