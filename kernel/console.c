@@ -13,6 +13,20 @@
 static const struct uart_ops *uart;             /* the console after takeover */
 static void (*firmware_write)(const char *, size_t); /* before it */
 
+/*
+ * log_printf is what portable code calls about hostile input, so a peer
+ * could flood the (slow, polled) serial console through it: past
+ * LOG_BURST messages in a LOG_WINDOW_NS window the rest are counted and
+ * reported as one line when the next window opens.
+ */
+#define LOG_BURST 64
+#define LOG_WINDOW_NS 1000000000ull
+
+static bool rate_limit;        /* on once the clock runs */
+static uint64_t window_start;  /* start of the current window */
+static unsigned window_count;  /* messages printed in it */
+static uint64_t suppressed;    /* messages dropped since the last report */
+
 void console_set_uart(const struct uart_ops *u)
 {
 	uart = u;
@@ -76,10 +90,48 @@ int kprintf(const char *fmt, ...)
 	return n;
 }
 
+void console_rate_limit_logs(void)
+{
+	window_start = arch_clock_ns();
+	rate_limit = true;
+}
+
+/* May this message be printed?  Interrupts off while counting. */
+static bool log_allowed(void)
+{
+	bool irq_on = arch_irq_enabled(), allowed = true;
+	uint64_t now, dropped = 0;
+
+	if (!rate_limit)
+		return true;
+	arch_irq_disable();
+	now = arch_clock_ns();
+	if (now - window_start >= LOG_WINDOW_NS) {
+		dropped = suppressed;
+		suppressed = 0;
+		window_start = now;
+		window_count = 0;
+	}
+	if (window_count >= LOG_BURST) {
+		suppressed++;
+		allowed = false;
+	} else {
+		window_count++;
+	}
+	if (irq_on)
+		arch_irq_enable();
+	if (dropped)
+		kprintf("log: %llu messages suppressed (more than %u per second)\n",
+			(unsigned long long)dropped, LOG_BURST);
+	return allowed;
+}
+
 void log_printf(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!log_allowed())
+		return;
 	va_start(ap, fmt);
 	kvprintf(fmt, ap);
 	va_end(ap);

@@ -30,6 +30,8 @@ const char *console_name(void);
 void console_write(const char *bytes, size_t len);
 int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int kvprintf(const char *fmt, va_list ap);
+/* From now on log_printf floods are cut to a burst per second. */
+void console_rate_limit_logs(void);
 
 /* panic.c */
 __attribute__((noreturn, format(printf, 1, 2))) void panic(const char *fmt, ...);

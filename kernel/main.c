@@ -77,6 +77,7 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	if (arch_clock_init(fadt) != 0)                          /* calibrated clock */
 		panic("no usable clock");
 	arch_clock_report();
+	console_rate_limit_logs();                               /* floods of log lines */
 	sched_init();                                            /* tasks; idle halts */
 	sched_start_preemption();                                /* timer + interrupts on */
 	windows = acpi_parse_mcfg(&acpi, ecam, ACPI_MAX_ECAM);

@@ -12,7 +12,8 @@
 #include "include/log.h"
 #include "vsock/internal.h"
 
-#define DIAG_BUF 4096
+#define DIAG_BUF 16384 /* a multiple of the source pattern's period, 256 */
+_Static_assert(DIAG_BUF % 256 == 0, "source buffer holds whole pattern periods");
 /* Rounds of recv/send per connection per step, so one cannot starve others. */
 #define DIAG_ROUNDS 16
 /* Connections accepted per step. */
@@ -23,6 +24,7 @@
 struct diag_conn {
 	struct vsock_sock *sock; /* the connection */
 	uint64_t offset;         /* source: bytes sent so far (pattern index) */
+	int phase;               /* source: offset % 256 buf was filled for (-1: none) */
 	size_t pending;          /* echo: bytes in buf still to send back */
 	size_t pending_off;      /* echo: first of them */
 	uint8_t buf[DIAG_BUF];   /* echo: data; source: pattern scratch */
@@ -112,6 +114,7 @@ static int conn_add(struct vsock_diag *diag, struct vsock_sock *sock)
 	if (!conn)
 		return -ENOMEM;
 	conn->sock = sock;
+	conn->phase = -1;
 	diag->conns[diag->nconns++] = conn;
 	diag->stats.active++;
 	diag->stats.accepted++;
@@ -183,8 +186,13 @@ static bool serve_source(struct vsock_diag *diag, struct diag_conn *conn)
 	for (int round = 0; round < DIAG_ROUNDS; round++) {
 		ssize_t n;
 
-		for (size_t i = 0; i < sizeof(conn->buf); i++)
-			conn->buf[i] = vsock_diag_source_byte(conn->offset + i);
+		/* The pattern repeats every 256 bytes and buf is a multiple
+		 * of that: refill only when the phase changes (partial send). */
+		if (conn->phase != (int)(conn->offset & 0xff)) {
+			for (size_t i = 0; i < sizeof(conn->buf); i++)
+				conn->buf[i] = vsock_diag_source_byte(conn->offset + i);
+			conn->phase = (int)(conn->offset & 0xff);
+		}
 		n = vsock_send(conn->sock, conn->buf, sizeof(conn->buf), 0);
 		if (n == -EAGAIN)
 			return true;

@@ -373,6 +373,7 @@ static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
 	err = vq_init(vq, vp->pool, index, size, vp_notify, vp);
 	if (err)
 		return err;
+	vq_use_event_idx(vq, dev->features & (1ull << VIRTIO_F_EVENT_IDX));
 	entry = msix_route(vp, handler, arg, dev->name, &vp->queue_vectors[index]);
 	if (entry < 0) {
 		err = entry;

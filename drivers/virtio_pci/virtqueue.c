@@ -90,7 +90,31 @@ int vq_init(struct virtqueue *vq, struct dma_pool *pool, uint16_t index,
 	vq->num_free = size;
 	vq->notify = notify;
 	vq->notify_ctx = notify_ctx;
+	vq->interrupts_on = true;
 	return 0;
+}
+
+void vq_use_event_idx(struct virtqueue *vq, bool on)
+{
+	vq->event_idx = on;
+}
+
+/* The driver's used_event (after avail->ring) and the device's
+ * avail_event (after used->ring). */
+static volatile uint16_t *used_event(struct virtqueue *vq)
+{
+	return &vq->avail[AVAIL_RING + vq->size];
+}
+
+static uint16_t avail_event(const struct virtqueue *vq)
+{
+	return *(volatile uint16_t *)(vq->used + USED_RING + 8 * (size_t)vq->size);
+}
+
+/* §2.7.10: notify if the device's event index lies in (old, new]. */
+static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
 void vq_destroy(struct virtqueue *vq, struct dma_pool *pool)
@@ -150,14 +174,20 @@ int vq_add(struct virtqueue *vq, const struct vq_buffer *bufs, unsigned count,
 
 void vq_kick(struct virtqueue *vq)
 {
-	uint16_t flags;
+	uint16_t added = vq->added_since_kick;
+	bool notify;
 
-	if (vq->broken || vq->added_since_kick == 0)
+	if (vq->broken || added == 0)
 		return;
 	vq->added_since_kick = 0;
-	dma_mb(); /* the index store before reading the device's flags */
-	flags = *(volatile uint16_t *)(vq->used + USED_FLAGS);
-	if (!(flags & VRING_USED_F_NO_NOTIFY)) {
+	dma_mb(); /* the index store before reading what the device wants */
+	if (vq->event_idx)
+		notify = need_event(avail_event(vq), vq->avail_idx,
+				    (uint16_t)(vq->avail_idx - added));
+	else
+		notify = !(*(volatile uint16_t *)(vq->used + USED_FLAGS) &
+			   VRING_USED_F_NO_NOTIFY);
+	if (notify) {
 		vq->kicks++;
 		vq->notify(vq->notify_ctx, vq->index);
 	}
@@ -226,6 +256,11 @@ void *vq_next_used(struct virtqueue *vq, uint32_t *len)
 	vq->num_free += vq->chain_len[head];
 	vq->last_used_idx++;
 	vq->completions++;
+	if (vq->event_idx && vq->interrupts_on) {
+		/* interrupt us for the next entry (§2.7.10) */
+		*used_event(vq) = vq->last_used_idx;
+		dma_mb();
+	}
 	*len = written;
 	return cookie;
 }
@@ -245,11 +280,19 @@ void *vq_detach_unused(struct virtqueue *vq)
 
 void vq_enable_interrupts(struct virtqueue *vq)
 {
-	vq->avail[AVAIL_FLAGS] = 0;
-	dma_mb(); /* flag store before the caller re-checks the used ring */
+	vq->interrupts_on = true;
+	if (vq->event_idx)
+		*used_event(vq) = vq->last_used_idx;
+	else
+		vq->avail[AVAIL_FLAGS] = 0;
+	dma_mb(); /* the store before the caller re-checks the used ring */
 }
 
 void vq_disable_interrupts(struct virtqueue *vq)
 {
-	vq->avail[AVAIL_FLAGS] = VRING_AVAIL_F_NO_INTERRUPT;
+	vq->interrupts_on = false;
+	/* with event indexes the device only reads used_event, which is
+	 * simply no longer advanced: at most one more interrupt comes */
+	if (!vq->event_idx)
+		vq->avail[AVAIL_FLAGS] = VRING_AVAIL_F_NO_INTERRUPT;
 }

@@ -16,6 +16,10 @@
  *	while ((cookie = vq_next_used(&vq, &len)))      // after the interrupt
  *		consume(cookie, len);
  *
+ * With VIRTIO_F_EVENT_IDX (vq_use_event_idx) the doorbell is rung only
+ * when the device's avail_event says it is waiting, and the device is
+ * asked for an interrupt only for the entry after the last one consumed.
+ *
  * The device is not trusted: a used entry naming a descriptor that is not
  * the head of an outstanding chain, a length larger than the chain's
  * device-writable bytes, or a used index that moves more than the ring
@@ -86,6 +90,8 @@ struct virtqueue {
 	vq_notify_fn notify;       /* transport: ring the doorbell */
 	void *notify_ctx;          /* its argument */
 	bool broken;               /* device misbehaved: queue is dead */
+	bool event_idx;            /* VIRTIO_F_EVENT_IDX negotiated (§2.7.10) */
+	bool interrupts_on;        /* we want used-buffer notifications */
 	uint64_t kicks;            /* doorbells rung */
 	uint64_t completions;      /* used entries consumed */
 };
@@ -103,6 +109,10 @@ void vq_kick(struct virtqueue *vq);
 void *vq_next_used(struct virtqueue *vq, uint32_t *len);
 /* Outstanding cookies are handed back one by one after a device reset. */
 void *vq_detach_unused(struct virtqueue *vq);
+
+/* VIRTIO_F_EVENT_IDX was negotiated: notifications follow the event
+ * indexes instead of the flags (call before posting buffers). */
+void vq_use_event_idx(struct virtqueue *vq, bool on);
 
 /* Ask the device (not) to interrupt on completions. */
 void vq_enable_interrupts(struct virtqueue *vq);

@@ -33,15 +33,18 @@
 #define QUEUE_EVENT 2
 
 #define RX_BUFFERS 64
-#define TX_BUFFERS 64
+#define RX_PAYLOAD 4096    /* payload room of each rx buffer (as Linux posts) */
+#define RX_STRIDE 4144     /* header + payload, rounded to 16 */
+#define TX_BUFFERS 32
+#define TX_PAYLOAD 32768   /* largest payload we send in one packet */
+#define TX_STRIDE 32816    /* header + payload, rounded to 16 */
 #define EVENT_BUFFERS 4
-#define PAYLOAD_MAX 4096  /* bytes of payload in one packet we post or send */
-#define BUFFER_STRIDE 4144 /* header + payload, rounded to 16 */
 #define VSOCK_EVENT_TRANSPORT_RESET 0
 #define CONFIG_GUEST_CID 0
 #define TASK_STACK (32u << 10)
 
-_Static_assert(BUFFER_STRIDE >= sizeof(struct vsock_hdr) + PAYLOAD_MAX, "stride");
+_Static_assert(RX_STRIDE >= sizeof(struct vsock_hdr) + RX_PAYLOAD, "rx stride");
+_Static_assert(TX_STRIDE >= sizeof(struct vsock_hdr) + TX_PAYLOAD, "tx stride");
 
 struct virtio_vsock_event {
 	uint32_t id; /* le32 VIRTIO_VSOCK_EVENT_* */
@@ -51,8 +54,8 @@ struct virtio_vsock {
 	struct virtio_device vdev;   /* transport view */
 	struct dma_pool *pool;       /* rings and buffers */
 	struct virtqueue rx, tx, event;
-	struct dma_region rx_slab;   /* RX_BUFFERS buffers of BUFFER_STRIDE */
-	struct dma_region tx_slab;   /* TX_BUFFERS buffers of BUFFER_STRIDE */
+	struct dma_region rx_slab;   /* RX_BUFFERS buffers of RX_STRIDE */
+	struct dma_region tx_slab;   /* TX_BUFFERS buffers of TX_STRIDE */
 	struct dma_region event_slab;/* EVENT_BUFFERS events */
 	uint16_t tx_free[TX_BUFFERS];/* stack of free tx buffer indices */
 	unsigned tx_free_count;      /* entries in tx_free */
@@ -67,14 +70,14 @@ struct virtio_vsock {
 
 /* ---- buffers ---- */
 
-static uint8_t *slab_cpu(const struct dma_region *slab, unsigned i)
+static uint8_t *slab_cpu(const struct dma_region *slab, unsigned i, size_t stride)
 {
-	return (uint8_t *)slab->cpu + (size_t)i * BUFFER_STRIDE;
+	return (uint8_t *)slab->cpu + (size_t)i * stride;
 }
 
-static dma_addr_t slab_dev(const struct dma_region *slab, unsigned i)
+static dma_addr_t slab_dev(const struct dma_region *slab, unsigned i, size_t stride)
 {
-	return dma_addr(slab->dev.addr + (uint64_t)i * BUFFER_STRIDE);
+	return dma_addr(slab->dev.addr + (uint64_t)i * stride);
 }
 
 static int slab_alloc(struct virtio_vsock *vs, struct dma_region *slab, unsigned n,
@@ -98,7 +101,8 @@ static unsigned index_of(void *cookie)
 
 static void rx_post(struct virtio_vsock *vs, unsigned i)
 {
-	struct vq_buffer b = { slab_dev(&vs->rx_slab, i), BUFFER_STRIDE, VQ_DEVICE_WRITES };
+	struct vq_buffer b = { slab_dev(&vs->rx_slab, i, RX_STRIDE), RX_STRIDE,
+			       VQ_DEVICE_WRITES };
 
 	if (vq_add(&vs->rx, &b, 1, cookie_of(i)) == 0)
 		vs->stats.rx_posted++;
@@ -130,7 +134,7 @@ static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
 	unsigned i;
 	uint8_t *buf;
 
-	if (len > PAYLOAD_MAX)
+	if (len > TX_PAYLOAD)
 		return -EMSGSIZE;
 	if (vs->tx.broken)
 		return -EIO;
@@ -139,11 +143,11 @@ static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
 		return -EAGAIN;
 	}
 	i = vs->tx_free[--vs->tx_free_count];
-	buf = slab_cpu(&vs->tx_slab, i);
+	buf = slab_cpu(&vs->tx_slab, i, TX_STRIDE);
 	memcpy(buf, hdr, sizeof(*hdr));
 	if (len)
 		memcpy(buf + sizeof(*hdr), payload, len);
-	b = (struct vq_buffer){ slab_dev(&vs->tx_slab, i),
+	b = (struct vq_buffer){ slab_dev(&vs->tx_slab, i, TX_STRIDE),
 				(uint32_t)(sizeof(*hdr) + len), VQ_DEVICE_READS };
 	if (vq_add(&vs->tx, &b, 1, cookie_of(i)) != 0) {
 		vs->tx_free[vs->tx_free_count++] = i;
@@ -182,7 +186,7 @@ static bool process_rx(struct virtio_vsock *vs)
 
 	while ((cookie = vq_next_used(&vs->rx, &len))) {
 		unsigned i = index_of(cookie);
-		const struct vsock_hdr *hdr = (const void *)slab_cpu(&vs->rx_slab, i);
+		const struct vsock_hdr *hdr = (const void *)slab_cpu(&vs->rx_slab, i, RX_STRIDE);
 
 		any = true;
 		vs->stats.rx_posted--;
@@ -358,9 +362,9 @@ static int setup_buffers(struct virtio_vsock *vs)
 {
 	int err;
 
-	err = slab_alloc(vs, &vs->rx_slab, RX_BUFFERS, BUFFER_STRIDE);
+	err = slab_alloc(vs, &vs->rx_slab, RX_BUFFERS, RX_STRIDE);
 	if (!err)
-		err = slab_alloc(vs, &vs->tx_slab, TX_BUFFERS, BUFFER_STRIDE);
+		err = slab_alloc(vs, &vs->tx_slab, TX_BUFFERS, TX_STRIDE);
 	if (!err)
 		err = slab_alloc(vs, &vs->event_slab, EVENT_BUFFERS,
 				 sizeof(struct virtio_vsock_event));
@@ -403,7 +407,7 @@ int virtio_vsock_probe(struct dma_pool *pool, struct virtio_vsock **out)
 
 	virtio_begin(&vs->vdev);                                   /* steps 1-3 */
 	err = virtio_negotiate(&vs->vdev,                          /* steps 4-6 */
-			       1ull << VSOCK_F_STREAM,
+			       (1ull << VSOCK_F_STREAM) | (1ull << VIRTIO_F_EVENT_IDX),
 			       1ull << VSOCK_F_VERSION_1);
 	if (err) {
 		virtio_fail(&vs->vdev, "feature negotiation failed");
@@ -426,7 +430,7 @@ int virtio_vsock_probe(struct dma_pool *pool, struct virtio_vsock **out)
 	vs->transport = (struct vsock_transport_ops){
 		.local_cid = vv_local_cid,
 		.send = vv_send,
-		.max_payload = PAYLOAD_MAX,
+		.max_payload = TX_PAYLOAD,
 		.features = vs->vdev.features,
 	};
 	platform_lock();

@@ -352,3 +352,51 @@ TEST(vq_index_wraps_past_65535)
 	pool_free(&pool, &buf);
 	teardown(&vq);
 }
+
+TEST(vq_event_idx_kicks_only_when_the_device_waits)
+{
+	struct virtqueue vq;
+	struct fake_device dev = { &vq, 0, 0 };
+	struct dma_region buf;
+	struct vq_buffer b;
+	uint16_t *avail_event_slot, head;
+	uint32_t w, r, len;
+	int c;
+
+	setup(&vq, 8);
+	vq_use_event_idx(&vq, true);
+	CHECK_EQ(pool_alloc(&pool, 1, &buf), 0);
+	b = in_buffer(&buf, 8);
+	avail_event_slot = (uint16_t *)(dev_used(&dev) + 4 + 8 * 8);
+
+	*avail_event_slot = 0; /* device waits for entry 0 */
+	CHECK_EQ(vq_add(&vq, &b, 1, &c), 0);
+	vq_kick(&vq);
+	CHECK_EQ(notifications, 1);
+	/* device busy: it will look again at index 5 */
+	*avail_event_slot = 5;
+	CHECK_EQ(vq_add(&vq, &b, 1, &c), 0);
+	CHECK_EQ(vq_add(&vq, &b, 1, &c), 0);
+	vq_kick(&vq); /* avail idx 1 -> 3: event 5 not crossed */
+	CHECK_EQ(notifications, 1);
+	CHECK_EQ(vq_add(&vq, &b, 1, &c), 0);
+	CHECK_EQ(vq_add(&vq, &b, 1, &c), 0);
+	CHECK_EQ(vq_add(&vq, &b, 1, &c), 0);
+	vq_kick(&vq); /* 3 -> 6 crosses 5 */
+	CHECK_EQ(notifications, 2);
+
+	/* consuming an entry asks for an interrupt at the next one */
+	CHECK(dev_take(&dev, &head, &w, &r, 0));
+	dev_complete(&dev, head, 8);
+	CHECK(vq_next_used(&vq, &len) == &c);
+	CHECK_EQ(((uint16_t *)dev_avail(&dev))[2 + 8], 1);
+	vq_disable_interrupts(&vq);
+	CHECK(dev_take(&dev, &head, &w, &r, 0));
+	dev_complete(&dev, head, 8);
+	CHECK(vq_next_used(&vq, &len) == &c);
+	CHECK_EQ(((uint16_t *)dev_avail(&dev))[2 + 8], 1); /* not advanced */
+	vq_enable_interrupts(&vq);
+	CHECK_EQ(((uint16_t *)dev_avail(&dev))[2 + 8], 2);
+	pool_free(&pool, &buf);
+	teardown(&vq);
+}
