@@ -1,0 +1,351 @@
+/*
+ * agent_fixture.c -- see agent_fixture.h.
+ */
+#include "tests/unit/agent_fixture.h"
+
+#include <stdio.h>
+
+#include <pb_decode.h>
+#include <pb_encode.h>
+
+#include "agent.pb.h"
+#include "google/protobuf/empty.pb.h"
+#include "oci.pb.h"
+#include "ttrpc.pb.h"
+
+static void *pump_main(void *opaque)
+{
+	struct agent_fixture *fx = opaque;
+
+	for (;;) {
+		bool stop;
+
+		platform_lock();
+		vsock_loopback_pump_locked(fx->pair.lb, 1000);
+		vsock_loopback_wait(fx->pair.lb, platform_now_ns() + 2000000);
+		stop = fx->pump_stop;
+		platform_unlock();
+		vsock_core_tick(fx->pair.guest, platform_now_ns());
+		vsock_core_tick(fx->pair.host, platform_now_ns());
+		if (stop)
+			return NULL;
+	}
+}
+
+void fixture_options(struct agent_options *opts)
+{
+	agent_options_defaults(opts);
+	opts->poll_slice_ns = 20000000ull;
+	opts->log_port = 0;
+	opts->arch = "host";
+	snprintf(opts->boot_id, sizeof(opts->boot_id), "test-boot");
+}
+
+void fixture_start(struct agent_fixture *fx, const struct agent_options *opts)
+{
+	memset(fx, 0, sizeof(*fx));
+	if (opts)
+		fx->opts = *opts;
+	else
+		fixture_options(&fx->opts);
+	pair_init_cfg(&fx->pair, NULL, NULL, 4096);
+	CHECK_EQ(pthread_create(&fx->pump, NULL, pump_main, fx), 0);
+	CHECK_EQ(agent_start(fx->pair.guest, &fx->opts, &fx->agent), 0);
+}
+
+void fixture_stop(struct agent_fixture *fx)
+{
+	struct agent_stats st;
+
+	agent_get_stats(fx->agent, &st);
+	agent_stop(fx->agent);
+	platform_lock();
+	fx->pump_stop = true;
+	platform_unlock();
+	pthread_join(fx->pump, NULL);
+	pair_finish(&fx->pair); /* every socket closed, nothing leaked */
+}
+
+struct tclient *tclient_open(struct agent_fixture *fx)
+{
+	struct tclient *c = calloc(1, sizeof(*c));
+	struct vsock_addr addr = { GUEST_CID, fx->opts.server_port };
+
+	CHECK(c != NULL);
+	c->next_stream = 1;
+	CHECK_EQ(vsock_socket(fx->pair.host, VSOCK_TYPE_STREAM, &c->sock), 0);
+	CHECK_EQ(vsock_connect(c->sock, &addr, 0), 0);
+	vsock_setopt(c->sock, VSOCK_OPT_RCVTIMEO_NS, 20 * SECOND_NS);
+	return c;
+}
+
+void tclient_close(struct tclient *c)
+{
+	vsock_close(c->sock);
+	free(c);
+}
+
+void tclient_send_frame(struct tclient *c, uint32_t stream_id, uint8_t type, const void *payload,
+			size_t len)
+{
+	uint8_t hdr[10] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			    (uint8_t)len, (uint8_t)(stream_id >> 24), (uint8_t)(stream_id >> 16),
+			    (uint8_t)(stream_id >> 8), (uint8_t)stream_id, type, 0 };
+
+	CHECK_EQ(vsock_send(c->sock, hdr, sizeof(hdr), 0), (long)sizeof(hdr));
+	if (len)
+		CHECK_EQ(vsock_send(c->sock, payload, len, 0), (long)len);
+}
+
+struct bytes {
+	uint8_t *data;
+	size_t len;
+};
+
+static bool enc_bytes(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
+{
+	const struct bytes *b = *arg;
+
+	return pb_encode_tag_for_field(s, f) && pb_encode_string(s, b->data, b->len);
+}
+
+uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
+		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns)
+{
+	ttrpc_Request r = ttrpc_Request_init_zero;
+	struct bytes inner = { NULL, 0 };
+	uint32_t sid = c->next_stream;
+	size_t total;
+	uint8_t *buf;
+	pb_ostream_t os;
+
+	c->next_stream += 2;
+	CHECK(pb_get_encoded_size(&inner.len, fields, req));
+	inner.data = malloc(inner.len + 1);
+	os = pb_ostream_from_buffer(inner.data, inner.len);
+	CHECK(pb_encode(&os, fields, req));
+	snprintf(r.service, sizeof(r.service), "%s", service);
+	snprintf(r.method, sizeof(r.method), "%s", method);
+	r.timeout_nano = timeout_ns;
+	r.payload.funcs.encode = enc_bytes;
+	r.payload.arg = &inner;
+	CHECK(pb_get_encoded_size(&total, ttrpc_Request_fields, &r));
+	buf = malloc(total + 1);
+	os = pb_ostream_from_buffer(buf, total);
+	CHECK(pb_encode(&os, ttrpc_Request_fields, &r));
+	tclient_send_frame(c, sid, 1, buf, total);
+	free(buf);
+	free(inner.data);
+	return sid;
+}
+
+static void recv_full(struct tclient *c, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = vsock_recv(c->sock, p, len, 0);
+
+		CHECK(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static bool dec_bytes(pb_istream_t *s, const pb_field_t *f, void **arg)
+{
+	struct bytes *b = *arg;
+
+	b->len = s->bytes_left;
+	b->data = malloc(b->len + 1);
+	return pb_read(s, b->data, b->len);
+}
+
+uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, void *resp)
+{
+	uint8_t hdr[10];
+	uint32_t len, sid;
+	uint8_t *buf;
+	ttrpc_Response r = ttrpc_Response_init_zero;
+	struct bytes inner = { NULL, 0 };
+	pb_istream_t is;
+
+	recv_full(c, hdr, sizeof(hdr));
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	sid = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
+	CHECK_EQ(hdr[8], 2);
+	buf = malloc(len + 1);
+	recv_full(c, buf, len);
+	r.payload.funcs.decode = dec_bytes;
+	r.payload.arg = &inner;
+	is = pb_istream_from_buffer(buf, len);
+	CHECK(pb_decode(&is, ttrpc_Response_fields, &r));
+	*code = r.status.code;
+	snprintf(c->message, sizeof(c->message), "%s", r.status.message);
+	if (fields && *code == 0) {
+		is = pb_istream_from_buffer(inner.data ? inner.data : (uint8_t *)"", inner.len);
+		CHECK(pb_decode(&is, fields, resp));
+	}
+	free(inner.data);
+	free(buf);
+	return sid;
+}
+
+int tclient_call_timeout(struct tclient *c, const char *service, const char *method,
+			 const pb_msgdesc_t *req_fields, const void *req,
+			 const pb_msgdesc_t *resp_fields, void *resp, int64_t timeout_ns)
+{
+	uint32_t sid = tclient_send(c, service, method, req_fields, req, timeout_ns);
+	int code;
+
+	CHECK_EQ(tclient_recv(c, &code, resp_fields, resp), sid);
+	if (code && getenv("HARNESS_VERBOSE"))
+		printf("  %s/%s: %d %s\n", service, method, code, c->message);
+	return code;
+}
+
+int tclient_call(struct tclient *c, const char *service, const char *method,
+		 const pb_msgdesc_t *req_fields, const void *req,
+		 const pb_msgdesc_t *resp_fields, void *resp)
+{
+	return tclient_call_timeout(c, service, method, req_fields, req, resp_fields, resp, 0);
+}
+
+/* ---- conveniences ---- */
+
+#define AGENT "grpc.AgentService"
+
+int agent_create(struct tclient *c, const char *id, const char *const *args)
+{
+	static grpc_CreateContainerRequest req;
+	google_protobuf_Empty out;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", id);
+	req.has_OCI = true;
+	req.OCI.has_Process = true;
+	snprintf(req.OCI.Process.Cwd, sizeof(req.OCI.Process.Cwd), "/work");
+	for (int i = 0; args && args[i]; i++)
+		snprintf(req.OCI.Process.Args[req.OCI.Process.Args_count++], 256, "%s", args[i]);
+	req.OCI.Process.Env_count = 1;
+	snprintf(req.OCI.Process.Env[0], 256, "PATH=/bin");
+	return tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields, &req,
+			    google_protobuf_Empty_fields, &out);
+}
+
+int agent_start_ctr(struct tclient *c, const char *id)
+{
+	grpc_StartContainerRequest req = grpc_StartContainerRequest_init_zero;
+	google_protobuf_Empty out;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	return tclient_call(c, AGENT, "StartContainer", grpc_StartContainerRequest_fields, &req,
+			    google_protobuf_Empty_fields, &out);
+}
+
+int agent_run(struct tclient *c, const char *id, const char *const *args)
+{
+	int code = agent_create(c, id, args);
+
+	return code ? code : agent_start_ctr(c, id);
+}
+
+int agent_wait(struct tclient *c, const char *id, const char *exec_id, int *status)
+{
+	grpc_WaitProcessRequest req = grpc_WaitProcessRequest_init_zero;
+	grpc_WaitProcessResponse resp = grpc_WaitProcessResponse_init_zero;
+	int code;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : id);
+	code = tclient_call(c, AGENT, "WaitProcess", grpc_WaitProcessRequest_fields, &req,
+			    grpc_WaitProcessResponse_fields, &resp);
+	if (status)
+		*status = resp.status;
+	return code;
+}
+
+long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool err_stream,
+		    char *buf, size_t cap)
+{
+	grpc_ReadStreamRequest req = grpc_ReadStreamRequest_init_zero;
+	static grpc_ReadStreamResponse resp;
+	size_t used = 0;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : id);
+	req.len = 32768;
+	for (;;) {
+		int code = tclient_call(c, AGENT, err_stream ? "ReadStderr" : "ReadStdout",
+					grpc_ReadStreamRequest_fields, &req,
+					grpc_ReadStreamResponse_fields, &resp);
+		if (code)
+			return -1;
+		if (resp.data.size == 0)
+			return (long)used;
+		if (used + resp.data.size <= cap)
+			memcpy(buf + used, resp.data.bytes, resp.data.size);
+		used += resp.data.size;
+	}
+}
+
+int agent_write(struct tclient *c, const char *id, const char *exec_id, const void *data,
+		size_t len)
+{
+	static grpc_WriteStreamRequest req;
+	grpc_WriteStreamResponse resp;
+	const uint8_t *p = data;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : id);
+	while (len) {
+		size_t n = len < sizeof(req.data.bytes) ? len : sizeof(req.data.bytes);
+		int code;
+
+		memcpy(req.data.bytes, p, n);
+		req.data.size = (pb_size_t)n;
+		code = tclient_call(c, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
+				    grpc_WriteStreamResponse_fields, &resp);
+		if (code)
+			return code;
+		CHECK(resp.len > 0 && resp.len <= n);
+		p += resp.len;
+		len -= resp.len;
+	}
+	return 0;
+}
+
+int agent_close_stdin(struct tclient *c, const char *id, const char *exec_id)
+{
+	grpc_CloseStdinRequest req = grpc_CloseStdinRequest_init_zero;
+	google_protobuf_Empty out;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : id);
+	return tclient_call(c, AGENT, "CloseStdin", grpc_CloseStdinRequest_fields, &req,
+			    google_protobuf_Empty_fields, &out);
+}
+
+int agent_signal(struct tclient *c, const char *id, const char *exec_id, uint32_t sig)
+{
+	grpc_SignalProcessRequest req = grpc_SignalProcessRequest_init_zero;
+	google_protobuf_Empty out;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : "");
+	req.signal = sig;
+	return tclient_call(c, AGENT, "SignalProcess", grpc_SignalProcessRequest_fields, &req,
+			    google_protobuf_Empty_fields, &out);
+}
+
+int agent_remove(struct tclient *c, const char *id)
+{
+	grpc_RemoveContainerRequest req = grpc_RemoveContainerRequest_init_zero;
+	google_protobuf_Empty out;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	return tclient_call(c, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields, &req,
+			    google_protobuf_Empty_fields, &out);
+}

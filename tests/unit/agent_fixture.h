@@ -1,0 +1,81 @@
+/*
+ * agent_fixture.h -- the agent on a "guest" vsock core (CID 3) and a ttRPC
+ * test client on a "host" core (CID 2), wired by the loopback transport
+ * with a pump thread playing the device.
+ *
+ * Typical usage:
+ *	struct agent_fixture fx;
+ *	fixture_start(&fx, NULL);                 // default options, port 1024
+ *	struct tclient *c = tclient_open(&fx);
+ *	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+ *	grpc_HealthCheckResponse resp;
+ *	CHECK_EQ(tclient_call(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+ *			      grpc_HealthCheckResponse_fields, &resp), 0);
+ *	tclient_close(c);
+ *	fixture_stop(&fx);                        // checks nothing leaked
+ */
+#ifndef TESTS_UNIT_AGENT_FIXTURE_H
+#define TESTS_UNIT_AGENT_FIXTURE_H
+
+#include <pthread.h>
+
+#include <pb.h>
+
+#include "agent/agent.h"
+#include "tests/unit/vsock_fixture.h"
+
+#define AGENT_PORT 1024
+#define LOG_PORT 1025
+
+struct agent_fixture {
+	struct pair pair;           /* guest and host cores */
+	pthread_t pump;             /* plays the device */
+	bool pump_stop;             /* lock */
+	struct agent *agent;        /* on the guest core */
+	struct agent_options opts;  /* as started */
+};
+
+struct tclient {
+	struct vsock_sock *sock;    /* connection to the agent */
+	uint32_t next_stream;       /* next odd stream id */
+	char message[256];          /* status message of the last response */
+};
+
+/* opts NULL: defaults, with short poll slices and log_port 0 (no logs). */
+void fixture_start(struct agent_fixture *fx, const struct agent_options *opts);
+void fixture_stop(struct agent_fixture *fx);
+void fixture_options(struct agent_options *opts);
+
+struct tclient *tclient_open(struct agent_fixture *fx);
+void tclient_close(struct tclient *c);
+/* Raw frame out. */
+void tclient_send_frame(struct tclient *c, uint32_t stream_id, uint8_t type, const void *payload,
+			size_t len);
+/* Encode a ttrpc.Request (timeout_ns 0: none) and send it; returns its stream id. */
+uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
+		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns);
+/* Next response: its stream id; gRPC code in *code, payload decoded into resp. */
+uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, void *resp);
+/* Send + receive; returns the gRPC status code (c->message has the text). */
+int tclient_call(struct tclient *c, const char *service, const char *method,
+		 const pb_msgdesc_t *req_fields, const void *req,
+		 const pb_msgdesc_t *resp_fields, void *resp);
+int tclient_call_timeout(struct tclient *c, const char *service, const char *method,
+			 const pb_msgdesc_t *req_fields, const void *req,
+			 const pb_msgdesc_t *resp_fields, void *resp, int64_t timeout_ns);
+
+/* Conveniences over grpc.AgentService. */
+int agent_create(struct tclient *c, const char *id, const char *const *args);
+int agent_start_ctr(struct tclient *c, const char *id);
+int agent_run(struct tclient *c, const char *id, const char *const *args); /* create+start */
+int agent_wait(struct tclient *c, const char *id, const char *exec_id, int *status);
+/* Read a stream to EOF into buf (max cap); returns bytes or -1. */
+long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool err_stream,
+		    char *buf, size_t cap);
+int agent_write(struct tclient *c, const char *id, const char *exec_id, const void *data,
+		size_t len);
+int agent_close_stdin(struct tclient *c, const char *id, const char *exec_id);
+int agent_signal(struct tclient *c, const char *id, const char *exec_id, uint32_t sig);
+int agent_remove(struct tclient *c, const char *id);
+
+#endif

@@ -1,0 +1,311 @@
+/*
+ * test_agent_methods.c -- every grpc.Health / grpc.AgentService method of
+ * the agent, success and failure paths, over the loopback transport.
+ */
+#include "tests/unit/agent_fixture.h"
+
+#include <stdio.h>
+
+#include "agent.pb.h"
+#include "agentext.pb.h"
+#include "google/protobuf/empty.pb.h"
+#include "health.pb.h"
+
+#define AGENT "grpc.AgentService"
+enum { OK = 0, DEADLINE = 4, NOT_FOUND = 5, EXISTS = 6, RESOURCE = 8, PRECONDITION = 9,
+       INVALID = 3, UNIMPLEMENTED = 12 };
+
+static struct agent_fixture fx;
+static struct tclient *c;
+
+static void setup(const struct agent_options *opts)
+{
+	fixture_start(&fx, opts);
+	c = tclient_open(&fx);
+}
+
+static void teardown(void)
+{
+	struct agent_stats st;
+
+	tclient_close(c);
+	agent_get_stats(fx.agent, &st);
+	fixture_stop(&fx);
+}
+
+TEST(health_check_and_version)
+{
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+	grpc_HealthCheckResponse health;
+	grpc_VersionCheckResponse version;
+
+	setup(NULL);
+	CHECK_EQ(tclient_call(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+			      grpc_HealthCheckResponse_fields, &health), OK);
+	CHECK_EQ(health.status, grpc_HealthCheckResponse_ServingStatus_SERVING);
+	CHECK_EQ(tclient_call(c, "grpc.Health", "Version", grpc_CheckRequest_fields, &req,
+			      grpc_VersionCheckResponse_fields, &version), OK);
+	CHECK(strcmp(version.agent_version, AGENT_VERSION) == 0);
+	teardown();
+}
+
+TEST(guest_details_and_sandbox)
+{
+	grpc_GuestDetailsRequest req = { true, true };
+	grpc_GuestDetailsResponse resp;
+	grpc_CreateSandboxRequest sb = grpc_CreateSandboxRequest_init_zero;
+	grpc_DestroySandboxRequest destroy = grpc_DestroySandboxRequest_init_zero;
+	google_protobuf_Empty out;
+
+	setup(NULL);
+	CHECK_EQ(tclient_call(c, AGENT, "GetGuestDetails", grpc_GuestDetailsRequest_fields, &req,
+			      grpc_GuestDetailsResponse_fields, &resp), OK);
+	CHECK(resp.has_agent_details);
+	CHECK(strcmp(resp.agent_details.version, AGENT_VERSION) == 0);
+	snprintf(sb.sandbox_id, sizeof(sb.sandbox_id), "sb1");
+	CHECK_EQ(tclient_call(c, AGENT, "CreateSandbox", grpc_CreateSandboxRequest_fields, &sb,
+			      google_protobuf_Empty_fields, &out), OK);
+	CHECK_EQ(tclient_call(c, AGENT, "CreateSandbox", grpc_CreateSandboxRequest_fields, &sb,
+			      google_protobuf_Empty_fields, &out), EXISTS);
+	CHECK(strstr(c->message, "sb1") != NULL);
+	/* DestroySandbox kills every program (no power_off in tests) */
+	const char *spin[] = { "spin", NULL };
+	CHECK_EQ(agent_run(c, "s", spin), OK);
+	CHECK_EQ(tclient_call(c, AGENT, "DestroySandbox", grpc_DestroySandboxRequest_fields,
+			      &destroy, google_protobuf_Empty_fields, &out), OK);
+	int status = -1;
+	CHECK_EQ(agent_wait(c, "s", NULL, &status), OK);
+	CHECK_EQ(status, 137);
+	teardown();
+}
+
+TEST(create_start_wait_remove)
+{
+	const char *args[] = { "echo", "hello", "world", NULL };
+	char out[64];
+	int status = -1;
+
+	setup(NULL);
+	CHECK_EQ(agent_create(c, "c1", args), OK);
+	CHECK_EQ(agent_create(c, "c1", args), EXISTS);
+	CHECK_EQ(agent_start_ctr(c, "c1"), OK);
+	CHECK_EQ(agent_start_ctr(c, "c1"), PRECONDITION);
+	CHECK_EQ(agent_wait(c, "c1", NULL, &status), OK);
+	CHECK_EQ(status, 0);
+	CHECK_EQ(agent_read_all(c, "c1", NULL, false, out, sizeof(out)), 12);
+	CHECK(memcmp(out, "hello world\n", 12) == 0);
+	CHECK_EQ(agent_read_all(c, "c1", NULL, true, out, sizeof(out)), 0);
+	CHECK_EQ(agent_remove(c, "c1"), OK);
+	CHECK_EQ(agent_remove(c, "c1"), NOT_FOUND);
+	teardown();
+}
+
+TEST(create_refusals)
+{
+	const char *unknown[] = { "bash", NULL };
+	const char *none[] = { NULL };
+	const char *echo[] = { "echo", NULL };
+	struct agent_options opts;
+
+	fixture_options(&opts);
+	opts.max_containers = 2;
+	setup(&opts);
+	CHECK_EQ(agent_create(c, "x", unknown), NOT_FOUND);
+	CHECK(strstr(c->message, "catalogue") != NULL);
+	CHECK_EQ(agent_create(c, "x", none), INVALID);
+	CHECK_EQ(agent_create(c, "bad id!", echo), INVALID);
+	CHECK_EQ(agent_create(c, "", echo), INVALID);
+	CHECK_EQ(agent_create(c, "a", echo), OK);
+	CHECK_EQ(agent_create(c, "b", echo), OK);
+	CHECK_EQ(agent_create(c, "c", echo), RESOURCE);
+	CHECK(strstr(c->message, "max_containers") != NULL);
+	CHECK_EQ(agent_start_ctr(c, "nope"), NOT_FOUND);
+	CHECK_EQ(agent_remove(c, "a"), OK); /* never started */
+	CHECK_EQ(agent_remove(c, "b"), OK);
+	teardown();
+}
+
+static int exec_in(const char *id, const char *exec_id, const char *const *args)
+{
+	static grpc_ExecProcessRequest req;
+	google_protobuf_Empty out;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id);
+	req.has_process = true;
+	for (int i = 0; args[i]; i++)
+		snprintf(req.process.Args[req.process.Args_count++], 256, "%s", args[i]);
+	return tclient_call(c, AGENT, "ExecProcess", grpc_ExecProcessRequest_fields, &req,
+			    google_protobuf_Empty_fields, &out);
+}
+
+TEST(exec_process_and_signals)
+{
+	const char *sleep_args[] = { "sleep", "100", NULL };
+	const char *echo[] = { "echo", "from", "exec", NULL };
+	char out[64];
+	int status = -1;
+
+	setup(NULL);
+	CHECK_EQ(exec_in("none", "e1", echo), NOT_FOUND);
+	CHECK_EQ(agent_create(c, "c2", sleep_args), OK);
+	CHECK_EQ(exec_in("c2", "e1", echo), PRECONDITION); /* not started */
+	CHECK_EQ(agent_signal(c, "c2", "c2", 15), PRECONDITION);
+	CHECK_EQ(agent_start_ctr(c, "c2"), OK);
+	CHECK_EQ(exec_in("c2", "e1", echo), OK);
+	CHECK_EQ(exec_in("c2", "e1", echo), EXISTS);
+	CHECK_EQ(exec_in("c2", "", echo), INVALID);
+	CHECK_EQ(agent_wait(c, "c2", "e1", &status), OK);
+	CHECK_EQ(status, 0);
+	CHECK_EQ(agent_read_all(c, "c2", "e1", false, out, sizeof(out)), 10);
+	CHECK(memcmp(out, "from exec\n", 10) == 0);
+	CHECK_EQ(agent_signal(c, "c2", "nope", 15), NOT_FOUND);
+	CHECK_EQ(agent_signal(c, "c2", "c2", 77), INVALID);
+	CHECK_EQ(agent_signal(c, "c2", "c2", 0), OK);
+	CHECK_EQ(agent_signal(c, "c2", "c2", 15), OK); /* sleep sees TERM */
+	CHECK_EQ(agent_wait(c, "c2", NULL, &status), OK);
+	CHECK_EQ(status, 143);
+	CHECK_EQ(agent_remove(c, "c2"), OK);
+	teardown();
+}
+
+TEST(kill_ends_spin_and_remove_kills)
+{
+	const char *spin[] = { "spin", NULL };
+	int status = -1;
+
+	setup(NULL);
+	CHECK_EQ(agent_run(c, "k1", spin), OK);
+	CHECK_EQ(agent_signal(c, "k1", "k1", 9), OK);
+	CHECK_EQ(agent_wait(c, "k1", NULL, &status), OK);
+	CHECK_EQ(status, 137);
+	CHECK_EQ(agent_run(c, "k2", spin), OK);
+	CHECK_EQ(agent_remove(c, "k2"), OK); /* kills, waits, removes */
+	CHECK_EQ(agent_wait(c, "k2", NULL, &status), NOT_FOUND);
+	CHECK_EQ(agent_remove(c, "k1"), OK);
+	teardown();
+}
+
+TEST(stdin_write_close_and_refusals)
+{
+	const char *cat[] = { "cat", NULL };
+	char out[64];
+	int status;
+
+	setup(NULL);
+	CHECK_EQ(agent_write(c, "nope", NULL, "x", 1), NOT_FOUND);
+	CHECK_EQ(agent_close_stdin(c, "nope", NULL), NOT_FOUND);
+	CHECK_EQ(agent_run(c, "cat1", cat), OK);
+	CHECK_EQ(agent_write(c, "cat1", NULL, "abc\n", 4), OK);
+	CHECK_EQ(agent_close_stdin(c, "cat1", NULL), OK);
+	CHECK_EQ(agent_write(c, "cat1", NULL, "more", 4), PRECONDITION);
+	CHECK_EQ(agent_wait(c, "cat1", NULL, &status), OK);
+	CHECK_EQ(status, 0);
+	CHECK_EQ(agent_read_all(c, "cat1", NULL, false, out, sizeof(out)), 4);
+	CHECK(memcmp(out, "abc\n", 4) == 0);
+	CHECK_EQ(agent_read_all(c, "cat1", "other", false, out, sizeof(out)), -1);
+	CHECK_EQ(agent_remove(c, "cat1"), OK);
+	teardown();
+}
+
+TEST(wait_parks_and_answers_out_of_order)
+{
+	const char *sleep_args[] = { "sleep", "0.3", NULL };
+	grpc_WaitProcessRequest wreq = grpc_WaitProcessRequest_init_zero;
+	grpc_CheckRequest hreq = grpc_CheckRequest_init_zero;
+	grpc_WaitProcessResponse wresp;
+	grpc_HealthCheckResponse hresp;
+	uint32_t wait_sid, check_sid;
+	int code;
+
+	setup(NULL);
+	CHECK_EQ(agent_run(c, "w1", sleep_args), OK);
+	snprintf(wreq.container_id, sizeof(wreq.container_id), "w1");
+	snprintf(wreq.exec_id, sizeof(wreq.exec_id), "w1");
+	wait_sid = tclient_send(c, AGENT, "WaitProcess", grpc_WaitProcessRequest_fields, &wreq, 0);
+	check_sid = tclient_send(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &hreq, 0);
+	/* the Check behind the parked Wait comes back first */
+	CHECK_EQ(tclient_recv(c, &code, grpc_HealthCheckResponse_fields, &hresp), check_sid);
+	CHECK_EQ(code, OK);
+	CHECK_EQ(tclient_recv(c, &code, grpc_WaitProcessResponse_fields, &wresp), wait_sid);
+	CHECK_EQ(code, OK);
+	CHECK_EQ(wresp.status, 0);
+	CHECK_EQ(agent_remove(c, "w1"), OK);
+	teardown();
+}
+
+TEST(timeout_nano_gives_deadline_exceeded)
+{
+	const char *sleep_args[] = { "sleep", "100", NULL };
+	grpc_WaitProcessRequest wreq = grpc_WaitProcessRequest_init_zero;
+	grpc_WaitProcessResponse wresp;
+	uint64_t t0;
+
+	setup(NULL);
+	CHECK_EQ(agent_run(c, "t1", sleep_args), OK);
+	snprintf(wreq.container_id, sizeof(wreq.container_id), "t1");
+	t0 = platform_now_ns();
+	CHECK_EQ(tclient_call_timeout(c, AGENT, "WaitProcess", grpc_WaitProcessRequest_fields,
+				      &wreq, grpc_WaitProcessResponse_fields, &wresp, 100000000),
+		 DEADLINE);
+	CHECK(platform_now_ns() - t0 >= 100000000ull);
+	CHECK(platform_now_ns() - t0 < 5 * SECOND_NS);
+	CHECK_EQ(agent_remove(c, "t1"), OK);
+	teardown();
+}
+
+TEST(read_long_polls_until_output)
+{
+	const char *cat[] = { "cat", NULL };
+	grpc_ReadStreamRequest req = grpc_ReadStreamRequest_init_zero;
+	static grpc_ReadStreamResponse resp;
+	uint32_t sid;
+	int code;
+
+	setup(NULL);
+	CHECK_EQ(agent_run(c, "r1", cat), OK);
+	snprintf(req.container_id, sizeof(req.container_id), "r1");
+	snprintf(req.exec_id, sizeof(req.exec_id), "r1");
+	req.len = 100;
+	sid = tclient_send(c, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &req, 0);
+	CHECK_EQ(agent_write(c, "r1", NULL, "ping\n", 5), OK); /* answered before the read */
+	CHECK_EQ(tclient_recv(c, &code, grpc_ReadStreamResponse_fields, &resp), sid);
+	CHECK_EQ(code, OK);
+	CHECK_EQ(resp.data.size, 5);
+	CHECK(memcmp(resp.data.bytes, "ping\n", 5) == 0);
+	CHECK_EQ(agent_remove(c, "r1"), OK);
+	teardown();
+}
+
+TEST(list_containers_extension)
+{
+	const char *echo[] = { "echo", NULL };
+	vsockagent_ListContainersRequest req = vsockagent_ListContainersRequest_init_zero;
+	static vsockagent_ListContainersResponse resp;
+	int status;
+
+	setup(NULL);
+	CHECK_EQ(agent_create(c, "l1", echo), OK);
+	CHECK_EQ(agent_run(c, "l2", echo), OK);
+	CHECK_EQ(agent_wait(c, "l2", NULL, &status), OK);
+	CHECK_EQ(tclient_call(c, "vsockagent.Extras", "ListContainers",
+			      vsockagent_ListContainersRequest_fields, &req,
+			      vsockagent_ListContainersResponse_fields, &resp), OK);
+	CHECK_EQ(resp.processes_count, 2);
+	CHECK_EQ(agent_remove(c, "l1"), OK);
+	CHECK_EQ(agent_remove(c, "l2"), OK);
+	teardown();
+}
+
+TEST(unknown_method_is_unimplemented)
+{
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+
+	setup(NULL);
+	CHECK_EQ(tclient_call(c, AGENT, "PauseContainer", grpc_CheckRequest_fields, &req, NULL,
+			      NULL), UNIMPLEMENTED);
+	CHECK_EQ(tclient_call(c, "grpc.Nope", "Check", grpc_CheckRequest_fields, &req, NULL, NULL),
+		 UNIMPLEMENTED);
+	teardown();
+}
