@@ -202,32 +202,6 @@ $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 
--include host/host.mk
-
-host: $(HOST_TOOLS)
-
-unit: $(UNIT_TESTS)
-	@$(PYTHON) tests/run_unit.py $(UNIT_TESTS)
-
-# make test: install/build everything, run every suite, one closing line.
-test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory $(UNIT_TESTS)
-	@$(PYTHON) tests/run_all.py --unit $(UNIT_TESTS)
-
-qemu-test: all
-	$(PYTHON) -m pytest -q tests/qemu
-
-run: all
-	@scripts/run.sh
-
-clean:
-	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host
-
-distclean:
-	rm -rf $(BUILD)
-
--include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)
 # agent (issue 7): nanopb code generated from agent/proto into build/proto,
 # the same for the image, agentctl and the unit tests.  The image links
 # $(AGENT_IMAGE_SRCS); its objects wait for the generated headers.
@@ -256,4 +230,30 @@ AGENT_HOST_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_HOST_SRCS)
 	tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 
+-include host/host.mk
 -include host/agentctl/agentctl.mk
+
+host: $(HOST_TOOLS)
+
+unit: $(UNIT_TESTS)
+	@$(PYTHON) tests/run_unit.py $(UNIT_TESTS)
+
+# make test: install/build everything, run every suite, one closing line.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(UNIT_TESTS)
+	@$(PYTHON) tests/run_all.py --unit $(UNIT_TESTS)
+
+qemu-test: all
+	$(PYTHON) -m pytest -q tests/qemu
+
+run: all
+	@scripts/run.sh
+
+clean:
+	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host
+
+distclean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)
