@@ -118,6 +118,8 @@ static void event_post(struct virtio_vsock *vs, unsigned i)
 	vq_add(&vs->event, &b, 1, cookie_of(i));
 }
 
+static bool reclaim_tx(struct virtio_vsock *vs);
+
 /* ---- transport for the core ---- */
 
 static uint64_t vv_local_cid(void *ctx)
@@ -138,9 +140,17 @@ static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
 		return -EMSGSIZE;
 	if (vs->tx.broken)
 		return -EIO;
+	if (vs->tx_free_count < TX_BUFFERS / 2)
+		reclaim_tx(vs); /* completions are collected here, not by interrupt */
 	if (vs->tx_free_count == 0) {
-		vs->stats.tx_full++;
-		return -EAGAIN;
+		/* Out of buffers: now an interrupt is wanted, to resume the core
+		 * when the device completes one (re-check after enabling). */
+		vq_enable_interrupts(&vs->tx);
+		reclaim_tx(vs);
+		if (vs->tx_free_count == 0) {
+			vs->stats.tx_full++;
+			return -EAGAIN;
+		}
 	}
 	i = vs->tx_free[--vs->tx_free_count];
 	buf = slab_cpu(&vs->tx_slab, i, TX_STRIDE);
@@ -212,7 +222,8 @@ static bool process_rx(struct virtio_vsock *vs)
 	return any;
 }
 
-static bool process_tx(struct virtio_vsock *vs)
+/* Take back tx buffers the device has finished with.  Lock held. */
+static bool reclaim_tx(struct virtio_vsock *vs)
 {
 	bool any = false;
 	uint32_t len;
@@ -222,11 +233,23 @@ static bool process_tx(struct virtio_vsock *vs)
 		unsigned i = index_of(cookie);
 
 		if (i < TX_BUFFERS && vs->tx_free_count < TX_BUFFERS)
-			vs->tx_free[vs->tx_free_count++] = i;
+			vs->tx_free[vs->tx_free_count++] = (uint16_t)i;
 		any = true;
 	}
-	if (any && vs->upper.tx_ready)
-		vs->upper.tx_ready(vs->upper.ctx);
+	return any;
+}
+
+/* After a tx interrupt (asked for only when buffers ran out): reclaim,
+ * let the core send again, and go back to collecting completions in send. */
+static bool process_tx(struct virtio_vsock *vs)
+{
+	bool any = reclaim_tx(vs);
+
+	if (vs->tx.interrupts_on) {
+		vq_disable_interrupts(&vs->tx);
+		if (vs->upper.tx_ready)
+			vs->upper.tx_ready(vs->upper.ctx);
+	}
 	return any;
 }
 
@@ -434,6 +457,7 @@ int virtio_vsock_probe(struct dma_pool *pool, struct virtio_vsock **out)
 		.features = vs->vdev.features,
 	};
 	platform_lock();
+	vq_disable_interrupts(&vs->tx); /* see vv_send */
 	for (unsigned i = 0; i < RX_BUFFERS; i++)
 		rx_post(vs, i);
 	for (unsigned i = 0; i < EVENT_BUFFERS; i++)

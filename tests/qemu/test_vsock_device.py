@@ -121,7 +121,7 @@ def test_rx_queue_refills_under_a_burst(vsock_vm, arch):
     assert s["rx_packets"] >= 300
     assert s["tx_packets"] >= 300
     assert s["rx_posted"] == 64, "every rx buffer went back to the device"
-    assert s["rx_irq"] >= 1 and s["tx_irq"] >= 1
+    assert s["rx_irq"] >= 1  # tx completions are collected in send, not by interrupt
     assert s["rx_irq"] <= s["rx_packets"], "interrupts are counted, not invented"
 
 
