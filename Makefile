@@ -229,6 +229,9 @@ HOST_CFLAGS += $(PROTO_CFLAGS)
 AGENT_HOST_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_HOST_SRCS) \
 	tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk
