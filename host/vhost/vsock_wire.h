@@ -15,52 +15,13 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the backend reads little-endian wire structs in place");
 
-struct vsock_hdr {
-	uint64_t src_cid;	/* sender's context id */
-	uint64_t dst_cid;	/* receiver's context id */
-	uint32_t src_port;	/* sender's port */
-	uint32_t dst_port;	/* receiver's port */
-	uint32_t len;		/* payload bytes after the header */
-	uint16_t type;		/* VSOCK_TYPE_* */
-	uint16_t op;		/* VSOCK_OP_* */
-	uint32_t flags;		/* SHUTDOWN / SEQPACKET flags */
-	uint32_t buf_alloc;	/* sender's receive buffer size */
-	uint32_t fwd_cnt;	/* bytes the sender's application consumed */
-} __attribute__((packed));
+/* The packet header and its constants are the portable core's. */
+#include "vsock/wire.h"
 
 #define VSOCK_HDR_SIZE 44
 _Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR_SIZE, "header size");
-_Static_assert(offsetof(struct vsock_hdr, src_cid) == 0, "src_cid");
-_Static_assert(offsetof(struct vsock_hdr, dst_cid) == 8, "dst_cid");
-_Static_assert(offsetof(struct vsock_hdr, src_port) == 16, "src_port");
-_Static_assert(offsetof(struct vsock_hdr, dst_port) == 20, "dst_port");
-_Static_assert(offsetof(struct vsock_hdr, len) == 24, "len");
-_Static_assert(offsetof(struct vsock_hdr, type) == 28, "type");
-_Static_assert(offsetof(struct vsock_hdr, op) == 30, "op");
-_Static_assert(offsetof(struct vsock_hdr, flags) == 32, "flags");
-_Static_assert(offsetof(struct vsock_hdr, buf_alloc) == 36, "buf_alloc");
-_Static_assert(offsetof(struct vsock_hdr, fwd_cnt) == 40, "fwd_cnt");
 
-#define VSOCK_CID_HOST 2
-
-#define VSOCK_TYPE_STREAM 1
-#define VSOCK_TYPE_SEQPACKET 2
-
-#define VSOCK_OP_INVALID 0
-#define VSOCK_OP_REQUEST 1
-#define VSOCK_OP_RESPONSE 2
-#define VSOCK_OP_RST 3
-#define VSOCK_OP_SHUTDOWN 4
-#define VSOCK_OP_RW 5
-#define VSOCK_OP_CREDIT_UPDATE 6
-#define VSOCK_OP_CREDIT_REQUEST 7
-
-#define VSOCK_SHUTDOWN_RCV 1u	/* the sender will receive no more */
-#define VSOCK_SHUTDOWN_SEND 2u	/* the sender will send no more */
-
-/* Device feature bits (virtio 1.2 §5.10.3) and the generic ones we use. */
-#define VSOCK_F_STREAM 0
-#define VSOCK_F_SEQPACKET 1
+/* Generic feature bits the backend offers (virtio 1.2 §6). */
 #define VIRTIO_RING_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
 
