@@ -1,0 +1,11 @@
+# host/agentctl/agentctl.mk -- included by the top-level Makefile: the
+# agent's command-line client (DESIGN §6, issue 7), built with the same
+# nanopb code as the image (PROTO_SRCS, NANOPB_SRCS from the agent block).
+
+AGENTCTL_SRCS := host/agentctl/agentctl.c $(PROTO_SRCS) $(NANOPB_SRCS)
+
+HOST_TOOLS += $(BUILD)/host/agentctl
+
+$(BUILD)/host/agentctl: $(AGENTCTL_SRCS) | $(PROTO_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_TOOL_CFLAGS) $(PROTO_CFLAGS) -o $@ $(filter %.c,$^)
