@@ -12,6 +12,7 @@
 #   make clean           remove build outputs (keeps newlib, nanopb, apt)
 #   make distclean       remove build/ entirely
 
+.DEFAULT_GOAL := all
 ARCH ?= x86_64
 BUILD := build
 OUT := $(BUILD)/$(ARCH)
@@ -109,7 +110,32 @@ VSOCK_SRCS := \
 	vsock/socket.c \
 	vsock/diag.c
 
-IMAGE_SRCS := $(KERNEL_SRCS) $(DRIVER_SRCS) $(VSOCK_SRCS) $(ARCH_SRCS_$(ARCH))
+# agent (issue 7): nanopb code generated from agent/proto into build/proto,
+# the same for the image, agentctl and the unit tests.  The image links
+# $(AGENT_IMAGE_SRCS); its objects wait for the generated headers.
+NANOPB_GENERATOR := /usr/bin/nanopb_generator.py
+NANOPB_DIR := $(BUILD)/nanopb/src
+NANOPB_SRCS := $(NANOPB_DIR)/pb_encode.c $(NANOPB_DIR)/pb_decode.c $(NANOPB_DIR)/pb_common.c
+PROTO_OUT := $(BUILD)/proto
+AGENT_PROTOS := ttrpc status health oci agent agentext
+PROTO_SRCS := $(patsubst %,$(PROTO_OUT)/%.pb.c,$(AGENT_PROTOS)) \
+	$(PROTO_OUT)/google/protobuf/empty.pb.c
+PROTO_STAMP := $(PROTO_OUT)/.stamp
+PROTO_CFLAGS := -I$(PROTO_OUT) -I$(NANOPB_DIR)
+$(PROTO_STAMP): $(wildcard agent/proto/*.proto agent/proto/*.options)
+	@mkdir -p $(PROTO_OUT)
+	cd agent/proto && $(NANOPB_GENERATOR) -q -I . -I /usr/include -D $(abspath $(PROTO_OUT)) \
+		$(addsuffix .proto,$(AGENT_PROTOS)) /usr/include/google/protobuf/empty.proto
+	@touch $@
+$(PROTO_SRCS): $(PROTO_STAMP)
+AGENT_SRCS := agent/agent.c agent/ttrpc.c agent/service.c agent/process.c \
+	agent/catalogue.c agent/logstream.c agent/sha256.c
+AGENT_IMAGE_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS)
+IMAGE_CFLAGS += $(PROTO_CFLAGS)
+$(patsubst %,$(OUT)/obj/%.o,$(basename $(AGENT_IMAGE_SRCS))): | $(PROTO_STAMP)
+
+IMAGE_SRCS := $(KERNEL_SRCS) $(DRIVER_SRCS) $(VSOCK_SRCS) $(AGENT_IMAGE_SRCS) \
+	$(ARCH_SRCS_$(ARCH))
 IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 
 # ---------------------------------------------------------------------------
@@ -202,29 +228,6 @@ $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 
-# agent (issue 7): nanopb code generated from agent/proto into build/proto,
-# the same for the image, agentctl and the unit tests.  The image links
-# $(AGENT_IMAGE_SRCS); its objects wait for the generated headers.
-NANOPB_GENERATOR := /usr/bin/nanopb_generator.py
-NANOPB_DIR := $(BUILD)/nanopb/src
-NANOPB_SRCS := $(NANOPB_DIR)/pb_encode.c $(NANOPB_DIR)/pb_decode.c $(NANOPB_DIR)/pb_common.c
-PROTO_OUT := $(BUILD)/proto
-AGENT_PROTOS := ttrpc status health oci agent agentext
-PROTO_SRCS := $(patsubst %,$(PROTO_OUT)/%.pb.c,$(AGENT_PROTOS)) \
-	$(PROTO_OUT)/google/protobuf/empty.pb.c
-PROTO_STAMP := $(PROTO_OUT)/.stamp
-PROTO_CFLAGS := -I$(PROTO_OUT) -I$(NANOPB_DIR)
-$(PROTO_STAMP): $(wildcard agent/proto/*.proto agent/proto/*.options)
-	@mkdir -p $(PROTO_OUT)
-	cd agent/proto && $(NANOPB_GENERATOR) -q -I . -I /usr/include -D $(abspath $(PROTO_OUT)) \
-		$(addsuffix .proto,$(AGENT_PROTOS)) /usr/include/google/protobuf/empty.proto
-	@touch $@
-$(PROTO_SRCS): $(PROTO_STAMP)
-AGENT_SRCS := agent/agent.c agent/ttrpc.c agent/service.c agent/process.c \
-	agent/catalogue.c agent/logstream.c agent/sha256.c
-AGENT_IMAGE_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS)
-IMAGE_CFLAGS += $(PROTO_CFLAGS)
-$(patsubst %,$(OUT)/obj/%.o,$(basename $(AGENT_IMAGE_SRCS))): | $(PROTO_STAMP)
 HOST_CFLAGS += $(PROTO_CFLAGS)
 AGENT_HOST_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_HOST_SRCS) \
 	tests/unit/agent_fixture.c

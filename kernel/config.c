@@ -44,6 +44,13 @@ static const struct option options[] = {
 	{ "test.semihosting", OPT_BOOL, FIELD(test_semihosting), 0, 0, NULL },
 };
 
+static config_extra_fn extra_fn; /* who takes options not in the table */
+
+void config_set_extra(config_extra_fn fn)
+{
+	extra_fn = fn;
+}
+
 void config_defaults(struct agent_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -134,8 +141,16 @@ static int apply_token(struct agent_config *cfg, char *token, const char *origin
 	value = eq + 1;
 	opt = find_option(token);
 	if (!opt) {
-		log_printf("config: %s: unknown option '%s=%s' (ignored)\n", origin,
-			   token, value);
+		int err = extra_fn ? extra_fn(token, value) : -ENOENT;
+
+		if (err == 0)
+			return 0;
+		if (err == -ENOENT)
+			log_printf("config: %s: unknown option '%s=%s' (ignored)\n",
+				   origin, token, value);
+		else
+			log_printf("config: %s: %s='%s' is not an accepted value "
+				   "(ignored)\n", origin, token, value);
 		return -EINVAL;
 	}
 	field = (char *)cfg + opt->offset;

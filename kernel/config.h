@@ -40,6 +40,14 @@ struct agent_config {
 
 void config_defaults(struct agent_config *cfg);
 
+/*
+ * Options this parser does not know are offered to `fn` (the agent's own
+ * options, e.g. agent.allowed_cids) before being reported as unknown:
+ * it returns 0 (taken), -ENOENT (not its key) or -EINVAL (bad value).
+ */
+typedef int (*config_extra_fn)(const char *key, const char *value);
+void config_set_extra(config_extra_fn fn);
+
 /* Parse `len` bytes of `text`; returns the number of problems reported. */
 int config_parse(struct agent_config *cfg, const char *text, size_t len,
 		 const char *origin);

@@ -7,8 +7,10 @@
  */
 #include <efi.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "drivers/virtio_pci/pci.h"
 #include "drivers/virtio_vsock/virtio_vsock.h"
 #include "include/arch.h"
@@ -28,6 +30,59 @@ struct dma_pool dma_pool;   /* every page a device may touch */
 static struct boot_info boot;
 static struct virtio_vsock *vsock_dev;  /* the vsock device */
 static struct vsock_core *vsock_core;   /* the protocol core on it */
+static struct agent_options agent_opts; /* the agent's own options */
+static struct agent *agent;             /* the Kata-style agent */
+
+/* Options the kernel's table does not know go to the agent (config.h). */
+static int agent_extra_option(const char *key, const char *value)
+{
+	return agent_option_set(&agent_opts, key, value);
+}
+
+/* DestroySandbox: the agent has answered; power the VM off. */
+static void agent_power_off(void)
+{
+	kprintf("agent: DestroySandbox: powering off\n");
+	arch_power_off(POWEROFF_CLEAN);
+}
+
+/* A boot id unique enough to tell boots apart in the log stream (not a
+ * secret): clock, addresses the firmware chose, mixed by splitmix64. */
+static void make_boot_id(char *out, size_t size)
+{
+	uint64_t now = arch_clock_ns();
+	uint64_t seed[2] = { now ^ boot.pool_phys,
+			     (now << 23 | now >> 41) ^ (uint64_t)(uintptr_t)boot.heap };
+	uint64_t v[2];
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t z = seed[i] + 0x9e3779b97f4a7c15ull * (i + 1);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		v[i] = z ^ (z >> 31);
+	}
+	snprintf(out, size, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+		 (unsigned long long)(v[0] >> 32), (unsigned long long)((v[0] >> 16) & 0xffff),
+		 (unsigned long long)(v[0] & 0xfff),
+		 (unsigned long long)(0x8000 | ((v[1] >> 48) & 0x3fff)),
+		 (unsigned long long)(v[1] & 0xffffffffffffull));
+}
+
+static void start_agent(void)
+{
+	int err;
+
+	agent_opts.server_port = config.server_port;
+	agent_opts.log_port = config.log_port;
+	agent_opts.arch = ARCH_NAME;
+	agent_opts.power_off = agent_power_off;
+	if (!agent_opts.boot_id[0])
+		make_boot_id(agent_opts.boot_id, sizeof(agent_opts.boot_id));
+	err = agent_start(vsock_core, &agent_opts, &agent);
+	if (err)
+		panic("the agent cannot start: %d", err);
+}
 
 /* agent.stats_ms: one line of counters, for people and for the tests. */
 static void stats_task(void *arg)
@@ -93,6 +148,7 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	vsock_core = vsock_stack_start(vsock_dev, &config);       /* protocol + services */
 	if (!vsock_core)
 		panic("no vsock protocol core");
+	start_agent();                                           /* ttRPC, containers, logs */
 	if (config.stats_ms && !task_create("stats", stats_task, NULL, 16 << 10))
 		kprintf("stats: cannot start the stats task\n");
 	for (uint32_t i = 0; i < config.test_spin; i++)
@@ -133,6 +189,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	int err;
 
 	/* Firmware phase: options, ACPI, memory reservations, then exit. */
+	agent_options_defaults(&agent_opts);
+	config_set_extra(agent_extra_option);
 	if (efi_boot(image, system_table, &config, &acpi, &boot) != 0)
 		return EFI_LOAD_ERROR; /* boot services still up: back to firmware */
 

@@ -46,6 +46,10 @@ void arch_power_off(int code)
 		pm1_write(&pm1a, slp_typa);
 		pm1_write(&pm1b, slp_typb);
 	}
+	/* QEMU acts on the write asynchronously: give it a moment before
+	 * declaring failure. */
+	for (volatile uint32_t spin = 0; spin < 50000000; spin++)
+		__asm__ volatile("pause");
 	kprintf("power: the machine did not power off; halting\n");
 	for (;;)
 		__asm__ volatile("cli; hlt");

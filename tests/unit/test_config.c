@@ -3,6 +3,8 @@
  */
 #include "kernel/config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,4 +141,31 @@ TEST(config_random_bytes_never_crash)
 		CHECK(memchr(cfg.test_fault, '\0', sizeof(cfg.test_fault)) != NULL);
 	}
 	free(buf);
+}
+
+static char extra_seen[128];
+
+static int extra(const char *key, const char *value)
+{
+	if (strcmp(key, "agent.allowed_cids") != 0)
+		return -ENOENT;
+	if (strcmp(value, "bad") == 0)
+		return -EINVAL;
+	snprintf(extra_seen, sizeof(extra_seen), "%s=%s", key, value);
+	return 0;
+}
+
+TEST(config_unknown_keys_go_to_the_extra_handler_first)
+{
+	struct agent_config cfg;
+
+	config_defaults(&cfg);
+	config_set_extra(extra);
+	CHECK_EQ(parse(&cfg, "agent.allowed_cids=2,3"), 0);
+	CHECK(strcmp(extra_seen, "agent.allowed_cids=2,3") == 0);
+	CHECK_EQ(parse(&cfg, "agent.allowed_cids=bad"), 1);
+	CHECK(strstr(harness_last_log, "not an accepted value") != NULL);
+	CHECK_EQ(parse(&cfg, "agent.other=1"), 1);
+	CHECK(strstr(harness_last_log, "unknown option") != NULL);
+	config_set_extra(NULL);
 }
