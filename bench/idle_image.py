@@ -12,10 +12,12 @@ guest idles:
     task itself wakes the CPU once per agent.stats_ms);
   * DMA pool pages in use after device bring-up;
   * time from QEMU start to the vsock device being up, and to "boot complete".
+The image runs its agent with a log listener attached (agentctl logs).
 """
 import argparse
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +53,10 @@ def measure_image(workdir, seconds):
     sock = tempfile.mkdtemp(prefix="bench-idle-")
     vhost, uds = os.path.join(sock, "vhost.sock"), os.path.join(sock, "vsock.sock")
     daemon = lib.Daemon(workdir, [{"cid": 3, "socket": vhost, "uds": uds}])
+    # the agent's log stream has a listener, as in real use
+    logs = subprocess.Popen([os.path.join(HERE, "..", "build", "host", "agentctl"), "logs",
+                             "--listen", f"hvsock://{uds}:1025"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     vm = Vm("x86_64", os.path.join(workdir, "image"), config=f"agent.stats_ms={STATS_MS}\n",
             vhost_socket=vhost)
     os.makedirs(vm.dir, exist_ok=True)
@@ -74,6 +80,8 @@ def measure_image(workdir, seconds):
         return dict(share=share, irq_rate=irq_rate, pool=pool, t_up=t_up, t_boot=t_boot)
     finally:
         vm.stop()
+        logs.kill()
+        logs.wait()
         daemon.stop()
 
 

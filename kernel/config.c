@@ -32,7 +32,7 @@ static const char *const fault_choices[] = {
 
 static const struct option options[] = {
 	{ "agent.server_port", OPT_U32, FIELD(server_port), 1, UINT32_MAX - 1, NULL },
-	{ "agent.log_port", OPT_U32, FIELD(log_port), 1, UINT32_MAX - 1, NULL },
+	{ "agent.log_port", OPT_U32, FIELD(log_port), 0, UINT32_MAX - 1, NULL }, /* 0: off */
 	{ "agent.diag_services", OPT_BOOL, FIELD(diag_services), 0, 0, NULL },
 	{ "agent.pool_mib", OPT_U32, FIELD(pool_mib), 1, 1024, NULL },
 	{ "agent.heap_mib", OPT_U32, FIELD(heap_mib), 1, 1024, NULL },

@@ -26,7 +26,7 @@
 
 struct agent_config {
 	uint32_t server_port;            /* agent.server_port: ttRPC vsock port */
-	uint32_t log_port;               /* agent.log_port: host log port on CID 2 */
+	uint32_t log_port;               /* agent.log_port: host log port on CID 2 (0: no log stream) */
 	bool diag_services;              /* agent.diag_services: echo/discard/source */
 	uint32_t pool_mib;               /* agent.pool_mib: DMA page pool size */
 	uint32_t heap_mib;               /* agent.heap_mib: general heap size */

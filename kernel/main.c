@@ -77,6 +77,9 @@ static void start_agent(void)
 	agent_opts.log_port = config.log_port;
 	agent_opts.arch = ARCH_NAME;
 	agent_opts.power_off = agent_power_off;
+	/* The image never stops its agent: its tasks need not wake up to
+	 * check for a stop request (a tickless idle stays idle). */
+	agent_opts.poll_slice_ns = 60000000000ull;
 	if (!agent_opts.boot_id[0])
 		make_boot_id(agent_opts.boot_id, sizeof(agent_opts.boot_id));
 	err = agent_start(vsock_core, &agent_opts, &agent);
