@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# run.sh -- the main job (make run): boot the image in QEMU and show its
-# serial console.
+# run.sh -- the main job (make run): boot the image under QEMU with the
+# vhost-user-vsock backend, run containers through the agent with agentctl,
+# and show their output and the log stream that reached the host.
+#
+#   make run                 x86_64 image
+#   ARCH=aarch64 make run    the other one
+#   AGENT_OPTS='...'         extra options for the image (agent.cfg syntax)
+#   SERIAL=1                 also print the image's serial console at the end
 #
 # Everything lives in a private temporary folder that is removed on exit;
-# QEMU is always stopped.  ARCH=aarch64 boots the other image.  Options for
-# the image go in AGENT_OPTS (agent.cfg syntax); the default powers the VM
-# off once boot completes.
-#
-# While the agent (issue 7) is not there yet this shows the takeover report:
-# memory, DMA pool, ACPI tables, CPU tables, interrupt controller.
+# QEMU, the backend and the log listener are always stopped.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 arch=${ARCH:-x86_64}
-opts=${AGENT_OPTS:-test.poweroff=1}
+opts=${AGENT_OPTS:-}
+host=$top/build/host
 work=$(mktemp -d "${TMPDIR:-/tmp}/vsock-agent-run.XXXXXX")
-qemu_pid=
+pids=()
 cleanup() {
-	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -25,7 +28,7 @@ case $arch in
 x86_64)
 	efi=BOOTX64.EFI
 	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
-	qemu=(qemu-system-x86_64 -M q35 -cpu max
+	qemu=(qemu-system-x86_64 -M q35,memory-backend=mem -cpu max
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
 		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd"
 		-drive format=raw,file=fat:rw:"$work/esp"
@@ -33,7 +36,7 @@ x86_64)
 aarch64)
 	efi=BOOTAA64.EFI
 	cp /usr/share/AAVMF/AAVMF_VARS.fd "$work/vars.fd"
-	qemu=(qemu-system-aarch64 -M virt -cpu cortex-a57
+	qemu=(qemu-system-aarch64 -M virt,memory-backend=mem -cpu cortex-a57
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
 		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd"
 		-drive if=none,id=esp,format=raw,file=fat:rw:"$work/esp"
@@ -44,10 +47,73 @@ esac
 mkdir -p "$work/esp/EFI/BOOT"
 cp "$top/build/$arch/$efi" "$work/esp/EFI/BOOT/$efi"
 printf '%s\n' "$opts" >"$work/esp/agent.cfg"
-echo "run: booting build/$arch/$efi under QEMU (TCG) with: $opts"
+uds=$work/vsock.sock
+agentctl=("$host/agentctl" --addr "hvsock://$uds:1024")
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "backend: guest CID 3, hybrid vsock at $uds"
+"$host/vhost-user-vsock" --guest-cid 3 --socket "$work/vhost.sock" --uds-path "$uds" \
+	2>"$work/backend.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$work/vhost.sock" ] && break; sleep 0.05; done
+
+say "log listener: agentctl logs --listen hvsock://$uds:1025"
+"$host/agentctl" logs --listen "hvsock://$uds:1025" >"$work/logs.txt" 2>&1 &
+pids+=($!)
+
+say "QEMU ($arch, TCG) boots build/$arch/$efi"
+start=$(date +%s%N)
 "${qemu[@]}" -m 256M -display none -monitor none -no-reboot -nic none \
-	-serial stdio </dev/null | tr -d '\r' | sed -e 's/\x1b\[[0-9;=]*[A-Za-z]//g' &
+	-object memory-backend-memfd,id=mem,size=256M,share=on \
+	-chardev socket,id=vc,path="$work/vhost.sock" -device vhost-user-vsock-pci,chardev=vc \
+	-serial file:"$work/serial.log" </dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
-wait "$qemu_pid" && status=0 || status=$?
-qemu_pid=
-echo "run: QEMU exited with status $status"
+pids+=($qemu_pid)
+
+ready=
+for _ in $(seq 300); do
+	if "${agentctl[@]}" check >/dev/null 2>&1; then ready=1; break; fi
+	kill -0 "$qemu_pid" 2>/dev/null || break
+	sleep 0.2
+done
+if [ -z "$ready" ]; then
+	echo "run.sh: the agent did not answer; serial console:" >&2
+	tr -d '\r' <"$work/serial.log" >&2
+	exit 1
+fi
+ms=$((($(date +%s%N) - start) / 1000000))
+printf 'agent ready %d.%03d s after QEMU started: %s\n' $((ms / 1000)) $((ms % 1000)) \
+	"$("${agentctl[@]}" version)"
+
+say "agentctl run echo hello from a vsock-agent container"
+"${agentctl[@]}" run --id demo-echo echo hello from a vsock-agent container
+
+say "echo 'abc' | agentctl run -i sha256sum"
+printf abc | "${agentctl[@]}" run -i --id demo-sha sha256sum
+
+say "agentctl run logspam 5"
+"${agentctl[@]}" run --id demo-spam logspam 5
+
+say "agentctl run exit 3 (the container's exit code becomes agentctl's)"
+status=0
+"${agentctl[@]}" run --id demo-exit exit 3 || status=$?
+echo "exit status: $status"
+
+say "agentctl run sysinfo"
+"${agentctl[@]}" run --id demo-sysinfo sysinfo
+
+sleep 1
+say "the log stream that reached host CID 2, port 1025"
+cat "$work/logs.txt"
+
+say "agentctl shutdown (DestroySandbox powers the VM off)"
+"${agentctl[@]}" shutdown
+status=0
+for _ in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$qemu_pid" || status=$?
+echo "QEMU exited with status $status"
+if [ -n "${SERIAL:-}" ]; then
+	say "serial console"
+	tr -d '\r' <"$work/serial.log"
+fi
