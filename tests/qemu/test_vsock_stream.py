@@ -36,7 +36,9 @@ class Guest:
         self.sockdir = tempfile.mkdtemp(prefix="vsock-stream-")
         vhost = os.path.join(self.sockdir, "vhost.sock")
         self.uds = os.path.join(self.sockdir, "vsock.sock")
-        self.daemon = Daemon(str(workdir), [{"cid": 3, "socket": vhost, "uds": self.uds}])
+        self.pcap = str(workdir / "vsock.pcap")  # for post-mortems of failures
+        self.daemon = Daemon(str(workdir), [{"cid": 3, "socket": vhost, "uds": self.uds}],
+                             pcap=self.pcap)
         self.vm = Vm(arch, workdir / "vm", vhost_socket=vhost,
                      config=f"agent.diag_services=1 test.echo_out={ECHO_OUT_PORT}\n")
         os.makedirs(self.vm.dir, exist_ok=True)
@@ -53,7 +55,10 @@ class Guest:
             c = s.recv(1)
             if not c:
                 s.close()
-                raise ConnectionRefusedError(f"guest port {port} refused")
+                raise ConnectionRefusedError(
+                    f"guest port {port} refused\n--- serial (tail) ---\n"
+                    f"{self.vm.serial()[-3000:]}\n--- backend (tail) ---\n"
+                    f"{self.daemon.read_log()[-1500:]}")
             line += c
         # Firecracker / vhost-device-vsock answer with the host-side port
         assert line.startswith(b"OK ") and line[3:-1].isdigit(), line
@@ -85,7 +90,7 @@ def recv_exactly(s, n):
 
 
 def test_connection_reset_with_no_listener(guest):
-    with pytest.raises(ConnectionRefusedError):
+    with pytest.raises(ConnectionRefusedError, match="guest port 1234 refused"):
         guest.connect(1234)
 
 
