@@ -29,9 +29,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.join(HERE, "..")
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "tests"))
 sys.path.insert(0, os.path.join(TOP, "tests", "backend"))
 import backend_lib as lib  # noqa: E402
+from benchlib import hybrid  # noqa: E402
 from lib.vm import Vm  # noqa: E402
 
 AGENTCTL = os.path.join(TOP, "build", "host", "agentctl")
@@ -70,18 +72,6 @@ def read_frame(sock):
             raise ConnectionError("connection closed")
         body += chunk
     return stream_id, typ, body
-
-
-def hybrid(uds, port, timeout=5):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(uds)
-    s.sendall(f"CONNECT {port}\n".encode())
-    line = lib.recv_line(s)
-    if not line.startswith(b"OK"):
-        s.close()
-        raise ConnectionRefusedError(line)
-    return s
 
 
 def health_check(sock, stream_id):

@@ -24,21 +24,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "backend"))
 import backend_lib as lib  # noqa: E402
+from benchlib import hybrid  # noqa: E402
 import backend_linux as linux  # noqa: E402
 from lib.vm import Vm  # noqa: E402
 
 MIB = 1 << 20
-
-
-def hybrid(uds, port):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(120)
-    s.connect(uds)
-    s.sendall(f"CONNECT {port}\n".encode())
-    line = lib.recv_line(s)
-    if not line.startswith(b"OK"):
-        raise RuntimeError(f"CONNECT {port}: {line!r}")
-    return s
 
 
 def image_h2g(uds, mib):
