@@ -25,8 +25,8 @@ void agent_options_defaults(struct agent_options *opts)
 	opts->pipe_bytes = 32 << 10;
 	opts->max_frame = 4 << 20;
 	opts->log_ring = 1024;
-	opts->log_grace_ns = 3000000000ull;
-	opts->log_backoff_max_ns = 2000000000ull;
+	opts->log_grace_ns = 10000000000ull;
+	opts->log_backoff_max_ns = 1000000000ull;
 	opts->poll_slice_ns = 1000000000ull;
 	opts->arch = "unknown";
 }

@@ -46,8 +46,8 @@ struct agent_options {
 	size_t pipe_bytes;          /* each stdin/stdout/stderr pipe (32 KiB) */
 	size_t max_frame;           /* largest ttRPC frame accepted (4 MiB) */
 	unsigned log_ring;          /* log records kept until acknowledged (2048) */
-	uint64_t log_grace_ns;      /* output waits this long for a lost listener (3 s) */
-	uint64_t log_backoff_max_ns; /* reconnect backoff ceiling (2 s) */
+	uint64_t log_grace_ns;      /* output waits this long for a lost listener (10 s) */
+	uint64_t log_backoff_max_ns; /* reconnect backoff ceiling (1 s) */
 	uint64_t poll_slice_ns;     /* accept/connect re-check period for stop (1 s) */
 	char boot_id[AGENT_BOOT_ID_MAX]; /* names this boot in every log record */
 	const char *arch;           /* for sysinfo / GetGuestDetails ("unknown") */

@@ -69,7 +69,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--pytest", nargs="*",
-                    default=["tests/qemu", "tests/backend"])
+                    default=["tests/qemu", "tests/backend", "tests/agent"])
     args = ap.parse_args()
     up, uf = run_unit(args.unit)
     qp, qf, qs = run_pytest(args.pytest)
