@@ -46,8 +46,7 @@ def agent_vm(request, tmp_path_factory):
     try:
         client = connect_agent(uds, 40)
         if client is None:
-            pytest.skip("the image does not serve the agent on vsock port 1024 yet "
-                        "(kernel/main.c must call agent_start)")
+            pytest.fail("the image does not answer on vsock port 1024:\n" + vm.serial())
         client.close()
         yield vm
     finally:

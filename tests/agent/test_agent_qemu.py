@@ -248,7 +248,7 @@ def collect_logs(path, records, stop, ack=True):
             data = conn.recv(65536)
             if not data:
                 conn.close()
-                conn = None
+                conn, buf = None, b""
                 continue
             buf += data
             *lines, buf = buf.split(b"\n")
@@ -262,52 +262,76 @@ def collect_logs(path, records, stop, ack=True):
                 conn.sendall(f"ACK {last}\n".encode())
         except socket.timeout:
             continue
+        except OSError:
+            # the agent dropped the connection (reset): wait for its reconnect
+            if conn:
+                conn.close()
+            conn, buf = None, b""
     if conn:
         conn.close()
     srv.close()
     os.unlink(path)
 
 
-@pytest.mark.xfail(reason="seen failing once under TCG: stdout lines missing after the "
-                   "listener restart (suspected: reconnect backoff outlasting the 3 s "
-                   "agent.log_grace, now 10 s / 1 s); not yet re-run", strict=False)
-def test_log_stream_contiguous_across_listener_restart(client, agent_vm):
+def test_log_stream_contiguous_across_listener_restart(agent_vm):
+    """logspam 100000 through `agentctl run` (stdout streamed live); the
+    host's log listener goes away for a second in the middle and comes
+    back: every seq arrives (replay after reconnect), no dropped record,
+    the stdout records are exactly the program's lines, in order."""
     path = agent_vm.uds + "_1025"
     records, stop = [], threading.Event()
     t = threading.Thread(target=collect_logs, args=(path, records, stop))
     t.start()
-    create(client, "spam", ["logspam", "100000"])
-    start(client, "spam")
-    reader = threading.Thread(target=lambda: read_all(tc.Client.hvsock(agent_vm.uds, 1024),
-                                                      "spam"))
-    reader.start()
-    deadline = time.monotonic() + 300  # TCG: about a thousand lines a second
-    while sum(r.get("container_id") == "spam" for r in records) < 5000:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    # The stream must be up before the program runs: with no listener ever
+    # connected, output is not held back and the ring overwrites (with an
+    # explicit "dropped" record) -- that is the design, not this test.
+    deadline = time.monotonic() + 60
+    while not any("seq" in r for r in records):
+        assert time.monotonic() < deadline, "the agent's log stream never connected"
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the replay of earlier tests' records finish
+    base = max(r["seq"] for r in records if "seq" in r)
+
+    def spam_lines():
+        return {r["seq"] for r in records
+                if r.get("container_id") == "spam" and r.get("stream") == "stdout"}
+
+    addr = f"hvsock://{agent_vm.uds}:1024"
+    run = subprocess.Popen([AGENTCTL, "--addr", addr, "run", "--id", "spam", "logspam",
+                            "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = []
+    drain = threading.Thread(target=lambda: out.append(run.communicate(timeout=300)))
+    drain.start()
+    deadline = time.monotonic() + 120
+    while len(spam_lines()) < 5000:
+        assert time.monotonic() < deadline, "the log stream did not start"
+        time.sleep(0.05)
     stop.set()
     t.join()
     time.sleep(1.0)  # the listener is away for a while
     stop = threading.Event()
     t = threading.Thread(target=collect_logs, args=(path, records, stop))
     t.start()
-    client.sock.settimeout(600)
-    assert wait(client, "spam") == 0
-    reader.join(600)
-    deadline = time.monotonic() + 600
-    while sum(r.get("container_id") == "spam" and r.get("stream") == "stdout"
-              for r in {r.get("seq"): r for r in records}.values()) < 100000:
-        assert time.monotonic() < deadline, "log lines missing"
+    drain.join(300)
+    assert run.returncode == 0, out
+    assert out[0][0].count(b"\n") == 100000
+    deadline = time.monotonic() + 120
+    while len(spam_lines()) < 100000:
+        if time.monotonic() > deadline:
+            seqs = sorted({r["seq"] for r in records if "seq" in r})
+            gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1][:5]
+            pytest.fail(f"log lines missing: {len(spam_lines())} of 100000 stdout "
+                        f"records; seq {seqs[:1]}..{seqs[-1:]}, gaps {gaps}, "
+                        f"dropped {[r for r in records if r.get('msg') == 'dropped'][:2]}, "
+                        f"last {records[-1:]}\n" + agent_vm.serial()[-2000:])
         time.sleep(0.2)
     stop.set()
     t.join()
-    remove(client, "spam")
-    assert not any(r.get("msg") == "dropped" for r in records)
-    seqs = sorted({r["seq"] for r in records if "seq" in r})
-    assert seqs == list(range(seqs[0], seqs[-1] + 1))
-    boot = {r["boot_id"] for r in records}
-    assert len(boot) == 1
-    lines = [r["msg"] for r in sorted({r["seq"]: r for r in records}.values(),
+    assert not any(r.get("msg") == "dropped" and r["to"] > base for r in records)
+    seqs = sorted({r["seq"] for r in records if r.get("seq", 0) > base})
+    assert seqs == list(range(base + 1, seqs[-1] + 1))
+    assert len({r["boot_id"] for r in records}) == 1
+    lines = [r["msg"] for r in sorted({r["seq"]: r for r in records if "seq" in r}.values(),
                                       key=lambda r: r["seq"])
              if r.get("container_id") == "spam" and r.get("stream") == "stdout"]
     assert lines == [f"logspam {i}" for i in range(1, 100001)]
