@@ -30,7 +30,6 @@ size_t heap_size(void)
 }
 
 /* newlib's sbrk: grow (or shrink) the break; (void *)-1 when exhausted. */
-void *heap_sbrk(intptr_t increment);
 void *heap_sbrk(intptr_t increment)
 {
 	uint8_t *old = heap_base + heap_break;

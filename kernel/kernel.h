@@ -40,6 +40,8 @@ __attribute__((noreturn, format(printf, 1, 2))) void panic(const char *fmt, ...)
 void heap_init(void *base, size_t size);
 size_t heap_used(void);
 size_t heap_size(void);
+/* newlib's sbrk: grow the break; (void *)-1 with errno ENOMEM when full. */
+void *heap_sbrk(intptr_t increment);
 
 /* selftest.c */
 void selftest_fault(const char *name);

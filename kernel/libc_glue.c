@@ -19,8 +19,6 @@
 #define SYSCALL(name) _##name
 #endif
 
-void *heap_sbrk(intptr_t increment);
-
 /* Prototypes keep -Wmissing-prototypes quiet for these libc entry points. */
 int SYSCALL(write)(int fd, const void *buf, size_t len);
 int SYSCALL(read)(int fd, void *buf, size_t len);

@@ -41,8 +41,6 @@ int arch_irq_alloc(irq_handler_fn handler, void *arg, const char *name)
 }
 
 void x86_irq_set_fixed(int vector, irq_handler_fn handler, void *arg,
-		       const char *name);
-void x86_irq_set_fixed(int vector, irq_handler_fn handler, void *arg,
 		       const char *name)
 {
 	slots[vector] = (struct irq_slot){ handler, arg, name, 0 };

@@ -31,9 +31,6 @@ static uint64_t tsc_hz;       /* TSC ticks per second */
 static uint64_t ns_per_tsc32; /* ns per TSC tick, 32.32 fixed point */
 static uint64_t lapic_hz;     /* LAPIC timer ticks per second (divided) */
 
-void x86_irq_set_fixed(int vector, irq_handler_fn handler, void *arg,
-		       const char *name);
-
 static void timer_interrupt(void *arg)
 {
 	sched_timer_interrupt();

@@ -27,6 +27,9 @@ _Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "frame");
 extern char x86_trap_stubs[];   /* 256 stubs of TRAP_STUB_SIZE bytes */
 void x86_trap(struct trap_frame *frame);
 void x86_irq_dispatch(unsigned vector);
+/* Route a fixed (non-device) vector such as the timer to `handler`. */
+void x86_irq_set_fixed(int vector, void (*handler)(void *), void *arg,
+		       const char *name);
 void lapic_eoi(void);
 uint32_t x86_lapic_id(void);
 uint32_t x86_lapic_read(uint32_t reg);
