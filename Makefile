@@ -8,6 +8,8 @@
 #   make test            everything above, then the QEMU suites; ends with
 #                        a "N passed, N failed" line
 #   make run             the main job: boot the image with the backend
+#   make fresh-check     CI by hand: make test + make run of HEAD in a fresh
+#                        Debian 12 root (.ci/run; needs root)
 #   make esp             ESP folder for ARCH (build/$(ARCH)/esp)
 #   make clean           remove build outputs (keeps newlib, nanopb, apt)
 #   make distclean       remove build/ entirely
@@ -141,7 +143,7 @@ IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 # ---------------------------------------------------------------------------
 # Top-level targets
 # ---------------------------------------------------------------------------
-.PHONY: all deps images image esp host unit test qemu-test run clean distclean
+.PHONY: all deps images image esp host unit test qemu-test run fresh-check clean distclean
 
 all: deps
 	$(MAKE) --no-print-directory ARCH=x86_64 image
@@ -255,6 +257,11 @@ qemu-test: all
 
 run: all
 	@scripts/run.sh
+
+# The committed HEAD, built and tested from nothing in a debootstrapped
+# Debian 12 root, exactly as CI does it.
+fresh-check:
+	@.ci/run
 
 clean:
 	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host

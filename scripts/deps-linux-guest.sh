@@ -10,8 +10,8 @@
 # The kernel package comes from Debian's archive with `apt-get download`
 # through a private apt state in build/apt-amd64 (the system's sources and
 # package database stay untouched).  Each step leaves a stamp; a second run
-# with everything present takes well under a second.  tshark (for the pcap
-# test) is installed here too when missing.
+# with everything present takes well under a second.  The host packages it
+# uses (busybox-static, cpio, xz-utils, gcc) come from scripts/deps.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,25 +22,7 @@ mkdir -p "$out"
 log() { printf 'deps-linux-guest: %s\n' "$*" >&2; }
 trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 
-# --- 1. host packages: busybox for the initramfs, cpio, tshark ----------------
-packages=(busybox-static cpio tshark xz-utils gcc libc6-dev)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-		missing+=("$p")
-done
-if ((${#missing[@]})); then
-	log "installing ${missing[*]}"
-	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	echo "wireshark-common wireshark-common/install-setuid boolean false" |
-		$sudo debconf-set-selections 2>/dev/null || true
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >"$out/apt-install.log" 2>&1 ||
-		{ cat "$out/apt-install.log" >&2; exit 1; }
-fi
-
-# --- 2. the kernel package, through a private apt state ---------------------
+# --- 1. the kernel package, through a private apt state ---------------------
 apt_private() {
 	apt-get -q \
 		-o Dir::Etc::SourceList="$aptdir/sources.list" \
@@ -91,7 +73,7 @@ EOL
 	touch "$out/kernel.stamp"
 fi
 
-# --- 3. the initramfs ---------------------------------------------------------
+# --- 2. the initramfs ---------------------------------------------------------
 peer_src=$top/tests/backend/guest/vsockpeer.c
 initrd=$out/initramfs.cpio.gz
 if [ -f "$initrd" ] && [ "$initrd" -nt "$peer_src" ] && [ "$initrd" -nt "$0" ] &&

@@ -19,12 +19,19 @@ mkdir -p "$build"
 log() { printf 'deps: %s\n' "$*" >&2; }
 trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 
+# Everything the build, `make run` and `make test` use that a new Debian 12
+# machine (minbase plus gcc, make, git, python3, file) lacks.  CI proves the
+# list in a fresh root (.ci/run); keep it complete, in one place.
 packages=(
+	# build: both images, host tools, generated protobuf code
 	build-essential gnu-efi newlib-source nanopb
+	protobuf-compiler libprotobuf-dev    # protoc + google/protobuf/*.proto
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
+	# run: QEMU with its firmware
 	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
-	python3-pytest python3-protobuf protobuf-compiler
-	mtools
+	# tests: pytest, the Python ttRPC client, the Linux test guest's
+	# initramfs (scripts/deps-linux-guest.sh), pcap dissection
+	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
 )
 
 # --- 1. Debian packages -----------------------------------------------------
@@ -35,9 +42,17 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
 	log "installing ${missing[*]}"
-	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+	sudo=""
+	if [ "$(id -u)" != 0 ]; then
+		command -v sudo >/dev/null ||
+			{ log "not root and no sudo: install ${missing[*]} as root"; exit 1; }
+		sudo=sudo
+	fi
+	# tshark asks whether non-root users may capture; answer for it (no).
+	echo "wireshark-common wireshark-common/install-setuid boolean false" |
+		$sudo debconf-set-selections
 	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends "${missing[@]}" >"$build/apt-install.log" 2>&1 ||
 		{ cat "$build/apt-install.log" >&2; exit 1; }
 fi

@@ -86,34 +86,63 @@ ms=$((($(date +%s%N) - start) / 1000000))
 printf 'agent ready %d.%03d s after QEMU started: %s\n' $((ms / 1000)) $((ms % 1000)) \
 	"$("${agentctl[@]}" version)"
 
+# Each container's outcome is checked, so that the closing "run: ok" line
+# (which CI looks for) means what it says.
+failures=()
+expect() { # want-status description -- command...
+	local want=$1 what=$2 got=0
+	shift 3
+	"$@" || got=$?
+	[ "$got" = 0 ] || echo "exit status: $got"
+	[ "$got" = "$want" ] || failures+=("$what exited $got, not $want")
+	containers=$((containers + 1))
+}
+containers=0
+
 say "agentctl run echo hello from a vsock-agent container"
-"${agentctl[@]}" run --id demo-echo echo hello from a vsock-agent container
+expect 0 echo -- "${agentctl[@]}" run --id demo-echo echo hello from a vsock-agent container
 
 say "echo 'abc' | agentctl run -i sha256sum"
-printf abc | "${agentctl[@]}" run -i --id demo-sha sha256sum
+expect 0 sha256sum -- sh -c 'printf abc | "$@"' sh "${agentctl[@]}" run -i --id demo-sha sha256sum
 
 say "agentctl run logspam 5"
-"${agentctl[@]}" run --id demo-spam logspam 5
+expect 0 logspam -- "${agentctl[@]}" run --id demo-spam logspam 5
 
 say "agentctl run exit 3 (the container's exit code becomes agentctl's)"
-status=0
-"${agentctl[@]}" run --id demo-exit exit 3 || status=$?
-echo "exit status: $status"
+expect 3 "exit 3" -- "${agentctl[@]}" run --id demo-exit exit 3
 
 say "agentctl run sysinfo"
-"${agentctl[@]}" run --id demo-sysinfo sysinfo
+expect 0 sysinfo -- "${agentctl[@]}" run --id demo-sysinfo sysinfo
 
 sleep 1
 say "the log stream that reached host CID 2, port 1025"
 cat "$work/logs.txt"
+records=$(grep -cE '^ *[0-9]+ ' "$work/logs.txt" || true)
+for id in demo-echo demo-sha demo-spam demo-exit demo-sysinfo; do
+	grep -q " $id/" "$work/logs.txt" ||
+		failures+=("no log record of $id reached the host")
+done
 
 say "agentctl shutdown (DestroySandbox powers the VM off)"
-"${agentctl[@]}" shutdown
+"${agentctl[@]}" shutdown || failures+=("agentctl shutdown failed")
 status=0
 for _ in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$qemu_pid" 2>/dev/null; then
+	failures+=("QEMU still running 10 s after shutdown")
+fi
 wait "$qemu_pid" || status=$?
 echo "QEMU exited with status $status"
+[ "$status" = 0 ] || failures+=("QEMU exited with status $status")
 if [ -n "${SERIAL:-}" ]; then
 	say "serial console"
 	tr -d '\r' <"$work/serial.log"
 fi
+
+if ((${#failures[@]})); then
+	printf 'run: FAILED: %s\n' "${failures[@]}"
+	echo "run: serial console:"
+	tr -d '\r' <"$work/serial.log"
+	exit 1
+fi
+printf 'run: ok: agent answered after %d.%03d s, %d containers ran, %d log records reached the host, VM powered off with status 0\n' \
+	$((ms / 1000)) $((ms % 1000)) "$containers" "$records"

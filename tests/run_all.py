@@ -8,7 +8,7 @@ that dies (a sanitizer report, a signal) counts as one more failure.  The
 pytest suites run in one pytest invocation with a JUnit report, from which
 the totals are read.  The last line printed is
 "total: N passed, N failed[, N skipped]", and the exit status is non-zero
-when anything failed.
+when anything failed or was skipped.
 """
 import argparse
 import os
@@ -78,7 +78,11 @@ def main():
     if qs:
         line += f", {qs} skipped"
     print(line)
-    return 1 if failed or passed == 0 else 0
+    if qs:
+        # Every tool a test needs is installed by scripts/deps.sh, so a skip
+        # means a test did not run: that fails the suite (issue 10).
+        print(f"error: {qs} test(s) skipped; no test may skip", file=sys.stderr)
+    return 1 if failed or qs or passed == 0 else 0
 
 
 if __name__ == "__main__":

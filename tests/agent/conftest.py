@@ -1,6 +1,5 @@
 """Fixtures for the agent's QEMU suite: one VM (with its backend) per
-module, a ttRPC client factory, and a clear skip while the image does not
-run the agent yet."""
+module and a ttRPC client factory."""
 import os
 import shutil
 import socket
