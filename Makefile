@@ -206,18 +206,29 @@ $(ESP)/EFI/BOOT/$(EFI_NAME): $(IMAGE_EFI)
 HOST_CC := gcc
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DHOST_BUILD -MD -MP \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-fno-omit-frame-pointer
+	-fno-omit-frame-pointer $(PROTO_CFLAGS)
 HOST_TOOL_CFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -MD -MP \
 	-D_GNU_SOURCE
 HOST_TOOLS :=
 UNIT_TESTS :=
 
+HOST_LDFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+
+# Every portable source is compiled once into build/host/asan/ (ASan + UBSan,
+# -DHOST_BUILD) and linked into each test that uses it.  The flags are read
+# when the recipe runs, so they are the same whatever the line order below.
+# Generated protobuf headers must exist before anything includes them.
+host_asan_objs = $(patsubst %.c,$(BUILD)/host/asan/%.o,$(1))
+$(BUILD)/host/asan/%.o: %.c | $(PROTO_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
 # tests/unit/NAME.c plus the portable sources it tests
 define unit_test
 UNIT_TESTS += $(BUILD)/host/tests/$(1)
-$(BUILD)/host/tests/$(1): tests/unit/$(1).c tests/unit/harness.c $(2)
+$(BUILD)/host/tests/$(1): $(call host_asan_objs,tests/unit/$(1).c tests/unit/harness.c $(2))
 	@mkdir -p $$(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$(filter %.c,$$^)
+	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^
 endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c))
@@ -230,7 +241,6 @@ $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 
-HOST_CFLAGS += $(PROTO_CFLAGS)
 AGENT_HOST_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_HOST_SRCS) \
 	tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
