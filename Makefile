@@ -8,6 +8,7 @@
 #   make test            everything above, then the QEMU suites; ends with
 #                        a "N passed, N failed" line
 #   make run             the main job: boot the image with the backend
+#   make format          clang-format every tracked C file (.clang-format)
 #   make fresh-check     CI by hand: make test + make run of HEAD in a fresh
 #                        Debian 12 root (.ci/run; needs root)
 #   make esp             ESP folder for ARCH (build/$(ARCH)/esp)
@@ -143,7 +144,7 @@ IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 # ---------------------------------------------------------------------------
 # Top-level targets
 # ---------------------------------------------------------------------------
-.PHONY: all deps images image esp host unit test qemu-test run fresh-check clean distclean
+.PHONY: all deps images image esp host unit test qemu-test run fresh-check format clean distclean
 
 all: deps
 	$(MAKE) --no-print-directory ARCH=x86_64 image
@@ -273,10 +274,16 @@ run: all
 fresh-check:
 	@.ci/run
 
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i --style=file
+
 clean:
 	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host
 
-distclean:
+distformat:
+	git ls-files '*.c' '*.h' | xargs clang-format -i --style=file
+
+clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)

@@ -16,7 +16,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
 mkdir -p "$build"
-log() { printf 'deps: %s\n' "$*" >&2; }
+log() { printf 'deps: [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # Everything the build, `make run` and `make test` use that a new Debian 12
@@ -32,6 +32,7 @@ packages=(
 	# tests: pytest, the Python ttRPC client, the Linux test guest's
 	# initramfs (scripts/deps-linux-guest.sh), pcap dissection
 	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
+	clang-format                         # the formatting check (tests/lint)
 )
 
 # --- 1. Debian packages -----------------------------------------------------
@@ -55,6 +56,7 @@ if ((${#missing[@]})); then
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends "${missing[@]}" >"$build/apt-install.log" 2>&1 ||
 		{ cat "$build/apt-install.log" >&2; exit 1; }
+	log "installed ${#missing[@]} packages"
 fi
 
 # --- private apt state for source and foreign-architecture downloads ------
@@ -138,6 +140,7 @@ build_newlib() { # arch target cc cflags
 	ln -sfn "$dir/install/$target" "$dir/sysroot"
 	rm -rf "$dir/src" "$dir/obj"
 	echo "$want" >"$dir/.stamp"
+	log "newlib for $arch built"
 }
 # c99 formats: %zu, %hhx and friends in printf.
 newlib_flags='--disable-newlib-supplied-syscalls --disable-multilib --disable-nls

@@ -21,11 +21,19 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNTS = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
 
 
+UNIT_TIMEOUT = 300  # seconds; a hung unit test fails instead of blocking CI
+
+
 def run_unit(binaries):
     passed = failed = 0
     for binary in binaries:
-        proc = subprocess.run([binary], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        try:
+            proc = subprocess.run([binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, timeout=UNIT_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode("utf-8", "replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            proc = subprocess.CompletedProcess(
+                e.cmd, -9, out + f"\n{binary}: no result within {UNIT_TIMEOUT} s (killed)\n")
         found = COUNTS.findall(proc.stdout)
         p, f = (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
         if proc.returncode != 0 and f == 0:
@@ -69,7 +77,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--pytest", nargs="*",
-                    default=["tests/qemu", "tests/backend", "tests/agent"])
+                    default=["tests/lint", "tests/qemu", "tests/backend", "tests/agent"])
     args = ap.parse_args()
     up, uf = run_unit(args.unit)
     qp, qf, qs = run_pytest(args.pytest)
