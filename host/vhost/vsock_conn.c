@@ -20,9 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define LOG(vm, fmt, ...) \
-	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
-		(unsigned long long)(vm)->cid, ##__VA_ARGS__)
+#include "host/vhost/log.h"
 
 struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */
@@ -100,7 +98,7 @@ void conn_destroy(struct vsock_conn *conn)
 void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
-		LOG(conn->vm, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+		LOG(conn->vm->cid, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
 			.src_cid = conn->vm->cid, .dst_cid = VSOCK_CID_HOST,
@@ -142,7 +140,7 @@ void conn_refresh(struct vsock_conn *conn)
 			events |= EPOLLOUT;
 	}
 	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
-		LOG(conn->vm, "epoll: cannot watch a connection");
+		LOG(conn->vm->cid, "epoll: cannot watch a connection");
 	bool work = conn->pending || (conn->data_ready && conn_can_send_data(conn));
 	if (work && !list_linked(&conn->ready)) {
 		list_add_tail(&conn->vm->ready, &conn->ready);
@@ -329,7 +327,7 @@ static void conn_read_line(struct vsock_conn *conn)
 	conn->line_len += (uint32_t)r;
 	int err = conn_parse_line(conn);
 	if (err) {
-		LOG(conn->vm, "bad CONNECT line from a host program");
+		LOG(conn->vm->cid, "bad CONNECT line from a host program");
 		conn_destroy(conn);
 	}
 }
@@ -405,7 +403,7 @@ struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno != ENOENT && errno != ECONNREFUSED)
-			LOG(vm, "connect %s: %s", addr.sun_path, strerror(errno));
+			LOG(vm->cid, "connect %s: %s", addr.sun_path, strerror(errno));
 		close(fd);
 		return NULL;
 	}

@@ -17,16 +17,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define LOG(vm, fmt, ...) \
-	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
-		(unsigned long long)(vm)->cid, ##__VA_ARGS__)
+#include "host/vhost/log.h"
 
 void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *in)
 {
 	if (in->op == VSOCK_OP_RST)
 		return;
 	if (vm->rst_count == RST_QUEUE_MAX) {
-		LOG(vm, "RST queue full, dropping one");
+		LOG(vm->cid, "RST queue full, dropping one");
 		return;
 	}
 	struct vsock_hdr *h = &vm->rst[(vm->rst_head + vm->rst_count++) % RST_QUEUE_MAX];
@@ -128,16 +126,16 @@ static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
 {
 	struct vsock_hdr hdr;
 	if (chain->out_bytes < VSOCK_HDR_SIZE) {
-		LOG(vm, "tx packet shorter than a header, dropped");
+		LOG(vm->cid, "tx packet shorter than a header, dropped");
 		return 0;
 	}
 	iov_copy_from(chain->iov, chain->n_out, 0, &hdr, sizeof(hdr));
 	if (hdr.len > chain->out_bytes - VSOCK_HDR_SIZE || hdr.len > VSOCK_MAX_PKT_PAYLOAD) {
-		LOG(vm, "tx packet len %u beyond its buffer, dropped", hdr.len);
+		LOG(vm->cid, "tx packet len %u beyond its buffer, dropped", hdr.len);
 		return 0;
 	}
 	if (hdr.src_cid != vm->cid) {
-		LOG(vm, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
+		LOG(vm->cid, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
 		return 0;
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
