@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "host/vhost/loop.h"
+#include "host/vhost/pcap.h"
 #include "host/vhost/vsock_host.h"
 
 #define MAX_VMS 64

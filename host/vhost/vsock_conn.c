@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "host/vhost/log.h"
+#include "host/vhost/pcap.h"
 
 struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */

@@ -128,11 +128,6 @@ void vsock_vm_destroy(struct vsock_vm *vm);
  * the 1 Hz timer for handshake timeouts; 0 or negative errno. */
 int vsock_host_init(void);
 void vsock_host_fini(void);
-/* Opens --pcap FILE; 0 or negative errno. */
-int vsock_pcap_open(const char *path);
-void vsock_pcap_close(void);
-/* Pushes buffered capture records to the file (after each loop batch). */
-void vsock_pcap_flush(void);
 
 /* ---- shared between vsock_conn.c and vsock_queue.c ---------------------- */
 extern struct list_node vsock_all_vms;
@@ -162,9 +157,6 @@ void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *hdr);
 /* Processes the tx ring / fills the rx ring. */
 void vm_tx_service(struct vsock_vm *vm);
 void vm_rx_service(struct vsock_vm *vm);
-/* Writes one packet to the capture, if any. */
-void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov,
-		       unsigned n, size_t skip);
 /* Frees sibling packets queued for vm. */
 void vm_drop_sibling_queue(struct vsock_vm *vm);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "host/vhost/log.h"
+#include "host/vhost/pcap.h"
 
 void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *in)
 {
