@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,13 +26,6 @@ struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */
 static struct ev_source timer;			/* 1 Hz handshake timeouts */
 static unsigned graveyard_count;		/* entries in graveyard */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 {
@@ -309,7 +301,7 @@ static int conn_parse_line(struct vsock_conn *conn)
 	}
 	hash_insert(conn);
 	conn->state = CONN_CONNECTING;
-	conn->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
+	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	conn->pending |= PEND_REQUEST;
 	conn->data_ready = conn->lead_off < conn->line_len;
 	return 0;
@@ -386,7 +378,7 @@ static struct vsock_conn *conn_new(struct vsock_vm *vm, int fd, enum conn_state 
 	conn->ev.handle = on_conn_event;
 	conn->state = state;
 	conn->buf_alloc = vm->buf_alloc;
-	conn->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
+	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	list_init(&conn->ready);
 	list_add_tail(&vm->conns, &conn->all);
 	return conn;
@@ -482,7 +474,7 @@ static void after_batch(void)
  * answer a REQUEST, are given up on. */
 static void on_timer(struct ev_source *src, uint32_t events)
 {
-	uint64_t ticks, now = now_ms();
+	uint64_t ticks, now = loop_now_ms();
 	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	struct list_node *vpos, *vtmp, *pos, *tmp;
