@@ -1,8 +1,8 @@
 /*
  * vsock_conn.c -- host-side vsock connections and their Unix sockets: the
  * hybrid CONNECT handshake, the guest→host byte buffer with its credit, half
- * close mapped to shutdown(2), and VM lifetime (DESIGN §4 credit rules, §6;
- * Firecracker docs/vsock.md for the CONNECT/OK lines).
+ * close mapped to shutdown(2) (DESIGN §4 credit rules, §6; Firecracker
+ * docs/vsock.md for the CONNECT/OK lines).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, memfd_create */
@@ -14,17 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "host/vhost/log.h"
-#include "host/vhost/pcap.h"
 
-struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */
-static struct ev_source timer;			/* 1 Hz handshake timeouts */
 static unsigned graveyard_count;		/* entries in graveyard */
 
 static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
@@ -59,7 +55,7 @@ static void hash_remove(struct vsock_conn *conn)
 	}
 }
 
-static void free_dead(void)
+void conn_free_dead(void)
 {
 	for (unsigned i = 0; i < graveyard_count; i++) {
 		free(graveyard[i]->buf);
@@ -84,7 +80,7 @@ void conn_destroy(struct vsock_conn *conn)
 	}
 	conn->state = CONN_DEAD;
 	if (graveyard_count == sizeof(graveyard) / sizeof(graveyard[0]))
-		free_dead(); /* cannot happen within one batch of 64 events */
+		conn_free_dead(); /* cannot happen within one batch of 64 events */
 	graveyard[graveyard_count++] = conn;
 }
 
@@ -412,19 +408,23 @@ struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *
 	return conn;
 }
 
-static void on_uds_accept(struct ev_source *src, uint32_t events)
+struct vsock_conn *conn_from_host(struct vsock_vm *vm, int fd)
 {
-	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, uds));
-	for (int i = 0; i < 16; i++) {
-		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct vsock_conn *conn = conn_new(vm, fd, CONN_LINE);
-		if (!conn) {
-			close(fd);
-			continue;
-		}
+	struct vsock_conn *conn = conn_new(vm, fd, CONN_LINE);
+	if (conn)
 		conn_refresh(conn);
+	return conn;
+}
+
+void conn_expire(struct vsock_vm *vm, uint64_t now)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &vm->conns) {
+		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
+		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
+			continue;
+		if ((int64_t)(now - conn->deadline_ms) >= 0)
+			conn_reset(conn, "handshake timed out");
 	}
 }
 
@@ -436,134 +436,4 @@ void vm_drop_connections(struct vsock_vm *vm)
 	vm->rst_count = 0;
 	vm->rst_head = 0;
 	vm_drop_sibling_queue(vm);
-}
-
-/* ---- VM lifetime -------------------------------------------------------- */
-
-static void vm_kick(struct vu_dev *dev, unsigned idx)
-{
-	struct vsock_vm *vm = dev->owner;
-	if (idx == VU_TX)
-		vm_tx_service(vm);
-	else
-		vm_rx_service(vm);
-}
-
-static void vm_stop(struct vu_dev *dev)
-{
-	vm_drop_connections(dev->owner);
-}
-
-static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop };
-
-static void after_batch(void)
-{
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms) {
-		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		if (vm->tx_stalled)
-			vm_tx_service(vm);
-		if (vm->rx_dirty)
-			vm_rx_service(vm);
-	}
-	free_dead();
-	vsock_pcap_flush();
-}
-
-/* Host programs that never finish the CONNECT line, and guests that never
- * answer a REQUEST, are given up on. */
-static void on_timer(struct ev_source *src, uint32_t events)
-{
-	uint64_t ticks, now = loop_now_ms();
-	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
-		return;
-	struct list_node *vpos, *vtmp, *pos, *tmp;
-	list_for_each_safe(vpos, vtmp, &vsock_all_vms) {
-		struct vsock_vm *vm = list_entry(vpos, struct vsock_vm, vms);
-		list_for_each_safe(pos, tmp, &vm->conns) {
-			struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
-			if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
-				continue;
-			if ((int64_t)(now - conn->deadline_ms) >= 0)
-				conn_reset(conn, "handshake timed out");
-		}
-	}
-}
-
-int vsock_host_init(void)
-{
-	loop_after_batch(after_batch);
-	timer.handle = on_timer;
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (timer.fd < 0)
-		return -errno;
-	struct itimerspec period = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
-	if (timerfd_settime(timer.fd, 0, &period, NULL) < 0)
-		return -errno;
-	return loop_set(&timer, EPOLLIN);
-}
-
-void vsock_host_fini(void)
-{
-	if (timer.fd > 0) {
-		loop_del(&timer);
-		close(timer.fd);
-	}
-	timer.fd = -1;
-}
-
-int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
-{
-	struct vsock_vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-	vm->cid = cfg->guest_cid;
-	vm->groups = cfg->groups;
-	vm->buf_alloc = cfg->buf_alloc;
-	vm->next_port = HOST_PORT_BASE;
-	list_init(&vm->conns);
-	list_init(&vm->ready);
-	list_init(&vm->sibling_in);
-	vm->uds.handle = on_uds_accept;
-	vm->uds_path = strdup(cfg->uds_path);
-	int err = -ENOMEM;
-	if (!vm->uds_path)
-		goto err_free;
-	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
-	if (vm->uds.fd < 0) {
-		err = vm->uds.fd;
-		goto err_free_path;
-	}
-	err = loop_set(&vm->uds, EPOLLIN);
-	if (err)
-		goto err_close_uds;
-	err = vu_dev_init(&vm->dev, cfg->socket_path, cfg->guest_cid, &vm_ops, vm);
-	if (err)
-		goto err_close_uds;
-	list_add_tail(&vsock_all_vms, &vm->vms);
-	*out = vm;
-	return 0;
-
-err_close_uds:
-	loop_del(&vm->uds);
-	close(vm->uds.fd);
-	unlink(cfg->uds_path);
-err_free_path:
-	free(vm->uds_path);
-err_free:
-	free(vm);
-	return err;
-}
-
-void vsock_vm_destroy(struct vsock_vm *vm)
-{
-	list_del(&vm->vms);
-	vu_dev_fini(&vm->dev); /* calls vm_stop: connections go */
-	vm_drop_connections(vm);
-	loop_del(&vm->uds);
-	close(vm->uds.fd);
-	unlink(vm->uds_path);
-	free(vm->uds_path);
-	free(vm);
-	free_dead();
 }

@@ -152,6 +152,13 @@ void conn_check_shutdown(struct vsock_conn *conn);
 void conn_established(struct vsock_conn *conn);
 /* Destroys every connection of the VM (device stopped). */
 void vm_drop_connections(struct vsock_vm *vm);
+/* A host program connected to uds-path: read its CONNECT line next;
+ * NULL when out of memory (the caller closes fd). */
+struct vsock_conn *conn_from_host(struct vsock_vm *vm, int fd);
+/* Resets connections whose handshake deadline has passed. */
+void conn_expire(struct vsock_vm *vm, uint64_t now);
+/* Frees destroyed connections (after the loop batch that destroyed them). */
+void conn_free_dead(void);
 /* Queues an RST answering hdr (never for an RST). */
 void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *hdr);
 /* Processes the tx ring / fills the rx ring. */
