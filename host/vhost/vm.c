@@ -31,7 +31,7 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (!conn_from_host(vm, fd))
+		if (!conn_from_host(&vm->conns, fd))
 			close(fd);
 	}
 }
@@ -75,7 +75,7 @@ static void on_timer(struct ev_source *src, uint32_t events)
 		return;
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &vsock_all_vms)
-		conn_expire(list_entry(pos, struct vsock_vm, vms), now);
+		conn_expire(&list_entry(pos, struct vsock_vm, vms)->conns, now);
 }
 
 int vsock_host_init(void)
@@ -107,16 +107,13 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 		return -ENOMEM;
 	vm->cid = cfg->guest_cid;
 	vm->groups = cfg->groups;
-	vm->buf_alloc = cfg->buf_alloc;
-	vm->next_port = HOST_PORT_BASE;
-	list_init(&vm->conns);
-	list_init(&vm->ready);
 	list_init(&vm->sibling_in);
 	vm->uds.handle = on_uds_accept;
 	vm->uds_path = strdup(cfg->uds_path);
 	int err = -ENOMEM;
 	if (!vm->uds_path)
 		goto err_free;
+	conn_table_init(&vm->conns, cfg->guest_cid, vm->uds_path, cfg->buf_alloc, &vm_conn_ops);
 	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
 	if (vm->uds.fd < 0) {
 		err = vm->uds.fd;

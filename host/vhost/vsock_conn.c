@@ -7,7 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, memfd_create */
 #endif
-#include "host/vhost/vsock_host.h"
+#include "host/vhost/vsock_conn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "host/vhost/log.h"
+#include "host/vhost/virtq.h"
 
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */
 static unsigned graveyard_count;		/* entries in graveyard */
@@ -28,9 +29,23 @@ static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 	return (local_port * 2654435761u ^ peer_port * 40503u) % CONN_BUCKETS;
 }
 
-struct vsock_conn *conn_lookup(struct vsock_vm *vm, uint32_t local_port, uint32_t peer_port)
+void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
+		     uint32_t buf_alloc, const struct conn_table_ops *ops)
 {
-	struct vsock_conn *c = vm->bucket[bucket_of(local_port, peer_port)];
+	memset(table, 0, sizeof(*table));
+	table->cid = cid;
+	table->uds_path = uds_path;
+	table->buf_alloc = buf_alloc;
+	table->next_port = HOST_PORT_BASE;
+	list_init(&table->all);
+	list_init(&table->ready);
+	table->ops = ops;
+}
+
+struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
+			       uint32_t peer_port)
+{
+	struct vsock_conn *c = table->bucket[bucket_of(local_port, peer_port)];
 	for (; c; c = c->hash_next)
 		if (c->local_port == local_port && c->peer_port == peer_port)
 			return c;
@@ -39,14 +54,14 @@ struct vsock_conn *conn_lookup(struct vsock_vm *vm, uint32_t local_port, uint32_
 
 static void hash_insert(struct vsock_conn *conn)
 {
-	struct vsock_conn **b = &conn->vm->bucket[bucket_of(conn->local_port, conn->peer_port)];
+	struct vsock_conn **b = &conn->table->bucket[bucket_of(conn->local_port, conn->peer_port)];
 	conn->hash_next = *b;
 	*b = conn;
 }
 
 static void hash_remove(struct vsock_conn *conn)
 {
-	struct vsock_conn **p = &conn->vm->bucket[bucket_of(conn->local_port, conn->peer_port)];
+	struct vsock_conn **p = &conn->table->bucket[bucket_of(conn->local_port, conn->peer_port)];
 	for (; *p; p = &(*p)->hash_next) {
 		if (*p == conn) {
 			*p = conn->hash_next;
@@ -87,16 +102,16 @@ void conn_destroy(struct vsock_conn *conn)
 void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
-		LOG(conn->vm->cid, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+		LOG(conn->table->cid, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
-			.src_cid = conn->vm->cid, .dst_cid = VSOCK_CID_HOST,
+			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
 			.src_port = conn->peer_port, .dst_port = conn->local_port,
 			.type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_SHUTDOWN,
 		};
-		/* vm_queue_rst answers a guest packet; describe the
+		/* send_rst answers a guest packet; describe the
 		 * tuple as the guest would have sent it. */
-		vm_queue_rst(conn->vm, &h);
+		conn->table->ops->send_rst(conn->table, &h);
 	}
 	conn_destroy(conn);
 }
@@ -129,11 +144,11 @@ void conn_refresh(struct vsock_conn *conn)
 			events |= EPOLLOUT;
 	}
 	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
-		LOG(conn->vm->cid, "epoll: cannot watch a connection");
+		LOG(conn->table->cid, "epoll: cannot watch a connection");
 	bool work = conn->pending || (conn->data_ready && conn_can_send_data(conn));
 	if (work && !list_linked(&conn->ready)) {
-		list_add_tail(&conn->vm->ready, &conn->ready);
-		conn->vm->rx_dirty = true;
+		list_add_tail(&conn->table->ready, &conn->ready);
+		conn->table->ops->rx_ready(conn->table);
 	} else if (!work && list_linked(&conn->ready)) {
 		list_del(&conn->ready);
 	}
@@ -283,14 +298,14 @@ static int conn_parse_line(struct vsock_conn *conn)
 		return -EPROTO;
 	conn->lead_off = (uint32_t)(nl + 1 - conn->line);
 	conn->peer_port = (uint32_t)port;
-	struct vsock_vm *vm = conn->vm;
+	struct conn_table *table = conn->table;
 	for (unsigned tries = 0;; tries++) {
 		if (tries > 1u << 16)
 			return -EADDRINUSE;
-		uint32_t p32 = vm->next_port++;
-		if (vm->next_port < HOST_PORT_BASE)
-			vm->next_port = HOST_PORT_BASE;
-		if (!conn_lookup(vm, p32, conn->peer_port)) {
+		uint32_t p32 = table->next_port++;
+		if (table->next_port < HOST_PORT_BASE)
+			table->next_port = HOST_PORT_BASE;
+		if (!conn_lookup(table, p32, conn->peer_port)) {
 			conn->local_port = p32;
 			break;
 		}
@@ -316,7 +331,7 @@ static void conn_read_line(struct vsock_conn *conn)
 	conn->line_len += (uint32_t)r;
 	int err = conn_parse_line(conn);
 	if (err) {
-		LOG(conn->vm->cid, "bad CONNECT line from a host program");
+		LOG(conn->table->cid, "bad CONNECT line from a host program");
 		conn_destroy(conn);
 	}
 }
@@ -364,26 +379,26 @@ static void on_conn_event(struct ev_source *src, uint32_t events)
 	conn_refresh(conn);
 }
 
-static struct vsock_conn *conn_new(struct vsock_vm *vm, int fd, enum conn_state state)
+static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_state state)
 {
 	struct vsock_conn *conn = calloc(1, sizeof(*conn));
 	if (!conn)
 		return NULL;
-	conn->vm = vm;
+	conn->table = table;
 	conn->ev.fd = fd;
 	conn->ev.handle = on_conn_event;
 	conn->state = state;
-	conn->buf_alloc = vm->buf_alloc;
+	conn->buf_alloc = table->buf_alloc;
 	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	list_init(&conn->ready);
-	list_add_tail(&vm->conns, &conn->all);
+	list_add_tail(&table->all, &conn->all);
 	return conn;
 }
 
-struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *hdr)
+struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", vm->uds_path,
+	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
 			 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
 		return NULL;
@@ -392,11 +407,11 @@ struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno != ENOENT && errno != ECONNREFUSED)
-			LOG(vm->cid, "connect %s: %s", addr.sun_path, strerror(errno));
+			LOG(table->cid, "connect %s: %s", addr.sun_path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	struct vsock_conn *conn = conn_new(vm, fd, CONN_ESTABLISHED);
+	struct vsock_conn *conn = conn_new(table, fd, CONN_ESTABLISHED);
 	if (!conn) {
 		close(fd);
 		return NULL;
@@ -408,18 +423,18 @@ struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *
 	return conn;
 }
 
-struct vsock_conn *conn_from_host(struct vsock_vm *vm, int fd)
+struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 {
-	struct vsock_conn *conn = conn_new(vm, fd, CONN_LINE);
+	struct vsock_conn *conn = conn_new(table, fd, CONN_LINE);
 	if (conn)
 		conn_refresh(conn);
 	return conn;
 }
 
-void conn_expire(struct vsock_vm *vm, uint64_t now)
+void conn_expire(struct conn_table *table, uint64_t now)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vm->conns) {
+	list_for_each_safe(pos, tmp, &table->all) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
 		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
 			continue;
@@ -428,12 +443,9 @@ void conn_expire(struct vsock_vm *vm, uint64_t now)
 	}
 }
 
-void vm_drop_connections(struct vsock_vm *vm)
+void conn_table_drop(struct conn_table *table)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vm->conns)
+	list_for_each_safe(pos, tmp, &table->all)
 		conn_destroy(list_entry(pos, struct vsock_conn, all));
-	vm->rst_count = 0;
-	vm->rst_head = 0;
-	vm_drop_sibling_queue(vm);
 }

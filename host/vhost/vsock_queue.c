@@ -39,6 +39,24 @@ void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *in)
 	vm->rx_dirty = true;
 }
 
+static struct vsock_vm *vm_of_table(struct conn_table *table)
+{
+	return (struct vsock_vm *)((char *)table - offsetof(struct vsock_vm, conns));
+}
+
+static void conn_send_rst(struct conn_table *table, const struct vsock_hdr *hdr)
+{
+	vm_queue_rst(vm_of_table(table), hdr);
+}
+
+static void conn_rx_ready(struct conn_table *table)
+{
+	vm_of_table(table)->rx_dirty = true;
+}
+
+const struct conn_table_ops vm_conn_ops = { .send_rst = conn_send_rst,
+					    .rx_ready = conn_rx_ready };
+
 /* ---- guest → host --------------------------------------------------------- */
 
 static struct vsock_vm *find_sibling(struct vsock_vm *vm, uint64_t cid)
@@ -79,6 +97,14 @@ void vm_drop_sibling_queue(struct vsock_vm *vm)
 		free(list_entry(pos, struct sibling_pkt, node));
 	}
 	vm->sibling_bytes = 0;
+}
+
+void vm_drop_connections(struct vsock_vm *vm)
+{
+	conn_table_drop(&vm->conns);
+	vm->rst_count = 0;
+	vm->rst_head = 0;
+	vm_drop_sibling_queue(vm);
 }
 
 static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
@@ -156,7 +182,7 @@ static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
 		vm_queue_rst(vm, &hdr);
 		return 0;
 	}
-	struct vsock_conn *conn = conn_lookup(vm, hdr.dst_port, hdr.src_port);
+	struct vsock_conn *conn = conn_lookup(&vm->conns, hdr.dst_port, hdr.src_port);
 	if (conn) {
 		conn_packet(conn, &hdr, chain);
 		return 0;
@@ -165,7 +191,7 @@ static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
 		vm_queue_rst(vm, &hdr);
 		return 0;
 	}
-	conn = conn_from_guest(vm, &hdr);
+	conn = conn_from_guest(&vm->conns, &hdr);
 	if (!conn) {
 		vm_queue_rst(vm, &hdr); /* nobody listens on <uds>_P */
 		return 0;
@@ -210,7 +236,7 @@ static void conn_header(struct vsock_conn *conn, struct vsock_hdr *h, uint16_t o
 {
 	memset(h, 0, sizeof(*h));
 	h->src_cid = VSOCK_CID_HOST;
-	h->dst_cid = conn->vm->cid;
+	h->dst_cid = conn->table->cid;
 	h->src_port = conn->local_port;
 	h->dst_port = conn->peer_port;
 	h->type = VSOCK_TYPE_STREAM;
@@ -329,7 +355,7 @@ static uint32_t sibling_fill(struct vsock_vm *vm, struct vq_chain *chain)
 
 static bool rx_has_work(struct vsock_vm *vm)
 {
-	return vm->rst_count || !list_empty(&vm->sibling_in) || !list_empty(&vm->ready);
+	return vm->rst_count || !list_empty(&vm->sibling_in) || !list_empty(&vm->conns.ready);
 }
 
 void vm_rx_service(struct vsock_vm *vm)
@@ -364,7 +390,7 @@ void vm_rx_service(struct vsock_vm *vm)
 			written = sibling_fill(vm, &chain);
 		} else {
 			struct vsock_conn *conn =
-				list_entry(vm->ready.next, struct vsock_conn, ready);
+				list_entry(vm->conns.ready.next, struct vsock_conn, ready);
 			list_del(&conn->ready); /* round robin: re-added at the tail */
 			written = conn_fill(conn, &chain);
 			if (conn->state != CONN_DEAD)
@@ -377,5 +403,5 @@ void vm_rx_service(struct vsock_vm *vm)
 	}
 	vu_dev_notify(&vm->dev, VU_RX);
 	/* A sibling whose tx stalled on our queue resumes after this batch
-	 * (see after_batch in vsock_conn.c). */
+	 * (see after_batch in vm.c). */
 }

@@ -1,0 +1,150 @@
+/*
+ * vsock_conn.h -- host-side (CID 2) vsock connections of one VM, each tied
+ * to a Unix socket: hybrid vsock as Firecracker and rust-vmm
+ * vhost-device-vsock do it (DESIGN §4, §6; Firecracker docs/vsock.md).
+ *
+ *   host program --connect--> uds-path, "CONNECT <port>\n"  --REQUEST--> guest
+ *                <-- "OK <local port>\n"                     <--RESPONSE--
+ *   guest --REQUEST to host port P--> connect(<uds-path>_P), RESPONSE or RST
+ *
+ * Data flows unchanged both ways with per-connection credit: we advertise
+ * buf_alloc bytes of buffer for guest→host data and honour the guest's
+ * buf_alloc/fwd_cnt for host→guest data.  A slow Unix reader fills our
+ * buffer, which stops our credit; a guest without rx buffers (or credit)
+ * makes us stop reading the Unix socket.  Nothing spins.
+ *
+ * This layer knows nothing of rings or VMs.  A connection with packets to
+ * send sits on its table's ready list; the owner of the table (the VM's
+ * queue, vsock_queue.c) builds the packets and is told through
+ * conn_table_ops when the ready list grew or a tuple must get an RST.
+ *
+ * Typical usage:
+ *	conn_table_init(&t, cid, uds_path, buf_alloc, &ops);
+ *	conn_from_host(&t, accepted_fd);          // waits for its CONNECT line
+ *	conn = conn_lookup(&t, dst_port, src_port);
+ *	... guest packet for conn: conn_from_guest_data(), conn_established() ...
+ *	... ops->rx_ready(&t): build packets for the connections on t.ready ...
+ *	conn_table_drop(&t);                      // device stopped
+ *	conn_free_dead();                         // after each loop batch
+ */
+#ifndef HOST_VHOST_VSOCK_CONN_H
+#define HOST_VHOST_VSOCK_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "host/vhost/list.h"
+#include "host/vhost/loop.h"
+#include "host/vhost/vsock_wire.h"
+
+#define CONN_BUCKETS 256		/* connection hash buckets per VM */
+#define CONN_LINE_MAX 64		/* "CONNECT <port>\n" plus early data */
+#define HOST_PORT_BASE 0x40000000u	/* first local port for CONNECT */
+#define CONNECT_TIMEOUT_MS 10000	/* CONNECT line or guest answer */
+
+enum conn_state {
+	CONN_LINE,		/* host-initiated: reading "CONNECT <port>\n" */
+	CONN_CONNECTING,	/* REQUEST to the guest pending or sent */
+	CONN_ESTABLISHED,	/* data may flow */
+	CONN_DEAD,		/* destroyed, freed after this loop batch */
+};
+
+#define PEND_REQUEST 1u		/* send REQUEST (host-initiated) */
+#define PEND_RESPONSE 2u	/* send RESPONSE (guest-initiated) */
+#define PEND_SHUTDOWN 4u	/* send SHUTDOWN with shutdown_flags */
+#define PEND_CREDIT 8u		/* send CREDIT_UPDATE */
+
+struct conn_table;
+
+struct vsock_conn {
+	struct conn_table *table;	/* owner */
+	struct ev_source ev;		/* the Unix socket */
+	enum conn_state state;		/* see enum */
+	uint32_t local_port;		/* host-side port (CID 2) */
+	uint32_t peer_port;		/* guest-side port */
+	struct vsock_conn *hash_next;	/* bucket chain */
+	struct list_node all;		/* table->all */
+	struct list_node ready;		/* table->ready when it has work for rx */
+	/* guest → host */
+	uint8_t *buf;			/* ring of buf_alloc bytes, lazily made */
+	uint32_t buf_head;		/* first unwritten byte in buf */
+	uint32_t buf_used;		/* bytes waiting for the Unix socket */
+	uint32_t buf_alloc;		/* buffer we advertise */
+	uint32_t rx_cnt;		/* payload bytes received from the guest */
+	uint32_t fwd_cnt;		/* of those, handed to the Unix socket */
+	uint32_t fwd_cnt_sent;		/* fwd_cnt the guest last heard */
+	uint32_t peer_shutdown;		/* VSOCK_SHUTDOWN_* from the guest */
+	bool wr_shut;			/* shutdown(SHUT_WR) done */
+	/* host → guest */
+	uint32_t peer_buf_alloc;	/* guest's buffer size */
+	uint32_t peer_fwd_cnt;		/* guest's consumed count */
+	uint32_t tx_cnt;		/* payload bytes sent to the guest */
+	bool rd_eof;			/* Unix socket gave EOF */
+	bool hup;			/* Unix peer closed completely */
+	bool data_ready;		/* Unix socket (or line) may have data */
+	unsigned pending;		/* PEND_* control packets owed */
+	uint32_t shutdown_flags;	/* flags of the pending SHUTDOWN */
+	char line[CONN_LINE_MAX];	/* CONNECT line, then early data */
+	uint32_t line_len;		/* bytes in line[] */
+	uint32_t lead_off;		/* early data: line[lead_off..line_len) */
+	uint64_t deadline_ms;		/* LINE/CONNECTING give up then */
+};
+
+/* What a connection table needs from its owner. */
+struct conn_table_ops {
+	/* Queue an RST to the guest for hdr's tuple; hdr is written as the
+	 * guest would have sent it (src = guest). */
+	void (*send_rst)(struct conn_table *table, const struct vsock_hdr *hdr);
+	/* A connection joined table->ready: the rx ring has work. */
+	void (*rx_ready)(struct conn_table *table);
+};
+
+/* One VM's connections. */
+struct conn_table {
+	uint64_t cid;			/* guest CID, for headers and log lines */
+	const char *uds_path;		/* host port P is <uds_path>_P */
+	uint32_t buf_alloc;		/* per-connection buffer we advertise */
+	uint32_t next_port;		/* next local port to try for CONNECT */
+	struct vsock_conn *bucket[CONN_BUCKETS]; /* (local, peer) port hash */
+	struct list_node all;		/* every live connection */
+	struct list_node ready;		/* connections with packets to send */
+	const struct conn_table_ops *ops; /* the owner's callbacks */
+};
+
+/* Sets up an empty table; uds_path must outlive it. */
+void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
+		     uint32_t buf_alloc, const struct conn_table_ops *ops);
+/* Destroys every connection of the table (device stopped). */
+void conn_table_drop(struct conn_table *table);
+/* Resets connections whose handshake deadline has passed. */
+void conn_expire(struct conn_table *table, uint64_t now);
+/* Frees destroyed connections of every table (after the loop batch that
+ * destroyed them). */
+void conn_free_dead(void);
+
+struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
+			       uint32_t peer_port);
+/* A host program connected to uds-path: read its CONNECT line next;
+ * NULL when out of memory (the caller closes fd). */
+struct vsock_conn *conn_from_host(struct conn_table *table, int fd);
+/* Guest REQUEST to host port: connect <uds>_P; NULL when nobody listens. */
+struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr);
+/* Closes the Unix side and frees the connection after the batch. */
+void conn_destroy(struct vsock_conn *conn);
+/* Sends RST to the guest and destroys the connection. */
+void conn_reset(struct vsock_conn *conn, const char *why);
+/* Recomputes epoll interest and the ready-list membership. */
+void conn_refresh(struct vsock_conn *conn);
+/* Bytes the guest can take now. */
+uint32_t conn_peer_credit(const struct vsock_conn *conn);
+/* Guest payload for the Unix socket; 0 or negative errno (conn reset). */
+int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
+			 unsigned n, size_t skip, uint32_t len);
+/* Applies shutdown state after data moved (may destroy the conn). */
+void conn_check_shutdown(struct vsock_conn *conn);
+/* The guest answered our REQUEST. */
+void conn_established(struct vsock_conn *conn);
+
+#endif
