@@ -10,19 +10,54 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4 */
 #endif
-#include "host/vhost/vsock_host.h"
+#include "host/vhost/vm.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "host/vhost/list.h"
+#include "host/vhost/loop.h"
 #include "host/vhost/pcap.h"
+#include "host/vhost/vhost_user.h"
+#include "host/vhost/vsock_conn.h"
+#include "host/vhost/vsock_queue.h"
 
-struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
+struct vsock_vm {
+	struct vu_dev dev;		/* vhost-user device (rings, memory) */
+	struct vsock_queue queue;	/* its packets, RSTs and connections (CID) */
+	uint32_t groups;		/* sibling groups bitmask */
+	char *uds_path;			/* hybrid listener path */
+	struct ev_source uds;		/* hybrid listener */
+	struct list_node vms;		/* vsock_all_vms */
+};
+
+static struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct ev_source timer;			/* 1 Hz handshake timeouts */
+
+static struct vsock_vm *vm_of_queue(struct vsock_queue *q)
+{
+	return (struct vsock_vm *)((char *)q - offsetof(struct vsock_vm, queue));
+}
+
+/* Sibling routing: a VM reaches another by CID when they share a group. */
+static struct vsock_queue *find_sibling(struct vsock_queue *q, uint64_t cid)
+{
+	struct vsock_vm *vm = vm_of_queue(q);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+		struct vsock_vm *other = list_entry(pos, struct vsock_vm, vms);
+		if (other != vm && other->queue.cid == cid && (other->groups & vm->groups))
+			return &other->queue;
+	}
+	return NULL;
+}
+
+static const struct vsock_queue_ops vm_queue_ops = { .find_sibling = find_sibling };
 
 static void on_uds_accept(struct ev_source *src, uint32_t events)
 {
@@ -31,7 +66,7 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (!conn_from_host(&vm->conns, fd))
+		if (!conn_from_host(&vm->queue.conns, fd))
 			close(fd);
 	}
 }
@@ -40,14 +75,15 @@ static void vm_kick(struct vu_dev *dev, unsigned idx)
 {
 	struct vsock_vm *vm = dev->owner;
 	if (idx == VU_TX)
-		vm_tx_service(vm);
+		queue_tx_service(&vm->queue);
 	else
-		vm_rx_service(vm);
+		queue_rx_service(&vm->queue);
 }
 
 static void vm_stop(struct vu_dev *dev)
 {
-	vm_drop_connections(dev->owner);
+	struct vsock_vm *vm = dev->owner;
+	queue_drop(&vm->queue);
 }
 
 static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop };
@@ -57,10 +93,7 @@ static void after_batch(void)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		if (vm->tx_stalled)
-			vm_tx_service(vm);
-		if (vm->rx_dirty)
-			vm_rx_service(vm);
+		queue_after_batch(&vm->queue);
 	}
 	conn_free_dead();
 	vsock_pcap_flush();
@@ -75,7 +108,7 @@ static void on_timer(struct ev_source *src, uint32_t events)
 		return;
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &vsock_all_vms)
-		conn_expire(&list_entry(pos, struct vsock_vm, vms)->conns, now);
+		conn_expire(&list_entry(pos, struct vsock_vm, vms)->queue.conns, now);
 }
 
 int vsock_host_init(void)
@@ -105,15 +138,14 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 	struct vsock_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	vm->cid = cfg->guest_cid;
 	vm->groups = cfg->groups;
-	list_init(&vm->sibling_in);
 	vm->uds.handle = on_uds_accept;
 	vm->uds_path = strdup(cfg->uds_path);
 	int err = -ENOMEM;
 	if (!vm->uds_path)
 		goto err_free;
-	conn_table_init(&vm->conns, cfg->guest_cid, vm->uds_path, cfg->buf_alloc, &vm_conn_ops);
+	queue_init(&vm->queue, &vm->dev, cfg->guest_cid, vm->uds_path, cfg->buf_alloc,
+		   &vm_queue_ops);
 	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
 	if (vm->uds.fd < 0) {
 		err = vm->uds.fd;
@@ -144,7 +176,7 @@ void vsock_vm_destroy(struct vsock_vm *vm)
 {
 	list_del(&vm->vms);
 	vu_dev_fini(&vm->dev); /* calls vm_stop: connections go */
-	vm_drop_connections(vm);
+	queue_drop(&vm->queue);
 	loop_del(&vm->uds);
 	close(vm->uds.fd);
 	unlink(vm->uds_path);

@@ -4,9 +4,6 @@
  * close mapped to shutdown(2) (DESIGN §4 credit rules, §6; Firecracker
  * docs/vsock.md for the CONNECT/OK lines).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* accept4, memfd_create */
-#endif
 #include "host/vhost/vsock_conn.h"
 
 #include <errno.h>
