@@ -8,6 +8,7 @@ VHOST_SRCS := \
 	host/vhost/guest_mem.c \
 	host/vhost/virtq.c \
 	host/vhost/vhost_user.c \
+	host/vhost/vm.c \
 	host/vhost/vsock_conn.c \
 	host/vhost/vsock_queue.c \
 	host/vhost/pcap.c

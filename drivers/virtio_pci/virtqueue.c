@@ -111,12 +111,6 @@ static uint16_t avail_event(const struct virtqueue *vq)
 	return *(volatile uint16_t *)(vq->used + USED_RING + 8 * (size_t)vq->size);
 }
 
-/* §2.7.10: notify if the device's event index lies in (old, new]. */
-static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
-{
-	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
-}
-
 void vq_destroy(struct virtqueue *vq, struct dma_pool *pool)
 {
 	pool_free(pool, &vq->ring);
@@ -182,8 +176,8 @@ void vq_kick(struct virtqueue *vq)
 	vq->added_since_kick = 0;
 	dma_mb(); /* the index store before reading what the device wants */
 	if (vq->event_idx)
-		notify = need_event(avail_event(vq), vq->avail_idx,
-				    (uint16_t)(vq->avail_idx - added));
+		notify = vring_need_event(avail_event(vq), vq->avail_idx,
+					  (uint16_t)(vq->avail_idx - added));
 	else
 		notify = !(*(volatile uint16_t *)(vq->used + USED_FLAGS) &
 			   VRING_USED_F_NO_NOTIFY);

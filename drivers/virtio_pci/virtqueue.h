@@ -32,31 +32,10 @@
 #include <stdint.h>
 
 #include "include/dma.h"
+#include "include/virtio_ring.h"
 #include "kernel/pool.h"
 
 #define VQ_MAX_SIZE 1024
-
-struct vring_desc {
-	uint64_t addr;  /* le64 device address */
-	uint32_t len;   /* le32 */
-	uint16_t flags; /* le16 VRING_DESC_F_* */
-	uint16_t next;  /* le16 */
-} __attribute__((packed));
-_Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
-_Static_assert(__builtin_offsetof(struct vring_desc, len) == 8, "desc.len");
-_Static_assert(__builtin_offsetof(struct vring_desc, flags) == 12, "desc.flags");
-_Static_assert(__builtin_offsetof(struct vring_desc, next) == 14, "desc.next");
-
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_AVAIL_F_NO_INTERRUPT 1
-#define VRING_USED_F_NO_NOTIFY 1
-
-struct vring_used_elem {
-	uint32_t id;  /* le32 head of the used chain */
-	uint32_t len; /* le32 bytes written by the device */
-} __attribute__((packed));
-_Static_assert(sizeof(struct vring_used_elem) == 8, "used element is 8 bytes");
 
 enum vq_direction {
 	VQ_DEVICE_READS,  /* driver -> device (out) */

@@ -4,6 +4,7 @@
 #include "host/vhost/loop.h"
 
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOOP_BATCH 64
@@ -69,4 +70,11 @@ int loop_run_once(int timeout_ms)
 	for (unsigned i = 0; i < hook_count; i++)
 		hooks[i]();
 	return n;
+}
+
+uint64_t loop_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -37,5 +37,7 @@ void loop_del(struct ev_source *src);
 int loop_run_once(int timeout_ms);
 /* Registers a function run after every batch (at most 8). */
 void loop_after_batch(void (*fn)(void));
+/* CLOCK_MONOTONIC in milliseconds, for deadlines checked by timers. */
+uint64_t loop_now_ms(void);
 
 #endif

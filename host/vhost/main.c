@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,8 @@
 #include <unistd.h>
 
 #include "host/vhost/loop.h"
-#include "host/vhost/vsock_host.h"
+#include "host/vhost/pcap.h"
+#include "host/vhost/vm.h"
 
 #define MAX_VMS 64
 #define MAX_GROUPS 32

@@ -4,12 +4,14 @@
  * (Linux include/uapi/linux/vsockmon.h; the format tshark's vsock dissector
  * reads).  Classic pcap file format, microsecond timestamps.
  */
-#include "host/vhost/vsock_host.h"
+#include "host/vhost/pcap.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+
+#include "host/vhost/virtq.h"
 
 #define PCAP_SNAPLEN (sizeof(struct vsockmon_hdr) + VSOCK_HDR_SIZE + VSOCK_MAX_PKT_PAYLOAD)
 

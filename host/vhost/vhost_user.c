@@ -32,11 +32,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/log.h"
 #include "host/vhost/vsock_wire.h"
-
-#define LOG(dev, fmt, ...) \
-	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
-		(unsigned long long)(dev)->guest_cid, ##__VA_ARGS__)
 
 uint64_t vu_offered_features(void)
 {
@@ -81,7 +78,7 @@ void vu_dev_notify(struct vu_dev *dev, unsigned idx)
 		return;
 	uint64_t one = 1;
 	if (write(vr->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG(dev, "call fd write: %s", strerror(errno));
+		LOG(dev->guest_cid, "call fd write: %s", strerror(errno));
 }
 
 /* Translates the ring addresses; keep_state keeps our indices (a memory
@@ -116,7 +113,7 @@ static void on_kick(struct ev_source *src, uint32_t events)
 	struct vu_vring *vr = (struct vu_vring *)((char *)src - offsetof(struct vu_vring, kick));
 	uint64_t count;
 	if (read(src->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		LOG(vr->dev, "kick fd read: %s", strerror(errno));
+		LOG(vr->dev->guest_cid, "kick fd read: %s", strerror(errno));
 	vr->dev->ops->kick(vr->dev, vr->idx);
 }
 
@@ -163,7 +160,7 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 				       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
 		if (err) {
-			LOG(dev, "mapping region %u: %s", i, strerror(-err));
+			LOG(dev->guest_cid, "mapping region %u: %s", i, strerror(-err));
 			goto err_unmap;
 		}
 	}
@@ -209,7 +206,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	}
 	vring_stop(vr);
 	if (nofd)
-		LOG(dev, "ring %u: polling mode is not supported", vr->idx);
+		LOG(dev->guest_cid, "ring %u: polling mode is not supported", vr->idx);
 	vr->kick.fd = fd;
 	vr->started = true;
 	if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -356,7 +353,7 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_LOG_FD:
 		break; /* fds closed by the caller */
 	default:
-		LOG(dev, "unsupported request %u", msg->request);
+		LOG(dev->guest_cid, "unsupported request %u", msg->request);
 		err = -ENOSYS;
 		break;
 	}
@@ -374,7 +371,7 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 
 static void disconnect(struct vu_dev *dev)
 {
-	LOG(dev, "front-end disconnected");
+	LOG(dev->guest_cid, "front-end disconnected");
 	loop_del(&dev->conn);
 	close_fd(&dev->conn.fd);
 	dev_reset(dev);
@@ -433,7 +430,7 @@ static void on_conn(struct ev_source *src, uint32_t events)
 	if (!err) {
 		err = vu_handle_msg(dev, &msg, &reply);
 		if (err)
-			LOG(dev, "request %u failed: %s", msg.request, strerror(-err));
+			LOG(dev->guest_cid, "request %u failed: %s", msg.request, strerror(-err));
 		else if (reply)
 			err = send_reply(src->fd, &msg);
 	}
@@ -451,7 +448,7 @@ static void on_listener(struct ev_source *src, uint32_t events)
 	if (fd < 0)
 		return;
 	if (dev->conn.fd >= 0) {
-		LOG(dev, "second front-end refused");
+		LOG(dev->guest_cid, "second front-end refused");
 		close(fd);
 		return;
 	}
@@ -465,7 +462,7 @@ static void on_listener(struct ev_source *src, uint32_t events)
 		close_fd(&dev->conn.fd);
 		return;
 	}
-	LOG(dev, "front-end connected");
+	LOG(dev->guest_cid, "front-end connected");
 }
 
 int vu_listen_unix(const char *path, int backlog)

@@ -17,10 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define AVAIL_FLAGS 0
-#define AVAIL_IDX 1
-#define AVAIL_RING 2
-
 static inline uint16_t load16(const uint16_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -33,27 +29,22 @@ static inline void store16(uint16_t *p, uint16_t v)
 
 size_t virtq_desc_bytes(uint16_t num)
 {
-	return 16u * num;
+	return vring_desc_bytes(num);
 }
 
 size_t virtq_avail_bytes(uint16_t num)
 {
-	return 6u + 2u * num;
+	return vring_avail_bytes(num);
 }
 
 size_t virtq_used_bytes(uint16_t num)
 {
-	return 6u + 8u * num;
-}
-
-static uint16_t *used_idx_ptr(struct virtq *vq)
-{
-	return (uint16_t *)(vq->used + 2);
+	return vring_used_bytes(num);
 }
 
 static uint16_t *avail_event_ptr(struct virtq *vq)
 {
-	return (uint16_t *)(vq->used + 4 + 8u * vq->num);
+	return (uint16_t *)&vq->used->ring[vq->num];
 }
 
 int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
@@ -73,7 +64,7 @@ int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 	vq->used = used;
 	vq->event_idx = event_idx;
 	vq->last_avail = base;
-	vq->used_idx = load16(used_idx_ptr(vq));
+	vq->used_idx = load16(&vq->used->idx);
 	if (vq->used_idx != base) {
 		/* Chains in flight when a previous backend stopped are lost;
 		 * resume after what the guest has seen used. */
@@ -102,7 +93,7 @@ bool virtq_has_avail(struct virtq *vq)
 {
 	if (!vq->ready || vq->broken)
 		return false;
-	return load16(&vq->avail[AVAIL_IDX]) != vq->last_avail;
+	return load16(&vq->avail->idx) != vq->last_avail;
 }
 
 /* Maps one descriptor's buffer, possibly over several regions. */
@@ -130,14 +121,14 @@ int virtq_pop(struct virtq *vq, struct vq_chain *chain)
 {
 	if (!vq->ready || vq->broken)
 		return vq->broken ? -EIO : 0;
-	uint16_t avail_idx = load16(&vq->avail[AVAIL_IDX]);
+	uint16_t avail_idx = load16(&vq->avail->idx);
 	if (avail_idx == vq->last_avail)
 		return 0;
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
 		return broken(vq, "avail index ran more than the ring size ahead");
 	/* Read the ring entry and descriptors only after seeing the index. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	uint16_t head = load16(&vq->avail[AVAIL_RING + (vq->last_avail & (vq->num - 1))]);
+	uint16_t head = load16(&vq->avail->ring[vq->last_avail & (vq->num - 1)]);
 	if (head >= vq->num)
 		return broken(vq, "avail ring names a descriptor past the table");
 
@@ -189,13 +180,12 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	if (!vq->ready || vq->broken)
 		return;
-	struct vring_used_elem *elem =
-		(struct vring_used_elem *)(vq->used + 4) + (vq->used_idx & (vq->num - 1));
+	struct vring_used_elem *elem = &vq->used->ring[vq->used_idx & (vq->num - 1)];
 	__atomic_store_n(&elem->id, head, __ATOMIC_RELAXED);
 	__atomic_store_n(&elem->len, len, __ATOMIC_RELAXED);
 	vq->used_idx++;
 	/* The element must be visible before the index that publishes it. */
-	__atomic_store_n(used_idx_ptr(vq), vq->used_idx, __ATOMIC_RELEASE);
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
 	vq->pushed++;
 }
 
@@ -207,16 +197,15 @@ bool virtq_should_notify(struct virtq *vq)
 	/* Our used index must be visible before we read the guest's wish. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!vq->event_idx)
-		return !(load16(&vq->avail[AVAIL_FLAGS]) & VRING_AVAIL_F_NO_INTERRUPT);
+		return !(load16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	uint16_t old = vq->signalled_used, new = vq->used_idx;
 	bool valid = vq->signalled_valid;
 	vq->signalled_used = new;
 	vq->signalled_valid = true;
 	if (!valid)
 		return true;
-	uint16_t used_event = load16(&vq->avail[AVAIL_RING + vq->num]);
-	/* vring_need_event(): notify when used_event lies in [old, new). */
-	return (uint16_t)(new - used_event - 1) < (uint16_t)(new - old);
+	uint16_t used_event = load16(&vq->avail->ring[vq->num]);
+	return vring_need_event(used_event, new, old);
 }
 
 bool virtq_enable_notify(struct virtq *vq)
@@ -228,7 +217,7 @@ bool virtq_enable_notify(struct virtq *vq)
 	/* Publish our wish before looking again (pairs with the driver's
 	 * barrier between adding a buffer and reading avail_event). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return load16(&vq->avail[AVAIL_IDX]) != vq->last_avail;
+	return load16(&vq->avail->idx) != vq->last_avail;
 }
 
 size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip,

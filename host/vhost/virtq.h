@@ -23,29 +23,11 @@
 #include <sys/uio.h>
 
 #include "host/vhost/guest_mem.h"
-
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_DESC_F_INDIRECT 4
-#define VRING_AVAIL_F_NO_INTERRUPT 1
+#include "include/virtio_ring.h"
 
 #define VIRTQ_MAX_SIZE 32768	 /* largest split ring (virtio 1.2 §2.7) */
 #define VQ_MAX_IOV 64		 /* segments one chain may map to */
 #define VQ_MAX_CHAIN_BYTES (1u << 20) /* larger chains are hostile */
-
-struct vring_desc {
-	uint64_t addr;		/* guest-physical buffer address */
-	uint32_t len;		/* buffer bytes */
-	uint16_t flags;		/* VRING_DESC_F_* */
-	uint16_t next;		/* next descriptor when F_NEXT */
-};
-_Static_assert(sizeof(struct vring_desc) == 16, "descriptor size");
-
-struct vring_used_elem {
-	uint32_t id;		/* head of the chain returned */
-	uint32_t len;		/* bytes the device wrote */
-};
-_Static_assert(sizeof(struct vring_used_elem) == 8, "used element size");
 
 /* One descriptor chain mapped into host pointers. */
 struct vq_chain {
@@ -61,8 +43,8 @@ struct virtq {
 	const struct guest_mem *mem;	/* where desc addresses are looked up */
 	uint16_t num;			/* ring size (power of two) */
 	struct vring_desc *desc;	/* descriptor table (host pointer) */
-	uint16_t *avail;		/* avail ring: flags, idx, ring[num], used_event */
-	uint8_t *used;			/* used ring: flags, idx, elems[num], avail_event */
+	struct vring_avail *avail;	/* avail ring; ring[num] is used_event */
+	struct vring_used *used;	/* used ring; ring[num] is avail_event */
 	uint16_t last_avail;		/* next avail entry we consume */
 	uint16_t used_idx;		/* our copy of used->idx */
 	uint16_t signalled_used;	/* used_idx at the last notification */

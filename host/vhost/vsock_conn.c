@@ -1,49 +1,48 @@
 /*
  * vsock_conn.c -- host-side vsock connections and their Unix sockets: the
  * hybrid CONNECT handshake, the guest→host byte buffer with its credit, half
- * close mapped to shutdown(2), and VM lifetime (DESIGN §4 credit rules, §6;
- * Firecracker docs/vsock.md for the CONNECT/OK lines).
+ * close mapped to shutdown(2) (DESIGN §4 credit rules, §6; Firecracker
+ * docs/vsock.md for the CONNECT/OK lines).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* accept4, memfd_create */
-#endif
-#include "host/vhost/vsock_host.h"
+#include "host/vhost/vsock_conn.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#define LOG(vm, fmt, ...) \
-	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
-		(unsigned long long)(vm)->cid, ##__VA_ARGS__)
+#include "host/vhost/log.h"
+#include "host/vhost/virtq.h"
 
-struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
 static struct vsock_conn *graveyard[4096];	/* dead conns to free */
-static struct ev_source timer;			/* 1 Hz handshake timeouts */
 static unsigned graveyard_count;		/* entries in graveyard */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 {
 	return (local_port * 2654435761u ^ peer_port * 40503u) % CONN_BUCKETS;
 }
 
-struct vsock_conn *conn_lookup(struct vsock_vm *vm, uint32_t local_port, uint32_t peer_port)
+void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
+		     uint32_t buf_alloc, const struct conn_table_ops *ops)
 {
-	struct vsock_conn *c = vm->bucket[bucket_of(local_port, peer_port)];
+	memset(table, 0, sizeof(*table));
+	table->cid = cid;
+	table->uds_path = uds_path;
+	table->buf_alloc = buf_alloc;
+	table->next_port = HOST_PORT_BASE;
+	list_init(&table->all);
+	list_init(&table->ready);
+	table->ops = ops;
+}
+
+struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
+			       uint32_t peer_port)
+{
+	struct vsock_conn *c = table->bucket[bucket_of(local_port, peer_port)];
 	for (; c; c = c->hash_next)
 		if (c->local_port == local_port && c->peer_port == peer_port)
 			return c;
@@ -52,14 +51,14 @@ struct vsock_conn *conn_lookup(struct vsock_vm *vm, uint32_t local_port, uint32_
 
 static void hash_insert(struct vsock_conn *conn)
 {
-	struct vsock_conn **b = &conn->vm->bucket[bucket_of(conn->local_port, conn->peer_port)];
+	struct vsock_conn **b = &conn->table->bucket[bucket_of(conn->local_port, conn->peer_port)];
 	conn->hash_next = *b;
 	*b = conn;
 }
 
 static void hash_remove(struct vsock_conn *conn)
 {
-	struct vsock_conn **p = &conn->vm->bucket[bucket_of(conn->local_port, conn->peer_port)];
+	struct vsock_conn **p = &conn->table->bucket[bucket_of(conn->local_port, conn->peer_port)];
 	for (; *p; p = &(*p)->hash_next) {
 		if (*p == conn) {
 			*p = conn->hash_next;
@@ -68,7 +67,7 @@ static void hash_remove(struct vsock_conn *conn)
 	}
 }
 
-static void free_dead(void)
+void conn_free_dead(void)
 {
 	for (unsigned i = 0; i < graveyard_count; i++) {
 		free(graveyard[i]->buf);
@@ -93,23 +92,23 @@ void conn_destroy(struct vsock_conn *conn)
 	}
 	conn->state = CONN_DEAD;
 	if (graveyard_count == sizeof(graveyard) / sizeof(graveyard[0]))
-		free_dead(); /* cannot happen within one batch of 64 events */
+		conn_free_dead(); /* cannot happen within one batch of 64 events */
 	graveyard[graveyard_count++] = conn;
 }
 
 void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
-		LOG(conn->vm, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+		LOG(conn->table->cid, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
-			.src_cid = conn->vm->cid, .dst_cid = VSOCK_CID_HOST,
+			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
 			.src_port = conn->peer_port, .dst_port = conn->local_port,
 			.type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_SHUTDOWN,
 		};
-		/* vm_queue_rst answers a guest packet; describe the
+		/* send_rst answers a guest packet; describe the
 		 * tuple as the guest would have sent it. */
-		vm_queue_rst(conn->vm, &h);
+		conn->table->ops->send_rst(conn->table, &h);
 	}
 	conn_destroy(conn);
 }
@@ -142,11 +141,11 @@ void conn_refresh(struct vsock_conn *conn)
 			events |= EPOLLOUT;
 	}
 	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
-		LOG(conn->vm, "epoll: cannot watch a connection");
+		LOG(conn->table->cid, "epoll: cannot watch a connection");
 	bool work = conn->pending || (conn->data_ready && conn_can_send_data(conn));
 	if (work && !list_linked(&conn->ready)) {
-		list_add_tail(&conn->vm->ready, &conn->ready);
-		conn->vm->rx_dirty = true;
+		list_add_tail(&conn->table->ready, &conn->ready);
+		conn->table->ops->rx_ready(conn->table);
 	} else if (!work && list_linked(&conn->ready)) {
 		list_del(&conn->ready);
 	}
@@ -296,21 +295,21 @@ static int conn_parse_line(struct vsock_conn *conn)
 		return -EPROTO;
 	conn->lead_off = (uint32_t)(nl + 1 - conn->line);
 	conn->peer_port = (uint32_t)port;
-	struct vsock_vm *vm = conn->vm;
+	struct conn_table *table = conn->table;
 	for (unsigned tries = 0;; tries++) {
 		if (tries > 1u << 16)
 			return -EADDRINUSE;
-		uint32_t p32 = vm->next_port++;
-		if (vm->next_port < HOST_PORT_BASE)
-			vm->next_port = HOST_PORT_BASE;
-		if (!conn_lookup(vm, p32, conn->peer_port)) {
+		uint32_t p32 = table->next_port++;
+		if (table->next_port < HOST_PORT_BASE)
+			table->next_port = HOST_PORT_BASE;
+		if (!conn_lookup(table, p32, conn->peer_port)) {
 			conn->local_port = p32;
 			break;
 		}
 	}
 	hash_insert(conn);
 	conn->state = CONN_CONNECTING;
-	conn->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
+	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	conn->pending |= PEND_REQUEST;
 	conn->data_ready = conn->lead_off < conn->line_len;
 	return 0;
@@ -329,7 +328,7 @@ static void conn_read_line(struct vsock_conn *conn)
 	conn->line_len += (uint32_t)r;
 	int err = conn_parse_line(conn);
 	if (err) {
-		LOG(conn->vm, "bad CONNECT line from a host program");
+		LOG(conn->table->cid, "bad CONNECT line from a host program");
 		conn_destroy(conn);
 	}
 }
@@ -377,26 +376,26 @@ static void on_conn_event(struct ev_source *src, uint32_t events)
 	conn_refresh(conn);
 }
 
-static struct vsock_conn *conn_new(struct vsock_vm *vm, int fd, enum conn_state state)
+static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_state state)
 {
 	struct vsock_conn *conn = calloc(1, sizeof(*conn));
 	if (!conn)
 		return NULL;
-	conn->vm = vm;
+	conn->table = table;
 	conn->ev.fd = fd;
 	conn->ev.handle = on_conn_event;
 	conn->state = state;
-	conn->buf_alloc = vm->buf_alloc;
-	conn->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
+	conn->buf_alloc = table->buf_alloc;
+	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	list_init(&conn->ready);
-	list_add_tail(&vm->conns, &conn->all);
+	list_add_tail(&table->all, &conn->all);
 	return conn;
 }
 
-struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *hdr)
+struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", vm->uds_path,
+	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
 			 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
 		return NULL;
@@ -405,11 +404,11 @@ struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno != ENOENT && errno != ECONNREFUSED)
-			LOG(vm, "connect %s: %s", addr.sun_path, strerror(errno));
+			LOG(table->cid, "connect %s: %s", addr.sun_path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	struct vsock_conn *conn = conn_new(vm, fd, CONN_ESTABLISHED);
+	struct vsock_conn *conn = conn_new(table, fd, CONN_ESTABLISHED);
 	if (!conn) {
 		close(fd);
 		return NULL;
@@ -421,158 +420,29 @@ struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *
 	return conn;
 }
 
-static void on_uds_accept(struct ev_source *src, uint32_t events)
+struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 {
-	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, uds));
-	for (int i = 0; i < 16; i++) {
-		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct vsock_conn *conn = conn_new(vm, fd, CONN_LINE);
-		if (!conn) {
-			close(fd);
-			continue;
-		}
+	struct vsock_conn *conn = conn_new(table, fd, CONN_LINE);
+	if (conn)
 		conn_refresh(conn);
+	return conn;
+}
+
+void conn_expire(struct conn_table *table, uint64_t now)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &table->all) {
+		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
+		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
+			continue;
+		if ((int64_t)(now - conn->deadline_ms) >= 0)
+			conn_reset(conn, "handshake timed out");
 	}
 }
 
-void vm_drop_connections(struct vsock_vm *vm)
+void conn_table_drop(struct conn_table *table)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vm->conns)
+	list_for_each_safe(pos, tmp, &table->all)
 		conn_destroy(list_entry(pos, struct vsock_conn, all));
-	vm->rst_count = 0;
-	vm->rst_head = 0;
-	vm_drop_sibling_queue(vm);
-}
-
-/* ---- VM lifetime -------------------------------------------------------- */
-
-static void vm_kick(struct vu_dev *dev, unsigned idx)
-{
-	struct vsock_vm *vm = dev->owner;
-	if (idx == VU_TX)
-		vm_tx_service(vm);
-	else
-		vm_rx_service(vm);
-}
-
-static void vm_stop(struct vu_dev *dev)
-{
-	vm_drop_connections(dev->owner);
-}
-
-static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop };
-
-static void after_batch(void)
-{
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms) {
-		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		if (vm->tx_stalled)
-			vm_tx_service(vm);
-		if (vm->rx_dirty)
-			vm_rx_service(vm);
-	}
-	free_dead();
-	vsock_pcap_flush();
-}
-
-/* Host programs that never finish the CONNECT line, and guests that never
- * answer a REQUEST, are given up on. */
-static void on_timer(struct ev_source *src, uint32_t events)
-{
-	uint64_t ticks, now = now_ms();
-	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
-		return;
-	struct list_node *vpos, *vtmp, *pos, *tmp;
-	list_for_each_safe(vpos, vtmp, &vsock_all_vms) {
-		struct vsock_vm *vm = list_entry(vpos, struct vsock_vm, vms);
-		list_for_each_safe(pos, tmp, &vm->conns) {
-			struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
-			if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
-				continue;
-			if ((int64_t)(now - conn->deadline_ms) >= 0)
-				conn_reset(conn, "handshake timed out");
-		}
-	}
-}
-
-int vsock_host_init(void)
-{
-	loop_after_batch(after_batch);
-	timer.handle = on_timer;
-	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (timer.fd < 0)
-		return -errno;
-	struct itimerspec period = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
-	if (timerfd_settime(timer.fd, 0, &period, NULL) < 0)
-		return -errno;
-	return loop_set(&timer, EPOLLIN);
-}
-
-void vsock_host_fini(void)
-{
-	if (timer.fd > 0) {
-		loop_del(&timer);
-		close(timer.fd);
-	}
-	timer.fd = -1;
-}
-
-int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
-{
-	struct vsock_vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-	vm->cid = cfg->guest_cid;
-	vm->groups = cfg->groups;
-	vm->buf_alloc = cfg->buf_alloc;
-	vm->next_port = HOST_PORT_BASE;
-	list_init(&vm->conns);
-	list_init(&vm->ready);
-	list_init(&vm->sibling_in);
-	vm->uds.handle = on_uds_accept;
-	vm->uds_path = strdup(cfg->uds_path);
-	int err = -ENOMEM;
-	if (!vm->uds_path)
-		goto err_free;
-	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
-	if (vm->uds.fd < 0) {
-		err = vm->uds.fd;
-		goto err_free_path;
-	}
-	err = loop_set(&vm->uds, EPOLLIN);
-	if (err)
-		goto err_close_uds;
-	err = vu_dev_init(&vm->dev, cfg->socket_path, cfg->guest_cid, &vm_ops, vm);
-	if (err)
-		goto err_close_uds;
-	list_add_tail(&vsock_all_vms, &vm->vms);
-	*out = vm;
-	return 0;
-
-err_close_uds:
-	loop_del(&vm->uds);
-	close(vm->uds.fd);
-	unlink(cfg->uds_path);
-err_free_path:
-	free(vm->uds_path);
-err_free:
-	free(vm);
-	return err;
-}
-
-void vsock_vm_destroy(struct vsock_vm *vm)
-{
-	list_del(&vm->vms);
-	vu_dev_fini(&vm->dev); /* calls vm_stop: connections go */
-	vm_drop_connections(vm);
-	loop_del(&vm->uds);
-	close(vm->uds.fd);
-	unlink(vm->uds_path);
-	free(vm->uds_path);
-	free(vm);
-	free_dead();
 }

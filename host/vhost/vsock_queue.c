@@ -8,7 +8,7 @@
  * Every header field from the guest is range-checked; a bad packet is
  * dropped (or answered with RST), a bad ring is marked broken by virtq.c.
  */
-#include "host/vhost/vsock_host.h"
+#include "host/vhost/vsock_queue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,19 +17,29 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define LOG(vm, fmt, ...) \
-	fprintf(stderr, "vhost-user-vsock: cid %llu: " fmt "\n", \
-		(unsigned long long)(vm)->cid, ##__VA_ARGS__)
+#include "host/vhost/log.h"
+#include "host/vhost/pcap.h"
+#include "host/vhost/vhost_user.h"
+#include "host/vhost/virtq.h"
 
-void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *in)
+/* A packet from one VM's tx ring for a sibling VM's rx ring. */
+struct sibling_pkt {
+	struct list_node node;		/* in the destination's sibling_in */
+	struct vsock_hdr hdr;		/* header as sent (len = bytes left) */
+	uint32_t off;			/* payload bytes already delivered */
+	uint8_t data[];			/* payload */
+};
+
+/* Queues an RST answering the guest packet in (never for an RST). */
+static void queue_rst(struct vsock_queue *q, const struct vsock_hdr *in)
 {
 	if (in->op == VSOCK_OP_RST)
 		return;
-	if (vm->rst_count == RST_QUEUE_MAX) {
-		LOG(vm, "RST queue full, dropping one");
+	if (q->rst_count == RST_QUEUE_MAX) {
+		LOG(q->cid, "RST queue full, dropping one");
 		return;
 	}
-	struct vsock_hdr *h = &vm->rst[(vm->rst_head + vm->rst_count++) % RST_QUEUE_MAX];
+	struct vsock_hdr *h = &q->rst[(q->rst_head + q->rst_count++) % RST_QUEUE_MAX];
 	memset(h, 0, sizeof(*h));
 	h->src_cid = in->dst_cid;
 	h->dst_cid = in->src_cid;
@@ -37,24 +47,43 @@ void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *in)
 	h->dst_port = in->src_port;
 	h->type = in->type;
 	h->op = VSOCK_OP_RST;
-	vm->rx_dirty = true;
+	q->rx_dirty = true;
+}
+
+static struct vsock_queue *queue_of_table(struct conn_table *table)
+{
+	return (struct vsock_queue *)((char *)table - offsetof(struct vsock_queue, conns));
+}
+
+static void conn_send_rst(struct conn_table *table, const struct vsock_hdr *hdr)
+{
+	queue_rst(queue_of_table(table), hdr);
+}
+
+static void conn_rx_ready(struct conn_table *table)
+{
+	queue_of_table(table)->rx_dirty = true;
+}
+
+static const struct conn_table_ops queue_conn_ops = { .send_rst = conn_send_rst,
+						      .rx_ready = conn_rx_ready };
+
+void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
+		const char *uds_path, uint32_t buf_alloc,
+		const struct vsock_queue_ops *ops)
+{
+	memset(q, 0, sizeof(*q));
+	q->dev = dev;
+	q->cid = cid;
+	conn_table_init(&q->conns, cid, uds_path, buf_alloc, &queue_conn_ops);
+	list_init(&q->sibling_in);
+	q->ops = ops;
 }
 
 /* ---- guest → host --------------------------------------------------------- */
 
-static struct vsock_vm *find_sibling(struct vsock_vm *vm, uint64_t cid)
-{
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms) {
-		struct vsock_vm *other = list_entry(pos, struct vsock_vm, vms);
-		if (other != vm && other->cid == cid && (other->groups & vm->groups))
-			return other;
-	}
-	return NULL;
-}
-
 /* Queues a packet for a sibling VM; -EAGAIN when its queue is full. */
-static int route_sibling(struct vsock_vm *vm, struct vsock_vm *dst,
+static int route_sibling(struct vsock_queue *q, struct vsock_queue *dst,
 			 const struct vsock_hdr *hdr, const struct vq_chain *chain)
 {
 	if (dst->sibling_bytes + hdr->len > SIBLING_QUEUE_BYTES &&
@@ -72,14 +101,22 @@ static int route_sibling(struct vsock_vm *vm, struct vsock_vm *dst,
 	return 0;
 }
 
-void vm_drop_sibling_queue(struct vsock_vm *vm)
+static void drop_sibling_queue(struct vsock_queue *q)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vm->sibling_in) {
+	list_for_each_safe(pos, tmp, &q->sibling_in) {
 		list_del(pos);
 		free(list_entry(pos, struct sibling_pkt, node));
 	}
-	vm->sibling_bytes = 0;
+	q->sibling_bytes = 0;
+}
+
+void queue_drop(struct vsock_queue *q)
+{
+	conn_table_drop(&q->conns);
+	q->rst_count = 0;
+	q->rst_head = 0;
+	drop_sibling_queue(q);
 }
 
 static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
@@ -124,29 +161,29 @@ static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 }
 
 /* One packet from the tx ring; -EAGAIN leaves it there (sibling full). */
-static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
+static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 {
 	struct vsock_hdr hdr;
 	if (chain->out_bytes < VSOCK_HDR_SIZE) {
-		LOG(vm, "tx packet shorter than a header, dropped");
+		LOG(q->cid, "tx packet shorter than a header, dropped");
 		return 0;
 	}
 	iov_copy_from(chain->iov, chain->n_out, 0, &hdr, sizeof(hdr));
 	if (hdr.len > chain->out_bytes - VSOCK_HDR_SIZE || hdr.len > VSOCK_MAX_PKT_PAYLOAD) {
-		LOG(vm, "tx packet len %u beyond its buffer, dropped", hdr.len);
+		LOG(q->cid, "tx packet len %u beyond its buffer, dropped", hdr.len);
 		return 0;
 	}
-	if (hdr.src_cid != vm->cid) {
-		LOG(vm, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
+	if (hdr.src_cid != q->cid) {
+		LOG(q->cid, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
 		return 0;
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
-		struct vsock_vm *dst = find_sibling(vm, hdr.dst_cid);
-		if (!dst || !vu_dev_queue(&dst->dev, VU_RX)) {
-			vm_queue_rst(vm, &hdr);
+		struct vsock_queue *dst = q->ops->find_sibling(q, hdr.dst_cid);
+		if (!dst || !vu_dev_queue(dst->dev, VU_RX)) {
+			queue_rst(q, &hdr);
 			return 0;
 		}
-		int err = route_sibling(vm, dst, &hdr, chain);
+		int err = route_sibling(q, dst, &hdr, chain);
 		if (err == -EAGAIN)
 			return err;
 		vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
@@ -154,21 +191,21 @@ static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
 	}
 	vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
 	if (hdr.type != VSOCK_TYPE_STREAM) {
-		vm_queue_rst(vm, &hdr);
+		queue_rst(q, &hdr);
 		return 0;
 	}
-	struct vsock_conn *conn = conn_lookup(vm, hdr.dst_port, hdr.src_port);
+	struct vsock_conn *conn = conn_lookup(&q->conns, hdr.dst_port, hdr.src_port);
 	if (conn) {
 		conn_packet(conn, &hdr, chain);
 		return 0;
 	}
 	if (hdr.op != VSOCK_OP_REQUEST) {
-		vm_queue_rst(vm, &hdr);
+		queue_rst(q, &hdr);
 		return 0;
 	}
-	conn = conn_from_guest(vm, &hdr);
+	conn = conn_from_guest(&q->conns, &hdr);
 	if (!conn) {
-		vm_queue_rst(vm, &hdr); /* nobody listens on <uds>_P */
+		queue_rst(q, &hdr); /* nobody listens on <uds>_P */
 		return 0;
 	}
 	conn->peer_buf_alloc = hdr.buf_alloc;
@@ -177,11 +214,11 @@ static int guest_packet(struct vsock_vm *vm, const struct vq_chain *chain)
 	return 0;
 }
 
-void vm_tx_service(struct vsock_vm *vm)
+void queue_tx_service(struct vsock_queue *q)
 {
-	struct virtq *vq = vu_dev_queue(&vm->dev, VU_TX);
+	struct virtq *vq = vu_dev_queue(q->dev, VU_TX);
 	struct vq_chain chain;
-	vm->tx_stalled = false;
+	q->tx_stalled = false;
 	if (!vq)
 		return;
 	for (;;) {
@@ -193,16 +230,16 @@ void vm_tx_service(struct vsock_vm *vm)
 				continue;
 			break;
 		}
-		if (guest_packet(vm, &chain) == -EAGAIN) {
+		if (guest_packet(q, &chain) == -EAGAIN) {
 			virtq_unpop(vq); /* resumes when the sibling drains */
-			vm->tx_stalled = true;
+			q->tx_stalled = true;
 			break;
 		}
 		virtq_push(vq, chain.head, 0);
 	}
-	vu_dev_notify(&vm->dev, VU_TX);
-	if (vm->rx_dirty)
-		vm_rx_service(vm);
+	vu_dev_notify(q->dev, VU_TX);
+	if (q->rx_dirty)
+		queue_rx_service(q);
 }
 
 /* ---- host → guest ---------------------------------------------------------- */
@@ -211,7 +248,7 @@ static void conn_header(struct vsock_conn *conn, struct vsock_hdr *h, uint16_t o
 {
 	memset(h, 0, sizeof(*h));
 	h->src_cid = VSOCK_CID_HOST;
-	h->dst_cid = conn->vm->cid;
+	h->dst_cid = conn->table->cid;
 	h->src_port = conn->local_port;
 	h->dst_port = conn->peer_port;
 	h->type = VSOCK_TYPE_STREAM;
@@ -308,9 +345,9 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 }
 
 /* Copies the next piece of a sibling packet into chain. */
-static uint32_t sibling_fill(struct vsock_vm *vm, struct vq_chain *chain)
+static uint32_t sibling_fill(struct vsock_queue *q, struct vq_chain *chain)
 {
-	struct sibling_pkt *pkt = list_entry(vm->sibling_in.next, struct sibling_pkt, node);
+	struct sibling_pkt *pkt = list_entry(q->sibling_in.next, struct sibling_pkt, node);
 	struct iovec *in = chain->iov + chain->n_out;
 	uint32_t left = pkt->hdr.len - pkt->off;
 	uint32_t room = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
@@ -321,26 +358,26 @@ static uint32_t sibling_fill(struct vsock_vm *vm, struct vq_chain *chain)
 	iov_copy_to(in, chain->n_in, VSOCK_HDR_SIZE, pkt->data + pkt->off, n);
 	pkt->off += n;
 	if (pkt->off == pkt->hdr.len) {
-		vm->sibling_bytes -= pkt->hdr.len;
+		q->sibling_bytes -= pkt->hdr.len;
 		list_del(&pkt->node);
 		free(pkt);
 	}
 	return VSOCK_HDR_SIZE + n;
 }
 
-static bool rx_has_work(struct vsock_vm *vm)
+static bool rx_has_work(struct vsock_queue *q)
 {
-	return vm->rst_count || !list_empty(&vm->sibling_in) || !list_empty(&vm->ready);
+	return q->rst_count || !list_empty(&q->sibling_in) || !list_empty(&q->conns.ready);
 }
 
-void vm_rx_service(struct vsock_vm *vm)
+void queue_rx_service(struct vsock_queue *q)
 {
-	struct virtq *vq = vu_dev_queue(&vm->dev, VU_RX);
+	struct virtq *vq = vu_dev_queue(q->dev, VU_RX);
 	struct vq_chain chain;
-	vm->rx_dirty = false;
+	q->rx_dirty = false;
 	if (!vq)
 		return;
-	while (rx_has_work(vm)) {
+	while (rx_has_work(q)) {
 		int r = virtq_pop(vq, &chain);
 		if (r < 0)
 			break;
@@ -354,18 +391,18 @@ void vm_rx_service(struct vsock_vm *vm)
 			break;
 		}
 		uint32_t written = 0;
-		if (vm->rst_count) {
-			struct vsock_hdr *h = &vm->rst[vm->rst_head];
+		if (q->rst_count) {
+			struct vsock_hdr *h = &q->rst[q->rst_head];
 			iov_copy_to(chain.iov, chain.n_in, 0, h, sizeof(*h));
 			vsock_pcap_packet(h, chain.iov, chain.n_in, VSOCK_HDR_SIZE);
-			vm->rst_head = (vm->rst_head + 1) % RST_QUEUE_MAX;
-			vm->rst_count--;
+			q->rst_head = (q->rst_head + 1) % RST_QUEUE_MAX;
+			q->rst_count--;
 			written = VSOCK_HDR_SIZE;
-		} else if (!list_empty(&vm->sibling_in)) {
-			written = sibling_fill(vm, &chain);
+		} else if (!list_empty(&q->sibling_in)) {
+			written = sibling_fill(q, &chain);
 		} else {
 			struct vsock_conn *conn =
-				list_entry(vm->ready.next, struct vsock_conn, ready);
+				list_entry(q->conns.ready.next, struct vsock_conn, ready);
 			list_del(&conn->ready); /* round robin: re-added at the tail */
 			written = conn_fill(conn, &chain);
 			if (conn->state != CONN_DEAD)
@@ -376,7 +413,15 @@ void vm_rx_service(struct vsock_vm *vm)
 		else
 			virtq_unpop(vq);
 	}
-	vu_dev_notify(&vm->dev, VU_RX);
+	vu_dev_notify(q->dev, VU_RX);
 	/* A sibling whose tx stalled on our queue resumes after this batch
-	 * (see after_batch in vsock_conn.c). */
+	 * (queue_after_batch). */
+}
+
+void queue_after_batch(struct vsock_queue *q)
+{
+	if (q->tx_stalled)
+		queue_tx_service(q);
+	if (q->rx_dirty)
+		queue_rx_service(q);
 }

@@ -1,7 +1,7 @@
 /*
- * vsock_host.h -- the host (CID 2) end of virtio-vsock for each VM served by
- * the daemon, with hybrid vsock over Unix sockets (DESIGN §4, §6; Firecracker
- * docs/vsock.md; rust-vmm vhost-device-vsock).
+ * vsock_conn.h -- host-side (CID 2) vsock connections of one VM, each tied
+ * to a Unix socket: hybrid vsock as Firecracker and rust-vmm
+ * vhost-device-vsock do it (DESIGN §4, §6; Firecracker docs/vsock.md).
  *
  *   host program --connect--> uds-path, "CONNECT <port>\n"  --REQUEST--> guest
  *                <-- "OK <local port>\n"                     <--RESPONSE--
@@ -13,27 +13,34 @@
  * buffer, which stops our credit; a guest without rx buffers (or credit)
  * makes us stop reading the Unix socket.  Nothing spins.
  *
+ * This layer knows nothing of rings or VMs.  A connection with packets to
+ * send sits on its table's ready list; the owner of the table (the VM's
+ * queue, vsock_queue.c) builds the packets and is told through
+ * conn_table_ops when the ready list grew or a tuple must get an RST.
+ *
  * Typical usage:
- *	struct vsock_vm *vm;
- *	vsock_vm_create(&vm, &cfg);        // listens on socket and uds-path
- *	... loop ...
- *	vsock_vm_destroy(vm);              // closes everything, unlinks
+ *	conn_table_init(&t, cid, uds_path, buf_alloc, &ops);
+ *	conn_from_host(&t, accepted_fd);          // waits for its CONNECT line
+ *	conn = conn_lookup(&t, dst_port, src_port);
+ *	... guest packet for conn: conn_from_guest_data(), conn_established() ...
+ *	... ops->rx_ready(&t): build packets for the connections on t.ready ...
+ *	conn_table_drop(&t);                      // device stopped
+ *	conn_free_dead();                         // after each loop batch
  */
-#ifndef HOST_VHOST_VSOCK_HOST_H
-#define HOST_VHOST_VSOCK_HOST_H
+#ifndef HOST_VHOST_VSOCK_CONN_H
+#define HOST_VHOST_VSOCK_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "host/vhost/list.h"
 #include "host/vhost/loop.h"
-#include "host/vhost/vhost_user.h"
 #include "host/vhost/vsock_wire.h"
 
 #define CONN_BUCKETS 256		/* connection hash buckets per VM */
-#define RST_QUEUE_MAX 1024		/* RSTs for unknown tuples awaiting rx */
 #define CONN_LINE_MAX 64		/* "CONNECT <port>\n" plus early data */
-#define SIBLING_QUEUE_BYTES (1u << 20)	/* bytes queued for a sibling VM */
 #define HOST_PORT_BASE 0x40000000u	/* first local port for CONNECT */
 #define CONNECT_TIMEOUT_MS 10000	/* CONNECT line or guest answer */
 
@@ -49,17 +56,17 @@ enum conn_state {
 #define PEND_SHUTDOWN 4u	/* send SHUTDOWN with shutdown_flags */
 #define PEND_CREDIT 8u		/* send CREDIT_UPDATE */
 
-struct vsock_vm;
+struct conn_table;
 
 struct vsock_conn {
-	struct vsock_vm *vm;		/* owner */
+	struct conn_table *table;	/* owner */
 	struct ev_source ev;		/* the Unix socket */
 	enum conn_state state;		/* see enum */
 	uint32_t local_port;		/* host-side port (CID 2) */
 	uint32_t peer_port;		/* guest-side port */
 	struct vsock_conn *hash_next;	/* bucket chain */
-	struct list_node all;		/* vm->conns */
-	struct list_node ready;		/* vm->ready when it has work for rx */
+	struct list_node all;		/* table->all */
+	struct list_node ready;		/* table->ready when it has work for rx */
 	/* guest → host */
 	uint8_t *buf;			/* ring of buf_alloc bytes, lazily made */
 	uint32_t buf_head;		/* first unwritten byte in buf */
@@ -85,61 +92,45 @@ struct vsock_conn {
 	uint64_t deadline_ms;		/* LINE/CONNECTING give up then */
 };
 
-/* A packet from one VM's tx ring for a sibling VM's rx ring. */
-struct sibling_pkt {
-	struct list_node node;		/* in the destination's sibling queue */
-	struct vsock_hdr hdr;		/* header as sent (len = bytes left) */
-	uint32_t off;			/* payload bytes already delivered */
-	uint8_t data[];			/* payload */
+/* What a connection table needs from its owner. */
+struct conn_table_ops {
+	/* Queue an RST to the guest for hdr's tuple; hdr is written as the
+	 * guest would have sent it (src = guest). */
+	void (*send_rst)(struct conn_table *table, const struct vsock_hdr *hdr);
+	/* A connection joined table->ready: the rx ring has work. */
+	void (*rx_ready)(struct conn_table *table);
 };
 
-struct vsock_vm_config {
-	uint64_t guest_cid;		/* CID the guest reads from config */
-	const char *socket_path;	/* vhost-user socket */
-	const char *uds_path;		/* hybrid vsock Unix socket */
-	uint32_t groups;		/* bitmask of sibling groups */
+/* One VM's connections. */
+struct conn_table {
+	uint64_t cid;			/* guest CID, for headers and log lines */
+	const char *uds_path;		/* host port P is <uds_path>_P */
 	uint32_t buf_alloc;		/* per-connection buffer we advertise */
-};
-
-struct vsock_vm {
-	struct vu_dev dev;		/* vhost-user device (rings, memory) */
-	uint64_t cid;			/* guest CID */
-	char *uds_path;			/* hybrid listener path */
-	struct ev_source uds;		/* hybrid listener */
-	uint32_t groups;		/* sibling groups bitmask */
-	uint32_t buf_alloc;		/* per-connection buffer we advertise */
-	struct vsock_conn *bucket[CONN_BUCKETS]; /* (local, peer) port hash */
-	struct list_node conns;		/* every live connection */
-	struct list_node ready;		/* connections with packets to send */
-	struct vsock_hdr rst[RST_QUEUE_MAX]; /* RSTs without a connection */
-	unsigned rst_head;		/* first queued RST */
-	unsigned rst_count;		/* queued RSTs */
-	struct list_node sibling_in;	/* sibling_pkt for our rx ring */
-	uint32_t sibling_bytes;		/* payload bytes in sibling_in */
-	bool tx_stalled;		/* tx paused: a sibling queue was full */
 	uint32_t next_port;		/* next local port to try for CONNECT */
-	bool rx_dirty;			/* rx work appeared this batch */
-	struct list_node vms;		/* every VM of the daemon */
+	struct vsock_conn *bucket[CONN_BUCKETS]; /* (local, peer) port hash */
+	struct list_node all;		/* every live connection */
+	struct list_node ready;		/* connections with packets to send */
+	const struct conn_table_ops *ops; /* the owner's callbacks */
 };
 
-int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg);
-void vsock_vm_destroy(struct vsock_vm *vm);
-/* Registers the after-batch work (rx servicing, freeing dead conns) and
- * the 1 Hz timer for handshake timeouts; 0 or negative errno. */
-int vsock_host_init(void);
-void vsock_host_fini(void);
-/* Opens --pcap FILE; 0 or negative errno. */
-int vsock_pcap_open(const char *path);
-void vsock_pcap_close(void);
-/* Pushes buffered capture records to the file (after each loop batch). */
-void vsock_pcap_flush(void);
+/* Sets up an empty table; uds_path must outlive it. */
+void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
+		     uint32_t buf_alloc, const struct conn_table_ops *ops);
+/* Destroys every connection of the table (device stopped). */
+void conn_table_drop(struct conn_table *table);
+/* Resets connections whose handshake deadline has passed. */
+void conn_expire(struct conn_table *table, uint64_t now);
+/* Frees destroyed connections of every table (after the loop batch that
+ * destroyed them). */
+void conn_free_dead(void);
 
-/* ---- shared between vsock_conn.c and vsock_queue.c ---------------------- */
-extern struct list_node vsock_all_vms;
-
-struct vsock_conn *conn_lookup(struct vsock_vm *vm, uint32_t local_port, uint32_t peer_port);
+struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
+			       uint32_t peer_port);
+/* A host program connected to uds-path: read its CONNECT line next;
+ * NULL when out of memory (the caller closes fd). */
+struct vsock_conn *conn_from_host(struct conn_table *table, int fd);
 /* Guest REQUEST to host port: connect <uds>_P; NULL when nobody listens. */
-struct vsock_conn *conn_from_guest(struct vsock_vm *vm, const struct vsock_hdr *hdr);
+struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr);
 /* Closes the Unix side and frees the connection after the batch. */
 void conn_destroy(struct vsock_conn *conn);
 /* Sends RST to the guest and destroys the connection. */
@@ -155,17 +146,5 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 void conn_check_shutdown(struct vsock_conn *conn);
 /* The guest answered our REQUEST. */
 void conn_established(struct vsock_conn *conn);
-/* Destroys every connection of the VM (device stopped). */
-void vm_drop_connections(struct vsock_vm *vm);
-/* Queues an RST answering hdr (never for an RST). */
-void vm_queue_rst(struct vsock_vm *vm, const struct vsock_hdr *hdr);
-/* Processes the tx ring / fills the rx ring. */
-void vm_tx_service(struct vsock_vm *vm);
-void vm_rx_service(struct vsock_vm *vm);
-/* Writes one packet to the capture, if any. */
-void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov,
-		       unsigned n, size_t skip);
-/* Frees sibling packets queued for vm. */
-void vm_drop_sibling_queue(struct vsock_vm *vm);
 
 #endif

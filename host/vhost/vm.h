@@ -1,0 +1,39 @@
+/*
+ * vm.h -- the VMs the daemon serves: the host (CID 2) end of virtio-vsock
+ * for each, behind its own vhost-user socket and hybrid vsock Unix socket
+ * (DESIGN §4, §6).  The top of the back-end: a VM owns its vhost-user
+ * device and its queue (vsock_queue.h), which owns its connections
+ * (vsock_conn.h).
+ *
+ * Typical usage:
+ *	vsock_host_init();                 // after loop_init
+ *	struct vsock_vm *vm;
+ *	vsock_vm_create(&vm, &cfg);        // listens on socket and uds-path
+ *	... loop ...
+ *	vsock_vm_destroy(vm);              // closes everything, unlinks
+ *	vsock_host_fini();
+ */
+#ifndef HOST_VHOST_VM_H
+#define HOST_VHOST_VM_H
+
+#include <stdint.h>
+
+struct vsock_vm_config {
+	uint64_t guest_cid;		/* CID the guest reads from config */
+	const char *socket_path;	/* vhost-user socket */
+	const char *uds_path;		/* hybrid vsock Unix socket */
+	uint32_t groups;		/* bitmask of sibling groups */
+	uint32_t buf_alloc;		/* per-connection buffer we advertise */
+};
+
+struct vsock_vm;
+
+/* 0 with *out set, or negative errno (nothing left behind). */
+int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg);
+void vsock_vm_destroy(struct vsock_vm *vm);
+/* Registers the after-batch work (rx servicing, freeing dead conns) and
+ * the 1 Hz timer for handshake timeouts; 0 or negative errno. */
+int vsock_host_init(void);
+void vsock_host_fini(void);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * vsock_queue.h -- one VM's packets on its rings (virtio 1.2 §5.10.6;
+ * DESIGN §4, §6): the guest's tx ring is parsed and dispatched to the VM's
+ * connections or to a sibling VM; the rx ring is filled with the RSTs and
+ * sibling packets queued here and with the packets of ready connections.
+ *
+ * Sits between the VM (vm.c, which owns a vsock_queue and its vhost-user
+ * device) and the connections (vsock_conn.h, whose table it embeds and
+ * whose callbacks it answers).  Reaching another VM is the owner's job,
+ * asked through vsock_queue_ops.
+ *
+ * Typical usage:
+ *	queue_init(&q, &dev, cid, uds_path, buf_alloc, &ops);
+ *	queue_tx_service(&q);      // tx ring kicked
+ *	queue_rx_service(&q);      // rx ring kicked (new buffers)
+ *	queue_after_batch(&q);     // after each loop batch
+ *	queue_drop(&q);            // device stopped: connections and queues go
+ */
+#ifndef HOST_VHOST_VSOCK_QUEUE_H
+#define HOST_VHOST_VSOCK_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "host/vhost/list.h"
+#include "host/vhost/vsock_conn.h"
+#include "host/vhost/vsock_wire.h"
+
+#define RST_QUEUE_MAX 1024		/* RSTs for unknown tuples awaiting rx */
+#define SIBLING_QUEUE_BYTES (1u << 20)	/* bytes queued for a sibling VM */
+
+struct vu_dev;
+struct vsock_queue;
+
+/* What a queue needs from its owner. */
+struct vsock_queue_ops {
+	/* The queue of the VM with this CID that q's VM may reach (a VM
+	 * sharing one of its groups), or NULL. */
+	struct vsock_queue *(*find_sibling)(struct vsock_queue *q, uint64_t cid);
+};
+
+struct vsock_queue {
+	struct vu_dev *dev;		/* the VM's rings (vhost_user.h) */
+	uint64_t cid;			/* guest CID */
+	struct conn_table conns;	/* host-side connections */
+	struct vsock_hdr rst[RST_QUEUE_MAX]; /* RSTs without a connection */
+	unsigned rst_head;		/* first queued RST */
+	unsigned rst_count;		/* queued RSTs */
+	struct list_node sibling_in;	/* sibling packets for our rx ring */
+	uint32_t sibling_bytes;		/* payload bytes in sibling_in */
+	bool tx_stalled;		/* tx paused: a sibling queue was full */
+	bool rx_dirty;			/* rx work appeared this batch */
+	const struct vsock_queue_ops *ops; /* the owner's callbacks */
+};
+
+/* Sets up an empty queue for dev's rings; uds_path must outlive it. */
+void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
+		const char *uds_path, uint32_t buf_alloc,
+		const struct vsock_queue_ops *ops);
+/* Destroys every connection and empties the RST and sibling queues
+ * (device stopped). */
+void queue_drop(struct vsock_queue *q);
+/* Processes the tx ring / fills the rx ring. */
+void queue_tx_service(struct vsock_queue *q);
+void queue_rx_service(struct vsock_queue *q);
+/* Resumes a tx ring stalled on a full sibling and fills the rx ring if
+ * work appeared during the batch. */
+void queue_after_batch(struct vsock_queue *q);
+
+#endif
