@@ -5,6 +5,7 @@
 #                        one image (ARCH=x86_64 is the default)
 #   make host            host tools (build/host/)
 #   make unit            host unit tests under ASan + UBSan
+#   make fuzz            libFuzzer targets, FUZZ_SECONDS (300) each
 #   make test            everything above, then the QEMU suites; ends with
 #                        a "N passed, N failed" line
 #   make run             the main job: boot the image with the backend
@@ -144,7 +145,7 @@ IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 # ---------------------------------------------------------------------------
 # Top-level targets
 # ---------------------------------------------------------------------------
-.PHONY: all deps images image esp host unit test qemu-test run fresh-check format clean distclean
+.PHONY: all deps images image esp host unit fuzz test qemu-test run fresh-check format clean distclean
 
 all: deps
 	$(MAKE) --no-print-directory ARCH=x86_64 image
@@ -249,6 +250,22 @@ $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))
 
+# libFuzzer targets (tests/fuzz/NAME.c plus the sources it drives), built
+# with Debian's clang; `make fuzz` runs each for FUZZ_SECONDS, `make test`
+# for 30 s each (tests/run_fuzz.py: seeds, regression inputs, crashes).
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DHOST_BUILD -D_GNU_SOURCE $(PROTO_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS :=
+define fuzz_target
+FUZZ_TARGETS += $(BUILD)/fuzz/$(1)
+$(BUILD)/fuzz/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_support.c $(2) | $(PROTO_STAMP)
+	@mkdir -p $$(@D)
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^)
+endef
+$(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
+
 -include host/host.mk
 -include host/agentctl/agentctl.mk
 
@@ -257,11 +274,14 @@ host: $(HOST_TOOLS)
 unit: $(UNIT_TESTS)
 	@$(PYTHON) tests/run_unit.py $(UNIT_TESTS)
 
+fuzz: deps $(FUZZ_TARGETS)
+	@$(PYTHON) tests/run_fuzz.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # make test: install/build everything, run every suite, one closing line.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory $(UNIT_TESTS)
-	@$(PYTHON) tests/run_all.py --unit $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory $(UNIT_TESTS) $(FUZZ_TARGETS)
+	@$(PYTHON) tests/run_all.py --unit $(UNIT_TESTS) --fuzz $(FUZZ_TARGETS)
 
 qemu-test: all
 	$(PYTHON) -m pytest -q tests/qemu
@@ -278,12 +298,9 @@ format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i --style=file
 
 clean:
-	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host
+	rm -rf $(BUILD)/x86_64 $(BUILD)/aarch64 $(BUILD)/host $(BUILD)/fuzz
 
-distformat:
-	git ls-files '*.c' '*.h' | xargs clang-format -i --style=file
-
-clean:
+distclean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)

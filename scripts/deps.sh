@@ -33,6 +33,7 @@ packages=(
 	# initramfs (scripts/deps-linux-guest.sh), pcap dissection
 	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
 	clang-format                         # the formatting check (tests/lint)
+	clang libclang-rt-14-dev             # libFuzzer targets (make fuzz)
 )
 
 # --- 1. Debian packages -----------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """run_all.py -- run every test suite and print one closing line.
 
-Usage: run_all.py --unit BIN... [--pytest DIR...]
+Usage: run_all.py --unit BIN... [--fuzz BIN... [--fuzz-seconds N]] [--pytest DIR...]
 
 Unit-test binaries print "N passed, N failed" as their last line; a binary
 that dies (a sanitizer report, a signal) counts as one more failure.  The
@@ -47,6 +47,19 @@ def run_unit(binaries):
     return passed, failed
 
 
+def run_fuzz(binaries, seconds):
+    """Each libFuzzer target's regression inputs, then `seconds` of fuzzing."""
+    if not binaries:
+        return 0, 0
+    proc = subprocess.run([sys.executable, os.path.join(TOP, "tests", "run_fuzz.py"),
+                           "--seconds", str(seconds)] + binaries, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace")
+    found = COUNTS.findall(proc.stdout)
+    p, f = (int(found[-1][0]), int(found[-1][1])) if found else (0, 1)
+    print(COUNTS.sub("", proc.stdout).rstrip())
+    return p, f
+
+
 def run_pytest(dirs):
     dirs = [d for d in dirs if os.path.isdir(d)]
     if not dirs:
@@ -76,12 +89,15 @@ def run_pytest(dirs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--unit", nargs="*", default=[])
+    ap.add_argument("--fuzz", nargs="*", default=[])
+    ap.add_argument("--fuzz-seconds", type=int, default=30)
     ap.add_argument("--pytest", nargs="*",
                     default=["tests/lint", "tests/qemu", "tests/backend", "tests/agent"])
     args = ap.parse_args()
     up, uf = run_unit(args.unit)
+    fp, ff = run_fuzz(args.fuzz, args.fuzz_seconds)
     qp, qf, qs = run_pytest(args.pytest)
-    passed, failed = up + qp, uf + qf
+    passed, failed = up + fp + qp, uf + ff + qf
     line = f"total: {passed} passed, {failed} failed"
     if qs:
         line += f", {qs} skipped"
