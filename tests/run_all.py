@@ -92,7 +92,7 @@ def main():
     ap.add_argument("--fuzz", nargs="*", default=[])
     ap.add_argument("--fuzz-seconds", type=int, default=30)
     ap.add_argument("--pytest", nargs="*",
-                    default=["tests/lint", "tests/qemu", "tests/backend", "tests/agent"])
+                    default=["tests/lint", "tests/agentctl", "tests/qemu", "tests/backend", "tests/agent"])
     args = ap.parse_args()
     up, uf = run_unit(args.unit)
     fp, ff = run_fuzz(args.fuzz, args.fuzz_seconds)

@@ -31,6 +31,7 @@
 #include "agentext.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "health.pb.h"
+#include "host/agentctl/text.h"
 #include "ttrpc.pb.h"
 
 #define AGENT "grpc.AgentService"
@@ -52,6 +53,15 @@ static void die(int status, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(status);
+}
+
+/* Guest-chosen text made safe to print (text.h); valid until the next call. */
+static const char *shown(const char *guest_text)
+{
+	static char buf[4096];
+
+	text_escape(buf, sizeof(buf), guest_text, strlen(guest_text));
+	return buf;
 }
 
 /* ---- addresses ---- */
@@ -137,7 +147,7 @@ static int connect_addr(const struct addr *a)
 		}
 		line[used] = '\0';
 		if (strncmp(line, "OK ", 3) != 0)
-			die(1, "hybrid vsock: CONNECT %u refused: %s", a->port, line);
+			die(1, "hybrid vsock: CONNECT %u refused: %s", a->port, shown(line));
 	} else {
 		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
 					   .svm_port = a->port };
@@ -291,7 +301,8 @@ static void call(const char *method_path, const pb_msgdesc_t *req_fields, const 
 	if (r.stream != sid)
 		die(1, "the agent answered stream %u, expected %u", r.stream, sid);
 	if (r.code)
-		die(1, "%s: %s: %s", strchr(method_path, '/') + 1, code_name(r.code), r.message);
+		die(1, "%s: %s: %s", strchr(method_path, '/') + 1, code_name(r.code),
+		    shown(r.message));
 	if (!decode_payload(&r, resp_fields, resp))
 		die(1, "%s: cannot decode the response", method_path);
 }
@@ -317,7 +328,8 @@ static void cmd_version(void)
 
 	call("grpc.Health/Version", grpc_CheckRequest_fields, &req,
 	     grpc_VersionCheckResponse_fields, &resp);
-	printf("agent %s (%s)\n", resp.agent_version, resp.grpc_version);
+	printf("agent %s", shown(resp.agent_version));
+	printf(" (%s)\n", shown(resp.grpc_version));
 }
 
 struct spec {
@@ -458,7 +470,7 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 			continue;
 		recv_response(&r);
 		if (r.code && r.stream != write_sid)
-			die(1, "%s: %s", code_name(r.code), r.message);
+			die(1, "%s: %s", code_name(r.code), shown(r.message));
 		if (r.stream == out_sid || r.stream == err_sid) {
 			bool is_out = r.stream == out_sid;
 
@@ -619,69 +631,46 @@ static void cmd_ps(void)
 
 		if (strcmp(p->state, "exited") == 0)
 			snprintf(status, sizeof(status), "%d", p->exit_status);
-		printf("%-24s %-16s %-10s %-8s %s\n", p->container_id, p->exec_id, p->program,
-		       p->state, status);
+		printf("%-24s ", shown(p->container_id));
+		printf("%-16s ", shown(p->exec_id));
+		printf("%-10s ", shown(p->program));
+		printf("%-8s %s\n", shown(p->state), status);
 	}
 }
 
 /* ---- logs --listen ---- */
 
-/* The string value of "key" in a JSON line (simple: our own records). */
-static void json_string(const char *line, const char *key, char *out, size_t cap)
-{
-	char pat[40];
-	const char *p;
-	size_t o = 0;
-
-	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	out[0] = '\0';
-	p = strstr(line, pat);
-	if (!p)
-		return;
-	for (p += strlen(pat); *p && *p != '"' && o + 1 < cap; p++) {
-		if (*p == '\\' && p[1]) {
-			p++;
-			out[o++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
-			if (*p == 'u' && p[1] && p[2] && p[3] && p[4]) {
-				out[o - 1] = (char)strtol((char[]){ p[3], p[4], 0 }, NULL, 16);
-				p += 4;
-			}
-			continue;
-		}
-		out[o++] = *p;
-	}
-	out[o] = '\0';
-}
-
-static long long json_number(const char *line, const char *key)
-{
-	char pat[40];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(line, pat);
-	return p ? atoll(p + strlen(pat)) : -1;
-}
-
+/* One log record, shown as a line (or as sanitized JSON with --json).
+ * Every field is the guest's choice: escaped before it reaches the terminal. */
 static void print_record(const char *line, bool json)
 {
-	char msg[2048], level[16], ctr[128], stream[16];
-	long long seq = json_number(line, "seq");
+	char msg[2048], level[16], ctr[256], stream[16];
+	char shown_msg[4 * sizeof(msg)], shown_level[4 * sizeof(level)],
+		shown_ctr[4 * sizeof(ctr)], shown_stream[4 * sizeof(stream)];
+	long long seq = json_get_int(line, "seq");
 
 	if (json) {
-		printf("%s\n", line);
+		static char clean[4 * 65536];
+
+		json_line_sanitize(clean, sizeof(clean), line, strlen(line));
+		printf("%s\n", clean);
 		return;
 	}
-	json_string(line, "msg", msg, sizeof(msg));
-	json_string(line, "level", level, sizeof(level));
-	json_string(line, "container_id", ctr, sizeof(ctr));
-	json_string(line, "stream", stream, sizeof(stream));
-	if (strcmp(msg, "dropped") == 0 && seq < 0)
+	json_get_string(line, "msg", msg, sizeof(msg));
+	json_get_string(line, "level", level, sizeof(level));
+	json_get_string(line, "container_id", ctr, sizeof(ctr));
+	json_get_string(line, "stream", stream, sizeof(stream));
+	if (strcmp(msg, "dropped") == 0 && seq < 0) {
 		printf("!! agent dropped records %lld..%lld (its ring overflowed)\n",
-		       json_number(line, "from"), json_number(line, "to"));
-	else
-		printf("%6lld %-5s %s%s%s: %s\n", seq, level, ctr[0] ? ctr : "agent",
-		       ctr[0] ? "/" : "", ctr[0] ? stream : "", msg);
+		       json_get_int(line, "from"), json_get_int(line, "to"));
+		return;
+	}
+	text_escape(shown_msg, sizeof(shown_msg), msg, strlen(msg));
+	text_escape(shown_level, sizeof(shown_level), level, strlen(level));
+	text_escape(shown_ctr, sizeof(shown_ctr), ctr, strlen(ctr));
+	text_escape(shown_stream, sizeof(shown_stream), stream, strlen(stream));
+	printf("%6lld %-5s %s%s%s: %s\n", seq, shown_level, ctr[0] ? shown_ctr : "agent",
+	       ctr[0] ? "/" : "", ctr[0] ? shown_stream : "", shown_msg);
 }
 
 static int listen_addr(const struct addr *a)
@@ -757,7 +746,7 @@ static int cmd_logs(int argc, char **argv)
 
 				*nl = '\0';
 				print_record(start, json);
-				seq = json_number(start, "seq");
+				seq = json_get_int(start, "seq");
 				if (seq > last)
 					last = seq;
 				start = nl + 1;

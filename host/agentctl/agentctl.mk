@@ -2,10 +2,14 @@
 # agent's command-line client (DESIGN §6, issue 7), built with the same
 # nanopb code as the image (PROTO_SRCS, NANOPB_SRCS from the agent block).
 
-AGENTCTL_SRCS := host/agentctl/agentctl.c $(PROTO_SRCS) $(NANOPB_SRCS)
+AGENTCTL_SRCS := host/agentctl/agentctl.c host/agentctl/text.c $(PROTO_SRCS) $(NANOPB_SRCS)
 
 HOST_TOOLS += $(BUILD)/host/agentctl
 
 $(BUILD)/host/agentctl: $(AGENTCTL_SRCS) | $(PROTO_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_TOOL_CFLAGS) $(PROTO_CFLAGS) -o $@ $(filter %.c,$^)
+
+# Unit test and fuzz target of the guest-text escaping.
+$(eval $(call unit_test,test_agentctl_text,host/agentctl/text.c))
+$(eval $(call fuzz_target,fuzz_agentctl_text,host/agentctl/text.c))
