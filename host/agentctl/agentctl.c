@@ -3,8 +3,9 @@
  * over hybrid vsock (hvsock://UDS:PORT, Firecracker-style CONNECT) or
  * AF_VSOCK (vsock://CID:PORT), Kata's grpc.AgentService / grpc.Health.
  *
- *   agentctl --addr hvsock://build/vsock.sock:1024 run echo hello
- *   agentctl --addr hvsock://build/vsock.sock:1024 logs --listen hvsock://build/vsock.sock:1025
+ *   agentctl --addr hvsock:///run/vsock-agent/vsock.sock:1024 run echo hello
+ *   agentctl logs --listen hvsock:///run/vsock-agent/vsock.sock:1025
+ *   agentctl --addr unix:///run/vsock-agent/vsock.sock --hybrid-vsock check
  *
  * Every error is one line on stderr and a non-zero exit (2 for usage,
  * 1 for a failed call; `run` and `wait` exit with the program's status).
@@ -14,6 +15,7 @@
 #include <linux/vm_sockets.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@
 #include "agentext.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "health.pb.h"
+#include "host/agentctl/addr.h"
 #include "host/agentctl/text.h"
 #include "ttrpc.pb.h"
 
@@ -64,44 +67,34 @@ static const char *shown(const char *guest_text)
 	return buf;
 }
 
-/* ---- addresses ---- */
+/* ---- addresses (addr.h) ---- */
 
-struct addr {
-	bool hybrid;          /* hvsock:// (Unix socket) or vsock:// */
-	char path[108];       /* hvsock: the socket */
-	unsigned cid;         /* vsock: the CID */
-	unsigned port;        /* the vsock port */
-};
+static bool hybrid_vsock;            /* --hybrid-vsock: unix:// is hybrid vsock */
+static uint32_t hybrid_port = 1024;  /* --hybrid-vsock-port */
 
-static void parse_addr(const char *uri, struct addr *a)
+static void parse_addr(const char *uri, struct agent_addr *a)
 {
-	const char *rest, *colon;
-	char *end;
+	char err[256];
 
-	memset(a, 0, sizeof(*a));
-	if (strncmp(uri, "hvsock://", 9) == 0) {
-		a->hybrid = true;
-		rest = uri + 9;
-	} else if (strncmp(uri, "vsock://", 8) == 0) {
-		rest = uri + 8;
-	} else {
-		die(2, "address '%s': use hvsock://UDS_PATH:PORT or vsock://CID:PORT", uri);
-	}
-	colon = strrchr(rest, ':');
-	if (!colon || colon == rest)
-		die(2, "address '%s' has no :PORT", uri);
-	a->port = (unsigned)strtoul(colon + 1, &end, 10);
-	if (*end || !colon[1])
-		die(2, "address '%s': bad port", uri);
-	if (a->hybrid) {
-		if ((size_t)(colon - rest) >= sizeof(a->path) - 8)
-			die(2, "address '%s': socket path too long", uri);
-		memcpy(a->path, rest, (size_t)(colon - rest));
-	} else {
-		a->cid = (unsigned)strtoul(rest, &end, 10);
-		if (end != colon)
-			die(2, "address '%s': bad CID", uri);
-	}
+	if (addr_parse(uri, hybrid_vsock, hybrid_port, a, err, sizeof(err)) < 0)
+		die(2, "%s", err);
+}
+
+/* A Unix socket address; "@name" is in the abstract namespace. */
+static socklen_t unix_sockaddr(struct sockaddr_un *sun, const char *path)
+{
+	size_t len = strlen(path);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (len >= sizeof(sun->sun_path))
+		die(2, "socket path %s is too long", path);
+	memcpy(sun->sun_path, path, len);
+	if (path[0] == '@')
+		sun->sun_path[0] = '\0';
+	else
+		len++; /* the NUL */
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 }
 
 static void write_all(int fd, const void *buf, size_t len)
@@ -120,21 +113,34 @@ static void write_all(int fd, const void *buf, size_t len)
 	}
 }
 
-static int connect_addr(const struct addr *a)
+static int connect_addr(const struct agent_addr *a)
 {
 	int fd;
 
-	if (a->hybrid) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		char line[64];
-		size_t used = 0;
+	if (a->kind == ADDR_VSOCK) {
+		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
+					   .svm_port = a->port };
 
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", a->path);
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-			die(1, "cannot connect to %s: %s (is the backend running?)", a->path,
-			    strerror(errno));
+		if (a->cid == ADDR_CID_ANY)
+			die(2, "vsock://-1 (any CID) is for --listen; name the guest's CID");
+		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0)
+			die(1, "cannot connect to vsock %u:%u: %s", a->cid, a->port, strerror(errno));
+		return fd;
+	}
+
+	struct sockaddr_un sun;
+	socklen_t sun_len = unix_sockaddr(&sun, a->path);
+
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sun_len) < 0)
+		die(1, "cannot connect to %s: %s (is the backend running?)", a->path,
+		    strerror(errno));
+	if (a->kind == ADDR_HYBRID) {
+		char line[256];
+		size_t used = 0;
 		int n = snprintf(line, sizeof(line), "CONNECT %u\n", a->port);
+
 		write_all(fd, line, (size_t)n);
 		while (used < sizeof(line) - 1) { /* byte by byte: the stream follows */
 			ssize_t got = read(fd, line + used, 1);
@@ -148,13 +154,6 @@ static int connect_addr(const struct addr *a)
 		line[used] = '\0';
 		if (strncmp(line, "OK ", 3) != 0)
 			die(1, "hybrid vsock: CONNECT %u refused: %s", a->port, shown(line));
-	} else {
-		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
-					   .svm_port = a->port };
-
-		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0)
-			die(1, "cannot connect to vsock %u:%u: %s", a->cid, a->port, strerror(errno));
 	}
 	return fd;
 }
@@ -584,7 +583,7 @@ static void cmd_kill(int argc, char **argv)
 {
 	grpc_SignalProcessRequest req = grpc_SignalProcessRequest_init_zero;
 	google_protobuf_Empty out;
-	int c, sig = 15;
+	int c, sig = 9; /* SIGKILL, as kata-agent-ctl */
 
 	optind = 1;
 	while ((c = getopt(argc, argv, "+s:")) != -1) {
@@ -595,8 +594,9 @@ static void cmd_kill(int argc, char **argv)
 	if (argc - optind < 1 || argc - optind > 2)
 		die(2, "usage: kill [-s SIG] CONTAINER [EXEC_ID]");
 	snprintf(req.container_id, sizeof(req.container_id), "%s", argv[optind]);
-	snprintf(req.exec_id, sizeof(req.exec_id), "%s", argc - optind == 2 ? argv[optind + 1]
-									   : argv[optind]);
+	/* No exec id: "" names the container as a whole, as Kata's runtime
+	 * sends it (the init process; every process for SIGKILL). */
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", argc - optind == 2 ? argv[optind + 1] : "");
 	req.signal = (uint32_t)sig;
 	call(AGENT "/SignalProcess", grpc_SignalProcessRequest_fields, &req,
 	     google_protobuf_Empty_fields, &out);
@@ -673,29 +673,35 @@ static void print_record(const char *line, bool json)
 	       ctr[0] ? "/" : "", ctr[0] ? shown_stream : "", shown_msg);
 }
 
-static int listen_addr(const struct addr *a)
+static int listen_addr(const struct agent_addr *a)
 {
 	int fd;
 
-	if (a->hybrid) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
-		/* the backend forwards guest connections to host port P to UDS_P */
-		if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%.90s_%u", a->path, a->port) >=
-		    (int)sizeof(sun.sun_path))
-			die(2, "listen path %s_%u is too long", a->path, a->port);
-		unlink(sun.sun_path);
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 4) < 0)
-			die(1, "cannot listen on %s: %s", sun.sun_path, strerror(errno));
-	} else {
-		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
+	if (a->kind == ADDR_VSOCK) {
+		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
 					   .svm_port = a->port };
 
 		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 		if (fd < 0 || bind(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0 || listen(fd, 4) < 0)
 			die(1, "cannot listen on vsock port %u: %s", a->port, strerror(errno));
+		return fd;
 	}
+
+	/* The backend forwards a guest connection to host port P to UDS_P. */
+	char path[ADDR_PATH_MAX + 16];
+	struct sockaddr_un sun;
+	socklen_t sun_len;
+
+	if (a->kind == ADDR_HYBRID)
+		snprintf(path, sizeof(path), "%s_%u", a->path, a->port);
+	else
+		snprintf(path, sizeof(path), "%s", a->path);
+	sun_len = unix_sockaddr(&sun, path);
+	if (path[0] != '@')
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sun_len) < 0 || listen(fd, 4) < 0)
+		die(1, "cannot listen on %s: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -706,7 +712,7 @@ static int cmd_logs(int argc, char **argv)
 					      { NULL, 0, NULL, 0 } };
 	const char *where = NULL;
 	bool json = false;
-	struct addr a;
+	struct agent_addr a;
 	int c, lfd;
 
 	optind = 1;
@@ -769,35 +775,62 @@ static int cmd_logs(int argc, char **argv)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s --addr hvsock://UDS:PORT|vsock://CID:PORT COMMAND [ARGS]\n"
+	fprintf(f, "usage: %s [--addr ADDR] [--hybrid-vsock [--hybrid-vsock-port N]] COMMAND [ARGS]\n"
 		"  check | version | ps | shutdown\n"
 		"  run [--id ID] [-e K=V] [-i] PROGRAM [ARGS...]   create, start, stream, wait, rm\n"
 		"  create [--id ID] [-e K=V] PROGRAM [ARGS...]     prints the id\n"
 		"  start ID | wait ID [EXEC] | rm ID\n"
 		"  exec [--exec-id E] [-i] [-e K=V] ID PROGRAM [ARGS...]\n"
-		"  kill [-s SIG] ID [EXEC]\n"
+		"  kill [-s SIG] ID [EXEC]     SIG: KILL (default), TERM, ... or 1-64;\n"
+		"                              no EXEC: the container (Kata's empty exec id)\n"
 		"  logs --listen ADDR [--json]\n"
-		"The address may also come from AGENTCTL_ADDR.\n", prog);
+		"ADDR (Kata's forms; scheme in any case; also AGENTCTL_ADDR or --server-address):\n"
+		"  hvsock:///PATH/UDS:PORT   hybrid vsock through the backend's Unix socket\n"
+		"  vsock://CID:PORT          AF_VSOCK (vsock://-1:PORT or vsock://:PORT: any CID, --listen)\n"
+		"  unix:///PATH              a Unix socket; with --hybrid-vsock, hybrid vsock to\n"
+		"                            --hybrid-vsock-port (1024)\n", prog);
 }
 
 int main(int argc, char **argv)
 {
 	const char *addr = getenv("AGENTCTL_ADDR");
 	const char *cmd;
-	struct addr a;
+	struct agent_addr a;
 
 	signal(SIGPIPE, SIG_IGN);
-	while (argc > 1 && strncmp(argv[1], "--addr", 6) == 0) {
-		if (argv[1][6] == '=') {
-			addr = argv[1] + 7;
-			argv++, argc--;
-		} else if (argc > 2) {
-			addr = argv[2];
-			argv += 2, argc -= 2;
-		} else {
-			die(2, "--addr needs a value");
+	/* Global options, before the command; kata-agent-ctl's names where it
+	 * has them (--server-address is a synonym of --addr). */
+	static const struct option global_opts[] = {
+		{ "addr", required_argument, NULL, 'a' },
+		{ "server-address", required_argument, NULL, 'a' },
+		{ "hybrid-vsock", no_argument, NULL, 'H' },
+		{ "hybrid-vsock-port", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+", global_opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			addr = optarg;
+			break;
+		case 'H':
+			hybrid_vsock = true;
+			break;
+		case 'P':
+			if (!addr_parse_port(optarg, &hybrid_port))
+				die(2, "--hybrid-vsock-port: '%s' is not a vsock port", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			die(2, "bad option; see `%s help`", prog);
 		}
 	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
@@ -807,7 +840,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "logs") == 0)
 		return cmd_logs(argc, argv);
 	if (!addr)
-		die(2, "no agent address: pass --addr hvsock://UDS:1024 or vsock://CID:1024");
+		die(2, "no agent address: pass --addr hvsock:///PATH/UDS:1024 or vsock://CID:1024");
 	parse_addr(addr, &a);
 	conn_fd = connect_addr(&a);
 	if (strcmp(cmd, "check") == 0)

@@ -31,11 +31,15 @@ def listen_and_feed(json_mode):
     try:
         path = uds + "_1025"
         deadline = time.monotonic() + 10
-        while not os.path.exists(path):
-            assert time.monotonic() < deadline, "agentctl did not listen"
-            time.sleep(0.02)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(path)
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                assert time.monotonic() < deadline, "agentctl did not listen"
+                time.sleep(0.02)
         s.sendall(b"".join(HOSTILE))
         s.settimeout(10)
         acks = b""
