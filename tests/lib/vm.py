@@ -1,9 +1,18 @@
 """vm.py -- boot the image in QEMU (TCG) for the test suites.
 
-Each Vm gets a private folder (the test's tmp_path): its own ESP copy with
-an optional agent.cfg, its own firmware variable store and serial log, so
-two runs never share a path.  Every wait has a timeout; stop() always
-terminates QEMU.
+Each Vm gets a private folder (the test's tmp_path): its own ESP, its own
+firmware variable store and serial log, so two runs never share a path.
+Every wait has a timeout; stop() always terminates QEMU.
+
+How the firmware finds the image (`boot=`), fastest first (bench/boot_paths.py):
+  "kernel"  the EFI application handed over through fw_cfg (-kernel, the
+            options as -append), -nodefaults: no disk at all.  The default.
+  "disk"    a prebuilt FAT image (mtools) with EFI/BOOT/BOOT*.EFI and
+            agent.cfg, on virtio-blk with bootindex=0, -nodefaults.
+  "folder"  the folder ESP as QEMU's emulated FAT (fat:rw:), with QEMU's
+            default devices: how a user boots it from a directory.
+The options (`config`, agent.cfg syntax) reach the image as its load
+options in "kernel" mode and as \agent.cfg otherwise.
 
 Typical usage:
     with Vm("x86_64", tmp_path, config="test.poweroff=1") as vm:
@@ -27,7 +36,7 @@ ARCHES = {
         "code": "/usr/share/OVMF/OVMF_CODE_4M.fd",
         "vars": "/usr/share/OVMF/OVMF_VARS_4M.fd",
         "machine": ["-M", "q35", "-cpu", "max"],
-        "disk": lambda esp: ["-drive", f"format=raw,file=fat:rw:{esp}"],
+        "folder": lambda esp: ["-drive", f"format=raw,file=fat:rw:{esp}"],
         "extra": ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
     },
     "aarch64": {
@@ -36,8 +45,8 @@ ARCHES = {
         "code": "/usr/share/AAVMF/AAVMF_CODE.fd",
         "vars": "/usr/share/AAVMF/AAVMF_VARS.fd",
         "machine": ["-M", "virt", "-cpu", "cortex-a57"],
-        "disk": lambda esp: ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",
-                             "-device", "virtio-blk-pci,drive=esp"],
+        "folder": lambda esp: ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",
+                               "-device", "virtio-blk-pci,drive=esp"],
         "extra": ["-semihosting-config", "enable=on,target=native"],
     },
 }
@@ -47,13 +56,47 @@ PANIC_STATUS = 3
 NO_DEVICE_STATUS = 5
 
 
+BOOT_MODES = ("kernel", "disk", "folder")
+ESP_IMAGE_MIB = 16
+
+
 class VmTimeout(AssertionError):
     pass
 
 
+def options_line(config):
+    """agent.cfg text as one load-options line: comments dropped, words
+    joined by single spaces (DESIGN §3: the same syntax either way)."""
+    words = []
+    for line in (config or "").splitlines():
+        words += line.split("#", 1)[0].split()
+    return " ".join(words)
+
+
+def make_fat_image(path, files):
+    """A FAT image at `path` holding {name in the image: local file}."""
+    with open(path, "wb") as f:
+        f.truncate(ESP_IMAGE_MIB << 20)
+    subprocess.run(["mformat", "-i", path, "-v", "ESP", "::"], check=True,
+                   capture_output=True)
+    made = set()
+    for dest in sorted(files):
+        parts = dest.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in made:
+                subprocess.run(["mmd", "-i", path, "::/" + d], check=True, capture_output=True)
+                made.add(d)
+        subprocess.run(["mcopy", "-i", path, files[dest], "::/" + dest], check=True,
+                       capture_output=True)
+
+
 class Vm:
     def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
-                 vhost_socket=None):
+                 vhost_socket=None, boot="kernel"):
+        if boot not in BOOT_MODES:
+            raise ValueError(f"boot must be one of {BOOT_MODES}")
+        self.boot = boot
         self.arch = arch
         self.spec = ARCHES[arch]
         self.dir = str(workdir)
@@ -74,12 +117,29 @@ class Vm:
             raise FileNotFoundError(f"{image} is missing: run make first")
         boot = os.path.join(self.esp, "EFI", "BOOT")
         os.makedirs(boot, exist_ok=True)
-        shutil.copy(image, os.path.join(boot, self.spec["efi"]))
+        self.image = os.path.join(boot, self.spec["efi"])
+        shutil.copy(image, self.image)
+        files = {f"EFI/BOOT/{self.spec['efi']}": self.image}
         if self.config is not None:
-            with open(os.path.join(self.esp, "agent.cfg"), "w") as f:
+            cfg = os.path.join(self.esp, "agent.cfg")
+            with open(cfg, "w") as f:
                 f.write(self.config)
+            files["agent.cfg"] = cfg
+        if self.boot == "disk":
+            self.esp_image = os.path.join(self.dir, f"esp-{self.arch}.img")
+            make_fat_image(self.esp_image, files)
         self.vars = os.path.join(self.dir, f"vars-{self.arch}.fd")
         shutil.copy(self.spec["vars"], self.vars)
+
+    def _boot_args(self):
+        if self.boot == "kernel":
+            return ["-nodefaults", "-kernel", self.image,
+                    "-append", options_line(self.config)]
+        if self.boot == "disk":
+            return ["-nodefaults",
+                    "-drive", f"if=none,id=esp,format=raw,file={self.esp_image}",
+                    "-device", "virtio-blk-pci,drive=esp,bootindex=0"]
+        return self.spec["folder"](self.esp) + ["-nic", "none"]
 
     def command(self):
         mem = ["-m", f"{self.memory_mib}M"]
@@ -93,9 +153,9 @@ class Vm:
         return ([self.spec["qemu"]] + machine + mem + [
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.spec['code']}",
             "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
-        ] + self.spec["disk"](self.esp) + self.spec["extra"] + [
+        ] + self._boot_args() + self.spec["extra"] + [
             "-display", "none", "-monitor", "none", "-no-reboot",
-            "-nic", "none", "-serial", f"file:{self.serial_path}",
+            "-serial", f"file:{self.serial_path}",
         ] + self.extra_args)
 
     def start(self):

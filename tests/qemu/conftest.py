@@ -41,14 +41,14 @@ def boot(request, tmp_path):
 
 @pytest.fixture
 def vsock_vm(request, tmp_path):
-    """vsock_vm(arch, config=..., cid=..., pcap=...) -> a started Vm with a
+    """vsock_vm(arch, config=..., cid=..., pcap=..., boot=...) -> a started Vm with a
     vhost-user-vsock device served by its own backend daemon.  The Vm has
     .uds (the hybrid vsock socket) and .daemon.  Sockets live in a short
     private folder (Unix socket paths are limited to 108 bytes)."""
     started = []
     sockdir = tempfile.mkdtemp(prefix="vsock-test-")
 
-    def start(arch="x86_64", config="", cid=7, pcap=None):
+    def start(arch="x86_64", config="", cid=7, pcap=None, boot="kernel"):
         n = len(started)
         vhost = os.path.join(sockdir, f"vhost{n}.sock")
         uds = os.path.join(sockdir, f"vsock{n}.sock")
@@ -56,7 +56,7 @@ def vsock_vm(request, tmp_path):
         os.makedirs(workdir, exist_ok=True)
         daemon = Daemon(str(workdir), [{"cid": cid, "socket": vhost, "uds": uds}],
                         pcap=pcap)
-        vm = Vm(arch, workdir, config=config, vhost_socket=vhost)
+        vm = Vm(arch, workdir, config=config, vhost_socket=vhost, boot=boot)
         vm.uds, vm.daemon = uds, daemon
         started.append(vm)
         return vm.start()

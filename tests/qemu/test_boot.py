@@ -15,16 +15,22 @@ ARCHES = ["x86_64", "aarch64"]
 BOOT_TIMEOUT = 90
 
 
-def start(boot, vsock_vm, arch, config):
+def start(boot, vsock_vm, arch, config, mode="kernel"):
     """Booting to the end brings up the vsock device, so it needs a backend."""
-    return vsock_vm(arch, config=config)
+    return vsock_vm(arch, config=config, boot=mode)
 
 
+# Every documented way of handing the image to the firmware (lib/vm.py).
+@pytest.mark.parametrize("mode", ["kernel", "disk", "folder"])
 @pytest.mark.parametrize("arch", ARCHES)
-def test_boots_takes_over_and_powers_off(boot, vsock_vm, arch):
-    vm = start(boot, vsock_vm, arch, "test.poweroff=1\n")
+def test_boots_takes_over_and_powers_off(boot, vsock_vm, arch, mode):
+    vm = start(boot, vsock_vm, arch, "test.poweroff=1  # from the test\n", mode)
     assert vm.wait_exit(BOOT_TIMEOUT) == 0
     log = vm.serial()
+    if mode == "kernel":
+        assert "config: load options: test.poweroff=1" in log
+    else:
+        assert re.search(r"config: read \\agent.cfg \(\d+ bytes\)", log)
     assert "took over the machine" in log
     m = re.search(r"ExitBootServices after (\d+) attempt", log)
     assert m and int(m.group(1)) >= 1
@@ -46,7 +52,7 @@ def test_pool_size_follows_option_and_bad_options_are_reported(boot, vsock_vm, a
     cfg = ("agent.pool_mib=banana   # malformed\n"
            "agent.no_such_option=1\n"
            "agent.pool_mib=8 test.poweroff=1\n")
-    vm = start(boot, vsock_vm, arch, cfg)
+    vm = start(boot, vsock_vm, arch, cfg, mode="disk")  # \agent.cfg, comments and all
     assert vm.wait_exit(BOOT_TIMEOUT) == 0
     log = vm.serial()
     assert "agent.pool_mib='banana' is not a number" in log
