@@ -31,7 +31,7 @@ int prog_stopped_status(struct process *proc)
 	int sig;
 
 	platform_lock();
-	sig = proc->stop_signal ? proc->stop_signal : 9;
+	sig = proc->stop_signal ? proc->stop_signal : SIGNAL_KILL;
 	platform_unlock();
 	return 128 + sig;
 }

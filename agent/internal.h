@@ -34,6 +34,7 @@
 #define AGENT_READ_MAX 32768 /* ReadStreamResponse.data (agent.options) */
 #define LOG_MSG_MAX 256      /* one record's message; longer lines are split */
 #define LOG_SLOT_BYTES 640   /* one formatted record (JSON-escaped message) */
+#define SIGNAL_KILL 9        /* SIGKILL: ends the task, exit status 128 + 9 */
 
 /* gRPC status codes (google.rpc.Code) */
 enum grpc_code {

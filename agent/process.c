@@ -12,8 +12,6 @@
 #include "include/log.h"
 #include "oci.pb.h"
 
-#define SIGNAL_KILL 9
-
 /* ---- agent-owned tasks ---- */
 
 struct task_start {

@@ -522,7 +522,7 @@ static void signal_process(struct call *call)
 	if (!call_decode(call, grpc_SignalProcessRequest_fields, &req))
 		return;
 	sig = req.signal;
-	if (sig != 0 && sig != 1 && sig != 2 && sig != 3 && sig != 9 && sig != 15) {
+	if (sig != 0 && sig != 1 && sig != 2 && sig != 3 && sig != SIGNAL_KILL && sig != 15) {
 		call_error(call, GRPC_INVALID_ARGUMENT, "signal %u is not supported: use 9 (KILL), "
 			   "15 (TERM), 2 (INT), 1 (HUP), 3 (QUIT) or 0", sig);
 		return;
@@ -729,7 +729,7 @@ static void remove_container(struct call *call)
 	ctr->holds++;
 	platform_unlock();
 	for (unsigned i = 0; i < n; i++)
-		process_signal(targets[i], 9);
+		process_signal(targets[i], SIGNAL_KILL);
 	platform_lock();
 	ctr->holds--;
 	parks_poll_locked(agent);
