@@ -131,7 +131,7 @@ $(PROTO_STAMP): $(wildcard agent/proto/*.proto agent/proto/*.options)
 	@touch $@
 $(PROTO_SRCS): $(PROTO_STAMP)
 AGENT_SRCS := agent/agent.c agent/options.c agent/ttrpc.c agent/service.c agent/process.c \
-	agent/catalogue.c agent/logstream.c agent/sha256.c
+	agent/catalogue.c agent/program.c agent/pipe.c agent/logstream.c agent/sha256.c
 AGENT_IMAGE_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS)
 IMAGE_CFLAGS += $(PROTO_CFLAGS)
 $(patsubst %,$(OUT)/obj/%.o,$(basename $(AGENT_IMAGE_SRCS))): | $(PROTO_STAMP)

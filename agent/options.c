@@ -30,7 +30,6 @@ void agent_options_defaults(struct agent_options *opts)
 	opts->log_ring = 1024;
 	opts->log_grace_ns = 10000000000ull;
 	opts->log_backoff_max_ns = 1000000000ull;
-	opts->poll_slice_ns = 1000000000ull;
 	opts->arch = "unknown";
 }
 

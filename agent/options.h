@@ -38,7 +38,6 @@ struct agent_options {
 	unsigned log_ring;          /* log records kept until acknowledged (1024) */
 	uint64_t log_grace_ns;      /* output waits this long for a lost listener (10 s) */
 	uint64_t log_backoff_max_ns; /* reconnect backoff ceiling (1 s) */
-	uint64_t poll_slice_ns;     /* accept/connect re-check period for stop (1 s) */
 	char boot_id[AGENT_BOOT_ID_MAX]; /* names this boot in every log record */
 	const char *arch;           /* for sysinfo / GetGuestDetails ("unknown") */
 	void (*power_off)(void);    /* DestroySandbox ends with this (NULL: no-op) */

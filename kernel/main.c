@@ -68,9 +68,6 @@ static void start_agent(void)
 
 	config.agent.arch = ARCH_NAME;
 	config.agent.power_off = agent_power_off;
-	/* The image never stops its agent: its tasks need not wake up to
-	 * check for a stop request (a tickless idle stays idle). */
-	config.agent.poll_slice_ns = 60000000000ull;
 	if (!config.agent.boot_id[0])
 		make_boot_id(config.agent.boot_id, sizeof(config.agent.boot_id));
 	err = agent_start(vsock_core, &config.agent, &agent);

@@ -35,7 +35,6 @@ static void *pump_main(void *opaque)
 void fixture_options(struct agent_options *opts)
 {
 	agent_options_defaults(opts);
-	opts->poll_slice_ns = 20000000ull;
 	opts->log_port = 0;
 	opts->arch = "host";
 	snprintf(opts->boot_id, sizeof(opts->boot_id), "test-boot");

@@ -41,7 +41,7 @@ struct tclient {
 	char message[256];          /* status message of the last response */
 };
 
-/* opts NULL: defaults, with short poll slices and log_port 0 (no logs). */
+/* opts NULL: defaults with log_port 0 (no logs). */
 void fixture_start(struct agent_fixture *fx, const struct agent_options *opts);
 void fixture_stop(struct agent_fixture *fx);
 void fixture_options(struct agent_options *opts);
