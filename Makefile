@@ -132,8 +132,8 @@ $(PROTO_STAMP): $(wildcard agent/proto/*.proto agent/proto/*.options)
 		$(addsuffix .proto,$(AGENT_PROTOS)) /usr/include/google/protobuf/empty.proto
 	@touch $@
 $(PROTO_SRCS): $(PROTO_STAMP)
-AGENT_SRCS := agent/agent.c agent/ttrpc.c agent/service.c agent/process.c \
-	agent/catalogue.c agent/logstream.c agent/sha256.c
+AGENT_SRCS := agent/agent.c agent/options.c agent/ttrpc.c agent/service.c agent/process.c \
+	agent/catalogue.c agent/program.c agent/pipe.c agent/logstream.c agent/sha256.c
 AGENT_IMAGE_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS)
 IMAGE_CFLAGS += $(PROTO_CFLAGS)
 $(patsubst %,$(OUT)/obj/%.o,$(basename $(AGENT_IMAGE_SRCS))): | $(PROTO_STAMP)
@@ -233,7 +233,7 @@ $(BUILD)/host/tests/$(1): $(call host_asan_objs,tests/unit/$(1).c tests/unit/har
 	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^
 endef
 $(eval $(call unit_test,test_pool,))
-$(eval $(call unit_test,test_config,kernel/config.c))
+$(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
 # vsock core (issue 6): the portable sources plus the pthread platform
 VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
@@ -243,8 +243,8 @@ $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 
-AGENT_HOST_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_HOST_SRCS) \
-	tests/unit/agent_fixture.c
+AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c $(PROTO_SRCS) $(NANOPB_SRCS) \
+	$(VSOCK_HOST_SRCS) tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))

@@ -15,19 +15,25 @@
  * program output waits for a listener that is behind (or reconnecting
  * within agent.log_grace).  `ts` counts from boot on the 1970-01-01 epoch:
  * the image has no wall clock.
+ *
+ * All of it runs in the agent task: the connection is non-blocking and
+ * served from the agent's poll loop (log_stream_pollfd/serve/flush).
  */
+#include "agent/logstream.h"
+
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/internal.h"
 #include "include/log.h"
+#include "include/platform.h"
 
-#define LOG_STACK (16 << 10)
-#define LOG_BATCH 8192           /* bytes per send */
 #define LOG_BACKOFF_MIN_NS 50000000ull
+#define LOG_CONNECT_TIMEOUT_NS 1000000000ull
 #define LOG_WAIT_MARGIN 8        /* output waits when this close to full */
+#define LOG_ACK_ROUNDS 16        /* receives of ACK lines per step */
 
 static void format_ts(char *buf, size_t len, uint64_t ns)
 {
@@ -71,12 +77,10 @@ static size_t json_escape(char *out, size_t cap, const char *in, size_t len)
 	return o;
 }
 
-void log_record_locked(struct agent *agent, const char *level, const char *subsystem,
-		       const char *container_id, const char *stream, const char *msg,
-		       size_t msg_len)
+void log_record(struct log_stream *log, const char *level, const char *subsystem,
+		const char *container_id, const char *stream, const char *msg, size_t msg_len)
 {
-	struct log_stream *log = &agent->log;
-	unsigned n = agent->opts.log_ring;
+	unsigned n = log->opts->log_ring;
 	char trailer[320], ts[48], escaped[LOG_SLOT_BYTES];
 	struct log_slot *slot;
 	size_t room, elen;
@@ -95,7 +99,7 @@ void log_record_locked(struct agent *agent, const char *level, const char *subsy
 			"\"source\":\"agent\",\"subsystem\":\"%s\",\"seq\":%llu,\"boot_id\":\"%s\","
 			"\"container_id\":\"%s\",\"stream\":\"%s\"}\n",
 			level, ts, subsystem, (unsigned long long)log->next_seq,
-			agent->opts.boot_id, container_id, stream);
+			log->opts->boot_id, container_id, stream);
 	if (tlen < 0 || (size_t)tlen >= sizeof(trailer))
 		tlen = 0;
 	room = LOG_SLOT_BYTES - 8 - (size_t)tlen;
@@ -107,11 +111,10 @@ void log_record_locked(struct agent *agent, const char *level, const char *subsy
 	memcpy(slot->text + 8 + elen, trailer, (size_t)tlen);
 	slot->len = (uint16_t)(8 + elen + (size_t)tlen);
 	log->next_seq++;
-	platform_wake(&log->wq);
 }
 
-void agent_log_locked(struct agent *agent, const char *level, const char *container_id,
-		      const char *fmt, ...)
+void agent_log(struct log_stream *log, const char *level, const char *container_id,
+	       const char *fmt, ...)
 {
 	char msg[LOG_MSG_MAX];
 	va_list ap;
@@ -124,41 +127,30 @@ void agent_log_locked(struct agent *agent, const char *level, const char *contai
 		return;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
-	log_record_locked(agent, level, "agent", container_id, "agent", msg, (size_t)n);
+	log_record(log, level, "agent", container_id, "agent", msg, (size_t)n);
 	if (strcmp(level, "info") != 0)
 		log_printf("agent: %s\n", msg);
 }
 
-bool log_output_should_wait_locked(struct agent *agent, uint64_t now)
+bool log_output_should_wait(const struct log_stream *log, uint64_t now)
 {
-	struct log_stream *log = &agent->log;
 	uint64_t oldest_unacked = log->acked + 1 > log->first_seq ? log->acked + 1 : log->first_seq;
 
-	if (!log->ring || log->next_seq - oldest_unacked + LOG_WAIT_MARGIN < agent->opts.log_ring)
+	if (!log->ring ||
+	    log->next_seq - oldest_unacked + LOG_WAIT_MARGIN < log->opts->log_ring)
 		return false;
-	if (agent->stopping)
+	if (log->stopping)
 		return false;
-	if (log->connected)
+	if (log->state == LOG_CONNECTED)
 		return true;
-	return log->lost_at_ns && now - log->lost_at_ns < agent->opts.log_grace_ns;
+	return log->lost_at_ns && now - log->lost_at_ns < log->opts->log_grace_ns;
 }
 
-/* ---- the sender: connect, send, reconnect ---- */
+/* ---- the connection ---- */
 
-static bool stopping(struct agent *agent)
+/* Next batch of lines into buf; 0 when nothing is due. */
+static size_t fill_batch(struct log_stream *log, char *buf, size_t cap)
 {
-	bool stop;
-
-	platform_lock();
-	stop = agent->stopping;
-	platform_unlock();
-	return stop;
-}
-
-/* Next batch of lines into buf (lock held); 0 when nothing is due. */
-static size_t fill_batch_locked(struct agent *agent, char *buf, size_t cap)
-{
-	struct log_stream *log = &agent->log;
 	size_t used = 0;
 	char ts[48];
 
@@ -171,11 +163,11 @@ static size_t fill_batch_locked(struct agent *agent, char *buf, size_t cap)
 					"\"container_id\":\"\",\"stream\":\"agent\"}\n",
 					(unsigned long long)log->send_next,
 					(unsigned long long)(log->first_seq - 1), ts,
-					agent->opts.boot_id);
+					log->opts->boot_id);
 		log->send_next = log->first_seq;
 	}
 	while (log->send_next < log->next_seq) {
-		struct log_slot *slot = &log->ring[log->send_next % agent->opts.log_ring];
+		struct log_slot *slot = &log->ring[log->send_next % log->opts->log_ring];
 
 		if (used + slot->len > cap)
 			break;
@@ -186,88 +178,67 @@ static size_t fill_batch_locked(struct agent *agent, char *buf, size_t cap)
 	return used;
 }
 
-static void log_pump(struct agent *agent, struct vsock_sock *sock, char *batch)
+/* A connect attempt failed: try again after the backoff, which grows. */
+static void connect_failed(struct log_stream *log, uint64_t now)
 {
-	struct log_stream *log = &agent->log;
-
-	for (;;) {
-		size_t len = 0;
-
-		platform_lock();
-		while (log->connected && !agent->stopping &&
-		       !(len = fill_batch_locked(agent, batch, LOG_BATCH)))
-			platform_wait(&log->wq, platform_now_ns() + agent->opts.poll_slice_ns);
-		platform_unlock();
-		if (!len)
-			return;
-		if (vsock_send(sock, batch, len, 0) < 0)
-			return;
-	}
+	vsock_close(log->sock);
+	log->sock = NULL;
+	log->state = LOG_IDLE;
+	log->retry_at_ns = now + log->backoff_ns;
+	log->backoff_ns = log->backoff_ns * 2 < log->opts->log_backoff_max_ns
+				  ? log->backoff_ns * 2 : log->opts->log_backoff_max_ns;
 }
 
-static void log_sender(void *arg)
+/* The connection ended: reconnect at once (then back off). */
+static void connection_lost(struct log_stream *log, uint64_t now)
 {
-	struct agent *agent = arg;
-	struct log_stream *log = &agent->log;
-	struct vsock_addr host = { agent->opts.log_cid, agent->opts.log_port };
-	uint64_t backoff = LOG_BACKOFF_MIN_NS;
-	char *batch = malloc(LOG_BATCH);
+	vsock_close(log->sock);
+	log->sock = NULL;
+	log->state = LOG_IDLE;
+	log->lost_at_ns = now;
+	log->retry_at_ns = now;
+}
 
-	if (!batch) {
-		log_printf("agent: no memory for the log stream; logs stay in the ring\n");
+static void start_connect(struct log_stream *log, uint64_t now)
+{
+	struct vsock_addr host = { log->opts->log_cid, log->opts->log_port };
+	int err = vsock_socket(log->core, VSOCK_TYPE_STREAM, &log->sock);
+
+	if (err < 0) {
+		log->sock = NULL;
+		connect_failed(log, now);
 		return;
 	}
-	while (!stopping(agent)) {
-		struct vsock_sock *sock;
-		int err = vsock_socket(agent->core, VSOCK_TYPE_STREAM, &sock);
-
-		if (err == 0) {
-			vsock_setopt(sock, VSOCK_OPT_CONNECT_TIMEOUT_NS, 1000000000ull);
-			err = vsock_connect(sock, &host, 0);
-			if (err < 0)
-				vsock_close(sock);
-		}
-		if (err < 0) {
-			platform_lock();
-			if (!agent->stopping)
-				platform_wait(&agent->stop_wq, platform_now_ns() + backoff);
-			platform_unlock();
-			backoff = backoff * 2 < agent->opts.log_backoff_max_ns
-					  ? backoff * 2 : agent->opts.log_backoff_max_ns;
-			continue;
-		}
-		backoff = LOG_BACKOFF_MIN_NS;
-		vsock_setopt(sock, VSOCK_OPT_RCVTIMEO_NS, agent->opts.poll_slice_ns);
-		platform_lock();
-		log->sock = sock;
-		log->connected = true;
-		log->acker_busy = true;
-		log->connects++;
-		log->send_next = log->acked + 1; /* replay what was not acknowledged */
-		platform_wake(&log->wq);
-		platform_unlock();
-
-		log_pump(agent, sock, batch);
-
-		vsock_shutdown(sock, VSOCK_SHUT_RDWR);
-		platform_lock();
-		log->connected = false;
-		log->lost_at_ns = platform_now_ns();
-		platform_wake(&log->wq);
-		while (log->acker_busy)
-			platform_wait(&log->wq, platform_now_ns() + agent->opts.poll_slice_ns);
-		log->sock = NULL;
-		platform_unlock();
-		vsock_close(sock);
+	vsock_setopt(log->sock, VSOCK_OPT_CONNECT_TIMEOUT_NS, LOG_CONNECT_TIMEOUT_NS);
+	err = vsock_connect(log->sock, &host, VSOCK_DONTWAIT);
+	if (err != -EINPROGRESS && err != 0) {
+		connect_failed(log, now);
+		return;
 	}
-	free(batch);
+	log->state = LOG_CONNECTING;
+	log->connect_deadline_ns = now + LOG_CONNECT_TIMEOUT_NS;
 }
 
-/* ---- the acknowledgement reader ---- */
-
-static void handle_ack_line(struct agent *agent, const char *line)
+static void check_connect(struct log_stream *log, uint64_t now)
 {
-	struct log_stream *log = &agent->log;
+	struct vsock_addr peer;
+
+	if (vsock_sock_error(log->sock) < 0) {
+		connect_failed(log, now);
+	} else if (vsock_getpeername(log->sock, &peer) == 0) {
+		log->state = LOG_CONNECTED;
+		log->backoff_ns = LOG_BACKOFF_MIN_NS;
+		log->connects++;
+		log->send_next = log->acked + 1; /* replay what was not acknowledged */
+		log->batch_len = log->batch_sent = 0;
+		log->ack_used = 0;
+	} else if (now >= log->connect_deadline_ns) {
+		connect_failed(log, now);
+	}
+}
+
+static void handle_ack_line(struct log_stream *log, const char *line)
+{
 	unsigned long long seq;
 	char *end;
 
@@ -276,104 +247,150 @@ static void handle_ack_line(struct agent *agent, const char *line)
 	seq = strtoull(line + 4, &end, 10);
 	if (*end && *end != '\r')
 		return;
-	platform_lock();
 	if (seq >= log->send_next)
 		seq = log->send_next - 1; /* cannot acknowledge what was not sent */
-	if (seq > log->acked) {
+	if (seq > log->acked)
 		log->acked = seq;
-		platform_wake(&log->space_wq);
-	}
-	platform_unlock();
 }
 
-static void log_acker(void *arg)
+static void read_acks(struct log_stream *log, uint64_t now)
 {
-	struct agent *agent = arg;
-	struct log_stream *log = &agent->log;
-	char line[64];
-	size_t used = 0;
+	for (int round = 0; round < LOG_ACK_ROUNDS; round++) {
+		char buf[256];
+		ssize_t n = vsock_recv(log->sock, buf, sizeof(buf), VSOCK_DONTWAIT);
 
-	for (;;) {
-		struct vsock_sock *sock;
-
-		platform_lock();
-		while (!agent->stopping && !(log->sock && log->acker_busy))
-			platform_wait(&log->wq, platform_now_ns() + agent->opts.poll_slice_ns);
-		sock = agent->stopping ? NULL : log->sock;
-		platform_unlock();
-		if (!sock)
-			break;
-		used = 0;
-		for (;;) {
-			char buf[256];
-			ssize_t n = vsock_recv(sock, buf, sizeof(buf), 0);
-			bool over;
-
-			if (n == -EAGAIN) {
-				platform_lock();
-				over = agent->stopping || !log->connected;
-				platform_unlock();
-				if (over)
-					break;
-				continue;
-			}
-			if (n <= 0)
-				break;
-			for (ssize_t i = 0; i < n; i++) {
-				if (buf[i] == '\n') {
-					line[used] = '\0';
-					handle_ack_line(agent, line);
-					used = 0;
-				} else if (used < sizeof(line) - 1) {
-					line[used++] = buf[i];
-				}
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			connection_lost(log, now);
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				log->ack_line[log->ack_used] = '\0';
+				handle_ack_line(log, log->ack_line);
+				log->ack_used = 0;
+			} else if (log->ack_used < sizeof(log->ack_line) - 1) {
+				log->ack_line[log->ack_used++] = buf[i];
 			}
 		}
-		platform_lock();
-		log->connected = false;
-		log->acker_busy = false;
-		platform_wake(&log->wq);
-		platform_unlock();
 	}
-	platform_lock();
-	log->acker_busy = false;
-	platform_wake(&log->wq);
-	platform_unlock();
 }
 
-int log_stream_init(struct agent *agent)
+struct vsock_sock *log_stream_pollfd(const struct log_stream *log, short *events)
 {
-	struct log_stream *log = &agent->log;
+	switch (log->state) {
+	case LOG_CONNECTING:
+		*events = VSOCK_POLLOUT;
+		return log->sock;
+	case LOG_CONNECTED:
+		*events = VSOCK_POLLIN;
+		if (log->batch_sent < log->batch_len || log->send_next < log->next_seq)
+			*events |= VSOCK_POLLOUT;
+		return log->sock;
+	default:
+		*events = 0;
+		return NULL;
+	}
+}
 
+uint64_t log_stream_deadline(const struct log_stream *log, uint64_t now)
+{
+	uint64_t deadline = PLATFORM_FOREVER;
+
+	if (log->state == LOG_IDLE)
+		deadline = log->retry_at_ns;
+	else if (log->state == LOG_CONNECTING)
+		deadline = log->connect_deadline_ns;
+	/* held-back output may go once the grace for a lost listener ends */
+	if (log->state != LOG_CONNECTED && log->lost_at_ns &&
+	    now - log->lost_at_ns < log->opts->log_grace_ns &&
+	    log->lost_at_ns + log->opts->log_grace_ns < deadline)
+		deadline = log->lost_at_ns + log->opts->log_grace_ns;
+	return deadline;
+}
+
+void log_stream_serve(struct log_stream *log, short revents, uint64_t now)
+{
+	switch (log->state) {
+	case LOG_IDLE:
+		if (now >= log->retry_at_ns)
+			start_connect(log, now);
+		break;
+	case LOG_CONNECTING:
+		check_connect(log, now);
+		break;
+	case LOG_CONNECTED:
+		if (revents & (VSOCK_POLLIN | VSOCK_POLLERR | VSOCK_POLLHUP))
+			read_acks(log, now);
+		break;
+	case LOG_OFF:
+		break;
+	}
+}
+
+void log_stream_flush(struct log_stream *log, uint64_t now)
+{
+	while (log->state == LOG_CONNECTED) {
+		ssize_t n;
+
+		if (log->batch_sent == log->batch_len) {
+			log->batch_len = fill_batch(log, log->batch, LOG_BATCH);
+			log->batch_sent = 0;
+			if (!log->batch_len)
+				return;
+		}
+		n = vsock_send(log->sock, log->batch + log->batch_sent,
+			       log->batch_len - log->batch_sent, VSOCK_DONTWAIT);
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			connection_lost(log, now);
+			return;
+		}
+		log->batch_sent += (size_t)n;
+	}
+}
+
+int log_stream_init(struct log_stream *log, const struct agent_options *opts,
+		    struct vsock_core *core)
+{
+	memset(log, 0, sizeof(*log));
+	log->opts = opts;
+	log->core = core;
 	log->first_seq = log->next_seq = log->send_next = 1;
-	if (!agent->opts.log_ring)
+	log->backoff_ns = LOG_BACKOFF_MIN_NS;
+	log->state = LOG_OFF;
+	if (!opts->log_ring)
 		return 0;
-	log->ring = calloc(agent->opts.log_ring, sizeof(*log->ring));
-	return log->ring ? 0 : -ENOMEM;
-}
-
-int log_stream_start(struct agent *agent)
-{
-	int err;
-
-	if (!agent->opts.log_port || !agent->log.ring)
+	log->ring = calloc(opts->log_ring, sizeof(*log->ring));
+	if (!log->ring)
+		return -ENOMEM;
+	if (!opts->log_port)
 		return 0;
-	err = agent_spawn(agent, "log-acker", log_acker, agent, LOG_STACK, NULL, NULL);
-	if (err == 0)
-		err = agent_spawn(agent, "log-sender", log_sender, agent, LOG_STACK, NULL, NULL);
-	return err;
+	log->batch = malloc(LOG_BATCH);
+	if (!log->batch) {
+		log_printf("agent: no memory for the log stream; logs stay in the ring\n");
+		return 0;
+	}
+	log->state = LOG_IDLE; /* retry_at_ns 0: connect at once */
+	return 0;
 }
 
-void log_stream_stop(struct agent *agent)
+void log_stream_stop(struct log_stream *log)
 {
-	platform_lock();
-	platform_wake(&agent->log.wq);
-	platform_wake(&agent->log.space_wq);
-	platform_unlock();
+	log->stopping = true;
+	if (log->sock)
+		vsock_close(log->sock);
+	log->sock = NULL;
+	log->state = LOG_OFF;
 }
 
-void log_stream_free(struct agent *agent)
+void log_stream_free(struct log_stream *log)
 {
-	free(agent->log.ring);
-	agent->log.ring = NULL;
+	log_stream_stop(log);
+	free(log->batch);
+	free(log->ring);
+	log->batch = NULL;
+	log->ring = NULL;
 }

@@ -1,124 +1,71 @@
 /*
- * process.c -- containers and their processes (DESIGN §5): each process
- * runs one catalogue program as its own task with bounded stdin, stdout
- * and stderr pipes.  A container's init process has exec_id == its id.
+ * process.c -- containers and their processes (DESIGN §5; see process.h).
+ * A container's init process has exec_id == its id.
+ *
+ * Who touches what: the agent task owns the tables, the state and the
+ * reading end of stdout/stderr (and the writing end of stdin); a program
+ * task touches only its struct prog (program.c) and, on its way out, the
+ * few atomics marked in struct process.  A program's task handle is used
+ * only under the kill handshake below, so it is never used after the
+ * task is over.
  */
+#include "agent/process.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/internal.h"
+#include "agent/version.h"
 #include "include/log.h"
-#include "oci.pb.h"
 
-#define SIGNAL_KILL 9
+#define TAP_CHUNK 256        /* output bytes looked at per step of the log tap */
 
-/* ---- agent-owned tasks ---- */
+#define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
 
-struct task_start {
-	struct agent *agent;          /* owner */
-	void (*exit_fn)(void *, bool); /* the caller's exit callback */
-	void *exit_arg;               /* and its argument */
-};
+/* ---- the table ---- */
 
-void agent_task_done_locked(struct agent *agent)
+void process_table_init(struct process_table *table, const struct agent_options *opts,
+			struct log_stream *log, struct vsock_core *core,
+			struct vsock_wakeup *wakeup)
 {
-	agent->tasks--;
-	platform_wake(&agent->tasks_wq);
+	memset(table, 0, sizeof(*table));
+	table->opts = opts;
+	table->log = log;
+	table->core = core;
+	table->wakeup = wakeup;
+	table->started_ns = platform_now_ns();
 }
 
-static void agent_task_exit(void *arg, bool killed)
+void process_table_free(struct process_table *table)
 {
-	struct task_start *start = arg;
-	struct agent *agent = start->agent;
-
-	if (start->exit_fn)
-		start->exit_fn(start->exit_arg, killed);
-	free(start);
-	agent_task_done_locked(agent);
+	while (table->containers)
+		container_free(table->containers);
 }
 
-/* platform_task_spawn that keeps count, so agent_stop can wait for all. */
-int agent_spawn(struct agent *agent, const char *name, void (*fn)(void *), void *arg,
-		size_t stack, void (*exit_fn)(void *, bool), void *exit_arg)
+/*
+ * A program moved a pipe (in its own task): wake the agent task, once
+ * until it looks.  Seeing notified == 1 is enough to skip the post: the
+ * agent clears it before it looks at the pipes, and that clear comes
+ * after this load in the (sequentially consistent) order of all atomics,
+ * so the pipe change before the load is seen.  Two programs may both post;
+ * that is harmless.  (Loads and stores only: aarch64 would take a
+ * read-modify-write from libgcc's outline atomics.)
+ */
+static void program_notify(void *arg)
 {
-	struct task_start *start = malloc(sizeof(*start));
-	struct platform_task *task;
-	int err;
+	struct process_table *table = arg;
 
-	if (!start)
-		return -ENOMEM;
-	start->agent = agent;
-	start->exit_fn = exit_fn;
-	start->exit_arg = exit_arg;
-	platform_lock();
-	agent->tasks++;
-	platform_unlock();
-	err = platform_task_spawn(&task, name, fn, arg, stack, agent_task_exit, start);
-	if (err < 0) {
-		free(start);
-		platform_lock();
-		agent_task_done_locked(agent);
-		platform_unlock();
-	}
-	return err;
+	if (LOAD(&table->notified))
+		return;
+	STORE(&table->notified, 1);
+	vsock_wakeup_post(table->wakeup);
 }
 
-/* ---- pipes ---- */
-
-static int pipe_init(struct pipe *pipe, size_t cap)
+struct container *container_find(struct process_table *table, const char *id)
 {
-	pipe->buf = malloc(cap);
-	pipe->cap = cap;
-	pipe->head = pipe->len = 0;
-	pipe->eof = pipe->broken = false;
-	return pipe->buf ? 0 : -ENOMEM;
-}
-
-size_t pipe_read_locked(struct pipe *pipe, void *buf, size_t len)
-{
-	uint8_t *out = buf;
-	size_t done = 0;
-
-	while (done < len && pipe->len) {
-		size_t n = pipe->cap - pipe->head;
-
-		if (n > pipe->len)
-			n = pipe->len;
-		if (n > len - done)
-			n = len - done;
-		memcpy(out + done, pipe->buf + pipe->head, n);
-		pipe->head = (pipe->head + n) % pipe->cap;
-		pipe->len -= n;
-		done += n;
-	}
-	return done;
-}
-
-size_t pipe_write_locked(struct pipe *pipe, const void *buf, size_t len)
-{
-	const uint8_t *in = buf;
-	size_t done = 0;
-
-	while (done < len && pipe->len < pipe->cap) {
-		size_t tail = (pipe->head + pipe->len) % pipe->cap;
-		size_t n = tail >= pipe->head ? pipe->cap - tail : pipe->head - tail;
-
-		if (n > len - done)
-			n = len - done;
-		memcpy(pipe->buf + tail, in + done, n);
-		pipe->len += n;
-		done += n;
-	}
-	return done;
-}
-
-/* ---- lookup ---- */
-
-struct container *container_find(struct agent *agent, const char *id)
-{
-	for (struct container *ctr = agent->containers; ctr; ctr = ctr->next)
+	for (struct container *ctr = table->containers; ctr; ctr = ctr->next)
 		if (strcmp(ctr->id, id) == 0)
 			return ctr;
 	return NULL;
@@ -130,6 +77,14 @@ struct process *process_find(struct container *ctr, const char *exec_id)
 		if (strcmp(proc->exec_id, exec_id) == 0)
 			return proc;
 	return NULL;
+}
+
+bool container_running(const struct container *ctr)
+{
+	for (const struct process *p = ctr->procs; p; p = p->next)
+		if (p->state == PROC_RUNNING)
+			return true;
+	return false;
 }
 
 /* ---- life cycle ---- */
@@ -144,65 +99,75 @@ static char *dup_string(const char *s)
 	return copy;
 }
 
-void process_free_locked(struct process *proc)
+static void process_free(struct process *proc)
 {
-	for (int i = 0; i < proc->argc; i++)
-		free(proc->argv[i]);
-	for (int i = 0; i < proc->envc; i++)
-		free(proc->envp[i]);
-	free(proc->in.buf);
-	free(proc->out.buf);
-	free(proc->err.buf);
-	proc->ctr->agent->nprocesses--;
+	struct prog *io = &proc->io;
+
+	for (int i = 0; i < io->argc; i++)
+		free(io->argv[i]);
+	for (int i = 0; i < io->envc; i++)
+		free(io->envp[i]);
+	pipe_destroy(&io->in);
+	pipe_destroy(&io->out);
+	pipe_destroy(&io->err);
+	proc->ctr->table->nprocesses--;
 	free(proc);
 }
 
-int process_create_locked(struct container *ctr, const char *exec_id,
-			  const void *oci_process, struct process **out, char *err, size_t errlen)
+static int copy_spec(struct prog *io, const struct process_spec *spec)
 {
-	const grpc_Process *spec = oci_process;
-	struct agent *agent = ctr->agent;
+	for (int i = 0; i < spec->argc && i < PROG_MAX_ARGS; i++) {
+		if (!(io->argv[io->argc] = dup_string(spec->argv[i])))
+			return -ENOMEM;
+		io->argc++;
+	}
+	for (int i = 0; i < spec->envc && i < PROG_MAX_ARGS; i++) {
+		if (!(io->envp[io->envc] = dup_string(spec->envp[i])))
+			return -ENOMEM;
+		io->envc++;
+	}
+	snprintf(io->cwd, sizeof(io->cwd), "%s", spec->cwd && spec->cwd[0] ? spec->cwd : "/");
+	return 0;
+}
+
+int process_create(struct container *ctr, const char *exec_id, const struct process_spec *spec,
+		   struct process **out, char *why, size_t why_len)
+{
+	struct process_table *table = ctr->table;
+	size_t pipe_bytes = table->opts->pipe_bytes;
 	struct process *proc;
 	char names[256];
 
-	if (spec->Args_count == 0 || spec->Args[0][0] == '\0') {
-		snprintf(err, errlen, "the process has no Args: Args[0] must name a "
+	if (spec->argc == 0 || spec->argv[0][0] == '\0') {
+		snprintf(why, why_len, "the process has no Args: Args[0] must name a "
 			 "catalogue program");
 		return -EINVAL;
 	}
-	if (!catalogue_find(spec->Args[0])) {
+	if (!catalogue_find(spec->argv[0])) {
 		catalogue_list(names, sizeof(names));
-		snprintf(err, errlen, "program '%s' is not in the catalogue (available: %s)",
-			 spec->Args[0], names);
+		snprintf(why, why_len, "program '%s' is not in the catalogue (available: %s)",
+			 spec->argv[0], names);
 		return -ENOENT;
 	}
-	if (ctr->nprocs >= agent->opts.max_procs) {
-		snprintf(err, errlen, "container '%s' already has %u processes "
-			 "(limit agent.max_procs=%u)", ctr->id, ctr->nprocs, agent->opts.max_procs);
+	if (ctr->nprocs >= table->opts->max_procs) {
+		snprintf(why, why_len, "container '%s' already has %u processes "
+			 "(limit agent.max_procs=%u)", ctr->id, ctr->nprocs, table->opts->max_procs);
 		return -ENOSPC;
 	}
 	proc = calloc(1, sizeof(*proc));
 	if (!proc)
 		goto err_nomem;
 	proc->ctr = ctr;
-	agent->nprocesses++;
+	table->nprocesses++;
 	snprintf(proc->exec_id, sizeof(proc->exec_id), "%s", exec_id);
-	proc->prog = catalogue_find(spec->Args[0]);
-	snprintf(proc->cwd, sizeof(proc->cwd), "%s", spec->Cwd[0] ? spec->Cwd : "/");
-	for (pb_size_t i = 0; i < spec->Args_count; i++) {
-		if (!(proc->argv[proc->argc] = dup_string(spec->Args[i])))
-			goto err_free;
-		proc->argc++;
-	}
-	for (pb_size_t i = 0; i < spec->Env_count; i++) {
-		if (!(proc->envp[proc->envc] = dup_string(spec->Env[i])))
-			goto err_free;
-		proc->envc++;
-	}
-	if (pipe_init(&proc->in, agent->opts.pipe_bytes) || pipe_init(&proc->out, agent->opts.pipe_bytes) ||
-	    pipe_init(&proc->err, agent->opts.pipe_bytes))
+	proc->program = catalogue_find(spec->argv[0]);
+	proc->io.notify = program_notify;
+	proc->io.notify_arg = table;
+	proc->out = (struct output){ .pipe = &proc->io.out, .stream = "stdout" };
+	proc->err = (struct output){ .pipe = &proc->io.err, .stream = "stderr" };
+	if (pipe_init(&proc->io.in, pipe_bytes) || pipe_init(&proc->io.out, pipe_bytes) ||
+	    pipe_init(&proc->io.err, pipe_bytes) || copy_spec(&proc->io, spec))
 		goto err_free;
-	proc->next = NULL;
 	/* init first, execs after it in creation order */
 	struct process **link = &ctr->procs;
 	while (*link)
@@ -213,17 +178,42 @@ int process_create_locked(struct container *ctr, const char *exec_id,
 	return 0;
 
 err_free:
-	process_free_locked(proc);
+	process_free(proc);
 err_nomem:
-	snprintf(err, errlen, "out of memory for a new process (try a smaller agent.pipe_kib)");
+	snprintf(why, why_len, "out of memory for a new process (try a smaller agent.pipe_kib)");
 	return -ENOMEM;
 }
 
-void container_free_locked(struct container *ctr)
+int container_create(struct process_table *table, const char *id,
+		     const struct process_spec *spec, struct container **out, char *why,
+		     size_t why_len)
 {
-	struct agent *agent = ctr->agent;
+	struct container *ctr = calloc(1, sizeof(*ctr));
+	int err;
 
-	for (struct container **link = &agent->containers; *link; link = &(*link)->next) {
+	if (!ctr) {
+		snprintf(why, why_len, "agent is out of memory");
+		return -ENOMEM;
+	}
+	ctr->table = table;
+	snprintf(ctr->id, sizeof(ctr->id), "%s", id);
+	err = process_create(ctr, ctr->id, spec, &ctr->init, why, why_len);
+	if (err < 0) {
+		free(ctr);
+		return err;
+	}
+	ctr->next = table->containers;
+	table->containers = ctr;
+	table->ncontainers++;
+	*out = ctr;
+	return 0;
+}
+
+void container_free(struct container *ctr)
+{
+	struct process_table *table = ctr->table;
+
+	for (struct container **link = &table->containers; *link; link = &(*link)->next) {
 		if (*link == ctr) {
 			*link = ctr->next;
 			break;
@@ -233,88 +223,108 @@ void container_free_locked(struct container *ctr)
 		struct process *proc = ctr->procs;
 
 		ctr->procs = proc->next;
-		process_free_locked(proc);
+		process_free(proc);
 	}
-	agent->ncontainers--;
+	table->ncontainers--;
 	free(ctr);
 }
 
-/* Output lines still partial at exit go to the log as they are. */
-static void flush_line_locked(struct process *proc, struct line_buf *line, const char *stream)
-{
-	if (line->len)
-		log_record_locked(proc->ctr->agent, "info", "container", proc->ctr->id, stream,
-				  line->text, line->len);
-	line->len = 0;
-}
+/* ---- the program's task ---- */
 
 static void program_task(void *arg)
 {
 	struct process *proc = arg;
-	int status = proc->prog->main(proc, proc->argc, proc->argv);
+	int status = proc->program->main(&proc->io, proc->io.argc, proc->io.argv);
 
-	platform_lock();
-	proc->exit_status = status & 0xff;
-	/* A SignalProcess(KILL) holding our handle must finish with it first. */
-	while (proc->kill_inflight)
-		platform_wait(&proc->wq, platform_now_ns() + 1000000);
-	platform_unlock();
+	STORE(&proc->status, status);
+	/* Past main: from here the task may end at any moment, so the agent
+	 * must not start a kill; one under way finishes with our handle
+	 * first (kill_task).  -EINTR: the kill has been delivered. */
+	STORE(&proc->returning, 1);
+	if (LOAD(&proc->kill_inflight)) {
+		platform_lock();
+		while (LOAD(&proc->kill_inflight) &&
+		       platform_wait(&proc->io.wq, PLATFORM_FOREVER) != -EINTR)
+			;
+		platform_unlock();
+	}
 }
 
-/* Runs once the task is gone for good (lock held, another task's context). */
+/* The task is over for good (platform lock held, another task's context). */
 static void program_exited(void *arg, bool killed)
 {
 	struct process *proc = arg;
-	struct agent *agent = proc->ctr->agent;
 
-	if (killed)
-		proc->exit_status = 128 + SIGNAL_KILL;
-	proc->state = PROC_EXITED;
-	proc->task = NULL;
-	proc->out.eof = proc->err.eof = true;
-	proc->in.broken = true;
-	flush_line_locked(proc, &proc->out_line, "stdout");
-	flush_line_locked(proc, &proc->err_line, "stderr");
-	agent_log_locked(agent, "info", proc->ctr->id, "process '%s' (%s) exited with status %d",
-			 proc->exec_id, proc->prog->name, proc->exit_status);
-	platform_wake(&proc->wq);
-	parks_poll_locked(agent);
+	proc->killed = killed;
+	STORE(&proc->task_gone, 1);
+	vsock_wakeup_post_locked(proc->ctr->table->wakeup);
 }
 
-/* The caller set proc->state = PROC_RUNNING under the lock already, so
- * nobody frees the process meanwhile. */
+/*
+ * platform_task_kill needs a live handle.  Dekker's handshake with the
+ * program task: we announce the kill, then look whether the task is past
+ * main; it announces that, then looks for a kill under way and waits for
+ * it.  Whichever comes second sees the other, so either the task is not
+ * returning and waits for us, or we do not touch the handle.
+ */
+static void kill_task(struct process *proc)
+{
+	STORE(&proc->kill_inflight, 1);
+	if (!LOAD(&proc->returning))
+		platform_task_kill(proc->task);
+	STORE(&proc->kill_inflight, 0);
+	prog_wake(&proc->io);
+}
+
+static void fill_facts(struct process *proc)
+{
+	struct process_table *table = proc->ctr->table;
+
+	proc->io.facts = (struct prog_facts){
+		.agent_version = AGENT_VERSION,
+		.arch = table->opts->arch,
+		.boot_id = table->opts->boot_id,
+		.guest_cid = vsock_core_local_cid(table->core),
+		.agent_uptime_ms = (platform_now_ns() - table->started_ns) / 1000000,
+		.containers = table->ncontainers,
+		.processes = table->nprocesses,
+	};
+}
+
 int process_start(struct process *proc)
 {
-	struct agent *agent = proc->ctr->agent;
-	struct platform_task *task;
-	struct task_start *start;
+	struct process_table *table = proc->ctr->table;
 	int err;
 
-	/* agent_spawn inlined: the handle is kept for SignalProcess. */
-	start = malloc(sizeof(*start));
-	if (!start)
-		return -ENOMEM;
-	start->agent = agent;
-	start->exit_fn = program_exited;
-	start->exit_arg = proc;
-	platform_lock();
-	agent->tasks++;
-	platform_unlock();
-	err = platform_task_spawn(&task, proc->prog->name, program_task, proc,
-				  agent->opts.stack_bytes, agent_task_exit, start);
-	platform_lock();
+	fill_facts(proc);
+	proc->state = PROC_RUNNING;
+	table->ntasks++;
+	err = platform_task_spawn(&proc->task, proc->program->name, program_task, proc,
+				  table->opts->stack_bytes, program_exited, proc);
 	if (err < 0) {
-		free(start);
 		proc->state = PROC_CREATED;
-		agent_task_done_locked(agent);
-	} else if (proc->state == PROC_RUNNING) {
-		/* (if it already ran and exited, the handle is gone) */
-		proc->task = task;
-		agent_log_locked(agent, "info", proc->ctr->id, "process '%s' started: %s",
-				 proc->exec_id, proc->prog->name);
+		proc->task = NULL;
+		table->ntasks--;
+		return err;
 	}
-	platform_unlock();
-	return err;
+	agent_log(table->log, "info", proc->ctr->id, "process '%s' started: %s", proc->exec_id,
+		  proc->program->name);
+	return 0;
+}
+
+void process_fail(struct process *proc, int status)
+{
+	proc->exit_status = status;
+	proc->state = PROC_EXITED;
+	pipe_close_write(&proc->io.out);
+	pipe_close_write(&proc->io.err);
+	pipe_close_read(&proc->io.in);
+}
+
+bool signal_supported(uint32_t sig)
+{
+	return sig == 0 || sig == SIGNAL_HUP || sig == SIGNAL_INT || sig == SIGNAL_QUIT ||
+	       sig == SIGNAL_KILL || sig == SIGNAL_TERM;
 }
 
 /*
@@ -324,50 +334,141 @@ int process_start(struct process *proc)
  */
 int process_signal(struct process *proc, uint32_t sig)
 {
-	struct platform_task *task = NULL;
-
-	if (sig != 0 && sig != 1 && sig != 2 && sig != 3 && sig != SIGNAL_KILL && sig != 15)
+	if (!signal_supported(sig))
 		return -EINVAL;
-	platform_lock();
-	if (proc->state == PROC_RUNNING && sig != 0) {
-		if (!proc->stop_signal)
-			proc->stop_signal = (int)sig;
-		if (sig == SIGNAL_KILL && !proc->kill_sent && proc->task) {
-			proc->kill_sent = true;
-			proc->kill_inflight = true;
-			task = proc->task;
-		}
-		platform_wake(&proc->wq);
-	}
-	platform_unlock();
-	/* The handle stays valid meanwhile: the task cannot return while
-	 * kill_inflight is set (program_task), only be ended by this kill. */
-	if (task) {
-		platform_task_kill(task);
-		platform_lock();
-		proc->kill_inflight = false;
-		platform_wake(&proc->wq);
-		platform_unlock();
+	if (proc->state != PROC_RUNNING || sig == 0)
+		return 0;
+	prog_request_stop(&proc->io, (int)sig);
+	if (sig == SIGNAL_KILL && !proc->kill_sent) {
+		proc->kill_sent = true;
+		kill_task(proc);
 	}
 	return 0;
 }
 
-/* agent_stop: every running program is killed. */
-void agent_kill_all(struct agent *agent)
+void process_kill_all(struct process_table *table)
 {
-	for (;;) {
-		struct process *victim = NULL;
+	for (struct container *ctr = table->containers; ctr; ctr = ctr->next)
+		for (struct process *proc = ctr->procs; proc; proc = proc->next)
+			process_signal(proc, SIGNAL_KILL);
+}
 
-		platform_lock();
-		for (struct container *ctr = agent->containers; ctr && !victim; ctr = ctr->next)
-			for (struct process *proc = ctr->procs; proc; proc = proc->next)
-				if (proc->state == PROC_RUNNING && !proc->kill_sent) {
-					victim = proc;
-					break;
-				}
-		platform_unlock();
-		if (!victim)
+/* ---- output into the log ---- */
+
+static void flush_line(struct process *proc, struct output *o)
+{
+	if (o->line_len)
+		log_record(proc->ctr->table->log, "info", "container", proc->ctr->id, o->stream,
+			   o->line, o->line_len);
+	o->line_len = 0;
+}
+
+/* Log what the program wrote since last time, one record per line (split
+ * at LOG_MSG_MAX), while the log stream can take it. */
+static void tap_output(struct process *proc, struct output *o, uint64_t now)
+{
+	struct log_stream *log = proc->ctr->table->log;
+	uint8_t chunk[TAP_CHUNK];
+
+	for (;;) {
+		size_t n = pipe_peek(o->pipe, o->logged, chunk, sizeof(chunk)), used = 0;
+
+		if (n == 0 || log_output_should_wait(log, now))
 			return;
-		process_signal(victim, SIGNAL_KILL);
+		while (used < n) {
+			uint8_t c = chunk[used];
+
+			if (c == '\n' || o->line_len == sizeof(o->line)) {
+				flush_line(proc, o);
+				used += c == '\n';
+				break; /* a record made: may the next one go? */
+			}
+			o->line[o->line_len++] = (char)c;
+			used++;
+		}
+		o->logged += used;
 	}
+}
+
+static size_t unlogged(const struct output *o)
+{
+	return pipe_readable(o->pipe) - o->logged;
+}
+
+/* The task is over and all its output logged: the process has exited. */
+static void finish_exit(struct process *proc)
+{
+	struct process_table *table = proc->ctr->table;
+
+	proc->exit_status = proc->killed ? 128 + SIGNAL_KILL : LOAD(&proc->status) & 0xff;
+	proc->state = PROC_EXITED;
+	proc->task = NULL;
+	pipe_close_write(&proc->io.out);
+	pipe_close_write(&proc->io.err);
+	pipe_close_read(&proc->io.in);
+	flush_line(proc, &proc->out);
+	flush_line(proc, &proc->err);
+	table->ntasks--;
+	agent_log(table->log, "info", proc->ctr->id, "process '%s' (%s) exited with status %d",
+		  proc->exec_id, proc->program->name, proc->exit_status);
+}
+
+void process_table_poll(struct process_table *table, uint64_t now)
+{
+	/* Before looking: a program that moves a pipe from now on posts again. */
+	STORE(&table->notified, 0);
+	for (struct container *ctr = table->containers; ctr; ctr = ctr->next) {
+		for (struct process *proc = ctr->procs; proc; proc = proc->next) {
+			if (proc->state != PROC_RUNNING)
+				continue;
+			tap_output(proc, &proc->out, now);
+			tap_output(proc, &proc->err, now);
+			if (LOAD(&proc->task_gone) && !unlogged(&proc->out) && !unlogged(&proc->err))
+				finish_exit(proc);
+		}
+	}
+}
+
+/* ---- the host's side of the pipes ---- */
+
+size_t process_read_output(struct process *proc, bool err_stream, void *buf, size_t len)
+{
+	struct output *o = err_stream ? &proc->err : &proc->out;
+	size_t n = pipe_read(o->pipe, buf, len < o->logged ? len : o->logged);
+
+	o->logged -= n;
+	if (n)
+		prog_wake(&proc->io); /* room for the writer */
+	return n;
+}
+
+bool process_output_ready(const struct process *proc, bool err_stream)
+{
+	const struct output *o = err_stream ? &proc->err : &proc->out;
+
+	return o->logged || proc->state == PROC_EXITED;
+}
+
+size_t process_write_input(struct process *proc, const void *buf, size_t len)
+{
+	size_t n = pipe_write(&proc->io.in, buf, len);
+
+	if (n)
+		prog_wake(&proc->io);
+	return n;
+}
+
+const char *process_input_refusal(const struct process *proc)
+{
+	if (pipe_write_closed(&proc->io.in))
+		return "stdin was closed (CloseStdin)";
+	if (pipe_read_closed(&proc->io.in))
+		return "the process has exited: nothing reads stdin";
+	return NULL;
+}
+
+void process_close_input(struct process *proc)
+{
+	pipe_close_write(&proc->io.in);
+	prog_wake(&proc->io);
 }

@@ -1,236 +1,302 @@
 /*
  * service.c -- the methods of grpc.Health and grpc.AgentService (Kata's
  * names, DESIGN §5) plus vsockagent.Extras/ListContainers, and the parked
- * requests that wait for a process event.  Errors carry gRPC codes and a
- * message saying what to do about them.
+ * calls that wait for a process event (see service.h).  Errors carry gRPC
+ * codes and a message saying what to do about them.
+ *
+ * Everything runs in the agent task: a handler looks at the process table,
+ * answers or parks, and returns; nothing here blocks.
  */
+#include "agent/service.h"
+
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <pb_decode.h>
+
 #include "agent.pb.h"
-#include "agent/internal.h"
+#include "agent/version.h"
 #include "agentext.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "health.pb.h"
 #include "include/log.h"
 
+#define AGENT_READ_MAX 32768 /* ReadStreamResponse.data (agent.options) */
+#define MAX_TARGETS 64       /* processes one SignalProcess / RemoveContainer reaches */
+
 static const google_protobuf_Empty empty = google_protobuf_Empty_init_zero;
-#define REPLY_EMPTY(call) call_reply(call, google_protobuf_Empty_fields, &empty)
+
+enum park_kind { PARK_WAIT, PARK_READ_OUT, PARK_READ_ERR, PARK_WRITE_IN, PARK_REMOVE };
+
+/* A call answered later. */
+struct park {
+	struct park *next;           /* the service's list */
+	struct service_peer *peer;   /* where the answer goes */
+	uint32_t stream_id;          /* ttRPC stream of the call */
+	enum park_kind kind;         /* what it waits for */
+	struct container *ctr;       /* its container */
+	struct process *proc;        /* its process (NULL for REMOVE) */
+	uint32_t len;                /* READ: most bytes wanted */
+	uint8_t *data;               /* WRITE: bytes to write (owned) */
+	size_t data_len;             /* WRITE: how many */
+	uint64_t deadline_ns;        /* answer DEADLINE_EXCEEDED then */
+};
+
+/* ---- answering ---- */
+
+static void respond(struct service *svc, struct service_peer *peer, uint32_t stream_id,
+		    int code, const char *message, const pb_msgdesc_t *fields, const void *msg)
+{
+	svc->respond(svc->respond_ctx, peer, stream_id, code, message, fields, msg, false);
+}
+
+static void call_reply(struct call *call, const pb_msgdesc_t *fields, const void *msg)
+{
+	respond(call->service, call->peer, call->stream_id, GRPC_OK, NULL, fields, msg);
+	call->answered = true;
+}
+
+static void reply_empty(struct call *call)
+{
+	call_reply(call, google_protobuf_Empty_fields, &empty);
+}
+
+static void call_error(struct call *call, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void call_error(struct call *call, int code, const char *fmt, ...)
+{
+	char message[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	respond(call->service, call->peer, call->stream_id, code, message, NULL, NULL);
+	call->answered = true;
+}
+
+static bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg)
+{
+	pb_istream_t is = pb_istream_from_buffer(call->payload, call->payload_len);
+
+	if (pb_decode(&is, fields, msg))
+		return true;
+	call_error(call, GRPC_INVALID_ARGUMENT, "cannot decode the request message: %s",
+		   PB_GET_ERROR(&is));
+	return false;
+}
 
 /* ---- parks ---- */
 
-static void park_free_locked(struct agent *agent, struct park *park)
+static void park_free(struct service *svc, struct park *park)
 {
-	park->conn->parked--;
-	agent->nparked--;
+	park->peer->parked--;
+	svc->nparked--;
 	free(park->data);
 	free(park);
 }
 
-static void reply_read_locked(struct park *park, struct pipe *pipe)
+static void reply_read(struct service *svc, struct park *park, bool err_stream)
 {
 	grpc_ReadStreamResponse *resp = malloc(sizeof(*resp));
 	uint32_t want = park->len && park->len < AGENT_READ_MAX ? park->len : AGENT_READ_MAX;
 
 	if (!resp) {
-		call_reply_locked(park->conn, park->stream_id, GRPC_RESOURCE_EXHAUSTED,
-				  "agent is out of memory for the read", NULL, NULL, false);
+		respond(svc, park->peer, park->stream_id, GRPC_RESOURCE_EXHAUSTED,
+			"agent is out of memory for the read", NULL, NULL);
 		return;
 	}
-	resp->data.size = (pb_size_t)pipe_read_locked(pipe, resp->data.bytes, want);
-	call_reply_locked(park->conn, park->stream_id, GRPC_OK, NULL,
-			  grpc_ReadStreamResponse_fields, resp, false);
+	resp->data.size = (pb_size_t)process_read_output(park->proc, err_stream, resp->data.bytes,
+							  want);
+	respond(svc, park->peer, park->stream_id, GRPC_OK, NULL, grpc_ReadStreamResponse_fields,
+		resp);
 	free(resp);
-	platform_wake(&park->proc->wq); /* room for the writer */
 }
 
 /* Answer the park if its event came; true when answered. */
-static bool park_try_locked(struct park *park)
+static bool park_try(struct service *svc, struct park *park)
 {
 	struct process *proc = park->proc;
-	struct pipe *pipe;
+	const char *refusal;
 
 	switch (park->kind) {
 	case PARK_WAIT:
 		if (proc->state != PROC_EXITED)
 			return false;
 		grpc_WaitProcessResponse wait = { proc->exit_status };
-		call_reply_locked(park->conn, park->stream_id, GRPC_OK, NULL,
-				  grpc_WaitProcessResponse_fields, &wait, false);
+		respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+			grpc_WaitProcessResponse_fields, &wait);
 		return true;
 	case PARK_READ_OUT:
 	case PARK_READ_ERR:
-		pipe = park->kind == PARK_READ_OUT ? &proc->out : &proc->err;
-		if (!pipe->len && !pipe->eof)
+		if (!process_output_ready(proc, park->kind == PARK_READ_ERR))
 			return false;
-		reply_read_locked(park, pipe);
+		reply_read(svc, park, park->kind == PARK_READ_ERR);
 		return true;
 	case PARK_WRITE_IN: {
 		grpc_WriteStreamResponse resp = { 0 };
 
-		if (proc->in.eof || proc->in.broken) {
-			call_reply_locked(park->conn, park->stream_id, GRPC_FAILED_PRECONDITION,
-					  proc->in.eof ? "stdin was closed (CloseStdin)"
-						       : "the process has exited: nothing reads stdin",
-					  NULL, NULL, false);
+		refusal = process_input_refusal(proc);
+		if (refusal) {
+			respond(svc, park->peer, park->stream_id, GRPC_FAILED_PRECONDITION, refusal,
+				NULL, NULL);
 			return true;
 		}
-		resp.len = (uint32_t)pipe_write_locked(&proc->in, park->data, park->data_len);
+		resp.len = (uint32_t)process_write_input(proc, park->data, park->data_len);
 		if (!resp.len)
 			return false;
-		platform_wake(&proc->wq);
-		call_reply_locked(park->conn, park->stream_id, GRPC_OK, NULL,
-				  grpc_WriteStreamResponse_fields, &resp, false);
+		respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+			grpc_WriteStreamResponse_fields, &resp);
 		return true;
 	}
 	case PARK_REMOVE:
-		if (park->ctr->holds)
+		if (container_running(park->ctr))
 			return false;
-		for (struct process *p = park->ctr->procs; p; p = p->next)
-			if (p->state == PROC_RUNNING)
-				return false;
-		call_reply_locked(park->conn, park->stream_id, GRPC_OK, NULL,
-				  google_protobuf_Empty_fields, &empty, false);
+		respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+			google_protobuf_Empty_fields, &empty);
 		return true;
 	}
 	return false;
 }
 
-static void container_remove_locked(struct agent *agent, struct container *ctr)
+/* Drop the parks of `peer` or `ctr`, answering them with code/message
+ * (peer NULL) or not at all (a peer that is gone). */
+static void parks_cancel(struct service *svc, struct service_peer *peer, struct container *ctr,
+			 int code, const char *message)
+{
+	for (struct park **link = &svc->parks; *link;) {
+		struct park *park = *link;
+
+		if ((peer && park->peer != peer) || (ctr && park->ctr != ctr)) {
+			link = &park->next;
+			continue;
+		}
+		*link = park->next;
+		if (park->kind == PARK_REMOVE)
+			park->ctr->removing = false;
+		if (!peer)
+			respond(svc, park->peer, park->stream_id, code, message, NULL, NULL);
+		park_free(svc, park);
+	}
+}
+
+static void container_remove(struct service *svc, struct container *ctr)
 {
 	char message[200];
 
 	snprintf(message, sizeof(message), "container '%s' was removed", ctr->id);
-	parks_cancel_locked(agent, NULL, ctr, GRPC_NOT_FOUND, message);
-	agent_log_locked(agent, "info", ctr->id, "container removed");
-	container_free_locked(ctr);
+	parks_cancel(svc, NULL, ctr, GRPC_NOT_FOUND, message);
+	agent_log(svc->log, "info", ctr->id, "container removed");
+	container_free(ctr);
 }
 
-void parks_poll_locked(struct agent *agent)
+static bool park_expire(struct service *svc, struct park *park, uint64_t now)
+{
+	if (park->deadline_ns > now)
+		return false;
+	if (park->kind == PARK_REMOVE)
+		park->ctr->removing = false;
+	respond(svc, park->peer, park->stream_id, GRPC_DEADLINE_EXCEEDED,
+		park->kind == PARK_REMOVE ? "the container's processes did not exit in time"
+					  : "deadline exceeded (timeout_nano) before the event came",
+		NULL, NULL);
+	return true;
+}
+
+void service_poll(struct service *svc, uint64_t now)
 {
 again:
-	for (struct park **link = &agent->parks; *link;) {
+	for (struct park **link = &svc->parks; *link;) {
 		struct park *park = *link;
 
-		if (!park_try_locked(park)) {
-			link = &park->next;
-			continue;
-		}
-		*link = park->next;
-		if (park->kind == PARK_REMOVE) {
-			struct container *ctr = park->ctr;
+		if (park_try(svc, park)) {
+			*link = park->next;
+			if (park->kind == PARK_REMOVE) {
+				struct container *ctr = park->ctr;
 
-			park_free_locked(agent, park);
-			container_remove_locked(agent, ctr);
-			goto again; /* the list changed under us */
+				park_free(svc, park);
+				container_remove(svc, ctr);
+				goto again; /* the list changed under us */
+			}
+			park_free(svc, park);
+		} else if (park_expire(svc, park, now)) {
+			*link = park->next;
+			park_free(svc, park);
+		} else {
+			link = &park->next;
 		}
-		park_free_locked(agent, park);
 	}
 }
 
-void parks_cancel_locked(struct agent *agent, struct conn *conn, struct container *ctr,
-			 int code, const char *message)
-{
-	for (struct park **link = &agent->parks; *link;) {
-		struct park *park = *link;
-
-		if ((conn && park->conn != conn) || (ctr && park->ctr != ctr)) {
-			link = &park->next;
-			continue;
-		}
-		*link = park->next;
-		if (park->kind == PARK_REMOVE)
-			park->ctr->removing = false;
-		if (!conn)
-			call_reply_locked(park->conn, park->stream_id, code, message, NULL, NULL,
-					  false);
-		park_free_locked(agent, park);
-	}
-}
-
-uint64_t parks_expire_locked(struct agent *agent, struct conn *conn, uint64_t now)
+uint64_t service_next_deadline(const struct service *svc)
 {
 	uint64_t next = PLATFORM_FOREVER;
 
-	for (struct park **link = &agent->parks; *link;) {
-		struct park *park = *link;
-
-		if (park->conn != conn || park->deadline_ns > now) {
-			if (park->conn == conn && park->deadline_ns < next)
-				next = park->deadline_ns;
-			link = &park->next;
-			continue;
-		}
-		*link = park->next;
-		if (park->kind == PARK_REMOVE)
-			park->ctr->removing = false;
-		call_reply_locked(conn, park->stream_id, GRPC_DEADLINE_EXCEEDED,
-				  park->kind == PARK_REMOVE
-					  ? "the container's processes did not exit in time"
-					  : "deadline exceeded (timeout_nano) before the event came",
-				  NULL, NULL, false);
-		park_free_locked(agent, park);
-	}
+	for (const struct park *park = svc->parks; park; park = park->next)
+		if (park->deadline_ns < next)
+			next = park->deadline_ns;
 	return next;
 }
 
-/* Park a request on `proc` / `ctr`; answers RESOURCE_EXHAUSTED itself. */
-static void park_locked(struct call *call, enum park_kind kind, struct container *ctr,
-			struct process *proc, uint32_t len, uint8_t *data, size_t data_len)
+void service_peer_gone(struct service *svc, struct service_peer *peer)
 {
-	struct park *park = calloc(1, sizeof(*park));
+	parks_cancel(svc, peer, NULL, GRPC_CANCELLED, NULL);
+}
 
-	if (park) {
-		park->kind = kind;
-		park->ctr = ctr;
-		park->proc = proc;
-		park->len = len;
-		park->data = data;
-		park->data_len = data_len;
-		if (call_park_locked(call, park))
-			return;
-		free(park);
+/* Park a call on `proc` / `ctr`; answers RESOURCE_EXHAUSTED itself. */
+static void park_call(struct call *call, enum park_kind kind, struct container *ctr,
+		      struct process *proc, uint32_t len, uint8_t *data, size_t data_len)
+{
+	struct service *svc = call->service;
+	struct park *park = NULL;
+
+	if (call->peer->parked < svc->opts->max_inflight)
+		park = calloc(1, sizeof(*park));
+	if (!park) {
+		free(data);
+		call_error(call, GRPC_RESOURCE_EXHAUSTED,
+			   "too many requests waiting on this connection (agent.max_inflight)");
+		return;
 	}
-	free(data);
-	call_reply_locked(call->conn, call->stream_id, GRPC_RESOURCE_EXHAUSTED,
-			  "too many requests waiting on this connection (agent.max_inflight)",
-			  NULL, NULL, false);
+	*park = (struct park){ .next = svc->parks, .peer = call->peer,
+			       .stream_id = call->stream_id, .kind = kind, .ctr = ctr,
+			       .proc = proc, .len = len, .data = data, .data_len = data_len,
+			       .deadline_ns = call->deadline_ns };
+	svc->parks = park;
+	svc->nparked++;
+	call->peer->parked++;
 	call->answered = true;
 }
 
 /* ---- lookups with messages ---- */
 
-static struct container *find_ctr_locked(struct call *call, const char *id)
+static struct container *find_ctr(struct call *call, const char *id)
 {
-	struct container *ctr = container_find(call->conn->agent, id);
+	struct container *ctr = container_find(call->service->procs, id);
 
 	if (!ctr) {
-		platform_unlock();
 		if (!id[0])
 			call_error(call, GRPC_INVALID_ARGUMENT, "container_id is empty");
 		else
 			call_error(call, GRPC_NOT_FOUND, "no container '%s' (create it first, "
 				   "or see `agentctl ps`)", id);
-		platform_lock();
 	}
 	return ctr;
 }
 
-static struct process *find_proc_locked(struct call *call, const char *id, const char *exec_id)
+static struct process *find_proc(struct call *call, const char *id, const char *exec_id)
 {
-	struct container *ctr = find_ctr_locked(call, id);
+	struct container *ctr = find_ctr(call, id);
 	struct process *proc;
 
 	if (!ctr)
 		return NULL;
 	proc = process_find(ctr, exec_id[0] ? exec_id : id);
-	if (!proc) {
-		platform_unlock();
+	if (!proc)
 		call_error(call, GRPC_NOT_FOUND, "container '%s' has no process '%s'", id, exec_id);
-		platform_lock();
-	}
 	return proc;
 }
 
@@ -272,7 +338,7 @@ static void get_guest_details(struct call *call)
 
 static void create_sandbox(struct call *call)
 {
-	struct agent *agent = call->conn->agent;
+	struct service *svc = call->service;
 	grpc_CreateSandboxRequest *req = calloc(1, sizeof(*req));
 
 	if (!req) {
@@ -280,18 +346,15 @@ static void create_sandbox(struct call *call)
 		return;
 	}
 	if (call_decode(call, grpc_CreateSandboxRequest_fields, req)) {
-		platform_lock();
-		if (agent->sandbox_created) {
-			platform_unlock();
+		if (svc->sandbox_created) {
 			call_error(call, GRPC_ALREADY_EXISTS, "sandbox '%s' already exists: this "
-				   "agent serves one sandbox per boot", agent->sandbox_id);
+				   "agent serves one sandbox per boot", svc->sandbox_id);
 		} else {
-			agent->sandbox_created = true;
-			snprintf(agent->sandbox_id, sizeof(agent->sandbox_id), "%s", req->sandbox_id);
-			agent_log_locked(agent, "info", "", "sandbox '%s' created (hostname '%s')",
-					 req->sandbox_id, req->hostname);
-			platform_unlock();
-			REPLY_EMPTY(call);
+			svc->sandbox_created = true;
+			snprintf(svc->sandbox_id, sizeof(svc->sandbox_id), "%s", req->sandbox_id);
+			agent_log(svc->log, "info", "", "sandbox '%s' created (hostname '%s')",
+				  req->sandbox_id, req->hostname);
+			reply_empty(call);
 		}
 	}
 	free(req);
@@ -299,19 +362,17 @@ static void create_sandbox(struct call *call)
 
 static void destroy_sandbox(struct call *call)
 {
-	struct agent *agent = call->conn->agent;
+	struct service *svc = call->service;
 	grpc_DestroySandboxRequest req;
 
 	if (!call_decode(call, grpc_DestroySandboxRequest_fields, &req))
 		return;
-	agent_kill_all(agent);
-	platform_lock();
-	agent->sandbox_created = false;
-	agent_log_locked(agent, "info", "", "sandbox destroyed: %s",
-			 agent->opts.power_off ? "powering off" : "programs killed");
-	call_reply_locked(call->conn, call->stream_id, GRPC_OK, NULL, google_protobuf_Empty_fields,
-			  &empty, true);
-	platform_unlock();
+	process_kill_all(svc->procs);
+	svc->sandbox_created = false;
+	agent_log(svc->log, "info", "", "sandbox destroyed: %s",
+		  svc->opts->power_off ? "powering off" : "programs killed");
+	svc->respond(svc->respond_ctx, call->peer, call->stream_id, GRPC_OK, NULL,
+		     google_protobuf_Empty_fields, &empty, true);
 	call->answered = true;
 }
 
@@ -335,12 +396,30 @@ static int create_error_code(int err)
 	       : GRPC_RESOURCE_EXHAUSTED;
 }
 
+/* The command line of an OCI Process, pointing into the request. */
+static void spec_of(const grpc_Process *p, struct process_spec *spec,
+		    const char *argv[PROG_MAX_ARGS], const char *envp[PROG_MAX_ARGS])
+{
+	for (pb_size_t i = 0; i < p->Args_count && i < PROG_MAX_ARGS; i++)
+		argv[i] = p->Args[i];
+	for (pb_size_t i = 0; i < p->Env_count && i < PROG_MAX_ARGS; i++)
+		envp[i] = p->Env[i];
+	*spec = (struct process_spec){
+		.argc = p->Args_count < PROG_MAX_ARGS ? (int)p->Args_count : PROG_MAX_ARGS,
+		.argv = argv,
+		.envc = p->Env_count < PROG_MAX_ARGS ? (int)p->Env_count : PROG_MAX_ARGS,
+		.envp = envp,
+		.cwd = p->Cwd,
+	};
+}
+
 static void create_container(struct call *call)
 {
-	struct agent *agent = call->conn->agent;
+	struct service *svc = call->service;
 	grpc_CreateContainerRequest *req = calloc(1, sizeof(*req));
+	const char *argv[PROG_MAX_ARGS], *envp[PROG_MAX_ARGS];
+	struct process_spec spec;
 	struct container *ctr;
-	struct process *proc;
 	char why[200];
 	int err;
 
@@ -365,43 +444,26 @@ static void create_container(struct call *call)
 			   "Process: set OCI.Process.Args to a catalogue program");
 		goto out;
 	}
-	platform_lock();
-	if (container_find(agent, req->container_id)) {
-		platform_unlock();
+	if (container_find(svc->procs, req->container_id)) {
 		call_error(call, GRPC_ALREADY_EXISTS, "container '%s' already exists (remove it "
 			   "first or pick another id)", req->container_id);
 		goto out;
 	}
-	if (agent->ncontainers >= agent->opts.max_containers) {
-		unsigned limit = agent->opts.max_containers;
+	if (svc->procs->ncontainers >= svc->opts->max_containers) {
+		unsigned limit = svc->opts->max_containers;
 
-		platform_unlock();
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "%u containers exist already (limit "
 			   "agent.max_containers=%u): remove some first", limit, limit);
 		goto out;
 	}
-	ctr = calloc(1, sizeof(*ctr));
-	if (!ctr) {
-		platform_unlock();
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
-		goto out;
-	}
-	ctr->agent = agent;
-	snprintf(ctr->id, sizeof(ctr->id), "%s", req->container_id);
-	err = process_create_locked(ctr, ctr->id, &req->OCI.Process, &proc, why, sizeof(why));
+	spec_of(&req->OCI.Process, &spec, argv, envp);
+	err = container_create(svc->procs, req->container_id, &spec, &ctr, why, sizeof(why));
 	if (err < 0) {
-		free(ctr);
-		platform_unlock();
 		call_error(call, create_error_code(err), "%s", why);
 		goto out;
 	}
-	ctr->init = proc;
-	ctr->next = agent->containers;
-	agent->containers = ctr;
-	agent->ncontainers++;
-	agent_log_locked(agent, "info", ctr->id, "container created: %s", proc->prog->name);
-	platform_unlock();
-	REPLY_EMPTY(call);
+	agent_log(svc->log, "info", ctr->id, "container created: %s", ctr->init->program->name);
+	reply_empty(call);
 out:
 	free(req);
 }
@@ -410,44 +472,32 @@ static void start_container(struct call *call)
 {
 	grpc_StartContainerRequest req;
 	struct container *ctr;
-	int err;
 
 	if (!call_decode(call, grpc_StartContainerRequest_fields, &req))
 		return;
-	platform_lock();
-	ctr = find_ctr_locked(call, req.container_id);
-	if (!ctr) {
-		platform_unlock();
+	ctr = find_ctr(call, req.container_id);
+	if (!ctr)
 		return;
-	}
 	if (ctr->started || ctr->removing) {
-		platform_unlock();
 		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' %s", req.container_id,
 			   ctr->removing ? "is being removed" : "was started already");
 		return;
 	}
-	ctr->started = true;
-	ctr->init->state = PROC_RUNNING;
-	ctr->holds++;
-	platform_unlock();
-	err = process_start(ctr->init);
-	platform_lock();
-	if (err < 0)
-		ctr->started = false;
-	ctr->holds--;
-	parks_poll_locked(ctr->agent);
-	platform_unlock();
-	if (err < 0)
+	if (process_start(ctr->init) < 0) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "cannot start a task for container "
 			   "'%s' (out of memory: fewer containers or a smaller agent.stack_kib)",
 			   req.container_id);
-	else
-		REPLY_EMPTY(call);
+		return;
+	}
+	ctr->started = true;
+	reply_empty(call);
 }
 
 static void exec_process(struct call *call)
 {
 	grpc_ExecProcessRequest *req = calloc(1, sizeof(*req));
+	const char *argv[PROG_MAX_ARGS], *envp[PROG_MAX_ARGS];
+	struct process_spec spec;
 	struct container *ctr;
 	struct process *proc;
 	char why[200];
@@ -465,56 +515,42 @@ static void exec_process(struct call *call)
 			   : "exec_id is empty or not valid: use letters, digits, '-', '_' or '.'");
 		goto out;
 	}
-	platform_lock();
-	ctr = find_ctr_locked(call, req->container_id);
-	if (!ctr) {
-		platform_unlock();
+	ctr = find_ctr(call, req->container_id);
+	if (!ctr)
 		goto out;
-	}
 	if (!ctr->started || ctr->removing || ctr->init->state != PROC_RUNNING) {
-		platform_unlock();
 		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' is not running "
 			   "(exec needs a started container whose init process still runs)",
 			   req->container_id);
 		goto out;
 	}
 	if (process_find(ctr, req->exec_id)) {
-		platform_unlock();
 		call_error(call, GRPC_ALREADY_EXISTS, "container '%s' already has a process "
 			   "'%s'", req->container_id, req->exec_id);
 		goto out;
 	}
-	err = process_create_locked(ctr, req->exec_id, &req->process, &proc, why, sizeof(why));
+	spec_of(&req->process, &spec, argv, envp);
+	err = process_create(ctr, req->exec_id, &spec, &proc, why, sizeof(why));
 	if (err < 0) {
-		platform_unlock();
 		call_error(call, create_error_code(err), "%s", why);
 		goto out;
 	}
-	proc->state = PROC_RUNNING;
-	ctr->holds++;
-	platform_unlock();
-	err = process_start(proc);
-	platform_lock();
-	if (err < 0)
-		proc->exit_status = 127;
-	if (err < 0)
-		proc->state = PROC_EXITED, proc->out.eof = proc->err.eof = proc->in.broken = true;
-	ctr->holds--;
-	parks_poll_locked(ctr->agent);
-	platform_unlock();
-	if (err < 0)
+	if (process_start(proc) < 0) {
+		process_fail(proc, 127);
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "cannot start a task for '%s' (out of "
 			   "memory)", req->exec_id);
-	else
-		REPLY_EMPTY(call);
+		goto out;
+	}
+	reply_empty(call);
 out:
 	free(req);
 }
 
 static void signal_process(struct call *call)
 {
+	struct service *svc = call->service;
 	grpc_SignalProcessRequest req;
-	struct process *targets[64];
+	struct process *targets[MAX_TARGETS];
 	struct container *ctr;
 	unsigned n = 0;
 	uint32_t sig;
@@ -522,48 +558,37 @@ static void signal_process(struct call *call)
 	if (!call_decode(call, grpc_SignalProcessRequest_fields, &req))
 		return;
 	sig = req.signal;
-	if (sig != 0 && sig != 1 && sig != 2 && sig != 3 && sig != 9 && sig != 15) {
+	if (!signal_supported(sig)) {
 		call_error(call, GRPC_INVALID_ARGUMENT, "signal %u is not supported: use 9 (KILL), "
 			   "15 (TERM), 2 (INT), 1 (HUP), 3 (QUIT) or 0", sig);
 		return;
 	}
-	platform_lock();
-	ctr = find_ctr_locked(call, req.container_id);
-	if (!ctr) {
-		platform_unlock();
+	ctr = find_ctr(call, req.container_id);
+	if (!ctr)
 		return;
-	}
 	if (!req.exec_id[0]) {
-		for (struct process *p = ctr->procs; p && n < 64; p = p->next)
+		for (struct process *p = ctr->procs; p && n < MAX_TARGETS; p = p->next)
 			targets[n++] = p;
 	} else {
 		struct process *proc = process_find(ctr, req.exec_id);
 
 		if (!proc) {
-			platform_unlock();
 			call_error(call, GRPC_NOT_FOUND, "container '%s' has no process '%s'",
 				   req.container_id, req.exec_id);
 			return;
 		}
 		if (proc->state == PROC_CREATED) {
-			platform_unlock();
 			call_error(call, GRPC_FAILED_PRECONDITION, "process '%s' has not been "
 				   "started yet (StartContainer first)", req.exec_id);
 			return;
 		}
 		targets[n++] = proc;
 	}
-	ctr->holds++;
-	agent_log_locked(ctr->agent, "info", ctr->id, "signal %u to %s", sig,
-			 req.exec_id[0] ? req.exec_id : "every process");
-	platform_unlock();
+	agent_log(svc->log, "info", ctr->id, "signal %u to %s", sig,
+		  req.exec_id[0] ? req.exec_id : "every process");
 	for (unsigned i = 0; i < n; i++)
 		process_signal(targets[i], sig);
-	platform_lock();
-	ctr->holds--;
-	parks_poll_locked(ctr->agent);
-	platform_unlock();
-	REPLY_EMPTY(call);
+	reply_empty(call);
 }
 
 static void wait_process(struct call *call)
@@ -573,20 +598,16 @@ static void wait_process(struct call *call)
 
 	if (!call_decode(call, grpc_WaitProcessRequest_fields, &req))
 		return;
-	platform_lock();
-	proc = find_proc_locked(call, req.container_id, req.exec_id);
-	if (proc) {
-		if (proc->state == PROC_EXITED) {
-			grpc_WaitProcessResponse resp = { proc->exit_status };
+	proc = find_proc(call, req.container_id, req.exec_id);
+	if (!proc)
+		return;
+	if (proc->state == PROC_EXITED) {
+		grpc_WaitProcessResponse resp = { proc->exit_status };
 
-			call_reply_locked(call->conn, call->stream_id, GRPC_OK, NULL,
-					  grpc_WaitProcessResponse_fields, &resp, false);
-			call->answered = true;
-		} else {
-			park_locked(call, PARK_WAIT, proc->ctr, proc, 0, NULL, 0);
-		}
+		call_reply(call, grpc_WaitProcessResponse_fields, &resp);
+	} else {
+		park_call(call, PARK_WAIT, proc->ctr, proc, 0, NULL, 0);
 	}
-	platform_unlock();
 }
 
 static void read_stream(struct call *call, bool err_stream)
@@ -597,18 +618,16 @@ static void read_stream(struct call *call, bool err_stream)
 
 	if (!call_decode(call, grpc_ReadStreamRequest_fields, &req))
 		return;
-	platform_lock();
-	proc = find_proc_locked(call, req.container_id, req.exec_id);
-	if (proc) {
-		probe = (struct park){ .conn = call->conn, .stream_id = call->stream_id,
-				       .kind = err_stream ? PARK_READ_ERR : PARK_READ_OUT,
-				       .ctr = proc->ctr, .proc = proc, .len = req.len };
-		if (park_try_locked(&probe))
-			call->answered = true;
-		else
-			park_locked(call, probe.kind, proc->ctr, proc, req.len, NULL, 0);
-	}
-	platform_unlock();
+	proc = find_proc(call, req.container_id, req.exec_id);
+	if (!proc)
+		return;
+	probe = (struct park){ .peer = call->peer, .stream_id = call->stream_id,
+			       .kind = err_stream ? PARK_READ_ERR : PARK_READ_OUT,
+			       .ctr = proc->ctr, .proc = proc, .len = req.len };
+	if (park_try(call->service, &probe))
+		call->answered = true;
+	else
+		park_call(call, probe.kind, proc->ctr, proc, req.len, NULL, 0);
 }
 
 static void read_stdout(struct call *call)
@@ -626,6 +645,7 @@ static void write_stdin(struct call *call)
 	grpc_WriteStreamRequest *req = malloc(sizeof(*req));
 	struct process *proc;
 	struct park probe;
+	uint8_t *copy;
 
 	if (!req) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
@@ -633,36 +653,24 @@ static void write_stdin(struct call *call)
 	}
 	if (!call_decode(call, grpc_WriteStreamRequest_fields, req))
 		goto out;
-	platform_lock();
-	proc = find_proc_locked(call, req->container_id, req->exec_id);
-	if (proc) {
-		probe = (struct park){ .conn = call->conn, .stream_id = call->stream_id,
-				       .kind = PARK_WRITE_IN, .ctr = proc->ctr, .proc = proc,
-				       .data = req->data.bytes, .data_len = req->data.size };
-		if (req->data.size == 0) {
-			grpc_WriteStreamResponse resp = { 0 };
+	proc = find_proc(call, req->container_id, req->exec_id);
+	if (!proc)
+		goto out;
+	probe = (struct park){ .peer = call->peer, .stream_id = call->stream_id,
+			       .kind = PARK_WRITE_IN, .ctr = proc->ctr, .proc = proc,
+			       .data = req->data.bytes, .data_len = req->data.size };
+	if (req->data.size == 0) {
+		grpc_WriteStreamResponse resp = { 0 };
 
-			call_reply_locked(call->conn, call->stream_id, GRPC_OK, NULL,
-					  grpc_WriteStreamResponse_fields, &resp, false);
-			call->answered = true;
-		} else if (park_try_locked(&probe)) {
-			call->answered = true;
-		} else {
-			uint8_t *copy = malloc(req->data.size);
-
-			if (copy)
-				memcpy(copy, req->data.bytes, req->data.size);
-			if (copy)
-				park_locked(call, PARK_WRITE_IN, proc->ctr, proc, 0, copy,
-					    req->data.size);
-			else
-				call_reply_locked(call->conn, call->stream_id,
-						  GRPC_RESOURCE_EXHAUSTED, "agent is out of memory",
-						  NULL, NULL, false);
-			call->answered = true;
-		}
+		call_reply(call, grpc_WriteStreamResponse_fields, &resp);
+	} else if (park_try(call->service, &probe)) {
+		call->answered = true;
+	} else if ((copy = malloc(req->data.size)) != NULL) {
+		memcpy(copy, req->data.bytes, req->data.size);
+		park_call(call, PARK_WRITE_IN, proc->ctr, proc, 0, copy, req->data.size);
+	} else {
+		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
 	}
-	platform_unlock();
 out:
 	free(req);
 }
@@ -674,47 +682,32 @@ static void close_stdin(struct call *call)
 
 	if (!call_decode(call, grpc_CloseStdinRequest_fields, &req))
 		return;
-	platform_lock();
-	proc = find_proc_locked(call, req.container_id, req.exec_id);
-	if (proc) {
-		proc->in.eof = true;
-		platform_wake(&proc->wq);
-		parks_poll_locked(call->conn->agent); /* parked writes fail now */
-	}
-	platform_unlock();
-	if (proc)
-		REPLY_EMPTY(call);
+	proc = find_proc(call, req.container_id, req.exec_id);
+	if (!proc)
+		return;
+	process_close_input(proc); /* parked writes fail at the next poll */
+	reply_empty(call);
 }
 
 static void remove_container(struct call *call)
 {
-	struct agent *agent = call->conn->agent;
+	struct service *svc = call->service;
 	grpc_RemoveContainerRequest req;
-	struct process *targets[64];
 	struct container *ctr;
-	unsigned n = 0;
 
 	if (!call_decode(call, grpc_RemoveContainerRequest_fields, &req))
 		return;
-	platform_lock();
-	ctr = find_ctr_locked(call, req.container_id);
-	if (!ctr) {
-		platform_unlock();
+	ctr = find_ctr(call, req.container_id);
+	if (!ctr)
 		return;
-	}
 	if (ctr->removing) {
-		platform_unlock();
 		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' is being removed "
 			   "already", req.container_id);
 		return;
 	}
-	for (struct process *p = ctr->procs; p && n < 64; p = p->next)
-		if (p->state == PROC_RUNNING)
-			targets[n++] = p;
-	if (!n) {
-		container_remove_locked(agent, ctr);
-		platform_unlock();
-		REPLY_EMPTY(call);
+	if (!container_running(ctr)) {
+		container_remove(svc, ctr);
+		reply_empty(call);
 		return;
 	}
 	/* Kata: RemoveContainer kills what still runs and waits for it. */
@@ -725,15 +718,9 @@ static void remove_container(struct call *call)
 		if (limit < call->deadline_ns)
 			call->deadline_ns = limit;
 	}
-	park_locked(call, PARK_REMOVE, ctr, NULL, 0, NULL, 0);
-	ctr->holds++;
-	platform_unlock();
-	for (unsigned i = 0; i < n; i++)
-		process_signal(targets[i], 9);
-	platform_lock();
-	ctr->holds--;
-	parks_poll_locked(agent);
-	platform_unlock();
+	park_call(call, PARK_REMOVE, ctr, NULL, 0, NULL, 0);
+	for (struct process *p = ctr->procs; p; p = p->next)
+		process_signal(p, SIGNAL_KILL);
 }
 
 /* ---- vsockagent.Extras ---- */
@@ -745,7 +732,7 @@ static const char *state_name(enum proc_state state)
 
 static void list_containers(struct call *call)
 {
-	struct agent *agent = call->conn->agent;
+	struct service *svc = call->service;
 	vsockagent_ListContainersRequest req;
 	vsockagent_ListContainersResponse *resp = calloc(1, sizeof(*resp));
 
@@ -756,8 +743,7 @@ static void list_containers(struct call *call)
 	if (call_decode(call, vsockagent_ListContainersRequest_fields, &req)) {
 		const size_t max = sizeof(resp->processes) / sizeof(resp->processes[0]);
 
-		platform_lock();
-		for (struct container *ctr = agent->containers; ctr; ctr = ctr->next)
+		for (struct container *ctr = svc->procs->containers; ctr; ctr = ctr->next)
 			for (struct process *p = ctr->procs; p && resp->processes_count < max;
 			     p = p->next) {
 				vsockagent_ProcessState *s = &resp->processes[resp->processes_count++];
@@ -766,9 +752,8 @@ static void list_containers(struct call *call)
 				snprintf(s->exec_id, sizeof(s->exec_id), "%s", p->exec_id);
 				snprintf(s->state, sizeof(s->state), "%s", state_name(p->state));
 				s->exit_status = p->state == PROC_EXITED ? p->exit_status : 0;
-				snprintf(s->program, sizeof(s->program), "%s", p->prog->name);
+				snprintf(s->program, sizeof(s->program), "%s", p->program->name);
 			}
-		platform_unlock();
 		call_reply(call, vsockagent_ListContainersResponse_fields, resp);
 	}
 	free(resp);
@@ -815,4 +800,28 @@ bool service_method_known(const char *service, const char *method)
 void service_dispatch(struct call *call, const char *service, const char *method)
 {
 	method_find(service, method)->fn(call);
+	if (!call->answered)
+		call_error(call, GRPC_INTERNAL, "%s/%s gave no answer", service, method);
+}
+
+void service_init(struct service *svc, const struct agent_options *opts,
+		  struct process_table *procs, struct log_stream *log,
+		  service_respond_fn *respond_fn, void *respond_ctx)
+{
+	memset(svc, 0, sizeof(*svc));
+	svc->opts = opts;
+	svc->procs = procs;
+	svc->log = log;
+	svc->respond = respond_fn;
+	svc->respond_ctx = respond_ctx;
+}
+
+void service_free(struct service *svc)
+{
+	while (svc->parks) {
+		struct park *park = svc->parks;
+
+		svc->parks = park->next;
+		park_free(svc, park);
+	}
 }

@@ -4,17 +4,20 @@
  * A frame is a 10-byte big-endian header -- length u32, stream id u32,
  * type u8 (1 request, 2 response, 3 data), flags u8 -- and `length` bytes
  * of protobuf: a ttrpc.Request from the client, a ttrpc.Response back on
- * the same (odd) stream id.  Each connection has a reader task, which
- * decodes requests and runs handlers, and a writer task, which sends the
- * queued responses in whatever order they are ready (a parked WaitProcess
- * does not hold up the Health.Check behind it) and answers parked
- * requests whose timeout_nano has passed with DEADLINE_EXCEEDED.
+ * the same (odd) stream id.  The agent task serves every connection from
+ * one poll loop: it reads what has arrived, hands each complete request
+ * to the service, and sends the queued answers in whatever order they are
+ * ready (a parked WaitProcess does not hold up the Health.Check behind it).
  *
  * Bad input never ends a connection: an oversized frame is skipped and
  * answered RESOURCE_EXHAUSTED, an undecodable one INVALID_ARGUMENT, a
- * method we do not have UNIMPLEMENTED.
+ * method we do not have UNIMPLEMENTED.  A peer that does not read its
+ * answers is not read from either once CONN_OUT_MAX bytes wait for it.
  */
+#include "agent/ttrpc.h"
+
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,19 +25,30 @@
 #include <pb_decode.h>
 #include <pb_encode.h>
 
-#include "agent/internal.h"
 #include "include/log.h"
 #include "ttrpc.pb.h"
 
-#define FRAME_HEADER 10
 #define TYPE_REQUEST 1
 #define TYPE_RESPONSE 2
-#define CONN_READER_STACK (48 << 10)
-#define CONN_WRITER_STACK (16 << 10)
-#define ACCEPT_STACK (16 << 10)
-#define SKIP_CHUNK 4096
+#define READ_ROUNDS 16           /* receives per connection per step (fairness) */
+#define SKIP_CHUNK 1024          /* bytes of a refused frame discarded per receive */
+#define ACCEPT_BATCH 32          /* connections accepted per step */
+#define CONN_OUT_MAX (256 << 10) /* answers queued before a connection is not read */
 
-/* ---- responses ---- */
+/* One encoded ttRPC frame waiting to be sent. */
+struct out_frame {
+	struct out_frame *next;      /* queue order */
+	bool power_off_after;        /* DestroySandbox: power off once sent */
+	size_t len;                  /* bytes in data */
+	uint8_t data[];              /* header + payload */
+};
+
+static struct conn *conn_of(struct service_peer *peer)
+{
+	return (struct conn *)((char *)peer - offsetof(struct conn, calls));
+}
+
+/* ---- answers ---- */
 
 struct bytes_ref {
 	const uint8_t *data; /* bytes to encode */
@@ -51,6 +65,19 @@ static bool encode_bytes(pb_ostream_t *stream, const pb_field_t *field, void *co
 	       pb_encode_string(stream, ref->data, ref->len);
 }
 
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* One response frame; NULL when out of memory. */
 static struct out_frame *encode_response(uint32_t stream_id, int code, const char *message,
 					 const pb_msgdesc_t *fields, const void *msg)
@@ -59,11 +86,10 @@ static struct out_frame *encode_response(uint32_t stream_id, int code, const cha
 	struct bytes_ref inner = { NULL, 0 };
 	struct out_frame *frame = NULL;
 	uint8_t *inner_buf = NULL;
+	pb_ostream_t os;
 	size_t total;
 
 	if (fields && code == GRPC_OK) {
-		pb_ostream_t os;
-
 		if (!pb_get_encoded_size(&inner.len, fields, msg))
 			return NULL;
 		inner_buf = malloc(inner.len ? inner.len : 1);
@@ -81,23 +107,17 @@ static struct out_frame *encode_response(uint32_t stream_id, int code, const cha
 	resp.payload.arg = &inner;
 	if (!pb_get_encoded_size(&total, ttrpc_Response_fields, &resp))
 		goto out;
-	frame = malloc(sizeof(*frame) + FRAME_HEADER + total);
+	frame = malloc(sizeof(*frame) + TTRPC_FRAME_HEADER + total);
 	if (!frame)
 		goto out;
 	frame->next = NULL;
 	frame->power_off_after = false;
-	frame->len = FRAME_HEADER + total;
-	frame->data[0] = (uint8_t)(total >> 24);
-	frame->data[1] = (uint8_t)(total >> 16);
-	frame->data[2] = (uint8_t)(total >> 8);
-	frame->data[3] = (uint8_t)total;
-	frame->data[4] = (uint8_t)(stream_id >> 24);
-	frame->data[5] = (uint8_t)(stream_id >> 16);
-	frame->data[6] = (uint8_t)(stream_id >> 8);
-	frame->data[7] = (uint8_t)stream_id;
+	frame->len = TTRPC_FRAME_HEADER + total;
+	put_be32(frame->data, (uint32_t)total);
+	put_be32(frame->data + 4, stream_id);
 	frame->data[8] = TYPE_RESPONSE;
 	frame->data[9] = 0;
-	pb_ostream_t os = pb_ostream_from_buffer(frame->data + FRAME_HEADER, total);
+	os = pb_ostream_from_buffer(frame->data + TTRPC_FRAME_HEADER, total);
 	if (!pb_encode(&os, ttrpc_Response_fields, &resp)) {
 		free(frame);
 		frame = NULL;
@@ -107,12 +127,15 @@ out:
 	return frame;
 }
 
-void call_reply_locked(struct conn *conn, uint32_t stream_id, int code, const char *message,
-		       const pb_msgdesc_t *fields, const void *msg, bool power_off_after)
+void ttrpc_respond(void *ctx, struct service_peer *peer, uint32_t stream_id, int code,
+		   const char *message, const pb_msgdesc_t *fields, const void *msg,
+		   bool power_off_after)
 {
+	struct ttrpc_server *srv = ctx;
+	struct conn *conn = conn_of(peer);
 	struct out_frame *frame;
 
-	conn->agent->requests++;
+	srv->requests++;
 	if (conn->closing)
 		return;
 	frame = encode_response(stream_id, code, message, fields, msg);
@@ -129,59 +152,12 @@ void call_reply_locked(struct conn *conn, uint32_t stream_id, int code, const ch
 	else
 		conn->out_head = frame;
 	conn->out_tail = frame;
-	platform_wake(&conn->wq);
+	conn->out_bytes += frame->len;
 }
 
-void call_reply(struct call *call, const pb_msgdesc_t *fields, const void *msg)
+static void conn_error(struct conn *conn, uint32_t stream_id, int code, const char *message)
 {
-	platform_lock();
-	call_reply_locked(call->conn, call->stream_id, GRPC_OK, NULL, fields, msg, false);
-	platform_unlock();
-	call->answered = true;
-}
-
-void call_error(struct call *call, int code, const char *fmt, ...)
-{
-	char message[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	platform_lock();
-	call_reply_locked(call->conn, call->stream_id, code, message, NULL, NULL, false);
-	platform_unlock();
-	call->answered = true;
-}
-
-bool call_park_locked(struct call *call, struct park *park)
-{
-	struct agent *agent = call->conn->agent;
-
-	if (call->conn->parked >= agent->opts.max_inflight)
-		return false;
-	park->conn = call->conn;
-	park->stream_id = call->stream_id;
-	park->deadline_ns = call->deadline_ns;
-	park->next = agent->parks;
-	agent->parks = park;
-	agent->nparked++;
-	call->conn->parked++;
-	call->answered = true;
-	/* the writer may have to expire it */
-	platform_wake(&call->conn->wq);
-	return true;
-}
-
-bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg)
-{
-	pb_istream_t is = pb_istream_from_buffer(call->payload, call->payload_len);
-
-	if (pb_decode(&is, fields, msg))
-		return true;
-	call_error(call, GRPC_INVALID_ARGUMENT, "cannot decode the request message: %s",
-		   PB_GET_ERROR(&is));
-	return false;
+	ttrpc_respond(conn->server, &conn->calls, stream_id, code, message, NULL, NULL, false);
 }
 
 /* ---- policy ---- */
@@ -209,10 +185,9 @@ static bool method_listed(const char *list, const char *service, const char *met
 }
 
 /* NULL when allowed, else why not. */
-static const char *policy_check(struct agent *agent, const struct vsock_addr *peer,
+static const char *policy_check(const struct agent_options *o, const struct vsock_addr *peer,
 				const char *service, const char *method)
 {
-	const struct agent_options *o = &agent->opts;
 	bool cid_ok = o->n_allowed_cids == 0;
 
 	for (unsigned i = 0; i < o->n_allowed_cids; i++)
@@ -225,47 +200,7 @@ static const char *policy_check(struct agent *agent, const struct vsock_addr *pe
 	return NULL;
 }
 
-/* ---- the reader ---- */
-
-/* Read exactly len bytes: 1 done, 0 the connection is over. */
-static int read_full(struct conn *conn, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = vsock_recv(conn->sock, p, len, 0);
-
-		if (n == -EAGAIN) { /* receive timeout: time to check for stop */
-			bool stop;
-
-			platform_lock();
-			stop = conn->agent->stopping || conn->closing;
-			platform_unlock();
-			if (stop)
-				return 0;
-			continue;
-		}
-		if (n <= 0)
-			return 0;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 1;
-}
-
-static int skip_bytes(struct conn *conn, size_t len)
-{
-	uint8_t scratch[256];
-
-	while (len) {
-		size_t n = len < sizeof(scratch) ? len : sizeof(scratch);
-
-		if (!read_full(conn, scratch, n))
-			return 0;
-		len -= n;
-	}
-	return 1;
-}
+/* ---- requests ---- */
 
 static void frame_error(struct conn *conn, uint32_t stream_id, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -277,12 +212,10 @@ static void frame_error(struct conn *conn, uint32_t stream_id, int code, const c
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	platform_lock();
-	conn->agent->bad_frames++;
-	agent_log_locked(conn->agent, "warn", "", "ttrpc: peer %llu:%u stream %u: %s",
-			 (unsigned long long)conn->peer.cid, conn->peer.port, stream_id, message);
-	call_reply_locked(conn, stream_id, code, message, NULL, NULL, false);
-	platform_unlock();
+	conn->server->bad_frames++;
+	agent_log(conn->server->log, "warn", "", "ttrpc: peer %llu:%u stream %u: %s",
+		  (unsigned long long)conn->peer.cid, conn->peer.port, stream_id, message);
+	conn_error(conn, stream_id, code, message);
 }
 
 static bool decode_payload(pb_istream_t *stream, const pb_field_t *field, void **arg)
@@ -296,10 +229,12 @@ static bool decode_payload(pb_istream_t *stream, const pb_field_t *field, void *
 
 static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t *buf, size_t len)
 {
-	struct agent *agent = conn->agent;
+	struct ttrpc_server *srv = conn->server;
 	ttrpc_Request req = ttrpc_Request_init_zero;
-	struct call call = { conn, stream_id, NULL, 0, PLATFORM_FOREVER, false };
+	struct call call = { .service = srv->service, .peer = &conn->calls,
+			     .stream_id = stream_id, .deadline_ns = PLATFORM_FOREVER };
 	pb_istream_t is = pb_istream_from_buffer(buf, len);
+	char message[256];
 	const char *why;
 
 	req.payload.funcs.decode = decode_payload;
@@ -313,245 +248,295 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 		call.payload = (const uint8_t *)"";
 	if (req.timeout_nano > 0)
 		call.deadline_ns = platform_now_ns() + (uint64_t)req.timeout_nano;
-	why = policy_check(agent, &conn->peer, req.service, req.method);
+	why = policy_check(srv->opts, &conn->peer, req.service, req.method);
 	if (why) {
-		platform_lock();
-		agent->denied++;
-		agent_log_locked(agent, "warn", "", "policy: denied %s/%s from CID %llu: %s",
-				 req.service, req.method, (unsigned long long)conn->peer.cid, why);
-		platform_unlock();
+		srv->denied++;
+		agent_log(srv->log, "warn", "", "policy: denied %s/%s from CID %llu: %s",
+			  req.service, req.method, (unsigned long long)conn->peer.cid, why);
 		log_printf("agent: policy denied %s/%s from CID %llu: %s\n", req.service,
 			   req.method, (unsigned long long)conn->peer.cid, why);
-		call_error(&call, GRPC_PERMISSION_DENIED, "%s/%s from CID %llu: %s", req.service,
-			   req.method, (unsigned long long)conn->peer.cid, why);
+		snprintf(message, sizeof(message), "%s/%s from CID %llu: %s", req.service,
+			 req.method, (unsigned long long)conn->peer.cid, why);
+		conn_error(conn, stream_id, GRPC_PERMISSION_DENIED, message);
 		return;
 	}
 	if (!service_method_known(req.service, req.method)) {
-		call_error(&call, GRPC_UNIMPLEMENTED, "%s/%s is not implemented by this agent",
-			   req.service, req.method);
+		snprintf(message, sizeof(message), "%s/%s is not implemented by this agent",
+			 req.service, req.method);
+		conn_error(conn, stream_id, GRPC_UNIMPLEMENTED, message);
 		return;
 	}
 	service_dispatch(&call, req.service, req.method);
-	if (!call.answered)
-		call_error(&call, GRPC_INTERNAL, "%s/%s gave no answer", req.service, req.method);
 }
 
-static void conn_finish_locked(struct conn *conn);
-
-static void conn_reader(void *arg)
+/* A whole frame is in: answer it. */
+static void frame_done(struct conn *conn)
 {
-	struct conn *conn = arg;
-	struct agent *agent = conn->agent;
+	uint32_t stream_id = get_be32(conn->hdr + 4);
+	uint8_t type = conn->hdr[8];
 
-	for (;;) {
-		uint8_t hdr[FRAME_HEADER];
-		uint32_t len, stream_id;
-		uint8_t *buf;
+	if (type != TYPE_REQUEST)
+		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
+			    "frame type %u is not a request (streams are not supported)", type);
+	else if ((stream_id & 1) == 0)
+		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
+			    "stream id %u is even: client streams must be odd", stream_id);
+	else
+		handle_request(conn, stream_id, conn->frame, conn->frame_len);
+	free(conn->frame);
+	conn->frame = NULL;
+	conn->hdr_got = conn->frame_got = 0;
+}
 
-		if (!read_full(conn, hdr, sizeof(hdr)))
-			break;
-		len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-		stream_id = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 |
-			    (uint32_t)hdr[6] << 8 | hdr[7];
-		if (len > agent->opts.max_frame) {
-			if (!skip_bytes(conn, len))
-				break;
-			frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
-				    "message length %u exceeds the maximum message size of %zu",
-				    len, agent->opts.max_frame);
-			continue;
-		}
-		buf = malloc(len ? len : 1);
-		if (!buf) {
-			if (!skip_bytes(conn, len))
-				break;
-			frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
-				    "agent is out of memory for a %u-byte message", len);
-			continue;
-		}
-		if (!read_full(conn, buf, len)) {
-			free(buf);
-			break;
-		}
-		if (hdr[8] != TYPE_REQUEST)
-			frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
-				    "frame type %u is not a request (streams are not supported)",
-				    hdr[8]);
-		else if ((stream_id & 1) == 0)
-			frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
-				    "stream id %u is even: client streams must be odd", stream_id);
-		else
-			handle_request(conn, stream_id, buf, len);
-		free(buf);
+/* A refused frame has been skipped: say why. */
+static void skip_done(struct conn *conn)
+{
+	uint32_t stream_id = get_be32(conn->hdr + 4);
+
+	if (strcmp(conn->skip_why, "too big") == 0)
+		frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
+			    "message length %u exceeds the maximum message size of %zu",
+			    conn->frame_len, conn->server->opts->max_frame);
+	else
+		frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
+			    "agent is out of memory for a %u-byte message", conn->frame_len);
+	conn->hdr_got = conn->frame_got = 0;
+}
+
+/* The header is in: take the payload, or skip it. */
+static void header_done(struct conn *conn)
+{
+	conn->frame_len = get_be32(conn->hdr);
+	conn->frame_got = 0;
+	if (conn->frame_len > conn->server->opts->max_frame) {
+		conn->skip_why = "too big";
+	} else if (!(conn->frame = malloc(conn->frame_len ? conn->frame_len : 1))) {
+		conn->skip_why = "no memory";
+	} else {
+		if (conn->frame_len == 0)
+			frame_done(conn);
+		return;
 	}
-	platform_lock();
-	conn->closing = true;
-	parks_cancel_locked(agent, conn, NULL, GRPC_CANCELLED, NULL);
-	platform_wake(&conn->wq);
-	conn_finish_locked(conn);
-	platform_unlock();
+	conn->skip = conn->frame_len;
+	if (conn->skip == 0)
+		skip_done(conn);
 }
 
-/* ---- the writer ---- */
-
-static void conn_writer(void *arg)
+/* The peer sent its last request (or the connection failed). */
+static void conn_stop_reading(struct conn *conn)
 {
-	struct conn *conn = arg;
-	struct agent *agent = conn->agent;
+	conn->closing = true;
+	free(conn->frame);
+	conn->frame = NULL;
+	service_peer_gone(conn->server->service, &conn->calls);
+}
 
-	for (;;) {
-		struct out_frame *frame;
+/* Read what has arrived, a bounded amount per step. */
+static void conn_read(struct conn *conn)
+{
+	for (unsigned round = 0; round < READ_ROUNDS && !conn->closing; round++) {
+		uint8_t scratch[SKIP_CHUNK];
+		uint8_t *dst;
+		size_t want;
 		ssize_t n;
 
-		platform_lock();
-		for (;;) {
-			uint64_t next;
-
-			if (conn->out_head || conn->closing)
-				break;
-			next = parks_expire_locked(agent, conn, platform_now_ns());
-			if (conn->out_head)
-				break;
-			platform_wait(&conn->wq, next);
+		if (conn->skip) {
+			dst = scratch;
+			want = conn->skip < sizeof(scratch) ? conn->skip : sizeof(scratch);
+		} else if (conn->hdr_got < TTRPC_FRAME_HEADER) {
+			dst = conn->hdr + conn->hdr_got;
+			want = TTRPC_FRAME_HEADER - conn->hdr_got;
+		} else {
+			dst = conn->frame + conn->frame_got;
+			want = conn->frame_len - conn->frame_got;
 		}
-		frame = conn->out_head;
-		if (!frame) { /* closing, all sent */
-			conn_finish_locked(conn);
-			platform_unlock();
+		n = vsock_recv(conn->sock, dst, want, VSOCK_DONTWAIT);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			conn_stop_reading(conn);
 			return;
 		}
-		conn->out_head = frame->next;
-		if (!conn->out_head)
-			conn->out_tail = NULL;
-		platform_unlock();
-		n = vsock_send(conn->sock, frame->data, frame->len, 0);
-		if (frame->power_off_after && agent->opts.power_off) {
-			platform_sleep_ns(200000000ull); /* let the reply and the logs leave */
-			agent->opts.power_off();
-		}
-		free(frame);
-		if (n < 0) {
-			platform_lock();
-			conn->closing = true; /* the reader sees the error too */
-			platform_unlock();
+		if (conn->skip) {
+			conn->skip -= (size_t)n;
+			if (!conn->skip)
+				skip_done(conn);
+		} else if (conn->hdr_got < TTRPC_FRAME_HEADER) {
+			conn->hdr_got += (size_t)n;
+			if (conn->hdr_got == TTRPC_FRAME_HEADER)
+				header_done(conn);
+		} else {
+			conn->frame_got += (size_t)n;
+			if (conn->frame_got == conn->frame_len)
+				frame_done(conn);
 		}
 	}
 }
 
-/* A task is done with conn (lock held); the last one frees it. */
-static void conn_finish_locked(struct conn *conn)
-{
-	struct agent *agent = conn->agent;
-	struct vsock_sock *sock;
+/* ---- connections ---- */
 
-	if (--conn->tasks)
-		return;
+static void conn_drop_output(struct conn *conn)
+{
 	while (conn->out_head) {
 		struct out_frame *frame = conn->out_head;
 
 		conn->out_head = frame->next;
 		free(frame);
 	}
-	for (struct conn **link = &agent->conns; *link; link = &(*link)->next) {
+	conn->out_tail = NULL;
+	conn->out_sent = conn->out_bytes = 0;
+}
+
+static void conn_free(struct ttrpc_server *srv, struct conn *conn)
+{
+	for (struct conn **link = &srv->conns; *link; link = &(*link)->next) {
 		if (*link == conn) {
 			*link = conn->next;
 			break;
 		}
 	}
-	agent->nconns--;
-	sock = conn->sock;
+	if (!conn->closing)
+		conn_stop_reading(conn);
+	conn_drop_output(conn);
+	vsock_close(conn->sock);
+	srv->nconns--;
 	free(conn);
-	/* vsock_close takes the lock itself */
-	platform_unlock();
-	vsock_close(sock);
-	platform_lock();
 }
 
-/* ---- accepting ---- */
-
-static void accept_task(void *arg)
+static void accept_new(struct ttrpc_server *srv)
 {
-	struct agent *agent = arg;
-
-	for (;;) {
+	for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
 		struct vsock_sock *sock;
 		struct vsock_addr peer;
 		struct conn *conn;
-		bool stop, full;
-		int err;
+		bool full;
+		int err = vsock_accept(srv->listener, &sock, &peer, VSOCK_DONTWAIT);
 
-		platform_lock();
-		stop = agent->stopping;
-		full = agent->nconns >= agent->opts.max_conns;
-		platform_unlock();
-		if (stop)
-			return;
-		err = vsock_accept(agent->listener, &sock, &peer, 0);
 		if (err == -EAGAIN)
-			continue;
+			return;
 		if (err < 0) {
 			log_printf("agent: accept failed: %d\n", err);
-			platform_sleep_ns(agent->opts.poll_slice_ns);
-			continue;
+			return;
 		}
+		full = srv->nconns >= srv->opts->max_conns;
 		conn = full ? NULL : calloc(1, sizeof(*conn));
 		if (!conn) {
-			platform_lock();
-			agent_log_locked(agent, "warn", "", "ttrpc: refusing a connection from CID "
-					 "%llu: %s", (unsigned long long)peer.cid,
-					 full ? "too many connections" : "out of memory");
-			platform_unlock();
+			agent_log(srv->log, "warn", "", "ttrpc: refusing a connection from CID "
+				  "%llu: %s", (unsigned long long)peer.cid,
+				  full ? "too many connections" : "out of memory");
 			vsock_close(sock);
 			continue;
 		}
-		conn->agent = agent;
+		conn->server = srv;
 		conn->sock = sock;
 		conn->peer = peer;
-		conn->tasks = 2;
-		vsock_setopt(sock, VSOCK_OPT_RCVTIMEO_NS, agent->opts.poll_slice_ns);
-		platform_lock();
-		conn->next = agent->conns;
-		agent->conns = conn;
-		agent->nconns++;
-		platform_unlock();
-		if (agent_spawn(agent, "ttrpc-writer", conn_writer, conn, CONN_WRITER_STACK,
-				NULL, NULL) < 0) {
-			platform_lock();
-			conn->tasks--; /* the reader will free it */
-			conn->closing = true;
-			platform_unlock();
-		}
-		if (agent_spawn(agent, "ttrpc-reader", conn_reader, conn, CONN_READER_STACK,
-				NULL, NULL) < 0) {
-			platform_lock();
-			conn->closing = true;
-			platform_wake(&conn->wq);
-			conn_finish_locked(conn);
-			platform_unlock();
-		}
+		conn->next = srv->conns;
+		srv->conns = conn;
+		srv->nconns++;
 	}
 }
 
-int ttrpc_server_start(struct agent *agent)
+size_t ttrpc_poll_set(struct ttrpc_server *srv, struct vsock_pollfd *fds)
 {
-	struct vsock_addr addr = { VSOCK_CID_ANY, agent->opts.server_port };
+	size_t n = 0;
+
+	fds[n++] = (struct vsock_pollfd){ srv->listener, VSOCK_POLLIN, 0 };
+	for (struct conn *conn = srv->conns; conn; conn = conn->next) {
+		short events = 0;
+
+		if (!conn->closing && conn->out_bytes < CONN_OUT_MAX)
+			events |= VSOCK_POLLIN;
+		if (conn->out_head)
+			events |= VSOCK_POLLOUT;
+		fds[n++] = (struct vsock_pollfd){ conn->sock, events, 0 };
+	}
+	return n;
+}
+
+void ttrpc_serve(struct ttrpc_server *srv, const struct vsock_pollfd *fds)
+{
+	size_t i = 1;
+
+	for (struct conn *conn = srv->conns; conn; conn = conn->next, i++)
+		if ((fds[i].events & VSOCK_POLLIN) &&
+		    (fds[i].revents & (VSOCK_POLLIN | VSOCK_POLLERR | VSOCK_POLLHUP)))
+			conn_read(conn);
+	if (fds[0].revents & VSOCK_POLLIN)
+		accept_new(srv);
+}
+
+/* Send what the peer takes now; false when the connection failed. */
+static bool conn_send(struct conn *conn)
+{
+	while (conn->out_head) {
+		struct out_frame *frame = conn->out_head;
+		ssize_t n = vsock_send(conn->sock, frame->data + conn->out_sent,
+				       frame->len - conn->out_sent, VSOCK_DONTWAIT);
+
+		if (n == -EAGAIN)
+			return true;
+		if (n < 0)
+			return false;
+		conn->out_sent += (size_t)n;
+		conn->out_bytes -= (size_t)n;
+		if (conn->out_sent < frame->len)
+			continue;
+		conn->out_head = frame->next;
+		if (!conn->out_head)
+			conn->out_tail = NULL;
+		conn->out_sent = 0;
+		if (frame->power_off_after)
+			conn->server->power_off_due = true;
+		free(frame);
+	}
+	return true;
+}
+
+void ttrpc_flush(struct ttrpc_server *srv)
+{
+	for (struct conn *conn = srv->conns, *next; conn; conn = next) {
+		next = conn->next;
+		if (!conn_send(conn)) {
+			for (struct out_frame *f = conn->out_head; f; f = f->next)
+				srv->power_off_due |= f->power_off_after;
+			conn_drop_output(conn);
+			if (!conn->closing)
+				conn_stop_reading(conn);
+		}
+		if (conn->closing && !conn->out_head)
+			conn_free(srv, conn);
+	}
+}
+
+int ttrpc_server_init(struct ttrpc_server *srv, const struct agent_options *opts,
+		      struct vsock_core *core, struct service *service, struct log_stream *log)
+{
+	struct vsock_addr addr = { VSOCK_CID_ANY, opts->server_port };
 	int err;
 
-	err = vsock_socket(agent->core, VSOCK_TYPE_STREAM, &agent->listener);
+	memset(srv, 0, sizeof(*srv));
+	srv->opts = opts;
+	srv->core = core;
+	srv->service = service;
+	srv->log = log;
+	err = vsock_socket(core, VSOCK_TYPE_STREAM, &srv->listener);
 	if (err < 0)
 		return err;
-	err = vsock_bind(agent->listener, &addr);
+	err = vsock_bind(srv->listener, &addr);
 	if (err == 0)
-		err = vsock_listen(agent->listener, 64);
-	if (err == 0)
-		err = vsock_setopt(agent->listener, VSOCK_OPT_RCVTIMEO_NS, agent->opts.poll_slice_ns);
-	if (err == 0)
-		err = agent_spawn(agent, "ttrpc-accept", accept_task, agent, ACCEPT_STACK,
-				  NULL, NULL);
+		err = vsock_listen(srv->listener, 64);
 	if (err < 0) {
-		vsock_close(agent->listener);
-		agent->listener = NULL;
+		vsock_close(srv->listener);
+		srv->listener = NULL;
 		log_printf("agent: cannot serve ttRPC on port %u: %d\n", addr.port, err);
 	}
 	return err;
+}
+
+void ttrpc_server_close(struct ttrpc_server *srv)
+{
+	while (srv->conns)
+		conn_free(srv, srv->conns);
+	vsock_close(srv->listener);
+	srv->listener = NULL;
 }

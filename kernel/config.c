@@ -1,5 +1,7 @@
 /*
- * config.c -- the agent option parser (DESIGN §3; see config.h).
+ * config.c -- the image's option parser (DESIGN §3; see config.h) and
+ * the table-driven option system of include/option.h: the kernel's table
+ * here, the agent's in agent/options.c, one parser for both.
  *
  * Portable and host-tested (tests/unit/test_config.c).  The input is
  * untrusted text from the firmware or a file: every token is bounded, every
@@ -14,57 +16,50 @@
 
 #include "include/log.h"
 
-enum option_type { OPT_U32, OPT_BOOL, OPT_STRING };
-
-struct option {
-	const char *key;       /* name as written in the options */
-	enum option_type type; /* how the value is parsed */
-	size_t offset;         /* field in struct agent_config */
-	uint32_t min, max;     /* OPT_U32: accepted range */
-	const char *const *choices; /* OPT_STRING: allowed values (NULL: any) */
-};
-
 static const char *const fault_choices[] = {
 	"none", "ud", "de", "gp", "pf", "bp", "df", "panic", NULL,
 };
 
-#define FIELD(name) offsetof(struct agent_config, name)
-
-static const struct option options[] = {
-	{ "agent.server_port", OPT_U32, FIELD(server_port), 1, UINT32_MAX - 1, NULL },
-	{ "agent.log_port", OPT_U32, FIELD(log_port), 0, UINT32_MAX - 1, NULL }, /* 0: off */
-	{ "agent.diag_services", OPT_BOOL, FIELD(diag_services), 0, 0, NULL },
-	{ "agent.pool_mib", OPT_U32, FIELD(pool_mib), 1, 1024, NULL },
-	{ "agent.heap_mib", OPT_U32, FIELD(heap_mib), 1, 1024, NULL },
-	{ "agent.stats_ms", OPT_U32, FIELD(stats_ms), 0, 3600000, NULL },
-	{ "test.fault", OPT_STRING, FIELD(test_fault), 0, 0, fault_choices },
-	{ "test.poweroff", OPT_BOOL, FIELD(test_poweroff), 0, 0, NULL },
-	{ "test.spin", OPT_U32, FIELD(test_spin), 0, 8, NULL },
-	{ "test.echo_out", OPT_U32, FIELD(test_echo_out), 0, UINT32_MAX - 1, NULL },
-	{ "test.semihosting", OPT_BOOL, FIELD(test_semihosting), 0, 0, NULL },
+#define CFG struct agent_config
+static const struct option_desc kernel_option_descs[] = {
+	OPTION_BOOL("agent.diag_services", CFG, diag_services),
+	OPTION_UINT("agent.pool_mib", CFG, pool_mib, 1, 1024, 1),
+	OPTION_UINT("agent.heap_mib", CFG, heap_mib, 1, 1024, 1),
+	OPTION_UINT("agent.stats_ms", CFG, stats_ms, 0, 3600000, 1),
+	OPTION_STRING("test.fault", CFG, test_fault, fault_choices),
+	OPTION_BOOL("test.poweroff", CFG, test_poweroff),
+	OPTION_UINT("test.spin", CFG, test_spin, 0, 8, 1),
+	OPTION_UINT("test.echo_out", CFG, test_echo_out, 0, UINT32_MAX - 1, 1),
+	OPTION_BOOL("test.semihosting", CFG, test_semihosting),
 };
 
-static config_extra_fn extra_fn; /* who takes options not in the table */
+const struct option_table kernel_option_table = OPTION_TABLE(kernel_option_descs);
 
-void config_set_extra(config_extra_fn fn)
-{
-	extra_fn = fn;
-}
+/* Every table the parser walks, and where in struct agent_config its struct is. */
+static const struct {
+	const struct option_table *table; /* the keys */
+	size_t offset;                    /* its struct within struct agent_config */
+} tables[] = {
+	{ &kernel_option_table, 0 },
+	{ &agent_option_table, offsetof(CFG, agent) },
+};
+#undef CFG
 
 void config_defaults(struct agent_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->server_port = 1024;
-	cfg->log_port = 1025;
+	agent_options_defaults(&cfg->agent);
 	cfg->pool_mib = 4;
 	cfg->heap_mib = 16;
 	strcpy(cfg->test_fault, "none");
 }
 
-static bool parse_u32(const char *s, uint32_t *out)
+/* ---- reading one value (include/option.h) ---- */
+
+static bool parse_number(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
-	int base = 10;
+	unsigned base = 10;
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && s[2]) {
 		base = 16;
@@ -73,21 +68,21 @@ static bool parse_u32(const char *s, uint32_t *out)
 	if (!*s)
 		return false;
 	for (; *s; s++) {
-		int d;
+		unsigned d;
 
 		if (*s >= '0' && *s <= '9')
-			d = *s - '0';
+			d = (unsigned)(*s - '0');
 		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = *s - 'a' + 10;
+			d = (unsigned)(*s - 'a' + 10);
 		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = *s - 'A' + 10;
+			d = (unsigned)(*s - 'A' + 10);
 		else
 			return false;
-		v = v * base + d;
-		if (v > UINT32_MAX)
+		if (v > (UINT64_MAX - d) / base)
 			return false;
+		v = v * base + d;
 	}
-	*out = (uint32_t)v;
+	*out = v;
 	return true;
 }
 
@@ -109,14 +104,6 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-static const struct option *find_option(const char *key)
-{
-	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
-		if (strcmp(options[i].key, key) == 0)
-			return &options[i];
-	return NULL;
-}
-
 static bool in_choices(const char *const *choices, const char *value)
 {
 	for (; *choices; choices++)
@@ -125,13 +112,108 @@ static bool in_choices(const char *const *choices, const char *value)
 	return false;
 }
 
+/* Unsigned fields of any width. */
+static uint64_t load_uint(const void *field, size_t size)
+{
+	switch (size) {
+	case 1: return *(const uint8_t *)field;
+	case 2: return *(const uint16_t *)field;
+	case 4: return *(const uint32_t *)field;
+	default: return *(const uint64_t *)field;
+	}
+}
+
+static bool store_uint(void *field, size_t size, uint64_t v)
+{
+	switch (size) {
+	case 1: if (v > UINT8_MAX) return false; *(uint8_t *)field = (uint8_t)v; return true;
+	case 2: if (v > UINT16_MAX) return false; *(uint16_t *)field = (uint16_t)v; return true;
+	case 4: if (v > UINT32_MAX) return false; *(uint32_t *)field = (uint32_t)v; return true;
+	case 8: *(uint64_t *)field = v; return true;
+	default: return false;
+	}
+}
+
+static const struct option_desc *find_option(const struct option_table *table, const char *key)
+{
+	for (size_t i = 0; i < table->count; i++)
+		if (strcmp(table->descs[i].key, key) == 0)
+			return &table->descs[i];
+	return NULL;
+}
+
+void option_format(const struct option_desc *opt, const void *base, char *buf, size_t len)
+{
+	const void *field = (const char *)base + opt->offset;
+
+	switch (opt->type) {
+	case OPTION_UINT:
+		snprintf(buf, len, "%llu",
+			 (unsigned long long)(load_uint(field, opt->size) / opt->scale));
+		break;
+	case OPTION_BOOL:
+		snprintf(buf, len, "%d", *(const bool *)field);
+		break;
+	case OPTION_STRING:
+		snprintf(buf, len, "%s", (const char *)field);
+		break;
+	case OPTION_CUSTOM:
+		opt->format(base, buf, len);
+		break;
+	}
+}
+
+int option_set(const struct option_table *table, void *base, const char *key,
+	       const char *value, char *why, size_t why_len)
+{
+	const struct option_desc *opt = find_option(table, key);
+	char now[80];
+	void *field;
+	uint64_t v;
+
+	if (!opt)
+		return -ENOENT;
+	field = (char *)base + opt->offset;
+	option_format(opt, base, now, sizeof(now));
+	switch (opt->type) {
+	case OPTION_UINT:
+		if (parse_number(value, &v) && v >= opt->min && v <= opt->max &&
+		    v <= UINT64_MAX / opt->scale && store_uint(field, opt->size, v * opt->scale))
+			return 0;
+		snprintf(why, why_len, "%s='%s' is not a number in [%llu, %llu]; keeping %s",
+			 opt->key, value, (unsigned long long)opt->min,
+			 (unsigned long long)opt->max, now);
+		return -EINVAL;
+	case OPTION_BOOL:
+		if (parse_bool(value, (bool *)field))
+			return 0;
+		snprintf(why, why_len, "%s='%s' is not 0/1/true/false; keeping %s", opt->key, value,
+			 now);
+		return -EINVAL;
+	case OPTION_STRING:
+		if (strlen(value) < opt->size && (!opt->choices || in_choices(opt->choices, value))) {
+			strcpy(field, value);
+			return 0;
+		}
+		break;
+	case OPTION_CUSTOM:
+		if (opt->parse(base, value) == 0)
+			return 0;
+		break;
+	}
+	snprintf(why, why_len, "%s='%s' is not an accepted value; keeping '%s'", opt->key, value,
+		 now);
+	return -EINVAL;
+}
+
+/* ---- text ---- */
+
 /* Apply one key=value token; returns 0 or -EINVAL after reporting. */
 static int apply_token(struct agent_config *cfg, char *token, const char *origin)
 {
 	char *eq = strchr(token, '=');
-	const struct option *opt;
-	void *field;
 	const char *value;
+	char why[CONFIG_TOKEN_MAX + 120];
 
 	if (!eq || eq == token) {
 		log_printf("config: %s: '%s' is not key=value (ignored)\n", origin, token);
@@ -139,53 +221,18 @@ static int apply_token(struct agent_config *cfg, char *token, const char *origin
 	}
 	*eq = '\0';
 	value = eq + 1;
-	opt = find_option(token);
-	if (!opt) {
-		int err = extra_fn ? extra_fn(token, value) : -ENOENT;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		int err = option_set(tables[i].table, (char *)cfg + tables[i].offset, token, value,
+				     why, sizeof(why));
 
 		if (err == 0)
 			return 0;
-		if (err == -ENOENT)
-			log_printf("config: %s: unknown option '%s=%s' (ignored)\n",
-				   origin, token, value);
-		else
-			log_printf("config: %s: %s='%s' is not an accepted value "
-				   "(ignored)\n", origin, token, value);
-		return -EINVAL;
-	}
-	field = (char *)cfg + opt->offset;
-	switch (opt->type) {
-	case OPT_U32: {
-		uint32_t v;
-
-		if (!parse_u32(value, &v) || v < opt->min || v > opt->max) {
-			log_printf("config: %s: %s='%s' is not a number in [%u, %u]; "
-				   "keeping %u\n", origin, opt->key, value, opt->min,
-				   opt->max, *(uint32_t *)field);
+		if (err != -ENOENT) {
+			log_printf("config: %s: %s\n", origin, why);
 			return -EINVAL;
 		}
-		*(uint32_t *)field = v;
-		return 0;
 	}
-	case OPT_BOOL:
-		if (!parse_bool(value, (bool *)field)) {
-			log_printf("config: %s: %s='%s' is not 0/1/true/false; "
-				   "keeping %d\n", origin, opt->key, value,
-				   *(bool *)field);
-			return -EINVAL;
-		}
-		return 0;
-	case OPT_STRING:
-		if (strlen(value) >= CONFIG_STRING_MAX ||
-		    (opt->choices && !in_choices(opt->choices, value))) {
-			log_printf("config: %s: %s='%s' is not an accepted value; "
-				   "keeping '%s'\n", origin, opt->key, value,
-				   (char *)field);
-			return -EINVAL;
-		}
-		strcpy(field, value);
-		return 0;
-	}
+	log_printf("config: %s: unknown option '%s=%s' (ignored)\n", origin, token, value);
 	return -EINVAL;
 }
 
@@ -250,20 +297,15 @@ int config_parse(struct agent_config *cfg, const char *text, size_t len,
 
 void config_dump(const struct agent_config *cfg)
 {
-	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
-		const struct option *opt = &options[i];
-		const void *field = (const char *)cfg + opt->offset;
+	char value[CONFIG_TOKEN_MAX];
 
-		switch (opt->type) {
-		case OPT_U32:
-			log_printf("  %s=%u\n", opt->key, *(const uint32_t *)field);
-			break;
-		case OPT_BOOL:
-			log_printf("  %s=%d\n", opt->key, *(const bool *)field);
-			break;
-		case OPT_STRING:
-			log_printf("  %s=%s\n", opt->key, (const char *)field);
-			break;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		const struct option_table *table = tables[t].table;
+		const void *base = (const char *)cfg + tables[t].offset;
+
+		for (size_t i = 0; i < table->count; i++) {
+			option_format(&table->descs[i], base, value, sizeof(value));
+			log_printf("  %s=%s\n", table->descs[i].key, value);
 		}
 	}
 }

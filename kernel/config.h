@@ -1,5 +1,5 @@
 /*
- * config.h -- agent options (DESIGN §3).
+ * config.h -- the image's options (DESIGN §3).
  *
  * Options come from the EFI load options (kernel-command-line style) and
  * then from \agent.cfg on the ESP, which overrides them.  Syntax: key=value
@@ -8,11 +8,16 @@
  * malformed or out-of-range value are each reported with the offending text;
  * the option keeps its previous value and parsing goes on.
  *
+ * One parser, several tables (include/option.h): the kernel's own keys
+ * below, and the agent's (agent/options.h), read straight into
+ * struct agent_options -- every key has one owner.
+ *
  * Typical usage:
  *	struct agent_config cfg;
  *	config_defaults(&cfg);
  *	config_parse(&cfg, load_options, len, "load options");
  *	config_parse(&cfg, file_text, file_len, "\\agent.cfg");
+ *	agent_start(core, &cfg.agent, &agent);
  */
 #ifndef KERNEL_CONFIG_H
 #define KERNEL_CONFIG_H
@@ -21,12 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/options.h"
+
 #define CONFIG_TOKEN_MAX 256  /* longest key=value accepted */
 #define CONFIG_STRING_MAX 64  /* longest string value */
 
 struct agent_config {
-	uint32_t server_port;            /* agent.server_port: ttRPC vsock port */
-	uint32_t log_port;               /* agent.log_port: host log port on CID 2 (0: no log stream) */
+	struct agent_options agent;      /* agent.*: the agent's own table (agent/options.h) */
 	bool diag_services;              /* agent.diag_services: echo/discard/source */
 	uint32_t pool_mib;               /* agent.pool_mib: DMA page pool size */
 	uint32_t heap_mib;               /* agent.heap_mib: general heap size */
@@ -38,21 +44,16 @@ struct agent_config {
 	bool test_semihosting;           /* test.semihosting: exit codes via semihosting (aarch64) */
 };
 
-void config_defaults(struct agent_config *cfg);
+/* The kernel's keys (the agent's are agent_option_table). */
+extern const struct option_table kernel_option_table;
 
-/*
- * Options this parser does not know are offered to `fn` (the agent's own
- * options, e.g. agent.allowed_cids) before being reported as unknown:
- * it returns 0 (taken), -ENOENT (not its key) or -EINVAL (bad value).
- */
-typedef int (*config_extra_fn)(const char *key, const char *value);
-void config_set_extra(config_extra_fn fn);
+void config_defaults(struct agent_config *cfg);
 
 /* Parse `len` bytes of `text`; returns the number of problems reported. */
 int config_parse(struct agent_config *cfg, const char *text, size_t len,
 		 const char *origin);
 
-/* Print every option and its value through log_printf. */
+/* Print every option of every table and its value through log_printf. */
 void config_dump(const struct agent_config *cfg);
 
 #endif

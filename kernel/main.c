@@ -30,14 +30,7 @@ struct dma_pool dma_pool;   /* every page a device may touch */
 static struct boot_info boot;
 static struct virtio_vsock *vsock_dev;  /* the vsock device */
 static struct vsock_core *vsock_core;   /* the protocol core on it */
-static struct agent_options agent_opts; /* the agent's own options */
 static struct agent *agent;             /* the Kata-style agent */
-
-/* Options the kernel's table does not know go to the agent (config.h). */
-static int agent_extra_option(const char *key, const char *value)
-{
-	return agent_option_set(&agent_opts, key, value);
-}
 
 /* DestroySandbox: the agent has answered; power the VM off. */
 static void agent_power_off(void)
@@ -73,16 +66,11 @@ static void start_agent(void)
 {
 	int err;
 
-	agent_opts.server_port = config.server_port;
-	agent_opts.log_port = config.log_port;
-	agent_opts.arch = ARCH_NAME;
-	agent_opts.power_off = agent_power_off;
-	/* The image never stops its agent: its tasks need not wake up to
-	 * check for a stop request (a tickless idle stays idle). */
-	agent_opts.poll_slice_ns = 60000000000ull;
-	if (!agent_opts.boot_id[0])
-		make_boot_id(agent_opts.boot_id, sizeof(agent_opts.boot_id));
-	err = agent_start(vsock_core, &agent_opts, &agent);
+	config.agent.arch = ARCH_NAME;
+	config.agent.power_off = agent_power_off;
+	if (!config.agent.boot_id[0])
+		make_boot_id(config.agent.boot_id, sizeof(config.agent.boot_id));
+	err = agent_start(vsock_core, &config.agent, &agent);
 	if (err)
 		panic("the agent cannot start: %d", err);
 }
@@ -192,8 +180,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	int err;
 
 	/* Firmware phase: options, ACPI, memory reservations, then exit. */
-	agent_options_defaults(&agent_opts);
-	config_set_extra(agent_extra_option);
 	if (efi_boot(image, system_table, &config, &acpi, &boot) != 0)
 		return EFI_LOAD_ERROR; /* boot services still up: back to firmware */
 

@@ -441,9 +441,10 @@ static short poll_mask(const struct vsock_sock *sock)
 	return mask;
 }
 
-int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns)
+static int poll_common(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
+		       struct vsock_wakeup *wakeup)
 {
-	struct vsock_core *core = NULL;
+	struct vsock_core *core = wakeup ? wakeup->core : NULL;
 	int ready = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -464,6 +465,10 @@ int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns)
 			if (fds[i].revents)
 				ready++;
 		}
+		if (wakeup && wakeup->posted) {
+			wakeup->posted = false;
+			ready++;
+		}
 		if (ready || platform_now_ns() >= deadline_ns)
 			break;
 		if (platform_wait(&core->poll_wq, deadline_ns) == -EINTR) {
@@ -473,6 +478,38 @@ int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns)
 	}
 	platform_unlock();
 	return ready;
+}
+
+int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns)
+{
+	return poll_common(fds, n, deadline_ns, NULL);
+}
+
+int vsock_poll_wakeup(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
+		      struct vsock_wakeup *wakeup)
+{
+	return poll_common(fds, n, deadline_ns, wakeup);
+}
+
+void vsock_wakeup_init(struct vsock_wakeup *wakeup, struct vsock_core *core)
+{
+	wakeup->core = core;
+	wakeup->posted = false;
+}
+
+void vsock_wakeup_post_locked(struct vsock_wakeup *wakeup)
+{
+	if (wakeup->posted)
+		return;
+	wakeup->posted = true;
+	platform_wake(&wakeup->core->poll_wq);
+}
+
+void vsock_wakeup_post(struct vsock_wakeup *wakeup)
+{
+	platform_lock();
+	vsock_wakeup_post_locked(wakeup);
+	platform_unlock();
 }
 
 int vsock_setopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t value)

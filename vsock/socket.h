@@ -34,6 +34,7 @@
 #ifndef VSOCK_SOCKET_H
 #define VSOCK_SOCKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -96,6 +97,36 @@ int vsock_close(struct vsock_sock *sock);
 
 /* Ready entries (0: deadline passed); deadline on platform_now_ns() scale. */
 int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns);
+
+/*
+ * A wake-up for a task that serves its sockets with vsock_poll and also
+ * has work that other tasks hand it (an eventfd in a Linux poll set):
+ *
+ *	struct vsock_wakeup wakeup;
+ *	vsock_wakeup_init(&wakeup, core);
+ *	for (;;) {
+ *		n = vsock_poll_wakeup(fds, nfds, deadline, &wakeup);
+ *		...serve fds, then look at what the other tasks changed...
+ *	}
+ *
+ * and in another task, after changing what the poller looks at:
+ *	vsock_wakeup_post(&wakeup);
+ *
+ * A post is never lost: made before or during vsock_poll_wakeup, it ends
+ * that call at once (counted as one ready entry) and is consumed by it.
+ */
+struct vsock_wakeup {
+	struct vsock_core *core; /* whose vsock_poll sleepers it wakes */
+	bool posted;             /* posted, not yet consumed (platform lock) */
+};
+
+void vsock_wakeup_init(struct vsock_wakeup *wakeup, struct vsock_core *core);
+void vsock_wakeup_post(struct vsock_wakeup *wakeup);
+/* The same where the platform lock is held already: a task exit callback. */
+void vsock_wakeup_post_locked(struct vsock_wakeup *wakeup);
+/* vsock_poll that also returns once `wakeup` is posted. */
+int vsock_poll_wakeup(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
+		      struct vsock_wakeup *wakeup);
 
 int vsock_setopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t value);
 /* SO_ERROR: the connection's error (negative errno) or 0; it stays set. */

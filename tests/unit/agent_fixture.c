@@ -35,10 +35,14 @@ static void *pump_main(void *opaque)
 void fixture_options(struct agent_options *opts)
 {
 	agent_options_defaults(opts);
-	opts->poll_slice_ns = 20000000ull;
 	opts->log_port = 0;
 	opts->arch = "host";
 	snprintf(opts->boot_id, sizeof(opts->boot_id), "test-boot");
+}
+
+static void fixture_teardown(void *arg)
+{
+	fixture_stop(arg);
 }
 
 void fixture_start(struct agent_fixture *fx, const struct agent_options *opts)
@@ -50,20 +54,29 @@ void fixture_start(struct agent_fixture *fx, const struct agent_options *opts)
 		fixture_options(&fx->opts);
 	pair_init_cfg(&fx->pair, NULL, NULL, 4096);
 	CHECK_EQ(pthread_create(&fx->pump, NULL, pump_main, fx), 0);
+	fx->running = true;
+	harness_defer(fixture_teardown, fx);
 	CHECK_EQ(agent_start(fx->pair.guest, &fx->opts, &fx->agent), 0);
 }
 
 void fixture_stop(struct agent_fixture *fx)
 {
-	struct agent_stats st;
-
-	agent_get_stats(fx->agent, &st);
-	agent_stop(fx->agent);
+	if (!fx->running)
+		return;
+	fx->running = false;
+	while (fx->clients)
+		tclient_close(fx->clients);
+	if (fx->agent)
+		agent_stop(fx->agent);
+	fx->agent = NULL;
 	platform_lock();
 	fx->pump_stop = true;
 	platform_unlock();
 	pthread_join(fx->pump, NULL);
-	pair_finish(&fx->pair); /* every socket closed, nothing leaked */
+	if (harness_failing())
+		pair_destroy(&fx->pair); /* whatever the test left open goes too */
+	else
+		pair_finish(&fx->pair);  /* every socket closed, nothing leaked */
 }
 
 struct tclient *tclient_open(struct agent_fixture *fx)
@@ -72,6 +85,9 @@ struct tclient *tclient_open(struct agent_fixture *fx)
 	struct vsock_addr addr = { GUEST_CID, fx->opts.server_port };
 
 	CHECK(c != NULL);
+	c->fx = fx;
+	c->next = fx->clients;
+	fx->clients = c;
 	c->next_stream = 1;
 	CHECK_EQ(vsock_socket(fx->pair.host, VSOCK_TYPE_STREAM, &c->sock), 0);
 	CHECK_EQ(vsock_connect(c->sock, &addr, 0), 0);
@@ -81,6 +97,12 @@ struct tclient *tclient_open(struct agent_fixture *fx)
 
 void tclient_close(struct tclient *c)
 {
+	for (struct tclient **link = &c->fx->clients; *link; link = &(*link)->next) {
+		if (*link == c) {
+			*link = c->next;
+			break;
+		}
+	}
 	vsock_close(c->sock);
 	free(c);
 }

@@ -11,11 +11,24 @@
  * harness.c supplies main(): it runs every TEST in file order, prints one
  * line per test and closes with "N passed, N failed"; the exit status is
  * non-zero when any test failed.  A failing CHECK ends only its own test.
+ *
+ * Fixtures that start threads or hold resources register their teardown
+ * with harness_defer(); it runs when the test ends, passed or failed (a
+ * failed CHECK jumps past the test's own cleanup, never past these):
+ *	void fixture_start(struct fixture *fx)
+ *	{
+ *		...start threads...
+ *		harness_defer(fixture_teardown, fx);  // runs after the test
+ *	}
+ * Teardowns run newest first; a CHECK failing in one fails the test and
+ * goes on with the next.  harness_failing() tells a teardown that the
+ * test failed, so it frees what is left instead of checking for leaks.
  */
 #ifndef TESTS_UNIT_HARNESS_H
 #define TESTS_UNIT_HARNESS_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -25,14 +38,27 @@ typedef void (*test_fn)(void);
 extern char harness_last_log[1024];
 extern unsigned harness_log_count;
 
-void harness_register(const char *name, test_fn fn);
+void harness_register(const char *name, test_fn fn, bool must_fail);
 void harness_fail(const char *file, int line, const char *what) __attribute__((noreturn));
+/* Run fn(arg) when the current test ends, however it ends. */
+void harness_defer(void (*fn)(void *arg), void *arg);
+/* Has a CHECK of the current test failed? */
+bool harness_failing(void);
 
 #define TEST(name)                                                           \
 	static void name(void);                                              \
 	__attribute__((constructor)) static void register_##name(void)      \
 	{                                                                    \
-		harness_register(#name, name);                               \
+		harness_register(#name, name, false);                        \
+	}                                                                    \
+	static void name(void)
+
+/* A test of the harness itself: it passes when one of its CHECKs fails. */
+#define TEST_MUST_FAIL(name)                                                 \
+	static void name(void);                                              \
+	__attribute__((constructor)) static void register_##name(void)      \
+	{                                                                    \
+		harness_register(#name, name, true);                         \
 	}                                                                    \
 	static void name(void)
 

@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "agent/internal.h"
+#include "agent/sha256.h"
 #include "health.pb.h"
 
 static struct agent_fixture fx;

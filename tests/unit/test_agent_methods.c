@@ -24,12 +24,22 @@ static void setup(const struct agent_options *opts)
 	c = tclient_open(&fx);
 }
 
+/* Every test ends here: each call it made was answered exactly once and
+ * nothing is left behind in the agent. */
 static void teardown(void)
 {
 	struct agent_stats st;
 
-	tclient_close(c);
 	agent_get_stats(fx.agent, &st);
+	CHECK_EQ(st.requests, (c->next_stream - 1) / 2); /* one answer per call */
+	CHECK_EQ(st.parked, 0);
+	CHECK_EQ(st.containers, 0);
+	CHECK_EQ(st.processes, 0);
+	CHECK_EQ(st.tasks, 1);          /* the agent task: every program has ended */
+	CHECK_EQ(st.conns, 1);          /* this test's client */
+	CHECK_EQ(st.denied, 0);
+	CHECK_EQ(st.bad_frames, 0);
+	tclient_close(c);
 	fixture_stop(&fx);
 }
 
@@ -76,6 +86,7 @@ TEST(guest_details_and_sandbox)
 	int status = -1;
 	CHECK_EQ(agent_wait(c, "s", NULL, &status), OK);
 	CHECK_EQ(status, 137);
+	CHECK_EQ(agent_remove(c, "s"), OK);
 	teardown();
 }
 

@@ -1,10 +1,12 @@
 /*
  * test_agent_ttrpc.c -- ttRPC framing edge cases (oversized, malformed,
- * wrong type, even stream ids, split frames), several connections, and
- * the policy (allowed peer CIDs and methods).
+ * wrong type, even stream ids, split frames), several connections, the
+ * policy (allowed peer CIDs and methods), and a failed test that still
+ * stops its agent.
  */
 #include "tests/unit/agent_fixture.h"
 
+#include <dirent.h>
 #include <stdio.h>
 
 #include "health.pb.h"
@@ -167,4 +169,44 @@ TEST(client_vanishing_with_parked_requests_leaks_nothing)
 	agent_get_stats(fx.agent, &st);
 	CHECK_EQ(st.parked, 0);
 	fixture_stop(&fx);
+}
+
+/* ---- a failed CHECK does not leave the agent running (harness_defer) ---- */
+
+static unsigned threads_now(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	unsigned n = 0;
+
+	CHECK(dir != NULL);
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n - 2; /* "." and ".." */
+}
+
+static unsigned threads_before;
+
+TEST_MUST_FAIL(failed_check_still_stops_the_agent)
+{
+	struct tclient *c;
+
+	threads_before = threads_now();
+	fixture_start(&fx, NULL);
+	c = tclient_open(&fx); /* left open: the teardown closes it */
+	CHECK_EQ(agent_run(c, "sp", (const char *[]){ "spin", NULL }), OK);
+	CHECK(threads_now() >= threads_before + 3); /* pump, agent task, program */
+	CHECK(!"failing on purpose, with the agent, a client and a program running");
+}
+
+TEST(nothing_of_the_failed_test_lives_on)
+{
+	uint64_t deadline = platform_now_ns() + 5 * SECOND_NS;
+
+	CHECK(!fx.running);
+	CHECK(fx.clients == NULL);
+	/* detached program/agent threads finish their last lines after agent_stop */
+	while (threads_now() > threads_before && platform_now_ns() < deadline)
+		platform_sleep_ns(1000000);
+	CHECK_EQ(threads_now(), threads_before);
 }

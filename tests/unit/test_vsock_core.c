@@ -813,3 +813,53 @@ TEST(poll_reports_readiness)
 	CHECK_EQ(vsock_close(lsn), 0);
 	pair_finish(&p);
 }
+
+struct late_post {
+	struct vsock_wakeup *wakeup; /* what to post */
+	uint64_t delay_ns;           /* after this long */
+};
+
+static void post_later(void *arg)
+{
+	struct late_post *late = arg;
+
+	platform_sleep_ns(late->delay_ns);
+	vsock_wakeup_post(late->wakeup);
+}
+
+TEST(poll_wakeup_is_never_lost_and_consumed_once)
+{
+	struct pair p;
+	struct vsock_sock *lsn;
+	struct vsock_pollfd fds[1];
+	struct vsock_wakeup wakeup;
+	struct platform_task *task;
+	struct late_post late;
+	uint64_t t0;
+
+	pair_init(&p);
+	lsn = listen_on(p.host, 1024, 4);
+	fds[0] = (struct vsock_pollfd){ lsn, VSOCK_POLLIN, 0 };
+	vsock_wakeup_init(&wakeup, p.host);
+	/* posted before the poll: it returns at once, and only once */
+	vsock_wakeup_post(&wakeup);
+	vsock_wakeup_post(&wakeup);
+	t0 = platform_now_ns();
+	CHECK_EQ(vsock_poll_wakeup(fds, 1, PLATFORM_FOREVER, &wakeup), 1);
+	CHECK_EQ(fds[0].revents, 0);
+	CHECK_EQ(vsock_poll_wakeup(fds, 1, platform_now_ns() + 20000000, &wakeup), 0);
+	/* posted by another task while the poller sleeps */
+	late = (struct late_post){ &wakeup, 30000000 };
+	CHECK_EQ(platform_task_spawn(&task, "poster", post_later, &late, 16 << 10, NULL, NULL),
+		 0);
+	t0 = platform_now_ns();
+	CHECK_EQ(vsock_poll_wakeup(fds, 1, t0 + 10 * SECOND_NS, &wakeup), 1);
+	CHECK(platform_now_ns() - t0 >= 30000000);
+	CHECK(platform_now_ns() - t0 < 5 * SECOND_NS);
+	/* with no sockets at all, the wakeup alone */
+	vsock_wakeup_post(&wakeup);
+	CHECK_EQ(vsock_poll_wakeup(NULL, 0, PLATFORM_FOREVER, &wakeup), 1);
+	platform_sleep_ns(10000000); /* the poster task is gone */
+	CHECK_EQ(vsock_close(lsn), 0);
+	pair_finish(&p);
+}

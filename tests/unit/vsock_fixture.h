@@ -77,6 +77,15 @@ static inline void core_check_empty(struct vsock_core *core)
 	CHECK_EQ(st.rx_mem, 0);
 }
 
+/* Free both cores and every socket still in them, checking nothing. */
+static inline void pair_destroy(struct pair *p)
+{
+	vsock_loopback_attach(p->lb, NULL, NULL);
+	vsock_core_destroy(p->guest);
+	vsock_core_destroy(p->host);
+	vsock_loopback_destroy(p->lb);
+}
+
 /* Every socket must be closed already: let lingering ones finish, check, free. */
 static inline void pair_finish(struct pair *p)
 {
@@ -84,10 +93,7 @@ static inline void pair_finish(struct pair *p)
 	pair_tick(p, 20 * SECOND_NS);
 	core_check_empty(p->guest);
 	core_check_empty(p->host);
-	vsock_loopback_attach(p->lb, NULL, NULL);
-	vsock_core_destroy(p->guest);
-	vsock_core_destroy(p->host);
-	vsock_loopback_destroy(p->lb);
+	pair_destroy(p);
 }
 
 static inline struct vsock_sock *listen_on(struct vsock_core *core, uint32_t port, int backlog)

@@ -1,0 +1,140 @@
+/*
+ * process.h -- containers and their processes (DESIGN §5).  Each process
+ * runs one catalogue program as its own preemptive task, joined to the
+ * agent by its stdin/stdout/stderr pipes (program.h); its output goes to
+ * ReadStdout/ReadStderr and, line by line, to the log stream.
+ *
+ * Owned by the agent task: every function here runs there.  The program
+ * tasks touch only their struct prog; they tell the agent task that a
+ * pipe moved or that they ended through the table's wake-up, and
+ * process_table_poll() then looks at every process.
+ *
+ * Typical usage (service.c, agent.c):
+ *	process_table_init(&table, &opts, &log, core, &wakeup);
+ *	err = container_create(&table, "c1", &spec, &ctr, why, sizeof(why));
+ *	err = process_start(ctr->init);
+ *	...the agent task's loop: process_table_poll(&table, now)...
+ *	n = process_read_output(proc, false, buf, len);   // logged stdout
+ *	if (proc->state == PROC_EXITED) ...proc->exit_status...
+ *	container_free(ctr);                               // nothing running
+ */
+#ifndef AGENT_PROCESS_H
+#define AGENT_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/catalogue.h"
+#include "agent/logstream.h"
+#include "agent/options.h"
+#include "agent/program.h"
+#include "vsock/socket.h"
+
+#define AGENT_ID_MAX 128     /* container / exec id, with NUL (agent.options) */
+
+enum proc_state { PROC_CREATED, PROC_RUNNING, PROC_EXITED };
+
+/* A program's command line, as CreateContainer / ExecProcess give it. */
+struct process_spec {
+	int argc;                    /* arguments, argv[0] names the program */
+	const char *const *argv;
+	int envc;                    /* environment, "K=V" */
+	const char *const *envp;
+	const char *cwd;             /* "" or NULL: "/" */
+};
+
+/* One output pipe on its way to the log: a record per line. */
+struct output {
+	struct pipe *pipe;           /* the program's stdout or stderr */
+	const char *stream;          /* "stdout" / "stderr" */
+	size_t logged;               /* bytes at the pipe's head already logged */
+	size_t line_len;             /* bytes in line */
+	char line[LOG_MSG_MAX];      /* output since the last newline */
+};
+
+struct container;
+
+struct process {
+	struct container *ctr;       /* owner */
+	struct process *next;        /* next process of the container */
+	char exec_id[AGENT_ID_MAX];  /* == container id for the init process */
+	enum proc_state state;       /* created, running, exited */
+	int exit_status;             /* valid once EXITED */
+	const struct program *program; /* what it runs */
+	struct prog io;              /* what the program sees: pipes, args (program.h) */
+	struct output out, err;      /* stdout, stderr towards the log */
+	struct platform_task *task;  /* RUNNING: its task; use only through kill_task() */
+	bool kill_sent;              /* SIGKILL was delivered */
+	/* Shared with the program task (atomics): */
+	int status;                  /* what main returned */
+	int returning;               /* the task is past main: it may end any moment */
+	int kill_inflight;           /* the agent is inside platform_task_kill */
+	int task_gone;               /* the task's exit callback ran: it is over */
+	bool killed;                 /* ... because it was killed (set with task_gone) */
+};
+
+struct container {
+	struct process_table *table; /* owner */
+	struct container *next;      /* next container */
+	char id[AGENT_ID_MAX];       /* container id */
+	struct process *procs;       /* init first, then execs */
+	struct process *init;        /* exec_id == id */
+	unsigned nprocs;             /* processes in the list */
+	bool started;                /* StartContainer ran */
+	bool removing;               /* RemoveContainer is waiting for exits */
+};
+
+struct process_table {
+	const struct agent_options *opts; /* limits, sizes, arch, boot id */
+	struct log_stream *log;      /* output and life-cycle records go here */
+	struct vsock_core *core;     /* sysinfo's guest CID */
+	struct vsock_wakeup *wakeup; /* programs wake the agent task with it */
+	int notified;                /* the wake-up is posted, the agent has not looked (atomic) */
+	struct container *containers; /* every container */
+	unsigned ncontainers;        /* how many */
+	unsigned nprocesses;         /* processes, all containers */
+	unsigned ntasks;             /* program tasks not yet over */
+	uint64_t started_ns;         /* when the agent started (sysinfo) */
+};
+
+void process_table_init(struct process_table *table, const struct agent_options *opts,
+			struct log_stream *log, struct vsock_core *core,
+			struct vsock_wakeup *wakeup);
+/* Frees every container; no task may be running (process_table_tasks == 0). */
+void process_table_free(struct process_table *table);
+/* The agent loop: output into the log, exits finished.  Never blocks. */
+void process_table_poll(struct process_table *table, uint64_t now);
+/* SIGKILL to every running process (DestroySandbox, agent_stop). */
+void process_kill_all(struct process_table *table);
+
+struct container *container_find(struct process_table *table, const char *id);
+/* A container with its init process; -errno and a message in `why`. */
+int container_create(struct process_table *table, const char *id,
+		     const struct process_spec *spec, struct container **out, char *why,
+		     size_t why_len);
+bool container_running(const struct container *ctr);
+void container_free(struct container *ctr);
+
+struct process *process_find(struct container *ctr, const char *exec_id);
+int process_create(struct container *ctr, const char *exec_id, const struct process_spec *spec,
+		   struct process **out, char *why, size_t why_len);
+/* Start its task: 0 or -ENOMEM (the process stays CREATED). */
+int process_start(struct process *proc);
+/* A process that could not start: EXITED with `status`, its pipes closed. */
+void process_fail(struct process *proc, int status);
+bool signal_supported(uint32_t sig);
+/* Deliver a signal: 0, or -EINVAL when not supported.  0 only checks. */
+int process_signal(struct process *proc, uint32_t sig);
+
+/* ReadStdout/ReadStderr: output that is in the log already. */
+size_t process_read_output(struct process *proc, bool err_stream, void *buf, size_t len);
+/* Would a read answer now (data, or EOF because the process exited)? */
+bool process_output_ready(const struct process *proc, bool err_stream);
+/* WriteStdin: bytes taken (0: stdin is full). */
+size_t process_write_input(struct process *proc, const void *buf, size_t len);
+/* NULL while stdin takes data, else why not. */
+const char *process_input_refusal(const struct process *proc);
+void process_close_input(struct process *proc);
+
+#endif
