@@ -51,6 +51,11 @@ uint64_t arch_clock_ns(void);
 void arch_timer_set(uint64_t deadline_ns);
 /* Describe the clock: source and calibrated rates. */
 void arch_clock_report(void);
+/* Note the raw counter now (first thing efi_main does), so that the boot
+ * can later report how long the image itself took. */
+void arch_clock_mark_entry(void);
+/* Nanoseconds since arch_clock_mark_entry; valid after arch_clock_init. */
+uint64_t arch_clock_since_entry_ns(void);
 
 /* ---- interrupts for devices ---- */
 

@@ -73,6 +73,8 @@ static void start_agent(void)
 	err = agent_start(vsock_core, &config.agent, &agent);
 	if (err)
 		panic("the agent cannot start: %d", err);
+	kprintf("boot: agent started %llu ms after the image was entered\n",
+		(unsigned long long)(arch_clock_since_entry_ns() / 1000000));
 }
 
 /* agent.stats_ms: one line of counters, for people and for the tests. */
@@ -179,6 +181,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	struct acpi_fadt_info fadt;
 	int err;
 
+	arch_clock_mark_entry();                                 /* for the boot time below */
 	/* Firmware phase: options, ACPI, memory reservations, then exit. */
 	if (efi_boot(image, system_table, &config, &acpi, &boot) != 0)
 		return EFI_LOAD_ERROR; /* boot services still up: back to firmware */
