@@ -27,8 +27,8 @@ packages=(
 	build-essential gnu-efi newlib-source nanopb
 	protobuf-compiler libprotobuf-dev    # protoc + google/protobuf/*.proto
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
-	# run: QEMU with its firmware
-	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
+	# run: QEMU with its firmware; mtools makes FAT images of the ESP
+	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 mtools
 	# tests: pytest, the Python ttRPC client, the Linux test guest's
 	# initramfs (scripts/deps-linux-guest.sh), pcap dissection
 	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
