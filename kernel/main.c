@@ -105,7 +105,7 @@ static void stats_task(void *arg)
 			"rst=%llu pool_pages=%zu\n",
 			(unsigned long long)(now / 1000000),
 			(unsigned long long)arch_irq_total(),
-			(unsigned long long)arch_irq_count(0xf0),
+			(unsigned long long)arch_irq_count(arch_timer_irq()),
 			(unsigned long long)sched_switch_count(),
 			(unsigned long long)(sched_idle_ns() / 1000000),
 			(unsigned long long)vs.irq_rx, (unsigned long long)vs.irq_tx,

@@ -1,7 +1,8 @@
 /*
  * transport.h -- the contract between the portable vsock core (vsock/) and
  * whatever carries its packets: the virtio-vsock device driver in the image
- * (drivers/virtio_vsock.c) or the loopback transport in host tests.
+ * (drivers/virtio_vsock/virtio_vsock.c) or the loopback transport in host
+ * tests (vsock/loopback.c).
  *
  * Down (core -> transport): `send` one packet.  The transport copies header
  * and payload before returning (into DMA memory for the device), so the

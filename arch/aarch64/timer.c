@@ -40,6 +40,11 @@ int arch_clock_init(const struct acpi_fadt_info *fadt)
 	return gic_attach_timer(timer_interrupt);
 }
 
+int arch_timer_irq(void)
+{
+	return (int)gic_timer_intid();
+}
+
 uint64_t arch_clock_ns(void)
 {
 	return (uint64_t)((unsigned __int128)(read_counter() - counter_base) *

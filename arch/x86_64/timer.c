@@ -72,6 +72,11 @@ int arch_clock_init(const struct acpi_fadt_info *fadt)
 	return 0;
 }
 
+int arch_timer_irq(void)
+{
+	return TIMER_VECTOR;
+}
+
 uint64_t arch_clock_ns(void)
 {
 	return (uint64_t)(((unsigned __int128)(rdtsc() - tsc_base) * ns_per_tsc32) >> 32);
