@@ -79,6 +79,7 @@ KERNEL_SRCS := \
 
 DRIVER_SRCS := \
 	drivers/virtio_pci/pci.c \
+	drivers/virtio_pci/virtio.c \
 	drivers/virtio_pci/virtio_pci.c \
 	drivers/virtio_pci/virtqueue.c \
 	drivers/virtio_vsock/virtio_vsock.c

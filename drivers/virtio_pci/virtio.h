@@ -1,14 +1,15 @@
 /*
  * virtio.h -- the transport-independent view of a virtio device
- * (virtio 1.2 §2, §3.1).  The PCI transport (virtio_pci.c) fills a
- * struct virtio_ops; device drivers (virtio_vsock.c) see only this header
- * and the virtqueue API, so a virtio-mmio transport could be added without
- * touching them.
+ * (virtio 1.2 §2, §3.1).  A transport (virtio_pci.c) fills a struct
+ * virtio_ops; virtio.c does the initialization steps every transport
+ * shares on top of it; device drivers (virtio_vsock.c) see only this
+ * header and the virtqueue API, so a virtio-mmio transport could be added
+ * without touching them.
  *
  * Typical usage (a device driver's probe):
  *	virtio_begin(dev);                                  // reset, ACK, DRIVER
- *	if (virtio_negotiate(dev, wanted, required, &got))  // FEATURES_OK
- *		goto fail;
+ *	if (virtio_negotiate(dev, wanted, required))        // FEATURES_OK;
+ *		goto fail;                                  //   dev->features
  *	dev->ops->queue_setup(dev, &vq, 0, 64, rx_irq, ctx);
  *	dev->ops->read_config(dev, 0, &cid, sizeof(cid));
  *	virtio_driver_ok(dev);
