@@ -6,16 +6,21 @@
  * header and the virtqueue API, so a virtio-mmio transport could be added
  * without touching them.
  *
- * Typical usage (a device driver's probe):
+ * Typical usage (a device driver's probe and remove):
  *	virtio_begin(dev);                                  // reset, ACK, DRIVER
  *	if (virtio_negotiate(dev, wanted, required))        // FEATURES_OK;
- *		goto fail;                                  //   dev->features
- *	dev->ops->queue_setup(dev, &vq, 0, 64, rx_irq, ctx);
+ *		goto err_fail;                              //   dev->features
  *	dev->ops->read_config(dev, 0, &cid, sizeof(cid));
- *	virtio_driver_ok(dev);
- *	...
- * fail:
+ *	if (dev->ops->queue_setup(dev, &vq, 0, 64, rx_irq, ctx))
+ *		goto err_fail;
+ *	virtio_driver_ok(dev);                              // the device runs
+ *	return 0;
+ * err_fail:
  *	virtio_fail(dev, "why");                            // FAILED, then reset
+ *	return err;
+ *
+ *	dev->ops->reset(dev);                               // remove: stop it,
+ *	dev->ops->queue_release(dev, &vq);                  //   then release
  */
 #ifndef DRIVERS_VIRTIO_PCI_VIRTIO_H
 #define DRIVERS_VIRTIO_PCI_VIRTIO_H
@@ -51,12 +56,18 @@ struct virtio_ops {
 	/* Largest ring the device allows for a queue (0: no such queue). */
 	uint16_t (*queue_max_size)(struct virtio_device *dev, uint16_t index);
 	/* Allocate the rings, route the queue's interrupt to `handler`,
-	 * tell the device, enable the queue. */
+	 * tell the device, enable the queue.  On failure nothing is left
+	 * allocated or routed. */
 	int (*queue_setup)(struct virtio_device *dev, struct virtqueue *vq,
 			   uint16_t index, uint16_t size, irq_handler_fn handler,
 			   void *arg);
+	/* Undo queue_setup: unroute the interrupt, free the rings.  Only
+	 * once the device is reset (or never had DRIVER_OK). */
+	void (*queue_release)(struct virtio_device *dev, struct virtqueue *vq);
 	/* Route configuration-change interrupts to `handler`. */
 	int (*config_irq)(struct virtio_device *dev, irq_handler_fn handler, void *arg);
+	/* Undo config_irq. */
+	void (*config_irq_release)(struct virtio_device *dev);
 	/* Interrupt vector of a queue (or -1), for reports. */
 	int (*queue_vector)(struct virtio_device *dev, uint16_t index);
 	int (*config_vector)(struct virtio_device *dev);

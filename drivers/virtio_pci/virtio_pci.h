@@ -15,5 +15,8 @@
  * Fills `dev`; -ENODEV (with the reason logged) if it is not usable. */
 int virtio_pci_probe(struct pci_device *pci, struct dma_pool *pool,
 		     struct virtio_device *dev);
+/* Undo virtio_pci_probe (MSI-X off, transport state freed), once the
+ * driver has reset the device and released its queues and interrupts. */
+void virtio_pci_remove(struct virtio_device *dev);
 
 #endif
