@@ -213,12 +213,12 @@ HOST_TOOL_CFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -MD -MP \
 HOST_TOOLS :=
 UNIT_TESTS :=
 
-# tests/unit/NAME.c plus the portable sources it tests
+# tests/unit/NAME.c plus the portable sources it tests; $(3): extra flags
 define unit_test
 UNIT_TESTS += $(BUILD)/host/tests/$(1)
 $(BUILD)/host/tests/$(1): tests/unit/$(1).c tests/unit/harness.c $(2)
 	@mkdir -p $$(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -o $$@ $$(filter %.c,$$^)
+	$(HOST_CC) $(HOST_CFLAGS) $(3) -o $$@ $$(filter %.c,$$^)
 endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c))
@@ -230,6 +230,11 @@ $(eval $(call unit_test,test_vsock_core,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
+# the virtio-vsock driver on a fake transport; allocations fail on demand
+VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \
+	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c
+VIRTIO_VSOCK_TEST_WRAP := -Wl,--wrap=calloc,--wrap=malloc,--wrap=free,--wrap=pool_alloc
+$(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSOCK_TEST_WRAP)))
 
 HOST_CFLAGS += $(PROTO_CFLAGS)
 AGENT_HOST_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_HOST_SRCS) \
