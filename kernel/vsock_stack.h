@@ -10,8 +10,8 @@
 #ifndef KERNEL_VSOCK_STACK_H
 #define KERNEL_VSOCK_STACK_H
 
+#include "include/pool.h"
 #include "kernel/config.h"
-#include "kernel/pool.h"
 
 struct virtio_vsock;
 struct vsock_core;

@@ -6,7 +6,7 @@
 
 #include "drivers/virtio_pci/pci.h"
 #include "drivers/virtio_pci/virtio.h"
-#include "kernel/pool.h"
+#include "include/pool.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_MAX_QUEUES 8

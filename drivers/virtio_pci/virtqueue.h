@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #include "include/dma.h"
-#include "kernel/pool.h"
+#include "include/pool.h"
 
 #define VQ_MAX_SIZE 1024
 

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernel/pool.h"
+#include "include/pool.h"
 
 struct virtio_device;
 struct virtio_vsock;

@@ -23,7 +23,7 @@
 
 #include "drivers/virtio_pci/virtio.h"
 #include "include/platform.h"
-#include "kernel/pool.h"
+#include "include/pool.h"
 #include "tests/unit/harness.h"
 #include "vsock/core.h"
 #include "vsock/transport.h"
