@@ -81,6 +81,7 @@ KERNEL_SRCS := \
 
 DRIVER_SRCS := \
 	drivers/virtio_pci/pci.c \
+	drivers/virtio_pci/virtio.c \
 	drivers/virtio_pci/virtio_pci.c \
 	drivers/virtio_pci/virtqueue.c \
 	drivers/virtio_vsock/virtio_vsock.c
@@ -225,12 +226,12 @@ $(BUILD)/host/asan/%.o: %.c | $(PROTO_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
-# tests/unit/NAME.c plus the portable sources it tests
+# tests/unit/NAME.c plus the portable sources it tests; $(3): extra link flags
 define unit_test
 UNIT_TESTS += $(BUILD)/host/tests/$(1)
 $(BUILD)/host/tests/$(1): $(call host_asan_objs,tests/unit/$(1).c tests/unit/harness.c $(2))
 	@mkdir -p $$(@D)
-	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^
+	$$(HOST_CC) $$(HOST_LDFLAGS) $(3) -o $$@ $$^
 endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
@@ -242,6 +243,11 @@ $(eval $(call unit_test,test_vsock_core,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
+# the virtio-vsock driver on a fake transport; allocations fail on demand
+VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \
+	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c
+VIRTIO_VSOCK_TEST_WRAP := -Wl,--wrap=calloc,--wrap=malloc,--wrap=free,--wrap=pool_alloc
+$(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSOCK_TEST_WRAP)))
 
 AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c $(PROTO_SRCS) $(NANOPB_SRCS) \
 	$(VSOCK_HOST_SRCS) tests/unit/agent_fixture.c

@@ -28,7 +28,7 @@ const struct uart_ops *arch_acpi_uart(const struct acpi *acpi);
 
 /* Own the CPU after ExitBootServices: descriptor tables / vector base. */
 void arch_cpu_init(void *ist_stacks, size_t ist_stack_size);
-/* Bytes of stack arch_cpu_init wants for its exception stacks. */
+/* How many exception stacks arch_cpu_init wants (each ist_stack_size bytes). */
 #define ARCH_IST_STACKS 3
 /* Own the interrupt controller(s): legacy masked, local controller on. */
 int arch_interrupts_init(const struct acpi *acpi);
@@ -67,6 +67,9 @@ void arch_irq_free(int vector);
 void arch_msi_message(int vector, uint64_t *address, uint32_t *data);
 /* Interrupts taken on `vector` since boot. */
 uint64_t arch_irq_count(int vector);
+/* The timer's own vector (x86_64) or interrupt ID (aarch64), for
+ * arch_irq_count. */
+int arch_timer_irq(void);
 /* All device and timer interrupts taken since boot. */
 uint64_t arch_irq_total(void);
 

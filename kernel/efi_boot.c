@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "include/arch.h"
+#include "include/pool.h"
 #include "kernel/acpi.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
-#include "kernel/pool.h"
 
 #define CONFIG_FILE_MAX (64u << 10) /* \agent.cfg larger than this is refused */
 #define EXIT_RETRIES 8

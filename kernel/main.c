@@ -15,12 +15,13 @@
 #include "drivers/virtio_vsock/virtio_vsock.h"
 #include "include/arch.h"
 #include "include/platform.h"
+#include "include/pool.h"
 #include "kernel/acpi.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
-#include "kernel/pool.h"
 #include "kernel/sched.h"
 #include "kernel/vsock_stack.h"
+#include "vsock/core.h"
 
 #define IMAGE_VERSION "0.1.0"
 
@@ -82,12 +83,15 @@ static void stats_task(void *arg)
 {
 	for (;;) {
 		struct virtio_vsock_stats vs = { 0 };
+		struct vsock_stats cs = { 0 };
 		uint64_t now;
 
 		sched_sleep_ns((uint64_t)config.stats_ms * 1000000);
 		now = arch_clock_ns();
 		if (vsock_dev)
 			virtio_vsock_stats(vsock_dev, &vs);
+		if (vsock_core)
+			vsock_core_stats(vsock_core, &cs);
 		platform_lock();
 		kprintf("stats: t=%llums irq=%llu timer=%llu switches=%llu idle=%llums "
 			"vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
@@ -95,14 +99,14 @@ static void stats_task(void *arg)
 			"rst=%llu pool_pages=%zu\n",
 			(unsigned long long)(now / 1000000),
 			(unsigned long long)arch_irq_total(),
-			(unsigned long long)arch_irq_count(0xf0),
+			(unsigned long long)arch_irq_count(arch_timer_irq()),
 			(unsigned long long)sched_switch_count(),
 			(unsigned long long)(sched_idle_ns() / 1000000),
 			(unsigned long long)vs.irq_rx, (unsigned long long)vs.irq_tx,
 			(unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
 			(unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
 			(unsigned long long)vs.rx_bad, vs.rx_posted,
-			(unsigned long long)vs.rst_replies, pool_pages_in_use(&dma_pool));
+			(unsigned long long)cs.rst_sent, pool_pages_in_use(&dma_pool));
 		platform_unlock();
 	}
 }
@@ -132,7 +136,7 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	if (pci_init(ecam, windows) != 0)                        /* ECAM from MCFG */
 		panic("no PCI configuration space");
 	pci_report();
-	if (virtio_vsock_probe(&dma_pool, &vsock_dev) != 0) {    /* the vsock device */
+	if (vsock_device_probe(&dma_pool, &vsock_dev) != 0) {    /* the vsock device */
 		kprintf("vsock: cannot continue without a vsock device; powering off\n");
 		arch_power_off(POWEROFF_NO_DEVICE);
 	}

@@ -1,5 +1,7 @@
 /*
- * sched.c -- preemptive round-robin scheduler for one CPU (see sched.h).
+ * sched.c -- preemptive round-robin scheduler for one CPU (see sched.h),
+ * with the wait queues tasks sleep on (as xv6 keeps sleep and wakeup in
+ * proc.c; kernel/platform.c only adapts them to include/platform.h).
  *
  * All scheduler state is touched with interrupts off.  A switch happens
  * in schedule(): called by a task that blocks or yields, or at the end of
@@ -8,13 +10,20 @@
  * nearest event: the end of the slice if another task is ready, else the
  * earliest deadline of a blocked task, else never (a halted, idle CPU).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "include/arch.h"
-#include "include/platform.h"
+#include "include/platform.h" /* struct wait_queue */
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+
+/* A task asleep on a wait queue; lives on that task's stack. */
+struct waiter {
+	struct waiter *next; /* next sleeper on the same queue */
+	struct task *task;   /* who sleeps */
+};
 
 static struct task boot_task;     /* the flow that called sched_init */
 static struct task *idle_task;    /* runs when nothing else can */
@@ -109,32 +118,54 @@ static void irq_save(bool *was_on)
 	arch_irq_disable();
 }
 
+/* Unlink every dead task (but the running one) into a list of their own,
+ * still in creation order. */
+static struct task *unlink_dead(void)
+{
+	struct task *dead = NULL, **tail = &dead, **p = &all_tasks;
+
+	while (*p) {
+		struct task *t = *p;
+
+		if (t->state != TASK_DEAD || t == current) {
+			p = &t->next;
+			continue;
+		}
+		*p = t->next;
+		task_count--;
+		t->next = NULL;
+		*tail = t;
+		tail = &t->next;
+	}
+	return dead;
+}
+
 /*
- * The reaper: unlinks dead tasks, runs their exit callbacks with the
- * platform lock held, frees their stacks.  A task never frees its own
- * stack, and exit callbacks never run in scheduler context.
+ * The reaper: unlinks dead tasks (interrupts off), then with interrupts
+ * on runs their exit callbacks and frees their stacks.  A task never
+ * frees its own stack, and exit callbacks never run in scheduler context.
  */
 static void reaper_loop(void *arg)
 {
-	platform_lock();
+	arch_irq_disable();
 	for (;;) {
-		struct task **p = &all_tasks;
+		struct task *dead = unlink_dead();
 
-		while (*p) {
-			struct task *t = *p;
+		if (!dead) {
+			sched_wait(&reaper_wq, UINT64_MAX);
+			continue;
+		}
+		arch_irq_enable();
+		while (dead) {
+			struct task *t = dead;
 
-			if (t->state != TASK_DEAD || t == current) {
-				p = &t->next;
-				continue;
-			}
-			*p = t->next;
-			task_count--;
+			dead = t->next;
 			if (t->exit_fn)
 				t->exit_fn(t->exit_arg, t->killed);
 			free(t->stack);
 			free(t);
 		}
-		platform_wait(&reaper_wq, PLATFORM_FOREVER);
+		arch_irq_disable();
 	}
 }
 
@@ -189,7 +220,7 @@ static void schedule(bool preempted)
 		prev->killed = true;
 	}
 	if (prev->state == TASK_DEAD)
-		platform_wake(&reaper_wq);
+		sched_wake_all(&reaper_wq);
 	expire_deadlines(now);
 	next = pick_next(prev);
 	if (next == idle_task && prev->state == TASK_RUNNABLE && prev != idle_task)
@@ -225,6 +256,38 @@ void sched_wake(struct task *t)
 		t->state = TASK_RUNNABLE;
 		need_resched = true;
 	}
+}
+
+int sched_wait(struct wait_queue *wq, uint64_t deadline_ns)
+{
+	struct waiter self = { NULL, current };
+	struct waiter **p;
+	bool woken;
+
+	if (current->kill_requested)
+		return -EINTR;
+	for (p = &wq->first; *p; p = &(*p)->next)
+		;
+	*p = &self;
+	woken = sched_block(deadline_ns);
+	for (p = &wq->first; *p; p = &(*p)->next) {
+		if (*p == &self) {
+			*p = self.next;
+			break;
+		}
+	}
+	if (current->kill_requested)
+		return -EINTR;
+	return woken ? 0 : -ETIMEDOUT;
+}
+
+void sched_wake_all(struct wait_queue *wq)
+{
+	struct waiter *w = wq->first;
+
+	wq->first = NULL;
+	for (; w; w = w->next)
+		sched_wake(w->task);
 }
 
 void sched_kill(struct task *t)

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct wait_queue; /* include/platform.h */
+
 #define TASK_NAME_MAX 24
 #define SCHED_SLICE_NS 10000000ull /* 10 ms time slice */
 
@@ -55,7 +57,8 @@ struct task *task_create(const char *name, void (*entry)(void *), void *arg,
 /* Ask `task` to end: a blocked task is woken (its waits fail), a running
  * one ends at its next preemption.  Interrupts off. */
 void sched_kill(struct task *task);
-/* Register what the reaper calls (lock held) once `task` is gone. */
+/* Register what the reaper calls once `task` is gone (in the reaper's own
+ * task, interrupts on, nothing held). */
 void sched_set_exit(struct task *task, void (*exit_fn)(void *, bool), void *arg);
 struct task *sched_current(void);
 
@@ -66,6 +69,25 @@ bool sched_block(uint64_t deadline_ns);
 void sched_wake(struct task *task);
 void sched_yield(void);
 void sched_sleep_ns(uint64_t ns);
+
+/*
+ * Wait queues (struct wait_queue, include/platform.h): a list of blocked
+ * tasks, each linked in by a waiter on its own stack.  Both calls with
+ * interrupts off, which is what makes "check the condition, then sleep"
+ * atomic against the waker:
+ *
+ *	arch_irq_disable();
+ *	while (!condition)
+ *		if (sched_wait(&wq, deadline) != 0)
+ *			break;                  // -ETIMEDOUT or -EINTR
+ *	arch_irq_enable();
+ *
+ * sched_wait returns 0 when woken, -ETIMEDOUT at the deadline, -EINTR
+ * once the task is being killed (sched_kill).  sched_wake_all wakes every
+ * sleeper (from tasks or interrupt handlers); wake-ups may be spurious.
+ */
+int sched_wait(struct wait_queue *wq, uint64_t deadline_ns);
+void sched_wake_all(struct wait_queue *wq);
 
 /* Called by the arch layer. */
 void sched_timer_interrupt(void);

@@ -52,6 +52,11 @@ uint64_t arch_clock_since_entry_ns(void)
 			  counter_hz);
 }
 
+int arch_timer_irq(void)
+{
+	return (int)gic_timer_intid();
+}
+
 uint64_t arch_clock_ns(void)
 {
 	return (uint64_t)((unsigned __int128)(read_counter() - counter_base) *

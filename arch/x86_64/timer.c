@@ -83,6 +83,11 @@ uint64_t arch_clock_since_entry_ns(void)
 	return (uint64_t)(((unsigned __int128)(rdtsc() - tsc_entry) * ns_per_tsc32) >> 32);
 }
 
+int arch_timer_irq(void)
+{
+	return TIMER_VECTOR;
+}
+
 uint64_t arch_clock_ns(void)
 {
 	return (uint64_t)(((unsigned __int128)(rdtsc() - tsc_base) * ns_per_tsc32) >> 32);
