@@ -77,6 +77,7 @@ KERNEL_SRCS := \
 	kernel/sched.c \
 	kernel/platform.c \
 	kernel/vsock_stack.c \
+	kernel/vm.c \
 	kernel/libc_glue.c
 
 DRIVER_SRCS := \
@@ -95,6 +96,7 @@ ARCH_SRCS_x86_64 := \
 	arch/x86_64/irq.c \
 	arch/x86_64/timer.c \
 	arch/x86_64/switch.S \
+	arch/x86_64/mmu.c \
 	arch/x86_64/power.c
 
 ARCH_SRCS_aarch64 := \
@@ -105,6 +107,7 @@ ARCH_SRCS_aarch64 := \
 	arch/aarch64/gic.c \
 	arch/aarch64/timer.c \
 	arch/aarch64/switch.S \
+	arch/aarch64/mmu.c \
 	arch/aarch64/power.c
 
 # The portable vsock core (also built into the host unit tests; the

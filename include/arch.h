@@ -91,6 +91,42 @@ bool arch_irq_enabled(void);
 /* Deliberate faults for the exception self-test; false if unsupported. */
 bool arch_raise_fault(const char *name);
 
+/* ---- page tables (kernel/vm.c builds them, the arch encodes them) ----
+ *
+ * Both architectures translate 48-bit addresses with 4 KiB pages through
+ * four levels of 512 eight-byte entries: level 3 is the root (PML4 /
+ * TTBR0's level 0), level 0 holds 4 KiB pages, levels 1 and 2 may also map
+ * 2 MiB and 1 GiB blocks. */
+#define VM_READ 1u    /* readable (every valid mapping is) */
+#define VM_WRITE 2u   /* writable */
+#define VM_EXEC 4u    /* executable (never together with VM_WRITE) */
+#define VM_USER 8u    /* user mode may access it (ring 3 / EL0) */
+#define VM_DEVICE 16u /* device memory: uncached, no speculation */
+
+/* A leaf entry mapping `phys` at `level` (0: page, 1: 2 MiB, 2: 1 GiB);
+ * 0 when the CPU cannot map a block of that level. */
+uint64_t arch_pte_leaf(uint64_t phys, unsigned prot, unsigned level);
+/* An entry pointing to a next-level table at `phys`. */
+uint64_t arch_pte_table(uint64_t phys);
+bool arch_pte_valid(uint64_t pte);
+/* Does this valid entry at `level` map memory (rather than a table)? */
+bool arch_pte_is_leaf(uint64_t pte, unsigned level);
+uint64_t arch_pte_phys(uint64_t pte);
+unsigned arch_pte_prot(uint64_t pte, unsigned level);
+/* Turn on the image's own tables (first call: also the control bits:
+ * NX, write protection, memory attributes); later calls switch roots. */
+void arch_mmu_enable(uint64_t root);
+void arch_mmu_switch(uint64_t root);
+/* Forget cached translations of one page (all address spaces). */
+void arch_tlb_flush_page(uint64_t va);
+/* Highest physical address bit the CPU supports (for the device map). */
+unsigned arch_phys_bits(void);
+/* Current stack pointer (the boot task's stack is the firmware's). */
+uintptr_t arch_stack_pointer(void);
+/* The kernel stack that the CPU enters the kernel on from user mode and
+ * below which an overflow is caught: both change with every task. */
+void arch_set_kernel_stack(uintptr_t top, uintptr_t limit);
+
 /* Device address of physical memory (no IOMMU: identity). */
 static inline uint64_t arch_phys_to_dma(uint64_t phys)
 {

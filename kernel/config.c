@@ -17,7 +17,8 @@
 #include "include/log.h"
 
 static const char *const fault_choices[] = {
-	"none", "ud", "de", "gp", "pf", "bp", "df", "panic", NULL,
+	"none", "ud", "de", "gp", "pf", "bp", "df", "panic", "stack_overflow",
+	"write_text", "exec_data", NULL,
 };
 
 #define CFG struct agent_config

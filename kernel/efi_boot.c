@@ -220,14 +220,67 @@ static bool usable_after_exit(UINT32 type)
 	return false;
 }
 
+static enum mem_kind kind_of(UINT32 type)
+{
+	switch (type) {
+	case EfiConventionalMemory:
+	case EfiBootServicesCode:
+	case EfiBootServicesData:
+		return MEM_FREE;
+	case EfiLoaderCode:
+	case EfiLoaderData:
+		return MEM_KERNEL;
+	case EfiACPIReclaimMemory:
+	case EfiACPIMemoryNVS:
+	case EfiRuntimeServicesCode:
+	case EfiRuntimeServicesData:
+		return MEM_FIRMWARE;
+	}
+	return MEM_DEVICE;
+}
+
+/* Keep the map for the page tables: adjacent descriptors of one kind
+ * merge; the range holding our own stack is the kernel's, not free. */
+static void keep_range(struct boot_info *info, uint64_t base, uint64_t bytes,
+		       enum mem_kind kind)
+{
+	struct mem_range *last = info->nranges ? &info->ranges[info->nranges - 1] : NULL;
+
+	if (kind == MEM_FREE && info->boot_stack_base >= base &&
+	    info->boot_stack_base < base + bytes)
+		kind = MEM_KERNEL;
+	if (last && last->kind == kind && last->base + last->bytes == base) {
+		last->bytes += bytes;
+		return;
+	}
+	if (info->nranges == BOOT_MAX_RANGES) {
+		info->ranges_dropped++;
+		return;
+	}
+	info->ranges[info->nranges++] = (struct mem_range){ base, bytes, kind };
+}
+
 static void summarise_map(const uint8_t *map, UINTN map_size, UINTN desc_size,
 			  struct boot_info *info)
 {
+	uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
+
 	info->ram_bytes = info->free_bytes = 0;
 	info->map_entries = map_size / desc_size;
+	/* the stack efi_main runs on: the boot task keeps it for good */
+	for (UINTN off = 0; off + desc_size <= map_size; off += desc_size) {
+		const EFI_MEMORY_DESCRIPTOR *d = (const void *)(map + off);
+
+		if (sp >= d->PhysicalStart && sp < d->PhysicalStart + d->NumberOfPages * 4096) {
+			info->boot_stack_base = d->PhysicalStart;
+			info->boot_stack_bytes = d->NumberOfPages * 4096;
+		}
+	}
 	for (UINTN off = 0; off + desc_size <= map_size; off += desc_size) {
 		const EFI_MEMORY_DESCRIPTOR *d = (const void *)(map + off);
 		uint64_t bytes = d->NumberOfPages * 4096;
+
+		keep_range(info, d->PhysicalStart, bytes, kind_of(d->Type));
 
 		if (!usable_after_exit(d->Type))
 			continue;
@@ -324,6 +377,8 @@ int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 	    EFI_SUCCESS) {
 		kprintf("image: loaded at %p, %llu bytes\n", loaded->ImageBase,
 			(unsigned long long)loaded->ImageSize);
+		info->image_base = (uint64_t)(uintptr_t)loaded->ImageBase;
+		info->image_bytes = loaded->ImageSize;
 		parse_load_options(loaded, cfg, info);
 		read_config_file(loaded, cfg, info);
 	}

@@ -20,6 +20,7 @@
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+#include "kernel/vm.h"
 #include "kernel/vsock_stack.h"
 #include "vsock/core.h"
 
@@ -162,6 +163,7 @@ static void report_takeover(void)
 		(unsigned long long)(boot.ram_bytes >> 20), boot.map_entries,
 		(unsigned long long)(boot.free_bytes >> 20), boot.exit_attempts);
 	kprintf("heap: %zu KiB at %p\n", heap_size() >> 10, boot.heap);
+	vm_report();
 	kprintf("pool: %zu pages (%zu KiB) at phys %#llx, %zu in use\n",
 		pool_usable_pages(&dma_pool), pool_usable_pages(&dma_pool) * 4,
 		(unsigned long long)boot.pool_phys, pool_pages_in_use(&dma_pool));
@@ -194,6 +196,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	arch_cpu_init(boot.ist_stacks, boot.ist_stack_bytes);   /* own descriptor tables / vectors */
 	kprintf("vsock-agent %s (%s): took over the machine\n", IMAGE_VERSION,
 		ARCH_NAME);
+	vm_init(&boot);                                          /* own page tables */
 	heap_init(boot.heap, boot.heap_bytes);                   /* malloc's region */
 	if (pool_init(&dma_pool, boot.pool, dma_addr(arch_phys_to_dma(boot.pool_phys)),
 		      boot.pool_bytes) != 0)                     /* DMA page pool */

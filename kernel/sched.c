@@ -18,6 +18,7 @@
 #include "include/platform.h" /* struct wait_queue */
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+#include "kernel/vm.h"
 
 /* A task asleep on a wait queue; lives on that task's stack. */
 struct waiter {
@@ -81,7 +82,7 @@ struct task *task_create(const char *name, void (*entry)(void *), void *arg,
 	struct task **tail;
 	bool irq_on;
 
-	if (!t || !(t->stack = malloc(stack_bytes))) {
+	if (!t || !(t->stack = vm_stack_alloc(stack_bytes))) {
 		kprintf("sched: no memory for task %s (%zu byte stack)\n", name,
 			stack_bytes);
 		free(t);
@@ -162,7 +163,7 @@ static void reaper_loop(void *arg)
 			dead = t->next;
 			if (t->exit_fn)
 				t->exit_fn(t->exit_arg, t->killed);
-			free(t->stack);
+			vm_stack_free(t->stack, t->stack_bytes);
 			free(t);
 		}
 		arch_irq_disable();
@@ -233,6 +234,8 @@ static void schedule(bool preempted)
 		return;
 	next->switches++;
 	switch_count++;
+	arch_set_kernel_stack(next->stack ? (uintptr_t)next->stack + next->stack_bytes : 0,
+			      (uintptr_t)next->stack);
 	arch_switch(&prev->sp, next->sp);
 	/* back in prev, possibly much later */
 }
@@ -344,6 +347,20 @@ void sched_start_preemption(void)
 	slice_start_ns = arch_clock_ns();
 	arm_timer(slice_start_ns);
 	arch_irq_enable();
+}
+
+void sched_stack_overflow(uintptr_t fault_addr, uintptr_t pc)
+{
+	struct task *t = current;
+
+	panic("stack overflow in task '%s': access at %#lx (guard page below its %zu-byte "
+	      "stack at %p), pc %#lx", t ? t->name : "?", (unsigned long)fault_addr,
+	      t ? t->stack_bytes : 0, t ? t->stack : NULL, (unsigned long)pc);
+}
+
+bool sched_in_guard(uintptr_t addr)
+{
+	return current && vm_is_guard(addr, (uintptr_t)current->stack);
 }
 
 uint64_t sched_switch_count(void)

@@ -93,6 +93,11 @@ void sched_wake_all(struct wait_queue *wq);
 void sched_timer_interrupt(void);
 void sched_irq_exit(void);
 
+/* Stack overflows: is `addr` in the guard page below the current task's
+ * stack?  sched_stack_overflow reports one, naming the task, and panics. */
+bool sched_in_guard(uintptr_t addr);
+__attribute__((noreturn)) void sched_stack_overflow(uintptr_t fault_addr, uintptr_t pc);
+
 /* Counters for reports and tests. */
 uint64_t sched_switch_count(void);
 uint64_t sched_idle_ns(void);

@@ -23,10 +23,21 @@ static unsigned current_el(void)
 	return (SYSREG_READ(CurrentEL) >> 2) & 3;
 }
 
+/* Read by vectors.S: the current task's lowest stack byte (0: no check),
+ * and a stack to report an overflow on. */
+uint64_t aarch64_stack_limit;
+uint64_t aarch64_emergency_sp;
+
+void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
+{
+	aarch64_stack_limit = limit;
+}
+
 void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 {
 	unsigned el = current_el();
 
+	aarch64_emergency_sp = ((uintptr_t)ist_stacks + ist_stack_size) & ~15ull;
 	arch_irq_disable();
 	if (el != 1)
 		panic("running at EL%u; this image supports EL1 only", el);

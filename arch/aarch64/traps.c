@@ -8,6 +8,7 @@
 #include "arch/aarch64/gic.h"
 #include "arch/aarch64/trap.h"
 #include "kernel/kernel.h"
+#include "kernel/sched.h"
 
 static const char *const entry_names[16] = {
 	"sync (EL1, SP0)", "IRQ (EL1, SP0)", "FIQ (EL1, SP0)", "SError (EL1, SP0)",
@@ -59,6 +60,8 @@ void aarch64_trap(struct trap_frame *f, uint64_t type)
 {
 	unsigned ec = (f->esr >> 26) & 0x3f;
 
+	if (type == 16) /* vectors.S: no room left above the stack limit */
+		sched_stack_overflow(f->far, f->elr);
 	if ((type & 3) == 1) { /* IRQ */
 		gic_handle_irq();
 		return;

@@ -17,11 +17,34 @@
 aarch64_vectors:
 	.irp type, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	.balign 0x80
+	.if \type == 4
+	/* A sync exception in the kernel: is there room for the frame above
+	 * the task's stack limit?  If not, the stack overflowed into its
+	 * guard page; x18 is the one scratch register, kept in TPIDR_EL1. */
+	msr tpidr_el1, x18
+	adrp x18, aarch64_stack_limit
+	ldr x18, [x18, #:lo12:aarch64_stack_limit]
+	add x18, x18, #FRAME
+	cmp sp, x18
+	b.lo stack_overflow
+	mrs x18, tpidr_el1
+	.endif
 	sub sp, sp, #FRAME
 	stp x0, x1, [sp, #0]
 	mov x1, #\type
 	b trap_common
 	.endr
+
+	/* Report the overflow on the emergency stack, as entry type 16. */
+stack_overflow:
+	adrp x18, aarch64_emergency_sp
+	ldr x18, [x18, #:lo12:aarch64_emergency_sp]
+	mov sp, x18
+	mrs x18, tpidr_el1
+	sub sp, sp, #FRAME
+	stp x0, x1, [sp, #0]
+	mov x1, #16
+	b trap_common
 
 	.balign 16
 trap_common:

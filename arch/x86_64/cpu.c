@@ -125,6 +125,11 @@ void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 	idt_init();
 }
 
+void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
+{
+	tss.rsp[0] = top; /* where ring 3 enters ring 0 */
+}
+
 void arch_irq_enable(void)
 {
 	__asm__ volatile("sti" ::: "memory");

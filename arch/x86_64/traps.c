@@ -53,6 +53,10 @@ static void dump_frame(const struct trap_frame *f)
 
 static void exception(struct trap_frame *f)
 {
+	/* A kernel stack overflow faults on the guard page; the CPU then
+	 * cannot push the #PF frame there either and raises #DF (on IST1). */
+	if ((f->vector == 8 || f->vector == 14) && sched_in_guard(read_cr2()))
+		sched_stack_overflow(read_cr2(), f->rip);
 	kprintf("\nEXCEPTION vector=%llu (%s) error=%#llx rip=%#llx cr2=%#llx\n",
 		(unsigned long long)f->vector, exception_names[f->vector],
 		(unsigned long long)f->error, (unsigned long long)f->rip,
