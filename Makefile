@@ -78,6 +78,10 @@ KERNEL_SRCS := \
 	kernel/platform.c \
 	kernel/vsock_stack.c \
 	kernel/vm.c \
+	kernel/elf.c \
+	kernel/store.c \
+	kernel/user.c \
+	kernel/syscall.c \
 	kernel/libc_glue.c
 
 DRIVER_SRCS := \

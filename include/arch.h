@@ -127,6 +127,41 @@ uintptr_t arch_stack_pointer(void);
  * below which an overflow is caught: both change with every task. */
 void arch_set_kernel_stack(uintptr_t top, uintptr_t limit);
 
+/* ---- user mode (kernel/user.c, kernel/syscall.c) ---- */
+
+struct trap_frame; /* arch/$(ARCH)/trap.h: registers at a kernel entry */
+
+/* Leave for user mode at `pc` with stack `sp`, all else zero, on the
+ * current task.  Traps from user mode then enter below the caller's
+ * frames, so the caller can be returned to with longjmp. */
+__attribute__((noreturn)) void arch_user_enter(uint64_t pc, uint64_t sp);
+/* The user TLS register (FS base / TPIDR_EL0) of the running task. */
+void arch_user_tls_set(uint64_t value);
+uint64_t arch_user_tls_get(void);
+/* System-call registers (Linux ABI of the architecture). */
+uint64_t arch_syscall_number(const struct trap_frame *f);
+uint64_t arch_syscall_arg(const struct trap_frame *f, unsigned n);
+void arch_syscall_set_return(struct trap_frame *f, uint64_t value);
+uint64_t arch_frame_pc(const struct trap_frame *f);
+uint64_t arch_frame_sp(const struct trap_frame *f);
+/* Call a signal handler: pc, sp, three arguments, return address (on
+ * x86 the caller has stored it at sp: arch_call_pushes_return). */
+bool arch_call_pushes_return(void);
+void arch_frame_call(struct trap_frame *f, uint64_t pc, uint64_t sp, uint64_t a0, uint64_t a1,
+		     uint64_t a2, uint64_t ret);
+/* The frame's size, and restoring one saved by the kernel earlier, with
+ * everything that would leave user mode forced back (rt_sigreturn). */
+size_t arch_frame_size(void);
+void arch_frame_restore(struct trap_frame *f, const void *saved);
+/* What a program's auxv says about the CPU (AT_HWCAP, AT_HWCAP2,
+ * AT_MINSIGSTKSZ, AT_PLATFORM). */
+void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,
+		    const char **platform);
+/* 8 random bytes from the CPU (RDRAND / RNDR); false if it has none. */
+bool arch_random64(uint64_t *out);
+/* The bytes of a trampoline that makes system call rt_sigreturn. */
+size_t arch_sigreturn_code(uint8_t *buf, size_t len);
+
 /* Device address of physical memory (no IOMMU: identity). */
 static inline uint64_t arch_phys_to_dma(uint64_t phys)
 {

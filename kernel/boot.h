@@ -28,6 +28,15 @@ struct mem_range {
 	enum mem_kind kind; /* see enum */
 };
 
+#define BOOT_MAX_BIN 32 /* files read from \bin\ on the ESP */
+
+/* A file from the ESP's \bin\ folder, in EfiLoaderData pages. */
+struct boot_file {
+	char name[64];  /* its name: /bin/NAME in the file store */
+	void *data;     /* contents */
+	size_t size;    /* bytes */
+};
+
 struct boot_info {
 	uint64_t rsdp;             /* physical address of the ACPI RSDP, or 0 */
 	void *heap;                /* general heap region */
@@ -50,6 +59,8 @@ struct boot_info {
 	struct mem_range ranges[BOOT_MAX_RANGES]; /* the final memory map, merged */
 	unsigned nranges;          /* entries used */
 	unsigned ranges_dropped;   /* descriptors that did not fit (reported) */
+	struct boot_file bin[BOOT_MAX_BIN]; /* \bin\ on the ESP */
+	unsigned nbin;             /* files read */
 };
 
 struct acpi;

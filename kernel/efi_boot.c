@@ -23,6 +23,9 @@
 #define POOL_MAX_ADDRESS 0xffffffffull
 #define IST_STACK_BYTES (16u << 10)
 
+static void *allocate_pages(EFI_ALLOCATE_TYPE type, uint64_t max, size_t bytes,
+			    const char *what);
+
 static EFI_SYSTEM_TABLE *st;
 static EFI_BOOT_SERVICES *bs;
 
@@ -142,6 +145,80 @@ static void read_config_file(EFI_LOADED_IMAGE *loaded, struct agent_config *cfg,
 	bs->FreePool(buf);
 close_file:
 	file->Close(file);
+close_root:
+	root->Close(root);
+}
+
+/*
+ * \bin\ on the ESP: every regular file up to cfg->bin_max_mib (and in
+ * all up to cfg->store_mib) into EfiLoaderData pages, for the file
+ * store (DESIGN §9).  Larger files and names that are not plain ASCII
+ * are reported and left out.
+ */
+static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config *cfg,
+			    struct boot_info *info)
+{
+	EFI_GUID fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
+	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
+	EFI_FILE_HANDLE root, dir, file;
+	uint64_t max = (uint64_t)cfg->bin_max_mib << 20, total = 0;
+	union { EFI_FILE_INFO info; uint8_t bytes[1024]; } entry;
+
+	if (bs->HandleProtocol(loaded->DeviceHandle, &fs_guid, (void **)&fs) != EFI_SUCCESS ||
+	    fs->OpenVolume(fs, &root) != EFI_SUCCESS)
+		return;
+	if (root->Open(root, &dir, L"\\bin", EFI_FILE_MODE_READ, 0) != EFI_SUCCESS)
+		goto close_root;
+	for (;;) {
+		UINTN size = sizeof(entry);
+		EFI_FILE_INFO *fi = &entry.info;
+		struct boot_file *bf;
+		char name[64];
+		size_t n = 0;
+		bool ok = true;
+
+		if (dir->Read(dir, &size, &entry) != EFI_SUCCESS || size == 0)
+			break;
+		if (fi->Attribute & EFI_FILE_DIRECTORY)
+			continue;
+		for (; fi->FileName[n] && ok; n++) {
+			ok = n + 1 < sizeof(name) && fi->FileName[n] > 0x20 && fi->FileName[n] < 0x7f &&
+			     fi->FileName[n] != '/';
+			name[n] = (char)fi->FileName[n];
+		}
+		name[ok ? n : 0] = '\0';
+		if (!ok || !n) {
+			kprintf("bin: a file with a name that is not plain ASCII is left out\n");
+			continue;
+		}
+		if (fi->FileSize > max || total + fi->FileSize > ((uint64_t)cfg->store_mib << 20) ||
+		    info->nbin == BOOT_MAX_BIN) {
+			kprintf("bin: \\bin\\%s (%llu bytes) is left out: over the limit of %u MiB "
+				"a file, %u MiB in all, %u files\n", name,
+				(unsigned long long)fi->FileSize, cfg->bin_max_mib, cfg->store_mib,
+				BOOT_MAX_BIN);
+			continue;
+		}
+		bf = &info->bin[info->nbin];
+		if (dir->Open(dir, &file, fi->FileName, EFI_FILE_MODE_READ, 0) != EFI_SUCCESS)
+			continue;
+		size = fi->FileSize;
+		bf->data = size ? allocate_pages(AllocateAnyPages, 0, size, "\\bin file") : NULL;
+		if ((size && !bf->data) || file->Read(file, &size, bf->data) != EFI_SUCCESS ||
+		    size != fi->FileSize) {
+			kprintf("bin: cannot read \\bin\\%s\n", name);
+			file->Close(file);
+			continue;
+		}
+		file->Close(file);
+		strcpy(bf->name, name);
+		bf->size = size;
+		total += size;
+		info->nbin++;
+	}
+	kprintf("bin: %u files (%llu KiB) read from \\bin\\\n", info->nbin,
+		(unsigned long long)(total >> 10));
+	dir->Close(dir);
 close_root:
 	root->Close(root);
 }
@@ -381,6 +458,7 @@ int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 		info->image_bytes = loaded->ImageSize;
 		parse_load_options(loaded, cfg, info);
 		read_config_file(loaded, cfg, info);
+		read_bin_folder(loaded, cfg, info);
 	}
 
 	/* The console moves to the ACPI-described UART while the firmware

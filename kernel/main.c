@@ -20,6 +20,8 @@
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+#include "include/store.h"
+#include "kernel/user.h"
 #include "kernel/vm.h"
 #include "kernel/vsock_stack.h"
 #include "vsock/core.h"
@@ -121,6 +123,32 @@ static void spin_task(void *arg)
 		n++;
 }
 
+/* File memory for the store: whole pages of free RAM. */
+static void *store_pages(size_t bytes)
+{
+	return vm_page_alloc((bytes + VM_PAGE - 1) / VM_PAGE);
+}
+
+static void store_pages_free(void *p, size_t bytes)
+{
+	vm_page_free(p, (bytes + VM_PAGE - 1) / VM_PAGE);
+}
+
+/* The file store, with the ESP's \bin\ files as /bin/NAME. */
+static void start_store(void)
+{
+	char path[STORE_PATH_MAX];
+
+	store_init((size_t)config.store_mib << 20, store_pages, store_pages_free);
+	for (unsigned i = 0; i < boot.nbin; i++) {
+		snprintf(path, sizeof(path), "/bin/%s", boot.bin[i].name);
+		if (store_add(path, boot.bin[i].data, boot.bin[i].size, 0755, false) != 0)
+			kprintf("store: cannot add %s\n", path);
+	}
+	kprintf("store: %u files from \\bin\\, limit %u MiB; random bytes for programs "
+		"from %s\n", boot.nbin, config.store_mib, user_entropy_source());
+}
+
 /* Time, tasks, PCI and the vsock device; returns only when all are up. */
 static void bring_up_devices(const struct acpi_fadt_info *fadt)
 {
@@ -147,6 +175,8 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	if (!vsock_core)
 		panic("no vsock protocol core");
 	start_agent();                                           /* ttRPC, containers, logs */
+	if (config.test_run[0])
+		selftest_run_program(config.test_run, config.container_mem_mib);
 	if (config.stats_ms && !task_create("stats", stats_task, NULL, 16 << 10))
 		kprintf("stats: cannot start the stats task\n");
 	for (uint32_t i = 0; i < config.test_spin; i++)
@@ -198,6 +228,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 		ARCH_NAME);
 	vm_init(&boot);                                          /* own page tables */
 	heap_init(boot.heap, boot.heap_bytes);                   /* malloc's region */
+	start_store();                                           /* programs: \\bin\\, CopyFile */
 	if (pool_init(&dma_pool, boot.pool, dma_addr(arch_phys_to_dma(boot.pool_phys)),
 		      boot.pool_bytes) != 0)                     /* DMA page pool */
 		panic("cannot set up the DMA page pool");

@@ -214,9 +214,11 @@ static void schedule(bool preempted)
 
 	need_resched = false;
 	/* A task asked to die ends here if it was interrupted (so it holds
-	 * no lock: the lock keeps interrupts off) and is not a system task. */
+	 * no lock: the lock keeps interrupts off) and is not a system task.
+	 * A user process ends itself when killed (kernel/user.c), on its way
+	 * back to user mode, so that its address space is freed. */
 	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE &&
-	    prev != &boot_task && prev != idle_task && prev != reaper_task) {
+	    !prev->user && prev != &boot_task && prev != idle_task && prev != reaper_task) {
 		prev->state = TASK_DEAD;
 		prev->killed = true;
 	}
@@ -234,7 +236,15 @@ static void schedule(bool preempted)
 		return;
 	next->switches++;
 	switch_count++;
-	arch_set_kernel_stack(next->stack ? (uintptr_t)next->stack + next->stack_bytes : 0,
+	/* a user process's address space and TLS register follow it */
+	if (prev->as)
+		prev->user_tls = arch_user_tls_get();
+	if (next->as) {
+		vm_space_activate(next->as);
+		arch_user_tls_set(next->user_tls);
+	}
+	arch_set_kernel_stack(next->kernel_entry_sp ? next->kernel_entry_sp :
+			      next->stack ? (uintptr_t)next->stack + next->stack_bytes : 0,
 			      (uintptr_t)next->stack);
 	arch_switch(&prev->sp, next->sp);
 	/* back in prev, possibly much later */

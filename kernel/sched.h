@@ -21,6 +21,8 @@
 #include <stdint.h>
 
 struct wait_queue; /* include/platform.h */
+struct user_proc;  /* kernel/user.h */
+struct vm_space;   /* kernel/vm.h */
 
 #define TASK_NAME_MAX 24
 #define SCHED_SLICE_NS 10000000ull /* 10 ms time slice */
@@ -34,7 +36,7 @@ enum task_state {
 struct task {
 	char name[TASK_NAME_MAX];  /* for reports */
 	uintptr_t sp;              /* saved stack pointer while switched out */
-	void *stack;               /* stack memory (heap), NULL for boot task */
+	void *stack;               /* stack memory (guarded pages), NULL for boot task */
 	size_t stack_bytes;        /* its size */
 	enum task_state state;     /* see enum */
 	uint64_t deadline_ns;      /* BLOCKED: wake then (UINT64_MAX: never) */
@@ -47,6 +49,11 @@ struct task {
 	bool killed;               /* DEAD because it was killed, not returned */
 	void (*exit_fn)(void *arg, bool killed); /* called by the reaper */
 	void *exit_arg;            /* its argument */
+	/* A task running a user process (kernel/user.c): */
+	struct user_proc *user;    /* the process, NULL for a kernel task */
+	struct vm_space *as;       /* its address space, loaded when switched in */
+	uint64_t user_tls;         /* its TLS register (FS base / TPIDR_EL0) */
+	uintptr_t kernel_entry_sp; /* where traps from user mode enter (x86 rsp0), 0: stack top */
 	struct task *next;         /* all tasks, in creation order */
 };
 

@@ -94,7 +94,7 @@ void vm_page_free(void *page, size_t pages)
 			struct dma_region r = { page, dma_addr(p), pages };
 
 			if (pool_free(&pools[i], &r) != 0)
-				panic("vm: bad free of %zu pages at %p", pages, page);
+				panic("vm: bad free of %zu pages at %p (from %p)", pages, page, __builtin_return_address(0));
 			break;
 		}
 	}
@@ -434,11 +434,13 @@ void vm_space_destroy(struct vm_space *as)
 	l2 = arch_pte_phys(table(as->root)[0]);
 	l1 = arch_pte_phys(table(l2)[0]);
 	kl1 = arch_pte_phys(table(arch_pte_phys(table(kernel_root)[0]))[0]);
-	/* the window: entries of the private level-1 table the kernel lacks */
+	/* the window: entries of the private level-1 table the kernel lacks
+	 * (compared by address: the CPU sets accessed bits in either copy) */
 	for (unsigned i = 0; i < ENTRIES; i++) {
 		uint64_t e = table(l1)[i];
 
-		if (!arch_pte_valid(e) || e == table(kl1)[i])
+		if (!arch_pte_valid(e) ||
+		    (arch_pte_valid(table(kl1)[i]) && arch_pte_phys(e) == arch_pte_phys(table(kl1)[i])))
 			continue;
 		free_user_tree(as, arch_pte_phys(e), 0);
 		vm_page_free(table(arch_pte_phys(e)), 1);
@@ -447,7 +449,8 @@ void vm_space_destroy(struct vm_space *as)
 	for (unsigned i = INDEX(VM_KERNEL_END, ROOT_LEVEL); i < ENTRIES; i++) {
 		uint64_t e = table(as->root)[i];
 
-		if (!arch_pte_valid(e) || e == table(kernel_root)[i])
+		if (!arch_pte_valid(e) || (arch_pte_valid(table(kernel_root)[i]) &&
+					    arch_pte_phys(e) == arch_pte_phys(table(kernel_root)[i])))
 			continue;
 		free_user_tree(as, arch_pte_phys(e), ROOT_LEVEL - 1);
 		vm_page_free(table(arch_pte_phys(e)), 1);

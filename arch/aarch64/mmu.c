@@ -188,3 +188,49 @@ uintptr_t arch_stack_pointer(void)
 	__asm__ volatile("mov %0, sp" : "=r"(sp));
 	return sp;
 }
+
+void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,
+		    const char **platform)
+{
+	uint64_t isar0, pfr0;
+
+	__asm__ volatile("mrs %0, id_aa64isar0_el1" : "=r"(isar0));
+	__asm__ volatile("mrs %0, id_aa64pfr0_el1" : "=r"(pfr0));
+	*hwcap = 0;
+	if (((pfr0 >> 16) & 0xf) != 0xf)
+		*hwcap |= 1 << 0; /* HWCAP_FP */
+	if (((pfr0 >> 20) & 0xf) != 0xf)
+		*hwcap |= 1 << 1; /* HWCAP_ASIMD */
+	if ((isar0 >> 4) & 0xf)
+		*hwcap |= 1 << 3; /* HWCAP_AES */
+	if (((isar0 >> 4) & 0xf) >= 2)
+		*hwcap |= 1 << 4; /* HWCAP_PMULL */
+	if ((isar0 >> 8) & 0xf)
+		*hwcap |= 1 << 5; /* HWCAP_SHA1 */
+	if ((isar0 >> 12) & 0xf)
+		*hwcap |= 1 << 6; /* HWCAP_SHA2 */
+	if ((isar0 >> 16) & 0xf)
+		*hwcap |= 1 << 7; /* HWCAP_CRC32 */
+	if ((isar0 >> 20) & 0xf)
+		*hwcap |= 1 << 8; /* HWCAP_ATOMICS */
+	*hwcap2 = 0;
+	*minsigstksz = 5120;
+	*platform = "aarch64";
+}
+
+bool arch_random64(uint64_t *out)
+{
+	uint64_t isar0;
+	uint64_t ok;
+
+	__asm__ volatile("mrs %0, id_aa64isar0_el1" : "=r"(isar0));
+	if (((isar0 >> 60) & 0xf) == 0)
+		return false;
+	for (int i = 0; i < 10; i++) {
+		/* RNDR (s3_3_c2_c4_0); NZCV.Z set on failure */
+		__asm__ volatile("mrs %0, s3_3_c2_c4_0\n\tcset %1, ne" : "=r"(*out), "=r"(ok));
+		if (ok)
+			return true;
+	}
+	return false;
+}

@@ -9,7 +9,7 @@
  * restores everything (ELR/SPSR from the frame, so a handler can step over
  * an instruction) and returns with eret.
  */
-#define FRAME 816
+#define FRAME 832
 
 	.text
 	.balign 2048
@@ -73,7 +73,9 @@ trap_common:
 	mrs x2, fpsr
 	mrs x3, fpcr
 	stp x2, x3, [sp, #288]
-	add x2, sp, #304
+	mrs x2, sp_el0
+	str x2, [sp, #304]
+	add x2, sp, #320
 	stp q0, q1, [x2, #0]
 	stp q2, q3, [x2, #32]
 	stp q4, q5, [x2, #64]
@@ -93,8 +95,16 @@ trap_common:
 
 	mov x0, sp
 	bl aarch64_trap
+	b trap_restore
 
-	add x2, sp, #304
+/* void aarch64_enter_user(struct trap_frame *frame) */
+	.globl aarch64_enter_user
+aarch64_enter_user:
+	mov sp, x0
+trap_restore:
+	ldr x2, [sp, #304]
+	msr sp_el0, x2
+	add x2, sp, #320
 	ldp q0, q1, [x2, #0]
 	ldp q2, q3, [x2, #32]
 	ldp q4, q5, [x2, #64]

@@ -174,3 +174,31 @@ uintptr_t arch_stack_pointer(void)
 	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
 	return sp;
 }
+
+void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,
+		    const char **platform)
+{
+	uint32_t r[4];
+
+	cpuid(1, 0, r);
+	*hwcap = r[3];        /* CPUID.1:EDX, as Linux reports it */
+	*hwcap2 = 0;
+	*minsigstksz = 2048;  /* fxsave state: no XSAVE here */
+	*platform = "x86_64";
+}
+
+bool arch_random64(uint64_t *out)
+{
+	uint32_t r[4];
+	unsigned char ok;
+
+	cpuid(1, 0, r);
+	if (!(r[2] & (1u << 30)))
+		return false;
+	for (int i = 0; i < 10; i++) {
+		__asm__ volatile("rdrand %0; setc %1" : "=r"(*out), "=qm"(ok));
+		if (ok)
+			return true;
+	}
+	return false;
+}

@@ -26,6 +26,37 @@ x86_trap_stubs:
 	vector = vector + 1
 	.endr
 
+/*
+ * SYSCALL from ring 3 (Intel SDM vol. 3 §5.8.8): RIP in rcx, RFLAGS in
+ * r11, interrupts off (SFMASK), still on the user stack.  One CPU, so a
+ * plain variable holds the user rsp while we switch to the task's kernel
+ * stack; then the same frame an interrupt from ring 3 would build, with
+ * vector SYSCALL_VECTOR, and the common path (which returns with iretq).
+ */
+	.balign 16
+	.globl x86_syscall_entry
+x86_syscall_entry:
+	movq %rsp, x86_user_rsp(%rip)
+	movq x86_kernel_entry_sp(%rip), %rsp
+	pushq $0x1b		/* ss: user data | 3 */
+	pushq x86_user_rsp(%rip)
+	pushq %r11		/* rflags */
+	pushq $0x23		/* cs: user code | 3 */
+	pushq %rcx		/* rip */
+	pushq $0		/* error */
+	pushq $0x100		/* SYSCALL_VECTOR */
+	jmp trap_common
+
+/* void x86_enter_user(struct trap_frame *frame): a clean FPU, the
+ * frame's registers, iretq. */
+	.globl x86_enter_user
+x86_enter_user:
+	fninit
+	movl $0x1f80, -4(%rsp)
+	ldmxcsr -4(%rsp)
+	movq %rdi, %rsp
+	jmp trap_pop
+
 	.balign 16
 trap_common:
 	pushq %rax
@@ -52,6 +83,7 @@ trap_common:
 	call x86_trap
 	fxrstor64 (%rsp)
 	movq %rbx, %rsp
+trap_pop:
 	popq %r15
 	popq %r14
 	popq %r13

@@ -57,7 +57,7 @@ NO_DEVICE_STATUS = 5
 
 
 BOOT_MODES = ("kernel", "disk", "folder")
-ESP_IMAGE_MIB = 16
+ESP_IMAGE_MIB = 64
 
 
 class VmTimeout(AssertionError):
@@ -93,7 +93,7 @@ def make_fat_image(path, files):
 
 class Vm:
     def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
-                 vhost_socket=None, boot="kernel"):
+                 vhost_socket=None, boot="kernel", bin_files=None):
         if boot not in BOOT_MODES:
             raise ValueError(f"boot must be one of {BOOT_MODES}")
         self.boot = boot
@@ -107,6 +107,9 @@ class Vm:
         self.memory_mib = memory_mib
         self.extra_args = list(extra_args)
         self.vhost_socket = vhost_socket
+        # {NAME: local file}: the ESP's \bin\NAME, /bin/NAME in the file store
+        # ("disk" and "folder" boots: "kernel" has no file system)
+        self.bin_files = dict(bin_files or {})
         self.proc = None
         self.started_at = None
 
@@ -125,6 +128,12 @@ class Vm:
             with open(cfg, "w") as f:
                 f.write(self.config)
             files["agent.cfg"] = cfg
+        if self.bin_files:
+            os.makedirs(os.path.join(self.esp, "bin"), exist_ok=True)
+            for name, src in self.bin_files.items():
+                dest = os.path.join(self.esp, "bin", name)
+                shutil.copy(src, dest)
+                files[f"bin/{name}"] = dest
         if self.boot == "disk":
             self.esp_image = os.path.join(self.dir, f"esp-{self.arch}.img")
             make_fat_image(self.esp_image, files)
