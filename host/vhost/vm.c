@@ -13,6 +13,7 @@
 #include "host/vhost/vm.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "host/vhost/list.h"
+#include "host/vhost/log.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/pcap.h"
 #include "host/vhost/vhost_user.h"
@@ -33,6 +35,7 @@ struct vsock_vm {
 	uint32_t groups;		/* sibling groups bitmask */
 	char *uds_path;			/* hybrid listener path */
 	struct ev_source uds;		/* hybrid listener */
+	bool uds_paused;		/* out of fds: accept again on the timer */
 	struct list_node vms;		/* vsock_all_vms */
 };
 
@@ -64,8 +67,18 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, uds));
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The listener stays readable: pausing it keeps
+				 * the loop from spinning until fds come back. */
+				LOG(vm->queue.cid, "hybrid accept: %s; pausing for a second",
+				    strerror(errno));
+				loop_set(src, 0);
+				vm->uds_paused = true;
+			}
 			return;
+		}
 		if (!conn_from_host(&vm->queue.conns, fd))
 			close(fd);
 	}
@@ -107,8 +120,12 @@ static void on_timer(struct ev_source *src, uint32_t events)
 	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms)
-		conn_expire(&list_entry(pos, struct vsock_vm, vms)->queue.conns, now);
+	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
+		conn_expire(&vm->queue.conns, now);
+		if (vm->uds_paused && loop_set(&vm->uds, EPOLLIN) == 0)
+			vm->uds_paused = false;
+	}
 }
 
 int vsock_host_init(void)
@@ -145,7 +162,7 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 	if (!vm->uds_path)
 		goto err_free;
 	queue_init(&vm->queue, &vm->dev, cfg->guest_cid, vm->uds_path, cfg->buf_alloc,
-		   &vm_queue_ops);
+		   cfg->max_conns, &vm_queue_ops);
 	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
 	if (vm->uds.fd < 0) {
 		err = vm->uds.fd;

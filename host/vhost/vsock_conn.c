@@ -18,8 +18,9 @@
 #include "host/vhost/log.h"
 #include "host/vhost/virtq.h"
 
-static struct vsock_conn *graveyard[4096];	/* dead conns to free */
-static unsigned graveyard_count;		/* entries in graveyard */
+/* Destroyed connections (linked by their `all` node), freed after the
+ * loop batch: no bound, however many one event destroys. */
+static struct list_node dead_conns = { &dead_conns, &dead_conns };
 
 static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 {
@@ -27,13 +28,15 @@ static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 }
 
 void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
-		     uint32_t buf_alloc, const struct conn_table_ops *ops)
+		     uint32_t buf_alloc, unsigned max_conns,
+		     const struct conn_table_ops *ops)
 {
 	memset(table, 0, sizeof(*table));
 	table->cid = cid;
 	table->uds_path = uds_path;
 	table->buf_alloc = buf_alloc;
 	table->next_port = HOST_PORT_BASE;
+	table->max_conns = max_conns;
 	list_init(&table->all);
 	list_init(&table->ready);
 	table->ops = ops;
@@ -69,11 +72,13 @@ static void hash_remove(struct vsock_conn *conn)
 
 void conn_free_dead(void)
 {
-	for (unsigned i = 0; i < graveyard_count; i++) {
-		free(graveyard[i]->buf);
-		free(graveyard[i]);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &dead_conns) {
+		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
+		list_del(pos);
+		free(conn->buf);
+		free(conn);
 	}
-	graveyard_count = 0;
 }
 
 void conn_destroy(struct vsock_conn *conn)
@@ -83,6 +88,7 @@ void conn_destroy(struct vsock_conn *conn)
 	if (conn->state != CONN_LINE)
 		hash_remove(conn);
 	list_del(&conn->all);
+	conn->table->count--;
 	if (list_linked(&conn->ready))
 		list_del(&conn->ready);
 	if (conn->ev.fd >= 0) {
@@ -91,9 +97,7 @@ void conn_destroy(struct vsock_conn *conn)
 		conn->ev.fd = -1;
 	}
 	conn->state = CONN_DEAD;
-	if (graveyard_count == sizeof(graveyard) / sizeof(graveyard[0]))
-		conn_free_dead(); /* cannot happen within one batch of 64 events */
-	graveyard[graveyard_count++] = conn;
+	list_add_tail(&dead_conns, &conn->all);
 }
 
 void conn_reset(struct vsock_conn *conn, const char *why)
@@ -378,6 +382,8 @@ static void on_conn_event(struct ev_source *src, uint32_t events)
 
 static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_state state)
 {
+	if (table->count >= table->max_conns)
+		return NULL;
 	struct vsock_conn *conn = calloc(1, sizeof(*conn));
 	if (!conn)
 		return NULL;
@@ -389,12 +395,18 @@ static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_s
 	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	list_init(&conn->ready);
 	list_add_tail(&table->all, &conn->all);
+	table->count++;
 	return conn;
 }
 
 struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	if (table->count >= table->max_conns) {
+		LOG(table->cid, "REQUEST to host port %u refused: %u connections (limit)",
+		    hdr->dst_port, table->count);
+		return NULL;
+	}
 	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
 			 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
@@ -420,11 +432,31 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 	return conn;
 }
 
+/* Tells a host program why its connection goes away (best effort: the
+ * socket is fresh, so a short line fits). */
+static void refuse_host(int fd, const char *why)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "ERROR %s\n", why);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return; /* it left already */
+}
+
 struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 {
+	if (table->count >= table->max_conns) {
+		char why[96];
+		snprintf(why, sizeof(why), "too many connections (limit %u)", table->max_conns);
+		LOG(table->cid, "host program refused: %s", why);
+		refuse_host(fd, why);
+		return NULL;
+	}
 	struct vsock_conn *conn = conn_new(table, fd, CONN_LINE);
-	if (conn)
-		conn_refresh(conn);
+	if (!conn) {
+		refuse_host(fd, "out of memory");
+		return NULL;
+	}
+	conn_refresh(conn);
 	return conn;
 }
 

@@ -69,13 +69,13 @@ static const struct conn_table_ops queue_conn_ops = { .send_rst = conn_send_rst,
 						      .rx_ready = conn_rx_ready };
 
 void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
-		const char *uds_path, uint32_t buf_alloc,
+		const char *uds_path, uint32_t buf_alloc, unsigned max_conns,
 		const struct vsock_queue_ops *ops)
 {
 	memset(q, 0, sizeof(*q));
 	q->dev = dev;
 	q->cid = cid;
-	conn_table_init(&q->conns, cid, uds_path, buf_alloc, &queue_conn_ops);
+	conn_table_init(&q->conns, cid, uds_path, buf_alloc, max_conns, &queue_conn_ops);
 	list_init(&q->sibling_in);
 	q->ops = ops;
 }

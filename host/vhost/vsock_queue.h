@@ -10,7 +10,7 @@
  * asked through vsock_queue_ops.
  *
  * Typical usage:
- *	queue_init(&q, &dev, cid, uds_path, buf_alloc, &ops);
+ *	queue_init(&q, &dev, cid, uds_path, buf_alloc, max_conns, &ops);
  *	queue_tx_service(&q);      // tx ring kicked
  *	queue_rx_service(&q);      // rx ring kicked (new buffers)
  *	queue_after_batch(&q);     // after each loop batch
@@ -53,9 +53,10 @@ struct vsock_queue {
 	const struct vsock_queue_ops *ops; /* the owner's callbacks */
 };
 
-/* Sets up an empty queue for dev's rings; uds_path must outlive it. */
+/* Sets up an empty queue for dev's rings, with room for max_conns
+ * connections; uds_path must outlive it. */
 void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
-		const char *uds_path, uint32_t buf_alloc,
+		const char *uds_path, uint32_t buf_alloc, unsigned max_conns,
 		const struct vsock_queue_ops *ops);
 /* Destroys every connection and empties the RST and sibling queues
  * (device stopped). */

@@ -6,12 +6,18 @@ uses (docs/interop/vhost-user.rst) over a memfd "guest memory" of 1 MiB.
 Layout (guest-physical = offset in the memfd):
   rx ring (0): desc 0x0000, avail 0x1000, used 0x2000, buffers 0x10000+
   tx ring (1): desc 0x4000, avail 0x5000, used 0x6000, buffers 0x40000+
+Rings have NUM (16) entries unless the constructor asks for up to 256.
+
+A Hammer (see below) plays a guest that keeps its tx ring topped up from a
+separate process, as fast as the daemon consumes.
 """
 import mmap
 import os
 import select
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 MEM = 1 << 20
@@ -24,8 +30,10 @@ F_NEXT, F_WRITE = 1, 2
 
 
 class FakeFrontend:
-    def __init__(self, path, cid):
+    def __init__(self, path, cid, num=NUM):
+        assert 0 < num <= 256 and num & (num - 1) == 0
         self.cid = cid
+        self.num = num
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(10)
         self.sock.connect(path)
@@ -72,7 +80,7 @@ class FakeFrontend:
         region = struct.pack("<IIQQQQ", 1, 0, 0, MEM, UVA, 0)
         self.msg(5, region, fds=[self.memfd])
         for i, (desc, avail, used, _) in RINGS.items():
-            self.msg(8, struct.pack("<II", i, NUM))
+            self.msg(8, struct.pack("<II", i, self.num))
             self.msg(10, struct.pack("<II", i, 0))
             self.msg(9, struct.pack("<IIQQQQ", i, 0, UVA + desc, UVA + used,
                                     UVA + avail, 0))
@@ -88,7 +96,7 @@ class FakeFrontend:
 
     def publish(self, ring, head):
         avail = RINGS[ring][1]
-        struct.pack_into("<H", self.mem, avail + 4 + 2 * (self.avail_idx[ring] % NUM), head)
+        struct.pack_into("<H", self.mem, avail + 4 + 2 * (self.avail_idx[ring] % self.num), head)
         self.avail_idx[ring] += 1
         struct.pack_into("<H", self.mem, avail + 2, self.avail_idx[ring] & 0xFFFF)
         os.eventfd_write(self.kick[ring], 1)
@@ -107,7 +115,7 @@ class FakeFrontend:
 
     def post_rx(self, count=4, size=4096):
         for _ in range(count):
-            head = self.avail_idx[0] % NUM
+            head = self.avail_idx[0] % self.num
             self.set_desc(0, head, self.buffer(0, size), size, F_WRITE)
             self.publish(0, head)
 
@@ -117,7 +125,7 @@ class FakeFrontend:
                         dst_port, length, 1, op, flags, buf_alloc, fwd_cnt)
 
     def send(self, packet):
-        head = self.avail_idx[1] % NUM
+        head = self.avail_idx[1] % self.num
         self.set_desc(1, head, self.buffer(1, packet), len(packet), 0)
         self.publish(1, head)
 
@@ -135,7 +143,7 @@ class FakeFrontend:
             if not r:
                 raise TimeoutError("no rx packet")
             os.eventfd_read(self.call[0])
-        i = self.used_seen[0] % NUM
+        i = self.used_seen[0] % self.num
         head, length = struct.unpack_from("<II", self.mem, used + 4 + 8 * i)
         self.used_seen[0] += 1
         addr, size = struct.unpack_from("<QI", self.mem, RINGS[0][0] + 16 * head)
@@ -145,9 +153,91 @@ class FakeFrontend:
         self.publish(0, head)  # same descriptor, same buffer, posted again
         return hdr, payload
 
+    def hammer(self, packet, count=None):
+        """Starts a Hammer that sends `packet` count times (None: until
+        stopped) through the tx ring."""
+        return Hammer(self, packet, count)
+
     def close(self):
         self.sock.close()
         self.mem.close()
         os.close(self.memfd)
         for fd in list(self.kick.values()) + list(self.call.values()):
             os.close(fd)
+
+
+class Hammer:
+    """A guest that keeps its tx ring topped up: a child process re-publishes
+    one descriptor (holding `packet`) in every avail entry the daemon has
+    consumed, and kicks, as fast as it can.  The tx ring is the hammer's
+    until stop() returns."""
+
+    def __init__(self, fe, packet, count=None):
+        self.fe = fe
+        head = 0
+        fe.set_desc(1, head, fe.buffer(1, packet), len(packet), 0)
+        avail = RINGS[1][1]
+        for i in range(fe.num):
+            struct.pack_into("<H", fe.mem, avail + 4 + 2 * i, head)
+        self.stop_r, self.stop_w = os.pipe()
+        args = [sys.executable, os.path.abspath(__file__), "hammer", str(fe.memfd),
+                str(fe.kick[1]), str(self.stop_r), str(fe.num), str(fe.avail_idx[1]),
+                str(-1 if count is None else count)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
+                                     pass_fds=[fe.memfd, fe.kick[1], self.stop_r])
+        os.close(self.stop_r)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def wait(self, timeout):
+        """Waits for the count to be consumed; the packets consumed."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        return self._finish(out)
+
+    def stop(self):
+        """Stops publishing; the packets the daemon consumed."""
+        try:
+            os.write(self.stop_w, b"x")
+        except OSError:
+            pass
+        out, _ = self.proc.communicate(timeout=30)
+        return self._finish(out)
+
+    def _finish(self, out):
+        os.close(self.stop_w)
+        published, consumed = (int(x) for x in out.split())
+        self.fe.avail_idx[1] = published
+        return consumed
+
+
+def _hammer_main(memfd, kick, stop, num, published, count):
+    """The Hammer's child: see Hammer."""
+    mem = mmap.mmap(memfd, MEM)
+    _, avail, used, _ = RINGS[1]
+    os.set_blocking(stop, False)
+    start = published
+    end = None if count < 0 else start + count
+    consumed = published - ((published - struct.unpack_from("<H", mem, used + 2)[0]) & 0xFFFF)
+    spins = 0
+    while end is None or consumed < end:
+        consumed = published - ((published - struct.unpack_from("<H", mem, used + 2)[0]) & 0xFFFF)
+        target = consumed + num if end is None else min(end, consumed + num)
+        if target > published:
+            published = target
+            struct.pack_into("<H", mem, avail + 2, published & 0xFFFF)
+            os.eventfd_write(kick, 1)
+        else:
+            time.sleep(0.0005)
+        spins += 1
+        if spins % 256 == 0:
+            try:
+                if os.read(stop, 1):
+                    break
+            except BlockingIOError:
+                pass
+    print(published, consumed - start)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["hammer"]:
+    _hammer_main(*(int(x) for x in sys.argv[2:]))

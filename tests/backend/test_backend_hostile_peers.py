@@ -1,0 +1,142 @@
+"""Hostile peers against the daemon's ASan + UBSan build (issue 12, holes 1-7;
+DESIGN §6): a local client, a guest (the fake front-end) or a front-end
+that tries to crash, wedge, starve or flood the daemon.  Each test does
+what the attacker does, then checks that the daemon is alive, still serves
+everybody else, and exits cleanly on SIGTERM (the fixture's teardown)."""
+import os
+import resource
+import signal
+import socket
+import time
+
+import pytest
+
+import backend_lib as lib
+from fake_frontend import OP_REQUEST, FakeFrontend
+
+
+def start_daemon(work, extras):
+    """The ASan daemon with one VM per entry of extras: {cid: "key=val,..."}."""
+    vms = [{"cid": cid, "socket": os.path.join(work, f"vhost{cid}.sock"),
+            "uds": os.path.join(work, f"vm{cid}.vsock"), "extra": extra}
+           for cid, extra in extras.items()]
+    return lib.Daemon(work, vms, binary=lib.DAEMON_ASAN)
+
+
+@pytest.fixture
+def daemon_factory(request, prerequisites, tmp_path):
+    started = []
+
+    def start(extras={7: "", 8: ""}):
+        d = start_daemon(str(tmp_path), extras)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        code = d.stop()
+        if request.node.name in request.module.__dict__.get("_failed", []) or code != 0:
+            lib.dump_logs(request, d, [], code)
+        assert code == 0, "the daemon did not exit cleanly (sanitizer report?)"
+
+
+def connect(daemon, idx=0, **kw):
+    vm = daemon.vms[idx]
+    fe = FakeFrontend(vm["socket"], vm["cid"], **kw)
+    fe.setup()
+    return fe
+
+
+def still_serves(daemon, idx=0):
+    """A fresh front-end on VM idx gets its REQUEST answered by RST."""
+    fe = connect(daemon, idx)
+    fe.post_rx()
+    fe.send(fe.header(OP_REQUEST, 9, 7777))
+    hdr, _ = fe.recv()
+    fe.close()
+    return hdr[6] == 3  # OP_RST
+
+
+def raise_fd_limit(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= need, "fd limit too low"
+
+
+def open_hybrid(uds, count, line=b"CONNECT 5000\n"):
+    socks = []
+    for _ in range(count):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(uds)  # blocking: waits while the listen backlog is full
+        s.settimeout(lib.TIMEOUT)
+        if line:
+            s.sendall(line)
+        socks.append(s)
+    return socks
+
+
+# ---- hole 1: one event destroys thousands of connections -------------------
+
+def test_front_end_disconnect_with_4200_connections_frees_after_the_batch(daemon_factory):
+    """4,200 hybrid connections, then the front-end goes away while other
+    connections have events in the same epoll batch: every connection is
+    destroyed by one event and freed only after the batch (the old
+    4096-entry graveyard freed them mid-batch: heap-use-after-free)."""
+    raise_fd_limit(4200 * 2 + 256)
+    d = daemon_factory({7: "max-connections=5000", 8: ""})
+    fe = connect(d)
+    fe.post_rx(16)
+    socks = open_hybrid(d.vms[0]["uds"], 4200)
+    # Every connection is past its CONNECT line: the guest sees 4,200
+    # REQUESTs and answers none of them.
+    for _ in range(4200):
+        assert fe.recv()[0][6] == OP_REQUEST
+    # Batch the disconnect with the hangups of 200 connections.
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        fe.close()
+        for s in socks[-200:]:
+            s.close()
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    lib.wait_for(lambda: "front-end disconnected" in d.read_log(), 30, "disconnect")
+    # The remaining host programs see their connections closed.
+    for s in socks[:-200]:
+        assert s.recv(1) == b""
+        s.close()
+    assert d.proc.poll() is None
+    assert still_serves(d)
+
+
+def test_connections_per_vm_are_capped_with_a_reason(daemon_factory):
+    """A local client cannot grow a VM's connection table without bound:
+    beyond the default limit (4096) a host program is told why and closed,
+    a guest REQUEST gets an RST; a freed slot is usable again."""
+    raise_fd_limit(4200 * 2 + 256)
+    d = daemon_factory({7: "", 8: "max-connections=2"})
+    socks = open_hybrid(d.vms[0]["uds"], 4096, line=None)
+    extra = open_hybrid(d.vms[0]["uds"], 1, line=None)[0]
+    assert lib.read_all(extra) == b"ERROR too many connections (limit 4096)\n"
+    extra.close()
+    for s in socks:
+        s.close()
+    # The small limit of VM 8 holds for guest-initiated connections too.
+    uds = d.vms[1]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6000")
+    listener.listen(8)
+    fe = connect(d, 1)
+    fe.post_rx(8)
+    two = open_hybrid(uds, 2, line=None)
+    time.sleep(0.2)  # both accepted before the guest asks
+    fe.send(fe.header(OP_REQUEST, 1000, 6000))
+    hdr, _ = fe.recv()
+    assert hdr[6] == 3 and hdr[3] == 1000  # RST: no room
+    assert "limit" in d.read_log()
+    two[0].close()
+    lib.wait_for(lambda: fe.send(fe.header(OP_REQUEST, 1001, 6000)) or
+                 fe.recv()[0][6] == 2, 10, "a RESPONSE once a slot is free")
+    fe.close()
+    two[1].close()
+    listener.close()
