@@ -11,9 +11,11 @@
 #include "host/vhost/vsock_queue.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -284,7 +286,29 @@ static ssize_t conn_read_payload(struct vsock_conn *conn, struct vq_chain *chain
 	}
 }
 
-/* Builds conn's next packet into chain; the bytes written, 0 for nothing. */
+/* For a header-only rx buffer: whether the Unix socket is at EOF (0),
+ * has data that must wait for a bigger buffer (-EMSGSIZE), has nothing
+ * (-EAGAIN), or failed (other negative errno). */
+static ssize_t conn_peek(struct vsock_conn *conn)
+{
+	if (conn->lead_off < conn->line_len)
+		return -EMSGSIZE;
+	uint8_t byte;
+	for (;;) {
+		ssize_t r = recv(conn->ev.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r > 0)
+			return -EMSGSIZE;
+		return r < 0 ? -errno : 0;
+	}
+}
+
+/* Builds conn's next packet into chain; the bytes written, 0 for nothing.
+ * Control packets are header-only and fit any rx buffer.  Data needs room
+ * after the header: when a buffer has none (a guest may post 44-byte
+ * buffers), it carries a CREDIT_UPDATE instead, so that every buffer
+ * handed to a connection with work is used and the rx loop moves on. */
 static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 {
 	struct vsock_hdr h;
@@ -298,16 +322,20 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 		conn->pending &= ~PEND_RESPONSE;
 		conn_header(conn, &h, VSOCK_OP_RESPONSE);
 	} else {
-		uint32_t max = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
+		uint32_t room = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
+		uint32_t max = room;
 		uint32_t credit = conn_peer_credit(conn);
 		if (max > credit)
 			max = credit;
 		if (max > VSOCK_MAX_PKT_PAYLOAD)
 			max = VSOCK_MAX_PKT_PAYLOAD;
+		bool want_data = conn->data_ready && conn->state == CONN_ESTABLISHED &&
+				 !conn->rd_eof && !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
 		ssize_t r = -EAGAIN;
-		if (conn->data_ready && max && conn->state == CONN_ESTABLISHED &&
-		    !conn->rd_eof && !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV))
+		if (want_data && max)
 			r = conn_read_payload(conn, chain, max);
+		else if (want_data && credit && !room)
+			r = conn_peek(conn);
 		if (r > 0) {
 			payload = (uint32_t)r;
 			conn->tx_cnt += payload;
@@ -316,23 +344,24 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 			conn_header(conn, &h, VSOCK_OP_RW);
 			h.len = payload;
 		} else {
+			bool filler = r == -EMSGSIZE; /* data waits for room */
 			if (r == 0) {
 				conn->rd_eof = true;
 				conn->shutdown_flags |= VSOCK_SHUTDOWN_SEND;
 				if (conn->hup)
 					conn->shutdown_flags |= VSOCK_SHUTDOWN_RCV;
 				conn->pending |= PEND_SHUTDOWN;
-			} else if (r != -EAGAIN && r != -EWOULDBLOCK) {
+			} else if (r != -EAGAIN && r != -EWOULDBLOCK && !filler) {
 				conn_reset(conn, "Unix socket read failed");
 				return 0;
 			}
-			if (!conn->hup || r == 0)
+			if (!filler && (!conn->hup || r == 0))
 				conn->data_ready = false;
 			if (conn->pending & PEND_SHUTDOWN) {
 				conn->pending &= ~PEND_SHUTDOWN;
 				conn_header(conn, &h, VSOCK_OP_SHUTDOWN);
 				h.flags = conn->shutdown_flags;
-			} else if (conn->pending & PEND_CREDIT) {
+			} else if ((conn->pending & PEND_CREDIT) || filler) {
 				conn_header(conn, &h, VSOCK_OP_CREDIT_UPDATE);
 			} else {
 				return 0;
@@ -344,7 +373,9 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 	return VSOCK_HDR_SIZE + payload;
 }
 
-/* Copies the next piece of a sibling packet into chain. */
+/* Copies the next piece of a sibling packet into chain.  A header-only
+ * buffer cannot carry any of its payload: it gets the sender's credit
+ * (a CREDIT_UPDATE from the same header) and the payload waits. */
 static uint32_t sibling_fill(struct vsock_queue *q, struct vq_chain *chain)
 {
 	struct sibling_pkt *pkt = list_entry(q->sibling_in.next, struct sibling_pkt, node);
@@ -354,6 +385,13 @@ static uint32_t sibling_fill(struct vsock_queue *q, struct vq_chain *chain)
 	uint32_t n = left < room ? left : room;
 	struct vsock_hdr h = pkt->hdr;
 	h.len = n;
+	if (left && !room) {
+		h.op = VSOCK_OP_CREDIT_UPDATE;
+		h.flags = 0;
+		iov_copy_to(in, chain->n_in, 0, &h, sizeof(h));
+		vsock_pcap_packet(&h, in, chain->n_in, VSOCK_HDR_SIZE);
+		return VSOCK_HDR_SIZE;
+	}
 	iov_copy_to(in, chain->n_in, 0, &h, sizeof(h));
 	iov_copy_to(in, chain->n_in, VSOCK_HDR_SIZE, pkt->data + pkt->off, n);
 	pkt->off += n;
@@ -407,6 +445,13 @@ void queue_rx_service(struct vsock_queue *q)
 			written = conn_fill(conn, &chain);
 			if (conn->state != CONN_DEAD)
 				conn_refresh(conn);
+			if (!written && list_linked(&conn->ready)) {
+				/* Nothing built, yet it claims work: taking it
+				 * off keeps this loop from spinning (a bug). */
+				LOG(q->cid, "connection %u<->%u has no packet to send",
+				    conn->local_port, conn->peer_port);
+				list_del(&conn->ready);
+			}
 		}
 		if (written)
 			virtq_push(vq, chain.head, written);

@@ -12,7 +12,8 @@ import time
 import pytest
 
 import backend_lib as lib
-from fake_frontend import OP_REQUEST, FakeFrontend
+from fake_frontend import (F_WRITE, OP_CREDIT_UPDATE, OP_REQUEST, OP_RESPONSE,
+                           OP_RST, OP_RW, OP_SHUTDOWN, FakeFrontend)
 
 
 def start_daemon(work, extras):
@@ -139,4 +140,76 @@ def test_connections_per_vm_are_capped_with_a_reason(daemon_factory):
                  fe.recv()[0][6] == 2, 10, "a RESPONSE once a slot is free")
     fe.close()
     two[1].close()
+    listener.close()
+
+
+# ---- hole 2: a header-only rx buffer and a hangup -------------------------
+
+def test_header_only_rx_buffer_and_unix_hangup_do_not_wedge_the_daemon(daemon_factory):
+    """The guest offers one 44-byte rx buffer while the Unix peer of its
+    connection writes and hangs up.  No payload fits: the daemon used to
+    loop forever (every VM lost, SIGTERM ignored).  Now every rx buffer is
+    used or the loop yields: the header-only buffer carries control packets
+    (a CREDIT_UPDATE while data waits, the SHUTDOWN at EOF), the data goes
+    out once a real buffer is there, and SIGTERM still ends the daemon."""
+    d = daemon_factory()
+    uds = d.vms[0]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6000")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = connect(d)
+    head = 0
+    fe.set_desc(0, head, fe.buffer(0, 44), 44, F_WRITE)
+    fe.publish(0, head)
+    fe.send(fe.header(OP_REQUEST, 1000, 6000))
+    hdr, _ = fe.recv()  # the RESPONSE fits; recv posts the 44 bytes again
+    assert hdr[6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.sendall(b"data that does not fit")
+    conn.close()
+    # The other VM is still served, promptly.
+    t0 = time.monotonic()
+    assert still_serves(d, 1)
+    assert time.monotonic() - t0 < 10
+    # Header-only packets only in header-only buffers.
+    for _ in range(3):
+        hdr, payload = fe.recv()
+        assert hdr[6] == OP_CREDIT_UPDATE and payload == b""
+    # A real buffer: the data, then the SHUTDOWN (which fits anywhere).
+    fe.post_rx(1, 4096)
+    got, ops = b"", []
+    while OP_SHUTDOWN not in ops:
+        hdr, payload = fe.recv()
+        ops.append(hdr[6])
+        got += payload
+    assert got == b"data that does not fit"
+    assert set(ops) <= {OP_RW, OP_CREDIT_UPDATE, OP_SHUTDOWN}
+    fe.close()
+    listener.close()
+    # The daemon must end on SIGTERM (the fixture asserts exit status 0).
+    t0 = time.monotonic()
+    assert d.stop() == 0 and time.monotonic() - t0 < 10
+
+
+def test_header_only_rx_buffer_at_eof_gets_the_shutdown(daemon_factory):
+    """Same wedge with nothing left to read: the Unix peer hangs up without
+    data, the SHUTDOWN fits the 44-byte buffer."""
+    d = daemon_factory()
+    uds = d.vms[0]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6000")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = connect(d)
+    fe.set_desc(0, 0, fe.buffer(0, 44), 44, F_WRITE)
+    fe.publish(0, 0)
+    fe.send(fe.header(OP_REQUEST, 1000, 6000))
+    assert fe.recv()[0][6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.close()
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_SHUTDOWN and hdr[7] == 3
+    assert still_serves(d, 1)
+    fe.close()
     listener.close()
