@@ -30,11 +30,21 @@ $(BUILD)/host/vhost-user-vsock-asan: $(VHOST_SRCS)
 	$(HOST_CC) $(HOST_TOOL_CFLAGS) -O1 -fsanitize=address,undefined \
 		-fno-sanitize-recover=all -fno-omit-frame-pointer -o $@ $(VHOST_SRCS)
 
+# A guest in C that keeps its tx ring topped up (tests/backend: the
+# per-batch budget, the sibling bound and the log rate limit).
+$(BUILD)/host/txflood: tests/backend/txflood.c
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_TOOL_CFLAGS) -o $@ $<
+
 # Unit tests: the ring walker and the memory map on synthetic guest memory,
 # the vhost-user message handler.
 $(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))
 $(eval $(call unit_test,test_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
 	host/vhost/virtq.c host/vhost/guest_mem.c))
+# One VM's packet queue on hand-made rings (weights, sibling bound).
+VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/vhost_user.c \
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/loop.c host/vhost/pcap.c
+$(eval $(call unit_test,test_vhost_queue,$(VHOST_QUEUE_SRCS)))
 
 # The Linux guest (Debian cloud kernel + initramfs) for tests/backend.
 .PHONY: linux-guest

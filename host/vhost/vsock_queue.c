@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "host/vhost/log.h"
+#include "host/vhost/loop.h"
 #include "host/vhost/pcap.h"
 #include "host/vhost/vhost_user.h"
 #include "host/vhost/virtq.h"
@@ -216,14 +217,31 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 	return 0;
 }
 
+/* Whether a ring loop has done its share for this round; if so the loop
+ * comes back after serving everything else (loop_more_work). */
+static bool over_weight(unsigned pkts, size_t bytes)
+{
+	if (pkts < QUEUE_WEIGHT_PKTS && bytes < QUEUE_WEIGHT_BYTES)
+		return false;
+	loop_more_work();
+	return true;
+}
+
 void queue_tx_service(struct vsock_queue *q)
 {
 	struct virtq *vq = vu_dev_queue(q->dev, VU_TX);
 	struct vq_chain chain;
+	unsigned pkts = 0;
+	size_t bytes = 0;
 	q->tx_stalled = false;
+	q->tx_more = false;
 	if (!vq)
 		return;
 	for (;;) {
+		if (over_weight(pkts, bytes)) {
+			q->tx_more = true;
+			break;
+		}
 		int r = virtq_pop(vq, &chain);
 		if (r < 0)
 			break;
@@ -238,6 +256,8 @@ void queue_tx_service(struct vsock_queue *q)
 			break;
 		}
 		virtq_push(vq, chain.head, 0);
+		pkts++;
+		bytes += chain.out_bytes;
 	}
 	vu_dev_notify(q->dev, VU_TX);
 	if (q->rx_dirty)
@@ -412,10 +432,16 @@ void queue_rx_service(struct vsock_queue *q)
 {
 	struct virtq *vq = vu_dev_queue(q->dev, VU_RX);
 	struct vq_chain chain;
+	unsigned pkts = 0;
+	size_t bytes = 0;
 	q->rx_dirty = false;
 	if (!vq)
 		return;
 	while (rx_has_work(q)) {
+		if (over_weight(pkts, bytes)) {
+			q->rx_dirty = true;
+			break;
+		}
 		int r = virtq_pop(vq, &chain);
 		if (r < 0)
 			break;
@@ -457,6 +483,8 @@ void queue_rx_service(struct vsock_queue *q)
 			virtq_push(vq, chain.head, written);
 		else
 			virtq_unpop(vq);
+		pkts++;
+		bytes += written;
 	}
 	vu_dev_notify(q->dev, VU_RX);
 	/* A sibling whose tx stalled on our queue resumes after this batch
@@ -465,7 +493,7 @@ void queue_rx_service(struct vsock_queue *q)
 
 void queue_after_batch(struct vsock_queue *q)
 {
-	if (q->tx_stalled)
+	if (q->tx_stalled || q->tx_more)
 		queue_tx_service(q);
 	if (q->rx_dirty)
 		queue_rx_service(q);

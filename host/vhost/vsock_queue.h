@@ -28,6 +28,10 @@
 
 #define RST_QUEUE_MAX 1024		/* RSTs for unknown tuples awaiting rx */
 #define SIBLING_QUEUE_BYTES (1u << 20)	/* bytes queued for a sibling VM */
+/* Work per ring per loop round (Linux vhost-vsock's weights): then the
+ * loop serves everything else before the ring is resumed. */
+#define QUEUE_WEIGHT_PKTS 256
+#define QUEUE_WEIGHT_BYTES 0x80000u
 
 struct vu_dev;
 struct vsock_queue;
@@ -49,7 +53,8 @@ struct vsock_queue {
 	struct list_node sibling_in;	/* sibling packets for our rx ring */
 	uint32_t sibling_bytes;		/* payload bytes in sibling_in */
 	bool tx_stalled;		/* tx paused: a sibling queue was full */
-	bool rx_dirty;			/* rx work appeared this batch */
+	bool tx_more;			/* tx stopped at its weight: resume */
+	bool rx_dirty;			/* rx work appeared (or was left over) */
 	const struct vsock_queue_ops *ops; /* the owner's callbacks */
 };
 
@@ -61,11 +66,12 @@ void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
 /* Destroys every connection and empties the RST and sibling queues
  * (device stopped). */
 void queue_drop(struct vsock_queue *q);
-/* Processes the tx ring / fills the rx ring. */
+/* Processes the tx ring / fills the rx ring, each up to its weight
+ * (QUEUE_WEIGHT_*); what is left waits for queue_after_batch. */
 void queue_tx_service(struct vsock_queue *q);
 void queue_rx_service(struct vsock_queue *q);
-/* Resumes a tx ring stalled on a full sibling and fills the rx ring if
- * work appeared during the batch. */
+/* Resumes a tx ring stalled on a full sibling or stopped at its weight,
+ * and fills the rx ring if work appeared or was left. */
 void queue_after_batch(struct vsock_queue *q);
 
 #endif

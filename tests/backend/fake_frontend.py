@@ -17,7 +17,6 @@ import select
 import socket
 import struct
 import subprocess
-import sys
 import time
 
 MEM = 1 << 20
@@ -40,6 +39,10 @@ class FakeFrontend:
         self.memfd = os.memfd_create("guest")
         os.ftruncate(self.memfd, MEM)
         self.mem = mmap.mmap(self.memfd, MEM)
+        # Ring indices shared with the daemon are read and written as whole
+        # 16-bit words (struct would copy bytes: the daemon could see a torn
+        # index such as 0x1ff on the way from 0xff to 0x100).
+        self.words = memoryview(self.mem).cast("H")
         self.kick = {i: os.eventfd(0, os.EFD_NONBLOCK) for i in RINGS}
         self.call = {i: os.eventfd(0, os.EFD_NONBLOCK) for i in RINGS}
         self.avail_idx = {i: 0 for i in RINGS}
@@ -98,7 +101,7 @@ class FakeFrontend:
         avail = RINGS[ring][1]
         struct.pack_into("<H", self.mem, avail + 4 + 2 * (self.avail_idx[ring] % self.num), head)
         self.avail_idx[ring] += 1
-        struct.pack_into("<H", self.mem, avail + 2, self.avail_idx[ring] & 0xFFFF)
+        self.words[(avail + 2) // 2] = self.avail_idx[ring] & 0xFFFF
         os.eventfd_write(self.kick[ring], 1)
 
     def buffer(self, ring, data_or_len):
@@ -130,7 +133,7 @@ class FakeFrontend:
         self.publish(1, head)
 
     def used(self, ring):
-        return struct.unpack_from("<H", self.mem, RINGS[ring][2] + 2)[0]
+        return self.words[(RINGS[ring][2] + 2) // 2]
 
     def recv(self, timeout=10):
         """Next packet the daemon put in the rx ring: (header tuple, payload).
@@ -153,39 +156,51 @@ class FakeFrontend:
         self.publish(0, head)  # same descriptor, same buffer, posted again
         return hdr, payload
 
-    def hammer(self, packet, count=None):
+    def hammer(self, packet, count=None, chain=1):
         """Starts a Hammer that sends `packet` count times (None: until
-        stopped) through the tx ring."""
-        return Hammer(self, packet, count)
+        stopped) through the tx ring, each time as a chain of `chain`
+        descriptors (the packet, then empty ones: work for the daemon)."""
+        return Hammer(self, packet, count, chain)
 
     def close(self):
         self.sock.close()
+        self.words.release()
         self.mem.close()
         os.close(self.memfd)
         for fd in list(self.kick.values()) + list(self.call.values()):
             os.close(fd)
 
 
-class Hammer:
-    """A guest that keeps its tx ring topped up: a child process re-publishes
-    one descriptor (holding `packet`) in every avail entry the daemon has
-    consumed, and kicks, as fast as it can.  The tx ring is the hammer's
-    until stop() returns."""
+TXFLOOD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build", "host", "txflood")
 
-    def __init__(self, fe, packet, count=None):
+
+class Hammer:
+    """A guest that keeps its tx ring topped up: build/host/txflood
+    (tests/backend/txflood.c) re-publishes one descriptor (holding `packet`)
+    in every avail entry the daemon has consumed, and kicks, as fast as a
+    guest written in C would.  The tx ring is the hammer's until stop() or
+    wait() returns."""
+
+    def __init__(self, fe, packet, count=None, chain=1):
+        assert 1 <= chain <= fe.num
         self.fe = fe
         head = 0
-        fe.set_desc(1, head, fe.buffer(1, packet), len(packet), 0)
+        addr = fe.buffer(1, packet)
+        fe.set_desc(1, head, addr, len(packet), F_NEXT if chain > 1 else 0, 1)
+        for i in range(1, chain):
+            fe.set_desc(1, i, addr, 0, F_NEXT if i < chain - 1 else 0, i + 1)
         avail = RINGS[1][1]
         for i in range(fe.num):
             struct.pack_into("<H", fe.mem, avail + 4 + 2 * i, head)
         self.stop_r, self.stop_w = os.pipe()
-        args = [sys.executable, os.path.abspath(__file__), "hammer", str(fe.memfd),
-                str(fe.kick[1]), str(self.stop_r), str(fe.num), str(fe.avail_idx[1]),
+        args = [TXFLOOD, str(fe.memfd), str(fe.kick[1]), str(self.stop_r), str(fe.num),
+                str(RINGS[1][1]), str(RINGS[1][2]), str(fe.avail_idx[1]),
                 str(-1 if count is None else count)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
                                      pass_fds=[fe.memfd, fe.kick[1], self.stop_r])
         os.close(self.stop_r)
+        self.result = None
 
     def running(self):
         return self.proc.poll() is None
@@ -197,47 +212,18 @@ class Hammer:
 
     def stop(self):
         """Stops publishing; the packets the daemon consumed."""
-        try:
-            os.write(self.stop_w, b"x")
-        except OSError:
-            pass
-        out, _ = self.proc.communicate(timeout=30)
-        return self._finish(out)
+        if self.result is None:
+            try:
+                os.write(self.stop_w, b"x")
+            except OSError:
+                pass
+            out, _ = self.proc.communicate(timeout=30)
+            self._finish(out)
+        return self.result
 
     def _finish(self, out):
         os.close(self.stop_w)
         published, consumed = (int(x) for x in out.split())
         self.fe.avail_idx[1] = published
+        self.result = consumed
         return consumed
-
-
-def _hammer_main(memfd, kick, stop, num, published, count):
-    """The Hammer's child: see Hammer."""
-    mem = mmap.mmap(memfd, MEM)
-    _, avail, used, _ = RINGS[1]
-    os.set_blocking(stop, False)
-    start = published
-    end = None if count < 0 else start + count
-    consumed = published - ((published - struct.unpack_from("<H", mem, used + 2)[0]) & 0xFFFF)
-    spins = 0
-    while end is None or consumed < end:
-        consumed = published - ((published - struct.unpack_from("<H", mem, used + 2)[0]) & 0xFFFF)
-        target = consumed + num if end is None else min(end, consumed + num)
-        if target > published:
-            published = target
-            struct.pack_into("<H", mem, avail + 2, published & 0xFFFF)
-            os.eventfd_write(kick, 1)
-        else:
-            time.sleep(0.0005)
-        spins += 1
-        if spins % 256 == 0:
-            try:
-                if os.read(stop, 1):
-                    break
-            except BlockingIOError:
-                pass
-    print(published, consumed - start)
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["hammer"]:
-    _hammer_main(*(int(x) for x in sys.argv[2:]))

@@ -213,3 +213,43 @@ def test_header_only_rx_buffer_at_eof_gets_the_shutdown(daemon_factory):
     assert still_serves(d, 1)
     fe.close()
     listener.close()
+
+
+# ---- hole 3: a guest that keeps its tx ring topped up ----------------------
+
+def timed(fn):
+    t0 = time.monotonic()
+    result = fn()
+    return time.monotonic() - t0, result
+
+
+def test_a_flooding_guest_does_not_starve_other_vms_or_the_control_socket(daemon_factory):
+    """VM 7's guest re-publishes tx packets as fast as the daemon consumes
+    them (a 256-entry ring, refilled from another process).  Without a
+    per-batch budget the daemon never returned to epoll (CVE-2019-3900
+    class).  Now a VM's tx and rx work is bounded per loop round (256
+    packets / 512 KiB, then re-armed): VM 8 gets its RSTs and VM 7's own
+    vhost-user socket gets its replies, while VM 7's flood keeps moving."""
+    d = daemon_factory()
+    fe = connect(d, 0, num=256)
+    # An RST for an unknown tuple (no answer, no log line), each in a chain
+    # of 256 descriptors: as much tx work per packet as a ring allows.
+    hammer = fe.hammer(fe.header(OP_RST, 1, 2), chain=256)
+    try:
+        lib.wait_for(lambda: fe.used(1) > 1000 or not hammer.running(), 10, "the flood")
+        latencies = []
+        other = connect(d, 1)
+        other.post_rx(4)
+        for port in range(20):
+            dt, hdr = timed(lambda: other.send(other.header(OP_REQUEST, port, 7777))
+                            or other.recv(timeout=30)[0])
+            assert hdr[6] == OP_RST
+            latencies.append(dt)
+            dt, _ = timed(lambda: fe.msg(1, reply=True))  # GET_FEATURES
+            latencies.append(dt)
+        other.close()
+        assert hammer.running()
+    finally:
+        consumed = hammer.stop()
+    assert max(latencies) < 2.0, latencies
+    assert consumed > 10000  # the flooding VM was served too
