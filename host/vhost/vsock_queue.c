@@ -85,21 +85,30 @@ void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
 
 /* ---- guest → host --------------------------------------------------------- */
 
-/* Queues a packet for a sibling VM; -EAGAIN when its queue is full. */
+static uint32_t sibling_charge(const struct vsock_hdr *hdr)
+{
+	return SIBLING_PKT_CHARGE + hdr->len;
+}
+
+/* Queues a packet for a sibling VM; -EAGAIN when its queue is full (the
+ * packet stays in the sender's ring). */
 static int route_sibling(struct vsock_queue *q, struct vsock_queue *dst,
 			 const struct vsock_hdr *hdr, const struct vq_chain *chain)
 {
-	if (dst->sibling_bytes + hdr->len > SIBLING_QUEUE_BYTES &&
-	    !list_empty(&dst->sibling_in))
+	_Static_assert(sizeof(struct sibling_pkt) <= SIBLING_PKT_CHARGE, "charge too small");
+	if (!list_empty(&dst->sibling_in) &&
+	    (dst->sibling_bytes + sibling_charge(hdr) > SIBLING_QUEUE_BYTES ||
+	     dst->sibling_count >= SIBLING_QUEUE_PKTS))
 		return -EAGAIN;
 	struct sibling_pkt *pkt = malloc(sizeof(*pkt) + hdr->len);
 	if (!pkt)
-		return -ENOMEM;
+		return -EAGAIN; /* try again later, as when full */
 	pkt->hdr = *hdr;
 	pkt->off = 0;
 	iov_copy_from(chain->iov, chain->n_out, VSOCK_HDR_SIZE, pkt->data, hdr->len);
 	list_add_tail(&dst->sibling_in, &pkt->node);
-	dst->sibling_bytes += hdr->len;
+	dst->sibling_bytes += sibling_charge(hdr);
+	dst->sibling_count++;
 	dst->rx_dirty = true;
 	return 0;
 }
@@ -112,6 +121,7 @@ static void drop_sibling_queue(struct vsock_queue *q)
 		free(list_entry(pos, struct sibling_pkt, node));
 	}
 	q->sibling_bytes = 0;
+	q->sibling_count = 0;
 }
 
 void queue_drop(struct vsock_queue *q)
@@ -416,7 +426,8 @@ static uint32_t sibling_fill(struct vsock_queue *q, struct vq_chain *chain)
 	iov_copy_to(in, chain->n_in, VSOCK_HDR_SIZE, pkt->data + pkt->off, n);
 	pkt->off += n;
 	if (pkt->off == pkt->hdr.len) {
-		q->sibling_bytes -= pkt->hdr.len;
+		q->sibling_bytes -= sibling_charge(&pkt->hdr);
+		q->sibling_count--;
 		list_del(&pkt->node);
 		free(pkt);
 	}

@@ -27,7 +27,14 @@
 #include "host/vhost/vsock_wire.h"
 
 #define RST_QUEUE_MAX 1024		/* RSTs for unknown tuples awaiting rx */
-#define SIBLING_QUEUE_BYTES (1u << 20)	/* bytes queued for a sibling VM */
+/* What one VM may hold for a sibling VM's rx ring: bytes charged (payload
+ * plus SIBLING_PKT_CHARGE per packet, for the header, the list node and
+ * the allocator) and packets.  Beyond either, the sender's packets stay in
+ * its tx ring until the sibling drains (a single packet always fits an
+ * empty queue). */
+#define SIBLING_QUEUE_BYTES (1u << 20)
+#define SIBLING_QUEUE_PKTS 1024u
+#define SIBLING_PKT_CHARGE 128u
 /* Work per ring per loop round (Linux vhost-vsock's weights): then the
  * loop serves everything else before the ring is resumed. */
 #define QUEUE_WEIGHT_PKTS 256
@@ -51,7 +58,8 @@ struct vsock_queue {
 	unsigned rst_head;		/* first queued RST */
 	unsigned rst_count;		/* queued RSTs */
 	struct list_node sibling_in;	/* sibling packets for our rx ring */
-	uint32_t sibling_bytes;		/* payload bytes in sibling_in */
+	uint32_t sibling_bytes;		/* bytes charged for sibling_in */
+	uint32_t sibling_count;		/* packets in sibling_in */
 	bool tx_stalled;		/* tx paused: a sibling queue was full */
 	bool tx_more;			/* tx stopped at its weight: resume */
 	bool rx_dirty;			/* rx work appeared (or was left over) */

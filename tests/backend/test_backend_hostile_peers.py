@@ -253,3 +253,59 @@ def test_a_flooding_guest_does_not_starve_other_vms_or_the_control_socket(daemon
         consumed = hammer.stop()
     assert max(latencies) < 2.0, latencies
     assert consumed > 10000  # the flooding VM was served too
+
+
+# ---- hole 4: header-only packets to a sibling that does not drain ----------
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def wait_still(read, quiet=1.0, timeout=60):
+    """Waits until read() stops changing for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise TimeoutError("still moving")
+
+
+def test_header_only_packets_to_a_stalled_sibling_are_held_back_not_queued(daemon_factory):
+    """VM 7 sends 400,000 header-only packets to VM 8, whose guest posts no
+    rx buffers.  The sibling queue's bound counted payload bytes only, so
+    every packet was queued (+31 MiB RSS and growing).  Now each packet is
+    charged its payload plus a fixed overhead, and the count is capped too:
+    beyond the bound VM 7's packets stay in its own tx ring (backpressure),
+    RSS stays flat, and they flow again once VM 8 drains."""
+    d = daemon_factory()
+    sender = connect(d, 0, num=256)
+    sibling = connect(d, 1)  # rings started, no rx buffers: never drains
+    rss0 = rss_kib(d.proc.pid)
+    hammer = sender.hammer(sender.header(OP_CREDIT_UPDATE, 1, 2, dst_cid=8), count=400000)
+    try:
+        wait_still(lambda: sender.used(1))
+        assert hammer.running(), "all 400,000 packets were taken"
+        grown = rss_kib(d.proc.pid) - rss0
+        held = sender.used(1)
+        # VM 8 drains a little: VM 7's ring moves again.
+        sibling.post_rx(16)
+        for _ in range(2000):
+            hdr, _ = sibling.recv()
+            assert hdr[0] == 7 and hdr[1] == 8 and hdr[6] == OP_CREDIT_UPDATE
+        lib.wait_for(lambda: sender.used(1) != held, 10, "the sender's ring to move again")
+    finally:
+        consumed = hammer.stop()
+    assert consumed < 400000
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    sender.close()
+    sibling.close()
+    assert still_serves(d, 1)

@@ -37,6 +37,8 @@ struct fixture {
 	struct vsock_queue q;		/* the queue under test */
 	uint16_t tx_avail;		/* the guest's next tx avail index */
 	unsigned refills_left;		/* tx packets the guest adds while served */
+	struct vsock_queue sibling;	/* a sibling VM (shares our rx ring) */
+	bool have_sibling;		/* find_sibling answers with it */
 };
 
 static struct fixture fx;
@@ -64,11 +66,13 @@ static void tx_publish(void)
  * packet for each one the daemon takes, while the daemon runs. */
 static struct vsock_queue *find_sibling(struct vsock_queue *q, uint64_t cid)
 {
-	if (fx.refills_left) {
+	/* A driver refills what the device has used (the entry being served
+	 * now is not used yet). */
+	if (fx.refills_left && (uint16_t)(fx.tx_avail - used_idx(TX_USED)) < RING_NUM) {
 		fx.refills_left--;
 		tx_publish();
 	}
-	return NULL;
+	return fx.have_sibling && cid == fx.sibling.cid ? &fx.sibling : NULL;
 }
 
 static const struct vsock_queue_ops ops = { .find_sibling = find_sibling };
@@ -111,6 +115,8 @@ static void setup(void)
 static void teardown(void)
 {
 	queue_drop(&fx.q);
+	if (fx.have_sibling)
+		queue_drop(&fx.sibling);
 	loop_fini();
 	guest_mem_clear(&fx.dev.mem);
 	free(fx.mem);
@@ -184,5 +190,60 @@ TEST(rx_stops_at_its_weight_with_more_packets_than_that)
 	memcpy(&last, fx.mem + BUF_OFF + VSOCK_HDR_SIZE * 999, sizeof(last));
 	CHECK_EQ(last.dst_port, 999);
 	CHECK_EQ(last.op, VSOCK_OP_RST);
+	teardown();
+}
+
+/* The guest keeps its tx ring full of a packet to the sibling (CID 8) with
+ * `len` payload bytes; the daemon takes what the sibling's queue holds. */
+static void flood_sibling(uint32_t len)
+{
+	unsigned count = RING_NUM;
+	queue_init(&fx.sibling, &fx.dev, 8, "/nonexistent/vm8.vsock", 65536, 16, &ops);
+	fx.have_sibling = true;
+	struct vsock_hdr h = { .src_cid = CID, .dst_cid = 8, .src_port = 1, .dst_port = 2,
+			       .len = len, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW };
+	memcpy(fx.mem + BUF_OFF, &h, sizeof(h));
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
+	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE + len, 0, 0 };
+	for (unsigned i = 0; i < count; i++)
+		tx_publish();
+	fx.refills_left = 100000;
+	for (int i = 0; i < 64; i++)
+		queue_after_batch(&fx.q), queue_tx_service(&fx.q);
+}
+
+TEST(header_only_packets_to_a_stalled_sibling_are_counted)
+{
+	setup();
+	flood_sibling(0);
+	/* The old bound counted payload bytes only: a guest refilling its ring
+	 * queued header-only packets without end. */
+	CHECK_EQ(fx.sibling.sibling_count, SIBLING_QUEUE_PKTS);
+	CHECK(fx.q.tx_stalled);
+	CHECK_EQ(used_idx(TX_USED), SIBLING_QUEUE_PKTS);
+	teardown();
+}
+
+TEST(payload_to_a_stalled_sibling_is_charged_with_its_overhead)
+{
+	setup();
+	flood_sibling(4096);
+	unsigned fits = SIBLING_QUEUE_BYTES / (4096 + SIBLING_PKT_CHARGE);
+	CHECK_EQ(fx.sibling.sibling_count, fits);
+	CHECK(fx.sibling.sibling_bytes <= SIBLING_QUEUE_BYTES);
+	CHECK(fx.q.tx_stalled);
+	CHECK_EQ(used_idx(TX_USED), fits);
+	/* The sibling drains one packet (into our shared rx ring): one more
+	 * leaves the sender's ring, in order. */
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + RX_DESC);
+	desc[0] = (struct vring_desc){ 0x80000, 8192, VRING_DESC_F_WRITE, 0 };
+	uint16_t *ring = avail_idx(RX_AVAIL) + 1;
+	ring[0] = 0;
+	*avail_idx(RX_AVAIL) = 1;
+	queue_rx_service(&fx.sibling);
+	CHECK_EQ(used_idx(RX_USED), 1);
+	queue_after_batch(&fx.q);
+	CHECK_EQ(used_idx(TX_USED), fits + 1);
+	CHECK_EQ(fx.sibling.sibling_count, fits);
 	teardown();
 }
