@@ -6,6 +6,7 @@ VHOST_SRCS := \
 	host/vhost/main.c \
 	host/vhost/loop.c \
 	host/vhost/guest_mem.c \
+	host/vhost/guest_fault.c \
 	host/vhost/virtq.c \
 	host/vhost/vhost_user.c \
 	host/vhost/vm.c \
@@ -40,10 +41,11 @@ $(BUILD)/host/txflood: tests/backend/txflood.c
 # the vhost-user message handler.
 $(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))
 $(eval $(call unit_test,test_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
-	host/vhost/virtq.c host/vhost/guest_mem.c))
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c))
 # One VM's packet queue on hand-made rings (weights, sibling bound).
 VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/vhost_user.c \
-	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/loop.c host/vhost/pcap.c
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/loop.c \
+	host/vhost/pcap.c
 $(eval $(call unit_test,test_vhost_queue,$(VHOST_QUEUE_SRCS)))
 
 # The Linux guest (Debian cloud kernel + initramfs) for tests/backend.

@@ -32,6 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/guest_fault.h"
 #include "host/vhost/log.h"
 #include "host/vhost/vsock_wire.h"
 
@@ -159,6 +160,13 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 				       msg->payload.mem.region[i].uva, fd,
 				       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
+		if (err == -ENXIO) {
+			LOG(dev->guest_cid, "memory table refused: region %u (mmap_offset 0x%llx + "
+			    "size 0x%llx) reaches past the end of its file", i,
+			    (unsigned long long)msg->payload.mem.region[i].mmap_offset,
+			    (unsigned long long)msg->payload.mem.region[i].size);
+			goto err_unmap;
+		}
 		if (err) {
 			LOG(dev->guest_cid, "mapping region %u: %s", i, strerror(-err));
 			goto err_unmap;
@@ -234,11 +242,10 @@ static int get_config(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
+static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 {
 	struct vu_vring *vr;
 	int err = 0;
-	*reply = false;
 	switch (msg->request) {
 	case VU_GET_FEATURES:
 		msg->payload.u64 = vu_offered_features();
@@ -367,6 +374,37 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	return err;
 }
 
+int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
+{
+	*reply = false;
+	if (dev->failed)
+		return -EIO;
+	/* Ring setup reads guest memory (and kicks run the rings). */
+	struct guest_fault_guard guard;
+	guest_fault_push(&guard, &dev->mem);
+	if (sigsetjmp(guard.env, 0) != 0) {
+		vu_dev_fail(dev, "guest memory vanished under a request (file truncated?)");
+		return -EFAULT;
+	}
+	int err = handle_msg(dev, msg, reply);
+	guest_fault_pop(&guard);
+	return err;
+}
+
+void vu_dev_fail(struct vu_dev *dev, const char *why)
+{
+	if (dev->failed)
+		return;
+	LOG(dev->guest_cid, "dropping the front-end: %s", why);
+	dev->failed = true;
+	dev_reset(dev);
+	/* The session ends when the loop next looks at the socket. */
+	if (dev->conn.fd >= 0) {
+		shutdown(dev->conn.fd, SHUT_RDWR);
+		loop_set(&dev->conn, EPOLLIN);
+	}
+}
+
 /* ---- the socket side --------------------------------------------------- */
 
 static void disconnect(struct vu_dev *dev)
@@ -375,6 +413,7 @@ static void disconnect(struct vu_dev *dev)
 	loop_del(&dev->conn);
 	close_fd(&dev->conn.fd);
 	dev_reset(dev);
+	dev->failed = false; /* the next front-end starts afresh */
 }
 
 static int read_msg(int fd, struct vu_msg *msg)
@@ -426,6 +465,10 @@ static void on_conn(struct ev_source *src, uint32_t events)
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, conn));
 	static struct vu_msg msg;
 	bool reply;
+	if (dev->failed) {
+		disconnect(dev);
+		return;
+	}
 	int err = read_msg(src->fd, &msg);
 	if (!err) {
 		err = vu_handle_msg(dev, &msg, &reply);
@@ -433,6 +476,8 @@ static void on_conn(struct ev_source *src, uint32_t events)
 			LOG(dev->guest_cid, "request %u failed: %s", msg.request, strerror(-err));
 		else if (reply)
 			err = send_reply(src->fd, &msg);
+		if (dev->failed)
+			err = -EIO;
 	}
 	for (unsigned i = 0; i < msg.nfds; i++)
 		if (msg.fds[i] >= 0)

@@ -132,6 +132,7 @@ struct vu_dev {
 	struct vu_vring vring[VU_NUM_QUEUES]; /* rx and tx */
 	const struct vu_ops *ops;	/* owner callbacks */
 	void *owner;			/* for the owner's use */
+	bool failed;			/* vu_dev_fail'ed: the session ends */
 };
 
 /* Backend virtio feature bits we offer. */
@@ -144,6 +145,11 @@ void vu_dev_fini(struct vu_dev *dev);
 struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx);
 /* Signals the call fd if the driver wants it for what was pushed. */
 void vu_dev_notify(struct vu_dev *dev, unsigned idx);
+/* The front-end's memory or rings cannot be used any more (a SIGBUS
+ * caught by a guard): forgets memory, rings and connections now (the
+ * owner's stop), and ends the front-end's session at the next safe point.
+ * Safe to call from a guard's recovery path, also inside vu_handle_msg. */
+void vu_dev_fail(struct vu_dev *dev, const char *why);
 
 /* Listening Unix socket at path (a stale socket file is replaced);
  * the fd or negative errno. */

@@ -13,14 +13,17 @@
 #include "host/vhost/vm.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "host/vhost/guest_fault.h"
 #include "host/vhost/list.h"
 #include "host/vhost/log.h"
 #include "host/vhost/loop.h"
@@ -84,13 +87,28 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 	}
 }
 
+/* Runs work on vm's rings.  Guest memory that vanishes under it (the
+ * front-end truncated its file: SIGBUS) drops the VM's front-end, not the
+ * daemon (guest_fault.h). */
+static void vm_run_guarded(struct vsock_vm *vm, void (*work)(struct vsock_queue *q))
+{
+	struct guest_fault_guard guard;
+	guest_fault_push(&guard, &vm->dev.mem);
+	if (sigsetjmp(guard.env, 0) == 0) {
+		work(&vm->queue);
+		guest_fault_pop(&guard);
+	} else {
+		char why[96];
+		snprintf(why, sizeof(why), "guest memory vanished at %p (file truncated?)",
+			 guard.addr);
+		vu_dev_fail(&vm->dev, why);
+	}
+}
+
 static void vm_kick(struct vu_dev *dev, unsigned idx)
 {
 	struct vsock_vm *vm = dev->owner;
-	if (idx == VU_TX)
-		queue_tx_service(&vm->queue);
-	else
-		queue_rx_service(&vm->queue);
+	vm_run_guarded(vm, idx == VU_TX ? queue_tx_service : queue_rx_service);
 }
 
 static void vm_stop(struct vu_dev *dev)
@@ -106,7 +124,7 @@ static void after_batch(void)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		queue_after_batch(&vm->queue);
+		vm_run_guarded(vm, queue_after_batch);
 	}
 	conn_free_dead();
 	vsock_pcap_flush();
@@ -130,6 +148,9 @@ static void on_timer(struct ev_source *src, uint32_t events)
 
 int vsock_host_init(void)
 {
+	int err = guest_fault_init();
+	if (err)
+		return err;
 	loop_after_batch(after_batch);
 	timer.handle = on_timer;
 	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -85,6 +85,10 @@ void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
 
 /* ---- guest → host --------------------------------------------------------- */
 
+/* A sibling packet being filled from guest memory: if a fault interrupts
+ * the copy (guest_fault.h), the sender's queue_drop frees it. */
+static struct sibling_pkt *copying;
+
 static uint32_t sibling_charge(const struct vsock_hdr *hdr)
 {
 	return SIBLING_PKT_CHARGE + hdr->len;
@@ -105,7 +109,9 @@ static int route_sibling(struct vsock_queue *q, struct vsock_queue *dst,
 		return -EAGAIN; /* try again later, as when full */
 	pkt->hdr = *hdr;
 	pkt->off = 0;
+	copying = pkt;
 	iov_copy_from(chain->iov, chain->n_out, VSOCK_HDR_SIZE, pkt->data, hdr->len);
+	copying = NULL;
 	list_add_tail(&dst->sibling_in, &pkt->node);
 	dst->sibling_bytes += sibling_charge(hdr);
 	dst->sibling_count++;
@@ -126,6 +132,8 @@ static void drop_sibling_queue(struct vsock_queue *q)
 
 void queue_drop(struct vsock_queue *q)
 {
+	free(copying); /* only set when a fault cut a copy short */
+	copying = NULL;
 	conn_table_drop(&q->conns);
 	q->rst_count = 0;
 	q->rst_head = 0;

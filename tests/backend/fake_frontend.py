@@ -50,8 +50,12 @@ class FakeFrontend:
         self.next_buf = {i: RINGS[i][3] for i in RINGS}
 
     # ---- vhost-user messages -------------------------------------------
-    def msg(self, req, payload=b"", fds=(), reply=False):
-        data = struct.pack("<III", req, 1, len(payload)) + payload
+    def msg(self, req, payload=b"", fds=(), reply=False, need_reply=False):
+        """Sends a message; with reply (or need_reply: REPLY_ACK's status,
+        negotiated by setup) returns the reply's payload."""
+        flags = 1 | (8 if need_reply else 0)
+        reply = reply or need_reply
+        data = struct.pack("<III", req, flags, len(payload)) + payload
         if fds:
             socket.send_fds(self.sock, [data], list(fds))
         else:
@@ -71,7 +75,9 @@ class FakeFrontend:
             out += chunk
         return out
 
-    def setup(self):
+    def setup(self, region_size=MEM):
+        """QEMU's sequence; region_size is what the memory table claims of
+        the 1 MiB memfd.  Returns SET_MEM_TABLE's REPLY_ACK status."""
         features = struct.unpack("<Q", self.msg(1, reply=True))[0]
         assert features & (1 << 32) and features & (1 << 30)
         self.msg(2, struct.pack("<Q", (1 << 32) | (1 << 30)))  # no EVENT_IDX
@@ -80,8 +86,9 @@ class FakeFrontend:
         self.msg(3)
         cfg = self.msg(24, struct.pack("<III", 0, 8, 0) + bytes(8), reply=True)
         assert struct.unpack("<Q", cfg[12:20])[0] == self.cid
-        region = struct.pack("<IIQQQQ", 1, 0, 0, MEM, UVA, 0)
-        self.msg(5, region, fds=[self.memfd])
+        region = struct.pack("<IIQQQQ", 1, 0, 0, region_size, UVA, 0)
+        status = struct.unpack("<Q", self.msg(5, region, fds=[self.memfd],
+                                              need_reply=True))[0]
         for i, (desc, avail, used, _) in RINGS.items():
             self.msg(8, struct.pack("<II", i, self.num))
             self.msg(10, struct.pack("<II", i, 0))
@@ -92,6 +99,7 @@ class FakeFrontend:
             self.msg(18, struct.pack("<II", i, 1))
         # Synchronise: a reply proves all of the above was handled.
         self.msg(1, reply=True)
+        return status
 
     # ---- rings -----------------------------------------------------------
     def set_desc(self, ring, i, addr, length, flags, nxt=0):

@@ -309,3 +309,66 @@ def test_header_only_packets_to_a_stalled_sibling_are_held_back_not_queued(daemo
     sender.close()
     sibling.close()
     assert still_serves(d, 1)
+
+
+# ---- hole 5: guest memory that is not (or no longer) there ----------------
+
+def test_memory_table_larger_than_its_file_is_refused(daemon_factory):
+    """A region claiming 2 MiB of a 1 MiB memfd, then a descriptor past the
+    first MiB: the daemon used to map it and die of SIGBUS.  Now the table
+    is refused (REPLY_ACK status 1, a log line saying why), nothing is
+    mapped, and the daemon serves on."""
+    d = daemon_factory()
+    fe = FakeFrontend(d.vms[0]["socket"], 7)
+    assert fe.setup(region_size=2 << 20) == 1
+    assert "reaches past the end of its file" in d.read_log()
+    fe.set_desc(1, 0, (1 << 20) + 4096, 44, 0)
+    fe.publish(1, 0)
+    time.sleep(0.2)
+    assert d.proc.poll() is None
+    fe.close()
+    assert still_serves(d)
+
+
+def truncated_front_end(d, prepare, size):
+    """A front-end whose memfd shrinks to `size` after prepare(fe) ran; the
+    daemon must drop this front-end (and only it)."""
+    fe = connect(d)
+    last = prepare(fe)
+    os.ftruncate(fe.memfd, size)
+    last(fe)  # touches only what is left of the memory
+    lib.wait_for(lambda: "guest memory vanished" in d.read_log(), 10, "the fault")
+    fe.sock.settimeout(10)
+    try:
+        assert fe.sock.recv(1) == b""  # the daemon ended the session
+    except ConnectionResetError:
+        pass
+    fe.close()
+    assert d.proc.poll() is None
+    assert still_serves(d, 1) and still_serves(d, 0)
+
+
+def test_memory_truncated_after_mapping_drops_the_vm_not_the_daemon(daemon_factory):
+    """The front-end maps 1 MiB, then shrinks its (unsealed) memfd: the
+    daemon's next access past the new end raised SIGBUS and killed every VM.
+    Now the access is guarded: the VM's front-end is dropped, the daemon
+    and the other VM carry on, and the VM can be set up afresh.  Three
+    places: a tx packet, an rx buffer, the rings themselves."""
+    d = daemon_factory()
+
+    def tx(fe):  # the packet's buffer (0x40000) goes away
+        fe.set_desc(1, 0, fe.buffer(1, fe.header(OP_REQUEST, 1, 7777)), 44, 0)
+        return lambda fe: fe.publish(1, 0)
+    truncated_front_end(d, tx, 0x8000)
+
+    def rx(fe):  # an RST is owed; the rx buffer (0x10000) goes away
+        fe.send(fe.header(OP_REQUEST, 1, 7777))
+        time.sleep(0.2)
+        fe.set_desc(0, 0, 0x10000, 4096, F_WRITE)
+        return lambda fe: fe.publish(0, 0)
+    truncated_front_end(d, rx, 0x8000)
+
+    def rings(fe):  # everything goes; a kick makes the daemon look
+        return lambda fe: os.eventfd_write(fe.kick[1], 1)
+    truncated_front_end(d, rings, 0)
+    assert d.read_log().count("dropping the front-end") == 3
