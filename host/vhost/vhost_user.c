@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -401,34 +400,48 @@ void vu_dev_fail(struct vu_dev *dev, const char *why)
 	/* The session ends when the loop next looks at the socket. */
 	if (dev->conn.fd >= 0) {
 		shutdown(dev->conn.fd, SHUT_RDWR);
-		loop_set(&dev->conn, EPOLLIN);
+		loop_set(&dev->conn, EPOLLIN | EPOLLOUT);
 	}
 }
 
 /* ---- the socket side --------------------------------------------------- */
+
+static void rx_reset(struct vu_dev *dev);
 
 static void disconnect(struct vu_dev *dev)
 {
 	LOG(dev->guest_cid, "front-end disconnected");
 	loop_del(&dev->conn);
 	close_fd(&dev->conn.fd);
+	rx_reset(dev);
+	dev->tx_len = dev->tx_off = 0;
 	dev_reset(dev);
 	dev->failed = false; /* the next front-end starts afresh */
 }
 
-static int read_msg(int fd, struct vu_msg *msg)
+/* Forgets the message being received (closing fds it brought). */
+static void rx_reset(struct vu_dev *dev)
 {
-	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = msg, .iov_len = VU_HDR_SIZE };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = control, .msg_controllen = sizeof(control) };
+	struct vu_msg *msg = &dev->rx_msg;
+	for (unsigned i = 0; i < msg->nfds; i++)
+		if (msg->fds[i] >= 0)
+			close(msg->fds[i]);
 	msg->nfds = 0;
-	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	dev->rx_have = 0;
+}
+
+/* Keeps the fds of an SCM_RIGHTS message (up to VU_MAX_FDS per message;
+ * the rest are closed). */
+static void rx_take_fds(struct vu_msg *msg, struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		unsigned count = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		int *fds = (int *)CMSG_DATA(c);
+		int fds[VU_MAX_FDS * 2];
+		if (count > sizeof(fds) / sizeof(fds[0]))
+			count = sizeof(fds) / sizeof(fds[0]);
+		memcpy(fds, CMSG_DATA(c), count * sizeof(int));
 		for (unsigned i = 0; i < count; i++) {
 			if (msg->nfds < VU_MAX_FDS)
 				msg->fds[msg->nfds++] = fds[i];
@@ -436,60 +449,105 @@ static int read_msg(int fd, struct vu_msg *msg)
 				close(fds[i]);
 		}
 	}
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return -errno;
-	if (n != VU_HDR_SIZE || (mh.msg_flags & MSG_CTRUNC))
-		return -EPROTO;
-	if (msg->size > VU_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	if (msg->size) {
-		n = recv(fd, &msg->payload, msg->size, MSG_WAITALL);
-		if (n != (ssize_t)msg->size)
-			return n < 0 ? -errno : -EPROTO;
+}
+
+/* Reads what has arrived of the current message without blocking: the
+ * header, then the payload, with any fds (SCM_RIGHTS) that come along.
+ * 1 when the message is complete, 0 when the rest has not arrived yet,
+ * negative errno to end the session. */
+static int rx_some(struct vu_dev *dev)
+{
+	struct vu_msg *msg = &dev->rx_msg;
+	for (;;) {
+		size_t want = dev->rx_have < VU_HDR_SIZE ? VU_HDR_SIZE : VU_HDR_SIZE + msg->size;
+		if (dev->rx_have == want)
+			return 1;
+		char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		struct iovec iov = { .iov_base = (uint8_t *)msg + dev->rx_have,
+				     .iov_len = want - dev->rx_have };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = control, .msg_controllen = sizeof(control) };
+		ssize_t n = recvmsg(dev->conn.fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n > 0)
+			rx_take_fds(msg, &mh);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (mh.msg_flags & MSG_CTRUNC)
+			return -EPROTO;
+		dev->rx_have += (size_t)n;
+		if (dev->rx_have == VU_HDR_SIZE && msg->size > VU_MAX_PAYLOAD)
+			return -EMSGSIZE;
 	}
+}
+
+/* Sends what it can of the pending reply; negative errno when the socket
+ * failed.  What does not fit now waits for EPOLLOUT. */
+static int tx_some(struct vu_dev *dev)
+{
+	while (dev->tx_off < dev->tx_len) {
+		ssize_t n = send(dev->conn.fd, dev->tx_buf + dev->tx_off, dev->tx_len - dev->tx_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		dev->tx_off += (size_t)n;
+	}
+	dev->tx_len = dev->tx_off = 0;
 	return 0;
 }
 
-static int send_reply(int fd, struct vu_msg *msg)
+static int queue_reply(struct vu_dev *dev, struct vu_msg *msg)
 {
 	msg->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
-	size_t len = VU_HDR_SIZE + msg->size;
-	ssize_t n = send(fd, msg, len, MSG_NOSIGNAL);
-	return n == (ssize_t)len ? 0 : -EIO;
+	dev->tx_len = VU_HDR_SIZE + msg->size;
+	dev->tx_off = 0;
+	memcpy(dev->tx_buf, msg, dev->tx_len);
+	return tx_some(dev);
 }
 
+/* The front-end's socket is readable (or writable again).  Messages are
+ * reassembled without blocking, so a front-end that sends half a header
+ * and stops holds up only itself.  While a reply waits for room in the
+ * socket, no further request is read (the front-end must read replies). */
 static void on_conn(struct ev_source *src, uint32_t events)
 {
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, conn));
-	static struct vu_msg msg;
-	bool reply;
-	if (dev->failed) {
+	struct vu_msg *msg = &dev->rx_msg;
+	int err = dev->failed ? -EIO : tx_some(dev);
+	for (unsigned handled = 0; !err && !dev->tx_len && handled < VU_MSGS_PER_EVENT;
+	     handled++) {
+		int r = rx_some(dev);
+		if (r <= 0) {
+			err = r;
+			break;
+		}
+		bool reply;
+		err = vu_handle_msg(dev, msg, &reply);
+		if (err)
+			LOG(dev->guest_cid, "request %u failed: %s", msg->request, strerror(-err));
+		else if (reply)
+			err = queue_reply(dev, msg);
+		if (dev->failed)
+			err = -EIO;
+		rx_reset(dev);
+	}
+	if (err) {
 		disconnect(dev);
 		return;
 	}
-	int err = read_msg(src->fd, &msg);
-	if (!err) {
-		err = vu_handle_msg(dev, &msg, &reply);
-		if (err)
-			LOG(dev->guest_cid, "request %u failed: %s", msg.request, strerror(-err));
-		else if (reply)
-			err = send_reply(src->fd, &msg);
-		if (dev->failed)
-			err = -EIO;
-	}
-	for (unsigned i = 0; i < msg.nfds; i++)
-		if (msg.fds[i] >= 0)
-			close(msg.fds[i]);
-	if (err)
+	if (loop_set(src, dev->tx_len ? EPOLLOUT : EPOLLIN) < 0)
 		disconnect(dev);
 }
 
 static void on_listener(struct ev_source *src, uint32_t events)
 {
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, listener));
-	int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	if (dev->conn.fd >= 0) {
@@ -497,12 +555,9 @@ static void on_listener(struct ev_source *src, uint32_t events)
 		close(fd);
 		return;
 	}
-	/* Messages are small and arrive whole; a stuck front-end must not
-	 * hang the daemon forever. */
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	dev->conn.fd = fd;
+	dev->rx_have = 0;
+	dev->tx_len = dev->tx_off = 0;
 	if (loop_set(&dev->conn, EPOLLIN) < 0) {
 		close_fd(&dev->conn.fd);
 		return;
@@ -582,6 +637,7 @@ void vu_dev_fini(struct vu_dev *dev)
 		loop_del(&dev->conn);
 		close_fd(&dev->conn.fd);
 	}
+	rx_reset(dev);
 	dev_reset(dev);
 	if (dev->listener.fd >= 0) {
 		loop_del(&dev->listener);

@@ -68,6 +68,7 @@ enum vu_request {
 #define VU_HDR_SIZE 12
 #define VU_MAX_PAYLOAD 4096
 #define VU_MAX_FDS 8
+#define VU_MSGS_PER_EVENT 16	/* then the loop serves the others */
 
 struct vu_msg {
 	uint32_t request;	/* enum vu_request */
@@ -133,6 +134,13 @@ struct vu_dev {
 	const struct vu_ops *ops;	/* owner callbacks */
 	void *owner;			/* for the owner's use */
 	bool failed;			/* vu_dev_fail'ed: the session ends */
+	/* The front-end's socket is non-blocking: messages are reassembled
+	 * here as their bytes arrive, replies wait here for room. */
+	struct vu_msg rx_msg;		/* message being received (and its fds) */
+	size_t rx_have;			/* bytes of it received so far */
+	uint8_t tx_buf[VU_HDR_SIZE + VU_MAX_PAYLOAD]; /* reply being sent */
+	size_t tx_len;			/* its bytes; 0: no reply pending */
+	size_t tx_off;			/* bytes of it sent */
 };
 
 /* Backend virtio feature bits we offer. */

@@ -7,6 +7,7 @@ import os
 import resource
 import signal
 import socket
+import struct
 import time
 
 import pytest
@@ -372,3 +373,97 @@ def test_memory_truncated_after_mapping_drops_the_vm_not_the_daemon(daemon_facto
         return lambda fe: os.eventfd_write(fe.kick[1], 1)
     truncated_front_end(d, rings, 0)
     assert d.read_log().count("dropping the front-end") == 3
+
+
+# ---- hole 6: a front-end that sends part of a message and stops -----------
+
+def probe_latencies(fe, count):
+    """Seconds each of `count` REQUESTs to a closed port took to get its RST."""
+    out = []
+    for port in range(count):
+        t0 = time.monotonic()
+        fe.send(fe.header(OP_REQUEST, 100 + port, 7777))
+        hdr, _ = fe.recv(timeout=30)
+        out.append(time.monotonic() - t0)
+        assert hdr[6] == OP_RST and hdr[3] == 100 + port
+    return out
+
+
+def test_a_front_end_that_stops_mid_message_does_not_stall_other_vms(daemon_factory):
+    """A front-end sends 11 of the 12 header bytes and waits.  vhost-user
+    sockets were blocking (MSG_WAITALL, 5 s timeout), so every VM stalled
+    5 s per attempt: 13 of 15 probes of another VM went unanswered for 1 s.
+    Now messages are reassembled without blocking: all probes of the other
+    VM are answered within 1 s, and the slow front-end's message completes
+    when its last byte comes."""
+    d = daemon_factory()
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    slow.settimeout(10)
+    slow.connect(d.vms[0]["socket"])
+    header = struct.pack("<III", 1, 1, 0)  # GET_FEATURES
+    slow.sendall(header[:11])
+    other = connect(d, 1)  # its whole setup is served meanwhile
+    other.post_rx(4)
+    latencies = probe_latencies(other, 15)
+    # Byte by byte now, with pauses: still nobody else waits.
+    slow.sendall(header[11:])
+    assert len(slow.recv(12 + 8)) >= 12  # the reply to the completed message
+    for b in header[:11]:
+        slow.sendall(bytes([b]))
+        latencies += probe_latencies(other, 1)
+    slow.sendall(header[11:])
+    assert len(slow.recv(12 + 8)) >= 12
+    assert max(latencies) < 1.0, latencies
+    # A header announcing more than a message may hold ends that session.
+    slow.sendall(struct.pack("<III", 1, 1, 1 << 20))
+    assert lib.read_all(slow) == b""
+    slow.close()
+    other.close()
+    assert still_serves(d)
+
+
+def test_a_front_end_that_never_reads_replies_holds_up_only_itself(daemon_factory):
+    """A front-end pipelines 20,000 GET_FEATURES and reads no reply: the
+    daemon's replies fill the socket, after which it stops reading that
+    front-end's requests (it never blocks on the send).  Another VM is
+    served meanwhile; when the front-end finally reads, every reply is
+    there, in order."""
+    d = daemon_factory()
+    greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    greedy.connect(d.vms[0]["socket"])
+    greedy.setblocking(False)
+    request = struct.pack("<III", 1, 1, 0)
+    pending = request * 20000
+    other = connect(d, 1)
+    other.post_rx(4)
+    sent = 0
+    deadline = time.monotonic() + 30
+    while sent < len(pending) and time.monotonic() < deadline:
+        try:
+            sent += greedy.send(pending[sent:sent + 65536])
+        except BlockingIOError:
+            break  # both socket buffers are full: the daemon holds back
+    assert sent < len(pending)
+    latencies = probe_latencies(other, 10)
+    assert max(latencies) < 1.0, latencies
+    greedy.settimeout(30)
+    replies = b""
+    want = (sent // 12) * 20
+    while len(replies) < want:
+        chunk = greedy.recv(1 << 16)
+        assert chunk, "the daemon closed the socket"
+        replies += chunk
+        if sent < len(pending):
+            greedy.setblocking(False)
+            try:
+                sent += greedy.send(pending[sent:sent + 65536])
+            except BlockingIOError:
+                pass
+            greedy.settimeout(30)
+            want = (sent // 12) * 20
+    assert len(replies) == 20 * 20000 and sent == len(pending)
+    for i in range(0, len(replies), 20):
+        req, flags, size = struct.unpack_from("<III", replies, i)
+        assert (req, flags & 4, size) == (1, 4, 8)
+    greedy.close()
+    other.close()
