@@ -12,6 +12,8 @@ VHOST_SRCS := \
 	host/vhost/vm.c \
 	host/vhost/vsock_conn.c \
 	host/vhost/vsock_queue.c \
+	host/vhost/hybrid.c \
+	host/vhost/log.c \
 	host/vhost/pcap.c
 VHOST_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(VHOST_SRCS))
 
@@ -39,13 +41,15 @@ $(BUILD)/host/txflood: tests/backend/txflood.c
 
 # Unit tests: the ring walker and the memory map on synthetic guest memory,
 # the vhost-user message handler.
-$(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))
+$(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c \
+	host/vhost/log.c))
 $(eval $(call unit_test,test_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
-	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c))
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/log.c))
+$(eval $(call unit_test,test_vhost_log,host/vhost/log.c))
 # One VM's packet queue on hand-made rings (weights, sibling bound).
 VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/vhost_user.c \
 	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/loop.c \
-	host/vhost/pcap.c
+	host/vhost/pcap.c host/vhost/hybrid.c host/vhost/log.c
 $(eval $(call unit_test,test_vhost_queue,$(VHOST_QUEUE_SRCS)))
 
 # The Linux guest (Debian cloud kernel + initramfs) for tests/backend.

@@ -78,7 +78,7 @@ void vu_dev_notify(struct vu_dev *dev, unsigned idx)
 		return;
 	uint64_t one = 1;
 	if (write(vr->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG(dev->guest_cid, "call fd write: %s", strerror(errno));
+		log_peer(&dev->log, LOG_FRONTEND, "call fd write: %s", strerror(errno));
 }
 
 /* Translates the ring addresses; keep_state keeps our indices (a memory
@@ -113,7 +113,7 @@ static void on_kick(struct ev_source *src, uint32_t events)
 	struct vu_vring *vr = (struct vu_vring *)((char *)src - offsetof(struct vu_vring, kick));
 	uint64_t count;
 	if (read(src->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		LOG(vr->dev->guest_cid, "kick fd read: %s", strerror(errno));
+		log_peer(&vr->dev->log, LOG_FRONTEND, "kick fd read: %s", strerror(errno));
 	vr->dev->ops->kick(vr->dev, vr->idx);
 }
 
@@ -160,14 +160,14 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 				       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
 		if (err == -ENXIO) {
-			LOG(dev->guest_cid, "memory table refused: region %u (mmap_offset 0x%llx + "
+			log_peer(&dev->log, LOG_FRONTEND, "memory table refused: region %u (mmap_offset 0x%llx + "
 			    "size 0x%llx) reaches past the end of its file", i,
 			    (unsigned long long)msg->payload.mem.region[i].mmap_offset,
 			    (unsigned long long)msg->payload.mem.region[i].size);
 			goto err_unmap;
 		}
 		if (err) {
-			LOG(dev->guest_cid, "mapping region %u: %s", i, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "mapping region %u: %s", i, strerror(-err));
 			goto err_unmap;
 		}
 	}
@@ -213,7 +213,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	}
 	vring_stop(vr);
 	if (nofd)
-		LOG(dev->guest_cid, "ring %u: polling mode is not supported", vr->idx);
+		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported", vr->idx);
 	vr->kick.fd = fd;
 	vr->started = true;
 	if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -359,7 +359,7 @@ static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_LOG_FD:
 		break; /* fds closed by the caller */
 	default:
-		LOG(dev->guest_cid, "unsupported request %u", msg->request);
+		log_peer(&dev->log, LOG_FRONTEND, "unsupported request %u", msg->request);
 		err = -ENOSYS;
 		break;
 	}
@@ -394,7 +394,7 @@ void vu_dev_fail(struct vu_dev *dev, const char *why)
 {
 	if (dev->failed)
 		return;
-	LOG(dev->guest_cid, "dropping the front-end: %s", why);
+	log_peer(&dev->log, LOG_FRONTEND, "dropping the front-end: %s", why);
 	dev->failed = true;
 	dev_reset(dev);
 	/* The session ends when the loop next looks at the socket. */
@@ -410,7 +410,7 @@ static void rx_reset(struct vu_dev *dev);
 
 static void disconnect(struct vu_dev *dev)
 {
-	LOG(dev->guest_cid, "front-end disconnected");
+	log_peer(&dev->log, LOG_FRONTEND, "front-end disconnected");
 	loop_del(&dev->conn);
 	close_fd(&dev->conn.fd);
 	rx_reset(dev);
@@ -529,7 +529,7 @@ static void on_conn(struct ev_source *src, uint32_t events)
 		bool reply;
 		err = vu_handle_msg(dev, msg, &reply);
 		if (err)
-			LOG(dev->guest_cid, "request %u failed: %s", msg->request, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "request %u failed: %s", msg->request, strerror(-err));
 		else if (reply)
 			err = queue_reply(dev, msg);
 		if (dev->failed)
@@ -551,7 +551,7 @@ static void on_listener(struct ev_source *src, uint32_t events)
 	if (fd < 0)
 		return;
 	if (dev->conn.fd >= 0) {
-		LOG(dev->guest_cid, "second front-end refused");
+		log_peer(&dev->log, LOG_FRONTEND, "second front-end refused");
 		close(fd);
 		return;
 	}
@@ -562,7 +562,7 @@ static void on_listener(struct ev_source *src, uint32_t events)
 		close_fd(&dev->conn.fd);
 		return;
 	}
-	LOG(dev->guest_cid, "front-end connected");
+	log_peer(&dev->log, LOG_FRONTEND, "front-end connected");
 }
 
 int vu_listen_unix(const char *path, int backlog)
@@ -594,6 +594,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->guest_cid = guest_cid;
+	log_limit_init(&dev->log, guest_cid);
 	dev->ops = ops;
 	dev->owner = owner;
 	dev->conn.fd = -1;
@@ -607,6 +608,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 		vr->kick.fd = -1;
 		vr->kick.handle = on_kick;
 		vr->vq.name = i == VU_RX ? "rx" : "tx";
+		vr->vq.log = &dev->log;
 	}
 	dev->socket_path = strdup(socket_path);
 	if (!dev->socket_path)

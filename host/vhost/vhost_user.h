@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "host/vhost/guest_mem.h"
+#include "host/vhost/log.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/virtq.h"
 
@@ -129,6 +130,7 @@ struct vu_dev {
 	uint64_t features;		/* features the front-end acked */
 	uint64_t protocol_features;	/* protocol features acked */
 	uint64_t guest_cid;		/* answered by GET_CONFIG */
+	struct log_limit log;		/* the VM's peer-caused log lines */
 	struct guest_mem mem;		/* guest memory map */
 	struct vu_vring vring[VU_NUM_QUEUES]; /* rx and tx */
 	const struct vu_ops *ops;	/* owner callbacks */

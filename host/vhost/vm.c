@@ -75,7 +75,7 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 			    errno == ENOMEM) {
 				/* The listener stays readable: pausing it keeps
 				 * the loop from spinning until fds come back. */
-				LOG(vm->queue.cid, "hybrid accept: %s; pausing for a second",
+				log_peer(&vm->dev.log, LOG_HYBRID, "hybrid accept: %s; pausing for a second",
 				    strerror(errno));
 				loop_set(src, 0);
 				vm->uds_paused = true;
@@ -141,6 +141,7 @@ static void on_timer(struct ev_source *src, uint32_t events)
 	list_for_each_safe(pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
 		conn_expire(&vm->queue.conns, now);
+		log_limit_flush(&vm->dev.log);
 		if (vm->uds_paused && loop_set(&vm->uds, EPOLLIN) == 0)
 			vm->uds_paused = false;
 	}

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/hybrid.h"
 #include "host/vhost/log.h"
 #include "host/vhost/virtq.h"
 
@@ -103,7 +104,7 @@ void conn_destroy(struct vsock_conn *conn)
 void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
-		LOG(conn->table->cid, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+		log_peer(conn->table->log, LOG_CONN, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
 			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
@@ -145,7 +146,7 @@ void conn_refresh(struct vsock_conn *conn)
 			events |= EPOLLOUT;
 	}
 	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
-		LOG(conn->table->cid, "epoll: cannot watch a connection");
+		log_peer(conn->table->log, LOG_CONN, "epoll: cannot watch a connection");
 	bool work = conn->pending || (conn->data_ready && conn_can_send_data(conn));
 	if (work && !list_linked(&conn->ready)) {
 		list_add_tail(&conn->table->ready, &conn->ready);
@@ -283,22 +284,15 @@ static void conn_set_hup(struct vsock_conn *conn)
 /* Parses the CONNECT line once complete; negative errno closes. */
 static int conn_parse_line(struct vsock_conn *conn)
 {
-	char *nl = memchr(conn->line, '\n', conn->line_len);
-	if (!nl)
+	uint32_t port;
+	size_t used;
+	int r = hybrid_parse_connect(conn->line, conn->line_len, &port, &used);
+	if (r == 0)
 		return conn->line_len >= CONN_LINE_MAX ? -EPROTO : 0;
-	*nl = 0;
-	if (nl > conn->line && nl[-1] == '\r')
-		nl[-1] = 0;
-	char *p = conn->line, *end;
-	if (strncmp(p, "CONNECT ", 8))
-		return -EPROTO;
-	p += 8;
-	errno = 0;
-	unsigned long port = strtoul(p, &end, 10);
-	if (end == p || *end || errno || port > UINT32_MAX)
-		return -EPROTO;
-	conn->lead_off = (uint32_t)(nl + 1 - conn->line);
-	conn->peer_port = (uint32_t)port;
+	if (r < 0)
+		return r;
+	conn->lead_off = (uint32_t)used;
+	conn->peer_port = port;
 	struct conn_table *table = conn->table;
 	for (unsigned tries = 0;; tries++) {
 		if (tries > 1u << 16)
@@ -319,6 +313,8 @@ static int conn_parse_line(struct vsock_conn *conn)
 	return 0;
 }
 
+static void refuse_host(int fd, const char *why);
+
 static void conn_read_line(struct vsock_conn *conn)
 {
 	ssize_t r = recv(conn->ev.fd, conn->line + conn->line_len,
@@ -331,8 +327,18 @@ static void conn_read_line(struct vsock_conn *conn)
 	}
 	conn->line_len += (uint32_t)r;
 	int err = conn_parse_line(conn);
-	if (err) {
-		LOG(conn->table->cid, "bad CONNECT line from a host program");
+	if (err == -EADDRINUSE) {
+		log_peer(conn->table->log, LOG_HYBRID, "no free local port for a host program");
+		refuse_host(conn->ev.fd, "no free local port");
+		conn_destroy(conn);
+	} else if (err) {
+		/* What the program sent is its choice: shown escaped. */
+		char text[4 * LOG_ESCAPED_MAX + 4];
+		char *nl = memchr(conn->line, '\n', conn->line_len);
+		size_t len = nl ? (size_t)(nl - conn->line) : conn->line_len;
+		log_peer(conn->table->log, LOG_HYBRID, "bad CONNECT line from a host program: \"%s\"",
+			 log_escape(text, sizeof(text), conn->line, len));
+		refuse_host(conn->ev.fd, "expected \"CONNECT <port>\\n\"");
 		conn_destroy(conn);
 	}
 }
@@ -403,7 +409,7 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (table->count >= table->max_conns) {
-		LOG(table->cid, "REQUEST to host port %u refused: %u connections (limit)",
+		log_peer(table->log, LOG_CONN, "REQUEST to host port %u refused: %u connections (limit)",
 		    hdr->dst_port, table->count);
 		return NULL;
 	}
@@ -416,7 +422,7 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno != ENOENT && errno != ECONNREFUSED)
-			LOG(table->cid, "connect %s: %s", addr.sun_path, strerror(errno));
+			log_peer(table->log, LOG_CONN, "connect %s: %s", addr.sun_path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -447,7 +453,7 @@ struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 	if (table->count >= table->max_conns) {
 		char why[96];
 		snprintf(why, sizeof(why), "too many connections (limit %u)", table->max_conns);
-		LOG(table->cid, "host program refused: %s", why);
+		log_peer(table->log, LOG_HYBRID, "host program refused: %s", why);
 		refuse_host(fd, why);
 		return NULL;
 	}

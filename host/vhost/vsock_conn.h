@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 
 #include "host/vhost/list.h"
+#include "host/vhost/log.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/vsock_wire.h"
 
@@ -114,6 +115,7 @@ struct conn_table {
 	struct list_node all;		/* every live connection */
 	struct list_node ready;		/* connections with packets to send */
 	const struct conn_table_ops *ops; /* the owner's callbacks */
+	struct log_limit *log;		/* the VM's log limit (owner sets it) */
 };
 
 /* Sets up an empty table for at most max_conns connections; uds_path must

@@ -39,7 +39,7 @@ static void queue_rst(struct vsock_queue *q, const struct vsock_hdr *in)
 	if (in->op == VSOCK_OP_RST)
 		return;
 	if (q->rst_count == RST_QUEUE_MAX) {
-		LOG(q->cid, "RST queue full, dropping one");
+		log_peer(q->conns.log, LOG_PACKET, "RST queue full, dropping one");
 		return;
 	}
 	struct vsock_hdr *h = &q->rst[(q->rst_head + q->rst_count++) % RST_QUEUE_MAX];
@@ -79,6 +79,7 @@ void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
 	q->dev = dev;
 	q->cid = cid;
 	conn_table_init(&q->conns, cid, uds_path, buf_alloc, max_conns, &queue_conn_ops);
+	q->conns.log = &dev->log;
 	list_init(&q->sibling_in);
 	q->ops = ops;
 }
@@ -186,16 +187,16 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 {
 	struct vsock_hdr hdr;
 	if (chain->out_bytes < VSOCK_HDR_SIZE) {
-		LOG(q->cid, "tx packet shorter than a header, dropped");
+		log_peer(q->conns.log, LOG_PACKET, "tx packet shorter than a header, dropped");
 		return 0;
 	}
 	iov_copy_from(chain->iov, chain->n_out, 0, &hdr, sizeof(hdr));
 	if (hdr.len > chain->out_bytes - VSOCK_HDR_SIZE || hdr.len > VSOCK_MAX_PKT_PAYLOAD) {
-		LOG(q->cid, "tx packet len %u beyond its buffer, dropped", hdr.len);
+		log_peer(q->conns.log, LOG_PACKET, "tx packet len %u beyond its buffer, dropped", hdr.len);
 		return 0;
 	}
 	if (hdr.src_cid != q->cid) {
-		LOG(q->cid, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
+		log_peer(q->conns.log, LOG_PACKET, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
 		return 0;
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
@@ -493,7 +494,7 @@ void queue_rx_service(struct vsock_queue *q)
 			if (!written && list_linked(&conn->ready)) {
 				/* Nothing built, yet it claims work: taking it
 				 * off keeps this loop from spinning (a bug). */
-				LOG(q->cid, "connection %u<->%u has no packet to send",
+				log_peer(q->conns.log, LOG_CONN, "connection %u<->%u has no packet to send",
 				    conn->local_port, conn->peer_port);
 				list_del(&conn->ready);
 			}

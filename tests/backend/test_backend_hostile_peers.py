@@ -4,6 +4,7 @@ that tries to crash, wedge, starve or flood the daemon.  Each test does
 what the attacker does, then checks that the daemon is alive, still serves
 everybody else, and exits cleanly on SIGTERM (the fixture's teardown)."""
 import os
+import re
 import resource
 import signal
 import socket
@@ -467,3 +468,54 @@ def test_a_front_end_that_never_reads_replies_holds_up_only_itself(daemon_factor
         assert (req, flags & 4, size) == (1, 4, 8)
     greedy.close()
     other.close()
+
+
+# ---- hole 7: log floods and peer-chosen text -------------------------------
+
+def test_a_flood_of_bad_packets_gives_a_bounded_log_with_a_summary(daemon_factory):
+    """100,000 packets with a spoofed source CID used to give 100,000 log
+    lines (5.6 MB).  Now each VM's peer-caused lines are rate-limited per
+    class, and what was held back is reported as "N ... suppressed": the
+    printed lines and the suppressed counts add up to exactly 100,000."""
+    d = daemon_factory()
+    fe = connect(d, 0, num=256)
+    hammer = fe.hammer(fe.header(OP_REQUEST, 1, 7777, src_cid=99), count=100000)
+    assert hammer.wait(timeout=120) == 100000
+
+    def accounted():
+        log = d.read_log()
+        shown = log.count("tx packet from cid 99, dropped")
+        held = sum(int(n) for n in re.findall(r"(\d+) packet messages suppressed", log))
+        return shown, held
+    lib.wait_for(lambda: sum(accounted()) == 100000, 5, "the suppression summary")
+    shown, held = accounted()
+    assert shown <= 100 and held >= 99900
+    assert len(d.read_log()) < 20000
+    fe.close()
+    assert still_serves(d)
+
+
+def test_peer_chosen_text_is_escaped_and_the_program_told_why(daemon_factory):
+    """A host program's bad CONNECT line is logged so the operator sees what
+    was sent, with control bytes escaped (no terminal escape sequence
+    reaches the log), and the program gets a readable reason."""
+    d = daemon_factory()
+    for line in (b"CONNECT \x1b[2J\x1b[31mevil\r\n", b"\x00\xff\\ connect 1\n",
+                 b"CONNECT 99999999999\n", b"CONNECT -1\n"):
+        s = open_hybrid(d.vms[0]["uds"], 1, line=line)[0]
+        answer = lib.read_all(s)
+        s.close()
+        assert answer == b'ERROR expected "CONNECT <port>\\n"\n', answer
+    log = d.read_log()
+    assert "\x1b" not in log and "\x00" not in log
+    assert r'\x1b[2J\x1b[31mevil\x0d' in log
+    assert r'\x00\xff\\ connect 1' in log
+    # Any case is a CONNECT line (as vhost-device-vsock); the fake guest
+    # sees the REQUEST.
+    fe = connect(d)
+    fe.post_rx(2)
+    s = open_hybrid(d.vms[0]["uds"], 1, line=b"cOnNeCt\t 5000 \r\n")[0]
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_REQUEST and hdr[3] == 5000
+    s.close()
+    fe.close()
