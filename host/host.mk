@@ -52,6 +52,15 @@ VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/
 	host/vhost/pcap.c host/vhost/hybrid.c host/vhost/log.c
 $(eval $(call unit_test,test_vhost_queue,$(VHOST_QUEUE_SRCS)))
 
+# libFuzzer targets (tests/fuzz/, seeds in tests/fuzz/corpus/NAME/): the
+# CONNECT line parser, the descriptor-chain walker over guest memory with
+# holes, and vhost-user sessions through the daemon's socket code.
+$(eval $(call fuzz_target,fuzz_hybrid_connect,host/vhost/hybrid.c))
+$(eval $(call fuzz_target,fuzz_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c \
+	host/vhost/log.c))
+$(eval $(call fuzz_target,fuzz_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/log.c))
+
 # The Linux guest (Debian cloud kernel + initramfs) for tests/backend.
 .PHONY: linux-guest
 linux-guest:
