@@ -338,8 +338,7 @@ static void conn_read_line(struct vsock_conn *conn)
 		size_t len = nl ? (size_t)(nl - conn->line) : conn->line_len;
 		log_peer(conn->table->log, LOG_HYBRID, "bad CONNECT line from a host program: \"%s\"",
 			 log_escape(text, sizeof(text), conn->line, len));
-		refuse_host(conn->ev.fd, "expected \"CONNECT <port>\\n\"");
-		conn_destroy(conn);
+		conn_destroy(conn); /* closed without a word, as before */
 	}
 }
 
