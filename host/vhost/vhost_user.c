@@ -160,14 +160,16 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 				       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
 		if (err == -ENXIO) {
-			log_peer(&dev->log, LOG_FRONTEND, "memory table refused: region %u (mmap_offset 0x%llx + "
-			    "size 0x%llx) reaches past the end of its file", i,
-			    (unsigned long long)msg->payload.mem.region[i].mmap_offset,
-			    (unsigned long long)msg->payload.mem.region[i].size);
+			log_peer(&dev->log, LOG_FRONTEND,
+				 "memory table refused: region %u (mmap_offset 0x%llx + size "
+				 "0x%llx) reaches past the end of its file", i,
+				 (unsigned long long)msg->payload.mem.region[i].mmap_offset,
+				 (unsigned long long)msg->payload.mem.region[i].size);
 			goto err_unmap;
 		}
 		if (err) {
-			log_peer(&dev->log, LOG_FRONTEND, "mapping region %u: %s", i, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "mapping region %u: %s", i,
+				 strerror(-err));
 			goto err_unmap;
 		}
 	}
@@ -213,7 +215,8 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	}
 	vring_stop(vr);
 	if (nofd)
-		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported", vr->idx);
+		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported",
+			 vr->idx);
 	vr->kick.fd = fd;
 	vr->started = true;
 	if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -529,7 +532,8 @@ static void on_conn(struct ev_source *src, uint32_t events)
 		bool reply;
 		err = vu_handle_msg(dev, msg, &reply);
 		if (err)
-			log_peer(&dev->log, LOG_FRONTEND, "request %u failed: %s", msg->request, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "request %u failed: %s", msg->request,
+				 strerror(-err));
 		else if (reply)
 			err = queue_reply(dev, msg);
 		if (dev->failed)

@@ -75,8 +75,9 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 			    errno == ENOMEM) {
 				/* The listener stays readable: pausing it keeps
 				 * the loop from spinning until fds come back. */
-				log_peer(&vm->dev.log, LOG_HYBRID, "hybrid accept: %s; pausing for a second",
-				    strerror(errno));
+				log_peer(&vm->dev.log, LOG_HYBRID,
+					 "hybrid accept: %s; pausing for a second",
+					 strerror(errno));
 				loop_set(src, 0);
 				vm->uds_paused = true;
 			}

@@ -104,7 +104,8 @@ void conn_destroy(struct vsock_conn *conn)
 void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
-		log_peer(conn->table->log, LOG_CONN, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+		log_peer(conn->table->log, LOG_CONN, "reset %u<->%u: %s", conn->local_port,
+			 conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
 			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
@@ -336,7 +337,8 @@ static void conn_read_line(struct vsock_conn *conn)
 		char text[4 * LOG_ESCAPED_MAX + 4];
 		char *nl = memchr(conn->line, '\n', conn->line_len);
 		size_t len = nl ? (size_t)(nl - conn->line) : conn->line_len;
-		log_peer(conn->table->log, LOG_HYBRID, "bad CONNECT line from a host program: \"%s\"",
+		log_peer(conn->table->log, LOG_HYBRID,
+			 "bad CONNECT line from a host program: \"%s\"",
 			 log_escape(text, sizeof(text), conn->line, len));
 		conn_destroy(conn); /* closed without a word, as before */
 	}
@@ -408,8 +410,9 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (table->count >= table->max_conns) {
-		log_peer(table->log, LOG_CONN, "REQUEST to host port %u refused: %u connections (limit)",
-		    hdr->dst_port, table->count);
+		log_peer(table->log, LOG_CONN,
+			 "REQUEST to host port %u refused: %u connections (limit)",
+			 hdr->dst_port, table->count);
 		return NULL;
 	}
 	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
@@ -421,7 +424,8 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno != ENOENT && errno != ECONNREFUSED)
-			log_peer(table->log, LOG_CONN, "connect %s: %s", addr.sun_path, strerror(errno));
+			log_peer(table->log, LOG_CONN, "connect %s: %s", addr.sun_path,
+				 strerror(errno));
 		close(fd);
 		return NULL;
 	}

@@ -192,11 +192,13 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 	}
 	iov_copy_from(chain->iov, chain->n_out, 0, &hdr, sizeof(hdr));
 	if (hdr.len > chain->out_bytes - VSOCK_HDR_SIZE || hdr.len > VSOCK_MAX_PKT_PAYLOAD) {
-		log_peer(q->conns.log, LOG_PACKET, "tx packet len %u beyond its buffer, dropped", hdr.len);
+		log_peer(q->conns.log, LOG_PACKET, "tx packet len %u beyond its buffer, dropped",
+			 hdr.len);
 		return 0;
 	}
 	if (hdr.src_cid != q->cid) {
-		log_peer(q->conns.log, LOG_PACKET, "tx packet from cid %llu, dropped", (unsigned long long)hdr.src_cid);
+		log_peer(q->conns.log, LOG_PACKET, "tx packet from cid %llu, dropped",
+			 (unsigned long long)hdr.src_cid);
 		return 0;
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
@@ -494,8 +496,9 @@ void queue_rx_service(struct vsock_queue *q)
 			if (!written && list_linked(&conn->ready)) {
 				/* Nothing built, yet it claims work: taking it
 				 * off keeps this loop from spinning (a bug). */
-				log_peer(q->conns.log, LOG_CONN, "connection %u<->%u has no packet to send",
-				    conn->local_port, conn->peer_port);
+				log_peer(q->conns.log, LOG_CONN,
+					 "connection %u<->%u has no packet to send",
+					 conn->local_port, conn->peer_port);
 				list_del(&conn->ready);
 			}
 		}

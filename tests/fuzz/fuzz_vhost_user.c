@@ -81,8 +81,8 @@ static void run_ring(struct vu_dev *d, unsigned idx)
 	struct vq_chain chain;
 	for (unsigned i = 0; vq && i < 64 && virtq_pop(vq, &chain) > 0; i++) {
 		if (trace)
-			fprintf(trace, "ring %u: chain %u, %zu bytes out, %zu in\n", idx, chain.head,
-				chain.out_bytes, chain.in_bytes);
+			fprintf(trace, "ring %u: chain %u, %zu bytes out, %zu in\n", idx,
+				chain.head, chain.out_bytes, chain.in_bytes);
 		iov_copy_from(chain.iov, chain.n_out, 0, scratch, chain.out_bytes);
 		iov_copy_to(chain.iov + chain.n_out, chain.n_in, 0, scratch, chain.in_bytes);
 		virtq_push(vq, chain.head, (uint32_t)chain.in_bytes);
