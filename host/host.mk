@@ -6,11 +6,14 @@ VHOST_SRCS := \
 	host/vhost/main.c \
 	host/vhost/loop.c \
 	host/vhost/guest_mem.c \
+	host/vhost/guest_fault.c \
 	host/vhost/virtq.c \
 	host/vhost/vhost_user.c \
 	host/vhost/vm.c \
 	host/vhost/vsock_conn.c \
 	host/vhost/vsock_queue.c \
+	host/vhost/hybrid.c \
+	host/vhost/log.c \
 	host/vhost/pcap.c
 VHOST_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(VHOST_SRCS))
 
@@ -30,11 +33,33 @@ $(BUILD)/host/vhost-user-vsock-asan: $(VHOST_SRCS)
 	$(HOST_CC) $(HOST_TOOL_CFLAGS) -O1 -fsanitize=address,undefined \
 		-fno-sanitize-recover=all -fno-omit-frame-pointer -o $@ $(VHOST_SRCS)
 
+# A guest in C that keeps its tx ring topped up (tests/backend: the
+# per-batch budget, the sibling bound and the log rate limit).
+$(BUILD)/host/txflood: tests/backend/txflood.c
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_TOOL_CFLAGS) -o $@ $<
+
 # Unit tests: the ring walker and the memory map on synthetic guest memory,
 # the vhost-user message handler.
-$(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c))
+$(eval $(call unit_test,test_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c \
+	host/vhost/log.c))
 $(eval $(call unit_test,test_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
-	host/vhost/virtq.c host/vhost/guest_mem.c))
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/log.c))
+$(eval $(call unit_test,test_vhost_log,host/vhost/log.c))
+# One VM's packet queue on hand-made rings (weights, sibling bound).
+VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/vhost_user.c \
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/loop.c \
+	host/vhost/pcap.c host/vhost/hybrid.c host/vhost/log.c
+$(eval $(call unit_test,test_vhost_queue,$(VHOST_QUEUE_SRCS)))
+
+# libFuzzer targets (tests/fuzz/, seeds in tests/fuzz/corpus/NAME/): the
+# CONNECT line parser, the descriptor-chain walker over guest memory with
+# holes, and vhost-user sessions through the daemon's socket code.
+$(eval $(call fuzz_target,fuzz_hybrid_connect,host/vhost/hybrid.c))
+$(eval $(call fuzz_target,fuzz_vhost_ring,host/vhost/virtq.c host/vhost/guest_mem.c \
+	host/vhost/log.c))
+$(eval $(call fuzz_target,fuzz_vhost_user,host/vhost/vhost_user.c host/vhost/loop.c \
+	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/log.c))
 
 # The Linux guest (Debian cloud kernel + initramfs) for tests/backend.
 .PHONY: linux-guest

@@ -13,6 +13,7 @@
 static int epoll_fd = -1;			/* the one epoll instance */
 static void (*hooks[LOOP_MAX_HOOKS])(void);	/* run after each batch */
 static unsigned hook_count;			/* entries in hooks[] */
+static int more_work;				/* a hook has leftover work */
 
 int loop_init(void)
 {
@@ -56,12 +57,23 @@ void loop_after_batch(void (*fn)(void))
 		hooks[hook_count++] = fn;
 }
 
+void loop_more_work(void)
+{
+	more_work = 1;
+}
+
 int loop_run_once(int timeout_ms)
 {
 	struct epoll_event events[LOOP_BATCH];
+	if (more_work)
+		timeout_ms = 0;
+	more_work = 0;
 	int n = epoll_wait(epoll_fd, events, LOOP_BATCH, timeout_ms);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0; /* the hooks still run: leftover work must not wait */
+	}
 	for (int i = 0; i < n; i++) {
 		struct ev_source *src = events[i].data.ptr;
 		if (src->fd >= 0 && src->registered)

@@ -23,22 +23,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "host/vhost/loop.h"
 #include "host/vhost/pcap.h"
 #include "host/vhost/vm.h"
+#include "host/vhost/vsock_conn.h"
 
 #define MAX_VMS 64
 #define MAX_GROUPS 32
 #define DEFAULT_BUF_ALLOC (256u * 1024u)
+#define MAX_CONNS_LIMIT (1u << 20)
 
 static const char usage[] =
 	"usage: vhost-user-vsock --guest-cid N --socket PATH --uds-path PATH\n"
-	"                        [--tx-buffer-size BYTES] [--groups G1+G2] [--pcap FILE]\n"
+	"                        [--tx-buffer-size BYTES] [--groups G1+G2]\n"
+	"                        [--max-connections N] [--pcap FILE]\n"
 	"       vhost-user-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH[,groups=G1+G2]\n"
-	"                            [,tx-buffer-size=BYTES] [--vm ...]... [--pcap FILE]\n"
+	"                            [,tx-buffer-size=BYTES][,max-connections=N]\n"
+	"                            [--vm ...]... [--pcap FILE]\n"
 	"\n"
 	"A vhost-user back-end for vhost-user-vsock-pci (QEMU).  Host programs reach\n"
 	"a guest by connecting to uds-path and writing \"CONNECT <port>\\n\"; they get\n"
@@ -52,6 +57,9 @@ static const char usage[] =
 	"  --tx-buffer-size N     per-connection buffer advertised to the guest\n"
 	"                         (default 262144)\n"
 	"  --groups G1+G2         sibling groups of the VM\n"
+	"  --max-connections N    connections of the VM at once, hybrid and guest\n"
+	"                         initiated (default 4096); beyond it a host program\n"
+	"                         gets \"ERROR too many connections\", a guest an RST\n"
 	"  --vm KEY=VAL,...       one VM (repeatable); keys as above without --\n"
 	"  --pcap FILE            capture every packet (LINKTYPE_VSOCK, 271)\n"
 	"  --help                 this text\n";
@@ -112,6 +120,10 @@ static int set_key(struct vsock_vm_config *cfg, const char *key, char *val)
 		if (parse_u64(val, 4096, 64u << 20, &v))
 			return fail("bad tx-buffer-size '%s' (4096..67108864)", val);
 		cfg->buf_alloc = (uint32_t)v;
+	} else if (!strcmp(key, "max-connections")) {
+		if (parse_u64(val, 1, MAX_CONNS_LIMIT, &v))
+			return fail("bad max-connections '%s' (1..1048576)", val);
+		cfg->max_conns = (uint32_t)v;
 	} else if (!strcmp(key, "groups")) {
 		return parse_groups(val, &cfg->groups);
 	} else {
@@ -164,6 +176,7 @@ static int parse_args(int argc, char **argv, struct vsock_vm_config *vms,
 		{ "uds-path", required_argument, NULL, 'u' },
 		{ "tx-buffer-size", required_argument, NULL, 'b' },
 		{ "groups", required_argument, NULL, 'g' },
+		{ "max-connections", required_argument, NULL, 'm' },
 		{ "vm", required_argument, NULL, 'v' },
 		{ "pcap", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -182,6 +195,7 @@ static int parse_args(int argc, char **argv, struct vsock_vm_config *vms,
 		case 'u': key = "uds-path"; break;
 		case 'b': key = "tx-buffer-size"; break;
 		case 'g': key = "groups"; break;
+		case 'm': key = "max-connections"; break;
 		case 'p':
 			*pcap = optarg;
 			continue;
@@ -217,9 +231,22 @@ static int parse_args(int argc, char **argv, struct vsock_vm_config *vms,
 			parse_groups(default_group, &vms[i].groups);
 		if (!vms[i].buf_alloc)
 			vms[i].buf_alloc = DEFAULT_BUF_ALLOC;
+		if (!vms[i].max_conns)
+			vms[i].max_conns = CONN_MAX_DEFAULT;
 	}
 	*count = n;
 	return check_vms(vms, n);
+}
+
+/* Every connection is an fd: use the hard limit, not the 1024 a shell
+ * usually starts us with. */
+static void raise_fd_limit(void)
+{
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &lim);
+	}
 }
 
 static struct ev_source signal_source;	/* signalfd for SIGINT/SIGTERM */
@@ -244,6 +271,7 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	raise_fd_limit();
 	// step 1 -- the event loop and the after-batch work of the vsock layer
 	err = loop_init();
 	if (err)

@@ -28,10 +28,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/guest_fault.h"
 #include "host/vhost/log.h"
 #include "host/vhost/vsock_wire.h"
 
@@ -78,7 +78,7 @@ void vu_dev_notify(struct vu_dev *dev, unsigned idx)
 		return;
 	uint64_t one = 1;
 	if (write(vr->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG(dev->guest_cid, "call fd write: %s", strerror(errno));
+		log_peer(&dev->log, LOG_FRONTEND, "call fd write: %s", strerror(errno));
 }
 
 /* Translates the ring addresses; keep_state keeps our indices (a memory
@@ -113,7 +113,7 @@ static void on_kick(struct ev_source *src, uint32_t events)
 	struct vu_vring *vr = (struct vu_vring *)((char *)src - offsetof(struct vu_vring, kick));
 	uint64_t count;
 	if (read(src->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		LOG(vr->dev->guest_cid, "kick fd read: %s", strerror(errno));
+		log_peer(&vr->dev->log, LOG_FRONTEND, "kick fd read: %s", strerror(errno));
 	vr->dev->ops->kick(vr->dev, vr->idx);
 }
 
@@ -159,8 +159,17 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 				       msg->payload.mem.region[i].uva, fd,
 				       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
+		if (err == -ENXIO) {
+			log_peer(&dev->log, LOG_FRONTEND,
+				 "memory table refused: region %u (mmap_offset 0x%llx + size "
+				 "0x%llx) reaches past the end of its file", i,
+				 (unsigned long long)msg->payload.mem.region[i].mmap_offset,
+				 (unsigned long long)msg->payload.mem.region[i].size);
+			goto err_unmap;
+		}
 		if (err) {
-			LOG(dev->guest_cid, "mapping region %u: %s", i, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "mapping region %u: %s", i,
+				 strerror(-err));
 			goto err_unmap;
 		}
 	}
@@ -206,7 +215,8 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	}
 	vring_stop(vr);
 	if (nofd)
-		LOG(dev->guest_cid, "ring %u: polling mode is not supported", vr->idx);
+		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported",
+			 vr->idx);
 	vr->kick.fd = fd;
 	vr->started = true;
 	if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -234,11 +244,10 @@ static int get_config(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
+static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 {
 	struct vu_vring *vr;
 	int err = 0;
-	*reply = false;
 	switch (msg->request) {
 	case VU_GET_FEATURES:
 		msg->payload.u64 = vu_offered_features();
@@ -353,7 +362,7 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_LOG_FD:
 		break; /* fds closed by the caller */
 	default:
-		LOG(dev->guest_cid, "unsupported request %u", msg->request);
+		log_peer(&dev->log, LOG_FRONTEND, "unsupported request %u", msg->request);
 		err = -ENOSYS;
 		break;
 	}
@@ -367,29 +376,75 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	return err;
 }
 
+int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
+{
+	*reply = false;
+	if (dev->failed)
+		return -EIO;
+	/* Ring setup reads guest memory (and kicks run the rings). */
+	struct guest_fault_guard guard;
+	guest_fault_push(&guard, &dev->mem);
+	if (sigsetjmp(guard.env, 0) != 0) {
+		vu_dev_fail(dev, "guest memory vanished under a request (file truncated?)");
+		return -EFAULT;
+	}
+	int err = handle_msg(dev, msg, reply);
+	guest_fault_pop(&guard);
+	return err;
+}
+
+void vu_dev_fail(struct vu_dev *dev, const char *why)
+{
+	if (dev->failed)
+		return;
+	log_peer(&dev->log, LOG_FRONTEND, "dropping the front-end: %s", why);
+	dev->failed = true;
+	dev_reset(dev);
+	/* The session ends when the loop next looks at the socket. */
+	if (dev->conn.fd >= 0) {
+		shutdown(dev->conn.fd, SHUT_RDWR);
+		loop_set(&dev->conn, EPOLLIN | EPOLLOUT);
+	}
+}
+
 /* ---- the socket side --------------------------------------------------- */
+
+static void rx_reset(struct vu_dev *dev);
 
 static void disconnect(struct vu_dev *dev)
 {
-	LOG(dev->guest_cid, "front-end disconnected");
+	log_peer(&dev->log, LOG_FRONTEND, "front-end disconnected");
 	loop_del(&dev->conn);
 	close_fd(&dev->conn.fd);
+	rx_reset(dev);
+	dev->tx_len = dev->tx_off = 0;
 	dev_reset(dev);
+	dev->failed = false; /* the next front-end starts afresh */
 }
 
-static int read_msg(int fd, struct vu_msg *msg)
+/* Forgets the message being received (closing fds it brought). */
+static void rx_reset(struct vu_dev *dev)
 {
-	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = msg, .iov_len = VU_HDR_SIZE };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = control, .msg_controllen = sizeof(control) };
+	struct vu_msg *msg = &dev->rx_msg;
+	for (unsigned i = 0; i < msg->nfds; i++)
+		if (msg->fds[i] >= 0)
+			close(msg->fds[i]);
 	msg->nfds = 0;
-	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	dev->rx_have = 0;
+}
+
+/* Keeps the fds of an SCM_RIGHTS message (up to VU_MAX_FDS per message;
+ * the rest are closed). */
+static void rx_take_fds(struct vu_msg *msg, struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		unsigned count = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		int *fds = (int *)CMSG_DATA(c);
+		int fds[VU_MAX_FDS * 2];
+		if (count > sizeof(fds) / sizeof(fds[0]))
+			count = sizeof(fds) / sizeof(fds[0]);
+		memcpy(fds, CMSG_DATA(c), count * sizeof(int));
 		for (unsigned i = 0; i < count; i++) {
 			if (msg->nfds < VU_MAX_FDS)
 				msg->fds[msg->nfds++] = fds[i];
@@ -397,72 +452,121 @@ static int read_msg(int fd, struct vu_msg *msg)
 				close(fds[i]);
 		}
 	}
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return -errno;
-	if (n != VU_HDR_SIZE || (mh.msg_flags & MSG_CTRUNC))
-		return -EPROTO;
-	if (msg->size > VU_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	if (msg->size) {
-		n = recv(fd, &msg->payload, msg->size, MSG_WAITALL);
-		if (n != (ssize_t)msg->size)
-			return n < 0 ? -errno : -EPROTO;
+}
+
+/* Reads what has arrived of the current message without blocking: the
+ * header, then the payload, with any fds (SCM_RIGHTS) that come along.
+ * 1 when the message is complete, 0 when the rest has not arrived yet,
+ * negative errno to end the session. */
+static int rx_some(struct vu_dev *dev)
+{
+	struct vu_msg *msg = &dev->rx_msg;
+	for (;;) {
+		size_t want = dev->rx_have < VU_HDR_SIZE ? VU_HDR_SIZE : VU_HDR_SIZE + msg->size;
+		if (dev->rx_have == want)
+			return 1;
+		char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		struct iovec iov = { .iov_base = (uint8_t *)msg + dev->rx_have,
+				     .iov_len = want - dev->rx_have };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = control, .msg_controllen = sizeof(control) };
+		ssize_t n = recvmsg(dev->conn.fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n > 0)
+			rx_take_fds(msg, &mh);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (mh.msg_flags & MSG_CTRUNC)
+			return -EPROTO;
+		dev->rx_have += (size_t)n;
+		if (dev->rx_have == VU_HDR_SIZE && msg->size > VU_MAX_PAYLOAD)
+			return -EMSGSIZE;
 	}
+}
+
+/* Sends what it can of the pending reply; negative errno when the socket
+ * failed.  What does not fit now waits for EPOLLOUT. */
+static int tx_some(struct vu_dev *dev)
+{
+	while (dev->tx_off < dev->tx_len) {
+		ssize_t n = send(dev->conn.fd, dev->tx_buf + dev->tx_off, dev->tx_len - dev->tx_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		dev->tx_off += (size_t)n;
+	}
+	dev->tx_len = dev->tx_off = 0;
 	return 0;
 }
 
-static int send_reply(int fd, struct vu_msg *msg)
+static int queue_reply(struct vu_dev *dev, struct vu_msg *msg)
 {
 	msg->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
-	size_t len = VU_HDR_SIZE + msg->size;
-	ssize_t n = send(fd, msg, len, MSG_NOSIGNAL);
-	return n == (ssize_t)len ? 0 : -EIO;
+	dev->tx_len = VU_HDR_SIZE + msg->size;
+	dev->tx_off = 0;
+	memcpy(dev->tx_buf, msg, dev->tx_len);
+	return tx_some(dev);
 }
 
+/* The front-end's socket is readable (or writable again).  Messages are
+ * reassembled without blocking, so a front-end that sends half a header
+ * and stops holds up only itself.  While a reply waits for room in the
+ * socket, no further request is read (the front-end must read replies). */
 static void on_conn(struct ev_source *src, uint32_t events)
 {
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, conn));
-	static struct vu_msg msg;
-	bool reply;
-	int err = read_msg(src->fd, &msg);
-	if (!err) {
-		err = vu_handle_msg(dev, &msg, &reply);
+	struct vu_msg *msg = &dev->rx_msg;
+	int err = dev->failed ? -EIO : tx_some(dev);
+	for (unsigned handled = 0; !err && !dev->tx_len && handled < VU_MSGS_PER_EVENT;
+	     handled++) {
+		int r = rx_some(dev);
+		if (r <= 0) {
+			err = r;
+			break;
+		}
+		bool reply;
+		err = vu_handle_msg(dev, msg, &reply);
 		if (err)
-			LOG(dev->guest_cid, "request %u failed: %s", msg.request, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "request %u failed: %s", msg->request,
+				 strerror(-err));
 		else if (reply)
-			err = send_reply(src->fd, &msg);
+			err = queue_reply(dev, msg);
+		if (dev->failed)
+			err = -EIO;
+		rx_reset(dev);
 	}
-	for (unsigned i = 0; i < msg.nfds; i++)
-		if (msg.fds[i] >= 0)
-			close(msg.fds[i]);
-	if (err)
+	if (err) {
+		disconnect(dev);
+		return;
+	}
+	if (loop_set(src, dev->tx_len ? EPOLLOUT : EPOLLIN) < 0)
 		disconnect(dev);
 }
 
 static void on_listener(struct ev_source *src, uint32_t events)
 {
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, listener));
-	int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	if (dev->conn.fd >= 0) {
-		LOG(dev->guest_cid, "second front-end refused");
+		log_peer(&dev->log, LOG_FRONTEND, "second front-end refused");
 		close(fd);
 		return;
 	}
-	/* Messages are small and arrive whole; a stuck front-end must not
-	 * hang the daemon forever. */
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	dev->conn.fd = fd;
+	dev->rx_have = 0;
+	dev->tx_len = dev->tx_off = 0;
 	if (loop_set(&dev->conn, EPOLLIN) < 0) {
 		close_fd(&dev->conn.fd);
 		return;
 	}
-	LOG(dev->guest_cid, "front-end connected");
+	log_peer(&dev->log, LOG_FRONTEND, "front-end connected");
 }
 
 int vu_listen_unix(const char *path, int backlog)
@@ -494,6 +598,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->guest_cid = guest_cid;
+	log_limit_init(&dev->log, guest_cid);
 	dev->ops = ops;
 	dev->owner = owner;
 	dev->conn.fd = -1;
@@ -507,6 +612,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 		vr->kick.fd = -1;
 		vr->kick.handle = on_kick;
 		vr->vq.name = i == VU_RX ? "rx" : "tx";
+		vr->vq.log = &dev->log;
 	}
 	dev->socket_path = strdup(socket_path);
 	if (!dev->socket_path)
@@ -537,6 +643,7 @@ void vu_dev_fini(struct vu_dev *dev)
 		loop_del(&dev->conn);
 		close_fd(&dev->conn.fd);
 	}
+	rx_reset(dev);
 	dev_reset(dev);
 	if (dev->listener.fd >= 0) {
 		loop_del(&dev->listener);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "host/vhost/guest_mem.h"
+#include "host/vhost/log.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/virtq.h"
 
@@ -68,6 +69,7 @@ enum vu_request {
 #define VU_HDR_SIZE 12
 #define VU_MAX_PAYLOAD 4096
 #define VU_MAX_FDS 8
+#define VU_MSGS_PER_EVENT 16	/* then the loop serves the others */
 
 struct vu_msg {
 	uint32_t request;	/* enum vu_request */
@@ -128,10 +130,19 @@ struct vu_dev {
 	uint64_t features;		/* features the front-end acked */
 	uint64_t protocol_features;	/* protocol features acked */
 	uint64_t guest_cid;		/* answered by GET_CONFIG */
+	struct log_limit log;		/* the VM's peer-caused log lines */
 	struct guest_mem mem;		/* guest memory map */
 	struct vu_vring vring[VU_NUM_QUEUES]; /* rx and tx */
 	const struct vu_ops *ops;	/* owner callbacks */
 	void *owner;			/* for the owner's use */
+	bool failed;			/* vu_dev_fail'ed: the session ends */
+	/* The front-end's socket is non-blocking: messages are reassembled
+	 * here as their bytes arrive, replies wait here for room. */
+	struct vu_msg rx_msg;		/* message being received (and its fds) */
+	size_t rx_have;			/* bytes of it received so far */
+	uint8_t tx_buf[VU_HDR_SIZE + VU_MAX_PAYLOAD]; /* reply being sent */
+	size_t tx_len;			/* its bytes; 0: no reply pending */
+	size_t tx_off;			/* bytes of it sent */
 };
 
 /* Backend virtio feature bits we offer. */
@@ -144,6 +155,11 @@ void vu_dev_fini(struct vu_dev *dev);
 struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx);
 /* Signals the call fd if the driver wants it for what was pushed. */
 void vu_dev_notify(struct vu_dev *dev, unsigned idx);
+/* The front-end's memory or rings cannot be used any more (a SIGBUS
+ * caught by a guard): forgets memory, rings and connections now (the
+ * owner's stop), and ends the front-end's session at the next safe point.
+ * Safe to call from a guard's recovery path, also inside vu_handle_msg. */
+void vu_dev_fail(struct vu_dev *dev, const char *why);
 
 /* Listening Unix socket at path (a stale socket file is replaced);
  * the fd or negative errno. */

@@ -13,14 +13,19 @@
 #include "host/vhost/vm.h"
 
 #include <errno.h>
+#include <setjmp.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "host/vhost/guest_fault.h"
 #include "host/vhost/list.h"
+#include "host/vhost/log.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/pcap.h"
 #include "host/vhost/vhost_user.h"
@@ -33,6 +38,7 @@ struct vsock_vm {
 	uint32_t groups;		/* sibling groups bitmask */
 	char *uds_path;			/* hybrid listener path */
 	struct ev_source uds;		/* hybrid listener */
+	bool uds_paused;		/* out of fds: accept again on the timer */
 	struct list_node vms;		/* vsock_all_vms */
 };
 
@@ -64,20 +70,46 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, uds));
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The listener stays readable: pausing it keeps
+				 * the loop from spinning until fds come back. */
+				log_peer(&vm->dev.log, LOG_HYBRID,
+					 "hybrid accept: %s; pausing for a second",
+					 strerror(errno));
+				loop_set(src, 0);
+				vm->uds_paused = true;
+			}
 			return;
+		}
 		if (!conn_from_host(&vm->queue.conns, fd))
 			close(fd);
+	}
+}
+
+/* Runs work on vm's rings.  Guest memory that vanishes under it (the
+ * front-end truncated its file: SIGBUS) drops the VM's front-end, not the
+ * daemon (guest_fault.h). */
+static void vm_run_guarded(struct vsock_vm *vm, void (*work)(struct vsock_queue *q))
+{
+	struct guest_fault_guard guard;
+	guest_fault_push(&guard, &vm->dev.mem);
+	if (sigsetjmp(guard.env, 0) == 0) {
+		work(&vm->queue);
+		guest_fault_pop(&guard);
+	} else {
+		char why[96];
+		snprintf(why, sizeof(why), "guest memory vanished at %p (file truncated?)",
+			 guard.addr);
+		vu_dev_fail(&vm->dev, why);
 	}
 }
 
 static void vm_kick(struct vu_dev *dev, unsigned idx)
 {
 	struct vsock_vm *vm = dev->owner;
-	if (idx == VU_TX)
-		queue_tx_service(&vm->queue);
-	else
-		queue_rx_service(&vm->queue);
+	vm_run_guarded(vm, idx == VU_TX ? queue_tx_service : queue_rx_service);
 }
 
 static void vm_stop(struct vu_dev *dev)
@@ -93,7 +125,7 @@ static void after_batch(void)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		queue_after_batch(&vm->queue);
+		vm_run_guarded(vm, queue_after_batch);
 	}
 	conn_free_dead();
 	vsock_pcap_flush();
@@ -107,12 +139,20 @@ static void on_timer(struct ev_source *src, uint32_t events)
 	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms)
-		conn_expire(&list_entry(pos, struct vsock_vm, vms)->queue.conns, now);
+	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
+		conn_expire(&vm->queue.conns, now);
+		log_limit_flush(&vm->dev.log);
+		if (vm->uds_paused && loop_set(&vm->uds, EPOLLIN) == 0)
+			vm->uds_paused = false;
+	}
 }
 
 int vsock_host_init(void)
 {
+	int err = guest_fault_init();
+	if (err)
+		return err;
 	loop_after_batch(after_batch);
 	timer.handle = on_timer;
 	timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -145,7 +185,7 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 	if (!vm->uds_path)
 		goto err_free;
 	queue_init(&vm->queue, &vm->dev, cfg->guest_cid, vm->uds_path, cfg->buf_alloc,
-		   &vm_queue_ops);
+		   cfg->max_conns, &vm_queue_ops);
 	vm->uds.fd = vu_listen_unix(cfg->uds_path, 128);
 	if (vm->uds.fd < 0) {
 		err = vm->uds.fd;

@@ -24,6 +24,7 @@ struct vsock_vm_config {
 	const char *uds_path;		/* hybrid vsock Unix socket */
 	uint32_t groups;		/* bitmask of sibling groups */
 	uint32_t buf_alloc;		/* per-connection buffer we advertise */
+	uint32_t max_conns;		/* connections at once (hybrid + guest) */
 };
 
 struct vsock_vm;

@@ -15,11 +15,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/hybrid.h"
 #include "host/vhost/log.h"
 #include "host/vhost/virtq.h"
 
-static struct vsock_conn *graveyard[4096];	/* dead conns to free */
-static unsigned graveyard_count;		/* entries in graveyard */
+/* Destroyed connections (linked by their `all` node), freed after the
+ * loop batch: no bound, however many one event destroys. */
+static struct list_node dead_conns = { &dead_conns, &dead_conns };
 
 static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 {
@@ -27,13 +29,15 @@ static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 }
 
 void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
-		     uint32_t buf_alloc, const struct conn_table_ops *ops)
+		     uint32_t buf_alloc, unsigned max_conns,
+		     const struct conn_table_ops *ops)
 {
 	memset(table, 0, sizeof(*table));
 	table->cid = cid;
 	table->uds_path = uds_path;
 	table->buf_alloc = buf_alloc;
 	table->next_port = HOST_PORT_BASE;
+	table->max_conns = max_conns;
 	list_init(&table->all);
 	list_init(&table->ready);
 	table->ops = ops;
@@ -69,11 +73,13 @@ static void hash_remove(struct vsock_conn *conn)
 
 void conn_free_dead(void)
 {
-	for (unsigned i = 0; i < graveyard_count; i++) {
-		free(graveyard[i]->buf);
-		free(graveyard[i]);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &dead_conns) {
+		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
+		list_del(pos);
+		free(conn->buf);
+		free(conn);
 	}
-	graveyard_count = 0;
 }
 
 void conn_destroy(struct vsock_conn *conn)
@@ -83,6 +89,7 @@ void conn_destroy(struct vsock_conn *conn)
 	if (conn->state != CONN_LINE)
 		hash_remove(conn);
 	list_del(&conn->all);
+	conn->table->count--;
 	if (list_linked(&conn->ready))
 		list_del(&conn->ready);
 	if (conn->ev.fd >= 0) {
@@ -91,15 +98,14 @@ void conn_destroy(struct vsock_conn *conn)
 		conn->ev.fd = -1;
 	}
 	conn->state = CONN_DEAD;
-	if (graveyard_count == sizeof(graveyard) / sizeof(graveyard[0]))
-		conn_free_dead(); /* cannot happen within one batch of 64 events */
-	graveyard[graveyard_count++] = conn;
+	list_add_tail(&dead_conns, &conn->all);
 }
 
 void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
-		LOG(conn->table->cid, "reset %u<->%u: %s", conn->local_port, conn->peer_port, why);
+		log_peer(conn->table->log, LOG_CONN, "reset %u<->%u: %s", conn->local_port,
+			 conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
 			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
@@ -141,7 +147,7 @@ void conn_refresh(struct vsock_conn *conn)
 			events |= EPOLLOUT;
 	}
 	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
-		LOG(conn->table->cid, "epoll: cannot watch a connection");
+		log_peer(conn->table->log, LOG_CONN, "epoll: cannot watch a connection");
 	bool work = conn->pending || (conn->data_ready && conn_can_send_data(conn));
 	if (work && !list_linked(&conn->ready)) {
 		list_add_tail(&conn->table->ready, &conn->ready);
@@ -279,22 +285,15 @@ static void conn_set_hup(struct vsock_conn *conn)
 /* Parses the CONNECT line once complete; negative errno closes. */
 static int conn_parse_line(struct vsock_conn *conn)
 {
-	char *nl = memchr(conn->line, '\n', conn->line_len);
-	if (!nl)
+	uint32_t port;
+	size_t used;
+	int r = hybrid_parse_connect(conn->line, conn->line_len, &port, &used);
+	if (r == 0)
 		return conn->line_len >= CONN_LINE_MAX ? -EPROTO : 0;
-	*nl = 0;
-	if (nl > conn->line && nl[-1] == '\r')
-		nl[-1] = 0;
-	char *p = conn->line, *end;
-	if (strncmp(p, "CONNECT ", 8))
-		return -EPROTO;
-	p += 8;
-	errno = 0;
-	unsigned long port = strtoul(p, &end, 10);
-	if (end == p || *end || errno || port > UINT32_MAX)
-		return -EPROTO;
-	conn->lead_off = (uint32_t)(nl + 1 - conn->line);
-	conn->peer_port = (uint32_t)port;
+	if (r < 0)
+		return r;
+	conn->lead_off = (uint32_t)used;
+	conn->peer_port = port;
 	struct conn_table *table = conn->table;
 	for (unsigned tries = 0;; tries++) {
 		if (tries > 1u << 16)
@@ -315,6 +314,8 @@ static int conn_parse_line(struct vsock_conn *conn)
 	return 0;
 }
 
+static void refuse_host(int fd, const char *why);
+
 static void conn_read_line(struct vsock_conn *conn)
 {
 	ssize_t r = recv(conn->ev.fd, conn->line + conn->line_len,
@@ -327,9 +328,19 @@ static void conn_read_line(struct vsock_conn *conn)
 	}
 	conn->line_len += (uint32_t)r;
 	int err = conn_parse_line(conn);
-	if (err) {
-		LOG(conn->table->cid, "bad CONNECT line from a host program");
+	if (err == -EADDRINUSE) {
+		log_peer(conn->table->log, LOG_HYBRID, "no free local port for a host program");
+		refuse_host(conn->ev.fd, "no free local port");
 		conn_destroy(conn);
+	} else if (err) {
+		/* What the program sent is its choice: shown escaped. */
+		char text[4 * LOG_ESCAPED_MAX + 4];
+		char *nl = memchr(conn->line, '\n', conn->line_len);
+		size_t len = nl ? (size_t)(nl - conn->line) : conn->line_len;
+		log_peer(conn->table->log, LOG_HYBRID,
+			 "bad CONNECT line from a host program: \"%s\"",
+			 log_escape(text, sizeof(text), conn->line, len));
+		conn_destroy(conn); /* closed without a word, as before */
 	}
 }
 
@@ -378,6 +389,8 @@ static void on_conn_event(struct ev_source *src, uint32_t events)
 
 static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_state state)
 {
+	if (table->count >= table->max_conns)
+		return NULL;
 	struct vsock_conn *conn = calloc(1, sizeof(*conn));
 	if (!conn)
 		return NULL;
@@ -389,12 +402,19 @@ static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_s
 	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	list_init(&conn->ready);
 	list_add_tail(&table->all, &conn->all);
+	table->count++;
 	return conn;
 }
 
 struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	if (table->count >= table->max_conns) {
+		log_peer(table->log, LOG_CONN,
+			 "REQUEST to host port %u refused: %u connections (limit)",
+			 hdr->dst_port, table->count);
+		return NULL;
+	}
 	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
 			 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
@@ -404,7 +424,8 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		if (errno != ENOENT && errno != ECONNREFUSED)
-			LOG(table->cid, "connect %s: %s", addr.sun_path, strerror(errno));
+			log_peer(table->log, LOG_CONN, "connect %s: %s", addr.sun_path,
+				 strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -420,11 +441,31 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 	return conn;
 }
 
+/* Tells a host program why its connection goes away (best effort: the
+ * socket is fresh, so a short line fits). */
+static void refuse_host(int fd, const char *why)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "ERROR %s\n", why);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return; /* it left already */
+}
+
 struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 {
+	if (table->count >= table->max_conns) {
+		char why[96];
+		snprintf(why, sizeof(why), "too many connections (limit %u)", table->max_conns);
+		log_peer(table->log, LOG_HYBRID, "host program refused: %s", why);
+		refuse_host(fd, why);
+		return NULL;
+	}
 	struct vsock_conn *conn = conn_new(table, fd, CONN_LINE);
-	if (conn)
-		conn_refresh(conn);
+	if (!conn) {
+		refuse_host(fd, "out of memory");
+		return NULL;
+	}
+	conn_refresh(conn);
 	return conn;
 }
 

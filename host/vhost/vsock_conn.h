@@ -19,7 +19,7 @@
  * conn_table_ops when the ready list grew or a tuple must get an RST.
  *
  * Typical usage:
- *	conn_table_init(&t, cid, uds_path, buf_alloc, &ops);
+ *	conn_table_init(&t, cid, uds_path, buf_alloc, max_conns, &ops);
  *	conn_from_host(&t, accepted_fd);          // waits for its CONNECT line
  *	conn = conn_lookup(&t, dst_port, src_port);
  *	... guest packet for conn: conn_from_guest_data(), conn_established() ...
@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 
 #include "host/vhost/list.h"
+#include "host/vhost/log.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/vsock_wire.h"
 
@@ -43,6 +44,7 @@
 #define CONN_LINE_MAX 64		/* "CONNECT <port>\n" plus early data */
 #define HOST_PORT_BASE 0x40000000u	/* first local port for CONNECT */
 #define CONNECT_TIMEOUT_MS 10000	/* CONNECT line or guest answer */
+#define CONN_MAX_DEFAULT 4096		/* connections per VM (--max-connections) */
 
 enum conn_state {
 	CONN_LINE,		/* host-initiated: reading "CONNECT <port>\n" */
@@ -65,7 +67,7 @@ struct vsock_conn {
 	uint32_t local_port;		/* host-side port (CID 2) */
 	uint32_t peer_port;		/* guest-side port */
 	struct vsock_conn *hash_next;	/* bucket chain */
-	struct list_node all;		/* table->all */
+	struct list_node all;		/* table->all; once dead, the dead list */
 	struct list_node ready;		/* table->ready when it has work for rx */
 	/* guest → host */
 	uint8_t *buf;			/* ring of buf_alloc bytes, lazily made */
@@ -107,29 +109,37 @@ struct conn_table {
 	const char *uds_path;		/* host port P is <uds_path>_P */
 	uint32_t buf_alloc;		/* per-connection buffer we advertise */
 	uint32_t next_port;		/* next local port to try for CONNECT */
+	unsigned count;			/* live connections (on all) */
+	unsigned max_conns;		/* more are refused */
 	struct vsock_conn *bucket[CONN_BUCKETS]; /* (local, peer) port hash */
 	struct list_node all;		/* every live connection */
 	struct list_node ready;		/* connections with packets to send */
 	const struct conn_table_ops *ops; /* the owner's callbacks */
+	struct log_limit *log;		/* the VM's log limit (owner sets it) */
 };
 
-/* Sets up an empty table; uds_path must outlive it. */
+/* Sets up an empty table for at most max_conns connections; uds_path must
+ * outlive it. */
 void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
-		     uint32_t buf_alloc, const struct conn_table_ops *ops);
+		     uint32_t buf_alloc, unsigned max_conns,
+		     const struct conn_table_ops *ops);
 /* Destroys every connection of the table (device stopped). */
 void conn_table_drop(struct conn_table *table);
 /* Resets connections whose handshake deadline has passed. */
 void conn_expire(struct conn_table *table, uint64_t now);
-/* Frees destroyed connections of every table (after the loop batch that
- * destroyed them). */
+/* Frees destroyed connections of every table.  Only after the whole loop
+ * batch that destroyed them: later events of the batch may still name them
+ * (they see fd -1 and are skipped).  Any number may die in one batch. */
 void conn_free_dead(void);
 
 struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
 			       uint32_t peer_port);
 /* A host program connected to uds-path: read its CONNECT line next;
- * NULL when out of memory (the caller closes fd). */
+ * NULL when out of memory or at the table's connection limit (the program
+ * has been told why; the caller closes fd). */
 struct vsock_conn *conn_from_host(struct conn_table *table, int fd);
-/* Guest REQUEST to host port: connect <uds>_P; NULL when nobody listens. */
+/* Guest REQUEST to host port: connect <uds>_P; NULL when nobody listens
+ * or at the connection limit. */
 struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr);
 /* Closes the Unix side and frees the connection after the batch. */
 void conn_destroy(struct vsock_conn *conn);

@@ -26,7 +26,8 @@ TIMEOUT = 60.0  # seconds for any single wait
 def build_prerequisites():
     """make the daemon and the Linux guest (idempotent, fast when done)."""
     subprocess.run(["make", "--no-print-directory", "build/host/vhost-user-vsock",
-                    "build/host/vhost-user-vsock-asan", "linux-guest"],
+                    "build/host/vhost-user-vsock-asan", "build/host/txflood",
+                    "linux-guest"],
                    cwd=TOP, check=True, timeout=900)
 
 

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "host/vhost/guest_fault.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/vhost_user.h"
 #include "host/vhost/vsock_wire.h"
@@ -50,6 +51,7 @@ static void setup(struct fixture *f)
 	memset(kicks, 0, sizeof(kicks));
 	stops = 0;
 	CHECK_EQ(loop_init(), 0);
+	CHECK_EQ(guest_fault_init(), 0);
 	snprintf(f->path, sizeof(f->path), "/tmp/test_vhost_user.%d.sock", getpid());
 	CHECK_EQ(vu_dev_init(&f->dev, f->path, 42, &ops, NULL), 0);
 	f->memfd = memfd_create("guest", MFD_CLOEXEC);
@@ -167,18 +169,23 @@ TEST(reply_ack_reports_success_and_failure)
 	teardown(&f);
 }
 
-static void set_mem_table(struct fixture *f, int expect)
+static void set_mem_table_sized(struct fixture *f, uint64_t size, int expect)
 {
 	struct vu_msg m = { 0 };
 	bool reply;
 	m.payload.mem.nregions = 1;
 	m.payload.mem.region[0].gpa = GPA;
-	m.payload.mem.region[0].size = MEM_SIZE;
+	m.payload.mem.region[0].size = size;
 	m.payload.mem.region[0].uva = UVA;
 	m.payload.mem.region[0].mmap_offset = 0;
 	m.fds[0] = dup(f->memfd);
 	m.nfds = 1;
 	CHECK_EQ(send_msg(f, &m, VU_SET_MEM_TABLE, 0, 8 + 32, &reply), expect);
+}
+
+static void set_mem_table(struct fixture *f, int expect)
+{
+	set_mem_table_sized(f, MEM_SIZE, expect);
 }
 
 static void set_addr(struct fixture *f, unsigned idx, uint64_t desc_off)
@@ -271,5 +278,45 @@ TEST(unknown_request_is_refused)
 	struct fixture f;
 	setup(&f);
 	CHECK(simple(&f, 77, 0) < 0);
+	teardown(&f);
+}
+
+TEST(memory_table_past_the_end_of_its_file_is_refused)
+{
+	struct fixture f;
+	setup(&f);
+	/* 2 MiB of a 1 MiB memfd: touching the second MiB would be SIGBUS. */
+	set_mem_table_sized(&f, 2 * MEM_SIZE, -ENXIO);
+	CHECK_EQ(f.dev.mem.count, 0);
+	set_mem_table_sized(&f, MEM_SIZE, 0);
+	CHECK_EQ(f.dev.mem.count, 1);
+	teardown(&f);
+}
+
+TEST(file_truncated_after_mapping_fails_the_device_not_the_process)
+{
+	struct fixture f;
+	setup(&f);
+	CHECK_EQ(simple(&f, VU_SET_FEATURES, 1ull << VIRTIO_F_VERSION_1), 0);
+	set_mem_table(&f, 0);
+	CHECK_EQ(state(&f, VU_SET_VRING_NUM, VU_RX, 256), 0);
+	set_kick(&f, VU_RX, false);
+	/* The front-end shrinks the file; the next ring setup reads the used
+	 * index from a page that is gone. */
+	CHECK_EQ(ftruncate(f.memfd, 0), 0);
+	struct vu_msg m = { 0 };
+	bool reply;
+	m.payload.addr.index = VU_RX;
+	m.payload.addr.desc = UVA + 0x10000;
+	m.payload.addr.avail = UVA + 0x11000;
+	m.payload.addr.used = UVA + 0x12000;
+	unsigned stops_before = stops;
+	CHECK_EQ(send_msg(&f, &m, VU_SET_VRING_ADDR, 0, 40, &reply), -EFAULT);
+	CHECK(f.dev.failed);
+	CHECK_EQ(f.dev.mem.count, 0);
+	CHECK(vu_dev_queue(&f.dev, VU_RX) == NULL);
+	CHECK(stops > stops_before);
+	/* Nothing more is taken from this front-end. */
+	CHECK(simple(&f, VU_SET_OWNER, 0) < 0);
 	teardown(&f);
 }
