@@ -256,7 +256,7 @@ VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci
 VIRTIO_VSOCK_TEST_WRAP := -Wl,--wrap=calloc,--wrap=malloc,--wrap=free,--wrap=pool_alloc
 $(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSOCK_TEST_WRAP)))
 
-AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c $(PROTO_SRCS) $(NANOPB_SRCS) \
+AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c kernel/store.c $(PROTO_SRCS) $(NANOPB_SRCS) \
 	$(VSOCK_HOST_SRCS) tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))

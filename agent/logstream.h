@@ -80,6 +80,10 @@ void log_record(struct log_stream *log, const char *level, const char *subsystem
 /* An agent record; warnings also go to the console. */
 void agent_log(struct log_stream *log, const char *level, const char *container_id,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* An agent record with one more key ("sha256": the program's digest). */
+void agent_log_kv(struct log_stream *log, const char *level, const char *container_id,
+		  const char *key, const char *value, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 /* Program output: should it wait for the host to catch up? */
 bool log_output_should_wait(const struct log_stream *log, uint64_t now);
 

@@ -61,7 +61,8 @@ struct process {
 	char exec_id[AGENT_ID_MAX];  /* == container id for the init process */
 	enum proc_state state;       /* created, running, exited */
 	int exit_status;             /* valid once EXITED */
-	const struct program *program; /* what it runs */
+	const struct program *program; /* what it runs (file_program: a store file) */
+	char note[256];              /* a store file's run: why it ended, if not by exit */
 	struct prog io;              /* what the program sees: pipes, args (program.h) */
 	struct output out, err;      /* stdout, stderr towards the log */
 	struct platform_task *task;  /* RUNNING: its task; use only through kill_task() */

@@ -66,12 +66,30 @@ static void make_boot_id(char *out, size_t size)
 		 (unsigned long long)(v[1] & 0xffffffffffffull));
 }
 
+/* agent.run_file: a store file in user mode, on the program's task. */
+static int run_store_file(struct prog *prog, const char *path, char *note, size_t note_len)
+{
+	struct store_file *file = store_get(path);
+	int status;
+
+	if (!file || file->is_dir) {
+		snprintf(note, note_len, "%s is no longer in the file store", path);
+		store_put(file);
+		return 127;
+	}
+	status = user_run(prog, file, path, (uint64_t)config.container_mem_mib << 20, note,
+			  note_len);
+	store_put(file);
+	return status;
+}
+
 static void start_agent(void)
 {
 	int err;
 
 	config.agent.arch = ARCH_NAME;
 	config.agent.power_off = agent_power_off;
+	config.agent.run_file = run_store_file;
 	if (!config.agent.boot_id[0])
 		make_boot_id(config.agent.boot_id, sizeof(config.agent.boot_id));
 	err = agent_start(vsock_core, &config.agent, &agent);
@@ -99,7 +117,7 @@ static void stats_task(void *arg)
 		kprintf("stats: t=%llums irq=%llu timer=%llu switches=%llu idle=%llums "
 			"vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
 			"rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
-			"rst=%llu pool_pages=%zu\n",
+			"rst=%llu pool_pages=%zu free_pages=%zu heap_used=%zu\n",
 			(unsigned long long)(now / 1000000),
 			(unsigned long long)arch_irq_total(),
 			(unsigned long long)arch_irq_count(arch_timer_irq()),
@@ -109,7 +127,8 @@ static void stats_task(void *arg)
 			(unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
 			(unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
 			(unsigned long long)vs.rx_bad, vs.rx_posted,
-			(unsigned long long)cs.rst_sent, pool_pages_in_use(&dma_pool));
+			(unsigned long long)cs.rst_sent, pool_pages_in_use(&dma_pool),
+			vm_pages_free(), heap_used());
 		platform_unlock();
 	}
 }

@@ -1,0 +1,65 @@
+/* faults.c -- programs that must fail cleanly (issue 14): argv[1] picks
+ * null (NULL dereference), priv (a privileged instruction), kread
+ * (read the kernel address argv[2]), spin, alloc (allocate until refused),
+ * term (a SIGTERM handler that exits 0), and getpid N (a system-call loop
+ * for the bench). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_term(int sig)
+{
+	static const char msg[] = "handler: SIGTERM\n";
+
+	write(1, msg, sizeof(msg) - 1);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+
+	if (strcmp(what, "null") == 0)
+		return *(volatile int *)0;
+	if (strcmp(what, "priv") == 0) {
+#if defined(__x86_64__)
+		__asm__ volatile("hlt");
+#else
+		__asm__ volatile("msr daifset, #2");
+#endif
+		return 0;
+	}
+	if (strcmp(what, "kread") == 0)
+		return *(volatile char *)strtoull(argv[2], NULL, 0);
+	if (strcmp(what, "spin") == 0)
+		for (volatile unsigned long n = 0;; n++)
+			;
+	if (strcmp(what, "alloc") == 0) {
+		unsigned long mib = 0;
+		char *p;
+
+		while ((p = malloc(1 << 20))) {
+			memset(p, 1, 1 << 20);
+			mib++;
+		}
+		printf("allocated %lu MiB before malloc failed\n", mib);
+		return 3;
+	}
+	if (strcmp(what, "term") == 0) {
+		signal(SIGTERM, on_term);
+		printf("ready\n");
+		fflush(stdout);
+		for (;;)
+			sleep(1);
+	}
+	if (strcmp(what, "getpid") == 0) {
+		long n = argc > 2 ? atol(argv[2]) : 100000;
+
+		for (long i = 0; i < n; i++)
+			getpid();
+		return 0;
+	}
+	return 2;
+}

@@ -1,0 +1,293 @@
+"""Containers run unmodified static Linux ELF programs in user mode (issue 14),
+on both architectures: a static glibc hello (static and static-pie, built
+here with gcc -static / aarch64-linux-gnu-gcc -static), Debian's
+busybox-static (x86_64), and programs that must fail cleanly while the
+agent keeps answering Health.Check.  The programs reach the VM on the ESP
+under \\bin\\ (boot="disk"); Args[0] names them as /bin/NAME."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+import ttrpc_client as tc
+from ttrpc_client import RpcError
+
+import agent_pb2
+import health_pb2
+import oci_pb2
+from google.protobuf import empty_pb2
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lib.vm import Vm  # noqa: E402
+from backend.backend_lib import Daemon  # noqa: E402
+from conftest import connect_agent  # noqa: E402
+
+A = "grpc.AgentService"
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGS = os.path.join(HERE, "progs")
+CC = {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}
+OTHER = {"x86_64": "aarch64", "aarch64": "x86_64"}
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static, amd64 (scripts/deps.sh)
+
+
+def build(arch, src, out, *flags):
+    subprocess.run([CC[arch], "-O2", *flags, "-o", out, os.path.join(PROGS, src)], check=True)
+    return out
+
+
+def programs(arch, d):
+    """{name on the ESP's \\bin\\: local file} for one VM."""
+    files = {
+        "hello": build(arch, "hello.c", os.path.join(d, f"hello-{arch}"), "-static"),
+        "hello-pie": build(arch, "hello.c", os.path.join(d, f"hello-pie-{arch}"), "-static-pie"),
+        "faults": build(arch, "faults.c", os.path.join(d, f"faults-{arch}"), "-static"),
+        "other-arch": build(OTHER[arch], "hello.c", os.path.join(d, f"other-{arch}"), "-static"),
+        "dynamic": build(arch, "hello.c", os.path.join(d, f"dynamic-{arch}")),
+    }
+    with open(files["hello"], "rb") as f:
+        head = f.read(1000)
+    files["truncated"] = os.path.join(d, f"truncated-{arch}")
+    with open(files["truncated"], "wb") as f:
+        f.write(head)
+    data = os.path.join(d, "data")
+    with open(data, "wb") as f:
+        f.write(bytes(range(256)) * 4096)  # 1 MiB
+    files["data"] = data
+    if arch == "x86_64":
+        files["busybox"] = BUSYBOX
+    return files
+
+
+@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
+def user_vm(request, tmp_path_factory):
+    arch = request.param
+    workdir = tmp_path_factory.mktemp(f"uservm-{arch}")
+    sockdir = tempfile.mkdtemp(prefix="user-test-")
+    vhost, uds = os.path.join(sockdir, "vhost.sock"), os.path.join(sockdir, "vsock.sock")
+    daemon = Daemon(str(workdir), [{"cid": 7, "socket": vhost, "uds": uds}])
+    vm = Vm(arch, workdir, config="agent.container_mem_mib=48 agent.stats_ms=500\n", vhost_socket=vhost,
+            boot="disk", bin_files=programs(arch, str(workdir)))
+    vm.uds, vm.daemon, vm.arch_name = uds, daemon, arch
+    vm.start()
+    try:
+        client = connect_agent(uds, 60)
+        if client is None:
+            pytest.fail("the image does not answer on vsock port 1024:\n" + vm.serial())
+        client.close()
+        yield vm
+    finally:
+        vm.stop()
+        daemon.stop()
+        if os.environ.get("AGENT_TEST_VERBOSE"):
+            sys.stdout.write(vm.describe())
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+@pytest.fixture
+def c(user_vm):
+    client = tc.Client.hvsock(user_vm.uds, 1024)
+    yield client
+    client.close()
+
+
+def create(c, cid, args):
+    spec = oci_pb2.Spec(Process=oci_pb2.Process(Args=list(args), Env=["PATH=/bin"], Cwd="/"))
+    c.call(A, "CreateContainer", agent_pb2.CreateContainerRequest(
+        container_id=cid, exec_id=cid, OCI=spec), empty_pb2.Empty)
+    c.call(A, "StartContainer", agent_pb2.StartContainerRequest(container_id=cid),
+           empty_pb2.Empty)
+
+
+def read_all(c, cid, method="ReadStdout"):
+    out = b""
+    while True:
+        r = c.call(A, method, agent_pb2.ReadStreamRequest(
+            container_id=cid, exec_id=cid, len=32768), agent_pb2.ReadStreamResponse)
+        if not r.data:
+            return out
+        out += r.data
+
+
+def write_all(c, cid, data):
+    while data:
+        r = c.call(A, "WriteStdin", agent_pb2.WriteStreamRequest(
+            container_id=cid, exec_id=cid, data=data[:32768]), agent_pb2.WriteStreamResponse)
+        data = data[r.len:]
+
+
+def wait(c, cid):
+    return c.call(A, "WaitProcess", agent_pb2.WaitProcessRequest(
+        container_id=cid, exec_id=cid), agent_pb2.WaitProcessResponse).status
+
+
+def signal(c, cid, sig):
+    c.call(A, "SignalProcess", agent_pb2.SignalProcessRequest(
+        container_id=cid, exec_id=cid, signal=sig), empty_pb2.Empty)
+
+
+def remove(c, cid):
+    c.call(A, "RemoveContainer", agent_pb2.RemoveContainerRequest(container_id=cid),
+           empty_pb2.Empty)
+
+
+def run(c, cid, args, stdin=b""):
+    create(c, cid, args)
+    write_all(c, cid, stdin)
+    c.call(A, "CloseStdin", agent_pb2.CloseStdinRequest(container_id=cid, exec_id=cid),
+           empty_pb2.Empty)
+    out = read_all(c, cid)
+    err = read_all(c, cid, "ReadStderr")
+    status = wait(c, cid)
+    remove(c, cid)
+    return out, err, status
+
+
+def healthy(c):
+    t0 = time.monotonic()
+    r = c.call("grpc.Health", "Check", health_pb2.CheckRequest(), health_pb2.HealthCheckResponse)
+    assert r.status == health_pb2.HealthCheckResponse.SERVING
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("name", ["hello", "hello-pie"])
+def test_static_glibc_hello(c, user_vm, name):
+    out, err, status = run(c, name, [f"/bin/{name}", "a", "b c"])
+    assert (out, err, status) == (f"hello from /bin/{name} a b c\n".encode(), b"", 0)
+
+
+STATS = re.compile(r"stats: .* free_pages=(\d+) heap_used=(\d+)")
+
+
+def settled_stats(user_vm):
+    """(free pages, heap bytes) from the stats line, once two agree."""
+    last = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        seen = STATS.findall(user_vm.serial())
+        if seen and seen[-1] == last:
+            return tuple(map(int, last))
+        last = seen[-1] if seen else None
+        time.sleep(0.6)
+    raise AssertionError("no settled stats line")
+
+
+def test_memory_comes_back_after_200_runs(c, user_vm):
+    run(c, "warm", ["/bin/hello-pie"])
+    pages0, heap0 = settled_stats(user_vm)
+    for i in range(200):
+        out, _, status = run(c, f"r{i}", ["/bin/hello-pie", str(i)])
+        assert status == 0 and out == f"hello from /bin/hello-pie {i}\n".encode()
+    pages1, heap1 = settled_stats(user_vm)
+    assert pages1 == pages0, "pages of RAM not given back"
+    assert heap1 <= heap0 + 64 * 1024, "heap grew"  # newlib's sbrk never shrinks
+    healthy(c)
+
+
+FAULTS = [  # (argv after /bin/faults, status)
+    (["null"], 139),
+    (["priv"], 132),
+]
+
+
+@pytest.mark.parametrize("args,status", FAULTS)
+def test_fault_ends_only_that_process(c, user_vm, args, status):
+    out, err, st = run(c, "f-" + args[0], ["/bin/faults"] + args)
+    assert st == status
+    healthy(c)
+    assert run(c, "after", ["/bin/hello"])[2] == 0
+
+
+def test_read_of_kernel_memory_is_a_segfault(c, user_vm):
+    m = re.search(r"image: loaded at (0x[0-9a-f]+)", user_vm.serial())
+    assert m
+    assert run(c, "kread", ["/bin/faults", "kread", m.group(1)])[2] == 139
+    healthy(c)
+
+
+def test_spin_is_preempted_and_killed(c, user_vm):
+    create(c, "spin", ["/bin/faults", "spin"])
+    time.sleep(0.5)
+    for _ in range(3):
+        assert healthy(c) < 1.0
+    signal(c, "spin", 9)
+    assert wait(c, "spin") == 137
+    remove(c, "spin")
+
+
+def test_allocation_runs_into_the_limit(c, user_vm):
+    out, _, status = run(c, "alloc", ["/bin/faults", "alloc"])
+    assert status == 3
+    mib = int(re.search(rb"allocated (\d+) MiB", out).group(1))
+    assert 8 <= mib <= 48  # agent.container_mem_mib=48
+    healthy(c)
+
+
+def test_sigterm_handler_runs_and_exits_0(c, user_vm):
+    create(c, "term", ["/bin/faults", "term"])
+    out = b""
+    deadline = time.monotonic() + 20
+    while b"ready" not in out and time.monotonic() < deadline:
+        r = c.call(A, "ReadStdout", agent_pb2.ReadStreamRequest(
+            container_id="term", exec_id="term", len=100), agent_pb2.ReadStreamResponse)
+        out += r.data
+    signal(c, "term", 15)
+    assert wait(c, "term") == 0
+    assert read_all(c, "term") == b"handler: SIGTERM\n"
+    remove(c, "term")
+
+
+@pytest.mark.parametrize("name,why", [
+    ("other-arch", r"built for \w+ \(e_machine \d+\)"),
+    ("dynamic", r"dynamically linked \(PT_INTERP\)"),
+    ("truncated", r"truncated"),
+])
+def test_refused_elf_says_why(c, user_vm, name, why):
+    out, err, status = run(c, name, [f"/bin/{name}"])
+    assert status == 126 and out == b""
+    assert re.search(rf"user: /bin/{name}: cannot execute \(ENOEXEC\): {why}", user_vm.serial())
+    healthy(c)
+
+
+# Debian's busybox-static is installed for amd64 only so far (scripts/deps.sh).
+x86_64_only = pytest.mark.parametrize("user_vm", ["x86_64"], indirect=True)
+
+
+@x86_64_only
+@pytest.mark.parametrize("args,stdin,expect", [
+    (["echo", "hello", "world"], b"", b"hello world\n"),
+    (["cat"], b"from stdin\n" * 100, b"from stdin\n" * 100),
+    (["cat", "/bin/data"], b"", bytes(range(256)) * 4096),
+    (["wc", "-l"], b"a\nb\nc\n", b"3\n"),
+    (["head", "-n", "2"], b"1\n2\n3\n", b"1\n2\n"),
+    (["seq", "3"], b"", b"1\n2\n3\n"),
+    (["true"], b"", b""),
+])
+def test_busybox_applets(c, user_vm, args, stdin, expect):
+    out, err, status = run(c, "bb-" + args[0], ["/bin/busybox"] + args, stdin)
+    assert (out, status) == (expect, 0), err
+
+
+@x86_64_only
+def test_busybox_false_and_ls_and_sha256(c, user_vm):
+    import hashlib
+    assert run(c, "bb-false", ["/bin/busybox", "false"])[2] == 1
+    out, _, status = run(c, "bb-ls", ["/bin/busybox", "ls", "/bin"])
+    assert status == 0 and b"busybox" in out and b"hello" in out
+    data = os.urandom(1 << 20)
+    out, _, status = run(c, "bb-sha", ["/bin/busybox", "sha256sum"], data)
+    assert status == 0 and out.split()[0].decode() == hashlib.sha256(data).hexdigest()
+
+
+@x86_64_only
+def test_busybox_sleep_then_kill(c, user_vm):
+    create(c, "bb-sleep", ["/bin/busybox", "sleep", "100"])
+    time.sleep(0.5)
+    assert healthy(c) < 1.0
+    signal(c, "bb-sleep", 9)
+    assert wait(c, "bb-sleep") == 137
+    remove(c, "bb-sleep")
