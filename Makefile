@@ -243,6 +243,7 @@ endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
+$(eval $(call unit_test,test_elf,kernel/elf.c))
 # vsock core (issue 6): the portable sources plus the pthread platform
 VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
 	vsock/loopback.c tests/unit/host_platform.c
@@ -278,6 +279,7 @@ $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_support.c $(2) | $(PROTO_S
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^)
 endef
 $(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
+$(eval $(call fuzz_target,fuzz_elf,kernel/elf.c))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk
