@@ -47,54 +47,9 @@
 
 #ifdef ARCH_x86_64
 #define ELF_MACHINE_HERE ELF_MACHINE_X86_64
-#define CPU_RNG "RDRAND"
 #else
 #define ELF_MACHINE_HERE ELF_MACHINE_AARCH64
-#define CPU_RNG "RNDR"
 #endif
-
-static const char *entropy_source = "the clock";
-static uint64_t entropy_state;
-
-/* ---- entropy: RDRAND / RNDR, else the clock through splitmix64 ---- */
-
-static uint64_t splitmix(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-void user_entropy(void *buf, size_t len)
-{
-	uint8_t *out = buf;
-
-	while (len) {
-		uint64_t v;
-		size_t n = len < 8 ? len : 8;
-
-		if (arch_random64(&v)) {
-			entropy_source = CPU_RNG;
-		} else {
-			entropy_state ^= arch_clock_ns();
-			v = splitmix(&entropy_state);
-		}
-		memcpy(out, &v, n);
-		out += n;
-		len -= n;
-	}
-}
-
-const char *user_entropy_source(void)
-{
-	uint64_t v;
-
-	if (arch_random64(&v))
-		return CPU_RNG;
-	return entropy_source;
-}
 
 /* ---- the current process ---- */
 

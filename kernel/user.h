@@ -112,8 +112,11 @@ void syscall_dispatch(struct trap_frame *f);
 void user_fds_init(struct user_proc *p);
 void user_fds_close(struct user_proc *p);
 
-/* For the boot report and the tests: where AT_RANDOM bytes come from. */
+/* kernel/entropy.c: AT_RANDOM and getrandom's bytes, from a virtio-rng
+ * device when there is one, else RDRAND / RNDR, else the clock. */
 void user_entropy(void *buf, size_t len);
 const char *user_entropy_source(void);
+struct dma_pool;
+void entropy_probe(struct dma_pool *pool);
 
 #endif

@@ -65,6 +65,7 @@ start=$(date +%s%N)
 	-m 256M -display none -monitor none -no-reboot \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-chardev socket,id=vc,path="$work/vhost.sock" -device vhost-user-vsock-pci,chardev=vc \
+	-device virtio-rng-pci \
 	-serial file:"$work/serial.log" </dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 pids+=($qemu_pid)

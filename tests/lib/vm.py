@@ -93,7 +93,7 @@ def make_fat_image(path, files):
 
 class Vm:
     def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
-                 vhost_socket=None, boot="kernel", bin_files=None):
+                 vhost_socket=None, boot="kernel", bin_files=None, rng=True):
         if boot not in BOOT_MODES:
             raise ValueError(f"boot must be one of {BOOT_MODES}")
         self.boot = boot
@@ -110,6 +110,7 @@ class Vm:
         # {NAME: local file}: the ESP's \bin\NAME, /bin/NAME in the file store
         # ("disk" and "folder" boots: "kernel" has no file system)
         self.bin_files = dict(bin_files or {})
+        self.rng = rng
         self.proc = None
         self.started_at = None
 
@@ -159,6 +160,8 @@ class Vm:
                     "-chardev", f"socket,id=vc,path={self.vhost_socket}",
                     "-device", "vhost-user-vsock-pci,chardev=vc"]
             machine[1] += ",memory-backend=mem"
+        # an entropy device for programs' AT_RANDOM and getrandom (issue 14)
+        mem += ["-device", "virtio-rng-pci"] if self.rng else []
         return ([self.spec["qemu"]] + machine + mem + [
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.spec['code']}",
             "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",

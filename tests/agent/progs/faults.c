@@ -1,9 +1,11 @@
 /* faults.c -- programs that must fail cleanly (issue 14): argv[1] picks
  * null (NULL dereference), priv (a privileged instruction), kread
  * (read the kernel address argv[2]), spin, alloc (allocate until refused),
- * term (a SIGTERM handler that exits 0), and getpid N (a system-call loop
- * for the bench). */
+ * term (a SIGTERM handler that exits 0), random (16 bytes of getrandom and
+ * of AT_RANDOM, in hex) and getpid N (a system-call loop). */
 #include <signal.h>
+#include <sys/auxv.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,20 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		for (;;)
 			sleep(1);
+	}
+	if (strcmp(what, "random") == 0) {
+		unsigned char buf[16];
+		const unsigned char *at = (const unsigned char *)getauxval(AT_RANDOM);
+
+		if (getrandom(buf, sizeof(buf), 0) != sizeof(buf) || !at)
+			return 1;
+		for (int i = 0; i < 16; i++)
+			printf("%02x", buf[i]);
+		printf(" ");
+		for (int i = 0; i < 16; i++)
+			printf("%02x", at[i]);
+		printf("\n");
+		return 0;
 	}
 	if (strcmp(what, "getpid") == 0) {
 		long n = argc > 2 ? atol(argv[2]) : 100000;
