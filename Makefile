@@ -82,6 +82,7 @@ KERNEL_SRCS := \
 	kernel/store.c \
 	kernel/user.c \
 	kernel/syscall.c \
+	kernel/entropy.c \
 	kernel/libc_glue.c
 
 DRIVER_SRCS := \
@@ -89,7 +90,8 @@ DRIVER_SRCS := \
 	drivers/virtio_pci/virtio.c \
 	drivers/virtio_pci/virtio_pci.c \
 	drivers/virtio_pci/virtqueue.c \
-	drivers/virtio_vsock/virtio_vsock.c
+	drivers/virtio_vsock/virtio_vsock.c \
+	drivers/virtio_rng/virtio_rng.c
 
 ARCH_SRCS_x86_64 := \
 	arch/x86_64/cpu.c \
@@ -318,4 +320,4 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f -not -path '*/newlib/*' 2>/dev/null)

@@ -44,9 +44,11 @@ struct agent_options {
 	const char *arch;           /* for sysinfo / GetGuestDetails ("unknown") */
 	void (*power_off)(void);    /* DestroySandbox ends with this (NULL: no-op) */
 	/* Run a program file of the store (include/store.h) in the calling
-	 * task: its exit status, and in `note` why it did not simply exit.
-	 * NULL: files cannot run here (host tests). */
-	int (*run_file)(struct prog *prog, const char *path, char *note, size_t note_len);
+	 * task with at most mem_limit bytes (0: the image's default): its
+	 * exit status, and in `note` why it did not simply exit.  NULL:
+	 * files cannot run here (host tests). */
+	int (*run_file)(struct prog *prog, const char *path, uint64_t mem_limit, char *note,
+			size_t note_len);
 };
 
 /*

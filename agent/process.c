@@ -210,6 +210,7 @@ int container_create(struct process_table *table, const char *id,
 		return -ENOMEM;
 	}
 	ctr->table = table;
+	ctr->mem_limit = spec->mem_limit;
 	snprintf(ctr->id, sizeof(ctr->id), "%s", id);
 	err = process_create(ctr, ctr->id, spec, &ctr->init, why, why_len);
 	if (err < 0) {
@@ -250,7 +251,8 @@ static void program_task(void *arg)
 	struct process *proc = arg;
 	const struct agent_options *opts = proc->ctr->table->opts;
 	int status = proc->program == &file_program ?
-			     opts->run_file(&proc->io, proc->io.argv[0], proc->note, sizeof(proc->note)) :
+			     opts->run_file(&proc->io, proc->io.argv[0], proc->ctr->mem_limit,
+					    proc->note, sizeof(proc->note)) :
 			     proc->program->main(&proc->io, proc->io.argc, proc->io.argv);
 
 	STORE(&proc->status, status);

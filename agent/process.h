@@ -42,6 +42,7 @@ struct process_spec {
 	int envc;                    /* environment, "K=V" */
 	const char *const *envp;
 	const char *cwd;             /* "" or NULL: "/" */
+	uint64_t mem_limit;          /* OCI Linux.Resources.Memory.Limit, 0: the agent's default */
 };
 
 /* One output pipe on its way to the log: a record per line. */
@@ -82,6 +83,7 @@ struct container {
 	struct process *procs;       /* init first, then execs */
 	struct process *init;        /* exec_id == id */
 	unsigned nprocs;             /* processes in the list */
+	uint64_t mem_limit;          /* its programs' memory limit in bytes, 0: the default */
 	bool started;                /* StartContainer ran */
 	bool removing;               /* RemoveContainer is waiting for exits */
 };

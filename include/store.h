@@ -32,6 +32,8 @@ struct store_file {
 	uint32_t mode;             /* permission bits (0755) */
 	bool is_dir;               /* a directory (no data) */
 	bool is_static;            /* data not owned by the store (ESP files) */
+	bool pending;              /* being written (store_write): not visible yet */
+	uint64_t received;         /* pending: bytes written so far, in order */
 	unsigned refs;             /* store_get references + 1 while listed */
 	struct store_file *next;   /* listed files */
 };
@@ -43,6 +45,17 @@ void store_init(size_t limit_bytes, void *(*alloc)(size_t bytes),
  * copy of data (else the store refers to it for good).  0, -ENOSPC when
  * over the limit, -ENOMEM, -EINVAL for a bad path. */
 int store_add(const char *path, const void *data, size_t size, uint32_t mode, bool copy);
+/*
+ * Kata's CopyFile, one chunk at a time: the file (file_size bytes, mode)
+ * fills in order (offset == bytes so far) and appears, replacing any
+ * file of that path, with its last byte; a chunk at offset 0 starts it
+ * over.  0, -ENOSPC (over the bound), -EINVAL (bad path, out-of-order or
+ * oversized chunk), -ENOMEM, -EISDIR.
+ */
+int store_write(const char *path, uint64_t file_size, uint32_t mode, uint64_t offset,
+		const void *data, size_t len);
+/* A directory (and its parents); 0 or -errno as store_add. */
+int store_mkdir(const char *path, uint32_t mode);
 /* A referenced file or directory, or NULL. */
 struct store_file *store_get(const char *path);
 void store_put(struct store_file *file);

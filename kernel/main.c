@@ -67,7 +67,8 @@ static void make_boot_id(char *out, size_t size)
 }
 
 /* agent.run_file: a store file in user mode, on the program's task. */
-static int run_store_file(struct prog *prog, const char *path, char *note, size_t note_len)
+static int run_store_file(struct prog *prog, const char *path, uint64_t mem_limit, char *note,
+			  size_t note_len)
 {
 	struct store_file *file = store_get(path);
 	int status;
@@ -77,7 +78,8 @@ static int run_store_file(struct prog *prog, const char *path, char *note, size_
 		store_put(file);
 		return 127;
 	}
-	status = user_run(prog, file, path, (uint64_t)config.container_mem_mib << 20, note,
+	status = user_run(prog, file, path,
+			  mem_limit ? mem_limit : (uint64_t)config.container_mem_mib << 20, note,
 			  note_len);
 	store_put(file);
 	return status;
@@ -164,8 +166,7 @@ static void start_store(void)
 		if (store_add(path, boot.bin[i].data, boot.bin[i].size, 0755, false) != 0)
 			kprintf("store: cannot add %s\n", path);
 	}
-	kprintf("store: %u files from \\bin\\, limit %u MiB; random bytes for programs "
-		"from %s\n", boot.nbin, config.store_mib, user_entropy_source());
+	kprintf("store: %u files from \\bin\\, limit %u MiB\n", boot.nbin, config.store_mib);
 }
 
 /* Time, tasks, PCI and the vsock device; returns only when all are up. */
@@ -188,6 +189,8 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 		kprintf("vsock: cannot continue without a vsock device; powering off\n");
 		arch_power_off(POWEROFF_NO_DEVICE);
 	}
+	entropy_probe(&dma_pool);                                /* virtio-rng, if any */
+	kprintf("random: programs' random bytes come from %s\n", user_entropy_source());
 	kprintf("pool: %zu pages in use after bring-up, %zu free\n",
 		pool_pages_in_use(&dma_pool), pool_pages_free(&dma_pool));
 	vsock_core = vsock_stack_start(vsock_dev, &config);       /* protocol + services */

@@ -6,6 +6,7 @@
 #include "include/store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +37,19 @@ static bool path_ok(const char *path)
 	return true;
 }
 
+static struct store_file *uploads;  /* store_write's files still being written */
+
 static struct store_file *find(const char *path)
 {
 	for (struct store_file *f = files; f; f = f->next)
+		if (strcmp(f->path, path) == 0)
+			return f;
+	return NULL;
+}
+
+static struct store_file *find_upload(const char *path)
+{
+	for (struct store_file *f = uploads; f; f = f->next)
 		if (strcmp(f->path, path) == 0)
 			return f;
 	return NULL;
@@ -142,6 +153,129 @@ int store_add(const char *path, const void *data, size_t size, uint32_t mode, bo
 		release_file(old);
 	platform_unlock();
 	return 0;
+}
+
+/* Make `f` (complete, lock held) the listed file of its path. */
+static int publish(struct store_file *f)
+{
+	struct store_file *old, **link;
+	int err = add_parents(f->path);
+
+	old = find(f->path);
+	if (!err && old && old->is_dir)
+		err = -EISDIR;
+	if (err)
+		return err;
+	for (link = &files; old && *link; link = &(*link)->next) {
+		if (*link == old) {
+			*link = old->next;
+			break;
+		}
+	}
+	f->pending = false;
+	f->next = files;
+	files = f;
+	if (old && --old->refs == 0)
+		release_file(old);
+	return 0;
+}
+
+static void drop_upload(struct store_file *f)
+{
+	for (struct store_file **link = &uploads; *link; link = &(*link)->next) {
+		if (*link == f) {
+			*link = f->next;
+			break;
+		}
+	}
+	release_file(f);
+}
+
+int store_write(const char *path, uint64_t file_size, uint32_t mode, uint64_t offset,
+		const void *data, size_t len)
+{
+	struct store_file *f;
+	int err = 0;
+
+	if (!path_ok(path) || offset > file_size || len > file_size - offset)
+		return -EINVAL;
+	platform_lock();
+	f = find_upload(path);
+	if (f && (offset == 0 || f->size != file_size)) { /* starting over */
+		drop_upload(f);
+		f = NULL;
+	}
+	if (!f) {
+		if (offset != 0) {
+			platform_unlock();
+			return -EINVAL;
+		}
+		if (file_size > limit - used) {
+			platform_unlock();
+			return -ENOSPC;
+		}
+		used += file_size; /* claimed now: the copy may take many calls */
+		platform_unlock();
+		f = calloc(1, sizeof(*f));
+		if (f && file_size && !(f->data = store_alloc(file_size))) {
+			free(f);
+			f = NULL;
+		}
+		platform_lock();
+		if (!f) {
+			used -= file_size;
+			platform_unlock();
+			return -ENOMEM;
+		}
+		strcpy(f->path, path);
+		f->size = file_size;
+		f->mode = mode & 07777;
+		f->refs = 1;
+		f->pending = true;
+		f->next = uploads;
+		uploads = f;
+	}
+	if (offset != f->received) {
+		platform_unlock();
+		return -EINVAL; /* chunks come in order */
+	}
+	platform_unlock();
+	if (len) /* only the agent writes uploads */
+		memcpy((uint8_t *)f->data + offset, data, len);
+	platform_lock();
+	f->received += len;
+	if (f->received == f->size) {
+		for (struct store_file **link = &uploads; *link; link = &(*link)->next) {
+			if (*link == f) {
+				*link = f->next;
+				break;
+			}
+		}
+		if ((err = publish(f)))
+			release_file(f);
+	}
+	platform_unlock();
+	return err;
+}
+
+int store_mkdir(const char *path, uint32_t mode)
+{
+	struct store_file *d;
+	char child[STORE_PATH_MAX + 2];
+	int err;
+
+	if (!path_ok(path))
+		return -EINVAL;
+	if (strcmp(path, "/") == 0)
+		return 0;
+	/* the parents of "path/x" are path and its parents */
+	snprintf(child, sizeof(child), "%s/x", path);
+	platform_lock();
+	err = add_parents(child);
+	if (!err && (d = find(path)))
+		d->mode = mode & 07777;
+	platform_unlock();
+	return err;
 }
 
 struct store_file *store_get(const char *path)
