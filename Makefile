@@ -9,6 +9,7 @@
 #   make test            everything above, then the QEMU suites; ends with
 #                        a "N passed, N failed" line
 #   make run             the main job: boot the image with the backend
+#   make bench           the image against a Linux guest, one table (+ JSON, PNG)
 #   make format          clang-format every tracked C file (.clang-format)
 #   make fresh-check     CI by hand: make test + make run of HEAD in a fresh
 #                        Debian 12 root (.ci/run; needs root)
@@ -155,7 +156,7 @@ IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 # ---------------------------------------------------------------------------
 # Top-level targets
 # ---------------------------------------------------------------------------
-.PHONY: all deps images image esp host unit fuzz test qemu-test run fresh-check format clean distclean
+.PHONY: all deps images image esp host unit fuzz test bench qemu-test run fresh-check format clean distclean
 
 all: deps
 	$(MAKE) --no-print-directory ARCH=x86_64 image
@@ -305,6 +306,11 @@ qemu-test: all
 
 run: all
 	@scripts/run.sh
+
+# Our image against a Linux guest, figure by figure (bench/compare.py):
+# a table, build/bench/bench.json and build/bench/bench.png.
+bench: all linux-guest
+	@$(PYTHON) bench/compare.py $(BENCH_ARGS)
 
 # The committed HEAD, built and tested from nothing in a debootstrapped
 # Debian 12 root, exactly as CI does it.

@@ -36,6 +36,7 @@ packages=(
 	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
 	clang-format                         # the formatting check (tests/lint)
 	clang libclang-rt-14-dev             # libFuzzer targets (make fuzz)
+	python3-matplotlib                   # make bench's chart
 )
 
 # --- 1. Debian packages -----------------------------------------------------
