@@ -153,6 +153,11 @@ void arch_frame_call(struct trap_frame *f, uint64_t pc, uint64_t sp, uint64_t a0
  * everything that would leave user mode forced back (rt_sigreturn). */
 size_t arch_frame_size(void);
 void arch_frame_restore(struct trap_frame *f, const void *saved);
+/* FP/SIMD state saved at this kernel entry outside the frame (x86: the
+ * fxsave area below it), or 0 bytes (aarch64: inside the frame). */
+size_t arch_frame_fpu(struct trap_frame *f, void **state);
+/* Make FP state copied back from user memory safe to restore. */
+void arch_fpu_sanitize(void *state);
 /* What a program's auxv says about the CPU (AT_HWCAP, AT_HWCAP2,
  * AT_MINSIGSTKSZ, AT_PLATFORM). */
 void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,

@@ -52,6 +52,7 @@ struct boot_info {
 	unsigned exit_attempts;    /* ExitBootServices calls it took */
 	unsigned config_problems;  /* option problems reported */
 	char firmware[64];         /* firmware vendor and revision */
+	uint64_t epoch_seconds;    /* wall clock (Unix time) from the firmware's RTC, 0: none */
 	uint64_t image_base;       /* where the firmware loaded the image */
 	uint64_t image_bytes;      /* and its size */
 	uint64_t boot_stack_base;  /* the map range holding the stack efi_main runs on */

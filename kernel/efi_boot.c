@@ -426,6 +426,37 @@ static const void *identity_map(uint64_t phys, size_t len)
 	return (const void *)(uintptr_t)phys;
 }
 
+/* Days from 1970-01-01 to year-month-day (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The firmware's real-time clock as Unix time (UEFI 2.10 §8.3.1), for
+ * programs' CLOCK_REALTIME; 0 when it has none. */
+static uint64_t wall_clock(void)
+{
+	EFI_TIME t;
+	int64_t secs;
+
+	if (st->RuntimeServices->GetTime(&t, NULL) != EFI_SUCCESS || t.Year < 1970 ||
+	    t.Month < 1 || t.Month > 12 || t.Day < 1 || t.Day > 31)
+		return 0;
+	secs = days_from_civil(t.Year, t.Month, t.Day) * 86400 + t.Hour * 3600 +
+	       t.Minute * 60 + t.Second;
+	if (t.TimeZone != EFI_UNSPECIFIED_TIMEZONE)
+		secs += (int64_t)t.TimeZone * 60; /* minutes to add to local time for UTC */
+	return secs > 0 ? (uint64_t)secs : 0;
+}
+
 int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 	     struct acpi *acpi, struct boot_info *info)
 {
@@ -450,6 +481,7 @@ int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 		(st->Hdr.Revision & 0xffff) / 10);
 
 	config_defaults(cfg);
+	info->epoch_seconds = wall_clock();
 	if (bs->HandleProtocol(image_handle, &loaded_guid, (void **)&loaded) ==
 	    EFI_SUCCESS) {
 		kprintf("image: loaded at %p, %llu bytes\n", loaded->ImageBase,

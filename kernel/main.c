@@ -251,6 +251,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	vm_init(&boot);                                          /* own page tables */
 	heap_init(boot.heap, boot.heap_bytes);                   /* malloc's region */
 	start_store();                                           /* programs: \\bin\\, CopyFile */
+	syscall_set_wall_clock(boot.epoch_seconds);              /* programs' CLOCK_REALTIME */
 	if (pool_init(&dma_pool, boot.pool, dma_addr(arch_phys_to_dma(boot.pool_phys)),
 		      boot.pool_bytes) != 0)                     /* DMA page pool */
 		panic("cannot set up the DMA page pool");

@@ -1043,10 +1043,20 @@ X86_ONLY static long sys_access(struct user_proc *p, struct trap_frame *f, const
 
 /* ---- time ---- */
 
+static uint64_t wall_clock_ns; /* Unix time at the image's entry (RTC), 0: unknown */
+
+void syscall_set_wall_clock(uint64_t epoch_seconds_at_entry)
+{
+	wall_clock_ns = epoch_seconds_at_entry * 1000000000ull;
+}
+
 static long get_clock(uint64_t clock, uint64_t *ns)
 {
 	switch (clock) {
-	case 0: case 1: case 4: case 5: case 6: case 7: /* realtime (from boot: no RTC), monotonic, ... */
+	case 0: case 5: /* CLOCK_REALTIME(_COARSE): the RTC at entry + time since */
+		*ns = wall_clock_ns + arch_clock_since_entry_ns();
+		return 0;
+	case 1: case 4: case 6: case 7: /* monotonic, raw, coarse, boottime */
 		*ns = arch_clock_ns();
 		return 0;
 	case 2: case 3: /* process / thread CPU time */
@@ -1080,14 +1090,15 @@ static long sys_clock_getres(struct user_proc *p, struct trap_frame *f, const ui
 
 static long sys_gettimeofday(struct user_proc *p, struct trap_frame *f, const uint64_t *a)
 {
-	uint64_t ns = arch_clock_ns(), tv[2] = { ns / 1000000000, ns % 1000000000 / 1000 };
+	uint64_t ns = wall_clock_ns + arch_clock_since_entry_ns();
+	uint64_t tv[2] = { ns / 1000000000, ns % 1000000000 / 1000 };
 
 	return a[0] && vm_copy_out(p->as, a[0], tv, sizeof(tv)) ? -EFAULT : 0;
 }
 
 X86_ONLY static long sys_time(struct user_proc *p, struct trap_frame *f, const uint64_t *a)
 {
-	uint64_t t = arch_clock_ns() / 1000000000;
+	uint64_t t = (wall_clock_ns + arch_clock_since_entry_ns()) / 1000000000;
 
 	return a[0] && vm_copy_out(p->as, a[0], &t, 8) ? -EFAULT : (long)t;
 }

@@ -30,7 +30,8 @@
 #define PIE_BRK_MAX (1ull << 30)          /* a static-pie heap may grow 1 GiB */
 #define SIGRETURN_PAGE (VM_USER_END - VM_PAGE)
 #define STACK_TOP (SIGRETURN_PAGE - VM_PAGE)
-#define STACK_BYTES (512ull << 10)        /* mapped up front */
+#define STACK_BYTES (256ull << 10)        /* mapped up front */
+#define STACK_MAX (8ull << 20)            /* grown on demand down to this (RLIMIT_STACK) */
 #define MMAP_TOP (STACK_TOP - (64ull << 20))
 #define MAX_FILE_BYTES (64u << 20)
 #define STACK_BUILD_BYTES (64u << 10)
@@ -95,6 +96,13 @@ void user_fault(int sig, const char *what, uint64_t addr, uint64_t pc)
 	exit_by_signal(p, sig);
 }
 
+bool user_stack_fault(uint64_t addr)
+{
+	struct user_proc *p = user_current();
+
+	return p && vm_grow(p->as, addr);
+}
+
 int user_peek(uint64_t va, void *buf, size_t len)
 {
 	struct user_proc *p = user_current();
@@ -127,11 +135,13 @@ static void deliver(struct user_proc *p, struct trap_frame *f, int sig)
 	uint8_t info[SIGINFO_BYTES] = { 0 };
 	uint64_t sp = arch_frame_sp(f), ret, info_at, uc_at, uc_header[5];
 	bool pushes = arch_call_pushes_return();
+	void *fpu;
+	size_t fpsize = arch_frame_fpu(f, &fpu);
 
 	if ((a->flags & SA_ONSTACK) && p->altstack_size && !(p->altstack_flags & 1))
 		sp = p->altstack_sp + p->altstack_size;
 	sp -= 128; /* the x86 red zone; harmless elsewhere */
-	sp -= SIGINFO_BYTES + sizeof(uc_header) + fsize + 8;
+	sp -= SIGINFO_BYTES + sizeof(uc_header) + fsize + 8 + fpsize;
 	sp &= ~15ull;
 	info_at = sp;
 	uc_at = sp + SIGINFO_BYTES;
@@ -148,6 +158,7 @@ static void deliver(struct user_proc *p, struct trap_frame *f, int sig)
 	    vm_copy_out(p->as, uc_at, uc_header, sizeof(uc_header)) ||
 	    vm_copy_out(p->as, uc_at + sizeof(uc_header), f, fsize) ||
 	    vm_copy_out(p->as, uc_at + sizeof(uc_header) + fsize, &p->blocked, 8) ||
+	    (fpsize && vm_copy_out(p->as, uc_at + sizeof(uc_header) + fsize + 8, fpu, fpsize)) ||
 	    (pushes && vm_copy_out(p->as, sp, &ret, 8))) {
 		note(p, "%s: no room on the stack for the handler of signal %d", p->exe, sig);
 		exit_by_signal(p, SIGNAL_SEGV);
@@ -166,13 +177,19 @@ long user_sigreturn(struct trap_frame *f)
 	size_t fsize = arch_frame_size();
 	uint64_t at = arch_frame_sp(f) + SIGINFO_BYTES + 5 * 8, mask;
 	uint8_t *saved = malloc(fsize);
+	void *fpu;
+	size_t fpsize = arch_frame_fpu(f, &fpu);
 
+	/* the FP state goes straight back where this entry's exit restores it */
 	if (!saved || vm_copy_in(p->as, saved, at, fsize) ||
-	    vm_copy_in(p->as, &mask, at + fsize, 8)) {
+	    vm_copy_in(p->as, &mask, at + fsize, 8) ||
+	    (fpsize && vm_copy_in(p->as, fpu, at + fsize + 8, fpsize))) {
 		free(saved);
 		note(p, "%s: rt_sigreturn with a bad frame", p->exe);
 		exit_by_signal(p, SIGNAL_SEGV);
 	}
+	if (fpsize)
+		arch_fpu_sanitize(fpu);
 	arch_frame_restore(f, saved);
 	free(saved);
 	p->blocked = mask & ~((1ull << (SIGNAL_KILL - 1)) | (1ull << 18));
@@ -329,6 +346,7 @@ static int load(struct user_proc *p, const struct store_file *file, const char *
 		     err == -ENOMEM ? "over the memory limit or out of RAM" : "bad layout");
 		return err;
 	}
+	vm_set_growable(p->as, STACK_TOP - STACK_MAX, STACK_TOP - STACK_BYTES);
 	p->brk_start = p->brk = base + img.hi;
 	p->brk_max = img.type == ELF_ET_DYN ? p->brk + PIE_BRK_MAX : VM_USER_WINDOW_END;
 	p->mmap_next = MMAP_TOP;
@@ -399,6 +417,13 @@ int user_run(struct prog *prog, struct store_file *file, const char *path, uint6
 	/* every end of the process comes back here (user_exit) */
 	arch_irq_enable();
 	status = p->exit_status;
+	if (!note_buf[0] && p->n_enosys) {
+		int n = snprintf(note_buf, note_len, "system calls it made that are not "
+				 "implemented (ENOSYS):");
+
+		for (unsigned i = 0; i < p->n_enosys && n > 0 && (size_t)n < note_len; i++)
+			n += snprintf(note_buf + n, note_len - (size_t)n, " %u", p->enosys[i]);
+	}
 	release(p);
 	free(p);
 	return status;

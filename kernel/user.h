@@ -99,6 +99,9 @@ __attribute__((noreturn)) void user_fault(int sig, const char *what, uint64_t ad
 /* On every way back to user mode (interrupts off): a kill ends the
  * process, a pending signal runs its handler or its default action. */
 void user_return(struct trap_frame *f);
+/* A page fault at `addr` below the stack: grown (true) or not a stack
+ * growth / over the limit (false: the fault ends the process). */
+bool user_stack_fault(uint64_t addr);
 /* Read the current process's memory (for the arch fault decoder). */
 int user_peek(uint64_t va, void *buf, size_t len);
 /* Raise `sig` for the current process (kill, tgkill to itself). */
@@ -107,7 +110,9 @@ void user_raise(int sig);
  * return register then must not be overwritten). */
 long user_sigreturn(struct trap_frame *f);
 
-/* kernel/syscall.c */
+/* kernel/syscall.c; the wall clock at the image's entry, for CLOCK_REALTIME
+ * (0: unknown, then it counts from the boot). */
+void syscall_set_wall_clock(uint64_t epoch_seconds_at_entry);
 void syscall_dispatch(struct trap_frame *f);
 void user_fds_init(struct user_proc *p);
 void user_fds_close(struct user_proc *p);

@@ -39,6 +39,8 @@ struct vm_space {
 	uint64_t root;          /* physical address of its root table */
 	uint64_t pages;         /* pages it holds: user pages + its tables */
 	uint64_t limit_pages;   /* most it may hold */
+	uint64_t grow_lo;       /* a stack's reserve [grow_lo, grow_hi) ... */
+	uint64_t grow_hi;       /* ... mapped on first touch; grow_hi: lowest page mapped */
 };
 
 static struct dma_pool pools[MAX_POOLS]; /* free RAM, one pool per range */
@@ -533,6 +535,25 @@ void vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 	}
 }
 
+void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi)
+{
+	as->grow_lo = lo;
+	as->grow_hi = hi;
+}
+
+bool vm_grow(struct vm_space *as, uint64_t addr)
+{
+	uint64_t page = addr & ~(VM_PAGE - 1);
+
+	if (page < as->grow_lo || page >= as->grow_hi)
+		return false;
+	/* a stack grows without gaps: everything down to this page */
+	if (vm_map_anon(as, page, as->grow_hi - page, VM_READ | VM_WRITE) != 0)
+		return false;
+	as->grow_hi = page;
+	return true;
+}
+
 /* The kernel pointer to user byte `va`, if user-accessible (writable). */
 static uint8_t *user_byte(struct vm_space *as, uint64_t va, bool write)
 {
@@ -543,6 +564,8 @@ static uint8_t *user_byte(struct vm_space *as, uint64_t va, bool write)
 	    (va >= VM_USER_WINDOW_END && va < VM_KERNEL_END))
 		return NULL;
 	e = walk(as->root, va, 0, false, NULL);
+	if ((!e || !arch_pte_valid(*e)) && vm_grow(as, va))
+		e = walk(as->root, va, 0, false, NULL); /* a stack page, first touched here */
 	if (!e || !arch_pte_valid(*e))
 		return NULL;
 	prot = arch_pte_prot(*e, 0);

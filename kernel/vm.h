@@ -75,6 +75,13 @@ bool vm_user_ok(struct vm_space *as, uint64_t va, uint64_t len, bool write);
 /* Is any page of [va, va + len) mapped? */
 bool vm_any_mapped(struct vm_space *as, uint64_t va, uint64_t len);
 
+/* A stack's reserve [lo, hi): pages below hi are mapped when first
+ * touched (a page fault, or a copy below), down to lo, within the limit. */
+void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi);
+/* Map the reserve down to `addr`'s page: true, or false (not in the
+ * reserve, or over the limit). */
+bool vm_grow(struct vm_space *as, uint64_t addr);
+
 /* Copies between the kernel and user memory of `as`, through the page
  * tables (never by dereferencing the user pointer): 0 or -EFAULT. */
 int vm_copy_in(struct vm_space *as, void *dst, uint64_t src, size_t len);

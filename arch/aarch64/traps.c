@@ -65,6 +65,8 @@ static void user_exception(struct trap_frame *f, unsigned ec)
 
 	switch (ec) {
 	case 0x24: /* data abort */
+		if ((fsc & 0x3c) == 0x04 && user_stack_fault(f->far))
+			return; /* translation fault below the stack: it grew */
 		if (fsc == 0x21)
 			user_fault(SIGNAL_BUS, "alignment fault", f->far, f->elr);
 		user_fault(SIGNAL_SEGV, "data abort", f->far, f->elr);
@@ -199,4 +201,14 @@ size_t arch_sigreturn_code(uint8_t *buf, size_t len)
 		return 0;
 	memcpy(buf, code, sizeof(code));
 	return sizeof(code);
+}
+
+size_t arch_frame_fpu(struct trap_frame *f, void **state)
+{
+	*state = NULL;
+	return 0; /* q0-q31, FPSR and FPCR are in the frame */
+}
+
+void arch_fpu_sanitize(void *state)
+{
 }

@@ -113,6 +113,8 @@ static void user_exception(struct trap_frame *f)
 		sig = SIGNAL_ILL;
 		break;
 	case 14:
+		if (!(f->error & 1) && user_stack_fault(read_cr2()))
+			return; /* not present, below the stack: it grew */
 		sig = SIGNAL_SEGV;
 		addr = read_cr2();
 		break;
@@ -229,4 +231,22 @@ size_t arch_sigreturn_code(uint8_t *buf, size_t len)
 bool arch_call_pushes_return(void)
 {
 	return true;
+}
+
+/* vectors.S: fxsave64 at (frame - 512) & ~15, restored with fxrstor64 on
+ * the way out; frames from ring 3 are 16-aligned, so it is frame - 512. */
+size_t arch_frame_fpu(struct trap_frame *f, void **state)
+{
+	*state = (void *)(((uintptr_t)f - 512) & ~(uintptr_t)15);
+	return 512;
+}
+
+void arch_fpu_sanitize(void *state)
+{
+	uint32_t mxcsr;
+
+	/* reserved MXCSR bits make fxrstor raise #GP in the kernel */
+	memcpy(&mxcsr, (uint8_t *)state + 24, 4);
+	mxcsr &= 0xffbf;
+	memcpy((uint8_t *)state + 24, &mxcsr, 4);
 }

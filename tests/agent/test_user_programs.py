@@ -347,3 +347,17 @@ def test_random_bytes_come_from_virtio_rng(c, user_vm):
         assert len(getrandom) == 32 and len(at_random) == 32
         seen |= {getrandom, at_random}
     assert len(seen) == 6, "every draw differs"
+
+
+def test_stack_grows_on_demand_up_to_its_limit(c, user_vm):
+    out, _, status = run(c, "stack2m", ["/bin/faults", "stack", "2048"])
+    assert (out, status) == (b"stack ok 1\n", 0)
+    out, _, status = run(c, "stack16m", ["/bin/faults", "stack", "16384"])
+    assert status == 139  # past RLIMIT_STACK (8 MiB): SIGSEGV
+    healthy(c)
+
+
+def test_wall_clock_comes_from_the_rtc(c, user_vm):
+    out, _, status = run(c, "date", ["/bin/busybox", "date", "+%s"])
+    assert status == 0
+    assert abs(int(out) - time.time()) < 120

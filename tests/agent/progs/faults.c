@@ -2,7 +2,8 @@
  * null (NULL dereference), priv (a privileged instruction), kread
  * (read the kernel address argv[2]), spin, alloc (allocate until refused),
  * term (a SIGTERM handler that exits 0), random (16 bytes of getrandom and
- * of AT_RANDOM, in hex) and getpid N (a system-call loop). */
+ * of AT_RANDOM, in hex), stack N (N KiB of stack through recursion; the
+ * stack grows on demand up to 8 MiB) and getpid N (a system-call loop). */
 #include <signal.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
@@ -10,6 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* One KiB of stack per level; the sum keeps it from becoming a loop. */
+static unsigned long deep(unsigned long kib)
+{
+	volatile char frame[1024];
+
+	frame[0] = (char)kib;
+	if (kib == 0)
+		return 0;
+	return deep(kib - 1) + (unsigned long)frame[0];
+}
 
 static void on_term(int sig)
 {
@@ -68,6 +80,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 16; i++)
 			printf("%02x", at[i]);
 		printf("\n");
+		return 0;
+	}
+	if (strcmp(what, "stack") == 0) {
+		printf("stack ok %lu\n", deep(strtoul(argv[2], NULL, 0)) > 0);
 		return 0;
 	}
 	if (strcmp(what, "getpid") == 0) {
