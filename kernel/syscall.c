@@ -75,9 +75,23 @@ static int fd_alloc(struct user_proc *p, int from)
 	return -EMFILE;
 }
 
+#define O_NONBLOCK 04000
+#define PIPE_BYTES (64u << 10)       /* as Linux's default pipe */
+#define PIPE_POLL_NS 1000000ull      /* a blocked pipe end looks again this often */
+
 static void fd_release(struct user_fd *fd)
 {
+	struct user_pipe *up = fd->upipe;
+
 	store_put(fd->file);
+	if (up && fd->kind == FD_PIPE_R && --up->readers == 0)
+		pipe_close_read(&up->pipe);
+	if (up && fd->kind == FD_PIPE_W && --up->writers == 0)
+		pipe_close_write(&up->pipe);
+	if (up && up->readers == 0 && up->writers == 0) {
+		pipe_destroy(&up->pipe);
+		free(up);
+	}
 	memset(fd, 0, sizeof(*fd));
 }
 
@@ -198,6 +212,56 @@ static long read_file(struct user_proc *p, struct user_fd *fd, uint64_t buf, uin
 	return (long)n;
 }
 
+/* A pipe of this process: only a signal handler could fill or drain it
+ * while we wait, so a blocking end sleeps in short steps until it can go
+ * on or a signal comes (as Linux, it may wait for good). */
+static long read_pipe(struct user_proc *p, struct user_fd *fd, uint64_t buf, uint64_t len)
+{
+	struct pipe *pipe = &fd->upipe->pipe;
+
+	for (;;) {
+		size_t n = pipe_read(pipe, p->iobuf, len < USER_IOBUF ? len : USER_IOBUF);
+
+		if (n)
+			return vm_copy_out(p->as, buf, p->iobuf, n) ? -EFAULT : (long)n;
+		if (pipe_write_closed(pipe))
+			return 0;
+		if (fd->nonblock)
+			return -EAGAIN;
+		if (prog_sleep(p->prog, PIPE_POLL_NS) == -EINTR || p->pending & ~p->blocked)
+			return -EINTR;
+	}
+}
+
+static long write_pipe(struct user_proc *p, struct user_fd *fd, uint64_t buf, uint64_t len)
+{
+	struct pipe *pipe = &fd->upipe->pipe;
+	uint64_t done = 0;
+
+	while (done < len) {
+		size_t chunk = len - done < USER_IOBUF ? len - done : USER_IOBUF, n;
+
+		if (pipe_read_closed(pipe)) {
+			user_raise(SIGNAL_PIPE);
+			return done ? (long)done : -EPIPE;
+		}
+		if (pipe_room(pipe) < chunk)
+			chunk = pipe_room(pipe);
+		if (!chunk) {
+			if (fd->nonblock)
+				return done ? (long)done : -EAGAIN;
+			if (prog_sleep(p->prog, PIPE_POLL_NS) == -EINTR || p->pending & ~p->blocked)
+				return done ? (long)done : -EINTR;
+			continue;
+		}
+		if (vm_copy_in(p->as, p->iobuf, buf + done, chunk))
+			return done ? (long)done : -EFAULT;
+		n = pipe_write(pipe, p->iobuf, chunk);
+		done += n;
+	}
+	return (long)done;
+}
+
 static long do_read(struct user_proc *p, uint64_t fdn, uint64_t buf, uint64_t len)
 {
 	struct user_fd *fd = fd_get(p, fdn);
@@ -213,6 +277,8 @@ static long do_read(struct user_proc *p, uint64_t fdn, uint64_t buf, uint64_t le
 		return read_file(p, fd, buf, len, fd->offset, true);
 	case FD_DIR:
 		return -EISDIR;
+	case FD_PIPE_R:
+		return read_pipe(p, fd, buf, len);
 	default:
 		return -EBADF;
 	}
@@ -225,6 +291,8 @@ static long do_write(struct user_proc *p, uint64_t fdn, uint64_t buf, uint64_t l
 
 	if (!fd)
 		return -EBADF;
+	if (fd->kind == FD_PIPE_W)
+		return write_pipe(p, fd, buf, len);
 	if (fd->kind != FD_STDOUT && fd->kind != FD_STDERR)
 		return -EBADF;
 	while (done < len) {
@@ -356,8 +424,8 @@ static long do_openat(struct user_proc *p, int64_t dirfd, uint64_t upath, uint64
 		store_put(file);
 		return fdn;
 	}
-	p->fds[fdn] = (struct user_fd){ is_dir ? FD_DIR : FD_FILE, (flags & O_CLOEXEC) != 0,
-					file, 0 };
+	p->fds[fdn] = (struct user_fd){ .kind = is_dir ? FD_DIR : FD_FILE,
+					.cloexec = (flags & O_CLOEXEC) != 0, .file = file };
 	return fdn;
 }
 
@@ -369,6 +437,47 @@ static long sys_openat(struct user_proc *p, struct trap_frame *f, const uint64_t
 X86_ONLY static long sys_open(struct user_proc *p, struct trap_frame *f, const uint64_t *a)
 {
 	return do_openat(p, AT_FDCWD, a[0], a[1]);
+}
+
+static long sys_pipe2(struct user_proc *p, struct trap_frame *f, const uint64_t *a)
+{
+	struct user_pipe *up;
+	int32_t fds[2];
+	int r, w;
+
+	if (a[1] & ~(uint64_t)(O_NONBLOCK | O_CLOEXEC))
+		return -EINVAL;
+	if ((r = fd_alloc(p, 0)) < 0)
+		return r;
+	p->fds[r].kind = FD_PIPE_R; /* held while the second is found */
+	w = fd_alloc(p, 0);
+	p->fds[r].kind = FD_NONE;
+	if (w < 0)
+		return w;
+	if (!(up = calloc(1, sizeof(*up))) || pipe_init(&up->pipe, PIPE_BYTES)) {
+		free(up);
+		return -ENFILE;
+	}
+	fds[0] = r;
+	fds[1] = w;
+	if (vm_copy_out(p->as, a[0], fds, sizeof(fds))) {
+		pipe_destroy(&up->pipe);
+		free(up);
+		return -EFAULT;
+	}
+	up->readers = up->writers = 1;
+	p->fds[r] = (struct user_fd){ .kind = FD_PIPE_R, .cloexec = a[1] & O_CLOEXEC,
+				       .nonblock = a[1] & O_NONBLOCK, .upipe = up };
+	p->fds[w] = (struct user_fd){ .kind = FD_PIPE_W, .cloexec = a[1] & O_CLOEXEC,
+				       .nonblock = a[1] & O_NONBLOCK, .upipe = up };
+	return 0;
+}
+
+X86_ONLY static long sys_pipe(struct user_proc *p, struct trap_frame *f, const uint64_t *a)
+{
+	const uint64_t b[2] = { a[0], 0 };
+
+	return sys_pipe2(p, f, b);
 }
 
 /* ---- stat ---- */
@@ -383,7 +492,8 @@ static void stat_of(const struct user_fd *fd, const struct store_file *file, boo
 {
 	memset(k, 0, sizeof(*k));
 	k->nlink = 1;
-	if (fd && (fd->kind == FD_STDIN || fd->kind == FD_STDOUT || fd->kind == FD_STDERR)) {
+	if (fd && (fd->kind == FD_STDIN || fd->kind == FD_STDOUT || fd->kind == FD_STDERR ||
+		   fd->kind == FD_PIPE_R || fd->kind == FD_PIPE_W)) {
 		k->mode = S_IFIFO | 0600;
 		k->ino = 1 + (uint64_t)fd->kind;
 		return;
@@ -572,6 +682,10 @@ static long do_dup(struct user_proc *p, uint64_t old, int64_t to, bool cloexec)
 	p->fds[n].cloexec = cloexec;
 	if (fd->file)
 		fd->file->refs++; /* under no lock: only this task touches its own fds' files */
+	if (fd->kind == FD_PIPE_R)
+		fd->upipe->readers++;
+	if (fd->kind == FD_PIPE_W)
+		fd->upipe->writers++;
 	return n;
 }
 
@@ -609,8 +723,10 @@ static long sys_fcntl(struct user_proc *p, struct trap_frame *f, const uint64_t 
 		fd->cloexec = a[2] & 1;
 		return 0;
 	case 3: /* F_GETFL */
-		return fd->kind == FD_STDOUT || fd->kind == FD_STDERR ? 1 : 0;
+		return (fd->kind == FD_STDOUT || fd->kind == FD_STDERR || fd->kind == FD_PIPE_W ?
+				1 : 0) | (fd->nonblock ? O_NONBLOCK : 0);
 	case 4: /* F_SETFL */
+		fd->nonblock = a[2] & O_NONBLOCK;
 		return 0;
 	}
 	return -EINVAL;
@@ -644,6 +760,18 @@ static bool poll_ready(struct user_proc *p, int64_t fdn, int16_t events, int16_t
 			*revents |= 0x8; /* POLLERR */
 		break;
 	}
+	case FD_PIPE_R:
+		if (pipe_readable(&fd->upipe->pipe) || pipe_write_closed(&fd->upipe->pipe))
+			*revents = events & POLLIN;
+		if (pipe_write_closed(&fd->upipe->pipe) && !pipe_readable(&fd->upipe->pipe))
+			*revents |= POLLHUP;
+		break;
+	case FD_PIPE_W:
+		if (pipe_room(&fd->upipe->pipe))
+			*revents = events & POLLOUT;
+		if (pipe_read_closed(&fd->upipe->pipe))
+			*revents |= 0x8; /* POLLERR */
+		break;
 	default:
 		*revents = events & (POLLIN | POLLOUT);
 	}
@@ -1251,7 +1379,7 @@ static const struct syscall_entry table[] = {
 	[5] = S(fstat), [6] = S(stat), [7] = S(poll), [8] = S(lseek), [9] = S(mmap),
 	[10] = S(mprotect), [11] = S(munmap), [12] = S(brk), [13] = S(rt_sigaction),
 	[14] = S(rt_sigprocmask), [15] = { "rt_sigreturn", NULL }, [16] = S(ioctl),
-	[17] = S(pread64), [19] = S(readv), [20] = S(writev), [21] = S(access),
+	[17] = S(pread64), [19] = S(readv), [20] = S(writev), [21] = S(access), [22] = S(pipe),
 	[24] = S(sched_yield), [25] = { "mremap", sys_enomem }, [28] = { "madvise", sys_zero },
 	[32] = S(dup), [33] = S(dup2), [35] = S(nanosleep), [39] = S(getpid),
 	[60] = S(exit), [61] = S(wait4), [62] = S(kill), [63] = S(uname), [72] = S(fcntl),
@@ -1265,14 +1393,14 @@ static const struct syscall_entry table[] = {
 	[221] = { "fadvise64", sys_zero }, [228] = S(clock_gettime), [229] = S(clock_getres),
 	[230] = S(clock_nanosleep), [231] = { "exit_group", sys_exit }, [234] = S(tgkill),
 	[257] = S(openat), [262] = S(newfstatat), [267] = S(readlinkat), [269] = S(faccessat),
-	[271] = S(ppoll), [273] = { "set_robust_list", sys_zero }, [292] = S(dup3),
+	[271] = S(ppoll), [273] = { "set_robust_list", sys_zero }, [292] = S(dup3), [293] = S(pipe2),
 	[302] = S(prlimit64), [318] = S(getrandom), [332] = S(statx),
 	[334] = { "rseq", sys_enosys_quiet }, [439] = { "faccessat2", sys_faccessat },
 };
 #else
 static const struct syscall_entry table[] = {
 	[17] = S(getcwd), [23] = S(dup), [24] = S(dup3), [25] = S(fcntl), [29] = S(ioctl),
-	[48] = S(faccessat), [49] = S(chdir), [56] = S(openat), [57] = S(close),
+	[48] = S(faccessat), [49] = S(chdir), [56] = S(openat), [57] = S(close), [59] = S(pipe2),
 	[61] = S(getdents64), [62] = S(lseek), [63] = S(read), [64] = S(write),
 	[65] = S(readv), [66] = S(writev), [67] = S(pread64), [73] = S(ppoll),
 	[78] = S(readlinkat), [79] = S(newfstatat), [80] = S(fstat), [93] = S(exit),

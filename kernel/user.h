@@ -44,11 +44,19 @@
 struct trap_frame;
 struct vm_space;
 
-enum fd_kind { FD_NONE, FD_STDIN, FD_STDOUT, FD_STDERR, FD_FILE, FD_DIR };
+enum fd_kind { FD_NONE, FD_STDIN, FD_STDOUT, FD_STDERR, FD_FILE, FD_DIR, FD_PIPE_R, FD_PIPE_W };
+
+/* A pipe2 pipe: both ends in this process (there is no fork). */
+struct user_pipe {
+	struct pipe pipe;            /* the bytes (agent/pipe.h) */
+	unsigned readers, writers;   /* fds open on each end */
+};
 
 struct user_fd {
 	enum fd_kind kind;           /* what it reads or writes */
 	bool cloexec;                /* FD_CLOEXEC (kept, no exec yet) */
+	bool nonblock;               /* O_NONBLOCK (pipes) */
+	struct user_pipe *upipe;     /* PIPE_R, PIPE_W: the pipe */
 	struct store_file *file;     /* FILE, DIR: the store entry (a reference) */
 	uint64_t offset;             /* FILE: read position; DIR: next entry */
 };

@@ -28,7 +28,7 @@ packages=(
 	build-essential gnu-efi newlib-source nanopb
 	protobuf-compiler libprotobuf-dev    # protoc + google/protobuf/*.proto
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
-	libc6-dev-arm64-cross                # static aarch64 test programs (issue 14)
+	libc6-dev-arm64-cross musl-tools     # static test programs (issue 14)
 	# run: QEMU with its firmware; mtools makes FAT images of the ESP
 	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 mtools
 	# tests: pytest, the Python ttRPC client, the Linux test guest's

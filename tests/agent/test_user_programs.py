@@ -61,6 +61,10 @@ def programs(arch, d):
         f.write(bytes(range(256)) * 4096)  # 1 MiB
     files["data"] = data
     files["busybox"] = BUSYBOX[arch]
+    if arch == "x86_64":  # Debian packages musl for the host architecture only
+        files["hello-musl"] = os.path.join(d, "hello-musl")
+        subprocess.run(["musl-gcc", "-static", "-O2", "-o", files["hello-musl"],
+                        os.path.join(PROGS, "hello.c")], check=True)
     return files
 
 
@@ -361,3 +365,13 @@ def test_wall_clock_comes_from_the_rtc(c, user_vm):
     out, _, status = run(c, "date", ["/bin/busybox", "date", "+%s"])
     assert status == 0
     assert abs(int(out) - time.time()) < 120
+
+
+def test_pipe2_within_the_process(c, user_vm):
+    assert run(c, "pipe", ["/bin/faults", "pipe"])[:3:2] == (b"pipe ok\n", 0)
+
+
+@pytest.mark.parametrize("user_vm", ["x86_64"], indirect=True)
+def test_static_musl_hello(c, user_vm):
+    out, err, status = run(c, "musl", ["/bin/hello-musl", "m"])
+    assert (out, err, status) == (b"hello from /bin/hello-musl m\n", b"", 0)

@@ -3,7 +3,11 @@
  * (read the kernel address argv[2]), spin, alloc (allocate until refused),
  * term (a SIGTERM handler that exits 0), random (16 bytes of getrandom and
  * of AT_RANDOM, in hex), stack N (N KiB of stack through recursion; the
- * stack grows on demand up to 8 MiB) and getpid N (a system-call loop). */
+ * stack grows on demand up to 8 MiB), pipe (pipe2 within the process) and
+ * getpid N (a system-call loop). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
@@ -84,6 +88,29 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(what, "stack") == 0) {
 		printf("stack ok %lu\n", deep(strtoul(argv[2], NULL, 0)) > 0);
+		return 0;
+	}
+	if (strcmp(what, "pipe") == 0) {
+		int fds[2];
+		char buf[8];
+		struct pollfd pfd;
+
+		signal(SIGPIPE, SIG_IGN);
+		if (pipe2(fds, O_NONBLOCK) || write(fds[1], "abc", 3) != 3)
+			return 10;
+		pfd = (struct pollfd){ fds[0], POLLIN, 0 };
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+			return 11;
+		if (read(fds[0], buf, sizeof(buf)) != 3 || memcmp(buf, "abc", 3))
+			return 12;
+		if (read(fds[0], buf, sizeof(buf)) != -1 || errno != EAGAIN)
+			return 13;
+		close(fds[1]);
+		if (read(fds[0], buf, sizeof(buf)) != 0)
+			return 14;
+		if (pipe(fds) || close(fds[0]) || write(fds[1], "x", 1) != -1 || errno != EPIPE)
+			return 15;
+		printf("pipe ok\n");
 		return 0;
 	}
 	if (strcmp(what, "getpid") == 0) {
