@@ -247,6 +247,7 @@ $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
 $(eval $(call unit_test,test_elf,kernel/elf.c))
+$(eval $(call unit_test,test_store,kernel/store.c tests/unit/host_platform.c))
 # vsock core (issue 6): the portable sources plus the pthread platform
 VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
 	vsock/loopback.c tests/unit/host_platform.c
