@@ -330,7 +330,9 @@ int process_start(struct process *proc)
 		struct store_file *f = store_get(proc->io.argv[0]);
 		char hex[65] = "";
 
-		if (f) {
+		/* a file's data never changes: its digest is computed once (only
+		 * the agent task writes it) */
+		if (f && !f->sha256[0]) {
 			struct sha256 ctx;
 			uint8_t digest[32];
 
@@ -338,8 +340,10 @@ int process_start(struct process *proc)
 			sha256_update(&ctx, f->data, f->size);
 			sha256_final(&ctx, digest);
 			for (int i = 0; i < 32; i++)
-				snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+				snprintf(f->sha256 + 2 * i, 3, "%02x", digest[i]);
 		}
+		if (f)
+			memcpy(hex, f->sha256, sizeof(hex));
 		store_put(f);
 		agent_log_kv(table->log, "info", proc->ctr->id, "sha256", hex,
 			     "process '%s' started: %s (user mode)", proc->exec_id, proc->io.argv[0]);

@@ -102,6 +102,8 @@ bool arch_raise_fault(const char *name);
 #define VM_EXEC 4u    /* executable (never together with VM_WRITE) */
 #define VM_USER 8u    /* user mode may access it (ring 3 / EL0) */
 #define VM_DEVICE 16u /* device memory: uncached, no speculation */
+#define VM_SHARED 32u /* the page is not the mapping's own (a file store page): kept in
+		       * a software bit, never freed with the mapping */
 
 /* A leaf entry mapping `phys` at `level` (0: page, 1: 2 MiB, 2: 1 GiB);
  * 0 when the CPU cannot map a block of that level. */

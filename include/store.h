@@ -34,6 +34,7 @@ struct store_file {
 	bool is_static;            /* data not owned by the store (ESP files) */
 	bool pending;              /* being written (store_write): not visible yet */
 	uint64_t received;         /* pending: bytes written so far, in order */
+	char sha256[65];           /* hex digest, "" until a user computes it (immutable data) */
 	unsigned refs;             /* store_get references + 1 while listed */
 	struct store_file *next;   /* listed files */
 };

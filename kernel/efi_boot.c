@@ -211,6 +211,8 @@ static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config 
 			continue;
 		}
 		file->Close(file);
+		/* programs may map the last page: no firmware leftovers past the end */
+		memset((uint8_t *)bf->data + size, 0, ((size + 4095) & ~(UINTN)4095) - size);
 		strcpy(bf->name, name);
 		bf->size = size;
 		total += size;

@@ -931,9 +931,10 @@ static long sys_mprotect(struct user_proc *p, struct trap_frame *f, const uint64
 		return 0;
 	}
 	for (uint64_t va = a[0]; va < a[0] + len; va += VM_PAGE) {
-		if (vm_any_mapped(p->as, va, VM_PAGE))
-			vm_protect(p->as, va, VM_PAGE, prot_of(a[2]));
-		else if (vm_map_anon(p->as, va, VM_PAGE, prot_of(a[2])))
+		if (vm_any_mapped(p->as, va, VM_PAGE)) {
+			if (vm_protect(p->as, va, VM_PAGE, prot_of(a[2])))
+				return -ENOMEM;
+		} else if (vm_map_anon(p->as, va, VM_PAGE, prot_of(a[2])))
 			return -ENOMEM;
 	}
 	return 0;

@@ -239,25 +239,51 @@ static unsigned vm_prot(unsigned pf)
 	return (pf & ELF_PF_W ? VM_WRITE : 0) | (pf & ELF_PF_X ? VM_EXEC : 0) | VM_READ;
 }
 
+/*
+ * Each page of each PT_LOAD: a page of a read-only segment wholly backed
+ * by the file is the store's own page, mapped shared (no copy, and the
+ * same physical page for every run); any other page is fresh and gets its
+ * file bytes copied in.  A page two segments share keeps the first's
+ * mapping with both permissions, and the second's bytes copied in (a
+ * shared page becomes private on that write).
+ */
 static int load_segments(struct user_proc *p, const struct elf_image *img, const uint8_t *file,
 			 uint64_t base)
 {
+	bool aligned = ((uintptr_t)file & (VM_PAGE - 1)) == 0;
+
 	for (unsigned i = 0; i < img->nsegs; i++) {
 		const struct elf_segment *s = &img->segs[i];
-		uint64_t lo = (base + s->vaddr) & ~(VM_PAGE - 1);
-		uint64_t hi = (base + s->vaddr + s->memsz + VM_PAGE - 1) & ~(VM_PAGE - 1);
+		uint64_t start = base + s->vaddr, fend = start + s->filesz;
+		uint64_t lo = start & ~(VM_PAGE - 1);
+		uint64_t hi = (start + s->memsz + VM_PAGE - 1) & ~(VM_PAGE - 1);
+		uint64_t share_end = (s->flags & ELF_PF_W) || !aligned ? lo :
+				     s->memsz == s->filesz ? (fend + VM_PAGE - 1) & ~(VM_PAGE - 1) :
+							     fend & ~(VM_PAGE - 1);
+		const uint8_t *file_page = file + (s->offset & ~(VM_PAGE - 1));
 		unsigned prot = vm_prot(s->flags);
 
 		for (uint64_t va = lo; va < hi; va += VM_PAGE) {
-			int err;
+			uint64_t from = va > start ? va : start;
+			uint64_t to = va + VM_PAGE < fend ? va + VM_PAGE : fend;
+			int err = 0;
 
-			if (vm_any_mapped(p->as, va, VM_PAGE)) /* shared with the one before */
-				vm_protect(p->as, va, VM_PAGE, prot | vm_prot(img->segs[i - 1].flags));
-			else if ((err = vm_map_anon(p->as, va, VM_PAGE, prot)))
+			if (vm_any_mapped(p->as, va, VM_PAGE)) { /* shared with the one before */
+				err = vm_protect(p->as, va, VM_PAGE,
+						 prot | vm_prot(img->segs[i - 1].flags));
+			} else if (va + VM_PAGE <= share_end) {
+				err = vm_map_shared(p->as, va, (uintptr_t)(file_page + (va - lo)),
+						    VM_PAGE, prot);
+				continue;
+			} else {
+				err = vm_map_anon(p->as, va, VM_PAGE, prot);
+			}
+			if (err)
 				return err;
+			if (from < to &&
+			    vm_poke(p->as, from, file + s->offset + (from - start), to - from))
+				return -ENOMEM;
 		}
-		if (vm_poke(p->as, base + s->vaddr, file + s->offset, s->filesz))
-			return -EFAULT;
 	}
 	return 0;
 }

@@ -407,6 +407,15 @@ err_free:
 	return NULL;
 }
 
+/* A user page leaves the space: freed unless it is a shared store page. */
+static void drop_leaf(struct vm_space *as, uint64_t e)
+{
+	if (arch_pte_prot(e, 0) & VM_SHARED)
+		return;
+	vm_page_free(table(arch_pte_phys(e)), 1);
+	as->pages--;
+}
+
 /* Free the user part of the tree under `t` at `level`: user pages, and
  * tables that only the space owns. */
 static void free_user_tree(struct vm_space *as, uint64_t t, unsigned level)
@@ -417,8 +426,7 @@ static void free_user_tree(struct vm_space *as, uint64_t t, unsigned level)
 		if (!arch_pte_valid(e))
 			continue;
 		if (level == 0 || arch_pte_is_leaf(e, level)) {
-			vm_page_free(table(arch_pte_phys(e)), 1);
-			as->pages--;
+			drop_leaf(as, e);
 			continue;
 		}
 		free_user_tree(as, arch_pte_phys(e), level - 1);
@@ -509,6 +517,32 @@ err_unmap:
 	return -ENOMEM;
 }
 
+int vm_map_shared(struct vm_space *as, uint64_t va, uint64_t phys, uint64_t len, unsigned prot)
+{
+	if (!user_range(va, len) || (phys & (VM_PAGE - 1)) || (prot & VM_WRITE))
+		return -EINVAL;
+	for (uint64_t off = 0; off < len; off += VM_PAGE) {
+		uint64_t *e, tables = 0;
+
+		if (as->pages + 3 > as->limit_pages)
+			goto err_unmap;
+		e = walk(as->root, va + off, 0, true, &tables);
+		as->pages += tables;
+		if (!e)
+			goto err_unmap;
+		if (arch_pte_valid(*e)) {
+			vm_unmap(as, va, off);
+			return -EINVAL;
+		}
+		*e = arch_pte_leaf(phys + off, prot | VM_SHARED | VM_USER | VM_READ, 0);
+	}
+	return 0;
+
+err_unmap:
+	vm_unmap(as, va, len);
+	return -ENOMEM;
+}
+
 void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len)
 {
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
@@ -516,23 +550,43 @@ void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len)
 
 		if (!e || !arch_pte_valid(*e) || !user_range(va + off, VM_PAGE))
 			continue;
-		vm_page_free(table(arch_pte_phys(*e)), 1);
+		drop_leaf(as, *e);
 		*e = 0;
-		as->pages--;
 		arch_tlb_flush_page(va + off);
 	}
 }
 
-void vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
+/* A shared page about to be written becomes the space's own copy. */
+static bool unshare(struct vm_space *as, uint64_t *e, uint64_t va)
+{
+	unsigned prot = arch_pte_prot(*e, 0);
+	void *page;
+
+	if (!(prot & VM_SHARED))
+		return true;
+	if (as->pages + 1 > as->limit_pages || !(page = vm_page_alloc(1)))
+		return false;
+	memcpy(page, table(arch_pte_phys(*e)), VM_PAGE);
+	as->pages++;
+	*e = arch_pte_leaf((uintptr_t)page, prot & ~VM_SHARED, 0);
+	arch_tlb_flush_page(va);
+	return true;
+}
+
+int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 {
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
 
 		if (!e || !arch_pte_valid(*e) || !user_range(va + off, VM_PAGE))
 			continue;
-		*e = arch_pte_leaf(arch_pte_phys(*e), prot | VM_USER | VM_READ, 0);
+		if ((prot & VM_WRITE) && !unshare(as, e, va + off))
+			return -ENOMEM;
+		*e = arch_pte_leaf(arch_pte_phys(*e), prot | VM_USER | VM_READ |
+				   (arch_pte_prot(*e, 0) & VM_SHARED), 0);
 		arch_tlb_flush_page(va + off);
 	}
+	return 0;
 }
 
 void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi)
@@ -554,8 +608,9 @@ bool vm_grow(struct vm_space *as, uint64_t addr)
 	return true;
 }
 
-/* The kernel pointer to user byte `va`, if user-accessible (writable). */
-static uint8_t *user_byte(struct vm_space *as, uint64_t va, bool write)
+/* The kernel pointer to user byte `va`, if user-accessible (writable);
+ * `store`: it is about to be written (a shared page becomes private). */
+static uint8_t *user_byte(struct vm_space *as, uint64_t va, bool write, bool store)
 {
 	uint64_t *e;
 	unsigned prot;
@@ -571,6 +626,8 @@ static uint8_t *user_byte(struct vm_space *as, uint64_t va, bool write)
 	prot = arch_pte_prot(*e, 0);
 	if (!(prot & VM_USER) || (write && !(prot & VM_WRITE)))
 		return NULL;
+	if (store && !unshare(as, e, va & ~(VM_PAGE - 1)))
+		return NULL;
 	return (uint8_t *)(uintptr_t)(arch_pte_phys(*e) + (va & (VM_PAGE - 1)));
 }
 
@@ -581,7 +638,7 @@ bool vm_user_ok(struct vm_space *as, uint64_t va, uint64_t len, bool write)
 	if (end < va)
 		return false;
 	for (uint64_t p = va & ~(VM_PAGE - 1); p < end; p += VM_PAGE)
-		if (!user_byte(as, p, write))
+		if (!user_byte(as, p, write, false))
 			return false;
 	return true;
 }
@@ -607,7 +664,7 @@ static int copy_user(struct vm_space *as, uint64_t uva, void *kbuf, size_t len,
 		return -EFAULT;
 	while (len) {
 		size_t chunk = VM_PAGE - (uva & (VM_PAGE - 1));
-		uint8_t *u = user_byte(as, uva, write);
+		uint8_t *u = user_byte(as, uva, write, to_user);
 
 		if (!u)
 			return -EFAULT;
@@ -642,7 +699,7 @@ int vm_poke(struct vm_space *as, uint64_t dst, const void *src, size_t len)
 long vm_strncpy_in(struct vm_space *as, char *dst, uint64_t src, size_t max)
 {
 	for (size_t i = 0; i < max; i++) {
-		uint8_t *u = user_byte(as, src + i, false);
+		uint8_t *u = user_byte(as, src + i, false, false);
 
 		if (!u)
 			return -EFAULT;

@@ -66,10 +66,15 @@ uint64_t vm_space_bytes(const struct vm_space *as);
 /* Map fresh zeroed pages over [va, va + len) (page aligned, user range,
  * nothing mapped there yet): 0, -ENOMEM (limit or RAM), -EINVAL. */
 int vm_map_anon(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
+/* Map existing read-only pages (a file in the store) at [va, va + len):
+ * shared, never freed with the mapping, not counted against the limit;
+ * one made writable (vm_protect, a copy into it) becomes a private copy. */
+int vm_map_shared(struct vm_space *as, uint64_t va, uint64_t phys, uint64_t len, unsigned prot);
 /* Unmap and free what is mapped in [va, va + len); holes are fine. */
 void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len);
-/* Change the protection of what is mapped in [va, va + len). */
-void vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
+/* Change the protection of what is mapped in [va, va + len): 0, or
+ * -ENOMEM when a shared page made writable finds no room for its copy. */
+int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
 /* Is every page of [va, va + len) mapped for user access (and writable)? */
 bool vm_user_ok(struct vm_space *as, uint64_t va, uint64_t len, bool write);
 /* Is any page of [va, va + len) mapped? */

@@ -25,6 +25,7 @@
 #define NG (1ull << 11)
 #define PXN (1ull << 53)
 #define UXN (1ull << 54)
+#define SW_SHARED (1ull << 55) /* reserved for software: VM_SHARED */
 #define ADDR_MASK 0x0000fffffffff000ull
 
 #define MAIR_NORMAL_WB 0xffull
@@ -60,6 +61,8 @@ uint64_t arch_pte_leaf(uint64_t phys, unsigned prot, unsigned level)
 		if (!(prot & VM_EXEC))
 			e |= PXN;
 	}
+	if (prot & VM_SHARED)
+		e |= SW_SHARED;
 	return e;
 }
 
@@ -96,6 +99,8 @@ unsigned arch_pte_prot(uint64_t pte, unsigned level)
 		prot |= VM_EXEC;
 	if (((pte >> 2) & 7) == ATTR_DEVICE)
 		prot |= VM_DEVICE;
+	if (pte & SW_SHARED)
+		prot |= VM_SHARED;
 	return prot;
 }
 

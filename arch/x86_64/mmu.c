@@ -22,6 +22,7 @@
 #define PTE_D (1ull << 6)
 #define PTE_PS (1ull << 7)
 #define PTE_G (1ull << 8)
+#define PTE_SHARED (1ull << 9) /* available to software: VM_SHARED */
 #define PTE_NX (1ull << 63)
 #define PTE_ADDR 0x000ffffffffff000ull
 
@@ -70,6 +71,8 @@ uint64_t arch_pte_leaf(uint64_t phys, unsigned prot, unsigned level)
 		e |= PTE_G;
 	if (prot & VM_DEVICE)
 		e |= PTE_PCD | PTE_PWT;
+	if (prot & VM_SHARED)
+		e |= PTE_SHARED;
 	return e;
 }
 
@@ -106,6 +109,8 @@ unsigned arch_pte_prot(uint64_t pte, unsigned level)
 		prot |= VM_USER;
 	if (pte & PTE_PCD)
 		prot |= VM_DEVICE;
+	if (pte & PTE_SHARED)
+		prot |= VM_SHARED;
 	return prot;
 }
 

@@ -6,10 +6,13 @@ agent keeps answering Health.Check.  The programs reach the VM on the ESP
 under \\bin\\ (boot="disk"); Args[0] names them as /bin/NAME."""
 import os
 import re
+import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -68,6 +71,49 @@ def programs(arch, d):
     return files
 
 
+class LogListener:
+    """The host end of the agent's log stream (CID 2, port 1025): every
+    JSON record it sends, in order, each acknowledged (DESIGN §5) so that
+    program output never waits for the log."""
+
+    def __init__(self, path):
+        self.records, self.buf = [], b""
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(4)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                self.buf += data
+                while b"\n" in self.buf:
+                    line, self.buf = self.buf.split(b"\n", 1)
+                    record = json.loads(line)
+                    self.records.append(record)
+                    if "seq" in record:
+                        conn.sendall(f"ACK {record['seq']}\n".encode())
+
+    def find(self, pred, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for r in list(self.records):
+                if pred(r):
+                    return r
+            time.sleep(0.1)
+        raise AssertionError("no such log record")
+
+    def close(self):
+        self.srv.close()
+
+
 @pytest.fixture(scope="module", params=["x86_64", "aarch64"])
 def user_vm(request, tmp_path_factory):
     arch = request.param
@@ -75,9 +121,10 @@ def user_vm(request, tmp_path_factory):
     sockdir = tempfile.mkdtemp(prefix="user-test-")
     vhost, uds = os.path.join(sockdir, "vhost.sock"), os.path.join(sockdir, "vsock.sock")
     daemon = Daemon(str(workdir), [{"cid": 7, "socket": vhost, "uds": uds}])
+    logs = LogListener(uds + "_1025")
     vm = Vm(arch, workdir, config="agent.container_mem_mib=48 agent.stats_ms=500\n", vhost_socket=vhost,
             boot="disk", bin_files=programs(arch, str(workdir)))
-    vm.uds, vm.daemon, vm.arch_name = uds, daemon, arch
+    vm.uds, vm.daemon, vm.arch_name, vm.logs = uds, daemon, arch, logs
     vm.start()
     try:
         client = connect_agent(uds, 60)
@@ -88,6 +135,7 @@ def user_vm(request, tmp_path_factory):
     finally:
         vm.stop()
         daemon.stop()
+        logs.close()
         if os.environ.get("AGENT_TEST_VERBOSE"):
             sys.stdout.write(vm.describe())
         shutil.rmtree(sockdir, ignore_errors=True)
@@ -375,3 +423,16 @@ def test_pipe2_within_the_process(c, user_vm):
 def test_static_musl_hello(c, user_vm):
     out, err, status = run(c, "musl", ["/bin/hello-musl", "m"])
     assert (out, err, status) == (b"hello from /bin/hello-musl m\n", b"", 0)
+
+
+def test_start_record_carries_the_programs_sha256(c, user_vm):
+    import hashlib
+    with open(os.path.join(user_vm.dir, f"hello-pie-{user_vm.arch_name}"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    run(c, "digest", ["/bin/hello-pie"])
+    r = user_vm.logs.find(lambda r: r.get("container_id") == "digest" and "sha256" in r)
+    assert r["sha256"] == digest
+    assert r["msg"] == "process 'digest' started: /bin/hello-pie (user mode)"
+    r = user_vm.logs.find(lambda r: r.get("container_id") == "kread" and "exited" in r["msg"])
+    assert re.search(r"exited with status 139: /bin/faults: data abort|page fault", r["msg"]) or \
+        "signal 11" in r["msg"]
