@@ -214,13 +214,12 @@ void user_return(struct trap_frame *f)
 		__atomic_store_n(&p->prog->stop_signal, 0, __ATOMIC_SEQ_CST);
 		user_raise(stop);
 	}
-	for (int sig = 1; sig <= SIGNAL_MAX; sig++) {
-		uint64_t bit = 1ull << (sig - 1);
+	/* the lowest deliverable signal first, one at a time */
+	for (uint64_t ready = p->pending & ~p->blocked; ready; ready = p->pending & ~p->blocked) {
+		int sig = __builtin_ctzll(ready) + 1;
 		struct user_sigaction *a = &p->actions[sig];
 
-		if (!(p->pending & bit) || ((p->blocked & bit) && sig != SIGNAL_KILL))
-			continue;
-		p->pending &= ~bit;
+		p->pending &= ~(1ull << (sig - 1));
 		if (sig == SIGNAL_KILL || (a->handler == SIG_DFL && !default_ignores(sig))) {
 			note(p, "ended by signal %d", sig);
 			exit_by_signal(p, sig);

@@ -99,7 +99,24 @@ trap_pop:
 	popq %rcx
 	popq %rbx
 	popq %rax
-	addq $16, %rsp		/* vector and error code */
+	/*
+	 * Back from a SYSCALL (the frame's vector says so, also after
+	 * rt_sigreturn restored one saved at a system call): SYSRET, which
+	 * takes RIP from rcx and RFLAGS from r11 -- registers the system-call
+	 * ABI clobbers anyway.  Only to a canonical user RIP: SYSRET to a
+	 * non-canonical one faults in ring 0 with the user's stack.
+	 */
+	cmpq $0x100, (%rsp)
+	jne 1f
+	movq 16(%rsp), %rcx	/* rip */
+	movq %rcx, %r11
+	shrq $47, %r11
+	jnz 2f
+	movq 32(%rsp), %r11	/* rflags */
+	movq 40(%rsp), %rsp	/* the user stack; interrupts stay off until sysretq */
+	sysretq
+2:	movq 32(%rsp), %r11	/* not canonical: iretq faults in ring 3 instead */
+1:	addq $16, %rsp		/* vector and error code */
 	iretq
 
 	.section .note.GNU-stack,"",@progbits
