@@ -436,3 +436,17 @@ def test_start_record_carries_the_programs_sha256(c, user_vm):
     r = user_vm.logs.find(lambda r: r.get("container_id") == "kread" and "exited" in r["msg"])
     assert re.search(r"exited with status 139: /bin/faults: data abort|page fault", r["msg"]) or \
         "signal 11" in r["msg"]
+
+
+# QEMU's TCG does not model x86 alignment checking (EFLAGS.AC): aarch64 only
+@pytest.mark.parametrize("user_vm", ["aarch64"], indirect=True)
+def test_misaligned_exclusive_is_sigbus(c, user_vm):
+    out, err, status = run(c, "bus", ["/bin/faults", "bus"])
+    assert status == 135
+    healthy(c)
+
+
+def test_division_by_zero(c, user_vm):
+    out, err, status = run(c, "fpe", ["/bin/faults", "fpe"])
+    # x86 raises #DE: SIGFPE; on aarch64 an integer division by zero gives 0
+    assert status == (136 if user_vm.arch_name == "x86_64" else 0), user_vm.serial()[-2000:]

@@ -4,7 +4,9 @@
  * term (a SIGTERM handler that exits 0), random (16 bytes of getrandom and
  * of AT_RANDOM, in hex), stack N (N KiB of stack through recursion; the
  * stack grows on demand up to 8 MiB), pipe (pipe2 within the process) and
- * getpid N (a system-call loop). */
+ * getpid N (a system-call loop), fpe (an integer division by zero) and bus
+ * (a misaligned access that must fault: x86 with EFLAGS.AC set, aarch64 an
+ * exclusive load). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -84,6 +86,22 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 16; i++)
 			printf("%02x", at[i]);
 		printf("\n");
+		return 0;
+	}
+	if (strcmp(what, "fpe") == 0) {
+		volatile int seven = 7, zero = 0; /* gcc turns 1 / x into compares */
+
+		return seven / zero;
+	}
+	if (strcmp(what, "bus") == 0) {
+		static char buf[16] __attribute__((aligned(16)));
+#if defined(__x86_64__)
+		__asm__ volatile("pushfq; orq $0x40000, (%%rsp); popfq; movl 1(%0), %%eax"
+				 : : "r"(buf) : "rax", "memory");
+#else
+		__asm__ volatile("add x10, %0, #1; ldxr x11, [x10]"
+				 : : "r"(buf) : "x10", "x11", "memory");
+#endif
 		return 0;
 	}
 	if (strcmp(what, "stack") == 0) {
