@@ -83,6 +83,7 @@ KERNEL_SRCS := \
 	kernel/store.c \
 	kernel/user.c \
 	kernel/syscall.c \
+	kernel/fd.c \
 	kernel/entropy.c \
 	kernel/libc_glue.c
 

@@ -122,8 +122,15 @@ long user_sigreturn(struct trap_frame *f);
  * (0: unknown, then it counts from the boot). */
 void syscall_set_wall_clock(uint64_t epoch_seconds_at_entry);
 void syscall_dispatch(struct trap_frame *f);
+
+/* kernel/fd.c: fds 0-2 on the container's pipes, the I/O bounce buffer */
 void user_fds_init(struct user_proc *p);
 void user_fds_close(struct user_proc *p);
+/* An open fd, or NULL (EBADF). */
+struct user_fd *fd_get(struct user_proc *p, uint64_t fd);
+/* The lowest free fd from `from`, or -EMFILE. */
+int fd_alloc(struct user_proc *p, int from);
+void fd_release(struct user_fd *fd);
 
 /* kernel/entropy.c: AT_RANDOM and getrandom's bytes, from a virtio-rng
  * device when there is one, else RDRAND / RNDR, else the clock. */

@@ -24,10 +24,10 @@ static unsigned current_el(void)
 	return (SYSREG_READ(CurrentEL) >> 2) & 3;
 }
 
-/* Read by vectors.S: the current task's lowest stack byte (0: no check),
+/* vectors.S's data: the current task's lowest stack byte (0: no check),
  * and a stack to report an overflow on. */
-uint64_t aarch64_stack_limit;
-uint64_t aarch64_emergency_sp;
+extern uint64_t aarch64_stack_limit;
+extern uint64_t aarch64_emergency_sp;
 
 void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
 {

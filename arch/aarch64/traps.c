@@ -110,9 +110,9 @@ void aarch64_trap(struct trap_frame *f, uint64_t type)
 	}
 	if (from_user) {
 		if ((type & 3) == 0 && ec == 0x15) { /* SVC from AArch64 */
-			arch_irq_enable();
+			__asm__ volatile("msr daifclr, #2" ::: "memory"); /* interruptible */
 			syscall_dispatch(f);
-			arch_irq_disable();
+			__asm__ volatile("msr daifset, #2" ::: "memory");
 		} else if ((type & 3) == 0) {
 			user_exception(f, ec);
 		} else {

@@ -35,6 +35,20 @@ aarch64_vectors:
 	b trap_common
 	.endr
 
+	/* Set by cpu.c: the running task's lowest stack byte (0: unchecked)
+	 * and the stack an overflow is reported on. */
+	.data
+	.balign 8
+	.globl aarch64_stack_limit
+	.hidden aarch64_stack_limit
+aarch64_stack_limit:
+	.quad 0
+	.globl aarch64_emergency_sp
+	.hidden aarch64_emergency_sp
+aarch64_emergency_sp:
+	.quad 0
+	.text
+
 	/* Report the overflow on the emergency stack, as entry type 16. */
 stack_overflow:
 	adrp x18, aarch64_emergency_sp

@@ -146,9 +146,6 @@ void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 	syscall_init();
 }
 
-/* vectors.S: the SYSCALL entry's stack and its scratch slot */
-__attribute__((visibility("hidden"))) uint64_t x86_kernel_entry_sp;
-__attribute__((visibility("hidden"))) uint64_t x86_user_rsp;
 
 void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
 {

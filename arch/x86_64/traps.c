@@ -140,9 +140,9 @@ void x86_trap(struct trap_frame *f)
 	bool from_user = (f->cs & 3) == 3;
 
 	if (f->vector == SYSCALL_VECTOR) {
-		arch_irq_enable();
+		__asm__ volatile("sti" ::: "memory"); /* system calls run interruptible */
 		syscall_dispatch(f);
-		arch_irq_disable();
+		__asm__ volatile("cli" ::: "memory");
 	} else if (f->vector < IRQ_VECTOR_FIRST) {
 		if (from_user && f->vector != 2 && f->vector != 18 && f->vector != 8)
 			user_exception(f);

@@ -47,6 +47,18 @@ x86_syscall_entry:
 	pushq $0x100		/* SYSCALL_VECTOR */
 	jmp trap_common
 
+/* The kernel stack SYSCALL switches to (cpu.c sets it with TSS.RSP0 on
+ * every task switch) and where the user rsp waits meanwhile. */
+	.data
+	.balign 8
+	.globl x86_kernel_entry_sp
+	.hidden x86_kernel_entry_sp
+x86_kernel_entry_sp:
+	.quad 0
+x86_user_rsp:
+	.quad 0
+	.text
+
 /* void x86_enter_user(struct trap_frame *frame): a clean FPU, the
  * frame's registers, iretq. */
 	.globl x86_enter_user
