@@ -6,7 +6,15 @@
  * A vu_dev listens on its socket, serves one front-end at a time, maps guest
  * memory, and turns the rx/tx rings into struct virtq.  It tells its owner
  * (the vsock layer) through vu_ops when a ring was kicked or became ready,
- * and when the device stopped (rings stopped or the front-end went away).
+ * when the device was reset (the front-end went away, RESET_*, or the guest
+ * re-initialised its driver) and when rings stopped by GET_VRING_BASE run
+ * again as they were (a VM pause: `stop`/`cont` in QEMU's monitor).
+ *
+ * Pause and reset look alike on the wire: QEMU sends GET_VRING_BASE for
+ * every ring both when the VM stops and when the guest resets the device.
+ * A ring that restarts at the index GET_VRING_BASE answered, at the same
+ * addresses, was paused; anything else is a device the guest set up anew,
+ * whose connections are gone on its side.
  *
  * Typical usage:
  *	vu_dev_init(&dev, "/tmp/vhost.sock", &ops, owner);  // listens
@@ -103,8 +111,11 @@ struct vu_dev;
 struct vu_ops {
 	/* Ring idx may have work: kicked, or just became ready. */
 	void (*kick)(struct vu_dev *dev, unsigned idx);
-	/* The rings stopped or the front-end left: drop connection state. */
+	/* The device was reset or the front-end left: drop connection state. */
 	void (*stop)(struct vu_dev *dev);
+	/* The rx and tx rings run again after a pause that lasted paused_ms
+	 * (may be NULL). */
+	void (*resume)(struct vu_dev *dev, uint64_t paused_ms);
 };
 
 struct vu_vring {
@@ -117,6 +128,11 @@ struct vu_vring {
 	bool addr_set;		/* SET_VRING_ADDR seen */
 	bool started;		/* kick fd given and not stopped by GET_VRING_BASE */
 	bool enabled;		/* SET_VRING_ENABLE 1 (or no protocol features) */
+	bool paused;		/* stopped by GET_VRING_BASE, may resume */
+	uint16_t paused_base;	/* the index GET_VRING_BASE answered */
+	uint64_t paused_desc;	/* ring addresses when it stopped */
+	uint64_t paused_avail;
+	uint64_t paused_used;
 	int call_fd;		/* eventfd we signal; -1: none */
 	struct ev_source kick;	/* kick eventfd in the loop; fd -1: none */
 	struct vu_dev *dev;	/* back pointer for the kick handler */
@@ -136,6 +152,7 @@ struct vu_dev {
 	const struct vu_ops *ops;	/* owner callbacks */
 	void *owner;			/* for the owner's use */
 	bool failed;			/* vu_dev_fail'ed: the session ends */
+	uint64_t paused_at_ms;		/* when the first ring paused; 0: running */
 	/* The front-end's socket is non-blocking: messages are reassembled
 	 * here as their bytes arrive, replies wait here for room. */
 	struct vu_msg rx_msg;		/* message being received (and its fds) */
@@ -153,6 +170,12 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 void vu_dev_fini(struct vu_dev *dev);
 /* The ring if it may be used now (started, enabled, mapped, not broken). */
 struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx);
+/* Whether the VM is paused: a front-end is attached and its rings were
+ * stopped by GET_VRING_BASE (timeouts that need the guest wait). */
+bool vu_dev_paused(const struct vu_dev *dev);
+/* Whether a front-end is attached with guest memory (the VM exists, even
+ * if paused). */
+bool vu_dev_attached(const struct vu_dev *dev);
 /* Signals the call fd if the driver wants it for what was pushed. */
 void vu_dev_notify(struct vu_dev *dev, unsigned idx);
 /* The front-end's memory or rings cannot be used any more (a SIGBUS

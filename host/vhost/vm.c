@@ -118,7 +118,18 @@ static void vm_stop(struct vu_dev *dev)
 	queue_drop(&vm->queue);
 }
 
-static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop };
+/* The VM ran again after a pause: the guest could not answer meanwhile,
+ * so deadlines that wait for it move by the pause. */
+static void vm_resume(struct vu_dev *dev, uint64_t paused_ms)
+{
+	struct vsock_vm *vm = dev->owner;
+	log_peer(&dev->log, LOG_FRONTEND, "rings run again after a %llu ms pause; %u "
+		 "connections kept", (unsigned long long)paused_ms, vm->queue.conns.count);
+	conn_shift_deadlines(&vm->queue.conns, paused_ms);
+}
+
+static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop,
+				      .resume = vm_resume };
 
 static void after_batch(void)
 {
@@ -141,7 +152,8 @@ static void on_timer(struct ev_source *src, uint32_t events)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		conn_expire(&vm->queue.conns, now);
+		if (!vu_dev_paused(&vm->dev)) /* a paused guest cannot answer */
+			conn_expire(&vm->queue.conns, now);
 		log_limit_flush(&vm->dev.log);
 		if (vm->uds_paused && loop_set(&vm->uds, EPOLLIN) == 0)
 			vm->uds_paused = false;

@@ -481,6 +481,13 @@ void conn_expire(struct conn_table *table, uint64_t now)
 	}
 }
 
+void conn_shift_deadlines(struct conn_table *table, uint64_t delta_ms)
+{
+	struct list_node *pos;
+	for (pos = table->all.next; pos != &table->all; pos = pos->next)
+		list_entry(pos, struct vsock_conn, all)->deadline_ms += delta_ms;
+}
+
 void conn_table_drop(struct conn_table *table)
 {
 	struct list_node *pos, *tmp;

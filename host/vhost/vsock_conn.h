@@ -127,6 +127,8 @@ void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_pat
 void conn_table_drop(struct conn_table *table);
 /* Resets connections whose handshake deadline has passed. */
 void conn_expire(struct conn_table *table, uint64_t now);
+/* Moves every deadline by delta_ms (the VM was paused that long). */
+void conn_shift_deadlines(struct conn_table *table, uint64_t delta_ms);
 /* Frees destroyed connections of every table.  Only after the whole loop
  * batch that destroyed them: later events of the batch may still name them
  * (they see fd -1 and are skipped).  Any number may die in one batch. */

@@ -203,7 +203,8 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
 		struct vsock_queue *dst = q->ops->find_sibling(q, hdr.dst_cid);
-		if (!dst || !vu_dev_queue(dst->dev, VU_RX)) {
+		/* A paused sibling is still there: its packets wait (bounded). */
+		if (!dst || !vu_dev_attached(dst->dev) || dst->dev->vring[VU_RX].vq.broken) {
 			queue_rst(q, &hdr);
 			return 0;
 		}

@@ -87,11 +87,13 @@ class Daemon:
 
 
 class Guest:
-    """A Linux guest under QEMU TCG with vhost-user-vsock-pci."""
+    """A Linux guest under QEMU TCG with vhost-user-vsock-pci; its human
+    monitor listens on <workdir>/<name>.monitor (see hmp())."""
 
     def __init__(self, workdir, name, vhost_socket, mem="256M"):
         self.log_path = os.path.join(workdir, f"{name}.serial")
         self.log = open(self.log_path, "wb")
+        self.monitor = os.path.join(workdir, f"{name}.monitor")
         args = [
             "qemu-system-x86_64", "-M", "q35", "-m", mem,
             "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
@@ -102,6 +104,7 @@ class Guest:
             "-initrd", os.path.join(GUEST_DIR, "initramfs.cpio.gz"),
             "-append", "console=ttyS0 quiet panic=-1",
             "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
+            "-monitor", f"unix:{self.monitor},server=on,wait=off",
         ]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -117,11 +120,37 @@ class Guest:
             return "VSOCKPEER READY" in self.read_log()
         wait_for(ready, timeout, "guest READY")
 
+    def hmp(self, command, timeout=TIMEOUT):
+        """Runs one QEMU monitor command (e.g. "stop", "cont"); its output."""
+        return hmp(self.monitor, command, timeout)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
+
+
+def hmp(path, command, timeout=TIMEOUT):
+    """One command on a QEMU human monitor listening on the Unix socket
+    `path` (-monitor unix:PATH,server=on,wait=off); returns its output."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(path)
+    try:
+        def until_prompt():
+            out = b""
+            while not out.endswith(b"(qemu) "):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        until_prompt()  # the banner
+        sock.sendall(command.encode() + b"\n")
+        return until_prompt().decode(errors="replace")
+    finally:
+        sock.close()
 
 
 def recv_line(sock):
