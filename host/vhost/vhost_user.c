@@ -4,7 +4,9 @@
  *
  * What QEMU 7.2 does with vhost-user-vsock-pci and what we answer:
  *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES
- *   GET/SET_PROTOCOL_FEATURES   REPLY_ACK | CONFIG
+ *   GET/SET_PROTOCOL_FEATURES   MQ | REPLY_ACK | CONFIG (vhost-user.rst:
+ *                           back-ends should always offer MQ, even with a
+ *                           fixed number of queues; GET_QUEUE_NUM says 3)
  *   SET_OWNER, SET_VRING_CALL (at any time, also while running)
  *   GET_CONFIG              le64 guest_cid at offset 0
  *   SET_FEATURES, SET_MEM_TABLE (fds: one per region), SET_VRING_NUM/BASE/
@@ -12,8 +14,10 @@
  *   (the fd may already be signalled), SET_VRING_ENABLE (rings start
  *   disabled once PROTOCOL_FEATURES is acked), GET_VRING_BASE (stops the
  *   ring, on every VM stop: connections stay, see vhost_user.h on pause and
- *   reset).  Only rings 0 (rx) and 1 (tx) come here: QEMU keeps the event
- *   queue.  With REPLY_ACK, a message flagged NEED_REPLY that has no reply of
+ *   reset).  QEMU sets up rings 0 (rx) and 1 (tx) only and keeps the event
+ *   queue; crosvm sets up all three.  Ring 2 is accepted and left alone: no
+ *   event is ever sent on it (the guest's buffers wait there unused).  With
+ *   REPLY_ACK, a message flagged NEED_REPLY that has no reply of
  *   its own gets a u64 status (0 = success).
  */
 #ifndef _GNU_SOURCE
@@ -44,7 +48,8 @@ uint64_t vu_offered_features(void)
 
 static uint64_t offered_protocol_features(void)
 {
-	return (1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG);
+	return (1ull << VU_PROTOCOL_F_MQ) | (1ull << VU_PROTOCOL_F_REPLY_ACK) |
+	       (1ull << VU_PROTOCOL_F_CONFIG);
 }
 
 static void close_fd(int *fd)
@@ -688,7 +693,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 		vr->call_fd = -1;
 		vr->kick.fd = -1;
 		vr->kick.handle = on_kick;
-		vr->vq.name = i == VU_RX ? "rx" : "tx";
+		vr->vq.name = i == VU_RX ? "rx" : i == VU_TX ? "tx" : "event";
 		vr->vq.log = &dev->log;
 	}
 	dev->socket_path = strdup(socket_path);

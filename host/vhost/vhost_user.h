@@ -35,7 +35,8 @@
 
 #define VU_RX 0			/* device → driver packets */
 #define VU_TX 1			/* driver → device packets */
-#define VU_NUM_QUEUES 2		/* QEMU keeps the event queue itself */
+#define VU_EVENT 2		/* events (QEMU keeps it; crosvm hands it over) */
+#define VU_NUM_QUEUES 3		/* GET_QUEUE_NUM's answer (PROTOCOL_F_MQ) */
 
 /* Front-end requests (vhost-user.rst "Front-end message types"). */
 enum vu_request {
@@ -65,6 +66,7 @@ enum vu_request {
 };
 
 #define VU_F_PROTOCOL_FEATURES 30	/* VHOST_USER_F_PROTOCOL_FEATURES */
+#define VU_PROTOCOL_F_MQ 0
 #define VU_PROTOCOL_F_REPLY_ACK 3
 #define VU_PROTOCOL_F_CONFIG 9
 
@@ -136,7 +138,7 @@ struct vu_vring {
 	int call_fd;		/* eventfd we signal; -1: none */
 	struct ev_source kick;	/* kick eventfd in the loop; fd -1: none */
 	struct vu_dev *dev;	/* back pointer for the kick handler */
-	unsigned idx;		/* VU_RX or VU_TX */
+	unsigned idx;		/* VU_RX, VU_TX or VU_EVENT */
 };
 
 struct vu_dev {
@@ -148,7 +150,7 @@ struct vu_dev {
 	uint64_t guest_cid;		/* answered by GET_CONFIG */
 	struct log_limit log;		/* the VM's peer-caused log lines */
 	struct guest_mem mem;		/* guest memory map */
-	struct vu_vring vring[VU_NUM_QUEUES]; /* rx and tx */
+	struct vu_vring vring[VU_NUM_QUEUES]; /* rx, tx and event */
 	const struct vu_ops *ops;	/* owner callbacks */
 	void *owner;			/* for the owner's use */
 	bool failed;			/* vu_dev_fail'ed: the session ends */

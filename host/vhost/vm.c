@@ -109,6 +109,8 @@ static void vm_run_guarded(struct vsock_vm *vm, void (*work)(struct vsock_queue 
 static void vm_kick(struct vu_dev *dev, unsigned idx)
 {
 	struct vsock_vm *vm = dev->owner;
+	if (idx == VU_EVENT)
+		return; /* event buffers: we never send an event */
 	vm_run_guarded(vm, idx == VU_TX ? queue_tx_service : queue_rx_service);
 }
 

@@ -77,6 +77,40 @@ def test_stream_and_credit_violation(daemon):
     listener.close()
 
 
+def test_a_front_end_that_sets_up_the_event_ring_is_served(daemon):
+    """crosvm sets up all three rings: MQ is offered, GET_QUEUE_NUM says 3,
+    ring 2 is accepted and the session goes on (issue 16 point 2; it used
+    to get -EINVAL and the connection was dropped)."""
+    uds = daemon.vms[0]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6100")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = FakeFrontend(daemon.vms[0]["socket"], daemon.vms[0]["cid"])
+    fe.setup(event_ring=True)
+    assert fe.queues == 3
+    for _ in range(4):  # the driver's event buffers (never used)
+        head = fe.avail_idx[2] % fe.num
+        fe.set_desc(2, head, fe.buffer(2, 8), 8, 2)
+        fe.publish(2, head)
+    fe.post_rx(8)
+    fe.send(fe.header(OP_REQUEST, 1100, 6100))
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    fe.send(fe.header(OP_RW, 1100, 6100, length=5) + b"three")
+    assert conn.recv(5) == b"three"
+    conn.sendall(b"rings")
+    hdr, payload = fe.recv()
+    assert hdr[6] == OP_RW and payload == b"rings"
+    log = daemon.read_log()
+    assert "failed" not in log and "disconnected" not in log, log
+    conn.close()
+    fe.close()
+    listener.close()
+
+
 def test_malformed_packets_are_dropped_not_followed(daemon):
     fe = connect(daemon)
     fe.post_rx()

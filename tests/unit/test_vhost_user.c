@@ -120,6 +120,10 @@ TEST(offers_version_1_protocol_features_and_config)
 	CHECK_EQ(send_msg(&f, &m, VU_GET_PROTOCOL_FEATURES, 0, 0, &reply), 0);
 	CHECK(m.payload.u64 & (1ull << VU_PROTOCOL_F_CONFIG));
 	CHECK(m.payload.u64 & (1ull << VU_PROTOCOL_F_REPLY_ACK));
+	CHECK(m.payload.u64 & (1ull << VU_PROTOCOL_F_MQ));
+	CHECK_EQ(send_msg(&f, &m, VU_GET_QUEUE_NUM, 0, 0, &reply), 0);
+	CHECK(reply);
+	CHECK_EQ(m.payload.u64, 3);
 	/* Features outside the offer are refused. */
 	CHECK(simple(&f, VU_SET_FEATURES, 1ull << 63) < 0);
 	teardown(&f);
@@ -170,7 +174,13 @@ TEST(reply_ack_reports_success_and_failure)
 	CHECK_EQ(send_msg(&f, &m, VU_SET_VRING_NUM, VU_FLAG_NEED_REPLY, 8, &reply), 0);
 	CHECK(reply);
 	CHECK_EQ(m.payload.u64, 1);
-	m.payload.state.index = 2; /* QEMU keeps the event queue */
+	/* Issue 16 changed this: ring 2 (events) is accepted, as crosvm sets
+	 * it up; an index past the three queues is refused. */
+	m.payload.state.index = 2;
+	m.payload.state.num = 64;
+	CHECK_EQ(send_msg(&f, &m, VU_SET_VRING_NUM, VU_FLAG_NEED_REPLY, 8, &reply), 0);
+	CHECK_EQ(m.payload.u64, 0);
+	m.payload.state.index = 3;
 	m.payload.state.num = 64;
 	CHECK_EQ(send_msg(&f, &m, VU_SET_VRING_NUM, VU_FLAG_NEED_REPLY, 8, &reply), 0);
 	CHECK_EQ(m.payload.u64, 1);
