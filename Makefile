@@ -232,7 +232,7 @@ define unit_test
 UNIT_TESTS += $(BUILD)/host/tests/$(1)
 $(BUILD)/host/tests/$(1): $(call host_asan_objs,tests/unit/$(1).c tests/unit/harness.c $(2))
 	@mkdir -p $$(@D)
-	$$(HOST_CC) $$(HOST_LDFLAGS) $(3) -o $$@ $$^
+	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^ $(3)
 endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))

@@ -369,8 +369,12 @@ static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_VRING_NUM:
 		vr = msg_vring(dev, msg->payload.state.index);
 		if (msg->size < 8 || !vr || msg->payload.state.num == 0 ||
-		    msg->payload.state.num > VIRTQ_MAX_SIZE ||
+		    msg->payload.state.num > dev->max_queue_size ||
 		    (msg->payload.state.num & (msg->payload.state.num - 1))) {
+			if (vr && msg->size >= 8 && msg->payload.state.num > dev->max_queue_size)
+				log_peer(&dev->log, LOG_FRONTEND, "ring %u of %u entries refused: "
+					 "--queue-size is %u", vr->idx, msg->payload.state.num,
+					 dev->max_queue_size);
 			err = -EINVAL;
 			break;
 		}
@@ -680,6 +684,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->guest_cid = guest_cid;
+	dev->max_queue_size = VIRTQ_MAX_SIZE; /* the owner may lower it */
 	log_limit_init(&dev->log, guest_cid);
 	dev->ops = ops;
 	dev->owner = owner;

@@ -154,6 +154,7 @@ struct vu_dev {
 	const struct vu_ops *ops;	/* owner callbacks */
 	void *owner;			/* for the owner's use */
 	bool failed;			/* vu_dev_fail'ed: the session ends */
+	uint32_t max_queue_size;	/* largest SET_VRING_NUM (--queue-size) */
 	uint64_t paused_at_ms;		/* when the first ring paused; 0: running */
 	/* The front-end's socket is non-blocking: messages are reassembled
 	 * here as their bytes arrive, replies wait here for room. */

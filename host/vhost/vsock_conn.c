@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/forward.h"
 #include "host/vhost/hybrid.h"
 #include "host/vhost/log.h"
 #include "host/vhost/virtq.h"
@@ -140,6 +141,8 @@ void conn_refresh(struct vsock_conn *conn)
 	uint32_t events = 0;
 	if (conn->state == CONN_LINE) {
 		events = EPOLLIN;
+	} else if (conn->state == CONN_DIALING) {
+		events = EPOLLOUT;
 	} else if (conn->state == CONN_ESTABLISHED && !conn->hup) {
 		if (!conn->data_ready && conn_can_send_data(conn))
 			events |= EPOLLIN;
@@ -282,19 +285,12 @@ static void conn_set_hup(struct vsock_conn *conn)
 	}
 }
 
-/* Parses the CONNECT line once complete; negative errno closes. */
-static int conn_parse_line(struct vsock_conn *conn)
+/* A host-side socket wants guest port `port`: picks our local port and
+ * owes the guest a REQUEST; -EADDRINUSE when no local port is free. */
+static int conn_start_request(struct vsock_conn *conn, uint32_t port)
 {
-	uint32_t port;
-	size_t used;
-	int r = hybrid_parse_connect(conn->line, conn->line_len, &port, &used);
-	if (r == 0)
-		return conn->line_len >= CONN_LINE_MAX ? -EPROTO : 0;
-	if (r < 0)
-		return r;
-	conn->lead_off = (uint32_t)used;
-	conn->peer_port = port;
 	struct conn_table *table = conn->table;
+	conn->peer_port = port;
 	for (unsigned tries = 0;; tries++) {
 		if (tries > 1u << 16)
 			return -EADDRINUSE;
@@ -310,6 +306,23 @@ static int conn_parse_line(struct vsock_conn *conn)
 	conn->state = CONN_CONNECTING;
 	conn->deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
 	conn->pending |= PEND_REQUEST;
+	return 0;
+}
+
+/* Parses the CONNECT line once complete; negative errno closes. */
+static int conn_parse_line(struct vsock_conn *conn)
+{
+	uint32_t port;
+	size_t used;
+	int r = hybrid_parse_connect(conn->line, conn->line_len, &port, &used);
+	if (r == 0)
+		return conn->line_len >= CONN_LINE_MAX ? -EPROTO : 0;
+	if (r < 0)
+		return r;
+	conn->lead_off = (uint32_t)used;
+	int err = conn_start_request(conn, port);
+	if (err)
+		return err;
 	conn->data_ready = conn->lead_off < conn->line_len;
 	return 0;
 }
@@ -349,11 +362,29 @@ void conn_established(struct vsock_conn *conn)
 	char ok[32];
 	int n = snprintf(ok, sizeof(ok), "OK %u\n", conn->local_port);
 	conn->state = CONN_ESTABLISHED;
-	if (conn->hup)
+	if (conn->hup || !conn->hybrid)
 		return;
 	/* A fresh socket has room for a line; anything else is broken. */
 	if (send(conn->ev.fd, ok, (size_t)n, MSG_NOSIGNAL) != n)
 		conn_reset(conn, "cannot write OK line");
+}
+
+/* Our connect to forward_cid:P finished: RESPONSE to the guest, or RST. */
+static void conn_dialed(struct vsock_conn *conn)
+{
+	int err = forward_connect_result(conn->ev.fd);
+	if (err) {
+		log_peer(conn->table->log, LOG_CONN,
+			 "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
+			 (unsigned long long)conn->table->cid, conn->peer_port,
+			 conn->local_port, conn->table->forward_cid, conn->local_port,
+			 strerror(-err));
+		conn_reset(conn, NULL);
+		return;
+	}
+	conn->state = CONN_ESTABLISHED;
+	conn->pending |= PEND_RESPONSE;
+	conn_refresh(conn);
 }
 
 static void on_conn_event(struct ev_source *src, uint32_t events)
@@ -363,6 +394,10 @@ static void on_conn_event(struct ev_source *src, uint32_t events)
 		conn_read_line(conn);
 		if (conn->state != CONN_DEAD)
 			conn_refresh(conn);
+		return;
+	}
+	if (conn->state == CONN_DIALING) {
+		conn_dialed(conn);
 		return;
 	}
 	if (events & EPOLLOUT) {
@@ -406,6 +441,32 @@ static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_s
 	return conn;
 }
 
+/* Guest REQUEST with --forward-cid: connect AF_VSOCK forward_cid:P. */
+static struct vsock_conn *conn_forward_guest(struct conn_table *table,
+					     const struct vsock_hdr *hdr)
+{
+	bool in_progress;
+	int fd = forward_connect(table->forward_cid, hdr->dst_port, SOCK_STREAM, &in_progress);
+	if (fd < 0) {
+		log_peer(table->log, LOG_CONN,
+			 "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
+			 (unsigned long long)table->cid, hdr->src_port, hdr->dst_port,
+			 table->forward_cid, hdr->dst_port, strerror(-fd));
+		return NULL;
+	}
+	struct vsock_conn *conn = conn_new(table, fd, in_progress ? CONN_DIALING : CONN_ESTABLISHED);
+	if (!conn) {
+		close(fd);
+		return NULL;
+	}
+	conn->local_port = hdr->dst_port;
+	conn->peer_port = hdr->src_port;
+	hash_insert(conn);
+	if (!in_progress)
+		conn->pending = PEND_RESPONSE;
+	return conn;
+}
+
 struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -415,6 +476,8 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 			 hdr->dst_port, table->count);
 		return NULL;
 	}
+	if (table->forward)
+		return conn_forward_guest(table, hdr);
 	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
 			 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
@@ -465,6 +528,26 @@ struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 		refuse_host(fd, "out of memory");
 		return NULL;
 	}
+	conn->hybrid = true;
+	conn_refresh(conn);
+	return conn;
+}
+
+struct vsock_conn *conn_from_forward(struct conn_table *table, int fd, uint32_t port)
+{
+	if (table->count >= table->max_conns) {
+		log_peer(table->log, LOG_HYBRID, "forwarded connection to guest port %u "
+			 "refused: too many connections (limit %u)", port, table->max_conns);
+		return NULL;
+	}
+	struct vsock_conn *conn = conn_new(table, fd, CONN_LINE);
+	if (!conn)
+		return NULL;
+	if (conn_start_request(conn, port) < 0) {
+		conn->ev.fd = -1; /* the caller closes it */
+		conn_destroy(conn);
+		return NULL;
+	}
 	conn_refresh(conn);
 	return conn;
 }
@@ -474,7 +557,8 @@ void conn_expire(struct conn_table *table, uint64_t now)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &table->all) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
-		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING)
+		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING &&
+		    conn->state != CONN_DIALING)
 			continue;
 		if ((int64_t)(now - conn->deadline_ms) >= 0)
 			conn_reset(conn, "handshake timed out");

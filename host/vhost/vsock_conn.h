@@ -48,6 +48,7 @@
 
 enum conn_state {
 	CONN_LINE,		/* host-initiated: reading "CONNECT <port>\n" */
+	CONN_DIALING,		/* guest-initiated: our AF_VSOCK connect is under way */
 	CONN_CONNECTING,	/* REQUEST to the guest pending or sent */
 	CONN_ESTABLISHED,	/* data may flow */
 	CONN_DEAD,		/* destroyed, freed after this loop batch */
@@ -64,6 +65,7 @@ struct vsock_conn {
 	struct conn_table *table;	/* owner */
 	struct ev_source ev;		/* the Unix socket */
 	enum conn_state state;		/* see enum */
+	bool hybrid;			/* a CONNECT/OK host program (lines owed) */
 	uint32_t local_port;		/* host-side port (CID 2) */
 	uint32_t peer_port;		/* guest-side port */
 	struct vsock_conn *hash_next;	/* bucket chain */
@@ -106,7 +108,9 @@ struct conn_table_ops {
 /* One VM's connections. */
 struct conn_table {
 	uint64_t cid;			/* guest CID, for headers and log lines */
-	const char *uds_path;		/* host port P is <uds_path>_P */
+	const char *uds_path;		/* host port P is <uds_path>_P (NULL: forward) */
+	bool forward;			/* host port P is AF_VSOCK forward_cid:P */
+	uint32_t forward_cid;		/* see forward.h */
 	uint32_t buf_alloc;		/* per-connection buffer we advertise */
 	uint32_t next_port;		/* next local port to try for CONNECT */
 	unsigned count;			/* live connections (on all) */
@@ -140,8 +144,11 @@ struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
  * NULL when out of memory or at the table's connection limit (the program
  * has been told why; the caller closes fd). */
 struct vsock_conn *conn_from_host(struct conn_table *table, int fd);
-/* Guest REQUEST to host port: connect <uds>_P; NULL when nobody listens
- * or at the connection limit. */
+/* A host program connected to a --forward-listen port: REQUEST to the
+ * same guest port next; NULL as conn_from_host (the caller closes fd). */
+struct vsock_conn *conn_from_forward(struct conn_table *table, int fd, uint32_t port);
+/* Guest REQUEST to host port: connect <uds>_P (or forward_cid:P); NULL
+ * when nobody listens or at the connection limit. */
 struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_hdr *hdr);
 /* Closes the Unix side and frees the connection after the batch. */
 void conn_destroy(struct vsock_conn *conn);

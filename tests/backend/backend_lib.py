@@ -40,26 +40,52 @@ def wait_for(predicate, timeout, what):
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-class Daemon:
-    """The daemon with --vm specs; stderr goes to a log file."""
+def write_config(path, vms):
+    """A --config file in vhost-device-vsock's YAML format (its README's
+    underscore keys) for the same VM dicts Daemon takes; returns path."""
+    lines = ["vms:"]
+    for vm in vms:
+        lines += [f"  - guest_cid: {vm['cid']}", f"    socket: {vm['socket']}"]
+        if vm.get("uds"):
+            lines.append(f"    uds_path: {vm['uds']}")
+        if vm.get("groups"):
+            lines.append(f"    groups: {vm['groups']}")
+        for kv in filter(None, vm.get("extra", "").split(",")):
+            key, value = kv.split("=", 1)
+            lines.append(f"    {key.replace('-', '_')}: {value}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
-    def __init__(self, workdir, vms, pcap=None, extra=(), binary=None):
+
+class Daemon:
+    """The daemon with --vm specs (or, with config=True, the same VMs in a
+    --config YAML file); stderr goes to a log file."""
+
+    def __init__(self, workdir, vms, pcap=None, extra=(), binary=None, config=False,
+                 env=None):
         self.workdir = workdir
-        self.vms = vms  # list of dicts: cid, socket, uds, [groups]
+        self.vms = vms  # list of dicts: cid, socket, uds, [groups], [extra]
         self.log_path = os.path.join(workdir, "daemon.log")
         args = [binary or DAEMON]
-        for vm in vms:
-            spec = f"guest-cid={vm['cid']},socket={vm['socket']},uds-path={vm['uds']}"
-            if vm.get("groups"):
-                spec += f",groups={vm['groups']}"
-            if vm.get("extra"):
-                spec += "," + vm["extra"]
-            args += ["--vm", spec]
+        if config:
+            args += ["--config", write_config(os.path.join(workdir, "vms.yaml"), vms)]
+        else:
+            for vm in vms:
+                spec = f"guest-cid={vm['cid']},socket={vm['socket']}"
+                if vm.get("uds"):
+                    spec += f",uds-path={vm['uds']}"
+                if vm.get("groups"):
+                    spec += f",groups={vm['groups']}"
+                if vm.get("extra"):
+                    spec += "," + vm["extra"]
+                args += ["--vm", spec]
         if pcap:
             args += ["--pcap", pcap]
         args += list(extra)
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         wait_for(lambda: all(os.path.exists(vm["socket"]) for vm in vms)
                  or self.proc.poll() is not None, 10, "daemon sockets")
         if self.proc.poll() is not None:
