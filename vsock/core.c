@@ -7,6 +7,7 @@
  * socket.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,6 +239,68 @@ int sock_pick_ephemeral(struct vsock_core *core, uint32_t *port)
 		}
 	}
 	return -EADDRNOTAVAIL;
+}
+
+bool core_log_allowed(struct vsock_log_limit *limit)
+{
+	uint64_t now = platform_now_ns();
+	uint64_t period = 1000000000ull / VSOCK_LOG_PER_SEC;
+
+	if (limit->stamp_ns == 0 || now - limit->stamp_ns >= period * VSOCK_LOG_BURST) {
+		limit->tokens = VSOCK_LOG_BURST;
+		limit->stamp_ns = now;
+	} else if (now - limit->stamp_ns >= period) {
+		uint64_t earned = (now - limit->stamp_ns) / period;
+
+		limit->tokens = limit->tokens + earned > VSOCK_LOG_BURST ?
+					VSOCK_LOG_BURST : limit->tokens + (uint32_t)earned;
+		limit->stamp_ns += earned * period;
+	}
+	if (limit->tokens == 0) {
+		limit->suppressed++;
+		return false;
+	}
+	limit->tokens--;
+	if (limit->suppressed) {
+		log_printf("vsock: %u similar lines suppressed (more than %u a second)\n",
+			   limit->suppressed, VSOCK_LOG_PER_SEC);
+		limit->suppressed = 0;
+	}
+	return true;
+}
+
+void core_listening_ports(struct vsock_core *core, char *buf, size_t size)
+{
+	enum { MAX_SHOWN = 16 };
+	const struct vsock_sock *shown[MAX_SHOWN];
+	size_t n = 0, more = 0, used = 0;
+
+	for (const struct vsock_sock *s = core->socks; s; s = s->next) {
+		if (s->state != SS_LISTEN)
+			continue;
+		if (n == MAX_SHOWN) {
+			more++;
+			continue;
+		}
+		/* Insertion by port: the list is newest first. */
+		size_t i = n++;
+		while (i > 0 && shown[i - 1]->local.port > s->local.port) {
+			shown[i] = shown[i - 1];
+			i--;
+		}
+		shown[i] = s;
+	}
+	buf[0] = 0;
+	if (n == 0) {
+		snprintf(buf, size, "no port");
+		return;
+	}
+	for (size_t i = 0; i < n && used < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%u%s", i ? ", " : "",
+					 shown[i]->local.port,
+					 shown[i]->type == VSOCK_TYPE_SEQPACKET ? " (seqpacket)" : "");
+	if (more && used < size)
+		snprintf(buf + used, size - used, " and %zu more", more);
 }
 
 /* ------------------------------------------------------------------------

@@ -31,6 +31,10 @@
 #define VSOCK_MAX_RX_PAYLOAD (64 * 1024)
 /* Remembered ephemeral ports in quarantine. */
 #define VSOCK_QUARANTINE_SLOTS 64
+/* Log lines about refused REQUESTs: this many at once, then this many a
+ * second; the rest are counted and the count is printed with the next. */
+#define VSOCK_LOG_BURST 10
+#define VSOCK_LOG_PER_SEC 5
 
 enum vsock_state {
 	SS_UNCONNECTED, /* new, maybe bound */
@@ -99,6 +103,13 @@ struct ctrl_packet {
 	struct vsock_hdr hdr;
 };
 
+/* A token bucket for log lines a peer can cause. */
+struct vsock_log_limit {
+	uint64_t stamp_ns;    /* tokens last topped up (0: never) */
+	uint32_t tokens;      /* lines that may be printed now */
+	uint32_t suppressed;  /* lines held back since the last printed one */
+};
+
 struct quarantined_port {
 	uint32_t port;        /* ephemeral port at rest */
 	uint64_t until_ns;    /* free again after this */
@@ -122,6 +133,7 @@ struct vsock_core {
 	uint32_t quarantine_next;              /* slot to overwrite next */
 
 	struct vsock_stats stats;              /* counters */
+	struct vsock_log_limit refusal_log;    /* lines about refused REQUESTs */
 };
 
 /* core.c, for socket.c; all with the lock held. */
@@ -147,5 +159,10 @@ size_t sock_rx_bytes(const struct vsock_sock *sock);
 void sock_reset(struct vsock_sock *sock, int error, bool send_rst);
 void sock_close_listener(struct vsock_sock *sock);
 void sock_timeout(struct vsock_sock *sock, uint64_t now_ns);
+/* Whether a line may be logged now under `limit` (counts it if not; the
+ * first line after suppressed ones says how many were held back). */
+bool core_log_allowed(struct vsock_log_limit *limit);
+/* "7, 9, 1024 (seqpacket)": the ports listened on, at most 16 shown. */
+void core_listening_ports(struct vsock_core *core, char *buf, size_t size);
 
 #endif

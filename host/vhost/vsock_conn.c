@@ -6,6 +6,7 @@
  */
 #include "host/vhost/vsock_conn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,73 @@ static void conn_dialed(struct vsock_conn *conn)
 	conn_refresh(conn);
 }
 
+void conn_refused_by_guest(struct vsock_conn *conn)
+{
+	char why[96];
+	log_peer(conn->table->log, LOG_CONN,
+		 "host 2:%u -> guest %llu:%u: the guest answered RST: no listener on guest "
+		 "port %u", conn->local_port, (unsigned long long)conn->table->cid,
+		 conn->peer_port, conn->peer_port);
+	if (conn->hybrid && !conn->hup) {
+		snprintf(why, sizeof(why), "connection refused: no listener on guest port %u",
+			 conn->peer_port);
+		refuse_host(conn->ev.fd, why);
+	}
+	conn_destroy(conn);
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void conn_host_listeners(const char *uds_path, char *buf, size_t size)
+{
+	enum { MAX_SHOWN = 16, MAX_ENTRIES = 4096 };
+	uint32_t ports[MAX_SHOWN];
+	unsigned n = 0, more = 0, seen = 0;
+	char dir[256];
+	const char *slash = strrchr(uds_path, '/');
+	const char *base = slash ? slash + 1 : uds_path;
+	size_t dir_len = slash ? (size_t)(slash - uds_path) : 0;
+	snprintf(buf, size, "none");
+	if (dir_len >= sizeof(dir))
+		return;
+	memcpy(dir, slash ? uds_path : ".", slash ? dir_len : 1);
+	dir[slash ? dir_len : 1] = 0;
+	if (slash && dir_len == 0)
+		snprintf(dir, sizeof(dir), "/");
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	size_t base_len = strlen(base);
+	struct dirent *e;
+	while ((e = readdir(d)) && seen++ < MAX_ENTRIES) {
+		const char *name = e->d_name;
+		if (strncmp(name, base, base_len) || name[base_len] != '_' ||
+		    (e->d_type != DT_SOCK && e->d_type != DT_UNKNOWN))
+			continue;
+		char *end;
+		unsigned long port = strtoul(name + base_len + 1, &end, 10);
+		if (*end || end == name + base_len + 1 || port > UINT32_MAX)
+			continue;
+		if (n < MAX_SHOWN)
+			ports[n++] = (uint32_t)port;
+		else
+			more++;
+	}
+	closedir(d);
+	if (!n)
+		return;
+	qsort(ports, n, sizeof(ports[0]), compare_u32);
+	size_t used = 0;
+	for (unsigned i = 0; i < n && used < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%u", i ? ", " : "", ports[i]);
+	if (more && used < size)
+		snprintf(buf + used, size - used, " and %u more", more);
+}
+
 static void on_conn_event(struct ev_source *src, uint32_t events)
 {
 	struct vsock_conn *conn = (struct vsock_conn *)((char *)src - offsetof(struct vsock_conn, ev));
@@ -486,9 +554,15 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 	if (fd < 0)
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		if (errno != ENOENT && errno != ECONNREFUSED)
-			log_peer(table->log, LOG_CONN, "connect %s: %s", addr.sun_path,
-				 strerror(errno));
+		int err = errno;
+		char ports[160] = "";
+		/* The listing is gathered only for lines that will be shown. */
+		if (log_peer_would_print(table->log, LOG_CONN))
+			conn_host_listeners(table->uds_path, ports, sizeof(ports));
+		log_peer(table->log, LOG_CONN,
+			 "guest %llu:%u -> host 2:%u: no listener at %s (%s); answered RST; "
+			 "host listeners: %s", (unsigned long long)table->cid, hdr->src_port,
+			 hdr->dst_port, addr.sun_path, strerror(err), ports);
 		close(fd);
 		return NULL;
 	}
@@ -560,8 +634,15 @@ void conn_expire(struct conn_table *table, uint64_t now)
 		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING &&
 		    conn->state != CONN_DIALING)
 			continue;
-		if ((int64_t)(now - conn->deadline_ms) >= 0)
-			conn_reset(conn, "handshake timed out");
+		if ((int64_t)(now - conn->deadline_ms) < 0)
+			continue;
+		if (conn->hybrid && !conn->hup && conn->state == CONN_CONNECTING) {
+			char why[96];
+			snprintf(why, sizeof(why), "no answer from guest port %u within %u s",
+				 conn->peer_port, CONNECT_TIMEOUT_MS / 1000);
+			refuse_host(conn->ev.fd, why);
+		}
+		conn_reset(conn, "handshake timed out");
 	}
 }
 

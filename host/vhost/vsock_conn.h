@@ -5,7 +5,13 @@
  *
  *   host program --connect--> uds-path, "CONNECT <port>\n"  --REQUEST--> guest
  *                <-- "OK <local port>\n"                     <--RESPONSE--
+ *                <-- "ERROR <reason>\n", close               <--RST-- (or none)
  *   guest --REQUEST to host port P--> connect(<uds-path>_P), RESPONSE or RST
+ *
+ * A port mismatch is never silent: the guest's RST to our REQUEST, and a
+ * guest REQUEST nobody listens for, are logged with the 4-tuple and the
+ * reason (rate-limited: log.h), the latter with the ports that do have a
+ * <uds-path>_P listener.
  *
  * Data flows unchanged both ways with per-connection credit: we advertise
  * buf_alloc bytes of buffer for guest→host data and honour the guest's
@@ -165,5 +171,11 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 void conn_check_shutdown(struct vsock_conn *conn);
 /* The guest answered our REQUEST. */
 void conn_established(struct vsock_conn *conn);
+/* The guest answered our REQUEST with RST: nobody listens on that guest
+ * port.  Logged with the 4-tuple; a hybrid program gets an ERROR line. */
+void conn_refused_by_guest(struct vsock_conn *conn);
+/* Writes into buf the ports P that have a Unix socket "<uds_path>_P" now
+ * ("6000, 6001", at most 16, or "none"); for log lines. */
+void conn_host_listeners(const char *uds_path, char *buf, size_t size);
 
 #endif

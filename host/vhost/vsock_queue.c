@@ -172,7 +172,10 @@ static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 		conn->peer_shutdown |= hdr->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 		break;
 	case VSOCK_OP_RST:
-		conn_destroy(conn);
+		if (conn->state == CONN_CONNECTING)
+			conn_refused_by_guest(conn); /* our REQUEST: nobody listens */
+		else
+			conn_destroy(conn);
 		return;
 	default: /* REQUEST on a live tuple, or an unknown op */
 		conn_reset(conn, "unexpected operation");

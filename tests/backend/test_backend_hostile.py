@@ -219,7 +219,9 @@ def test_unanswered_connect_times_out(daemon):
     sock.settimeout(30)
     sock.connect(daemon.vms[1]["uds"])
     sock.sendall(b"CONNECT 5000\n")
-    assert lib.read_all(sock) == b""
+    # Issue 16: the program is told why before the close (it used to be
+    # closed without a word).
+    assert lib.read_all(sock) == b"ERROR no answer from guest port 5000 within 10 s\n"
     sock.close()
     assert "handshake timed out" in daemon.read_log()
 

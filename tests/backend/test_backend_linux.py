@@ -65,11 +65,24 @@ def test_16_mib_guest_to_host_with_checksum(one_vm):
 
 
 def test_guest_gets_rst_at_once_when_nobody_listens(one_vm):
-    ctl = lib.command(one_vm["uds"], "dial 2 6999 none")
-    err = lib.result(ctl)[0]
-    ctl.close()
+    # A listener on another port: the log names it (issue 16 point 4).
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(f"{one_vm['uds']}_6998")
+    other.listen(1)
+    try:
+        ctl = lib.command(one_vm["uds"], "dial 2 6999 none")
+        err = lib.result(ctl)[0]
+        ctl.close()
+    finally:
+        other.close()
+        os.unlink(f"{one_vm['uds']}_6998")
     # ECONNRESET comes from an RST; a missing answer would be ETIMEDOUT.
     assert err == errno.ECONNRESET
+    # The mismatch is not silent: the 4-tuple, the path, the reason and
+    # the ports that do have a listener.
+    log = one_vm["daemon"].read_log()
+    assert f"-> host 2:6999: no listener at {one_vm['uds']}_6999" in log, log
+    assert "host listeners: 6998" in log, log
 
 
 def test_host_connect_to_port_without_guest_listener_is_closed(one_vm):
@@ -77,8 +90,13 @@ def test_host_connect_to_port_without_guest_listener_is_closed(one_vm):
     sock.settimeout(lib.TIMEOUT)
     sock.connect(one_vm["uds"])
     sock.sendall(b"CONNECT 5999\n")
-    assert lib.read_all(sock) == b""  # closed without OK
+    # Issue 16 changed this contract: instead of "OK" the program reads a
+    # readable reason, then the close (it used to be the close alone).
+    answer = lib.read_all(sock)
+    assert answer == b"ERROR connection refused: no listener on guest port 5999\n", answer
     sock.close()
+    log = one_vm["daemon"].read_log()
+    assert "-> guest 3:5999: the guest answered RST" in log, log
 
 
 def test_bad_connect_line_is_refused(one_vm):

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,6 +61,9 @@ class Guest:
                     f"{self.vm.serial()[-3000:]}\n--- backend (tail) ---\n"
                     f"{self.daemon.read_log()[-1500:]}")
             line += c
+        if line.startswith(b"ERROR "):  # the reason, then the close
+            s.close()
+            raise ConnectionRefusedError(f"guest port {port} refused: {line!r}")
         # Firecracker / vhost-device-vsock answer with the host-side port
         assert line.startswith(b"OK ") and line[3:-1].isdigit(), line
         return s
@@ -92,6 +96,27 @@ def recv_exactly(s, n):
 def test_connection_reset_with_no_listener(guest):
     with pytest.raises(ConnectionRefusedError, match="guest port 1234 refused"):
         guest.connect(1234)
+
+
+def test_port_mismatch_is_named_on_both_sides(guest):
+    """Issue 16 point 4: the host program reads why, the backend logs the
+    4-tuple, the image logs the REQUEST with the ports it does listen on;
+    agentctl shows the backend's line to its user."""
+    with pytest.raises(ConnectionRefusedError,
+                       match="ERROR connection refused: no listener on guest port 1999"):
+        guest.connect(1999)
+    m = guest.vm.wait_for(r"vsock: REQUEST 2:(\d+) -> 3:1999 refused: no listener on "
+                          r"port 1999; listening on ([0-9, ()a-z]+); answered RST", 30)
+    assert m.group(2).startswith("7, 9, 19"), m.group(0)
+    assert f"host 2:{m.group(1)} -> guest 3:1999: the guest answered RST" in \
+        guest.daemon.read_log()
+    agentctl = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "build", "host", "agentctl")
+    out = subprocess.run([agentctl, "--addr", f"hvsock://{guest.uds}:1999", "check"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode != 0
+    assert "CONNECT 1999 refused: ERROR connection refused: no listener on guest port " \
+        "1999" in out.stderr, out.stderr
 
 
 def test_echo_round_trip(guest):
