@@ -275,6 +275,9 @@ void conn_check_shutdown(struct vsock_conn *conn)
 static void conn_set_hup(struct vsock_conn *conn)
 {
 	conn->hup = true;
+	/* Nothing can flow to the host any more: the guest gets its SHUTDOWN
+	 * and a little while to close (conn_expire). */
+	conn->deadline_ms = loop_now_ms() + SHUTDOWN_TIMEOUT_MS;
 	loop_del(&conn->ev);
 	/* The peer is gone: buffered guest bytes cannot be delivered. */
 	conn->fwd_cnt += conn->buf_used;
@@ -631,11 +634,19 @@ void conn_expire(struct conn_table *table, uint64_t now)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &table->all) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
+		bool lingering = conn->state == CONN_ESTABLISHED && conn->hup;
 		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING &&
-		    conn->state != CONN_DIALING)
+		    conn->state != CONN_DIALING && !lingering)
 			continue;
 		if ((int64_t)(now - conn->deadline_ms) < 0)
 			continue;
+		if (lingering) {
+			char why[96];
+			snprintf(why, sizeof(why), "the guest did not close within %u ms of the "
+				 "host's close", SHUTDOWN_TIMEOUT_MS);
+			conn_reset(conn, why);
+			continue;
+		}
 		if (conn->hybrid && !conn->hup && conn->state == CONN_CONNECTING) {
 			char why[96];
 			snprintf(why, sizeof(why), "no answer from guest port %u within %u s",

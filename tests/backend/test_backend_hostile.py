@@ -179,6 +179,34 @@ def test_guest_shutdown_maps_to_unix_half_close(daemon):
     listener.close()
 
 
+def test_guest_that_never_closes_after_the_host_closed_gets_rst(daemon):
+    """Issue 16 point 5: the host program closes; the guest gets SHUTDOWN
+    (both directions) and never answers.  About 2 s later (Firecracker's
+    CONN_SHUTDOWN_TIMEOUT_MS) the daemon ends the connection with RST
+    instead of keeping it for ever."""
+    uds = daemon.vms[1]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6002")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = connect(daemon, 1)
+    fe.post_rx(8)
+    fe.send(fe.header(OP_REQUEST, 2100, 6002))
+    assert fe.recv()[0][6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.close()
+    closed = time.monotonic()
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_SHUTDOWN and hdr[7] == 3
+    hdr, _ = fe.recv(timeout=10)  # the guest says nothing meanwhile
+    waited = time.monotonic() - closed
+    assert hdr[6] == OP_RST and hdr[3] == 2100
+    assert 1.9 <= waited <= 4.5, waited
+    assert "did not close within 2000 ms" in daemon.read_log()
+    fe.close()
+    listener.close()
+
+
 def test_cli_help_and_errors(prerequisites, tmp_path):
     out = subprocess.run([lib.DAEMON, "--help"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and "--vm" in out.stdout and "--uds-path" in out.stdout

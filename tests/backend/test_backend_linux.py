@@ -271,3 +271,19 @@ def test_pause_and_cont_keep_a_16_mib_transfer(one_vm):
     log = daemon.read_log()
     assert "pause" in log and "connections kept" in log, log
     assert "reset" not in log.split("pause")[-1], log
+
+
+def test_guest_that_ignores_the_host_close_is_reset_after_2_s(one_vm):
+    """Issue 16 point 5: the guest program holds its socket with unread data
+    (so Linux does not answer the SHUTDOWN itself); the host program closes.
+    About 2 s later the daemon ends the connection (Firecracker's
+    CONN_SHUTDOWN_TIMEOUT_MS) instead of keeping it for ever."""
+    daemon = one_vm["daemon"]
+    sock = lib.command(one_vm["uds"], "hold 30")
+    sock.sendall(b"x" * 1000)
+    time.sleep(0.5)
+    sock.close()
+    closed = time.monotonic()
+    lib.wait_for(lambda: "did not close within 2000 ms" in daemon.read_log(), 10,
+                 "the shutdown timeout")
+    assert 1.9 <= time.monotonic() - closed <= 5

@@ -9,6 +9,8 @@
  *   echo                      echo bytes until EOF, then shutdown(SHUT_WR)
  *   sink                      read until EOF, answer "OK <count> <crc32>"
  *   stall SECONDS             sleep without reading, then act as sink
+ *   hold SECONDS              neither read nor close for SECONDS, then exit
+ *                             (a guest that ignores the host's close)
  *   source N SEED             send N pseudo-random bytes, shutdown(SHUT_WR),
  *                             read until EOF
  *   dial CID PORT ROLE ARGS   connect to CID:PORT, play ROLE (echo, sink,
@@ -232,6 +234,10 @@ static void serve_one(int fd)
 		return;
 	if (rest && strstr(rest, "nocrc"))
 		checksums = 0; /* this connection's process only */
+	if (!strcmp(cmd, "hold")) {
+		sleep(rest ? (unsigned)atoi(rest) : 1);
+		return;
+	}
 	if (!strcmp(cmd, "stall")) {
 		sleep(rest ? (unsigned)atoi(rest) : 1);
 		cmd = "sink";
