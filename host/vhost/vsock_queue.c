@@ -454,6 +454,17 @@ static bool rx_has_work(struct vsock_queue *q)
 	return q->rst_count || !list_empty(&q->sibling_in) || !list_empty(&q->conns.ready);
 }
 
+/* Sibling packets and our host connections take turns when both wait
+ * (vhost-device-vsock #384/#385): neither can starve the other. */
+static bool sibling_goes_next(struct vsock_queue *q)
+{
+	bool sibling = !list_empty(&q->sibling_in), host = !list_empty(&q->conns.ready);
+	if (!sibling || !host)
+		return sibling;
+	q->sibling_turn = !q->sibling_turn;
+	return !q->sibling_turn;
+}
+
 void queue_rx_service(struct vsock_queue *q)
 {
 	struct virtq *vq = vu_dev_queue(q->dev, VU_RX);
@@ -488,7 +499,7 @@ void queue_rx_service(struct vsock_queue *q)
 			q->rst_head = (q->rst_head + 1) % RST_QUEUE_MAX;
 			q->rst_count--;
 			written = VSOCK_HDR_SIZE;
-		} else if (!list_empty(&q->sibling_in)) {
+		} else if (sibling_goes_next(q)) {
 			written = sibling_fill(q, &chain);
 		} else {
 			struct vsock_conn *conn =

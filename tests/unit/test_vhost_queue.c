@@ -7,9 +7,12 @@
  */
 #include "tests/unit/harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "host/vhost/guest_mem.h"
 #include "host/vhost/loop.h"
@@ -245,5 +248,83 @@ TEST(payload_to_a_stalled_sibling_is_charged_with_its_overhead)
 	queue_after_batch(&fx.q);
 	CHECK_EQ(used_idx(TX_USED), fits + 1);
 	CHECK_EQ(fx.sibling.sibling_count, fits);
+	teardown();
+}
+
+/* The guest posts one tx packet (header + payload) and the daemon takes it
+ * for queue q (the VMs of this fixture share one pair of rings). */
+static void tx_one(struct vsock_queue *q, const struct vsock_hdr *h, const void *payload)
+{
+	memcpy(fx.mem + BUF_OFF, h, sizeof(*h));
+	if (h->len)
+		memcpy(fx.mem + BUF_OFF + VSOCK_HDR_SIZE, payload, h->len);
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
+	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE + h->len, 0, 0 };
+	tx_publish();
+	queue_tx_service(q);
+}
+
+TEST(sibling_and_host_packets_take_turns)
+{
+	setup();
+	/* VM 8 (the sibling's queue) has a host connection: its guest
+	 * connected to a Unix listener at <uds>_6000. */
+	char dir[] = "/tmp/test_vhost_queue.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char uds[64], port_path[80];
+	snprintf(uds, sizeof(uds), "%s/vm8.vsock", dir);
+	snprintf(port_path, sizeof(port_path), "%s_6000", uds);
+	int lsn = vu_listen_unix(port_path, 4);
+	CHECK(lsn >= 0);
+	queue_init(&fx.sibling, &fx.dev, 8, uds, 65536, 16, &ops);
+	fx.have_sibling = true;
+	struct vsock_hdr req = { .src_cid = 8, .dst_cid = VSOCK_CID_HOST, .src_port = 1000,
+				 .dst_port = 6000, .type = VSOCK_TYPE_STREAM,
+				 .op = VSOCK_OP_REQUEST, .buf_alloc = 1 << 20 };
+	tx_one(&fx.sibling, &req, NULL);
+	int host = accept(lsn, NULL, NULL);
+	CHECK(host >= 0);
+	/* VM 7 sends 40 packets to VM 8 ... */
+	static uint8_t payload[1000];
+	struct vsock_hdr rw = { .src_cid = CID, .dst_cid = 8, .src_port = 1, .dst_port = 2,
+				.len = sizeof(payload), .type = VSOCK_TYPE_STREAM,
+				.op = VSOCK_OP_RW };
+	for (int i = 0; i < 40; i++)
+		tx_one(&fx.q, &rw, payload);
+	CHECK_EQ(fx.sibling.sibling_count, 40);
+	/* ... while the host program writes 40 KiB to VM 8. */
+	static uint8_t data[40 * 1024];
+	CHECK_EQ(write(host, data, sizeof(data)), (ssize_t)sizeof(data));
+	CHECK(loop_run_once(1000) >= 1); /* EPOLLIN: the connection has data */
+	/* 64 rx buffers of 2 KiB. */
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + RX_DESC);
+	uint16_t *ring = avail_idx(RX_AVAIL) + 1;
+	for (unsigned i = 0; i < 64; i++) {
+		desc[i] = (struct vring_desc){ 0x80000 + 2048 * i, 2048, VRING_DESC_F_WRITE, 0 };
+		ring[i] = (uint16_t)i;
+	}
+	*avail_idx(RX_AVAIL) = 64;
+	queue_rx_service(&fx.sibling);
+	/* The old order served all 40 sibling packets first.  Now, while both
+	 * wait, no two sibling packets follow each other. */
+	unsigned from_host = 0, run = 0, longest = 0;
+	for (unsigned i = 0; i < 40; i++) {
+		struct vsock_hdr h;
+		memcpy(&h, fx.mem + 0x80000 + 2048 * i, sizeof(h));
+		if (h.src_cid == VSOCK_CID_HOST) {
+			from_host++;
+			run = 0;
+		} else {
+			CHECK_EQ(h.src_cid, CID);
+			if (++run > longest)
+				longest = run;
+		}
+	}
+	CHECK(from_host >= 19);
+	CHECK_EQ(longest, 1);
+	close(host);
+	close(lsn);
+	unlink(port_path);
+	rmdir(dir);
 	teardown();
 }
