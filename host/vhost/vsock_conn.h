@@ -54,6 +54,28 @@
  * long to close its end (Firecracker's CONN_SHUTDOWN_TIMEOUT_MS); then RST.
  * Checked by the 1 Hz timer: the RST goes 2 to 3 s after the close. */
 #define SHUTDOWN_TIMEOUT_MS 2000
+/*
+ * Packets a Linux guest holds.  Since CVE-2026-23086's fixes (6.12.92 and
+ * later stable kernels; net/vmw_vsock/virtio_transport_common.c,
+ * virtio_transport_inc_rx_pkt) Linux also charges every queued packet
+ * SKB_TRUESIZE(0) (576 bytes on x86_64 and arm64) against buf_alloc and
+ * resets the connection (ENOBUFS) when (queued + 1) * SKB_TRUESIZE(0) +
+ * bytes + len exceeds it, whatever the credit says; packets of at most 128
+ * bytes may be merged into the previous one, larger ones never.  So each
+ * connection counts the RW packets the guest may still hold (until its
+ * fwd_cnt passes them) and sends a packet only if that rule holds with
+ * GUEST_PKT_COST per packet, never more than CONN_TRACK_PKTS of them.
+ */
+#define GUEST_PKT_COST 640	/* SKB_TRUESIZE(0) with a margin */
+#define CONN_TRACK_PKTS 256	/* packets counted (and allowed) in the guest */
+/* Coalescing: with this many packets unconsumed, a read that would not
+ * fill the guest's buffer waits up to COALESCE_MS for more data (or for
+ * the guest's fwd_cnt to move: it is asked with CREDIT_REQUEST). */
+#define COALESCE_AFTER_PKTS 4
+#define COALESCE_MS 2
+/* A connection held by the packet bound asks the guest for its credit at
+ * most this often (Linux stays silent while its free space is large). */
+#define CREDIT_ASK_MS 100
 #define CONN_MAX_DEFAULT 4096		/* connections per VM (--max-connections) */
 
 enum conn_state {
@@ -68,6 +90,7 @@ enum conn_state {
 #define PEND_RESPONSE 2u	/* send RESPONSE (guest-initiated) */
 #define PEND_SHUTDOWN 4u	/* send SHUTDOWN with shutdown_flags */
 #define PEND_CREDIT 8u		/* send CREDIT_UPDATE */
+#define PEND_CREDIT_REQ 16u	/* send CREDIT_REQUEST */
 
 struct conn_table;
 
@@ -95,6 +118,16 @@ struct vsock_conn {
 	uint32_t peer_buf_alloc;	/* guest's buffer size */
 	uint32_t peer_fwd_cnt;		/* guest's consumed count */
 	uint32_t tx_cnt;		/* payload bytes sent to the guest */
+	uint32_t pkt_end[CONN_TRACK_PKTS]; /* tx_cnt after each RW packet the
+					 * guest may still hold (a ring) */
+	uint16_t pkt_head;		/* oldest entry of pkt_end */
+	uint16_t pkt_count;		/* entries in pkt_end */
+	bool held;			/* data waits (coalescing or packet bound) */
+	bool coalesce_off;		/* a coalescing wait ran out: send as is */
+	uint64_t held_until_ms;		/* a held connection is looked at again */
+	struct list_node held_node;	/* table->held while held */
+	uint64_t credit_asked_ms;	/* when we last sent CREDIT_REQUEST */
+	uint32_t credit_asked_fwd;	/* the guest's fwd_cnt then */
 	bool rd_eof;			/* Unix socket gave EOF */
 	bool hup;			/* Unix peer closed completely */
 	bool data_ready;		/* Unix socket (or line) may have data */
@@ -129,6 +162,7 @@ struct conn_table {
 	struct vsock_conn *bucket[CONN_BUCKETS]; /* (local, peer) port hash */
 	struct list_node all;		/* every live connection */
 	struct list_node ready;		/* connections with packets to send */
+	struct list_node held;		/* connections whose data waits a little */
 	const struct conn_table_ops *ops; /* the owner's callbacks */
 	struct log_limit *log;		/* the VM's log limit (owner sets it) */
 };
@@ -170,6 +204,20 @@ void conn_reset(struct vsock_conn *conn, const char *why);
 void conn_refresh(struct vsock_conn *conn);
 /* Bytes the guest can take now. */
 uint32_t conn_peer_credit(const struct vsock_conn *conn);
+/* Payload bytes the next RW packet may carry: the credit, bounded by the
+ * guest's packet rule (GUEST_PKT_COST); 0 when the bound is reached. */
+uint32_t conn_send_limit(const struct vsock_conn *conn);
+/* An RW packet went to the guest (tx_cnt already counts it). */
+void conn_sent_packet(struct vsock_conn *conn);
+/* The credit fields of a guest header: packets the guest consumed are no
+ * longer counted; a held connection goes on when fwd_cnt moved. */
+void conn_peer_update(struct vsock_conn *conn, uint32_t buf_alloc, uint32_t fwd_cnt);
+/* Holds conn's data for up to ms; true when a CREDIT_REQUEST should go to
+ * the guest now (not asked since its fwd_cnt last moved, or long ago). */
+bool conn_hold(struct vsock_conn *conn, uint32_t ms);
+/* Lets held connections whose time is up go on; asks the loop to wake for
+ * the next one (after every batch). */
+void conn_held_expire(struct conn_table *table, uint64_t now);
 /* Guest payload for the Unix socket; 0 or negative errno (conn reset). */
 int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 			 unsigned n, size_t skip, uint32_t len);

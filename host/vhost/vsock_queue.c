@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -144,8 +145,7 @@ void queue_drop(struct vsock_queue *q)
 static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 			const struct vq_chain *chain)
 {
-	conn->peer_buf_alloc = hdr->buf_alloc;
-	conn->peer_fwd_cnt = hdr->fwd_cnt;
+	conn_peer_update(conn, hdr->buf_alloc, hdr->fwd_cnt);
 	switch (hdr->op) {
 	case VSOCK_OP_RESPONSE:
 		if (conn->state != CONN_CONNECTING) {
@@ -236,8 +236,7 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 		queue_rst(q, &hdr); /* nobody listens on <uds>_P */
 		return 0;
 	}
-	conn->peer_buf_alloc = hdr.buf_alloc;
-	conn->peer_fwd_cnt = hdr.fwd_cnt;
+	conn_peer_update(conn, hdr.buf_alloc, hdr.fwd_cnt);
 	conn_refresh(conn);
 	return 0;
 }
@@ -349,11 +348,29 @@ static ssize_t conn_peek(struct vsock_conn *conn)
 	}
 }
 
+/* Whether a read of at most max bytes should wait for more data: the
+ * guest still holds COALESCE_AFTER_PKTS of our packets, and the Unix socket
+ * has less than would fill this buffer (and the credit).  Small writes of
+ * the host program then travel in fewer, fuller packets. */
+static bool conn_should_coalesce(struct vsock_conn *conn, uint32_t max)
+{
+	int queued;
+	if (conn->coalesce_off || conn->pkt_count < COALESCE_AFTER_PKTS || conn->hup ||
+	    conn->lead_off < conn->line_len)
+		return false;
+	if (ioctl(conn->ev.fd, FIONREAD, &queued) < 0)
+		return false;
+	return queued > 0 && (uint32_t)queued < max;
+}
+
 /* Builds conn's next packet into chain; the bytes written, 0 for nothing.
  * Control packets are header-only and fit any rx buffer.  Data needs room
  * after the header: when a buffer has none (a guest may post 44-byte
  * buffers), it carries a CREDIT_UPDATE instead, so that every buffer
- * handed to a connection with work is used and the rx loop moves on. */
+ * handed to a connection with work is used and the rx loop moves on.
+ * Data may also wait (conn_hold): for more of it (coalescing), or for the
+ * guest to consume packets (the packet bound, vsock_conn.h); the guest is
+ * then asked for its credit with a CREDIT_REQUEST in this buffer. */
 static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 {
 	struct vsock_hdr h;
@@ -368,26 +385,41 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 		conn_header(conn, &h, VSOCK_OP_RESPONSE);
 	} else {
 		uint32_t room = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
-		uint32_t max = room;
 		uint32_t credit = conn_peer_credit(conn);
-		if (max > credit)
-			max = credit;
+		uint32_t limit = conn_send_limit(conn);
+		uint32_t max = room < limit ? room : limit;
 		if (max > VSOCK_MAX_PKT_PAYLOAD)
 			max = VSOCK_MAX_PKT_PAYLOAD;
 		bool want_data = conn->data_ready && conn->state == CONN_ESTABLISHED &&
-				 !conn->rd_eof && !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
+				 !conn->held && !conn->rd_eof &&
+				 !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
+		bool held = false;
 		ssize_t r = -EAGAIN;
-		if (want_data && max)
+		if (want_data && credit && room && !limit) {
+			held = true; /* the packet bound: the guest must consume first */
+			if (conn_hold(conn, CREDIT_ASK_MS))
+				conn->pending |= PEND_CREDIT_REQ;
+		} else if (want_data && max && conn_should_coalesce(conn, max)) {
+			held = true;
+			if (conn_hold(conn, COALESCE_MS))
+				conn->pending |= PEND_CREDIT_REQ;
+		} else if (want_data && max) {
 			r = conn_read_payload(conn, chain, max);
-		else if (want_data && credit && !room)
+			conn->coalesce_off = false;
+		} else if (want_data && credit && !room) {
 			r = conn_peek(conn);
+		}
 		if (r > 0) {
 			payload = (uint32_t)r;
 			conn->tx_cnt += payload;
+			conn_sent_packet(conn);
 			if (payload < max && !conn->hup && conn->lead_off >= conn->line_len)
 				conn->data_ready = false;
 			conn_header(conn, &h, VSOCK_OP_RW);
 			h.len = payload;
+		} else if (held && (conn->pending & PEND_CREDIT_REQ)) {
+			conn->pending &= ~PEND_CREDIT_REQ;
+			conn_header(conn, &h, VSOCK_OP_CREDIT_REQUEST);
 		} else {
 			bool filler = r == -EMSGSIZE; /* data waits for room */
 			if (r == 0) {
@@ -400,12 +432,15 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 				conn_reset(conn, "Unix socket read failed");
 				return 0;
 			}
-			if (!filler && (!conn->hup || r == 0))
+			if (!filler && !held && (!conn->hup || r == 0))
 				conn->data_ready = false;
 			if (conn->pending & PEND_SHUTDOWN) {
 				conn->pending &= ~PEND_SHUTDOWN;
 				conn_header(conn, &h, VSOCK_OP_SHUTDOWN);
 				h.flags = conn->shutdown_flags;
+			} else if (conn->pending & PEND_CREDIT_REQ) {
+				conn->pending &= ~PEND_CREDIT_REQ;
+				conn_header(conn, &h, VSOCK_OP_CREDIT_REQUEST);
 			} else if ((conn->pending & PEND_CREDIT) || filler) {
 				conn_header(conn, &h, VSOCK_OP_CREDIT_UPDATE);
 			} else {
@@ -531,6 +566,7 @@ void queue_rx_service(struct vsock_queue *q)
 
 void queue_after_batch(struct vsock_queue *q)
 {
+	conn_held_expire(&q->conns, loop_now_ms());
 	if (q->tx_stalled || q->tx_more)
 		queue_tx_service(q);
 	if (q->rx_dirty)

@@ -18,6 +18,7 @@
 #include "host/vhost/loop.h"
 #include "host/vhost/vhost_user.h"
 #include "host/vhost/virtq.h"
+#include "host/vhost/vsock_conn.h"
 #include "host/vhost/vsock_queue.h"
 #include "host/vhost/vsock_wire.h"
 
@@ -327,4 +328,56 @@ TEST(sibling_and_host_packets_take_turns)
 	unlink(port_path);
 	rmdir(dir);
 	teardown();
+}
+
+TEST(packets_the_guest_holds_are_bounded_by_linux_rule)
+{
+	/* Linux (6.12.92+) resets when (queued + 1) * SKB_TRUESIZE(0) + bytes
+	 * + len > buf_alloc: the send limit keeps that true with a margin. */
+	static struct vsock_conn conn;
+	memset(&conn, 0, sizeof(conn));
+	conn.state = CONN_ESTABLISHED;
+	conn.peer_buf_alloc = 65536;
+	CHECK_EQ(conn_send_limit(&conn), 65536 - GUEST_PKT_COST);
+	unsigned sent = 0;
+	while (conn_send_limit(&conn) >= 200) {
+		conn.tx_cnt += 200; /* 200-byte packets, never consumed */
+		conn_sent_packet(&conn);
+		sent++;
+		/* The strict rule with the real 576 bytes holds for each. */
+		CHECK((uint64_t)conn.pkt_count * 576 + conn.tx_cnt <= conn.peer_buf_alloc);
+	}
+	CHECK_EQ(sent, 65536 / (GUEST_PKT_COST + 200) - 0);
+	CHECK(conn_peer_credit(&conn) > 30000); /* the credit alone allowed more */
+	/* The guest consumes the first 10 packets: 10 more may go. */
+	conn_peer_update(&conn, 65536, 2000);
+	CHECK_EQ(conn.pkt_count, sent - 10);
+	CHECK(conn_send_limit(&conn) >= 200);
+	/* fwd_cnt in the middle of a packet frees nothing more; a fwd_cnt past
+	 * what we sent (a lying guest) frees nothing at all. */
+	conn_peer_update(&conn, 65536, 2100);
+	CHECK_EQ(conn.pkt_count, sent - 10);
+	conn_peer_update(&conn, 65536, conn.tx_cnt + 5000);
+	CHECK_EQ(conn.pkt_count, sent - 10);
+	/* However big the guest's buffer, at most CONN_TRACK_PKTS packets. */
+	memset(&conn, 0, sizeof(conn));
+	conn.peer_buf_alloc = 64u << 20;
+	for (unsigned i = 0; i < CONN_TRACK_PKTS; i++) {
+		CHECK(conn_send_limit(&conn) > 0);
+		conn.tx_cnt += 1;
+		conn_sent_packet(&conn);
+	}
+	CHECK_EQ(conn_send_limit(&conn), 0);
+	/* Counters that wrap. */
+	memset(&conn, 0, sizeof(conn));
+	conn.peer_buf_alloc = 65536;
+	conn.tx_cnt = conn.peer_fwd_cnt = 0xfffffff0u;
+	conn.tx_cnt += 100;
+	conn_sent_packet(&conn);
+	conn.tx_cnt += 100;
+	conn_sent_packet(&conn);
+	conn_peer_update(&conn, 65536, 0xfffffff0u + 100);
+	CHECK_EQ(conn.pkt_count, 1);
+	conn_peer_update(&conn, 65536, 0xfffffff0u + 200);
+	CHECK_EQ(conn.pkt_count, 0);
 }
