@@ -114,6 +114,7 @@ VSOCK_SRCS := \
 	vsock/core.c \
 	vsock/rx.c \
 	vsock/socket.c \
+	vsock/seqpacket.c \
 	vsock/diag.c
 
 # agent (issue 7): nanopb code generated from agent/proto into build/proto,
@@ -238,11 +239,12 @@ $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
 # vsock core (issue 6): the portable sources plus the pthread platform
-VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
+VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/seqpacket.c vsock/diag.c \
 	vsock/loopback.c tests/unit/host_platform.c
 $(eval $(call unit_test,test_vsock_core,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
+$(eval $(call unit_test,test_vsock_seqpacket,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 # the virtio-vsock driver on a fake transport; allocations fail on demand
 VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \

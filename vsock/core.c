@@ -156,6 +156,7 @@ void sock_release_if_unused(struct vsock_sock *sock)
 	if (sock->state == SS_LISTEN)
 		sock_close_listener(sock);
 	sock_rx_discard(sock);
+	seq_drop_tx(sock);
 	if (sock->owns_port && sock->ephemeral)
 		quarantine_port(core, sock->local.port);
 	if (sock->prev)
@@ -332,7 +333,7 @@ static void sock_fill_hdr(struct vsock_sock *sock, struct vsock_hdr_fields *f,
  * junk cannot crowd out our own SHUTDOWNs and RESPONSEs.
  */
 static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields *f,
-			  bool essential)
+			  bool essential, bool behind)
 {
 	struct vsock_hdr hdr;
 	uint32_t limit = essential ? core->cfg.max_ctrl_queue : core->cfg.max_ctrl_queue / 2;
@@ -341,7 +342,7 @@ static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields
 	vsock_hdr_encode(&hdr, f);
 	if (f->op == VSOCK_OP_RST)
 		core->stats.rst_sent++;
-	if (core->ctrl_count == 0 && !core->tx_full) {
+	if (core->ctrl_count == 0 && !core->tx_full && !behind) {
 		err = core->ops->send(core->ctx, &hdr, NULL, 0);
 		if (err != -EAGAIN)
 			return err;
@@ -358,9 +359,13 @@ static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields
 	return 0;
 }
 
-/* Push queued control packets out; true when the queue is empty. */
+/* Push queued packets out: the rest of SEQPACKET messages first (their
+ * control packets wait behind them), then control packets; true when
+ * nothing is left. */
 bool core_tx_flush(struct vsock_core *core)
 {
+	if (!seq_tx_flush(core))
+		return false;
 	while (core->ctrl_count > 0) {
 		const struct vsock_hdr *hdr = &core->ctrl[core->ctrl_head].hdr;
 		int err = core->ops->send(core->ctx, hdr, NULL, 0);
@@ -383,7 +388,28 @@ int sock_send_ctrl(struct vsock_sock *sock, uint16_t op, uint32_t flags)
 	struct vsock_hdr_fields f;
 
 	sock_fill_hdr(sock, &f, op, flags, 0);
-	return core_send_ctrl(sock->core, &f, true);
+	/* After a message still going out: never before its last packet. */
+	return core_send_ctrl(sock->core, &f, true, sock->tx_msg != NULL);
+}
+
+/* One RW packet now: 0 (tx_cnt counts it), -EAGAIN (the transport is
+ * full: tx_ready follows) or the transport's error. */
+int sock_send_rw(struct vsock_sock *sock, const void *buf, size_t len, uint32_t flags)
+{
+	struct vsock_core *core = sock->core;
+	struct vsock_hdr_fields f;
+	struct vsock_hdr hdr;
+	int err;
+
+	sock_fill_hdr(sock, &f, VSOCK_OP_RW, flags, (uint32_t)len);
+	vsock_hdr_encode(&hdr, &f);
+	err = core->ops->send(core->ctx, &hdr, buf, len);
+	if (err == -EAGAIN)
+		core->tx_full = true;
+	if (err < 0)
+		return err;
+	sock->tx_cnt += (uint32_t)len;
+	return 0;
 }
 
 /* RST for a packet that matches no connection (never in reply to an RST). */
@@ -401,7 +427,7 @@ void core_reply_rst(struct vsock_core *core, const struct vsock_hdr_fields *in)
 
 	if (in->op == VSOCK_OP_RST)
 		return;
-	core_send_ctrl(core, &f, false);
+	core_send_ctrl(core, &f, false, false);
 }
 
 uint32_t sock_tx_credit(const struct vsock_sock *sock)
@@ -547,6 +573,7 @@ void sock_rx_discard(struct vsock_sock *sock)
 	sock->fwd_cnt += (uint32_t)sock_rx_take(sock, NULL, SIZE_MAX);
 	while (sock->rx_head)
 		rx_chunk_free(sock);
+	seq_forget(sock);
 }
 
 /*
@@ -564,7 +591,7 @@ void sock_consumed(struct vsock_sock *sock, uint32_t bytes)
 		low = 1;
 
 	sock->fwd_cnt += bytes;
-	if (sock->rst_owed && sock_rx_bytes(sock) == 0) {
+	if (sock->rst_owed && sock_rx_bytes(sock) - sock->msg_partial == 0) {
 		sock->rst_owed = false;
 		sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 		return;
@@ -605,6 +632,7 @@ static void accept_queue_unlink(struct vsock_sock *child)
  */
 void sock_reset(struct vsock_sock *sock, int error, bool send_rst)
 {
+	seq_drop_tx(sock); /* the connection is over: so is its message */
 	if (send_rst && (sock->in_table || sock->rst_owed))
 		sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 	sock_table_remove(sock);

@@ -90,8 +90,10 @@ static void listener_rx(struct vsock_sock *listener, const struct vsock_hdr_fiel
 static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields *h,
 			 const void *payload)
 {
-	if (h->len == 0)
-		return;
+	bool seqpacket = sock->type == VSOCK_TYPE_SEQPACKET;
+
+	if (h->len == 0 && !seqpacket)
+		return; /* (a SEQPACKET one may end a message: EOM) */
 	/* rx_cnt - fwd_cnt <= buf_alloc always holds, so this cannot wrap. */
 	if (h->len > sock->buf_alloc - sock_rx_bytes(sock)) {
 		sock->core->stats.window_violations++;
@@ -105,6 +107,10 @@ static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields 
 		/* We said we read no more: count it consumed so credit flows. */
 		sock->rx_cnt += h->len;
 		sock->fwd_cnt += h->len;
+		return;
+	}
+	if (seqpacket) {
+		seq_rx(sock, h, payload);
 		return;
 	}
 	if (sock_rx_append(sock, payload, h->len) < 0) {
@@ -136,7 +142,8 @@ static void connected_rx(struct vsock_sock *sock, const struct vsock_hdr_fields 
 			 * the tuple is free, and send the RST the peer lingers
 			 * for once the application has read what is buffered.
 			 */
-			if (sock_rx_bytes(sock) == 0)
+			/* (A message cut short by the peer is never read.) */
+			if (sock_rx_bytes(sock) - sock->msg_partial == 0)
 				sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 			else
 				sock->rst_owed = true;
@@ -254,8 +261,7 @@ static void log_refused_request(struct vsock_core *core, const struct vsock_hdr_
 
 static bool type_valid(struct vsock_core *core, uint16_t type)
 {
-	/* SEQPACKET is not implemented yet: refused even if negotiated. */
-	return type == VSOCK_TYPE_STREAM;
+	return core_type_supported(core, type); /* negotiated types only */
 }
 
 void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *wire,
