@@ -14,6 +14,7 @@ VHOST_SRCS := \
 	host/vhost/vm.c \
 	host/vhost/vsock_conn.c \
 	host/vhost/vsock_queue.c \
+	host/vhost/vsock_seq.c \
 	host/vhost/hybrid.c \
 	host/vhost/log.c \
 	host/vhost/pcap.c
@@ -59,6 +60,7 @@ $(eval $(call unit_test,test_vhost_log,host/vhost/log.c))
 $(eval $(call unit_test,test_vhost_cli,host/vhost/cli.c,$(VHOST_LIBS)))
 # One VM's packet queue on hand-made rings (weights, sibling bound).
 VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/forward.c \
+	host/vhost/vsock_seq.c \
 	host/vhost/vhost_user.c \
 	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/loop.c \
 	host/vhost/pcap.c host/vhost/hybrid.c host/vhost/log.c

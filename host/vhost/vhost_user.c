@@ -3,7 +3,8 @@
  * docs/interop/vhost-user.rst; DESIGN §6).
  *
  * What QEMU 7.2 does with vhost-user-vsock-pci and what we answer:
- *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES
+ *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES |
+ *                           SEQPACKET (QEMU passes it on: its seqpacket=auto)
  *   GET/SET_PROTOCOL_FEATURES   MQ | REPLY_ACK | CONFIG (vhost-user.rst:
  *                           back-ends should always offer MQ, even with a
  *                           fixed number of queues; GET_QUEUE_NUM says 3)
@@ -43,7 +44,7 @@
 uint64_t vu_offered_features(void)
 {
 	return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
-	       (1ull << VU_F_PROTOCOL_FEATURES);
+	       (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VSOCK_F_SEQPACKET);
 }
 
 static uint64_t offered_protocol_features(void)
@@ -657,6 +658,11 @@ static void on_listener(struct ev_source *src, uint32_t events)
 
 int vu_listen_unix(const char *path, int backlog)
 {
+	return vu_listen_unix_type(path, SOCK_STREAM, backlog);
+}
+
+int vu_listen_unix_type(const char *path, int type, int backlog)
+{
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
@@ -667,7 +673,7 @@ int vu_listen_unix(const char *path, int backlog)
 			return -EEXIST;
 		unlink(path);
 	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int err = 0;

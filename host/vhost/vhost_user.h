@@ -188,8 +188,9 @@ void vu_dev_notify(struct vu_dev *dev, unsigned idx);
 void vu_dev_fail(struct vu_dev *dev, const char *why);
 
 /* Listening Unix socket at path (a stale socket file is replaced);
- * the fd or negative errno. */
+ * the fd or negative errno.  _type: SOCK_STREAM or SOCK_SEQPACKET. */
 int vu_listen_unix(const char *path, int backlog);
+int vu_listen_unix_type(const char *path, int type, int backlog);
 
 /* Handles one message (exposed for unit tests); the reply, if any, is
  * left in *msg with *reply set; negative errno ends the session. */

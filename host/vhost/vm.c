@@ -8,7 +8,7 @@
  * and sibling routing searches.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* accept4 */
+#define _GNU_SOURCE /* accept4, asprintf */
 #endif
 #include "host/vhost/vm.h"
 
@@ -48,6 +48,8 @@ struct vsock_vm {
 	uint32_t groups;		/* sibling groups bitmask */
 	char *uds_path;			/* hybrid listener path (NULL: forwarding) */
 	struct ev_source uds;		/* hybrid listener (fd -1: none) */
+	char *seq_path;			/* <uds_path>.seqpacket (vsock_seq.h) */
+	struct ev_source seq;		/* its SOCK_SEQPACKET listener (fd -1: none) */
 	struct forward_port fwd[VM_MAX_FORWARD_LISTEN]; /* --forward-listen */
 	unsigned fwd_count;		/* entries in fwd */
 	bool accept_paused;		/* out of fds: accept again on the timer */
@@ -102,7 +104,7 @@ static void accept_some(struct vsock_vm *vm, struct ev_source *src,
 
 static void take_hybrid(struct vsock_vm *vm, int fd, void *arg)
 {
-	if (!conn_from_host(&vm->queue.conns, fd))
+	if (!conn_from_host(&vm->queue.conns, fd, arg != NULL))
 		close(fd);
 }
 
@@ -110,6 +112,12 @@ static void on_uds_accept(struct ev_source *src, uint32_t events)
 {
 	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, uds));
 	accept_some(vm, src, take_hybrid, NULL);
+}
+
+static void on_seq_accept(struct ev_source *src, uint32_t events)
+{
+	struct vsock_vm *vm = (struct vsock_vm *)((char *)src - offsetof(struct vsock_vm, seq));
+	accept_some(vm, src, take_hybrid, vm); /* arg set: SEQPACKET */
 }
 
 static void take_forwarded(struct vsock_vm *vm, int fd, void *arg)
@@ -132,6 +140,8 @@ static void accept_resume(struct vsock_vm *vm)
 		return;
 	vm->accept_paused = false;
 	if (vm->uds.fd >= 0 && loop_set(&vm->uds, EPOLLIN) < 0)
+		vm->accept_paused = true;
+	if (vm->seq.fd >= 0 && loop_set(&vm->seq, EPOLLIN) < 0)
 		vm->accept_paused = true;
 	for (unsigned i = 0; i < vm->fwd_count; i++)
 		if (loop_set(&vm->fwd[i].ev, EPOLLIN) < 0)
@@ -269,6 +279,24 @@ static int forward_listen_all(struct vsock_vm *vm, const struct vsock_vm_config 
 	return 0;
 }
 
+/* The SEQPACKET hybrid listener next to uds_path (vsock_seq.h).  A VM
+ * goes on without it (the path may be too long): said on stderr. */
+static void seq_listen(struct vsock_vm *vm, const struct vsock_vm_config *cfg)
+{
+	vm->seq.fd = vu_listen_unix_type(vm->seq_path, SOCK_SEQPACKET, 128);
+	if (vm->seq.fd < 0) {
+		fprintf(stderr, "vhost-user-vsock: cid %llu: no SEQPACKET listener at %s: %s\n",
+			(unsigned long long)cfg->guest_cid, vm->seq_path, strerror(-vm->seq.fd));
+		vm->seq.fd = -1;
+		return;
+	}
+	if (loop_set(&vm->seq, EPOLLIN) < 0) {
+		close(vm->seq.fd);
+		unlink(vm->seq_path);
+		vm->seq.fd = -1;
+	}
+}
+
 int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 {
 	struct vsock_vm *vm = calloc(1, sizeof(*vm));
@@ -277,10 +305,12 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 	vm->groups = cfg->groups;
 	vm->uds.handle = on_uds_accept;
 	vm->uds.fd = -1;
+	vm->seq.handle = on_seq_accept;
+	vm->seq.fd = -1;
 	int err = -ENOMEM;
 	if (cfg->uds_path) {
 		vm->uds_path = strdup(cfg->uds_path);
-		if (!vm->uds_path)
+		if (!vm->uds_path || asprintf(&vm->seq_path, "%s.seqpacket", cfg->uds_path) < 0)
 			goto err_free;
 	}
 	queue_init(&vm->queue, &vm->dev, cfg->guest_cid, vm->uds_path, cfg->buf_alloc,
@@ -296,6 +326,7 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 		err = loop_set(&vm->uds, EPOLLIN);
 		if (err)
 			goto err_close_listeners;
+		seq_listen(vm, cfg);
 	}
 	err = forward_listen_all(vm, cfg);
 	if (err)
@@ -311,13 +342,18 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 err_close_listeners:
 	for (unsigned i = 0; i < vm->fwd_count; i++)
 		close_listener(&vm->fwd[i].ev);
+	if (vm->seq.fd >= 0) {
+		close_listener(&vm->seq);
+		unlink(vm->seq_path);
+	}
 	if (vm->uds.fd >= 0) {
 		close_listener(&vm->uds);
 		unlink(cfg->uds_path);
 	}
 err_free_path:
-	free(vm->uds_path);
 err_free:
+	free(vm->seq_path);
+	free(vm->uds_path);
 	free(vm);
 	return err;
 }
@@ -329,10 +365,15 @@ void vsock_vm_destroy(struct vsock_vm *vm)
 	queue_drop(&vm->queue);
 	for (unsigned i = 0; i < vm->fwd_count; i++)
 		close_listener(&vm->fwd[i].ev);
+	if (vm->seq.fd >= 0) {
+		close_listener(&vm->seq);
+		unlink(vm->seq_path);
+	}
 	if (vm->uds.fd >= 0) {
 		close_listener(&vm->uds);
 		unlink(vm->uds_path);
 	}
+	free(vm->seq_path);
 	free(vm->uds_path);
 	free(vm);
 	conn_free_dead();

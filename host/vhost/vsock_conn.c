@@ -20,6 +20,7 @@
 #include "host/vhost/hybrid.h"
 #include "host/vhost/log.h"
 #include "host/vhost/virtq.h"
+#include "host/vhost/vsock_seq.h"
 
 /* Destroyed connections (linked by their `all` node), freed after the
  * loop batch: no bound, however many one event destroys. */
@@ -80,6 +81,7 @@ void conn_free_dead(void)
 	list_for_each_safe(pos, tmp, &dead_conns) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
 		list_del(pos);
+		seq_free(conn);
 		free(conn->buf);
 		free(conn);
 	}
@@ -115,7 +117,8 @@ void conn_reset(struct vsock_conn *conn, const char *why)
 		struct vsock_hdr h = {
 			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
 			.src_port = conn->peer_port, .dst_port = conn->local_port,
-			.type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_SHUTDOWN,
+			.type = conn->seqpacket ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM,
+			.op = VSOCK_OP_SHUTDOWN,
 		};
 		/* send_rst answers a guest packet; describe the
 		 * tuple as the guest would have sent it. */
@@ -231,7 +234,8 @@ void conn_refresh(struct vsock_conn *conn)
 	} else if (conn->state == CONN_ESTABLISHED && !conn->hup) {
 		if (!conn->data_ready && conn_can_send_data(conn))
 			events |= EPOLLIN;
-		if (conn->buf_used)
+		/* (SEQPACKET: only whole messages can go) */
+		if (conn->seqpacket ? seq_flush_pending(conn) : conn->buf_used != 0)
 			events |= EPOLLOUT;
 	}
 	if (conn->ev.fd >= 0 && !conn->hup && loop_set(&conn->ev, events) < 0)
@@ -247,18 +251,20 @@ void conn_refresh(struct vsock_conn *conn)
 
 /* ---- guest → host bytes ------------------------------------------------- */
 
-static void maybe_credit_update(struct vsock_conn *conn)
+void conn_maybe_credit_update(struct vsock_conn *conn)
 {
 	uint32_t peer_view_free = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt_sent);
 	uint32_t low = conn->buf_alloc / 2 < VSOCK_MAX_PKT_PAYLOAD ?
 		       conn->buf_alloc / 2 : VSOCK_MAX_PKT_PAYLOAD;
-	if (conn->fwd_cnt != conn->fwd_cnt_sent && peer_view_free < low)
+	if (conn->fwd_cnt != conn->fwd_cnt_sent && (peer_view_free < low || conn->seqpacket))
 		conn->pending |= PEND_CREDIT;
 }
 
 /* Writes buffered bytes to the Unix socket; negative errno when it broke. */
 static int conn_flush(struct vsock_conn *conn)
 {
+	if (conn->seqpacket)
+		return seq_flush(conn);
 	while (conn->buf_used) {
 		struct iovec iov[2];
 		uint32_t first = conn->buf_alloc - conn->buf_head;
@@ -281,12 +287,30 @@ static int conn_flush(struct vsock_conn *conn)
 	}
 	if (!conn->buf_used)
 		conn->buf_head = 0;
-	maybe_credit_update(conn);
+	conn_maybe_credit_update(conn);
+	return 0;
+}
+
+int conn_buffer_guest_bytes(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
+			    size_t skip, uint32_t len)
+{
+	if (!conn->buf) {
+		conn->buf = malloc(conn->buf_alloc);
+		if (!conn->buf) {
+			conn_reset(conn, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	uint32_t tail = (conn->buf_head + conn->buf_used) % conn->buf_alloc;
+	uint32_t first = conn->buf_alloc - tail < len ? conn->buf_alloc - tail : len;
+	iov_copy_from(iov, n, skip, conn->buf + tail, first);
+	iov_copy_from(iov, n, skip + first, conn->buf, len - first);
+	conn->buf_used += len;
 	return 0;
 }
 
 int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
-			 unsigned n, size_t skip, uint32_t len)
+			 unsigned n, size_t skip, uint32_t len, uint32_t flags)
 {
 	/* The guest may use only the credit it has heard of (fwd_cnt_sent);
 	 * that also bounds what our buffer must hold. */
@@ -300,9 +324,11 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 		return -EPIPE;
 	}
 	conn->rx_cnt += len;
+	if (conn->seqpacket)
+		return seq_from_guest(conn, iov, n, skip, len, flags);
 	if (conn->hup || conn->wr_shut) { /* nobody can read it any more */
 		conn->fwd_cnt += len;
-		maybe_credit_update(conn);
+		conn_maybe_credit_update(conn);
 		return 0;
 	}
 	size_t done = 0;
@@ -319,29 +345,21 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 			conn->fwd_cnt += (uint32_t)w;
 		}
 	}
-	if (done < len) {
-		if (!conn->buf) {
-			conn->buf = malloc(conn->buf_alloc);
-			if (!conn->buf) {
-				conn_reset(conn, "out of memory");
-				return -ENOMEM;
-			}
-		}
-		/* Copy the rest into the ring (it fits: credit). */
-		uint32_t rest = len - (uint32_t)done;
-		uint32_t tail = (conn->buf_head + conn->buf_used) % conn->buf_alloc;
-		uint32_t first = conn->buf_alloc - tail < rest ? conn->buf_alloc - tail : rest;
-		iov_copy_from(iov, n, skip + done, conn->buf + tail, first);
-		iov_copy_from(iov, n, skip + done + first, conn->buf, rest - first);
-		conn->buf_used += rest;
-	}
-	maybe_credit_update(conn);
+	/* The rest waits in the ring (it fits: credit). */
+	if (done < len && conn_buffer_guest_bytes(conn, iov, n, skip + done,
+						  len - (uint32_t)done) < 0)
+		return -ENOMEM;
+	conn_maybe_credit_update(conn);
 	return 0;
 }
 
 void conn_check_shutdown(struct vsock_conn *conn)
 {
-	if (conn->state == CONN_DEAD || conn->buf_used)
+	if (conn->state == CONN_DEAD)
+		return;
+	if (conn->seqpacket)
+		seq_guest_done(conn);
+	if (conn->buf_used)
 		return;
 	if ((conn->peer_shutdown & VSOCK_SHUTDOWN_SEND) && !conn->wr_shut) {
 		conn->wr_shut = true;
@@ -366,6 +384,8 @@ static void conn_set_hup(struct vsock_conn *conn)
 	/* The peer is gone: buffered guest bytes cannot be delivered. */
 	conn->fwd_cnt += conn->buf_used;
 	conn->buf_used = 0;
+	conn->seq_count = 0;
+	conn->seq_partial = 0;
 	conn->data_ready = true; /* reads no longer block: data or EOF */
 	if (conn->rd_eof && !(conn->shutdown_flags & VSOCK_SHUTDOWN_RCV)) {
 		conn->shutdown_flags |= VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
@@ -417,18 +437,44 @@ static int conn_parse_line(struct vsock_conn *conn)
 
 static void refuse_host(int fd, const char *why);
 
+/* A SEQPACKET host program's CONNECT record: the port, or why not. */
+static int conn_parse_record(struct vsock_conn *conn)
+{
+	uint32_t port;
+	int r = seq_read_connect(conn, &port);
+	if (r <= 0)
+		return r == -ECONNRESET ? -ECONNRESET : r;
+	if (conn->table->features &&
+	    !(*conn->table->features & (1ull << VSOCK_F_SEQPACKET))) {
+		log_peer(conn->table->log, LOG_HYBRID, "SEQPACKET CONNECT %u refused: the "
+			 "guest's driver did not negotiate SEQPACKET", port);
+		refuse_host(conn->ev.fd, "the guest did not negotiate SEQPACKET");
+		return -ECONNRESET;
+	}
+	return conn_start_request(conn, port);
+}
+
 static void conn_read_line(struct vsock_conn *conn)
 {
-	ssize_t r = recv(conn->ev.fd, conn->line + conn->line_len,
-			 CONN_LINE_MAX - conn->line_len, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		conn_destroy(conn);
-		return;
+	int err;
+	if (conn->seqpacket) {
+		err = conn_parse_record(conn);
+		if (err == -ECONNRESET) {
+			conn_destroy(conn);
+			return;
+		}
+	} else {
+		ssize_t r = recv(conn->ev.fd, conn->line + conn->line_len,
+				 CONN_LINE_MAX - conn->line_len, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (r <= 0) {
+			conn_destroy(conn);
+			return;
+		}
+		conn->line_len += (uint32_t)r;
+		err = conn_parse_line(conn);
 	}
-	conn->line_len += (uint32_t)r;
-	int err = conn_parse_line(conn);
 	if (err == -EADDRINUSE) {
 		log_peer(conn->table->log, LOG_HYBRID, "no free local port for a host program");
 		refuse_host(conn->ev.fd, "no free local port");
@@ -602,7 +648,9 @@ static struct vsock_conn *conn_forward_guest(struct conn_table *table,
 					     const struct vsock_hdr *hdr)
 {
 	bool in_progress;
-	int fd = forward_connect(table->forward_cid, hdr->dst_port, SOCK_STREAM, &in_progress);
+	bool seqpacket = hdr->type == VSOCK_TYPE_SEQPACKET;
+	int fd = forward_connect(table->forward_cid, hdr->dst_port,
+				 seqpacket ? SOCK_SEQPACKET : SOCK_STREAM, &in_progress);
 	if (fd < 0) {
 		log_peer(table->log, LOG_CONN,
 			 "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
@@ -617,6 +665,9 @@ static struct vsock_conn *conn_forward_guest(struct conn_table *table,
 	}
 	conn->local_port = hdr->dst_port;
 	conn->peer_port = hdr->src_port;
+	conn->seqpacket = seqpacket;
+	if (seqpacket)
+		seq_socket_setup(fd, conn->buf_alloc);
 	hash_insert(conn);
 	if (!in_progress)
 		conn->pending = PEND_RESPONSE;
@@ -638,7 +689,9 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 			 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
 		return NULL;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	bool seqpacket = hdr->type == VSOCK_TYPE_SEQPACKET;
+	int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK |
+			SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -647,10 +700,18 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 		/* The listing is gathered only for lines that will be shown. */
 		if (log_peer_would_print(table->log, LOG_CONN))
 			conn_host_listeners(table->uds_path, ports, sizeof(ports));
-		log_peer(table->log, LOG_CONN,
-			 "guest %llu:%u -> host 2:%u: no listener at %s (%s); answered RST; "
-			 "host listeners: %s", (unsigned long long)table->cid, hdr->src_port,
-			 hdr->dst_port, addr.sun_path, strerror(err), ports);
+		if (err == EPROTOTYPE) /* a listener of the other type */
+			log_peer(table->log, LOG_CONN,
+				 "guest %llu:%u -> host 2:%u: %s is not a %s listener; answered "
+				 "RST", (unsigned long long)table->cid, hdr->src_port,
+				 hdr->dst_port, addr.sun_path,
+				 seqpacket ? "SOCK_SEQPACKET" : "SOCK_STREAM");
+		else
+			log_peer(table->log, LOG_CONN,
+				 "guest %llu:%u -> host 2:%u: no listener at %s (%s); answered "
+				 "RST; host listeners: %s", (unsigned long long)table->cid,
+				 hdr->src_port, hdr->dst_port, addr.sun_path, strerror(err),
+				 ports);
 		close(fd);
 		return NULL;
 	}
@@ -659,6 +720,9 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 		close(fd);
 		return NULL;
 	}
+	conn->seqpacket = seqpacket;
+	if (seqpacket)
+		seq_socket_setup(fd, conn->buf_alloc);
 	conn->local_port = hdr->dst_port;
 	conn->peer_port = hdr->src_port;
 	hash_insert(conn);
@@ -676,7 +740,7 @@ static void refuse_host(int fd, const char *why)
 		return; /* it left already */
 }
 
-struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
+struct vsock_conn *conn_from_host(struct conn_table *table, int fd, bool seqpacket)
 {
 	if (table->count >= table->max_conns) {
 		char why[96];
@@ -691,6 +755,9 @@ struct vsock_conn *conn_from_host(struct conn_table *table, int fd)
 		return NULL;
 	}
 	conn->hybrid = true;
+	conn->seqpacket = seqpacket;
+	if (seqpacket)
+		seq_socket_setup(fd, conn->buf_alloc);
 	conn_refresh(conn);
 	return conn;
 }

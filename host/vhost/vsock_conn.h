@@ -76,6 +76,10 @@
 /* A connection held by the packet bound asks the guest for its credit at
  * most this often (Linux stays silent while its free space is large). */
 #define CREDIT_ASK_MS 100
+/* SEQPACKET (vsock_seq.h): guest messages waiting for the Unix socket, and
+ * the largest host record sent on to the guest (bigger ones reset). */
+#define CONN_SEQ_MSGS 1024
+#define SEQ_MAX_RECORD (256u * 1024u)
 #define CONN_MAX_DEFAULT 4096		/* connections per VM (--max-connections) */
 
 enum conn_state {
@@ -99,6 +103,7 @@ struct vsock_conn {
 	struct ev_source ev;		/* the Unix socket */
 	enum conn_state state;		/* see enum */
 	bool hybrid;			/* a CONNECT/OK host program (lines owed) */
+	bool seqpacket;			/* SEQPACKET: messages <-> records (vsock_seq.h) */
 	uint32_t local_port;		/* host-side port (CID 2) */
 	uint32_t peer_port;		/* guest-side port */
 	struct vsock_conn *hash_next;	/* bucket chain */
@@ -114,6 +119,11 @@ struct vsock_conn {
 	uint32_t fwd_cnt_sent;		/* fwd_cnt the guest last heard */
 	uint32_t peer_shutdown;		/* VSOCK_SHUTDOWN_* from the guest */
 	bool wr_shut;			/* shutdown(SHUT_WR) done */
+	uint32_t *seq_len;		/* SEQPACKET: ring of CONN_SEQ_MSGS lengths
+					 * of the whole messages in buf */
+	uint16_t seq_head;		/* oldest of them */
+	uint16_t seq_count;		/* how many */
+	uint32_t seq_partial;		/* bytes in buf of a message still arriving */
 	/* host → guest */
 	uint32_t peer_buf_alloc;	/* guest's buffer size */
 	uint32_t peer_fwd_cnt;		/* guest's consumed count */
@@ -129,6 +139,10 @@ struct vsock_conn {
 	uint64_t credit_asked_ms;	/* when we last sent CREDIT_REQUEST */
 	uint32_t credit_asked_fwd;	/* the guest's fwd_cnt then */
 	bool rd_eof;			/* Unix socket gave EOF */
+	uint8_t *out_msg;		/* SEQPACKET: the host record being sent */
+	uint32_t out_len;		/* its bytes */
+	uint32_t out_off;		/* of those, sent */
+	bool out_pending;		/* a record (maybe empty) is being sent */
 	bool hup;			/* Unix peer closed completely */
 	bool data_ready;		/* Unix socket (or line) may have data */
 	unsigned pending;		/* PEND_* control packets owed */
@@ -165,6 +179,7 @@ struct conn_table {
 	struct list_node held;		/* connections whose data waits a little */
 	const struct conn_table_ops *ops; /* the owner's callbacks */
 	struct log_limit *log;		/* the VM's log limit (owner sets it) */
+	const uint64_t *features;	/* virtio features the guest acked (owner) */
 };
 
 /* Sets up an empty table for at most max_conns connections; uds_path must
@@ -186,10 +201,11 @@ void conn_free_dead(void);
 
 struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
 			       uint32_t peer_port);
-/* A host program connected to uds-path: read its CONNECT line next;
- * NULL when out of memory or at the table's connection limit (the program
- * has been told why; the caller closes fd). */
-struct vsock_conn *conn_from_host(struct conn_table *table, int fd);
+/* A host program connected to uds-path (seqpacket: to <uds-path>.seqpacket
+ * with SOCK_SEQPACKET): read its CONNECT line next; NULL when out of
+ * memory or at the table's connection limit (the program has been told
+ * why; the caller closes fd). */
+struct vsock_conn *conn_from_host(struct conn_table *table, int fd, bool seqpacket);
 /* A host program connected to a --forward-listen port: REQUEST to the
  * same guest port next; NULL as conn_from_host (the caller closes fd). */
 struct vsock_conn *conn_from_forward(struct conn_table *table, int fd, uint32_t port);
@@ -218,9 +234,17 @@ bool conn_hold(struct vsock_conn *conn, uint32_t ms);
 /* Lets held connections whose time is up go on; asks the loop to wake for
  * the next one (after every batch). */
 void conn_held_expire(struct conn_table *table, uint64_t now);
-/* Guest payload for the Unix socket; 0 or negative errno (conn reset). */
+/* Guest payload (with its RW flags: EOM/EOR) for the Unix socket; 0 or
+ * negative errno (conn reset). */
 int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
-			 unsigned n, size_t skip, uint32_t len);
+			 unsigned n, size_t skip, uint32_t len, uint32_t flags);
+/* Credit update owed when the guest's view of our free space is low
+ * (always after a SEQPACKET message: Linux does so). */
+void conn_maybe_credit_update(struct vsock_conn *conn);
+/* Keeps guest bytes in the connection's buffer until the Unix socket
+ * takes them (they fit: credit); 0 or -ENOMEM (conn reset). */
+int conn_buffer_guest_bytes(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
+			    size_t skip, uint32_t len);
 /* Applies shutdown state after data moved (may destroy the conn). */
 void conn_check_shutdown(struct vsock_conn *conn);
 /* The guest answered our REQUEST. */

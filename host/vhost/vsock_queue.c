@@ -25,6 +25,7 @@
 #include "host/vhost/pcap.h"
 #include "host/vhost/vhost_user.h"
 #include "host/vhost/virtq.h"
+#include "host/vhost/vsock_seq.h"
 
 /* A packet from one VM's tx ring for a sibling VM's rx ring. */
 struct sibling_pkt {
@@ -81,6 +82,7 @@ void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
 	q->cid = cid;
 	conn_table_init(&q->conns, cid, uds_path, buf_alloc, max_conns, &queue_conn_ops);
 	q->conns.log = &dev->log;
+	q->conns.features = &dev->features;
 	list_init(&q->sibling_in);
 	q->ops = ops;
 }
@@ -160,7 +162,7 @@ static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 			return;
 		}
 		if (conn_from_guest_data(conn, chain->iov, chain->n_out, VSOCK_HDR_SIZE,
-					 hdr->len) < 0)
+					 hdr->len, hdr->flags) < 0)
 			return;
 		break;
 	case VSOCK_OP_CREDIT_UPDATE:
@@ -218,13 +220,18 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 		return 0;
 	}
 	vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
-	if (hdr.type != VSOCK_TYPE_STREAM) {
+	bool seqpacket_ok = q->dev->features & (1ull << VSOCK_F_SEQPACKET);
+	if (hdr.type != VSOCK_TYPE_STREAM &&
+	    !(hdr.type == VSOCK_TYPE_SEQPACKET && seqpacket_ok)) {
 		queue_rst(q, &hdr);
 		return 0;
 	}
 	struct vsock_conn *conn = conn_lookup(&q->conns, hdr.dst_port, hdr.src_port);
 	if (conn) {
-		conn_packet(conn, &hdr, chain);
+		if ((hdr.type == VSOCK_TYPE_SEQPACKET) != conn->seqpacket)
+			conn_reset(conn, "packet of the other socket type");
+		else
+			conn_packet(conn, &hdr, chain);
 		return 0;
 	}
 	if (hdr.op != VSOCK_OP_REQUEST) {
@@ -297,7 +304,7 @@ static void conn_header(struct vsock_conn *conn, struct vsock_hdr *h, uint16_t o
 	h->dst_cid = conn->table->cid;
 	h->src_port = conn->local_port;
 	h->dst_port = conn->peer_port;
-	h->type = VSOCK_TYPE_STREAM;
+	h->type = conn->seqpacket ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM;
 	h->op = op;
 	h->buf_alloc = conn->buf_alloc;
 	h->fwd_cnt = conn->fwd_cnt;
@@ -395,7 +402,34 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 				 !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
 		bool held = false;
 		ssize_t r = -EAGAIN;
-		if (want_data && credit && room && !limit) {
+		uint32_t seq_flags = 0;
+		if (want_data && conn->seqpacket) {
+			uint32_t seq_len;
+			r = seq_fill(conn, chain, room, limit, &seq_len, &seq_flags);
+			if (r == 0) {
+				/* an RW, maybe empty: payload seq_len */
+				payload = seq_len;
+				conn->tx_cnt += payload;
+				conn_sent_packet(conn);
+				conn_header(conn, &h, VSOCK_OP_RW);
+				h.len = payload;
+				h.flags = seq_flags;
+				goto built;
+			}
+			if (r == -ENODATA) {
+				r = 0; /* the end of the stream, as for STREAM */
+			} else if (r == -ENOSPC) {
+				/* A record read already waits for credit (the next
+				 * CREDIT_UPDATE brings it back) or the packet bound. */
+				r = -EAGAIN;
+				held = true;
+				if (credit && !limit && conn_hold(conn, CREDIT_ASK_MS))
+					conn->pending |= PEND_CREDIT_REQ;
+			} else if (r == -E2BIG) {
+				conn_reset(conn, "a host record larger than the guest takes");
+				return 0;
+			}
+		} else if (want_data && credit && room && !limit) {
 			held = true; /* the packet bound: the guest must consume first */
 			if (conn_hold(conn, CREDIT_ASK_MS))
 				conn->pending |= PEND_CREDIT_REQ;
@@ -448,6 +482,7 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 			}
 		}
 	}
+built:
 	iov_copy_to(in, chain->n_in, 0, &h, sizeof(h));
 	vsock_pcap_packet(&h, in, chain->n_in, VSOCK_HDR_SIZE);
 	return VSOCK_HDR_SIZE + payload;
