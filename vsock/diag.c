@@ -18,6 +18,10 @@ _Static_assert(DIAG_BUF % 256 == 0, "source buffer holds whole pattern periods")
 #define DIAG_ROUNDS 16
 /* Connections accepted per step. */
 #define DIAG_ACCEPTS 32
+/* Connections the core completes before the task accepts them: a client
+ * opening a hundred at once must not meet a full backlog while the task
+ * waits its turn (tests/qemu test_100_concurrent_connections on TCG). */
+#define DIAG_BACKLOG 256
 /* How long vsock_diag_run sleeps at most before checking for stop. */
 #define DIAG_RUN_SLICE_NS 100000000ull
 
@@ -74,7 +78,7 @@ int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core,
 		goto err_free;
 	err = vsock_bind(diag->listener, &addr);
 	if (err == 0)
-		err = vsock_listen(diag->listener, 64);
+		err = vsock_listen(diag->listener, DIAG_BACKLOG);
 	if (err == 0)
 		err = vsock_setopt(diag->listener, VSOCK_OPT_NONBLOCK, 1);
 	if (err < 0)
