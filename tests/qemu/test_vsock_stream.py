@@ -40,7 +40,7 @@ class Guest:
         self.pcap = str(workdir / "vsock.pcap")  # for post-mortems of failures
         self.daemon = Daemon(str(workdir), [{"cid": 3, "socket": vhost, "uds": self.uds}],
                              pcap=self.pcap)
-        self.vm = Vm(arch, workdir / "vm", vhost_socket=vhost,
+        self.vm = Vm(arch, workdir / "vm", vhost_socket=vhost, monitor=True,
                      config=f"agent.diag_services=1 test.echo_out={ECHO_OUT_PORT}\n")
         os.makedirs(self.vm.dir, exist_ok=True)
         self.vm.start()
@@ -147,6 +147,38 @@ def test_multi_mib_each_way_with_checksums(guest):
         t.join(TIMEOUT)
     assert received == size
     assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_pause_and_cont_keep_a_16_mib_echo(guest):
+    """Issue 16 point 1 with the image: `stop` in QEMU's monitor in the
+    middle of 16 MiB through echo, 2 s paused, `cont`: every byte comes
+    back, in order."""
+    size = 16 << 20
+    data = os.urandom(size)
+    got = hashlib.sha256()
+    progress = {"received": 0}
+    with guest.connect(ECHO) as s:
+        def writer():
+            view = memoryview(data)
+            for off in range(0, size, 65536):
+                s.sendall(view[off:off + 65536])
+        t = threading.Thread(target=writer)
+        t.start()
+        paused = False
+        while progress["received"] < size:
+            if not paused and progress["received"] >= size // 4:
+                guest.vm.hmp("stop")
+                time.sleep(2)
+                guest.vm.hmp("cont")
+                paused = True
+            chunk = s.recv(65536)
+            assert chunk, f"EOF after {progress['received']} bytes"
+            got.update(chunk)
+            progress["received"] += len(chunk)
+        t.join(TIMEOUT)
+    assert paused
+    assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert "connections kept" in guest.daemon.read_log()
 
 
 def test_source_stream_is_exact(guest):
