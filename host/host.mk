@@ -13,6 +13,7 @@ VHOST_SRCS := \
 	host/vhost/vhost_user.c \
 	host/vhost/vm.c \
 	host/vhost/vsock_conn.c \
+	host/vhost/vsock_credit.c \
 	host/vhost/vsock_queue.c \
 	host/vhost/vsock_seq.c \
 	host/vhost/hybrid.c \
@@ -59,7 +60,8 @@ $(eval $(call unit_test,test_vhost_log,host/vhost/log.c))
 # The command line and --config YAML files (vhost-device-vsock's forms).
 $(eval $(call unit_test,test_vhost_cli,host/vhost/cli.c,$(VHOST_LIBS)))
 # One VM's packet queue on hand-made rings (weights, sibling bound).
-VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/forward.c \
+VHOST_QUEUE_SRCS := host/vhost/vsock_queue.c host/vhost/vsock_conn.c host/vhost/vsock_credit.c \
+	host/vhost/forward.c \
 	host/vhost/vsock_seq.c \
 	host/vhost/vhost_user.c \
 	host/vhost/virtq.c host/vhost/guest_mem.c host/vhost/guest_fault.c host/vhost/loop.c \
