@@ -58,7 +58,8 @@ const char cli_usage[] =
 	"  --config FILE          the VMs from a YAML file: a list \"vms:\" of mappings\n"
 	"                         with the same keys (vhost-device-vsock's format)\n"
 	"  --pcap FILE            capture every packet (LINKTYPE_VSOCK, 271)\n"
-	"  --help                 this text\n";
+	"  --help, -h             this text\n"
+	"  --version, -V          the version\n";
 
 /* A string copied out of the --config file, kept until cli_free. */
 struct cli_string {
@@ -416,7 +417,7 @@ static int fill_defaults(struct cli *cli, FILE *err)
 /* ---- the command line --------------------------------------------------- */
 
 enum {
-	OPT_VM = 256, OPT_CONFIG, OPT_PCAP, OPT_HELP, OPT_KEY,
+	OPT_VM = 256, OPT_CONFIG, OPT_PCAP, OPT_HELP, OPT_VERSION, OPT_KEY,
 };
 
 int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
@@ -435,6 +436,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "pcap", required_argument, NULL, OPT_PCAP },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
 	};
 	struct vsock_vm_config single = { .guest_cid = CLI_DEFAULT_GUEST_CID };
@@ -447,7 +449,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
 	cli->group_count = 0;
 	opterr = 0;
 	optind = 0; /* a full reset of getopt's state (glibc) */
-	while ((opt = getopt_long(argc, argv, "h", options, &index)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hV", options, &index)) != -1) {
 		switch (opt) {
 		case OPT_KEY:
 			r = set_key(cli, &single, options[index].name, optarg, err);
@@ -476,6 +478,11 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
 		case 'h':
 		case OPT_HELP:
 			fputs(cli_usage, stdout);
+			return 1;
+		case 'V':
+		case OPT_VERSION:
+			printf("vhost-user-vsock %s (vhost-device-vsock 0.3 command line)\n",
+			       CLI_VERSION);
 			return 1;
 		default:
 			return complain(err, "unknown or incomplete option '%s'",

@@ -40,6 +40,7 @@
 #define CLI_DEFAULT_BUF_ALLOC (256u * 1024u) /* vhost-device-vsock: 64 KiB */
 #define CLI_DEFAULT_QUEUE_SIZE 1024	/* vhost-device-vsock's default */
 #define CLI_MAX_CONFIG_BYTES (1u << 20)	/* a --config file larger is refused */
+#define CLI_VERSION "0.1.0"		/* --version */
 
 struct cli_string;
 
@@ -54,7 +55,8 @@ struct cli {
 
 /* Parses the command line (getopt is reset first, so it may be called
  * again); problems go to err with the offending text.  0 when cli holds
- * a valid set of VMs, 1 when --help was printed to stdout, -EINVAL. */
+ * a valid set of VMs, 1 when --help or --version was printed to stdout,
+ * -EINVAL. */
 int cli_parse(struct cli *cli, int argc, char **argv, FILE *err);
 /* Frees what --config allocated (argv strings are not copied). */
 void cli_free(struct cli *cli);

@@ -215,5 +215,7 @@ TEST(forms_exclude_each_other_and_mistakes_are_refused)
 	CHECK(parse("--socket", "/a", NULL) < 0);
 	CHECK(strstr(err_text, "needs uds-path or forward-cid"));
 	CHECK_EQ(parse("--help", NULL), 1);
+	CHECK_EQ(parse("-V", NULL), 1);
+	CHECK_EQ(parse("--version", NULL), 1);
 	done();
 }
