@@ -559,9 +559,16 @@ static struct vsock_conn *conn_forward_guest(struct conn_table *table,
 					     const struct vsock_hdr *hdr)
 {
 	bool in_progress;
-	bool seqpacket = hdr->type == VSOCK_TYPE_SEQPACKET;
-	int fd = forward_connect(table->forward_cid, hdr->dst_port,
-				 seqpacket ? SOCK_SEQPACKET : SOCK_STREAM, &in_progress);
+	if (hdr->type == VSOCK_TYPE_SEQPACKET) {
+		/* Linux's non-blocking AF_VSOCK SEQPACKET send may send part of a
+		 * message and still say EAGAIN (af_vsock.c): sending the rest, or
+		 * all of it again, would break the message.  Not forwarded. */
+		log_peer(table->log, LOG_CONN, "guest %llu:%u -> host %u: SEQPACKET is not "
+			 "forwarded to AF_VSOCK (--forward-cid); answered RST",
+			 (unsigned long long)table->cid, hdr->src_port, hdr->dst_port);
+		return NULL;
+	}
+	int fd = forward_connect(table->forward_cid, hdr->dst_port, SOCK_STREAM, &in_progress);
 	if (fd < 0) {
 		log_peer(table->log, LOG_CONN,
 			 "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
@@ -576,9 +583,6 @@ static struct vsock_conn *conn_forward_guest(struct conn_table *table,
 	}
 	conn->local_port = hdr->dst_port;
 	conn->peer_port = hdr->src_port;
-	conn->seqpacket = seqpacket;
-	if (seqpacket)
-		seq_socket_setup(fd, conn->buf_alloc);
 	hash_insert(conn);
 	if (!in_progress)
 		conn->pending = PEND_RESPONSE;

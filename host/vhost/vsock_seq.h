@@ -20,8 +20,9 @@
  * more reset the connection), host records of at most the guest's
  * buf_alloc and SEQ_MAX_RECORD (bigger ones reset it, logged).  An empty
  * record is told from the end of the stream by its SCM_CREDENTIALS
- * (SO_PASSCRED); on --forward-cid AF_VSOCK sockets, which carry none, an
- * empty host message reads as the end of the stream.
+ * (SO_PASSCRED).  With --forward-cid, SEQPACKET is refused (RST, logged):
+ * Linux's non-blocking AF_VSOCK SEQPACKET send can send part of a message
+ * and still report EAGAIN, which no retry can mend.
  *
  * Typical usage (vsock_conn.c and vsock_queue.c call these for
  * connections with conn->seqpacket):

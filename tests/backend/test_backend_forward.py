@@ -15,7 +15,7 @@ import time
 import pytest
 
 import backend_lib as lib
-from fake_frontend import OP_REQUEST, OP_RESPONSE, OP_RST, OP_RW, FakeFrontend
+from fake_frontend import HDR, OP_REQUEST, OP_RESPONSE, OP_RST, OP_RW, FakeFrontend
 
 
 def free_port():
@@ -116,3 +116,18 @@ def test_forward_listen_without_a_guest_answer_is_closed(forwarding):
     fe.close()
     time.sleep(0.1)
     assert forwarding.proc.poll() is None
+
+
+def test_seqpacket_is_not_forwarded(forwarding):
+    """SEQPACKET over --forward-cid is refused with a reason: Linux's
+    non-blocking AF_VSOCK SEQPACKET send can send part of a message and
+    still say EAGAIN."""
+    vm = forwarding.vms[0]
+    fe = FakeFrontend(vm["socket"], vm["cid"])
+    fe.setup(features=1 << 1)  # F_SEQPACKET acknowledged
+    fe.post_rx(8)
+    fe.send(HDR.pack(9, 2, 1600, free_port(), 0, 2, OP_REQUEST, 0, 65536, 0))
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_RST and hdr[5] == 2
+    lib.wait_for(lambda: "SEQPACKET is not forwarded" in forwarding.read_log(), 10, "log")
+    fe.close()
