@@ -1,8 +1,10 @@
 /*
  * vm.c -- the VMs the daemon serves and their lifetime: each VM's
- * vhost-user device and hybrid listener, the after-batch work and the 1 Hz
- * handshake timer shared by all of them (DESIGN §6; issue 4 "one process,
- * one epoll loop, any number of VMs").
+ * vhost-user device and its host-side listeners (hybrid uds-path, the
+ * SEQPACKET one at <uds-path>.seqpacket, or the --forward-listen AF_VSOCK
+ * ports), its pause and resume, the after-batch work and the 1 Hz timer
+ * shared by all of them (DESIGN §6; issue 4 "one process, one epoll loop,
+ * any number of VMs"; issue 16).
  *
  * Every VM is on one list, which the after-batch hook and the timer walk
  * and sibling routing searches.
