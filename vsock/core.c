@@ -15,6 +15,8 @@
 #include "vsock/internal.h"
 
 static void accept_queue_unlink(struct vsock_sock *child);
+static void tx_msg_drop(struct vsock_sock *sock);
+static bool messages_tx_flush(struct vsock_core *core);
 
 void vsock_config_defaults(struct vsock_config *cfg)
 {
@@ -156,7 +158,7 @@ void sock_release_if_unused(struct vsock_sock *sock)
 	if (sock->state == SS_LISTEN)
 		sock_close_listener(sock);
 	sock_rx_discard(sock);
-	seq_drop_tx(sock);
+	tx_msg_drop(sock);
 	if (sock->owns_port && sock->ephemeral)
 		quarantine_port(core, sock->local.port);
 	if (sock->prev)
@@ -364,7 +366,7 @@ static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields
  * nothing is left. */
 bool core_tx_flush(struct vsock_core *core)
 {
-	if (!seq_tx_flush(core))
+	if (!messages_tx_flush(core))
 		return false;
 	while (core->ctrl_count > 0) {
 		const struct vsock_hdr *hdr = &core->ctrl[core->ctrl_head].hdr;
@@ -573,7 +575,7 @@ void sock_rx_discard(struct vsock_sock *sock)
 	sock->fwd_cnt += (uint32_t)sock_rx_take(sock, NULL, SIZE_MAX);
 	while (sock->rx_head)
 		rx_chunk_free(sock);
-	seq_forget(sock);
+	sock_msgs_forget(sock);
 }
 
 /*
@@ -632,7 +634,7 @@ static void accept_queue_unlink(struct vsock_sock *child)
  */
 void sock_reset(struct vsock_sock *sock, int error, bool send_rst)
 {
-	seq_drop_tx(sock); /* the connection is over: so is its message */
+	tx_msg_drop(sock); /* the connection is over: so is its message */
 	if (send_rst && (sock->in_table || sock->rst_owed))
 		sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 	sock_table_remove(sock);
@@ -724,4 +726,103 @@ void vsock_core_transport_reset(struct vsock_core *core)
 	log_printf("vsock: transport reset, cid %llu -> %llu\n",
 		   (unsigned long long)old_cid, (unsigned long long)core->local_cid);
 	platform_wake(&core->poll_wq);
+}
+
+/* ---- SEQPACKET messages on their way out (seqpacket.c: the receive side) ---- */
+
+void sock_msgs_forget(struct vsock_sock *sock)
+{
+	free(sock->msgs);
+	sock->msgs = NULL;
+	sock->msg_head = sock->msg_count = sock->msg_partial = 0;
+}
+
+/* Drops the part of a message the transport has not taken (reset). */
+static void tx_msg_drop(struct vsock_sock *sock)
+{
+	if (!sock->tx_msg)
+		return;
+	free(sock->tx_msg);
+	sock->tx_msg = NULL;
+	sock->tx_msg_len = sock->tx_msg_off = 0;
+	sock->core->tx_msgs_pending--;
+}
+
+/* Packets of buf[*off..len) while the transport takes them (*off moves
+ * on): 0 when the last one (EOM) went, -EAGAIN when the transport is full,
+ * other negative errno when it failed. */
+static int send_packets(struct vsock_sock *sock, const uint8_t *buf, size_t *off, size_t len,
+			bool eor)
+{
+	size_t max = sock->core->ops->max_payload;
+
+	do {
+		size_t chunk = len - *off < max ? len - *off : max;
+		uint32_t flags = *off + chunk == len ?
+					 VSOCK_SEQ_EOM | (eor ? VSOCK_SEQ_EOR : 0u) : 0u;
+		int err = sock_send_rw(sock, buf + *off, chunk, flags);
+
+		if (err < 0)
+			return err;
+		*off += chunk;
+	} while (*off < len);
+	return 0;
+}
+
+int sock_send_message(struct vsock_sock *sock, const uint8_t *buf, size_t len, bool eor)
+{
+	size_t off = 0;
+	int err = send_packets(sock, buf, &off, len, eor);
+
+	if (err == 0)
+		return (int)len;
+	if (off == 0)
+		return err; /* nothing of the message went */
+	if (err != -EAGAIN) {
+		sock_reset(sock, -err, true); /* the message is cut */
+		return err;
+	}
+	/* The transport is full in the middle of the message: keep the rest. */
+	sock->tx_msg = malloc(len - off);
+	if (!sock->tx_msg) {
+		log_printf("vsock: out of memory holding a message for %llu:%u, resetting\n",
+			   (unsigned long long)sock->peer.cid, sock->peer.port);
+		sock_reset(sock, ENOMEM, true);
+		return -ENOMEM;
+	}
+	memcpy(sock->tx_msg, buf + off, len - off);
+	sock->tx_msg_len = (uint32_t)(len - off);
+	sock->tx_msg_off = 0;
+	sock->tx_msg_eor = eor;
+	sock->core->tx_msgs_pending++;
+	return (int)len;
+}
+
+static bool messages_tx_flush(struct vsock_core *core)
+{
+	struct vsock_sock *sock, *following;
+
+	if (!core->tx_msgs_pending)
+		return true;
+	for (sock = core->socks; sock && !core->tx_full; sock = following) {
+		size_t off;
+		int err;
+
+		following = sock->next;
+		if (!sock->tx_msg)
+			continue;
+		off = sock->tx_msg_off;
+		err = send_packets(sock, sock->tx_msg, &off, sock->tx_msg_len, sock->tx_msg_eor);
+		sock->tx_msg_off = (uint32_t)off;
+		if (err < 0 && err != -EAGAIN) {
+			tx_msg_drop(sock);
+			sock_reset(sock, -err, true); /* the message is cut */
+			continue;
+		}
+		if (err == 0) {
+			tx_msg_drop(sock);
+			sock_notify(sock); /* a blocked sender may go on */
+		}
+	}
+	return core->tx_msgs_pending == 0;
 }

@@ -184,6 +184,13 @@ size_t sock_rx_bytes(const struct vsock_sock *sock);
 void sock_reset(struct vsock_sock *sock, int error, bool send_rst);
 void sock_close_listener(struct vsock_sock *sock);
 void sock_timeout(struct vsock_sock *sock, uint64_t now_ns);
+/* core.c, lock held: SEQPACKET messages going out. */
+/* Sends one message (credit for all of it checked by the caller):
+ * len, -EAGAIN when nothing went, or -errno.  What the transport does
+ * not take now is kept in tx_msg and sent first by core_tx_flush. */
+int sock_send_message(struct vsock_sock *sock, const uint8_t *buf, size_t len, bool eor);
+/* Forgets the received message boundaries (the buffer is discarded). */
+void sock_msgs_forget(struct vsock_sock *sock);
 /* seqpacket.c, lock held. */
 /* Whether the transport negotiated sockets of `type`. */
 bool core_type_supported(const struct vsock_core *core, uint16_t type);
@@ -195,16 +202,6 @@ bool seq_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h, const voi
  * buf, the rest dropped; *msg_len gets its length, *eor its EOR. */
 int seq_take(struct vsock_sock *sock, uint8_t *buf, size_t len, uint32_t *msg_len,
 	     bool *eor);
-/* Sends one message (credit for all of it checked by the caller):
- * len, -EAGAIN when nothing went, or -errno.  What the transport does
- * not take now is kept in tx_msg and sent first by core_tx_flush. */
-int seq_send(struct vsock_sock *sock, const uint8_t *buf, size_t len, bool eor);
-/* Sends the rest of every socket's message; true when none is left. */
-bool seq_tx_flush(struct vsock_core *core);
-/* Forgets the received message boundaries (the buffer is discarded). */
-void seq_forget(struct vsock_sock *sock);
-/* Drops the part of a message the transport has not taken (reset). */
-void seq_drop_tx(struct vsock_sock *sock);
 /* Whether a read would find a message (SEQPACKET) or bytes (STREAM). */
 bool sock_readable(const struct vsock_sock *sock);
 

@@ -10,10 +10,11 @@
  * the bytes go into the connection's ordinary buffer and the boundaries
  * into a ring of at most VSOCK_SEQ_MAX_MSGS messages: a peer sending empty
  * messages (which cost no credit) faster than they are read is reset, as
- * Linux resets a peer whose packets overrun its queue.  Sending, a message
- * goes only when the credit covers all of it; what the transport cannot
- * take at once waits in tx_msg and goes before anything else of the core
- * (core_tx_flush), so packets of two messages never mix.
+ * Linux resets a peer whose packets overrun its queue.  Sending is the
+ * core's transmit path (core.c, sock_send_message): a message goes only
+ * when the credit covers all of it; what the transport cannot take at once
+ * waits in tx_msg and goes before anything else of the core, so packets of
+ * two messages never mix.  This file sits above core.c and calls down only.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -90,105 +91,4 @@ int seq_take(struct vsock_sock *sock, uint8_t *buf, size_t len, uint32_t *msg_le
 	*msg_len = msg.len;
 	*eor = msg.eor;
 	return 0;
-}
-
-void seq_forget(struct vsock_sock *sock)
-{
-	free(sock->msgs);
-	sock->msgs = NULL;
-	sock->msg_head = sock->msg_count = sock->msg_partial = 0;
-}
-
-static void tx_msg_drop(struct vsock_sock *sock)
-{
-	if (!sock->tx_msg)
-		return;
-	free(sock->tx_msg);
-	sock->tx_msg = NULL;
-	sock->tx_msg_len = sock->tx_msg_off = 0;
-	sock->core->tx_msgs_pending--;
-}
-
-void seq_drop_tx(struct vsock_sock *sock)
-{
-	tx_msg_drop(sock);
-}
-
-/* Packets of buf[*off..len) while the transport takes them (*off moves
- * on): 0 when the last one (EOM) went, -EAGAIN when the transport is full,
- * other negative errno when it failed. */
-static int send_packets(struct vsock_sock *sock, const uint8_t *buf, size_t *off, size_t len,
-			bool eor)
-{
-	size_t max = sock->core->ops->max_payload;
-
-	do {
-		size_t chunk = len - *off < max ? len - *off : max;
-		uint32_t flags = *off + chunk == len ?
-					 VSOCK_SEQ_EOM | (eor ? VSOCK_SEQ_EOR : 0u) : 0u;
-		int err = sock_send_rw(sock, buf + *off, chunk, flags);
-
-		if (err < 0)
-			return err;
-		*off += chunk;
-	} while (*off < len);
-	return 0;
-}
-
-int seq_send(struct vsock_sock *sock, const uint8_t *buf, size_t len, bool eor)
-{
-	size_t off = 0;
-	int err = send_packets(sock, buf, &off, len, eor);
-
-	if (err == 0)
-		return (int)len;
-	if (off == 0)
-		return err; /* nothing of the message went */
-	if (err != -EAGAIN) {
-		sock_reset(sock, -err, true); /* the message is cut */
-		return err;
-	}
-	/* The transport is full in the middle of the message: keep the rest. */
-	sock->tx_msg = malloc(len - off);
-	if (!sock->tx_msg) {
-		log_printf("vsock: out of memory holding a message for %llu:%u, resetting\n",
-			   (unsigned long long)sock->peer.cid, sock->peer.port);
-		sock_reset(sock, ENOMEM, true);
-		return -ENOMEM;
-	}
-	memcpy(sock->tx_msg, buf + off, len - off);
-	sock->tx_msg_len = (uint32_t)(len - off);
-	sock->tx_msg_off = 0;
-	sock->tx_msg_eor = eor;
-	sock->core->tx_msgs_pending++;
-	return (int)len;
-}
-
-bool seq_tx_flush(struct vsock_core *core)
-{
-	struct vsock_sock *sock, *following;
-
-	if (!core->tx_msgs_pending)
-		return true;
-	for (sock = core->socks; sock && !core->tx_full; sock = following) {
-		size_t off;
-		int err;
-
-		following = sock->next;
-		if (!sock->tx_msg)
-			continue;
-		off = sock->tx_msg_off;
-		err = send_packets(sock, sock->tx_msg, &off, sock->tx_msg_len, sock->tx_msg_eor);
-		sock->tx_msg_off = (uint32_t)off;
-		if (err < 0 && err != -EAGAIN) {
-			tx_msg_drop(sock);
-			sock_reset(sock, -err, true); /* the message is cut */
-			continue;
-		}
-		if (err == 0) {
-			tx_msg_drop(sock);
-			sock_notify(sock); /* a blocked sender may go on */
-		}
-	}
-	return core->tx_msgs_pending == 0;
 }

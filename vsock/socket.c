@@ -275,7 +275,7 @@ static ssize_t seq_sendmsg(struct vsock_sock *sock, const void *buf, size_t len,
 			break;
 		}
 		if (sock_tx_credit(sock) >= len && !sock->tx_msg && core_tx_flush(sock->core)) {
-			result = seq_send(sock, buf, len, flags & VSOCK_MSG_EOR);
+			result = sock_send_message(sock, buf, len, flags & VSOCK_MSG_EOR);
 			if (result != -EAGAIN) {
 				sock->tx_msg_want = 0;
 				break;
@@ -464,7 +464,7 @@ int vsock_shutdown(struct vsock_sock *sock, int how)
 			/* Everything goes, with a message still arriving: its
 			 * rest is counted consumed on arrival (rx.c). */
 			sock_consumed(sock, (uint32_t)sock_rx_take(sock, NULL, SIZE_MAX));
-			seq_forget(sock);
+			sock_msgs_forget(sock);
 		}
 		if (fresh)
 			err = sock_send_ctrl(sock, VSOCK_OP_SHUTDOWN, fresh);

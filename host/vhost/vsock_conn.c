@@ -160,22 +160,33 @@ void conn_refresh(struct vsock_conn *conn)
 	}
 }
 
-/* ---- guest → host bytes ------------------------------------------------- */
-
-void conn_maybe_credit_update(struct vsock_conn *conn)
+void conn_held_expire(struct conn_table *table, uint64_t now)
 {
-	uint32_t peer_view_free = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt_sent);
-	uint32_t low = conn->buf_alloc / 2 < VSOCK_MAX_PKT_PAYLOAD ?
-		       conn->buf_alloc / 2 : VSOCK_MAX_PKT_PAYLOAD;
-	if (conn->fwd_cnt != conn->fwd_cnt_sent && (peer_view_free < low || conn->seqpacket))
-		conn->pending |= PEND_CREDIT;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &table->held) {
+		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, held_node);
+		if ((int64_t)(now - conn->held_until_ms) < 0) {
+			loop_wake_at(conn->held_until_ms);
+			continue;
+		}
+		conn_unhold(conn);
+		conn->coalesce_off = true; /* what waited goes as it is */
+		conn_refresh(conn);
+	}
 }
+
+/* ---- guest → host bytes ------------------------------------------------- */
 
 /* Writes buffered bytes to the Unix socket; negative errno when it broke. */
 static int conn_flush(struct vsock_conn *conn)
 {
-	if (conn->seqpacket)
-		return seq_flush(conn);
+	if (conn->seqpacket) {
+		const char *why = NULL;
+		int err = seq_flush(conn, &why);
+		if (err < 0)
+			conn_reset(conn, why);
+		return err;
+	}
 	while (conn->buf_used) {
 		struct iovec iov[2];
 		uint32_t first = conn->buf_alloc - conn->buf_head;
@@ -202,24 +213,6 @@ static int conn_flush(struct vsock_conn *conn)
 	return 0;
 }
 
-int conn_buffer_guest_bytes(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
-			    size_t skip, uint32_t len)
-{
-	if (!conn->buf) {
-		conn->buf = malloc(conn->buf_alloc);
-		if (!conn->buf) {
-			conn_reset(conn, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	uint32_t tail = (conn->buf_head + conn->buf_used) % conn->buf_alloc;
-	uint32_t first = conn->buf_alloc - tail < len ? conn->buf_alloc - tail : len;
-	iov_copy_from(iov, n, skip, conn->buf + tail, first);
-	iov_copy_from(iov, n, skip + first, conn->buf, len - first);
-	conn->buf_used += len;
-	return 0;
-}
-
 int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 			 unsigned n, size_t skip, uint32_t len, uint32_t flags)
 {
@@ -235,8 +228,13 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 		return -EPIPE;
 	}
 	conn->rx_cnt += len;
-	if (conn->seqpacket)
-		return seq_from_guest(conn, iov, n, skip, len, flags);
+	if (conn->seqpacket) {
+		const char *why = NULL;
+		int err = seq_from_guest(conn, iov, n, skip, len, flags, &why);
+		if (err < 0)
+			conn_reset(conn, why);
+		return err;
+	}
 	if (conn->hup || conn->wr_shut) { /* nobody can read it any more */
 		conn->fwd_cnt += len;
 		conn_maybe_credit_update(conn);
@@ -258,8 +256,10 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 	}
 	/* The rest waits in the ring (it fits: credit). */
 	if (done < len && conn_buffer_guest_bytes(conn, iov, n, skip + done,
-						  len - (uint32_t)done) < 0)
+						  len - (uint32_t)done) < 0) {
+		conn_reset(conn, "out of memory");
 		return -ENOMEM;
+	}
 	conn_maybe_credit_update(conn);
 	return 0;
 }

@@ -231,6 +231,8 @@ void conn_peer_update(struct vsock_conn *conn, uint32_t buf_alloc, uint32_t fwd_
 /* Holds conn's data for up to ms; true when a CREDIT_REQUEST should go to
  * the guest now (not asked since its fwd_cnt last moved, or long ago). */
 bool conn_hold(struct vsock_conn *conn, uint32_t ms);
+/* Ends a hold: the data goes on at the next refresh. */
+void conn_unhold(struct vsock_conn *conn);
 /* Lets held connections whose time is up go on; asks the loop to wake for
  * the next one (after every batch). */
 void conn_held_expire(struct conn_table *table, uint64_t now);
@@ -242,7 +244,7 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
  * (always after a SEQPACKET message: Linux does so). */
 void conn_maybe_credit_update(struct vsock_conn *conn);
 /* Keeps guest bytes in the connection's buffer until the Unix socket
- * takes them (they fit: credit); 0 or -ENOMEM (conn reset). */
+ * takes them (they fit: credit); 0 or -ENOMEM (the caller resets). */
 int conn_buffer_guest_bytes(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
 			    size_t skip, uint32_t len);
 /* Applies shutdown state after data moved (may destroy the conn). */

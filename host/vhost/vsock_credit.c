@@ -2,13 +2,19 @@
  * vsock_credit.c -- how much a host-side connection may send its guest
  * now: the guest's credit (virtio 1.2 §5.10.6.3), the bound on the packets
  * a Linux guest holds (vsock_conn.h: GUEST_PKT_COST), and the short holds
- * that coalesce small writes or wait for the guest to consume.
+ * that coalesce small writes or wait for the guest to consume; our own
+ * credit toward the guest (the buffer of its bytes, the updates it is
+ * owed).  Accounting only: it never resets or refreshes a connection, so
+ * that vsock_conn.c and vsock_seq.c can both build on it.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "host/vhost/list.h"
 #include "host/vhost/loop.h"
+#include "host/vhost/virtq.h"
 #include "host/vhost/vsock_conn.h"
 
 uint32_t conn_peer_credit(const struct vsock_conn *conn)
@@ -40,7 +46,7 @@ void conn_sent_packet(struct vsock_conn *conn)
 	conn->pkt_end[(conn->pkt_head + conn->pkt_count++) % CONN_TRACK_PKTS] = conn->tx_cnt;
 }
 
-static void conn_unhold(struct vsock_conn *conn)
+void conn_unhold(struct vsock_conn *conn)
 {
 	conn->held = false;
 	if (list_linked(&conn->held_node))
@@ -83,17 +89,27 @@ bool conn_hold(struct vsock_conn *conn, uint32_t ms)
 	return true;
 }
 
-void conn_held_expire(struct conn_table *table, uint64_t now)
+void conn_maybe_credit_update(struct vsock_conn *conn)
 {
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &table->held) {
-		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, held_node);
-		if ((int64_t)(now - conn->held_until_ms) < 0) {
-			loop_wake_at(conn->held_until_ms);
-			continue;
-		}
-		conn_unhold(conn);
-		conn->coalesce_off = true; /* what waited goes as it is */
-		conn_refresh(conn);
+	uint32_t peer_view_free = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt_sent);
+	uint32_t low = conn->buf_alloc / 2 < VSOCK_MAX_PKT_PAYLOAD ?
+		       conn->buf_alloc / 2 : VSOCK_MAX_PKT_PAYLOAD;
+	if (conn->fwd_cnt != conn->fwd_cnt_sent && (peer_view_free < low || conn->seqpacket))
+		conn->pending |= PEND_CREDIT;
+}
+
+int conn_buffer_guest_bytes(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
+			    size_t skip, uint32_t len)
+{
+	if (!conn->buf) {
+		conn->buf = malloc(conn->buf_alloc);
+		if (!conn->buf)
+			return -ENOMEM; /* the caller resets */
 	}
+	uint32_t tail = (conn->buf_head + conn->buf_used) % conn->buf_alloc;
+	uint32_t first = conn->buf_alloc - tail < len ? conn->buf_alloc - tail : len;
+	iov_copy_from(iov, n, skip, conn->buf + tail, first);
+	iov_copy_from(iov, n, skip + first, conn->buf, len - first);
+	conn->buf_used += len;
+	return 0;
 }

@@ -29,21 +29,21 @@ void seq_socket_setup(int fd, uint32_t buf_alloc)
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
-/* A record could not be sent at all: say why and reset. */
-static int seq_broken(struct vsock_conn *conn, int err, uint32_t len)
+/* A record could not be sent at all: the reason for the caller's reset. */
+static int seq_broken(int err, uint32_t len, const char **why)
 {
-	char why[128];
+	static char text[128]; /* one reason at a time: the daemon is one thread */
 	if (err == EMSGSIZE)
-		snprintf(why, sizeof(why), "a %u-byte message does not fit the Unix socket's "
+		snprintf(text, sizeof(text), "a %u-byte message does not fit the Unix socket's "
 			 "send buffer (net.core.wmem_max)", len);
 	else
-		snprintf(why, sizeof(why), "Unix socket write failed: %s", strerror(err));
-	conn_reset(conn, why);
+		snprintf(text, sizeof(text), "Unix socket write failed: %s", strerror(err));
+	*why = text;
 	return -err;
 }
 
 int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
-		   size_t skip, uint32_t len, uint32_t flags)
+		   size_t skip, uint32_t len, uint32_t flags, const char **why)
 {
 	bool eom = flags & VSOCK_SEQ_EOM;
 	if (conn->hup || conn->wr_shut) { /* nobody can read it any more */
@@ -63,22 +63,24 @@ int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EINTR)
-			return seq_broken(conn, errno, len);
+			return seq_broken(errno, len, why);
 	}
 	if (eom && !conn->seq_len) {
 		conn->seq_len = malloc(CONN_SEQ_MSGS * sizeof(*conn->seq_len));
 		if (!conn->seq_len) {
-			conn_reset(conn, "out of memory");
+			*why = "out of memory";
 			return -ENOMEM;
 		}
 	}
 	if (eom && conn->seq_count == CONN_SEQ_MSGS) {
-		conn_reset(conn, "more than 1024 guest messages wait for the Unix socket");
+		*why = "more than 1024 guest messages wait for the Unix socket";
 		return -ENOBUFS;
 	}
 	int err = conn_buffer_guest_bytes(conn, iov, n, skip, len);
-	if (err)
+	if (err) {
+		*why = "out of memory";
 		return err;
+	}
 	conn->seq_partial += len;
 	if (eom) {
 		conn->seq_len[(conn->seq_head + conn->seq_count++) % CONN_SEQ_MSGS] =
@@ -88,7 +90,7 @@ int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
 	return 0;
 }
 
-int seq_flush(struct vsock_conn *conn)
+int seq_flush(struct vsock_conn *conn, const char **why)
 {
 	while (conn->seq_count) {
 		uint32_t len = conn->seq_len[conn->seq_head];
@@ -106,7 +108,7 @@ int seq_flush(struct vsock_conn *conn)
 		if (w < 0 && errno == EAGAIN)
 			break;
 		if (w < 0)
-			return seq_broken(conn, errno, len);
+			return seq_broken(errno, len, why);
 		conn->buf_head = (conn->buf_head + len) % conn->buf_alloc;
 		conn->buf_used -= len;
 		conn->fwd_cnt += len;

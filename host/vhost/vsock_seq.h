@@ -27,8 +27,8 @@
  * Typical usage (vsock_conn.c and vsock_queue.c call these for
  * connections with conn->seqpacket):
  *	seq_socket_setup(fd, buf_alloc);           // SO_PASSCRED, SO_SNDBUF
- *	seq_from_guest(conn, iov, n, skip, len, flags);
- *	seq_flush(conn);                           // EPOLLOUT
+ *	seq_from_guest(conn, iov, n, skip, len, flags, &why);  // < 0: reset(why)
+ *	seq_flush(conn, &why);                     // EPOLLOUT; < 0: reset(why)
  *	seq_fill(conn, chain, room, limit, &len, &flags);  // next RW to the guest
  */
 #ifndef HOST_VHOST_VSOCK_SEQ_H
@@ -43,12 +43,12 @@
 /* Socket options a SEQPACKET Unix socket of ours needs (best effort). */
 void seq_socket_setup(int fd, uint32_t buf_alloc);
 /* A guest RW packet (credit already checked and counted in rx_cnt);
- * 0 or negative errno (the connection was reset). */
+ * 0, or negative errno and *why: the caller resets the connection. */
 int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
-		   size_t skip, uint32_t len, uint32_t flags);
-/* Sends the whole messages buffered; negative errno when the socket broke
- * or a record cannot be sent at all. */
-int seq_flush(struct vsock_conn *conn);
+		   size_t skip, uint32_t len, uint32_t flags, const char **why);
+/* Sends the whole messages buffered; negative errno and *why when the
+ * socket broke or a record cannot be sent at all (the caller resets). */
+int seq_flush(struct vsock_conn *conn, const char **why);
 /* Whether whole messages wait for the Unix socket (EPOLLOUT wanted). */
 int seq_flush_pending(const struct vsock_conn *conn);
 /* The guest shut its sending side: a message cut short is dropped. */
