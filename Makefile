@@ -124,6 +124,7 @@ VSOCK_SRCS := \
 	vsock/core.c \
 	vsock/rx.c \
 	vsock/socket.c \
+	vsock/seqpacket.c \
 	vsock/diag.c
 
 # agent (issue 7): nanopb code generated from agent/proto into build/proto,
@@ -242,7 +243,7 @@ define unit_test
 UNIT_TESTS += $(BUILD)/host/tests/$(1)
 $(BUILD)/host/tests/$(1): $(call host_asan_objs,tests/unit/$(1).c tests/unit/harness.c $(2))
 	@mkdir -p $$(@D)
-	$$(HOST_CC) $$(HOST_LDFLAGS) $(3) -o $$@ $$^
+	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^ $(3)
 endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
@@ -250,11 +251,12 @@ $(eval $(call unit_test,test_acpi,kernel/acpi.c))
 $(eval $(call unit_test,test_elf,kernel/elf.c))
 $(eval $(call unit_test,test_store,kernel/store.c tests/unit/host_platform.c))
 # vsock core (issue 6): the portable sources plus the pthread platform
-VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
+VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/seqpacket.c vsock/diag.c \
 	vsock/loopback.c tests/unit/host_platform.c
 $(eval $(call unit_test,test_vsock_core,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
+$(eval $(call unit_test,test_vsock_seqpacket,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 # the virtio-vsock driver on a fake transport; allocations fail on demand
 VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \

@@ -2,8 +2,10 @@
  * vsock_stack.c -- finds the virtio-vsock device on PCI, puts the portable
  * vsock core (vsock/) on it and starts the services that need nothing else:
  *
- *   agent.diag_services=1   echo (7), discard (9), source (19), each a task
- *                           serving all its connections (vsock/diag.c);
+ *   agent.diag_services=1   echo (7), discard (9), source (19) and, when
+ *                           the device has SEQPACKET, seqpacket echo (1007),
+ *                           each a task serving all its connections
+ *                           (vsock/diag.c);
  *   test.echo_out=PORT      the guest connects OUT to host CID 2 port PORT
  *                           and echoes what it reads until EOF, then
  *                           reconnects (guest -> host tests and benches).
@@ -82,17 +84,29 @@ static void start_diag(struct vsock_core *core)
 {
 	static struct diag_service services[] = {
 		{ NULL, VSOCK_DIAG_ECHO }, { NULL, VSOCK_DIAG_DISCARD },
-		{ NULL, VSOCK_DIAG_SOURCE },
+		{ NULL, VSOCK_DIAG_SOURCE }, { NULL, VSOCK_DIAG_SEQ_ECHO },
 	};
-	static const char *const names[] = { "diag-echo", "diag-discard", "diag-source" };
+	static const char *const names[] = { "diag-echo", "diag-discard", "diag-source",
+					     "diag-seqecho" };
+	struct vsock_sock *probe;
+	unsigned count = 3;
 
-	for (unsigned i = 0; i < 3; i++) {
+	/* The SEQPACKET echo only where the device negotiated SEQPACKET. */
+	if (vsock_socket(core, VSOCK_TYPE_SEQPACKET, &probe) == 0) {
+		vsock_close(probe);
+		count = 4;
+	}
+	for (unsigned i = 0; i < count; i++) {
 		services[i].core = core;
 		if (!task_create(names[i], diag_task, &services[i], SERVICE_STACK))
 			kprintf("diag: cannot start %s\n", names[i]);
 	}
 	kprintf("diag: echo on port %u, discard on %u, source on %u\n",
 		VSOCK_DIAG_ECHO_PORT, VSOCK_DIAG_DISCARD_PORT, VSOCK_DIAG_SOURCE_PORT);
+	if (count == 4)
+		kprintf("diag: seqpacket echo on port %u\n", VSOCK_DIAG_SEQ_ECHO_PORT);
+	else
+		kprintf("diag: no seqpacket echo: the device did not offer SEQPACKET\n");
 }
 
 struct echo_out {

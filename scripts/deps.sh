@@ -26,6 +26,7 @@ trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 packages=(
 	# build: both images, host tools, generated protobuf code
 	build-essential gnu-efi newlib-source nanopb
+	libyaml-dev                          # the backend's --config files
 	protobuf-compiler libprotobuf-dev    # protoc + google/protobuf/*.proto
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
 	libc6-dev-arm64-cross musl-tools     # static test programs (issue 14)

@@ -403,8 +403,13 @@ int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool,
 	vs->vdev = dev;
 	vs->pool = pool;
 	virtio_begin(dev);                                         /* steps 1-3 */
+	/* SEQPACKET when the device has it; F_NO_IMPLIED_STREAM accepted as
+	 * a driver SHOULD (virtio 1.2 §5.10.3.1): the core then offers
+	 * STREAM only if F_STREAM was negotiated too. */
 	err = virtio_negotiate(dev,                                /* steps 4-6 */
-			       (1ull << VSOCK_F_STREAM) | (1ull << VIRTIO_F_EVENT_IDX),
+			       (1ull << VSOCK_F_STREAM) | (1ull << VSOCK_F_SEQPACKET) |
+			       (1ull << VSOCK_F_NO_IMPLIED_STREAM) |
+			       (1ull << VIRTIO_F_EVENT_IDX),
 			       1ull << VSOCK_F_VERSION_1);
 	if (err) {
 		why = "feature negotiation failed";

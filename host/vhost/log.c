@@ -110,6 +110,14 @@ void log_peer(struct log_limit *lim, enum log_class cls, const char *fmt, ...)
 	va_end(ap);
 }
 
+int log_peer_would_print(struct log_limit *lim, enum log_class cls)
+{
+	if (!lim)
+		return 1;
+	refill(&lim->bucket[cls], now_ms());
+	return lim->bucket[cls].tokens > 0;
+}
+
 void log_limit_flush(struct log_limit *lim)
 {
 	for (int cls = 0; cls < LOG_CLASSES; cls++)

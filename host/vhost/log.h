@@ -52,6 +52,9 @@ void log_limit_init(struct log_limit *lim, uint64_t cid);
  * tests). */
 void log_peer(struct log_limit *lim, enum log_class cls, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Whether the next log_peer() line of cls would be printed now (callers
+ * gather costly detail, such as a directory listing, only then). */
+int log_peer_would_print(struct log_limit *lim, enum log_class cls);
 /* Reports what each class held back since its last line. */
 void log_limit_flush(struct log_limit *lim);
 /* Writes src[0..len) into dst as printable ASCII (others as \xNN, a

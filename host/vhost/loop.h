@@ -44,6 +44,9 @@ int loop_run_once(int timeout_ms);
 void loop_after_batch(void (*fn)(void));
 /* Work was left for the after-batch hooks: the next wait does not block. */
 void loop_more_work(void);
+/* The next wait ends by loop_now_ms() == ms at the latest (a hook with a
+ * deadline calls it after every batch while the deadline stands). */
+void loop_wake_at(uint64_t ms);
 /* CLOCK_MONOTONIC in milliseconds, for deadlines checked by timers. */
 uint64_t loop_now_ms(void);
 

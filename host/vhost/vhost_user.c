@@ -3,16 +3,22 @@
  * docs/interop/vhost-user.rst; DESIGN §6).
  *
  * What QEMU 7.2 does with vhost-user-vsock-pci and what we answer:
- *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES
- *   GET/SET_PROTOCOL_FEATURES   REPLY_ACK | CONFIG
+ *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES |
+ *                           SEQPACKET (QEMU passes it on: its seqpacket=auto)
+ *   GET/SET_PROTOCOL_FEATURES   MQ | REPLY_ACK | CONFIG (vhost-user.rst:
+ *                           back-ends should always offer MQ, even with a
+ *                           fixed number of queues; GET_QUEUE_NUM says 3)
  *   SET_OWNER, SET_VRING_CALL (at any time, also while running)
  *   GET_CONFIG              le64 guest_cid at offset 0
  *   SET_FEATURES, SET_MEM_TABLE (fds: one per region), SET_VRING_NUM/BASE/
  *   ADDR (ring addresses are front-end virtual addresses), SET_VRING_KICK
  *   (the fd may already be signalled), SET_VRING_ENABLE (rings start
  *   disabled once PROTOCOL_FEATURES is acked), GET_VRING_BASE (stops the
- *   ring).  Only rings 0 (rx) and 1 (tx) come here: QEMU keeps the event
- *   queue.  With REPLY_ACK, a message flagged NEED_REPLY that has no reply of
+ *   ring, on every VM stop: connections stay, see vhost_user.h on pause and
+ *   reset).  QEMU sets up rings 0 (rx) and 1 (tx) only and keeps the event
+ *   queue; crosvm sets up all three.  Ring 2 is accepted and left alone: no
+ *   event is ever sent on it (the guest's buffers wait there unused).  With
+ *   REPLY_ACK, a message flagged NEED_REPLY that has no reply of
  *   its own gets a u64 status (0 = success).
  */
 #ifndef _GNU_SOURCE
@@ -38,12 +44,13 @@
 uint64_t vu_offered_features(void)
 {
 	return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
-	       (1ull << VU_F_PROTOCOL_FEATURES);
+	       (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VSOCK_F_SEQPACKET);
 }
 
 static uint64_t offered_protocol_features(void)
 {
-	return (1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG);
+	return (1ull << VU_PROTOCOL_F_MQ) | (1ull << VU_PROTOCOL_F_REPLY_ACK) |
+	       (1ull << VU_PROTOCOL_F_CONFIG);
 }
 
 static void close_fd(int *fd)
@@ -61,6 +68,16 @@ static int take_fd(struct vu_msg *msg, unsigned i)
 	int fd = msg->fds[i];
 	msg->fds[i] = -1;
 	return fd;
+}
+
+bool vu_dev_paused(const struct vu_dev *dev)
+{
+	return dev->paused_at_ms != 0 && vu_dev_attached(dev);
+}
+
+bool vu_dev_attached(const struct vu_dev *dev)
+{
+	return dev->conn.fd >= 0 && !dev->failed && dev->mem.count > 0;
 }
 
 struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx)
@@ -125,9 +142,72 @@ static void vring_stop(struct vu_vring *vr)
 	vr->vq.ready = false;
 }
 
+static uint64_t now_ms(void)
+{
+	return loop_now_ms() | 1; /* never 0: 0 means "not paused" */
+}
+
+/* Forgets that rings were paused: what runs next is a fresh device. */
+static void forget_pause(struct vu_dev *dev)
+{
+	for (unsigned i = 0; i < VU_NUM_QUEUES; i++)
+		dev->vring[i].paused = false;
+	dev->paused_at_ms = 0;
+}
+
+/* GET_VRING_BASE: the ring stops (vhost-user.rst "Ring states") and keeps
+ * what it needs to tell a resume (same index, same addresses) from a
+ * driver that set the device up anew. */
+static void vring_pause(struct vu_dev *dev, struct vu_vring *vr, uint16_t base)
+{
+	bool was_started = vr->started;
+	vring_stop(vr);
+	if (!was_started)
+		return;
+	vr->paused = true;
+	vr->paused_base = base;
+	vr->paused_desc = vr->desc_uva;
+	vr->paused_avail = vr->avail_uva;
+	vr->paused_used = vr->used_uva;
+	if (!dev->paused_at_ms)
+		dev->paused_at_ms = now_ms();
+}
+
+/* A paused ring is started again (SET_VRING_KICK).  Same index and
+ * addresses: the VM was paused and goes on.  Anything else: the guest reset
+ * its device while it was stopped; its connections are gone, so are ours. */
+static void vring_resume_check(struct vu_dev *dev, struct vu_vring *vr)
+{
+	if (!vr->paused)
+		return;
+	vr->paused = false;
+	if (vr->base != vr->paused_base || vr->desc_uva != vr->paused_desc ||
+	    vr->avail_uva != vr->paused_avail || vr->used_uva != vr->paused_used) {
+		log_peer(&dev->log, LOG_FRONTEND,
+			 "ring %u restarted at index %u (stopped at %u): the guest reset "
+			 "its device; dropping its connections", vr->idx, vr->base,
+			 vr->paused_base);
+		forget_pause(dev);
+		dev->ops->stop(dev);
+	}
+}
+
+/* After a ring started: once rx and tx both run again, the pause is over. */
+static void pause_maybe_over(struct vu_dev *dev)
+{
+	if (!dev->paused_at_ms || !dev->vring[VU_RX].started || !dev->vring[VU_TX].started ||
+	    dev->vring[VU_RX].paused || dev->vring[VU_TX].paused)
+		return;
+	uint64_t paused_ms = loop_now_ms() - dev->paused_at_ms;
+	forget_pause(dev);
+	if (dev->ops->resume)
+		dev->ops->resume(dev, paused_ms);
+}
+
 /* Forgets everything the front-end told us (disconnect or reset). */
 static void dev_reset(struct vu_dev *dev)
 {
+	forget_pause(dev);
 	for (unsigned i = 0; i < VU_NUM_QUEUES; i++) {
 		struct vu_vring *vr = &dev->vring[i];
 		vring_stop(vr);
@@ -217,6 +297,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	if (nofd)
 		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported",
 			 vr->idx);
+	vring_resume_check(dev, vr);
 	vr->kick.fd = fd;
 	vr->started = true;
 	if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -224,6 +305,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	vring_map(dev, vr, false);
 	if (fd >= 0 && loop_set(&vr->kick, EPOLLIN) < 0)
 		return -EIO;
+	pause_maybe_over(dev);
 	/* The kick fd may arrive already signalled; the loop sees that too,
 	 * but buffers posted before we had an fd need a look now. */
 	dev->ops->kick(dev, vr->idx);
@@ -277,6 +359,7 @@ static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 		break;
 	case VU_RESET_OWNER:
 	case VU_RESET_DEVICE:
+		forget_pause(dev);
 		for (unsigned i = 0; i < VU_NUM_QUEUES; i++)
 			vring_stop(&dev->vring[i]);
 		dev->ops->stop(dev);
@@ -287,8 +370,12 @@ static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_VRING_NUM:
 		vr = msg_vring(dev, msg->payload.state.index);
 		if (msg->size < 8 || !vr || msg->payload.state.num == 0 ||
-		    msg->payload.state.num > VIRTQ_MAX_SIZE ||
+		    msg->payload.state.num > dev->max_queue_size ||
 		    (msg->payload.state.num & (msg->payload.state.num - 1))) {
+			if (vr && msg->size >= 8 && msg->payload.state.num > dev->max_queue_size)
+				log_peer(&dev->log, LOG_FRONTEND, "ring %u of %u entries refused: "
+					 "--queue-size is %u", vr->idx, msg->payload.state.num,
+					 dev->max_queue_size);
 			err = -EINVAL;
 			break;
 		}
@@ -324,8 +411,8 @@ static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 		msg->payload.state.num = vr->vq.ready ? vr->vq.last_avail : vr->base;
 		msg->size = 8;
 		*reply = true;
-		vring_stop(vr);
-		dev->ops->stop(dev);
+		/* A VM stop, not a reset: the connections wait (vhost_user.h). */
+		vring_pause(dev, vr, (uint16_t)msg->payload.state.num);
 		break;
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
@@ -571,6 +658,11 @@ static void on_listener(struct ev_source *src, uint32_t events)
 
 int vu_listen_unix(const char *path, int backlog)
 {
+	return vu_listen_unix_type(path, SOCK_STREAM, backlog);
+}
+
+int vu_listen_unix_type(const char *path, int type, int backlog)
+{
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
@@ -581,7 +673,7 @@ int vu_listen_unix(const char *path, int backlog)
 			return -EEXIST;
 		unlink(path);
 	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int err = 0;
@@ -598,6 +690,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->guest_cid = guest_cid;
+	dev->max_queue_size = VIRTQ_MAX_SIZE; /* the owner may lower it */
 	log_limit_init(&dev->log, guest_cid);
 	dev->ops = ops;
 	dev->owner = owner;
@@ -611,7 +704,7 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 		vr->call_fd = -1;
 		vr->kick.fd = -1;
 		vr->kick.handle = on_kick;
-		vr->vq.name = i == VU_RX ? "rx" : "tx";
+		vr->vq.name = i == VU_RX ? "rx" : i == VU_TX ? "tx" : "event";
 		vr->vq.log = &dev->log;
 	}
 	dev->socket_path = strdup(socket_path);

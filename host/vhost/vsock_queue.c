@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "host/vhost/pcap.h"
 #include "host/vhost/vhost_user.h"
 #include "host/vhost/virtq.h"
+#include "host/vhost/vsock_seq.h"
 
 /* A packet from one VM's tx ring for a sibling VM's rx ring. */
 struct sibling_pkt {
@@ -80,6 +82,7 @@ void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
 	q->cid = cid;
 	conn_table_init(&q->conns, cid, uds_path, buf_alloc, max_conns, &queue_conn_ops);
 	q->conns.log = &dev->log;
+	q->conns.features = &dev->features;
 	list_init(&q->sibling_in);
 	q->ops = ops;
 }
@@ -144,8 +147,7 @@ void queue_drop(struct vsock_queue *q)
 static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 			const struct vq_chain *chain)
 {
-	conn->peer_buf_alloc = hdr->buf_alloc;
-	conn->peer_fwd_cnt = hdr->fwd_cnt;
+	conn_peer_update(conn, hdr->buf_alloc, hdr->fwd_cnt);
 	switch (hdr->op) {
 	case VSOCK_OP_RESPONSE:
 		if (conn->state != CONN_CONNECTING) {
@@ -160,7 +162,7 @@ static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 			return;
 		}
 		if (conn_from_guest_data(conn, chain->iov, chain->n_out, VSOCK_HDR_SIZE,
-					 hdr->len) < 0)
+					 hdr->len, hdr->flags) < 0)
 			return;
 		break;
 	case VSOCK_OP_CREDIT_UPDATE:
@@ -172,7 +174,10 @@ static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 		conn->peer_shutdown |= hdr->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 		break;
 	case VSOCK_OP_RST:
-		conn_destroy(conn);
+		if (conn->state == CONN_CONNECTING)
+			conn_refused_by_guest(conn); /* our REQUEST: nobody listens */
+		else
+			conn_destroy(conn);
 		return;
 	default: /* REQUEST on a live tuple, or an unknown op */
 		conn_reset(conn, "unexpected operation");
@@ -203,7 +208,8 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
 		struct vsock_queue *dst = q->ops->find_sibling(q, hdr.dst_cid);
-		if (!dst || !vu_dev_queue(dst->dev, VU_RX)) {
+		/* A paused sibling is still there: its packets wait (bounded). */
+		if (!dst || !vu_dev_attached(dst->dev) || dst->dev->vring[VU_RX].vq.broken) {
 			queue_rst(q, &hdr);
 			return 0;
 		}
@@ -214,13 +220,18 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 		return 0;
 	}
 	vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
-	if (hdr.type != VSOCK_TYPE_STREAM) {
+	bool seqpacket_ok = q->dev->features & (1ull << VSOCK_F_SEQPACKET);
+	if (hdr.type != VSOCK_TYPE_STREAM &&
+	    !(hdr.type == VSOCK_TYPE_SEQPACKET && seqpacket_ok)) {
 		queue_rst(q, &hdr);
 		return 0;
 	}
 	struct vsock_conn *conn = conn_lookup(&q->conns, hdr.dst_port, hdr.src_port);
 	if (conn) {
-		conn_packet(conn, &hdr, chain);
+		if ((hdr.type == VSOCK_TYPE_SEQPACKET) != conn->seqpacket)
+			conn_reset(conn, "packet of the other socket type");
+		else
+			conn_packet(conn, &hdr, chain);
 		return 0;
 	}
 	if (hdr.op != VSOCK_OP_REQUEST) {
@@ -232,8 +243,7 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 		queue_rst(q, &hdr); /* nobody listens on <uds>_P */
 		return 0;
 	}
-	conn->peer_buf_alloc = hdr.buf_alloc;
-	conn->peer_fwd_cnt = hdr.fwd_cnt;
+	conn_peer_update(conn, hdr.buf_alloc, hdr.fwd_cnt);
 	conn_refresh(conn);
 	return 0;
 }
@@ -294,7 +304,7 @@ static void conn_header(struct vsock_conn *conn, struct vsock_hdr *h, uint16_t o
 	h->dst_cid = conn->table->cid;
 	h->src_port = conn->local_port;
 	h->dst_port = conn->peer_port;
-	h->type = VSOCK_TYPE_STREAM;
+	h->type = conn->seqpacket ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM;
 	h->op = op;
 	h->buf_alloc = conn->buf_alloc;
 	h->fwd_cnt = conn->fwd_cnt;
@@ -345,11 +355,29 @@ static ssize_t conn_peek(struct vsock_conn *conn)
 	}
 }
 
+/* Whether a read of at most max bytes should wait for more data: the
+ * guest still holds COALESCE_AFTER_PKTS of our packets, and the Unix socket
+ * has less than would fill this buffer (and the credit).  Small writes of
+ * the host program then travel in fewer, fuller packets. */
+static bool conn_should_coalesce(struct vsock_conn *conn, uint32_t max)
+{
+	int queued;
+	if (conn->coalesce_off || conn->pkt_count < COALESCE_AFTER_PKTS || conn->hup ||
+	    conn->lead_off < conn->line_len)
+		return false;
+	if (ioctl(conn->ev.fd, FIONREAD, &queued) < 0)
+		return false;
+	return queued > 0 && (uint32_t)queued < max;
+}
+
 /* Builds conn's next packet into chain; the bytes written, 0 for nothing.
  * Control packets are header-only and fit any rx buffer.  Data needs room
  * after the header: when a buffer has none (a guest may post 44-byte
  * buffers), it carries a CREDIT_UPDATE instead, so that every buffer
- * handed to a connection with work is used and the rx loop moves on. */
+ * handed to a connection with work is used and the rx loop moves on.
+ * Data may also wait (conn_hold): for more of it (coalescing), or for the
+ * guest to consume packets (the packet bound, vsock_conn.h); the guest is
+ * then asked for its credit with a CREDIT_REQUEST in this buffer. */
 static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 {
 	struct vsock_hdr h;
@@ -364,26 +392,68 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 		conn_header(conn, &h, VSOCK_OP_RESPONSE);
 	} else {
 		uint32_t room = (uint32_t)(chain->in_bytes - VSOCK_HDR_SIZE);
-		uint32_t max = room;
 		uint32_t credit = conn_peer_credit(conn);
-		if (max > credit)
-			max = credit;
+		uint32_t limit = conn_send_limit(conn);
+		uint32_t max = room < limit ? room : limit;
 		if (max > VSOCK_MAX_PKT_PAYLOAD)
 			max = VSOCK_MAX_PKT_PAYLOAD;
 		bool want_data = conn->data_ready && conn->state == CONN_ESTABLISHED &&
-				 !conn->rd_eof && !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
+				 !conn->held && !conn->rd_eof &&
+				 !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
+		bool held = false;
 		ssize_t r = -EAGAIN;
-		if (want_data && max)
+		uint32_t seq_flags = 0;
+		if (want_data && conn->seqpacket) {
+			uint32_t seq_len;
+			r = seq_fill(conn, chain, room, limit, &seq_len, &seq_flags);
+			if (r == 0) {
+				/* an RW, maybe empty: payload seq_len */
+				payload = seq_len;
+				conn->tx_cnt += payload;
+				conn_sent_packet(conn);
+				conn_header(conn, &h, VSOCK_OP_RW);
+				h.len = payload;
+				h.flags = seq_flags;
+				goto built;
+			}
+			if (r == -ENODATA) {
+				r = 0; /* the end of the stream, as for STREAM */
+			} else if (r == -ENOSPC) {
+				/* A record read already waits for credit (the next
+				 * CREDIT_UPDATE brings it back) or the packet bound. */
+				r = -EAGAIN;
+				held = true;
+				if (credit && !limit && conn_hold(conn, CREDIT_ASK_MS))
+					conn->pending |= PEND_CREDIT_REQ;
+			} else if (r == -E2BIG) {
+				conn_reset(conn, "a host record larger than the guest takes");
+				return 0;
+			}
+		} else if (want_data && credit && room && !limit) {
+			held = true; /* the packet bound: the guest must consume first */
+			if (conn_hold(conn, CREDIT_ASK_MS))
+				conn->pending |= PEND_CREDIT_REQ;
+		} else if (want_data && max && conn_should_coalesce(conn, max)) {
+			held = true;
+			if (conn_hold(conn, COALESCE_MS))
+				conn->pending |= PEND_CREDIT_REQ;
+		} else if (want_data && max) {
 			r = conn_read_payload(conn, chain, max);
-		else if (want_data && credit && !room)
+			conn->coalesce_off = false;
+		} else if (want_data && credit && !room) {
 			r = conn_peek(conn);
+		}
 		if (r > 0) {
 			payload = (uint32_t)r;
 			conn->tx_cnt += payload;
+			conn_sent_packet(conn);
 			if (payload < max && !conn->hup && conn->lead_off >= conn->line_len)
 				conn->data_ready = false;
 			conn_header(conn, &h, VSOCK_OP_RW);
 			h.len = payload;
+		} else if (held && (conn->pending & PEND_CREDIT_REQ)) {
+			conn->pending &= ~PEND_CREDIT_REQ;
+			conn_header(conn, &h, VSOCK_OP_CREDIT_REQUEST);
 		} else {
 			bool filler = r == -EMSGSIZE; /* data waits for room */
 			if (r == 0) {
@@ -396,12 +466,15 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 				conn_reset(conn, "Unix socket read failed");
 				return 0;
 			}
-			if (!filler && (!conn->hup || r == 0))
+			if (!filler && !held && (!conn->hup || r == 0))
 				conn->data_ready = false;
 			if (conn->pending & PEND_SHUTDOWN) {
 				conn->pending &= ~PEND_SHUTDOWN;
 				conn_header(conn, &h, VSOCK_OP_SHUTDOWN);
 				h.flags = conn->shutdown_flags;
+			} else if (conn->pending & PEND_CREDIT_REQ) {
+				conn->pending &= ~PEND_CREDIT_REQ;
+				conn_header(conn, &h, VSOCK_OP_CREDIT_REQUEST);
 			} else if ((conn->pending & PEND_CREDIT) || filler) {
 				conn_header(conn, &h, VSOCK_OP_CREDIT_UPDATE);
 			} else {
@@ -409,6 +482,7 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 			}
 		}
 	}
+built:
 	iov_copy_to(in, chain->n_in, 0, &h, sizeof(h));
 	vsock_pcap_packet(&h, in, chain->n_in, VSOCK_HDR_SIZE);
 	return VSOCK_HDR_SIZE + payload;
@@ -450,6 +524,17 @@ static bool rx_has_work(struct vsock_queue *q)
 	return q->rst_count || !list_empty(&q->sibling_in) || !list_empty(&q->conns.ready);
 }
 
+/* Sibling packets and our host connections take turns when both wait
+ * (vhost-device-vsock #384/#385): neither can starve the other. */
+static bool sibling_goes_next(struct vsock_queue *q)
+{
+	bool sibling = !list_empty(&q->sibling_in), host = !list_empty(&q->conns.ready);
+	if (!sibling || !host)
+		return sibling;
+	q->sibling_turn = !q->sibling_turn;
+	return !q->sibling_turn;
+}
+
 void queue_rx_service(struct vsock_queue *q)
 {
 	struct virtq *vq = vu_dev_queue(q->dev, VU_RX);
@@ -484,7 +569,7 @@ void queue_rx_service(struct vsock_queue *q)
 			q->rst_head = (q->rst_head + 1) % RST_QUEUE_MAX;
 			q->rst_count--;
 			written = VSOCK_HDR_SIZE;
-		} else if (!list_empty(&q->sibling_in)) {
+		} else if (sibling_goes_next(q)) {
 			written = sibling_fill(q, &chain);
 		} else {
 			struct vsock_conn *conn =
@@ -516,6 +601,7 @@ void queue_rx_service(struct vsock_queue *q)
 
 void queue_after_batch(struct vsock_queue *q)
 {
+	conn_held_expire(&q->conns, loop_now_ms());
 	if (q->tx_stalled || q->tx_more)
 		queue_tx_service(q);
 	if (q->rx_dirty)

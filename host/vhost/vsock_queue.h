@@ -2,7 +2,8 @@
  * vsock_queue.h -- one VM's packets on its rings (virtio 1.2 §5.10.6;
  * DESIGN §4, §6): the guest's tx ring is parsed and dispatched to the VM's
  * connections or to a sibling VM; the rx ring is filled with the RSTs and
- * sibling packets queued here and with the packets of ready connections.
+ * sibling packets queued here and with the packets of ready connections
+ * (RSTs first; sibling and host packets take turns when both wait).
  *
  * Sits between the VM (vm.c, which owns a vsock_queue and its vhost-user
  * device) and the connections (vsock_conn.h, whose table it embeds and
@@ -63,6 +64,7 @@ struct vsock_queue {
 	bool tx_stalled;		/* tx paused: a sibling queue was full */
 	bool tx_more;			/* tx stopped at its weight: resume */
 	bool rx_dirty;			/* rx work appeared (or was left over) */
+	bool sibling_turn;		/* both wait: a sibling packet goes next */
 	const struct vsock_queue_ops *ops; /* the owner's callbacks */
 };
 

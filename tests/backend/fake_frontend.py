@@ -6,6 +6,8 @@ uses (docs/interop/vhost-user.rst) over a memfd "guest memory" of 1 MiB.
 Layout (guest-physical = offset in the memfd):
   rx ring (0): desc 0x0000, avail 0x1000, used 0x2000, buffers 0x10000+
   tx ring (1): desc 0x4000, avail 0x5000, used 0x6000, buffers 0x40000+
+  event ring (2, only with setup(event_ring=True), as crosvm does):
+               desc 0x8000, avail 0x9000, used 0xa000, buffers 0xb000+
 Rings have NUM (16) entries unless the constructor asks for up to 256.
 
 A Hammer (see below) plays a guest that keeps its tx ring topped up from a
@@ -22,7 +24,8 @@ import time
 MEM = 1 << 20
 UVA = 0x7F0000000000
 NUM = 16
-RINGS = {0: (0x0000, 0x1000, 0x2000, 0x10000), 1: (0x4000, 0x5000, 0x6000, 0x40000)}
+RINGS = {0: (0x0000, 0x1000, 0x2000, 0x10000), 1: (0x4000, 0x5000, 0x6000, 0x40000),
+         2: (0x8000, 0x9000, 0xA000, 0xB000)}
 HDR = struct.Struct("<QQIIIHHIII")  # virtio_vsock_hdr, 44 bytes
 OP_REQUEST, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE = 1, 2, 3, 4, 5, 6
 F_NEXT, F_WRITE = 1, 2
@@ -75,14 +78,24 @@ class FakeFrontend:
             out += chunk
         return out
 
-    def setup(self, region_size=MEM):
+    def setup(self, region_size=MEM, event_ring=False, features=0):
         """QEMU's sequence; region_size is what the memory table claims of
-        the 1 MiB memfd.  Returns SET_MEM_TABLE's REPLY_ACK status."""
-        features = struct.unpack("<Q", self.msg(1, reply=True))[0]
-        assert features & (1 << 32) and features & (1 << 30)
-        self.msg(2, struct.pack("<Q", (1 << 32) | (1 << 30)))  # no EVENT_IDX
+        the 1 MiB memfd.  With event_ring, crosvm's: MQ acknowledged, the
+        queue count asked, and ring 2 set up too.  `features` are virtio
+        feature bits acknowledged besides VERSION_1 and PROTOCOL_FEATURES.
+        Returns SET_MEM_TABLE's REPLY_ACK status."""
+        offered = struct.unpack("<Q", self.msg(1, reply=True))[0]
+        assert offered & (1 << 32) and offered & (1 << 30)
+        assert offered & features == features
+        # no EVENT_IDX
+        self.msg(2, struct.pack("<Q", (1 << 32) | (1 << 30) | features))
         proto = struct.unpack("<Q", self.msg(15, reply=True))[0]
-        self.msg(16, struct.pack("<Q", proto & ((1 << 3) | (1 << 9))))
+        want = (1 << 3) | (1 << 9) | ((1 << 0) if event_ring else 0)
+        self.msg(16, struct.pack("<Q", proto & want))
+        if event_ring:
+            assert proto & 1, "PROTOCOL_F_MQ not offered"
+            self.queues = struct.unpack("<Q", self.msg(17, reply=True))[0]
+            assert self.queues >= 3
         self.msg(3)
         cfg = self.msg(24, struct.pack("<III", 0, 8, 0) + bytes(8), reply=True)
         assert struct.unpack("<Q", cfg[12:20])[0] == self.cid
@@ -90,6 +103,8 @@ class FakeFrontend:
         status = struct.unpack("<Q", self.msg(5, region, fds=[self.memfd],
                                               need_reply=True))[0]
         for i, (desc, avail, used, _) in RINGS.items():
+            if i == 2 and not event_ring:
+                continue
             self.msg(8, struct.pack("<II", i, self.num))
             self.msg(10, struct.pack("<II", i, 0))
             self.msg(9, struct.pack("<IIQQQQ", i, 0, UVA + desc, UVA + used,
@@ -115,7 +130,7 @@ class FakeFrontend:
     def buffer(self, ring, data_or_len):
         """Space for a buffer in the ring's area, reused round robin."""
         size = data_or_len if isinstance(data_or_len, int) else len(data_or_len)
-        end = 0x40000 if ring == 0 else MEM
+        end = {0: 0x40000, 1: MEM, 2: 0x10000}[ring]
         if self.next_buf[ring] + size > end:
             self.next_buf[ring] = RINGS[ring][3]
         addr = self.next_buf[ring]

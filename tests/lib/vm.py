@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -93,7 +94,7 @@ def make_fat_image(path, files):
 
 class Vm:
     def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
-                 vhost_socket=None, boot="kernel", bin_files=None, rng=True):
+                 vhost_socket=None, boot="kernel", bin_files=None, rng=True, monitor=False):
         if boot not in BOOT_MODES:
             raise ValueError(f"boot must be one of {BOOT_MODES}")
         self.boot = boot
@@ -111,6 +112,8 @@ class Vm:
         # ("disk" and "folder" boots: "kernel" has no file system)
         self.bin_files = dict(bin_files or {})
         self.rng = rng
+        # QEMU's human monitor on a Unix socket (hmp()), e.g. for stop/cont.
+        self.monitor = os.path.join(self.dir, "monitor.sock") if monitor else None
         self.proc = None
         self.started_at = None
 
@@ -166,7 +169,9 @@ class Vm:
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.spec['code']}",
             "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
         ] + self._boot_args() + self.spec["extra"] + [
-            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-display", "none", "-monitor",
+            f"unix:{self.monitor},server=on,wait=off" if self.monitor else "none",
+            "-no-reboot",
             "-serial", f"file:{self.serial_path}",
         ] + self.extra_args)
 
@@ -210,6 +215,27 @@ class Vm:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise VmTimeout(f"QEMU still running after {timeout} s")
+
+    def hmp(self, command, timeout=60):
+        """One command on QEMU's human monitor (Vm(..., monitor=True));
+        returns its output."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(self.monitor)
+        try:
+            def until_prompt():
+                out = b""
+                while not out.endswith(b"(qemu) "):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    out += chunk
+                return out
+            until_prompt()  # the banner
+            sock.sendall(command.encode() + b"\n")
+            return until_prompt().decode(errors="replace")
+        finally:
+            sock.close()
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

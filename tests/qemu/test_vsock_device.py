@@ -39,14 +39,21 @@ def wait_stats(vm, count, timeout=60):
 
 def refused(uds, port, timeout=20):
     """Hybrid CONNECT to a guest port; True if the backend closes the
-    connection without OK (the guest answered RST)."""
+    connection without OK (the guest answered RST): since issue 16 after a
+    line "ERROR connection refused: ..." naming the port."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(uds)
         s.sendall(f"CONNECT {port}\n".encode())
-        data = s.recv(64)
-        return data == b""
+        data = b""
+        while True:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            data += chunk
+        return data == (f"ERROR connection refused: no listener on guest port "
+                        f"{port}\n").encode()
     except ConnectionResetError:
         return True
     finally:

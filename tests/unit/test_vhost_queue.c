@@ -7,14 +7,18 @@
  */
 #include "tests/unit/harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "host/vhost/guest_mem.h"
 #include "host/vhost/loop.h"
 #include "host/vhost/vhost_user.h"
 #include "host/vhost/virtq.h"
+#include "host/vhost/vsock_conn.h"
 #include "host/vhost/vsock_queue.h"
 #include "host/vhost/vsock_wire.h"
 
@@ -246,4 +250,134 @@ TEST(payload_to_a_stalled_sibling_is_charged_with_its_overhead)
 	CHECK_EQ(used_idx(TX_USED), fits + 1);
 	CHECK_EQ(fx.sibling.sibling_count, fits);
 	teardown();
+}
+
+/* The guest posts one tx packet (header + payload) and the daemon takes it
+ * for queue q (the VMs of this fixture share one pair of rings). */
+static void tx_one(struct vsock_queue *q, const struct vsock_hdr *h, const void *payload)
+{
+	memcpy(fx.mem + BUF_OFF, h, sizeof(*h));
+	if (h->len)
+		memcpy(fx.mem + BUF_OFF + VSOCK_HDR_SIZE, payload, h->len);
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
+	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE + h->len, 0, 0 };
+	tx_publish();
+	queue_tx_service(q);
+}
+
+TEST(sibling_and_host_packets_take_turns)
+{
+	setup();
+	/* VM 8 (the sibling's queue) has a host connection: its guest
+	 * connected to a Unix listener at <uds>_6000. */
+	char dir[] = "/tmp/test_vhost_queue.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char uds[64], port_path[80];
+	snprintf(uds, sizeof(uds), "%s/vm8.vsock", dir);
+	snprintf(port_path, sizeof(port_path), "%s_6000", uds);
+	int lsn = vu_listen_unix(port_path, 4);
+	CHECK(lsn >= 0);
+	queue_init(&fx.sibling, &fx.dev, 8, uds, 65536, 16, &ops);
+	fx.have_sibling = true;
+	struct vsock_hdr req = { .src_cid = 8, .dst_cid = VSOCK_CID_HOST, .src_port = 1000,
+				 .dst_port = 6000, .type = VSOCK_TYPE_STREAM,
+				 .op = VSOCK_OP_REQUEST, .buf_alloc = 1 << 20 };
+	tx_one(&fx.sibling, &req, NULL);
+	int host = accept(lsn, NULL, NULL);
+	CHECK(host >= 0);
+	/* VM 7 sends 40 packets to VM 8 ... */
+	static uint8_t payload[1000];
+	struct vsock_hdr rw = { .src_cid = CID, .dst_cid = 8, .src_port = 1, .dst_port = 2,
+				.len = sizeof(payload), .type = VSOCK_TYPE_STREAM,
+				.op = VSOCK_OP_RW };
+	for (int i = 0; i < 40; i++)
+		tx_one(&fx.q, &rw, payload);
+	CHECK_EQ(fx.sibling.sibling_count, 40);
+	/* ... while the host program writes 40 KiB to VM 8. */
+	static uint8_t data[40 * 1024];
+	CHECK_EQ(write(host, data, sizeof(data)), (ssize_t)sizeof(data));
+	CHECK(loop_run_once(1000) >= 1); /* EPOLLIN: the connection has data */
+	/* 64 rx buffers of 2 KiB. */
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + RX_DESC);
+	uint16_t *ring = avail_idx(RX_AVAIL) + 1;
+	for (unsigned i = 0; i < 64; i++) {
+		desc[i] = (struct vring_desc){ 0x80000 + 2048 * i, 2048, VRING_DESC_F_WRITE, 0 };
+		ring[i] = (uint16_t)i;
+	}
+	*avail_idx(RX_AVAIL) = 64;
+	queue_rx_service(&fx.sibling);
+	/* The old order served all 40 sibling packets first.  Now, while both
+	 * wait, no two sibling packets follow each other. */
+	unsigned from_host = 0, run = 0, longest = 0;
+	for (unsigned i = 0; i < 40; i++) {
+		struct vsock_hdr h;
+		memcpy(&h, fx.mem + 0x80000 + 2048 * i, sizeof(h));
+		if (h.src_cid == VSOCK_CID_HOST) {
+			from_host++;
+			run = 0;
+		} else {
+			CHECK_EQ(h.src_cid, CID);
+			if (++run > longest)
+				longest = run;
+		}
+	}
+	CHECK(from_host >= 19);
+	CHECK_EQ(longest, 1);
+	close(host);
+	close(lsn);
+	unlink(port_path);
+	rmdir(dir);
+	teardown();
+}
+
+TEST(packets_the_guest_holds_are_bounded_by_linux_rule)
+{
+	/* Linux (6.12.92+) resets when (queued + 1) * SKB_TRUESIZE(0) + bytes
+	 * + len > buf_alloc: the send limit keeps that true with a margin. */
+	static struct vsock_conn conn;
+	memset(&conn, 0, sizeof(conn));
+	conn.state = CONN_ESTABLISHED;
+	conn.peer_buf_alloc = 65536;
+	CHECK_EQ(conn_send_limit(&conn), 65536 - GUEST_PKT_COST);
+	unsigned sent = 0;
+	while (conn_send_limit(&conn) >= 200) {
+		conn.tx_cnt += 200; /* 200-byte packets, never consumed */
+		conn_sent_packet(&conn);
+		sent++;
+		/* The strict rule with the real 576 bytes holds for each. */
+		CHECK((uint64_t)conn.pkt_count * 576 + conn.tx_cnt <= conn.peer_buf_alloc);
+	}
+	CHECK_EQ(sent, 65536 / (GUEST_PKT_COST + 200) - 0);
+	CHECK(conn_peer_credit(&conn) > 30000); /* the credit alone allowed more */
+	/* The guest consumes the first 10 packets: 10 more may go. */
+	conn_peer_update(&conn, 65536, 2000);
+	CHECK_EQ(conn.pkt_count, sent - 10);
+	CHECK(conn_send_limit(&conn) >= 200);
+	/* fwd_cnt in the middle of a packet frees nothing more; a fwd_cnt past
+	 * what we sent (a lying guest) frees nothing at all. */
+	conn_peer_update(&conn, 65536, 2100);
+	CHECK_EQ(conn.pkt_count, sent - 10);
+	conn_peer_update(&conn, 65536, conn.tx_cnt + 5000);
+	CHECK_EQ(conn.pkt_count, sent - 10);
+	/* However big the guest's buffer, at most CONN_TRACK_PKTS packets. */
+	memset(&conn, 0, sizeof(conn));
+	conn.peer_buf_alloc = 64u << 20;
+	for (unsigned i = 0; i < CONN_TRACK_PKTS; i++) {
+		CHECK(conn_send_limit(&conn) > 0);
+		conn.tx_cnt += 1;
+		conn_sent_packet(&conn);
+	}
+	CHECK_EQ(conn_send_limit(&conn), 0);
+	/* Counters that wrap. */
+	memset(&conn, 0, sizeof(conn));
+	conn.peer_buf_alloc = 65536;
+	conn.tx_cnt = conn.peer_fwd_cnt = 0xfffffff0u;
+	conn.tx_cnt += 100;
+	conn_sent_packet(&conn);
+	conn.tx_cnt += 100;
+	conn_sent_packet(&conn);
+	conn_peer_update(&conn, 65536, 0xfffffff0u + 100);
+	CHECK_EQ(conn.pkt_count, 1);
+	conn_peer_update(&conn, 65536, 0xfffffff0u + 200);
+	CHECK_EQ(conn.pkt_count, 0);
 }
