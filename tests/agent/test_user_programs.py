@@ -41,7 +41,8 @@ BUSYBOX = {"x86_64": "/bin/busybox",
 
 
 def build(arch, src, out, *flags):
-    subprocess.run([CC[arch], "-O2", *flags, "-o", out, os.path.join(PROGS, src)], check=True)
+    subprocess.run([CC[arch], "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-o", out,
+                    os.path.join(PROGS, src)], check=True)
     return out
 
 

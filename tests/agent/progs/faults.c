@@ -7,6 +7,7 @@
  * getpid N (a system-call loop), fpe (an integer division by zero) and bus
  * (a misaligned access that must fault: x86 with EFLAGS.AC set, aarch64 an
  * exclusive load). */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,7 +30,7 @@ static unsigned long deep(unsigned long kib)
 	return deep(kib - 1) + (unsigned long)frame[0];
 }
 
-static void on_term(int sig)
+static void on_term(int sig __attribute__((unused)))
 {
 	static const char msg[] = "handler: SIGTERM\n";
 
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(what, "stack") == 0) {
-		printf("stack ok %lu\n", deep(strtoul(argv[2], NULL, 0)) > 0);
+		printf("stack ok %d\n", deep(strtoul(argv[2], NULL, 0)) > 0);
 		return 0;
 	}
 	if (strcmp(what, "pipe") == 0) {
