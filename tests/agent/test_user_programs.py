@@ -451,3 +451,29 @@ def test_division_by_zero(c, user_vm):
     out, err, status = run(c, "fpe", ["/bin/faults", "fpe"])
     # x86 raises #DE: SIGFPE; on aarch64 an integer division by zero gives 0
     assert status == (136 if user_vm.arch_name == "x86_64" else 0), user_vm.serial()[-2000:]
+
+
+def test_exec_and_concurrent_user_processes(c, user_vm):
+    """ExecProcess runs a file too; two address spaces (and their TLS) take
+    turns with a third program spinning beside them."""
+    create(c, "multi", ["/bin/faults", "spin"])
+    for i in range(3):
+        eid = f"x{i}"
+        c.call(A, "ExecProcess", agent_pb2.ExecProcessRequest(
+            container_id="multi", exec_id=eid,
+            process=oci_pb2.Process(Args=["/bin/hello-pie", eid], Cwd="/")), empty_pb2.Empty)
+        assert c.call(A, "WaitProcess", agent_pb2.WaitProcessRequest(
+            container_id="multi", exec_id=eid), agent_pb2.WaitProcessResponse).status == 0
+        out = b""
+        while True:
+            r = c.call(A, "ReadStdout", agent_pb2.ReadStreamRequest(
+                container_id="multi", exec_id=eid, len=4096), agent_pb2.ReadStreamResponse)
+            if not r.data:
+                break
+            out += r.data
+        assert out == f"hello from /bin/hello-pie {eid}\n".encode()
+        out, _, status = run(c, f"beside{i}", ["/bin/hello", str(i)])
+        assert (out, status) == (f"hello from /bin/hello {i}\n".encode(), 0)
+    signal(c, "multi", 9)
+    assert wait(c, "multi") == 137
+    remove(c, "multi")
