@@ -1376,6 +1376,32 @@ static const struct syscall_entry table[] = {
 #endif
 #undef S
 
+/*
+ * Linux's errno numbers (include/uapi/asm-generic/errno-base.h, errno.h).
+ * The kernel is built against newlib's <errno.h>, which agrees with Linux
+ * up to ERANGE (34) and numbers the rest its own way: results leave
+ * through linux_errno().
+ */
+#define LINUX_ENAMETOOLONG 36
+#define LINUX_ENOSYS 38
+_Static_assert(EPERM == 1 && ENOENT == 2 && ESRCH == 3 && EINTR == 4 && E2BIG == 7 &&
+	       ENOEXEC == 8 && EBADF == 9 && ECHILD == 10 && EAGAIN == 11 && ENOMEM == 12 &&
+	       EACCES == 13 && EFAULT == 14 && EEXIST == 17 && ENODEV == 19 && ENOTDIR == 20 &&
+	       EISDIR == 21 && EINVAL == 22 && ENFILE == 23 && EMFILE == 24 && ENOTTY == 25 &&
+	       ENOSPC == 28 && ESPIPE == 29 && EROFS == 30 && EPIPE == 32 && ERANGE == 34,
+	       "these errno values are Linux's as they are");
+
+static long linux_errno(long ret)
+{
+	if (ret >= 0 || ret < -4095)
+		return ret;
+	switch (-ret) {
+	case ENOSYS: return -LINUX_ENOSYS;
+	case ENAMETOOLONG: return -LINUX_ENAMETOOLONG;
+	}
+	return -ret <= ERANGE ? ret : -EINVAL; /* nothing else is returned; never a wrong code */
+}
+
 static long unimplemented(struct user_proc *p, uint64_t nr)
 {
 	for (unsigned i = 0; i < p->n_enosys; i++)
@@ -1404,6 +1430,7 @@ void syscall_dispatch(struct trap_frame *f)
 		ret = table[nr].fn(p, f, a);
 	else
 		ret = unimplemented(p, nr);
+	ret = linux_errno(ret);
 	arch_syscall_set_return(f, (uint64_t)ret);
 	if (SYSCALL_TRACE)
 		kprintf("trace: %llu(%llx, %llx, %llx, %llx) = %lx\n", (unsigned long long)nr,

@@ -477,3 +477,11 @@ def test_exec_and_concurrent_user_processes(c, user_vm):
     signal(c, "multi", 9)
     assert wait(c, "multi") == 137
     remove(c, "multi")
+
+
+def test_unknown_system_calls_give_enosys_and_are_reported(c, user_vm):
+    out, _, status = run(c, "enosys", ["/bin/faults", "enosys"])
+    assert (out, status) == (b"-1 -1 -1 1\n", 0)
+    assert user_vm.serial().count("/bin/faults: system call 1999 is not implemented (ENOSYS)") >= 1
+    r = user_vm.logs.find(lambda r: r.get("container_id") == "enosys" and "exited" in r["msg"])
+    assert r["msg"].endswith("not implemented (ENOSYS): 1999 2999")

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,13 @@ int main(int argc, char **argv)
 		__asm__ volatile("add x10, %0, #1; ldxr x11, [x10]"
 				 : : "r"(buf) : "x10", "x11", "memory");
 #endif
+		return 0;
+	}
+	if (strcmp(what, "enosys") == 0) {
+		/* twice the same unknown number, then another: ENOSYS each time */
+		long a = syscall(1999), b = syscall(1999), c = syscall(2999);
+
+		printf("%ld %ld %ld %d\n", a, b, c, errno == ENOSYS);
 		return 0;
 	}
 	if (strcmp(what, "stack") == 0) {
