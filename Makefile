@@ -10,6 +10,7 @@
 #                        a "N passed, N failed" line
 #   make run             the main job: boot the image with the backend
 #   make bench           the image against a Linux guest, one table (+ JSON, PNG)
+#   make soak            load and faults with leak checks (about 20 minutes)
 #   make format          clang-format every tracked C file (.clang-format)
 #   make fresh-check     CI by hand: make test + make run of HEAD in a fresh
 #                        Debian 12 root (.ci/run; needs root)
@@ -158,7 +159,7 @@ IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 # ---------------------------------------------------------------------------
 # Top-level targets
 # ---------------------------------------------------------------------------
-.PHONY: all deps images image esp host unit fuzz test bench qemu-test run fresh-check format clean distclean
+.PHONY: all deps images image esp host unit fuzz test bench soak qemu-test run fresh-check format clean distclean
 
 all: deps
 	$(MAKE) --no-print-directory ARCH=x86_64 image
@@ -310,6 +311,11 @@ qemu-test: all
 
 run: all
 	@scripts/run.sh
+
+# Load and faults, bounded in time, with leak checks after each phase
+# (tests/soak/soak.py; SOAK_ARGS='--minutes 2' for a shorter run).
+soak: all
+	@$(PYTHON) tests/soak/soak.py $(SOAK_ARGS)
 
 # Our image against a Linux guest, figure by figure (bench/compare.py):
 # a table, build/bench/bench.json and build/bench/bench.png.
