@@ -117,7 +117,7 @@ def test_rx_queue_refills_under_a_burst(vsock_vm, arch):
         for _ in range(25):
             results.append(refused(vm.uds, 7777))
 
-    threads = [threading.Thread(target=worker) for _ in range(12)]
+    threads = [threading.Thread(daemon=True, target=worker) for _ in range(12)]
     for t in threads:
         t.start()
     for t in threads:
