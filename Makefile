@@ -249,6 +249,7 @@ $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_hostile,$(AGENT_HOST_SRCS)))
 
 # libFuzzer targets (tests/fuzz/NAME.c plus the sources it drives), built
 # with Debian's clang; `make fuzz` runs each for FUZZ_SECONDS, `make test`

@@ -246,8 +246,9 @@ void service_peer_gone(struct service *svc, struct service_peer *peer)
 	parks_cancel(svc, peer, NULL, GRPC_CANCELLED, NULL);
 }
 
-/* Park a call on `proc` / `ctr`; answers RESOURCE_EXHAUSTED itself. */
-static void park_call(struct call *call, enum park_kind kind, struct container *ctr,
+/* Park a call on `proc` / `ctr`: true, or false when it could not be
+ * parked (then it has answered RESOURCE_EXHAUSTED and freed `data`). */
+static bool park_call(struct call *call, enum park_kind kind, struct container *ctr,
 		      struct process *proc, uint32_t len, uint8_t *data, size_t data_len)
 {
 	struct service *svc = call->service;
@@ -259,7 +260,7 @@ static void park_call(struct call *call, enum park_kind kind, struct container *
 		free(data);
 		call_error(call, GRPC_RESOURCE_EXHAUSTED,
 			   "too many requests waiting on this connection (agent.max_inflight)");
-		return;
+		return false;
 	}
 	*park = (struct park){ .next = svc->parks, .peer = call->peer,
 			       .stream_id = call->stream_id, .kind = kind, .ctr = ctr,
@@ -269,6 +270,7 @@ static void park_call(struct call *call, enum park_kind kind, struct container *
 	svc->nparked++;
 	call->peer->parked++;
 	call->answered = true;
+	return true;
 }
 
 /* ---- lookups with messages ---- */
@@ -710,15 +712,18 @@ static void remove_container(struct call *call)
 		reply_empty(call);
 		return;
 	}
-	/* Kata: RemoveContainer kills what still runs and waits for it. */
-	ctr->removing = true;
+	/* Kata: RemoveContainer kills what still runs and waits for it.  The
+	 * wait is parked first: if that fails (every park slot of this
+	 * connection in use) nothing has changed and a later remove works. */
 	if (req.timeout) {
 		uint64_t limit = platform_now_ns() + (uint64_t)req.timeout * 1000000000ull;
 
 		if (limit < call->deadline_ns)
 			call->deadline_ns = limit;
 	}
-	park_call(call, PARK_REMOVE, ctr, NULL, 0, NULL, 0);
+	if (!park_call(call, PARK_REMOVE, ctr, NULL, 0, NULL, 0))
+		return;
+	ctr->removing = true;
 	for (struct process *p = ctr->procs; p; p = p->next)
 		process_signal(p, SIGNAL_KILL);
 }
