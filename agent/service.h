@@ -9,6 +9,12 @@
  * the `respond` function the transport gave service_init().  Owned by the
  * agent task, like everything it calls.
  *
+ * Nothing here yields, and no handler keeps a pointer to a container or
+ * process past its return: what it must come back to is a park, and the
+ * parks of a container are answered and freed when it is removed.  So one
+ * connection's call cannot find its container freed under it by another's
+ * RemoveContainer (issue 12, hole 8).
+ *
  * Typical usage (ttrpc.c, agent.c):
  *	service_init(&svc, &opts, &table, &log, conn_respond, server);
  *	struct call call = { .service = &svc, .peer = &conn->peer, .stream_id = 1,

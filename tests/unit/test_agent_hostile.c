@@ -34,7 +34,7 @@ static uint32_t send_remove(struct tclient *c, const char *id)
 			    0);
 }
 
-static __attribute__((unused)) uint32_t send_signal(struct tclient *c, const char *id, const char *exec_id, uint32_t sig)
+static uint32_t send_signal(struct tclient *c, const char *id, const char *exec_id, uint32_t sig)
 {
 	grpc_SignalProcessRequest req = grpc_SignalProcessRequest_init_zero;
 
@@ -102,6 +102,64 @@ TEST(remove_with_every_park_slot_in_use_does_not_wedge_the_container)
 	}
 	CHECK_EQ(agent_wait(b, "full", NULL, &status), NOT_FOUND);
 	wait_parked(0);
+	tclient_close(a);
+	tclient_close(b);
+	fixture_stop(&fx);
+}
+
+/* ---- hole 8: SignalProcess on one connection, RemoveContainer on another ---- */
+
+/*
+ * The old agent served each connection in its own task: A's SignalProcess
+ * (empty exec_id: every process) of a created, not started container held
+ * the container across a yield while B's RemoveContainer freed it.  Now one
+ * task owns all agent state and no handler keeps a pointer across a yield;
+ * this interleaves the two (and a parked WaitProcess on A) in every order,
+ * pipelined on both connections, under ASan.
+ */
+TEST(signal_and_remove_from_two_connections_interleaved)
+{
+	struct tclient *a, *b;
+	struct agent_stats st;
+
+	fixture_start(&fx, NULL);
+	a = tclient_open(&fx);
+	b = tclient_open(&fx);
+	for (int round = 0; round < 40; round++) {
+		const char *args[] = { round % 4 == 3 ? "sleep" : "echo", "100", NULL };
+		char id[16];
+		uint32_t sig_a, wait_a, rm_b, sig_b = 0;
+		int code;
+
+		snprintf(id, sizeof(id), "h8-%d", round);
+		CHECK_EQ(agent_create(a, id, args), OK);
+		if (round % 4 == 3)
+			CHECK_EQ(agent_start_ctr(a, id), OK); /* some running, most only created */
+		if (round & 1) {
+			rm_b = send_remove(b, id);
+			sig_a = send_signal(a, id, "", round % 3 == 0 ? 9 : 15);
+			wait_a = send_wait(a, id);
+		} else {
+			sig_a = send_signal(a, id, "", round % 3 == 0 ? 9 : 15);
+			wait_a = send_wait(a, id);
+			rm_b = send_remove(b, id);
+			sig_b = send_signal(b, id, id, 9);
+		}
+		code = answer_of(a, sig_a);
+		CHECK(code == OK || code == NOT_FOUND);
+		code = answer_of(a, wait_a);
+		CHECK(code == OK || code == NOT_FOUND);
+		CHECK_EQ(answer_of(b, rm_b), OK);
+		if (sig_b) {
+			code = answer_of(b, sig_b);
+			CHECK(code == NOT_FOUND || code == PRECONDITION);
+		}
+		CHECK_EQ(agent_remove(a, id), NOT_FOUND);
+	}
+	wait_parked(0);
+	agent_get_stats(fx.agent, &st);
+	CHECK_EQ(st.containers, 0);
+	CHECK_EQ(st.processes, 0);
 	tclient_close(a);
 	tclient_close(b);
 	fixture_stop(&fx);
