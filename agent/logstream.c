@@ -44,13 +44,14 @@ static void format_ts(char *buf, size_t len, uint64_t ns)
 		 (unsigned)(ns % 1000000000ull));
 }
 
-/* JSON-escape `len` bytes into out (room `cap`); returns bytes written. */
-static size_t json_escape(char *out, size_t cap, const char *in, size_t len)
+/* JSON-escape `len` bytes into out (room `cap`), never splitting an
+ * escape; returns bytes written, and in *taken how many input bytes they hold. */
+static size_t json_escape(char *out, size_t cap, const char *in, size_t len, size_t *taken)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t o = 0, i;
 
-	for (size_t i = 0; i < len; i++) {
+	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 		char esc[7];
 		size_t n = 0;
@@ -74,49 +75,111 @@ static size_t json_escape(char *out, size_t cap, const char *in, size_t len)
 		memcpy(out + o, esc, n);
 		o += n;
 	}
+	if (taken)
+		*taken = i;
 	return o;
 }
 
-void log_record(struct log_stream *log, const char *level, const char *subsystem,
-		const char *container_id, const char *stream, const char *msg, size_t msg_len)
+/* A NUL-terminated field, escaped into at most `cap` bytes (+ NUL). */
+static void json_field(char *out, size_t cap, const char *in)
 {
+	out[json_escape(out, cap, in, strlen(in), NULL)] = '\0';
+}
+
+size_t log_escape_text(char *out, size_t cap, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		char esc[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+		size_t n = 4;
+
+		if (c == '\\') {
+			esc[1] = '\\';
+			n = 2;
+		} else if (c >= 0x20 && c < 0x7f) {
+			esc[0] = (char)c;
+			n = 1;
+		}
+		if (o + n > cap - 1)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/*
+ * One record into the next slot.  The trailer (every field but msg) always
+ * fits: each field is escaped into a bounded part of it, LOG_TRAILER_MAX
+ * is their sum, and the slot has room for it plus LOG_MSG_ROOM_MIN of
+ * message.  The message gets the rest of the slot: as much of it as fits
+ * goes in (returned), or with `cut` it is cut and ends in LOG_CUT_MARK.
+ */
+static size_t make_record(struct log_stream *log, const char *level, const char *subsystem,
+			  const char *container_id, const char *stream, const char *msg,
+			  size_t msg_len, bool cut)
+{
+	static const char mark[] = LOG_CUT_MARK;
 	unsigned n = log->opts->log_ring;
-	char trailer[320], ts[48], escaped[LOG_SLOT_BYTES];
+	char f_level[LOG_FIELD_SHORT + 1], f_sub[LOG_FIELD_SHORT + 1], f_stream[LOG_FIELD_SHORT + 1];
+	char f_boot[LOG_FIELD_BOOT_ID + 1], f_ctr[LOG_FIELD_CONTAINER_ID + 1];
+	char trailer[LOG_TRAILER_MAX + 1], ts[LOG_FIELD_TS + 1];
 	struct log_slot *slot;
-	size_t room, elen;
+	size_t room, elen, taken;
 	int tlen;
 
 	if (!log->ring)
-		return;
+		return msg_len;
 	if (log->next_seq - log->first_seq == n) { /* full: the oldest goes */
 		if (log->first_seq > log->acked)
 			log->dropped++;
 		log->first_seq++;
 	}
 	format_ts(ts, sizeof(ts), platform_now_ns());
-	tlen = snprintf(trailer, sizeof(trailer),
-			"\",\"level\":\"%s\",\"ts\":\"%s\",\"name\":\"vsock-agent\","
-			"\"source\":\"agent\",\"subsystem\":\"%s\",\"seq\":%llu,\"boot_id\":\"%s\","
-			"\"container_id\":\"%s\",\"stream\":\"%s\"}\n",
-			level, ts, subsystem, (unsigned long long)log->next_seq,
-			log->opts->boot_id, container_id, stream);
+	json_field(f_level, LOG_FIELD_SHORT, level);
+	json_field(f_sub, LOG_FIELD_SHORT, subsystem);
+	json_field(f_stream, LOG_FIELD_SHORT, stream);
+	json_field(f_boot, LOG_FIELD_BOOT_ID, log->opts->boot_id);
+	json_field(f_ctr, LOG_FIELD_CONTAINER_ID, container_id);
+	tlen = snprintf(trailer, sizeof(trailer), LOG_TRAILER_FORMAT, f_level, ts, f_sub,
+			(unsigned long long)log->next_seq, f_boot, f_ctr, f_stream);
+	/* cannot happen (LOG_TRAILER_MAX is the sum of the parts); never a line without its end */
 	if (tlen < 0 || (size_t)tlen >= sizeof(trailer))
-		tlen = 0;
-	room = LOG_SLOT_BYTES - 8 - (size_t)tlen;
-	elen = json_escape(escaped, room, msg, msg_len);
+		tlen = snprintf(trailer, sizeof(trailer), "\"}\n");
+	room = LOG_SLOT_BYTES - LOG_HEAD_LEN - (size_t)tlen;
 	slot = &log->ring[log->next_seq % n];
 	slot->seq = log->next_seq;
-	memcpy(slot->text, "{\"msg\":\"", 8);
-	memcpy(slot->text + 8, escaped, elen);
-	memcpy(slot->text + 8 + elen, trailer, (size_t)tlen);
-	slot->len = (uint16_t)(8 + elen + (size_t)tlen);
+	memcpy(slot->text, LOG_HEAD, LOG_HEAD_LEN);
+	elen = json_escape(slot->text + LOG_HEAD_LEN, room, msg, msg_len, &taken);
+	if (cut && taken < msg_len) {
+		elen = json_escape(slot->text + LOG_HEAD_LEN, room - (sizeof(mark) - 1), msg, msg_len,
+				   &taken);
+		memcpy(slot->text + LOG_HEAD_LEN + elen, mark, sizeof(mark) - 1);
+		elen += sizeof(mark) - 1;
+		taken = msg_len;
+	}
+	memcpy(slot->text + LOG_HEAD_LEN + elen, trailer, (size_t)tlen);
+	slot->len = (uint16_t)(LOG_HEAD_LEN + elen + (size_t)tlen);
 	log->next_seq++;
+	return taken;
+}
+
+size_t log_record(struct log_stream *log, const char *level, const char *subsystem,
+		  const char *container_id, const char *stream, const char *msg, size_t msg_len)
+{
+	return make_record(log, level, subsystem, container_id, stream, msg, msg_len, false);
 }
 
 void agent_log(struct log_stream *log, const char *level, const char *container_id,
 	       const char *fmt, ...)
 {
-	char msg[LOG_MSG_MAX];
+	char msg[LOG_MSG_MAX], shown[4 * LOG_MSG_MAX];
 	va_list ap;
 	int n;
 
@@ -127,9 +190,29 @@ void agent_log(struct log_stream *log, const char *level, const char *container_
 		return;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
-	log_record(log, level, "agent", container_id, "agent", msg, (size_t)n);
-	if (strcmp(level, "info") != 0)
-		log_printf("agent: %s\n", msg);
+	make_record(log, level, "agent", container_id, "agent", msg, (size_t)n, true);
+	if (strcmp(level, "info") != 0) {
+		/* peers choose parts of these messages: nothing raw reaches the console */
+		log_escape_text(shown, sizeof(shown), msg, (size_t)n);
+		log_printf("agent: %s\n", shown);
+	}
+}
+
+bool log_limit_allow(struct log_limit *limit, uint64_t now, uint64_t *suppressed)
+{
+	*suppressed = 0;
+	if (now - limit->window_start_ns >= LOG_LIMIT_WINDOW_NS) {
+		limit->window_start_ns = now;
+		limit->count = 0;
+	}
+	if (limit->count >= LOG_LIMIT_BURST) {
+		limit->suppressed++;
+		return false;
+	}
+	limit->count++;
+	*suppressed = limit->suppressed;
+	limit->suppressed = 0;
+	return true;
 }
 
 bool log_output_should_wait(const struct log_stream *log, uint64_t now)

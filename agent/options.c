@@ -92,13 +92,17 @@ static void format_methods(const void *base, char *buf, size_t len)
 	snprintf(buf, len, "%s", opts->allowed_methods[0] ? opts->allowed_methods : "all");
 }
 
-/* agent.boot_id: goes into JSON strings as it is, so no quote or backslash. */
+/* agent.boot_id: goes into every log record, so printable ASCII without
+ * a quote or backslash (nothing for JSON to escape). */
 static int parse_boot_id(void *base, const char *value)
 {
 	struct agent_options *opts = base;
 
 	if (strlen(value) >= sizeof(opts->boot_id) || strpbrk(value, "\"\\"))
 		return -EINVAL;
+	for (const char *p = value; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return -EINVAL;
 	strcpy(opts->boot_id, value);
 	return 0;
 }

@@ -200,6 +200,44 @@ static const char *policy_check(const struct agent_options *o, const struct vsoc
 	return NULL;
 }
 
+/* ---- what peers make us log: rate-limited (agent_log escapes it for the console) ---- */
+
+static void peer_log_summary(struct ttrpc_server *srv, uint64_t suppressed)
+{
+	if (suppressed)
+		agent_log(srv->log, "warn", "", "ttrpc: %llu more warnings about peers were not "
+			  "logged (more than %u a second)", (unsigned long long)suppressed,
+			  LOG_LIMIT_BURST);
+}
+
+static void peer_warn(struct ttrpc_server *srv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void peer_warn(struct ttrpc_server *srv, const char *fmt, ...)
+{
+	char msg[LOG_MSG_MAX];
+	uint64_t suppressed;
+	va_list ap;
+
+	if (!log_limit_allow(&srv->peer_log, platform_now_ns(), &suppressed))
+		return;
+	peer_log_summary(srv, suppressed);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	agent_log(srv->log, "warn", "", "%s", msg);
+}
+
+/* Warnings not logged in a window that has ended: say how many. */
+static void peer_log_catch_up(struct ttrpc_server *srv, uint64_t now)
+{
+	uint64_t suppressed;
+
+	if (srv->peer_log.suppressed &&
+	    now - srv->peer_log.window_start_ns >= LOG_LIMIT_WINDOW_NS &&
+	    log_limit_allow(&srv->peer_log, now, &suppressed))
+		peer_log_summary(srv, suppressed);
+}
+
 /* ---- requests ---- */
 
 static void frame_error(struct conn *conn, uint32_t stream_id, int code, const char *fmt, ...)
@@ -213,7 +251,7 @@ static void frame_error(struct conn *conn, uint32_t stream_id, int code, const c
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	conn->server->bad_frames++;
-	agent_log(conn->server->log, "warn", "", "ttrpc: peer %llu:%u stream %u: %s",
+	peer_warn(conn->server, "ttrpc: peer %llu:%u stream %u: %s",
 		  (unsigned long long)conn->peer.cid, conn->peer.port, stream_id, message);
 	conn_error(conn, stream_id, code, message);
 }
@@ -251,10 +289,8 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 	why = policy_check(srv->opts, &conn->peer, req.service, req.method);
 	if (why) {
 		srv->denied++;
-		agent_log(srv->log, "warn", "", "policy: denied %s/%s from CID %llu: %s",
-			  req.service, req.method, (unsigned long long)conn->peer.cid, why);
-		log_printf("agent: policy denied %s/%s from CID %llu: %s\n", req.service,
-			   req.method, (unsigned long long)conn->peer.cid, why);
+		peer_warn(srv, "policy denied %s/%s from CID %llu: %s", req.service, req.method,
+			  (unsigned long long)conn->peer.cid, why);
 		snprintf(message, sizeof(message), "%s/%s from CID %llu: %s", req.service,
 			 req.method, (unsigned long long)conn->peer.cid, why);
 		conn_error(conn, stream_id, GRPC_PERMISSION_DENIED, message);
@@ -421,8 +457,8 @@ static void accept_new(struct ttrpc_server *srv)
 		full = srv->nconns >= srv->opts->max_conns;
 		conn = full ? NULL : calloc(1, sizeof(*conn));
 		if (!conn) {
-			agent_log(srv->log, "warn", "", "ttrpc: refusing a connection from CID "
-				  "%llu: %s", (unsigned long long)peer.cid,
+			peer_warn(srv, "ttrpc: refusing a connection from CID %llu: %s",
+				  (unsigned long long)peer.cid,
 				  full ? "too many connections" : "out of memory");
 			vsock_close(sock);
 			continue;
@@ -456,6 +492,8 @@ size_t ttrpc_poll_set(struct ttrpc_server *srv, struct vsock_pollfd *fds)
 void ttrpc_serve(struct ttrpc_server *srv, const struct vsock_pollfd *fds)
 {
 	size_t i = 1;
+
+	peer_log_catch_up(srv, platform_now_ns());
 
 	for (struct conn *conn = srv->conns; conn; conn = conn->next, i++)
 		if ((fds[i].events & VSOCK_POLLIN) &&

@@ -65,6 +65,7 @@ struct ttrpc_server {
 	uint64_t requests;           /* answers queued */
 	uint64_t denied;             /* refused by policy */
 	uint64_t bad_frames;         /* oversized, malformed or unexpected frames */
+	struct log_limit peer_log;   /* what peers make us log, rate-limited */
 	bool power_off_due;          /* a DestroySandbox answer has left: power off */
 };
 

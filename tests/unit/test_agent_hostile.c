@@ -9,6 +9,7 @@
 
 #include "agent.pb.h"
 #include "google/protobuf/empty.pb.h"
+#include "agent/logstream.h"
 #include "health.pb.h"
 
 #define AGENT "grpc.AgentService"
@@ -162,5 +163,60 @@ TEST(signal_and_remove_from_two_connections_interleaved)
 	CHECK_EQ(st.processes, 0);
 	tclient_close(a);
 	tclient_close(b);
+	fixture_stop(&fx);
+}
+
+/* ---- hole 13: what a peer chooses reaches the console escaped, and rate-limited ---- */
+
+TEST(peer_chosen_names_reach_the_console_escaped)
+{
+	struct agent_options opts;
+	struct tclient *c;
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+	uint32_t sid;
+
+	fixture_options(&opts);
+	CHECK_EQ(agent_option_set(&opts, "agent.allowed_methods", "Check"), 0);
+	fixture_start(&fx, &opts);
+	c = tclient_open(&fx);
+	sid = tclient_send(c, "grpc.\x1b]0;pwned\x07", "Get\x1b[2J\r\xff", grpc_CheckRequest_fields,
+			   &req, 0);
+	CHECK_EQ(answer_of(c, sid), 7); /* PERMISSION_DENIED */
+	CHECK(strstr(harness_last_log, "policy denied") != NULL);
+	CHECK(strstr(harness_last_log, "grpc.\\x1b]0;pwned\\x07/Get\\x1b[2J\\x0d\\xff") != NULL);
+	for (const char *p = harness_last_log; *p; p++)
+		CHECK((*p >= 0x20 && *p < 0x7f) || (*p == '\n' && p[1] == '\0'));
+	tclient_close(c);
+	fixture_stop(&fx);
+}
+
+TEST(what_a_peer_makes_the_agent_log_is_rate_limited)
+{
+	struct agent_stats before, after;
+	struct tclient *c;
+	unsigned logs;
+	int code;
+
+	fixture_start(&fx, NULL);
+	c = tclient_open(&fx);
+	agent_get_stats(fx.agent, &before);
+	logs = harness_log_count;
+	for (uint32_t i = 0; i < 300; i++)
+		tclient_send_frame(c, 2 * i + 1, 3, "x", 1); /* data frames: each a warning */
+	for (uint32_t i = 0; i < 300; i++)
+		CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 2 * i + 1);
+	agent_get_stats(fx.agent, &after);
+	CHECK_EQ(after.bad_frames - before.bad_frames, 300);
+	/* one window, or two if the burst straddled a boundary */
+	CHECK(after.log_next_seq - before.log_next_seq <= 2 * (LOG_LIMIT_BURST + 1));
+	CHECK(harness_log_count - logs <= 2 * (LOG_LIMIT_BURST + 1));
+	/* once the window is over, the agent says how many were not logged */
+	logs = harness_log_count;
+	platform_sleep_ns(LOG_LIMIT_WINDOW_NS + 100000000ull);
+	tclient_send_frame(c, 1001, 3, "x", 1);
+	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 1001);
+	CHECK_EQ(harness_log_count - logs, 2); /* that, and the new warning */
+	CHECK(strstr(harness_last_log, "stream 1001") != NULL);
+	tclient_close(c);
 	fixture_stop(&fx);
 }
