@@ -60,6 +60,9 @@ struct agent_stats {
 	unsigned tasks;           /* agent-owned tasks alive (the agent task, programs) */
 	unsigned conns;           /* ttRPC connections now */
 	unsigned parked;          /* requests waiting for an event */
+	size_t parked_bytes;      /* stdin bytes parked WriteStdin calls hold */
+	size_t queued_bytes;      /* answers waiting for their peers (with bookkeeping) */
+	size_t queued_peak;       /* the most queued_bytes has been */
 	uint64_t requests;        /* requests answered */
 	uint64_t denied;          /* refused by policy */
 	uint64_t bad_frames;      /* oversized, malformed or unexpected frames */

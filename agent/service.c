@@ -94,7 +94,9 @@ static bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg
 static void park_free(struct service *svc, struct park *park)
 {
 	park->peer->parked--;
+	park->peer->parked_bytes -= park->data_len;
 	svc->nparked--;
+	svc->parked_bytes -= park->data_len;
 	free(park->data);
 	free(park);
 }
@@ -132,7 +134,7 @@ static bool park_try(struct service *svc, struct park *park)
 		return true;
 	case PARK_READ_OUT:
 	case PARK_READ_ERR:
-		if (!process_output_ready(proc, park->kind == PARK_READ_ERR))
+		if (park->peer->congested || !process_output_ready(proc, park->kind == PARK_READ_ERR))
 			return false;
 		reply_read(svc, park, park->kind == PARK_READ_ERR);
 		return true;
@@ -162,6 +164,17 @@ static bool park_try(struct service *svc, struct park *park)
 	return false;
 }
 
+/* Take the park at *link out of the list. */
+static struct park *park_unlink(struct service *svc, struct park **link)
+{
+	struct park *park = *link;
+
+	*link = park->next;
+	if (svc->parks_tail == &park->next)
+		svc->parks_tail = link;
+	return park;
+}
+
 /* Drop the parks of `peer` or `ctr`, answering them with code/message
  * (peer NULL) or not at all (a peer that is gone). */
 static void parks_cancel(struct service *svc, struct service_peer *peer, struct container *ctr,
@@ -174,7 +187,7 @@ static void parks_cancel(struct service *svc, struct service_peer *peer, struct 
 			link = &park->next;
 			continue;
 		}
-		*link = park->next;
+		park_unlink(svc, link);
 		if (park->kind == PARK_REMOVE)
 			park->ctr->removing = false;
 		if (!peer)
@@ -213,7 +226,7 @@ again:
 		struct park *park = *link;
 
 		if (park_try(svc, park)) {
-			*link = park->next;
+			park_unlink(svc, link);
 			if (park->kind == PARK_REMOVE) {
 				struct container *ctr = park->ctr;
 
@@ -223,7 +236,7 @@ again:
 			}
 			park_free(svc, park);
 		} else if (park_expire(svc, park, now)) {
-			*link = park->next;
+			park_unlink(svc, link);
 			park_free(svc, park);
 		} else {
 			link = &park->next;
@@ -262,13 +275,17 @@ static bool park_call(struct call *call, enum park_kind kind, struct container *
 			   "too many requests waiting on this connection (agent.max_inflight)");
 		return false;
 	}
-	*park = (struct park){ .next = svc->parks, .peer = call->peer,
+	*park = (struct park){ .next = NULL, .peer = call->peer,
 			       .stream_id = call->stream_id, .kind = kind, .ctr = ctr,
 			       .proc = proc, .len = len, .data = data, .data_len = data_len,
 			       .deadline_ns = call->deadline_ns };
-	svc->parks = park;
+	/* oldest first: reads of one stream get its bytes in the order they were asked */
+	*svc->parks_tail = park;
+	svc->parks_tail = &park->next;
 	svc->nparked++;
+	svc->parked_bytes += data_len;
 	call->peer->parked++;
+	call->peer->parked_bytes += data_len;
 	call->answered = true;
 	return true;
 }
@@ -667,6 +684,12 @@ static void write_stdin(struct call *call)
 		call_reply(call, grpc_WriteStreamResponse_fields, &resp);
 	} else if (park_try(call->service, &probe)) {
 		call->answered = true;
+	} else if (call->peer->parked_bytes + req->data.size > SERVICE_PEER_PARKED_MAX ||
+		   call->service->parked_bytes + req->data.size > SERVICE_PARKED_MAX) {
+		call_error(call, GRPC_RESOURCE_EXHAUSTED, "stdin is full and %zu bytes already wait "
+			   "for it on this connection (%zu in all; at most %u and %u): wait for the "
+			   "answers to earlier WriteStdin calls", call->peer->parked_bytes,
+			   call->service->parked_bytes, SERVICE_PEER_PARKED_MAX, SERVICE_PARKED_MAX);
 	} else if ((copy = malloc(req->data.size)) != NULL) {
 		memcpy(copy, req->data.bytes, req->data.size);
 		park_call(call, PARK_WRITE_IN, proc->ctr, proc, 0, copy, req->data.size);
@@ -819,14 +842,11 @@ void service_init(struct service *svc, const struct agent_options *opts,
 	svc->log = log;
 	svc->respond = respond_fn;
 	svc->respond_ctx = respond_ctx;
+	svc->parks_tail = &svc->parks;
 }
 
 void service_free(struct service *svc)
 {
-	while (svc->parks) {
-		struct park *park = svc->parks;
-
-		svc->parks = park->next;
-		park_free(svc, park);
-	}
+	while (svc->parks)
+		park_free(svc, park_unlink(svc, &svc->parks));
 }

@@ -11,8 +11,15 @@
  *
  * Bad input never ends a connection: an oversized frame is skipped and
  * answered RESOURCE_EXHAUSTED, an undecodable one INVALID_ARGUMENT, a
- * method we do not have UNIMPLEMENTED.  A peer that does not read its
- * answers is not read from either once CONN_OUT_MAX bytes wait for it.
+ * method we do not have UNIMPLEMENTED.
+ *
+ * Answers a peer does not take are bounded (issue 12, hole 10): once
+ * CONN_OUT_MAX bytes of them wait for one connection -- or SERVER_OUT_MAX
+ * for all, and this connection has some -- the connection is "congested":
+ * it is not read (its requests wait in vsock's window, so the peer's sends
+ * block), and its parked reads wait too.  It is read again as soon as its
+ * answers drain.  Each queued answer is counted with OUT_FRAME_COST bytes
+ * of bookkeeping, so a flood of tiny answers is bounded as well.
  */
 #include "agent/ttrpc.h"
 
@@ -33,7 +40,9 @@
 #define READ_ROUNDS 16           /* receives per connection per step (fairness) */
 #define SKIP_CHUNK 1024          /* bytes of a refused frame discarded per receive */
 #define ACCEPT_BATCH 32          /* connections accepted per step */
-#define CONN_OUT_MAX (256 << 10) /* answers queued before a connection is not read */
+#define CONN_OUT_MAX (256u << 10) /* answer bytes queued for one connection: congested */
+#define SERVER_OUT_MAX (1u << 20) /* ... for all: connections with answers queued are */
+#define OUT_FRAME_COST 64         /* bytes counted per queued answer besides its own */
 
 /* One encoded ttRPC frame waiting to be sent. */
 struct out_frame {
@@ -46,6 +55,61 @@ struct out_frame {
 static struct conn *conn_of(struct service_peer *peer)
 {
 	return (struct conn *)((char *)peer - offsetof(struct conn, calls));
+}
+
+/* ---- answers waiting for their peer ---- */
+
+static size_t frame_cost(const struct out_frame *frame)
+{
+	return frame->len + OUT_FRAME_COST;
+}
+
+static bool conn_congested(const struct conn *conn)
+{
+	return conn->out_bytes >= CONN_OUT_MAX ||
+	       (conn->server->out_bytes >= SERVER_OUT_MAX && conn->out_bytes > 0);
+}
+
+/* Every connection's flag for the service; true when one was congested and is not now. */
+static bool refresh_congestion(struct ttrpc_server *srv)
+{
+	bool freed = false;
+
+	for (struct conn *conn = srv->conns; conn; conn = conn->next) {
+		bool congested = conn_congested(conn);
+
+		freed |= conn->calls.congested && !congested;
+		conn->calls.congested = congested;
+	}
+	return freed;
+}
+
+static void queue_frame(struct conn *conn, struct out_frame *frame)
+{
+	if (conn->out_tail)
+		conn->out_tail->next = frame;
+	else
+		conn->out_head = frame;
+	conn->out_tail = frame;
+	conn->out_bytes += frame_cost(frame);
+	conn->server->out_bytes += frame_cost(frame);
+	if (conn->server->out_bytes > conn->server->out_peak)
+		conn->server->out_peak = conn->server->out_bytes;
+	refresh_congestion(conn->server);
+}
+
+/* The oldest answer is sent (or dropped): free it. */
+static void unqueue_frame(struct conn *conn)
+{
+	struct out_frame *frame = conn->out_head;
+
+	conn->out_head = frame->next;
+	if (!conn->out_head)
+		conn->out_tail = NULL;
+	conn->out_sent = 0;
+	conn->out_bytes -= frame_cost(frame);
+	conn->server->out_bytes -= frame_cost(frame);
+	free(frame);
 }
 
 /* ---- answers ---- */
@@ -147,12 +211,7 @@ void ttrpc_respond(void *ctx, struct service_peer *peer, uint32_t stream_id, int
 		return;
 	}
 	frame->power_off_after = power_off_after;
-	if (conn->out_tail)
-		conn->out_tail->next = frame;
-	else
-		conn->out_head = frame;
-	conn->out_tail = frame;
-	conn->out_bytes += frame->len;
+	queue_frame(conn, frame);
 }
 
 static void conn_error(struct conn *conn, uint32_t stream_id, int code, const char *message)
@@ -370,7 +429,8 @@ static void conn_stop_reading(struct conn *conn)
 /* Read what has arrived, a bounded amount per step. */
 static void conn_read(struct conn *conn)
 {
-	for (unsigned round = 0; round < READ_ROUNDS && !conn->closing; round++) {
+	for (unsigned round = 0; round < READ_ROUNDS && !conn->closing && !conn->calls.congested;
+	     round++) {
 		uint8_t scratch[SKIP_CHUNK];
 		uint8_t *dst;
 		size_t want;
@@ -413,14 +473,8 @@ static void conn_read(struct conn *conn)
 
 static void conn_drop_output(struct conn *conn)
 {
-	while (conn->out_head) {
-		struct out_frame *frame = conn->out_head;
-
-		conn->out_head = frame->next;
-		free(frame);
-	}
-	conn->out_tail = NULL;
-	conn->out_sent = conn->out_bytes = 0;
+	while (conn->out_head)
+		unqueue_frame(conn);
 }
 
 static void conn_free(struct ttrpc_server *srv, struct conn *conn)
@@ -480,7 +534,7 @@ size_t ttrpc_poll_set(struct ttrpc_server *srv, struct vsock_pollfd *fds)
 	for (struct conn *conn = srv->conns; conn; conn = conn->next) {
 		short events = 0;
 
-		if (!conn->closing && conn->out_bytes < CONN_OUT_MAX)
+		if (!conn->closing && !conn->calls.congested)
 			events |= VSOCK_POLLIN;
 		if (conn->out_head)
 			events |= VSOCK_POLLOUT;
@@ -516,21 +570,16 @@ static bool conn_send(struct conn *conn)
 		if (n < 0)
 			return false;
 		conn->out_sent += (size_t)n;
-		conn->out_bytes -= (size_t)n;
 		if (conn->out_sent < frame->len)
 			continue;
-		conn->out_head = frame->next;
-		if (!conn->out_head)
-			conn->out_tail = NULL;
-		conn->out_sent = 0;
 		if (frame->power_off_after)
 			conn->server->power_off_due = true;
-		free(frame);
+		unqueue_frame(conn);
 	}
 	return true;
 }
 
-void ttrpc_flush(struct ttrpc_server *srv)
+bool ttrpc_flush(struct ttrpc_server *srv)
 {
 	for (struct conn *conn = srv->conns, *next; conn; conn = next) {
 		next = conn->next;
@@ -544,6 +593,7 @@ void ttrpc_flush(struct ttrpc_server *srv)
 		if (conn->closing && !conn->out_head)
 			conn_free(srv, conn);
 	}
+	return refresh_congestion(srv);
 }
 
 int ttrpc_server_init(struct ttrpc_server *srv, const struct agent_options *opts,

@@ -67,8 +67,14 @@ void tclient_send_frame(struct tclient *c, uint32_t stream_id, uint8_t type, con
 /* Encode a ttrpc.Request (timeout_ns 0: none) and send it; returns its stream id. */
 uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
 		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns);
+/* The whole frame of a request for the next stream id into out (not sent); its length. */
+size_t tclient_frame(struct tclient *c, const char *service, const char *method,
+		     const pb_msgdesc_t *fields, const void *req, uint8_t *out, size_t cap);
 /* Next response: its stream id; gRPC code in *code, payload decoded into resp. */
 uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, void *resp);
+/* The same without CHECKs (for helper threads): 0, or -1 if the connection failed. */
+int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
+		     void *resp);
 /* Send + receive; returns the gRPC status code (c->message has the text). */
 int tclient_call(struct tclient *c, const char *service, const char *method,
 		 const pb_msgdesc_t *req_fields, const void *req,

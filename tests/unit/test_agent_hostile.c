@@ -10,6 +10,7 @@
 #include "agent.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "agent/logstream.h"
+#include "agent/service.h"
 #include "health.pb.h"
 
 #define AGENT "grpc.AgentService"
@@ -218,5 +219,251 @@ TEST(what_a_peer_makes_the_agent_log_is_rate_limited)
 	CHECK_EQ(harness_log_count - logs, 2); /* that, and the new warning */
 	CHECK(strstr(harness_last_log, "stream 1001") != NULL);
 	tclient_close(c);
+	fixture_stop(&fx);
+}
+
+/* ---- hole 10: answers a client does not take, and parked stdin, are bounded ---- */
+
+#define CONN_OUT_MAX (256u << 10) /* agent/ttrpc.c */
+#define ANSWER_SLACK (33u << 10)  /* one more answer: a 32 KiB read, its framing, bookkeeping */
+
+/* Send what goes without blocking; false when nothing went for `patience_ns`. */
+static bool send_some(struct tclient *c, const uint8_t *buf, size_t len, size_t *done,
+		      uint64_t patience_ns)
+{
+	uint64_t give_up = platform_now_ns() + patience_ns;
+
+	while (*done < len) {
+		ssize_t n = vsock_send(c->sock, buf + *done, len - *done, VSOCK_DONTWAIT);
+
+		if (n > 0) {
+			*done += (size_t)n;
+			give_up = platform_now_ns() + patience_ns;
+			continue;
+		}
+		CHECK_EQ(n, -EAGAIN);
+		if (platform_now_ns() > give_up)
+			return false;
+		platform_sleep_ns(1000000);
+	}
+	return true;
+}
+
+TEST(pipelined_requests_from_a_client_that_never_reads_are_bounded)
+{
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+	struct agent_stats st;
+	struct tclient *c;
+	uint8_t frame[128];
+	size_t len = 0, done = 0;
+	uint32_t sent = 0;
+	int code;
+
+	fixture_start(&fx, NULL);
+	c = tclient_open(&fx);
+	/* 60k requests the issue sent; the client is held back long before */
+	while (sent < 60000) {
+		len = tclient_frame(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req, frame,
+				    sizeof(frame));
+		done = 0;
+		if (!send_some(c, frame, len, &done, 300000000ull))
+			break; /* the agent stopped reading us: backpressure */
+		sent++;
+	}
+	CHECK(sent < 60000);
+	agent_get_stats(fx.agent, &st);
+	CHECK(st.queued_peak <= CONN_OUT_MAX + ANSWER_SLACK);
+	CHECK(st.requests < sent); /* the rest wait unread in vsock's window */
+	/* the client can still drain everything later, in order */
+	for (uint32_t i = 0; i < sent; i++) {
+		CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 2 * i + 1);
+		CHECK_EQ(code, OK);
+	}
+	CHECK(send_some(c, frame, len, &done, 10 * SECOND_NS));
+	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 2 * sent + 1);
+	for (int i = 0; i < 1000; i++) { /* published once the agent's step ends */
+		agent_get_stats(fx.agent, &st);
+		if (!st.queued_bytes)
+			break;
+		platform_sleep_ns(1000000);
+	}
+	CHECK_EQ(st.queued_bytes, 0);
+	CHECK(st.queued_peak <= CONN_OUT_MAX + ANSWER_SLACK);
+	tclient_close(c);
+	fixture_stop(&fx);
+}
+
+/* A thread writing stdin on its own connection: no CHECKs (they belong to
+ * the test's thread); the test's teardown ends it if the test fails. */
+struct writer {
+	struct tclient *c;      /* its own connection */
+	const char *id;         /* the container */
+	size_t len;             /* bytes to write, then CloseStdin */
+	int code;               /* 0, a gRPC code, or -1 (connection failed) */
+	pthread_t thread;       /* runs writer_main */
+	bool joined;            /* the test's thread has joined it */
+};
+
+static int writer_call(struct writer *w, const char *method, const pb_msgdesc_t *fields,
+		       const void *req, const pb_msgdesc_t *resp_fields, void *resp)
+{
+	static uint8_t frame[40 << 10];
+	size_t len = tclient_frame(w->c, AGENT, method, fields, req, frame, sizeof(frame));
+	uint32_t sid;
+	int code;
+
+	if (vsock_send(w->c->sock, frame, len, 0) != (ssize_t)len ||
+	    tclient_try_recv(w->c, &sid, &code, resp_fields, resp) < 0)
+		return -1;
+	return code;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	static grpc_WriteStreamRequest req;
+	grpc_CloseStdinRequest close_req = grpc_CloseStdinRequest_init_zero;
+	grpc_WriteStreamResponse resp;
+	google_protobuf_Empty empty;
+	size_t done = 0;
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", w->id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", w->id);
+	while (done < w->len) {
+		size_t n = w->len - done < sizeof(req.data.bytes) ? w->len - done
+								  : sizeof(req.data.bytes);
+
+		for (size_t i = 0; i < n; i++)
+			req.data.bytes[i] = (uint8_t)((done + i) * 7 + (done + i) / 4096);
+		req.data.size = (pb_size_t)n;
+		w->code = writer_call(w, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
+				      grpc_WriteStreamResponse_fields, &resp);
+		if (w->code)
+			return NULL;
+		done += resp.len;
+	}
+	snprintf(close_req.container_id, sizeof(close_req.container_id), "%s", w->id);
+	snprintf(close_req.exec_id, sizeof(close_req.exec_id), "%s", w->id);
+	w->code = writer_call(w, "CloseStdin", grpc_CloseStdinRequest_fields, &close_req,
+			      google_protobuf_Empty_fields, &empty);
+	return NULL;
+}
+
+static void writer_join(void *arg)
+{
+	struct writer *w = arg;
+
+	if (w->joined)
+		return;
+	vsock_shutdown(w->c->sock, VSOCK_SHUT_RDWR); /* a failed test: end its calls */
+	pthread_join(w->thread, NULL);
+	w->joined = true;
+}
+
+static void writer_start(struct writer *w)
+{
+	CHECK_EQ(pthread_create(&w->thread, NULL, writer_main, w), 0);
+	harness_defer(writer_join, w);
+}
+
+TEST(parked_reads_of_a_client_that_never_reads_are_bounded)
+{
+	grpc_ReadStreamRequest rreq = grpc_ReadStreamRequest_init_zero;
+	static grpc_ReadStreamResponse resp;
+	static struct writer w;
+	struct agent_stats st;
+	struct tclient *a;
+	uint32_t sids[60];
+	size_t got = 0;
+	int code;
+
+	fixture_start(&fx, NULL);
+	a = tclient_open(&fx);
+	w = (struct writer){ .c = tclient_open(&fx), .id = "pr", .len = 60u << 15, .code = -1 };
+	CHECK_EQ(agent_run(a, "pr", (const char *[]){ "cat", NULL }), OK);
+	snprintf(rreq.container_id, sizeof(rreq.container_id), "pr");
+	snprintf(rreq.exec_id, sizeof(rreq.exec_id), "pr");
+	rreq.len = 32768;
+	for (int i = 0; i < 60; i++) /* all park: cat has written nothing yet */
+		sids[i] = tclient_send(a, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &rreq,
+				       0);
+	wait_parked(60);
+	/* 60 x 32 KiB through cat: the parked reads could answer 1.9 MiB at once */
+	writer_start(&w);
+	for (int i = 0; i < 50; i++) {
+		agent_get_stats(fx.agent, &st);
+		CHECK(st.queued_peak <= CONN_OUT_MAX + ANSWER_SLACK);
+		platform_sleep_ns(10000000);
+	}
+	for (int i = 0; i < 60; i++) {
+		CHECK_EQ(tclient_recv(a, &code, grpc_ReadStreamResponse_fields, &resp), sids[i]);
+		CHECK_EQ(code, OK);
+		got += resp.data.size;
+	}
+	while (got < w.len) {
+		long n = agent_read_all(a, "pr", NULL, false, NULL, 0);
+
+		CHECK(n >= 0);
+		got += (size_t)n;
+	}
+	CHECK_EQ(got, w.len);
+	writer_join(&w);
+	CHECK_EQ(w.code, OK);
+	agent_get_stats(fx.agent, &st);
+	CHECK(st.queued_peak <= CONN_OUT_MAX + ANSWER_SLACK);
+	CHECK_EQ(agent_wait(a, "pr", NULL, NULL), OK);
+	CHECK_EQ(agent_remove(a, "pr"), OK);
+	tclient_close(a);
+	tclient_close(w.c);
+	fixture_stop(&fx);
+}
+
+TEST(parked_stdin_copies_are_bounded)
+{
+	static grpc_WriteStreamRequest wreq;
+	struct agent_stats st;
+	struct tclient *a, *b;
+	uint32_t sids[10];
+	int ok = 0, refused = 0, closed = 0, code;
+
+	fixture_start(&fx, NULL);
+	a = tclient_open(&fx);
+	b = tclient_open(&fx);
+	CHECK_EQ(agent_run(a, "ps", (const char *[]){ "sleep", "100", NULL }), OK);
+	memset(&wreq, 0, sizeof(wreq));
+	snprintf(wreq.container_id, sizeof(wreq.container_id), "ps");
+	snprintf(wreq.exec_id, sizeof(wreq.exec_id), "ps");
+	wreq.data.size = sizeof(wreq.data.bytes); /* 32 KiB each; sleep never reads */
+	for (int i = 0; i < 10; i++)
+		sids[i] = tclient_send(a, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &wreq,
+				       0);
+	/* at once: the first fills the pipe, the rest over SERVICE_PEER_PARKED_MAX are refused */
+	for (int i = 0; i < 10 - (int)(SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes)); i++) {
+		uint32_t sid = tclient_recv(a, &code, NULL, NULL);
+
+		CHECK(sid >= sids[0] && sid <= sids[9]);
+		ok += code == OK;
+		refused += code == RESOURCE;
+	}
+	CHECK_EQ(ok, 1);
+	CHECK(strstr(a->message, "wait for the answers to earlier WriteStdin") != NULL);
+	wait_parked(SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes));
+	agent_get_stats(fx.agent, &st);
+	CHECK_EQ(st.parked_bytes, SERVICE_PEER_PARKED_MAX);
+	CHECK_EQ(agent_close_stdin(b, "ps", NULL), OK); /* the parked writes fail now */
+	for (unsigned i = 0; i < SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes); i++) {
+		uint32_t sid = tclient_recv(a, &code, NULL, NULL);
+
+		CHECK(sid >= sids[0] && sid <= sids[9]);
+		closed += code == PRECONDITION;
+	}
+	CHECK_EQ(closed, SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes));
+	CHECK_EQ(refused, 10 - 1 - closed);
+	agent_get_stats(fx.agent, &st);
+	CHECK_EQ(st.parked_bytes, 0);
+	CHECK_EQ(agent_signal(a, "ps", NULL, 9), OK);
+	CHECK_EQ(agent_remove(a, "ps"), OK);
+	tclient_close(a);
+	tclient_close(b);
 	fixture_stop(&fx);
 }
