@@ -74,6 +74,8 @@ static void stats_publish(struct agent *agent)
 	st.parked_bytes = agent->service.parked_bytes;
 	st.queued_bytes = agent->ttrpc.out_bytes;
 	st.queued_peak = agent->ttrpc.out_peak;
+	st.rx_bytes = agent->ttrpc.rx_bytes;
+	st.rx_peak = agent->ttrpc.rx_peak;
 	st.requests = agent->ttrpc.requests;
 	st.denied = agent->ttrpc.denied;
 	st.bad_frames = agent->ttrpc.bad_frames;

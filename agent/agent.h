@@ -63,6 +63,8 @@ struct agent_stats {
 	size_t parked_bytes;      /* stdin bytes parked WriteStdin calls hold */
 	size_t queued_bytes;      /* answers waiting for their peers (with bookkeeping) */
 	size_t queued_peak;       /* the most queued_bytes has been */
+	size_t rx_bytes;          /* buffers of requests being received */
+	size_t rx_peak;           /* the most rx_bytes has been */
 	uint64_t requests;        /* requests answered */
 	uint64_t denied;          /* refused by policy */
 	uint64_t bad_frames;      /* oversized, malformed or unexpected frames */

@@ -27,6 +27,7 @@ void agent_options_defaults(struct agent_options *opts)
 	opts->stack_bytes = 32 << 10;
 	opts->pipe_bytes = 32 << 10;
 	opts->max_frame = 4 << 20;
+	opts->rx_budget = opts->max_frame + (1 << 20);
 	opts->log_ring = 1024;
 	opts->log_grace_ns = 10000000000ull;
 	opts->log_backoff_max_ns = 1000000000ull;

@@ -35,6 +35,8 @@ struct agent_options {
 	size_t stack_bytes;         /* each program task's stack (32 KiB) */
 	size_t pipe_bytes;          /* each stdin/stdout/stderr pipe (32 KiB) */
 	size_t max_frame;           /* largest ttRPC frame accepted (4 MiB) */
+	size_t rx_budget;           /* frames being received hold at most this beyond
+				       4 KiB each, all connections (max_frame + 1 MiB) */
 	unsigned log_ring;          /* log records kept until acknowledged (1024) */
 	uint64_t log_grace_ns;      /* output waits this long for a lost listener (10 s) */
 	uint64_t log_backoff_max_ns; /* reconnect backoff ceiling (1 s) */

@@ -39,6 +39,7 @@
 #define TYPE_RESPONSE 2
 #define READ_ROUNDS 16           /* receives per connection per step (fairness) */
 #define SKIP_CHUNK 1024          /* bytes of a refused frame discarded per receive */
+#define FRAME_FIRST_BYTES 4096   /* a payload buffer starts this big (or frame_len) */
 #define ACCEPT_BATCH 32          /* connections accepted per step */
 #define CONN_OUT_MAX (256u << 10) /* answer bytes queued for one connection: congested */
 #define SERVER_OUT_MAX (1u << 20) /* ... for all: connections with answers queued are */
@@ -243,16 +244,20 @@ static bool method_listed(const char *list, const char *service, const char *met
 	return false;
 }
 
-/* NULL when allowed, else why not. */
+static bool cid_allowed(const struct agent_options *o, uint64_t cid)
+{
+	for (unsigned i = 0; i < o->n_allowed_cids; i++)
+		if (o->allowed_cids[i] == cid)
+			return true;
+	return o->n_allowed_cids == 0;
+}
+
+/* NULL when allowed, else why not.  (A refused CID never gets this far: it
+ * is turned away at accept; checked again all the same.) */
 static const char *policy_check(const struct agent_options *o, const struct vsock_addr *peer,
 				const char *service, const char *method)
 {
-	bool cid_ok = o->n_allowed_cids == 0;
-
-	for (unsigned i = 0; i < o->n_allowed_cids; i++)
-		if (o->allowed_cids[i] == peer->cid)
-			cid_ok = true;
-	if (!cid_ok)
+	if (!cid_allowed(o, peer->cid))
 		return "peer CID is not in agent.allowed_cids";
 	if (!method_listed(o->allowed_methods, service, method))
 		return "method is not in agent.allowed_methods";
@@ -364,6 +369,54 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 	service_dispatch(&call, req.service, req.method);
 }
 
+/* ---- frames coming in ---- */
+
+/* What a buffer of `cap` bytes counts against opts->rx_budget. */
+static size_t over_first(size_t cap)
+{
+	return cap > FRAME_FIRST_BYTES ? cap - FRAME_FIRST_BYTES : 0;
+}
+
+/* The payload buffer goes (its bytes leave the receive budget). */
+static void frame_release(struct conn *conn)
+{
+	free(conn->frame);
+	conn->server->rx_bytes -= conn->frame_cap;
+	conn->server->rx_over -= over_first(conn->frame_cap);
+	conn->frame = NULL;
+	conn->frame_cap = 0;
+}
+
+/*
+ * Room for more of the payload: the buffer grows as bytes arrive (a header
+ * alone claims nothing), doubling up to frame_len.  Each connection may
+ * hold FRAME_FIRST_BYTES, so small requests always get through; what all
+ * connections hold beyond that stays within opts->rx_budget.  false: no
+ * room (the frame is skipped and answered RESOURCE_EXHAUSTED).
+ */
+static bool frame_grow(struct conn *conn)
+{
+	struct ttrpc_server *srv = conn->server;
+	size_t cap = conn->frame_cap * 2 > FRAME_FIRST_BYTES ? conn->frame_cap * 2
+							      : FRAME_FIRST_BYTES;
+	uint8_t *bigger;
+
+	if (cap > conn->frame_len)
+		cap = conn->frame_len;
+	if (srv->rx_over - over_first(conn->frame_cap) + over_first(cap) > srv->opts->rx_budget)
+		return false;
+	bigger = realloc(conn->frame, cap);
+	if (!bigger)
+		return false;
+	srv->rx_over += over_first(cap) - over_first(conn->frame_cap);
+	srv->rx_bytes += cap - conn->frame_cap;
+	if (srv->rx_bytes > srv->rx_peak)
+		srv->rx_peak = srv->rx_bytes;
+	conn->frame = bigger;
+	conn->frame_cap = cap;
+	return true;
+}
+
 /* A whole frame is in: answer it. */
 static void frame_done(struct conn *conn)
 {
@@ -377,9 +430,9 @@ static void frame_done(struct conn *conn)
 		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
 			    "stream id %u is even: client streams must be odd", stream_id);
 	else
-		handle_request(conn, stream_id, conn->frame, conn->frame_len);
-	free(conn->frame);
-	conn->frame = NULL;
+		handle_request(conn, stream_id, conn->frame ? conn->frame : (uint8_t *)"",
+			       conn->frame_len);
+	frame_release(conn);
 	conn->hdr_got = conn->frame_got = 0;
 }
 
@@ -394,36 +447,58 @@ static void skip_done(struct conn *conn)
 			    conn->frame_len, conn->server->opts->max_frame);
 	else
 		frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
-			    "agent is out of memory for a %u-byte message", conn->frame_len);
+			    "agent is out of memory for a %u-byte message (partly received "
+			    "messages may hold %zu bytes in all)", conn->frame_len,
+			    conn->server->opts->rx_budget);
 	conn->hdr_got = conn->frame_got = 0;
 }
 
-/* The header is in: take the payload, or skip it. */
+/* The header is in: take the payload as it comes, or skip it. */
 static void header_done(struct conn *conn)
 {
 	conn->frame_len = get_be32(conn->hdr);
 	conn->frame_got = 0;
 	if (conn->frame_len > conn->server->opts->max_frame) {
 		conn->skip_why = "too big";
-	} else if (!(conn->frame = malloc(conn->frame_len ? conn->frame_len : 1))) {
-		conn->skip_why = "no memory";
-	} else {
-		if (conn->frame_len == 0)
-			frame_done(conn);
-		return;
+		conn->skip = conn->frame_len;
+	} else if (conn->frame_len == 0) {
+		frame_done(conn);
 	}
-	conn->skip = conn->frame_len;
-	if (conn->skip == 0)
-		skip_done(conn);
+}
+
+/* No room for the rest of this frame: drop it, skip what is still to come. */
+static void frame_refuse(struct conn *conn)
+{
+	frame_release(conn);
+	conn->skip_why = "no memory";
+	conn->skip = conn->frame_len - conn->frame_got;
 }
 
 /* The peer sent its last request (or the connection failed). */
 static void conn_stop_reading(struct conn *conn)
 {
 	conn->closing = true;
-	free(conn->frame);
-	conn->frame = NULL;
+	frame_release(conn);
 	service_peer_gone(conn->server->service, &conn->calls);
+}
+
+/* Payload bytes arrived (in the buffer, or in `scratch` when it was full). */
+static void payload_in(struct conn *conn, const uint8_t *scratch, size_t n)
+{
+	if (scratch) {
+		/* the buffer grows only now that bytes have come */
+		if (!frame_grow(conn)) {
+			frame_refuse(conn);
+			conn->skip -= n;
+			if (!conn->skip)
+				skip_done(conn);
+			return;
+		}
+		memcpy(conn->frame + conn->frame_got, scratch, n);
+	}
+	conn->frame_got += n;
+	if (conn->frame_got == conn->frame_len)
+		frame_done(conn);
 }
 
 /* Read what has arrived, a bounded amount per step. */
@@ -432,20 +507,23 @@ static void conn_read(struct conn *conn)
 	for (unsigned round = 0; round < READ_ROUNDS && !conn->closing && !conn->calls.congested;
 	     round++) {
 		uint8_t scratch[SKIP_CHUNK];
-		uint8_t *dst;
+		uint8_t *dst = scratch;
 		size_t want;
 		ssize_t n;
 
 		if (conn->skip) {
-			dst = scratch;
-			want = conn->skip < sizeof(scratch) ? conn->skip : sizeof(scratch);
+			want = conn->skip;
 		} else if (conn->hdr_got < TTRPC_FRAME_HEADER) {
 			dst = conn->hdr + conn->hdr_got;
 			want = TTRPC_FRAME_HEADER - conn->hdr_got;
-		} else {
+		} else if (conn->frame_got < conn->frame_cap) {
 			dst = conn->frame + conn->frame_got;
-			want = conn->frame_len - conn->frame_got;
+			want = conn->frame_cap - conn->frame_got;
+		} else {
+			want = conn->frame_len - conn->frame_got; /* into scratch, then grow */
 		}
+		if (dst == scratch && want > sizeof(scratch))
+			want = sizeof(scratch);
 		n = vsock_recv(conn->sock, dst, want, VSOCK_DONTWAIT);
 		if (n == -EAGAIN)
 			return;
@@ -462,9 +540,7 @@ static void conn_read(struct conn *conn)
 			if (conn->hdr_got == TTRPC_FRAME_HEADER)
 				header_done(conn);
 		} else {
-			conn->frame_got += (size_t)n;
-			if (conn->frame_got == conn->frame_len)
-				frame_done(conn);
+			payload_in(conn, dst == scratch ? scratch : NULL, (size_t)n);
 		}
 	}
 }
@@ -508,13 +584,23 @@ static void accept_new(struct ttrpc_server *srv)
 			log_printf("agent: accept failed: %d\n", err);
 			return;
 		}
+		/* A peer the policy refuses gets nothing: no slot, no buffer, no
+		 * lingering close (it could hold vsock's table that way). */
+		if (!cid_allowed(srv->opts, peer.cid)) {
+			srv->denied++;
+			peer_warn(srv, "policy: refused a connection from CID %llu (port %u): the "
+				  "CID is not in agent.allowed_cids", (unsigned long long)peer.cid,
+				  peer.port);
+			vsock_abort(sock);
+			continue;
+		}
 		full = srv->nconns >= srv->opts->max_conns;
 		conn = full ? NULL : calloc(1, sizeof(*conn));
 		if (!conn) {
 			peer_warn(srv, "ttrpc: refusing a connection from CID %llu: %s",
 				  (unsigned long long)peer.cid,
-				  full ? "too many connections" : "out of memory");
-			vsock_close(sock);
+				  full ? "too many connections (agent.max_conns)" : "out of memory");
+			vsock_abort(sock);
 			continue;
 		}
 		conn->server = srv;

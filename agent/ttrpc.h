@@ -43,7 +43,8 @@ struct conn {
 	/* the frame being received */
 	uint8_t hdr[TTRPC_FRAME_HEADER]; /* its header */
 	size_t hdr_got;              /* bytes of it so far */
-	uint8_t *frame;              /* its payload (NULL while skipping) */
+	uint8_t *frame;              /* its payload so far (NULL: none yet, or skipping) */
+	size_t frame_cap;            /* frame's size: grows as the payload arrives */
 	uint32_t frame_len;          /* payload length from the header */
 	size_t frame_got;            /* payload bytes so far */
 	size_t skip;                 /* bytes of a refused frame still to discard */
@@ -65,6 +66,9 @@ struct ttrpc_server {
 	unsigned nconns;             /* how many */
 	size_t out_bytes;            /* answer bytes queued, all connections (as conn->out_bytes) */
 	size_t out_peak;             /* the most out_bytes has been */
+	size_t rx_bytes;             /* payload buffers of frames being received, all connections */
+	size_t rx_peak;              /* the most rx_bytes has been */
+	size_t rx_over;              /* of rx_bytes, beyond each buffer's first 4 KiB */
 	uint64_t requests;           /* answers queued */
 	uint64_t denied;             /* refused by policy */
 	uint64_t bad_frames;         /* oversized, malformed or unexpected frames */

@@ -467,3 +467,145 @@ TEST(parked_stdin_copies_are_bounded)
 	tclient_close(b);
 	fixture_stop(&fx);
 }
+
+/* ---- hole 9: a refused sibling takes no slot and no heap; headers claim nothing ---- */
+
+static void send_header(struct tclient *c, uint32_t len, uint32_t sid)
+{
+	uint8_t hdr[10] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			    (uint8_t)len, 0, 0, 0, (uint8_t)sid, 1, 0 };
+
+	vsock_send(c->sock, hdr, sizeof(hdr), 0); /* may fail: the agent may have reset it */
+}
+
+/* Be another VM: what the host core's "device" reports as our CID. */
+static void become_cid(uint64_t cid)
+{
+	vsock_loopback_set_cid(fx.pair.lb, 1, cid);
+	platform_lock();
+	vsock_core_transport_reset(fx.pair.host);
+	platform_unlock();
+}
+
+static void wait_stats(bool (*done)(const struct agent_stats *st), struct agent_stats *st)
+{
+	uint64_t deadline = platform_now_ns() + 10 * SECOND_NS;
+
+	do {
+		agent_get_stats(fx.agent, st);
+		if (done(st))
+			return;
+		platform_sleep_ns(1000000);
+	} while (platform_now_ns() < deadline);
+	CHECK(!"the agent's counters did not get there");
+}
+
+static bool all_36_refused(const struct agent_stats *st)
+{
+	return st->denied == 36;
+}
+
+/* A connection the agent may reset at any moment (no CHECK on the connect). */
+static struct vsock_sock *sibling_open(void)
+{
+	struct vsock_addr addr = { GUEST_CID, AGENT_PORT };
+	struct vsock_sock *sock;
+
+	CHECK_EQ(vsock_socket(fx.pair.host, VSOCK_TYPE_STREAM, &sock), 0);
+	vsock_connect(sock, &addr, 0);
+	return sock;
+}
+
+TEST(a_refused_cid_takes_no_slot_and_no_heap)
+{
+	struct vsock_sock *sibling[36];
+	struct tclient *host;
+	struct agent_stats st;
+	struct vsock_stats vs;
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+	grpc_HealthCheckResponse resp;
+
+	fixture_start(&fx, NULL); /* agent.allowed_cids=2 */
+	become_cid(5);            /* a sibling VM in the backend's group */
+	for (int i = 0; i < 36; i++) { /* more than agent.max_conns (32), all idle */
+		sibling[i] = sibling_open();
+		if (i < 4) /* each claims 4 MiB (if it is still connected) */
+			vsock_send(sibling[i], "\x00\x40\x00\x00\x00\x00\x00\x01\x01\x00", 10, 0);
+	}
+	wait_stats(all_36_refused, &st);
+	CHECK_EQ(st.conns, 0);
+	CHECK_EQ(st.rx_peak, 0);
+	CHECK(strstr(harness_last_log, "refused a connection from CID 5") != NULL);
+	vsock_core_stats(fx.pair.guest, &vs);
+	CHECK_EQ(vs.conns, 0); /* reset, not lingering in vsock's table either */
+	become_cid(2); /* the real host still gets in */
+	host = tclient_open(&fx);
+	CHECK_EQ(tclient_call(host, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+			      grpc_HealthCheckResponse_fields, &resp), OK);
+	for (int i = 0; i < 36; i++)
+		vsock_close(sibling[i]);
+	tclient_close(host);
+	fixture_stop(&fx);
+}
+
+static bool nothing_buffered(const struct agent_stats *st)
+{
+	return st->rx_bytes == 0;
+}
+
+static bool budget_used(const struct agent_stats *st)
+{
+	return st->rx_bytes == 1u << 20;
+}
+
+TEST(frame_headers_claim_no_memory_and_buffers_stay_within_the_budget)
+{
+	struct agent_options opts;
+	struct tclient *claim[4], *a, *b;
+	static uint8_t payload[600 << 10];
+	struct agent_stats st;
+	int code;
+
+	fixture_options(&opts);
+	opts.rx_budget = 1u << 20;
+	fixture_start(&fx, &opts);
+	/* four headers claiming 4 MiB each, from an allowed peer: nothing allocated */
+	for (int i = 0; i < 4; i++) {
+		claim[i] = tclient_open(&fx);
+		send_header(claim[i], 4u << 20, 1);
+	}
+	a = tclient_open(&fx);
+	b = tclient_open(&fx);
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+	grpc_HealthCheckResponse resp;
+	CHECK_EQ(tclient_call(a, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+			      grpc_HealthCheckResponse_fields, &resp), OK);
+	agent_get_stats(fx.agent, &st);
+	CHECK(st.rx_peak < 64); /* the Check's own bytes, nothing for the claims */
+	/* the buffer grows as bytes come: 600 KiB of a 4 MiB frame hold 1 MiB, the budget */
+	send_header(a, 4u << 20, 3);
+	CHECK_EQ(vsock_send(a->sock, payload, sizeof(payload), 0), (long)sizeof(payload));
+	wait_stats(budget_used, &st);
+	/* another frame finds no room: skipped as it comes, answered, the connection kept */
+	send_header(b, 64u << 10, 1);
+	CHECK_EQ(vsock_send(b->sock, payload, 64u << 10, 0), 64 << 10);
+	CHECK_EQ(tclient_recv(b, &code, NULL, NULL), 1);
+	CHECK_EQ(code, RESOURCE);
+	CHECK(strstr(b->message, "partly received") != NULL);
+	b->next_stream = 3;
+	CHECK_EQ(tclient_call(b, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+			      grpc_HealthCheckResponse_fields, &resp), OK);
+	agent_get_stats(fx.agent, &st);
+	CHECK(st.rx_peak <= opts.rx_budget + 6 * 4096); /* + 4 KiB a connection */
+	/* a goes away: its buffer is freed, and b's next frame is taken */
+	tclient_close(a);
+	for (int i = 0; i < 4; i++)
+		tclient_close(claim[i]);
+	wait_stats(nothing_buffered, &st);
+	send_header(b, 64u << 10, 5);
+	CHECK_EQ(vsock_send(b->sock, payload, 64u << 10, 0), 64 << 10);
+	CHECK_EQ(tclient_recv(b, &code, NULL, NULL), 5);
+	CHECK_EQ(code, 3); /* taken whole, then found malformed: INVALID_ARGUMENT */
+	tclient_close(b);
+	fixture_stop(&fx);
+}
