@@ -83,6 +83,7 @@ static void stats_publish(struct agent *agent)
 	st.log_acked = agent->log.acked;
 	st.log_dropped = agent->log.dropped;
 	st.log_connects = agent->log.connects;
+	st.log_ack_requests = agent->log.ack_requests;
 	if (memcmp(&st, &agent->stats, sizeof(st)) == 0)
 		return;
 	/* One writer: plain loads and stores do (no read-modify-write, which

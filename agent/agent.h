@@ -72,6 +72,7 @@ struct agent_stats {
 	uint64_t log_acked;       /* highest seq the host acknowledged */
 	uint64_t log_dropped;     /* records overwritten before acknowledged */
 	uint64_t log_connects;    /* successful log connections */
+	uint64_t log_ack_requests; /* {"ack_request":N} lines sent */
 };
 
 /* As of the agent task's last step (any task may call it). */

@@ -9,12 +9,13 @@
  * Records wait in a ring until the host sends "ACK <seq>\n"; after a
  * reconnect (with backoff) everything unacknowledged is sent again, so
  * the host may see a seq twice but never misses one.  When the ring must
- * overwrite unacknowledged records the host gets, in their place, one
+ * overwrite unacknowledged records the host gets one
  *   {"level":"WARN","msg":"dropped","from":A,"to":B,...}
- * record (it has no seq of its own).  Making a record never blocks; only
- * program output waits for a listener that is behind (or reconnecting
- * within agent.log_grace).  `ts` counts from boot on the 1970-01-01 epoch:
- * the image has no wall clock.
+ * record (it has no seq of its own).  When acknowledgements lag the agent
+ * asks for one with {"ack_request":N}.  Making a record never blocks; only
+ * program output waits for a listener that is behind, and never longer
+ * than agent.log_grace (the contract: logstream.h).  `ts` counts from boot
+ * on the 1970-01-01 epoch: the image has no wall clock.
  *
  * All of it runs in the agent task: the connection is non-blocking and
  * served from the agent's poll loop (log_stream_pollfd/serve/flush).
@@ -215,17 +216,30 @@ bool log_limit_allow(struct log_limit *limit, uint64_t now, uint64_t *suppressed
 	return true;
 }
 
-bool log_output_should_wait(const struct log_stream *log, uint64_t now)
+/* Is the ring (nearly) full of records the host has not acknowledged? */
+static bool window_full(const struct log_stream *log)
 {
 	uint64_t oldest_unacked = log->acked + 1 > log->first_seq ? log->acked + 1 : log->first_seq;
 
-	if (!log->ring ||
-	    log->next_seq - oldest_unacked + LOG_WAIT_MARGIN < log->opts->log_ring)
+	return log->ring && log->next_seq - oldest_unacked + LOG_WAIT_MARGIN >= log->opts->log_ring;
+}
+
+/*
+ * Output waits only while the window is full, and never longer than
+ * agent.log_grace: counted from when the listener was lost (it may come
+ * back and take the replay), or, while connected, from when the wait began
+ * or the host last acknowledged something.  After that, records are
+ * overwritten (and reported as dropped) until the host acknowledges again.
+ */
+bool log_output_should_wait(struct log_stream *log, uint64_t now)
+{
+	if (!window_full(log) || log->stopping)
 		return false;
-	if (log->stopping)
-		return false;
-	if (log->state == LOG_CONNECTED)
-		return true;
+	if (log->state == LOG_CONNECTED) {
+		if (!log->waiting_since_ns)
+			log->waiting_since_ns = now;
+		return now - log->waiting_since_ns < log->opts->log_grace_ns;
+	}
 	return log->lost_at_ns && now - log->lost_at_ns < log->opts->log_grace_ns;
 }
 
@@ -234,21 +248,26 @@ bool log_output_should_wait(const struct log_stream *log, uint64_t now)
 /* Next batch of lines into buf; 0 when nothing is due. */
 static size_t fill_batch(struct log_stream *log, char *buf, size_t cap)
 {
+	uint64_t from = (log->acked > log->reported_to ? log->acked : log->reported_to) + 1;
 	size_t used = 0;
 	char ts[48];
 
-	if (log->send_next < log->first_seq) { /* overwritten before the host had them */
+	/* Records that left the ring unacknowledged, not yet reported on this
+	 * connection: one explicit record for them (sent or not, they will not
+	 * be replayed). */
+	if (log->first_seq > from) {
 		format_ts(ts, sizeof(ts), platform_now_ns());
 		used = (size_t)snprintf(buf, cap,
 					"{\"level\":\"WARN\",\"msg\":\"dropped\",\"from\":%llu,"
 					"\"to\":%llu,\"ts\":\"%s\",\"name\":\"vsock-agent\","
 					"\"source\":\"agent\",\"subsystem\":\"log\",\"boot_id\":\"%s\","
 					"\"container_id\":\"\",\"stream\":\"agent\"}\n",
-					(unsigned long long)log->send_next,
-					(unsigned long long)(log->first_seq - 1), ts,
-					log->opts->boot_id);
-		log->send_next = log->first_seq;
+					(unsigned long long)from, (unsigned long long)(log->first_seq - 1),
+					ts, log->opts->boot_id);
+		log->reported_to = log->first_seq - 1;
 	}
+	if (log->send_next < log->first_seq)
+		log->send_next = log->first_seq;
 	while (log->send_next < log->next_seq) {
 		struct log_slot *slot = &log->ring[log->send_next % log->opts->log_ring];
 
@@ -313,8 +332,11 @@ static void check_connect(struct log_stream *log, uint64_t now)
 		log->backoff_ns = LOG_BACKOFF_MIN_NS;
 		log->connects++;
 		log->send_next = log->acked + 1; /* replay what was not acknowledged */
+		log->reported_to = log->acked;    /* and report again what is lost */
 		log->batch_len = log->batch_sent = 0;
 		log->ack_used = 0;
+		log->ack_pending = false;
+		log->waiting_since_ns = 0;
 	} else if (now >= log->connect_deadline_ns) {
 		connect_failed(log, now);
 	}
@@ -332,8 +354,11 @@ static void handle_ack_line(struct log_stream *log, const char *line)
 		return;
 	if (seq >= log->send_next)
 		seq = log->send_next - 1; /* cannot acknowledge what was not sent */
-	if (seq > log->acked)
+	if (seq > log->acked) {
 		log->acked = seq;
+		log->ack_pending = false;  /* progress: a new request may go */
+		log->waiting_since_ns = 0; /* and output gets a fresh grace */
+	}
 }
 
 static void read_acks(struct log_stream *log, uint64_t now)
@@ -385,11 +410,16 @@ uint64_t log_stream_deadline(const struct log_stream *log, uint64_t now)
 		deadline = log->retry_at_ns;
 	else if (log->state == LOG_CONNECTING)
 		deadline = log->connect_deadline_ns;
-	/* held-back output may go once the grace for a lost listener ends */
+	/* held-back output may go once the grace ends: for a lost listener, or
+	 * for a connected one that does not acknowledge */
 	if (log->state != LOG_CONNECTED && log->lost_at_ns &&
 	    now - log->lost_at_ns < log->opts->log_grace_ns &&
 	    log->lost_at_ns + log->opts->log_grace_ns < deadline)
 		deadline = log->lost_at_ns + log->opts->log_grace_ns;
+	if (log->state == LOG_CONNECTED && log->waiting_since_ns &&
+	    now - log->waiting_since_ns < log->opts->log_grace_ns &&
+	    log->waiting_since_ns + log->opts->log_grace_ns < deadline)
+		deadline = log->waiting_since_ns + log->opts->log_grace_ns;
 	return deadline;
 }
 
@@ -412,6 +442,23 @@ void log_stream_serve(struct log_stream *log, short revents, uint64_t now)
 	}
 }
 
+/*
+ * Everything is sent: ask for an ACK (LOG_ACK_REQUEST) when half the ring
+ * or more waits for one, or output waits -- one request at a time, again
+ * only after the host acknowledged something.  0 or the line's length.
+ */
+static size_t ack_request(struct log_stream *log, char *buf, size_t cap)
+{
+	uint64_t sent = log->send_next - 1;
+
+	if (log->ack_pending || sent <= log->acked ||
+	    (sent - log->acked < log->opts->log_ring / 2 && !window_full(log)))
+		return 0;
+	log->ack_pending = true;
+	log->ack_requests++;
+	return (size_t)snprintf(buf, cap, LOG_ACK_REQUEST_FORMAT "\n", (unsigned long long)sent);
+}
+
 void log_stream_flush(struct log_stream *log, uint64_t now)
 {
 	while (log->state == LOG_CONNECTED) {
@@ -419,6 +466,8 @@ void log_stream_flush(struct log_stream *log, uint64_t now)
 
 		if (log->batch_sent == log->batch_len) {
 			log->batch_len = fill_batch(log, log->batch, LOG_BATCH);
+			if (!log->batch_len)
+				log->batch_len = ack_request(log, log->batch, LOG_BATCH);
 			log->batch_sent = 0;
 			if (!log->batch_len)
 				return;

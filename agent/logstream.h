@@ -17,6 +17,34 @@
  *	}
  *	log_stream_stop(&log);
  *	log_stream_free(&log);
+ *
+ * The acknowledgement contract (DESIGN §5; issue 12, hole 14), per line
+ * on the log connection:
+ *
+ *   agent -> host  a record: one JSON object with "seq" (strictly
+ *                  increasing per boot_id; replayed after a reconnect, so
+ *                  a seq may come twice but never goes missing silently);
+ *                  {"level":"WARN","msg":"dropped","from":A,"to":B,...}
+ *                  (no seq): records A..B left the ring before the host
+ *                  acknowledged them -- those the host did not receive are
+ *                  lost, none of them will be replayed;
+ *                  {"ack_request":N} (LOG_ACK_REQUEST_FORMAT, no seq): the
+ *                  agent asks for an acknowledgement; N is the highest seq
+ *                  it has sent on this connection.
+ *   host -> agent  "ACK <seq>\n": every record up to <seq> arrived
+ *                  (cumulative; any time; a '\r' before the '\n' is fine).
+ *
+ * A listener may acknowledge whenever it likes, but must answer an
+ * ack_request promptly with "ACK <seq>" for the last record it has read
+ * (>= N, since the request follows record N).  The agent asks when half
+ * the ring (agent.log_ring) waits for an acknowledgement, or when program
+ * output has to wait -- one request at a time, a new one only after some
+ * progress.  Output waits only while the ring is (nearly) full of
+ * unacknowledged records, and never longer than agent.log_grace without
+ * progress (from when the wait began, the last acknowledgement, or the
+ * loss of the connection); then the ring overwrites its oldest records and
+ * says so with "dropped".  A listener that never acknowledges (plain
+ * socat) or acknowledges lazily costs records, never a stalled program.
  */
 #ifndef AGENT_LOGSTREAM_H
 #define AGENT_LOGSTREAM_H
@@ -58,6 +86,7 @@
 #define LOG_MSG_ROOM_MIN LOG_MSG_MAX
 #define LOG_SLOT_BYTES 768         /* one formatted record */
 #define LOG_CUT_MARK "[...]"       /* ends a cut agent message */
+#define LOG_ACK_REQUEST_FORMAT "{\"ack_request\":%llu}" /* the agent asks for an ACK */
 
 _Static_assert(LOG_SLOT_BYTES >= LOG_HEAD_LEN + LOG_TRAILER_MAX + LOG_MSG_ROOM_MIN,
 	       "a log slot holds the longest trailer and a plain LOG_MSG_MAX line");
@@ -86,6 +115,10 @@ struct log_stream {
 	uint64_t acked;              /* highest seq the host acknowledged */
 	uint64_t send_next;          /* next seq to send on this connection */
 	uint64_t dropped;            /* records lost before acknowledged */
+	uint64_t reported_to;        /* this connection was told of drops up to this seq */
+	bool ack_pending;            /* an ACK request went out; no progress since */
+	uint64_t ack_requests;       /* ACK requests sent */
+	uint64_t waiting_since_ns;   /* connected: output waits since (0: not waiting) */
 	uint64_t connects;           /* successful connections */
 	enum log_state state;        /* see above */
 	struct vsock_sock *sock;     /* CONNECTING, CONNECTED: the connection */
@@ -139,8 +172,9 @@ struct log_limit {
 /* true: make the record, first reporting *suppressed (if not 0) others. */
 bool log_limit_allow(struct log_limit *limit, uint64_t now, uint64_t *suppressed);
 
-/* Program output: should it wait for the host to catch up? */
-bool log_output_should_wait(const struct log_stream *log, uint64_t now);
+/* Program output: should it wait for the host to catch up?  (At most
+ * agent.log_grace at a time: see logstream.c.) */
+bool log_output_should_wait(struct log_stream *log, uint64_t now);
 
 /* The event loop's side. */
 struct vsock_sock *log_stream_pollfd(const struct log_stream *log, short *events);

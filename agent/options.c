@@ -126,6 +126,7 @@ static const struct option_desc agent_option_descs[] = {
 	OPTION_UINT("agent.stack_kib", OPTS, stack_bytes, 8, 1024, 1024),
 	OPTION_UINT("agent.pipe_kib", OPTS, pipe_bytes, 1, 1024, 1024),
 	OPTION_UINT("agent.log_ring", OPTS, log_ring, 16, 65536, 1),
+	OPTION_UINT("agent.log_grace", OPTS, log_grace_ns, 0, 3600000, 1000000), /* ms */
 	OPTION_CUSTOM("agent.boot_id", parse_boot_id, format_boot_id),
 };
 #undef OPTS

@@ -417,3 +417,64 @@ int agent_remove(struct tclient *c, const char *id)
 	return tclient_call(c, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields, &req,
 			    google_protobuf_Empty_fields, &out);
 }
+
+/* ---- a stream drained by a thread ---- */
+
+static void *tdrain_main(void *arg)
+{
+	struct tdrain *d = arg;
+	grpc_ReadStreamRequest req = grpc_ReadStreamRequest_init_zero;
+	static __thread grpc_ReadStreamResponse resp;
+	uint8_t frame[512];
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", d->id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", d->id);
+	req.len = sizeof(resp.data.bytes);
+	for (;;) {
+		size_t len = tclient_frame(d->c, AGENT, d->err_stream ? "ReadStderr" : "ReadStdout",
+					   grpc_ReadStreamRequest_fields, &req, frame, sizeof(frame));
+		uint32_t sid;
+
+		if (vsock_send(d->c->sock, frame, len, 0) != (ssize_t)len ||
+		    tclient_try_recv(d->c, &sid, &d->code, grpc_ReadStreamResponse_fields, &resp) < 0) {
+			d->code = -1;
+			return NULL;
+		}
+		if (d->code || resp.data.size == 0)
+			return NULL;
+		if (d->buf && d->bytes + resp.data.size <= d->cap)
+			memcpy(d->buf + d->bytes, resp.data.bytes, resp.data.size);
+		d->bytes += resp.data.size;
+	}
+}
+
+static void tdrain_teardown(void *arg)
+{
+	tdrain_join(arg);
+}
+
+void tdrain_start(struct tdrain *d, struct agent_fixture *fx, const char *id, bool err_stream,
+		  uint8_t *buf, size_t cap)
+{
+	memset(d, 0, sizeof(*d));
+	d->c = tclient_open(fx);
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	d->err_stream = err_stream;
+	d->buf = buf;
+	d->cap = cap;
+	d->code = -1;
+	CHECK_EQ(pthread_create(&d->thread, NULL, tdrain_main, d), 0);
+	harness_defer(tdrain_teardown, d);
+}
+
+int tdrain_join(struct tdrain *d)
+{
+	if (!d->joined) {
+		if (harness_failing())
+			vsock_shutdown(d->c->sock, VSOCK_SHUT_RDWR); /* end its calls */
+		pthread_join(d->thread, NULL);
+		d->joined = true;
+		tclient_close(d->c);
+	}
+	return d->code;
+}

@@ -83,6 +83,33 @@ int tclient_call_timeout(struct tclient *c, const char *service, const char *met
 			 const pb_msgdesc_t *req_fields, const void *req,
 			 const pb_msgdesc_t *resp_fields, void *resp, int64_t timeout_ns);
 
+/*
+ * A thread that reads a process's stdout (or stderr) to EOF on its own
+ * connection, keeping a count of the bytes (and up to `cap` of them in
+ * `buf` if given).  It makes no CHECKs; if the test fails, its teardown
+ * ends the thread before the fixture's.
+ *	struct tdrain d;
+ *	tdrain_start(&d, &fx, "c1", false, NULL, 0);
+ *	...
+ *	CHECK_EQ(tdrain_join(&d), 0);   // 0, a gRPC code, or -1 (connection failed)
+ *	d.bytes ...
+ */
+struct tdrain {
+	struct tclient *c;          /* its connection */
+	char id[128];               /* container (and exec) id */
+	bool err_stream;            /* ReadStderr instead of ReadStdout */
+	uint8_t *buf;               /* where the bytes go (NULL: counted only) */
+	size_t cap;                 /* room in buf */
+	size_t bytes;               /* read so far */
+	int code;                   /* result */
+	pthread_t thread;           /* the reader */
+	bool joined;                /* tdrain_join ran */
+};
+
+void tdrain_start(struct tdrain *d, struct agent_fixture *fx, const char *id, bool err_stream,
+		  uint8_t *buf, size_t cap);
+int tdrain_join(struct tdrain *d);
+
 /* Conveniences over grpc.AgentService. */
 int agent_create(struct tclient *c, const char *id, const char *const *args);
 int agent_start_ctr(struct tclient *c, const char *id);

@@ -328,3 +328,127 @@ TEST(long_ids_reach_the_listener_as_separate_lines)
 	listener_close(&l);
 	fixture_stop(&fx);
 }
+
+/* ---- hole 14: the ACK contract; a listener never stalls a program ---- */
+
+enum ack_policy {
+	ACK_NEVER,        /* plain socat */
+	ACK_ON_REQUEST,   /* only when the agent asks ({"ack_request":N}) */
+	ACK_EVERY_RECORD, /* after each record */
+};
+
+struct log_run {
+	long long stdout_lines;  /* "logspam N" records seen */
+	long long dropped;       /* "dropped" records seen */
+	long long requests;      /* ack requests seen */
+	bool contiguous;         /* seq went up by one each time */
+	bool in_order;           /* the stdout lines came as 1, 2, 3, ... (counting drops) */
+};
+
+/* logspam `lines` with the listener acknowledging by `policy`, until the
+ * program's exit record arrives; then its status must be 0. */
+static void run_logspam(enum ack_policy policy, unsigned ring, uint64_t grace_ns, int lines,
+			struct log_run *r)
+{
+	struct agent_options opts;
+	struct listener l;
+	struct tclient *c;
+	char line[2048], count[32];
+	long long last_seq = 0, next_line_no = 1;
+	static struct tdrain out;
+	size_t want_bytes = 0;
+	int status = -1;
+
+	memset(r, 0, sizeof(*r));
+	r->contiguous = r->in_order = true;
+	fixture_options(&opts);
+	opts.log_port = LOG_PORT;
+	opts.log_ring = ring;
+	opts.log_grace_ns = grace_ns;
+	fixture_start(&fx, &opts);
+	listen_logs(&l);
+	c = tclient_open(&fx);
+	snprintf(count, sizeof(count), "%d", lines);
+	CHECK_EQ(agent_run(c, "ls", (const char *[]){ "logspam", count, NULL }), 0);
+	tdrain_start(&out, &fx, "ls", false, NULL, 0); /* ReadStdout, as a client would */
+	for (;;) {
+		long long seq, n;
+		const char *msg;
+
+		next_line(&l, line, sizeof(line));
+		if (strncmp(line, "{\"ack_request\":", 15) == 0) {
+			r->requests++;
+			CHECK_EQ(atoll(line + 15), last_seq); /* the last record it sent */
+			if (policy == ACK_ON_REQUEST)
+				ack(&l, last_seq);
+			continue;
+		}
+		if (strstr(line, "\"msg\":\"dropped\"")) {
+			r->dropped++;
+			continue;
+		}
+		seq = field(line, "seq");
+		CHECK(seq > 0);
+		if (last_seq && seq != last_seq + 1)
+			r->contiguous = false;
+		last_seq = seq;
+		if (policy == ACK_EVERY_RECORD)
+			ack(&l, seq);
+		msg = strstr(line, "{\"msg\":\"logspam ");
+		if (msg && strstr(line, "\"container_id\":\"ls\"")) {
+			n = atoll(msg + 16);
+			if (n < next_line_no || (n > next_line_no && !r->dropped))
+				r->in_order = false;
+			next_line_no = n + 1;
+			r->stdout_lines++;
+		}
+		if (strstr(line, "process 'ls' (logspam) exited"))
+			break;
+	}
+	CHECK_EQ(agent_wait(c, "ls", NULL, &status), 0);
+	CHECK_EQ(status, 0);
+	CHECK_EQ(tdrain_join(&out), 0);
+	for (int i = 1; i <= lines; i++) /* every byte reached ReadStdout, drops or not */
+		want_bytes += (size_t)snprintf(count, sizeof(count), "logspam %d\n", i);
+	CHECK_EQ(out.bytes, want_bytes);
+	CHECK_EQ(agent_remove(c, "ls"), 0);
+	tclient_close(c);
+	listener_close(&l);
+	fixture_stop(&fx);
+}
+
+TEST(a_listener_that_never_acknowledges_costs_records_not_progress)
+{
+	struct log_run r;
+
+	/* 3000 lines through a 64-record ring: waits at most the grace, then drops */
+	run_logspam(ACK_NEVER, 64, 200000000ull, 3000, &r);
+	CHECK(r.dropped > 0);
+	CHECK(r.requests >= 1);
+	CHECK(r.in_order);
+	CHECK(r.stdout_lines <= 3000);
+}
+
+TEST(a_listener_that_answers_only_requests_loses_nothing)
+{
+	struct log_run r;
+
+	/* a grace far longer than the test: a stall would time the reads out */
+	run_logspam(ACK_ON_REQUEST, 64, 3600 * SECOND_NS, 3000, &r);
+	CHECK_EQ(r.dropped, 0);
+	CHECK(r.requests > 10);
+	CHECK(r.contiguous);
+	CHECK(r.in_order);
+	CHECK_EQ(r.stdout_lines, 3000);
+}
+
+TEST(a_listener_that_acknowledges_every_record_loses_nothing)
+{
+	struct log_run r;
+
+	run_logspam(ACK_EVERY_RECORD, 64, 3600 * SECOND_NS, 3000, &r);
+	CHECK_EQ(r.dropped, 0);
+	CHECK(r.contiguous);
+	CHECK(r.in_order);
+	CHECK_EQ(r.stdout_lines, 3000);
+}
