@@ -266,6 +266,9 @@ $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_support.c $(2) | $(PROTO_S
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^)
 endef
 $(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
+$(eval $(call fuzz_target,fuzz_options,kernel/config.c agent/options.c))
+$(eval $(call fuzz_target,fuzz_vsock_core,vsock/core.c vsock/rx.c vsock/socket.c \
+	tests/fuzz/fuzz_platform.c))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk
