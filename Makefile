@@ -269,6 +269,11 @@ $(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
 $(eval $(call fuzz_target,fuzz_options,kernel/config.c agent/options.c))
 $(eval $(call fuzz_target,fuzz_vsock_core,vsock/core.c vsock/rx.c vsock/socket.c \
 	tests/fuzz/fuzz_platform.c))
+# The agent on the deterministic fuzz platform (coroutine tasks, virtual time)
+FUZZ_AGENT_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) vsock/core.c vsock/rx.c \
+	vsock/socket.c vsock/loopback.c kernel/config.c tests/fuzz/fuzz_platform.c tests/fuzz/fuzz_agent.c
+$(eval $(call fuzz_target,fuzz_ttrpc,$(FUZZ_AGENT_SRCS)))
+$(eval $(call fuzz_target,fuzz_agent_sequences,$(FUZZ_AGENT_SRCS)))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk
