@@ -40,6 +40,7 @@
 #define READ_ROUNDS 16           /* receives per connection per step (fairness) */
 #define SKIP_CHUNK 1024          /* bytes of a refused frame discarded per receive */
 #define FRAME_FIRST_BYTES 4096   /* a payload buffer starts this big (or frame_len) */
+#define SEND_BATCH 4096          /* small answers are sent together, this much at once */
 #define ACCEPT_BATCH 32          /* connections accepted per step */
 #define CONN_OUT_MAX (256u << 10) /* answer bytes queued for one connection: congested */
 #define SERVER_OUT_MAX (1u << 20) /* ... for all: connections with answers queued are */
@@ -643,24 +644,60 @@ void ttrpc_serve(struct ttrpc_server *srv, const struct vsock_pollfd *fds)
 		accept_new(srv);
 }
 
-/* Send what the peer takes now; false when the connection failed. */
+/* `n` more bytes of the queued answers have left: free the answers done. */
+static void conn_sent(struct conn *conn, size_t n)
+{
+	while (n) {
+		struct out_frame *frame = conn->out_head;
+		size_t part = frame->len - conn->out_sent < n ? frame->len - conn->out_sent : n;
+
+		conn->out_sent += part;
+		n -= part;
+		if (conn->out_sent < frame->len)
+			return;
+		if (frame->power_off_after)
+			conn->server->power_off_due = true;
+		unqueue_frame(conn);
+	}
+}
+
+/*
+ * Send what the peer takes now; false when the connection failed.  Small
+ * answers leave together, SEND_BATCH bytes at a time: one packet for many
+ * Health.Check answers rather than one each.
+ */
 static bool conn_send(struct conn *conn)
 {
 	while (conn->out_head) {
 		struct out_frame *frame = conn->out_head;
-		ssize_t n = vsock_send(conn->sock, frame->data + conn->out_sent,
-				       frame->len - conn->out_sent, VSOCK_DONTWAIT);
+		const uint8_t *data = frame->data + conn->out_sent;
+		size_t len = frame->len - conn->out_sent;
+		uint8_t batch[SEND_BATCH];
+		ssize_t n;
 
+		if (len < SEND_BATCH) {
+			size_t used = 0;
+
+			for (const struct out_frame *f = frame; f && used < SEND_BATCH; f = f->next) {
+				const uint8_t *from = f == frame ? data : f->data;
+				size_t take = f == frame ? len : f->len;
+
+				if (take > SEND_BATCH - used)
+					take = SEND_BATCH - used;
+				memcpy(batch + used, from, take);
+				used += take;
+			}
+			data = batch;
+			len = used;
+		}
+		n = vsock_send(conn->sock, data, len, VSOCK_DONTWAIT);
 		if (n == -EAGAIN)
 			return true;
 		if (n < 0)
 			return false;
-		conn->out_sent += (size_t)n;
-		if (conn->out_sent < frame->len)
-			continue;
-		if (frame->power_off_after)
-			conn->server->power_off_due = true;
-		unqueue_frame(conn);
+		conn_sent(conn, (size_t)n);
+		if ((size_t)n < len)
+			return true; /* the peer's window is full */
 	}
 	return true;
 }
