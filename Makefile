@@ -9,6 +9,8 @@
 #   make test            everything above, then the QEMU suites; ends with
 #                        a "N passed, N failed" line
 #   make run             the main job: boot the image with the backend
+#   make bench           the image against a Linux guest, one table (+ JSON, PNG)
+#   make soak            load and faults with leak checks (about 20 minutes)
 #   make format          clang-format every tracked C file (.clang-format)
 #   make fresh-check     CI by hand: make test + make run of HEAD in a fresh
 #                        Debian 12 root (.ci/run; needs root)
@@ -77,13 +79,22 @@ KERNEL_SRCS := \
 	kernel/sched.c \
 	kernel/platform.c \
 	kernel/vsock_stack.c \
+	kernel/vm.c \
+	kernel/elf.c \
+	kernel/store.c \
+	kernel/user.c \
+	kernel/syscall.c \
+	kernel/fd.c \
+	kernel/entropy.c \
 	kernel/libc_glue.c
 
 DRIVER_SRCS := \
 	drivers/virtio_pci/pci.c \
+	drivers/virtio_pci/virtio.c \
 	drivers/virtio_pci/virtio_pci.c \
 	drivers/virtio_pci/virtqueue.c \
-	drivers/virtio_vsock/virtio_vsock.c
+	drivers/virtio_vsock/virtio_vsock.c \
+	drivers/virtio_rng/virtio_rng.c
 
 ARCH_SRCS_x86_64 := \
 	arch/x86_64/cpu.c \
@@ -94,6 +105,7 @@ ARCH_SRCS_x86_64 := \
 	arch/x86_64/irq.c \
 	arch/x86_64/timer.c \
 	arch/x86_64/switch.S \
+	arch/x86_64/mmu.c \
 	arch/x86_64/power.c
 
 ARCH_SRCS_aarch64 := \
@@ -104,6 +116,7 @@ ARCH_SRCS_aarch64 := \
 	arch/aarch64/gic.c \
 	arch/aarch64/timer.c \
 	arch/aarch64/switch.S \
+	arch/aarch64/mmu.c \
 	arch/aarch64/power.c
 
 # The portable vsock core (also built into the host unit tests; the
@@ -112,6 +125,7 @@ VSOCK_SRCS := \
 	vsock/core.c \
 	vsock/rx.c \
 	vsock/socket.c \
+	vsock/seqpacket.c \
 	vsock/diag.c
 
 # agent (issue 7): nanopb code generated from agent/proto into build/proto,
@@ -145,7 +159,7 @@ IMAGE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(basename $(IMAGE_SRCS)))
 # ---------------------------------------------------------------------------
 # Top-level targets
 # ---------------------------------------------------------------------------
-.PHONY: all deps images image esp host unit fuzz test qemu-test run fresh-check format clean distclean
+.PHONY: all deps images image esp host unit fuzz test bench soak qemu-test run fresh-check format clean distclean
 
 all: deps
 	$(MAKE) --no-print-directory ARCH=x86_64 image
@@ -225,25 +239,33 @@ $(BUILD)/host/asan/%.o: %.c | $(PROTO_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
-# tests/unit/NAME.c plus the portable sources it tests
+# tests/unit/NAME.c plus the portable sources it tests; $(3): extra link flags
 define unit_test
 UNIT_TESTS += $(BUILD)/host/tests/$(1)
 $(BUILD)/host/tests/$(1): $(call host_asan_objs,tests/unit/$(1).c tests/unit/harness.c $(2))
 	@mkdir -p $$(@D)
-	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^
+	$$(HOST_CC) $$(HOST_LDFLAGS) -o $$@ $$^ $(3)
 endef
 $(eval $(call unit_test,test_pool,))
 $(eval $(call unit_test,test_config,kernel/config.c agent/options.c))
 $(eval $(call unit_test,test_acpi,kernel/acpi.c))
+$(eval $(call unit_test,test_elf,kernel/elf.c))
+$(eval $(call unit_test,test_store,kernel/store.c tests/unit/host_platform.c))
 # vsock core (issue 6): the portable sources plus the pthread platform
-VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/diag.c \
+VSOCK_HOST_SRCS := vsock/core.c vsock/rx.c vsock/socket.c vsock/seqpacket.c vsock/diag.c \
 	vsock/loopback.c tests/unit/host_platform.c
 $(eval $(call unit_test,test_vsock_core,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_api,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_vsock_fuzz,$(VSOCK_HOST_SRCS)))
+$(eval $(call unit_test,test_vsock_seqpacket,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
+# the virtio-vsock driver on a fake transport; allocations fail on demand
+VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \
+	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c
+VIRTIO_VSOCK_TEST_WRAP := -Wl,--wrap=calloc,--wrap=malloc,--wrap=free,--wrap=pool_alloc
+$(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSOCK_TEST_WRAP)))
 
-AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c $(PROTO_SRCS) $(NANOPB_SRCS) \
+AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c kernel/store.c $(PROTO_SRCS) $(NANOPB_SRCS) \
 	$(VSOCK_HOST_SRCS) tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
@@ -267,13 +289,13 @@ $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_support.c $(2) | $(PROTO_S
 endef
 $(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
 $(eval $(call fuzz_target,fuzz_options,kernel/config.c agent/options.c))
-$(eval $(call fuzz_target,fuzz_vsock_core,vsock/core.c vsock/rx.c vsock/socket.c \
-	tests/fuzz/fuzz_platform.c))
+$(eval $(call fuzz_target,fuzz_vsock_core,$(VSOCK_SRCS) tests/fuzz/fuzz_platform.c))
 # The agent on the deterministic fuzz platform (coroutine tasks, virtual time)
-FUZZ_AGENT_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) vsock/core.c vsock/rx.c \
-	vsock/socket.c vsock/loopback.c kernel/config.c tests/fuzz/fuzz_platform.c tests/fuzz/fuzz_agent.c
+FUZZ_AGENT_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_SRCS) \
+	vsock/loopback.c kernel/config.c kernel/store.c tests/fuzz/fuzz_platform.c tests/fuzz/fuzz_agent.c
 $(eval $(call fuzz_target,fuzz_ttrpc,$(FUZZ_AGENT_SRCS)))
 $(eval $(call fuzz_target,fuzz_agent_sequences,$(FUZZ_AGENT_SRCS)))
+$(eval $(call fuzz_target,fuzz_elf,kernel/elf.c))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk
@@ -298,6 +320,16 @@ qemu-test: all
 run: all
 	@scripts/run.sh
 
+# Load and faults, bounded in time, with leak checks after each phase
+# (tests/soak/soak.py; SOAK_ARGS='--minutes 2' for a shorter run).
+soak: all
+	@$(PYTHON) tests/soak/soak.py $(SOAK_ARGS)
+
+# Our image against a Linux guest, figure by figure (bench/compare.py):
+# a table, build/bench/bench.json and build/bench/bench.png.
+bench: all linux-guest
+	@$(PYTHON) bench/compare.py $(BENCH_ARGS)
+
 # The committed HEAD, built and tested from nothing in a debootstrapped
 # Debian 12 root, exactly as CI does it.
 fresh-check:
@@ -312,4 +344,4 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' -not -path '*/newlib/*' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f -not -path '*/newlib/*' 2>/dev/null)

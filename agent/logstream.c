@@ -199,6 +199,33 @@ void agent_log(struct log_stream *log, const char *level, const char *container_
 	}
 }
 
+void agent_log_kv(struct log_stream *log, const char *level, const char *container_id,
+		  const char *key, const char *value, const char *fmt, ...)
+{
+	char msg[LOG_MSG_MAX], kv[160];
+	struct log_slot *slot;
+	va_list ap;
+	int n, kvlen;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0 || !log->ring)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	make_record(log, level, "agent", container_id, "agent", msg, (size_t)n, true);
+	/* the record ends in "}\n": the key goes in before it (both are
+	 * ours: plain hex or names, nothing to escape) */
+	slot = &log->ring[(log->next_seq - 1) % log->opts->log_ring];
+	kvlen = snprintf(kv, sizeof(kv), ",\"%s\":\"%s\"}\n", key, value);
+	if (kvlen > 0 && (size_t)kvlen < sizeof(kv) && slot->len >= 2 &&
+	    slot->len - 2 + (size_t)kvlen <= sizeof(slot->text)) {
+		memcpy(slot->text + slot->len - 2, kv, (size_t)kvlen);
+		slot->len = (uint16_t)(slot->len - 2 + kvlen);
+	}
+}
+
 bool log_limit_allow(struct log_limit *limit, uint64_t now, uint64_t *suppressed)
 {
 	*suppressed = 0;

@@ -172,6 +172,10 @@ struct log_limit {
 /* true: make the record, first reporting *suppressed (if not 0) others. */
 bool log_limit_allow(struct log_limit *limit, uint64_t now, uint64_t *suppressed);
 
+/* An agent record with one more key ("sha256": the program's digest). */
+void agent_log_kv(struct log_stream *log, const char *level, const char *container_id,
+		  const char *key, const char *value, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 /* Program output: should it wait for the host to catch up?  (At most
  * agent.log_grace at a time: see logstream.c.) */
 bool log_output_should_wait(struct log_stream *log, uint64_t now);

@@ -18,6 +18,8 @@
 
 #include "include/option.h"
 
+struct prog; /* agent/program.h */
+
 #define AGENT_MAX_CIDS 8       /* entries of allowed_cids */
 #define AGENT_BOOT_ID_MAX 40   /* boot_id string, with its NUL */
 
@@ -43,6 +45,12 @@ struct agent_options {
 	char boot_id[AGENT_BOOT_ID_MAX]; /* names this boot in every log record */
 	const char *arch;           /* for sysinfo / GetGuestDetails ("unknown") */
 	void (*power_off)(void);    /* DestroySandbox ends with this (NULL: no-op) */
+	/* Run a program file of the store (include/store.h) in the calling
+	 * task with at most mem_limit bytes (0: the image's default): its
+	 * exit status, and in `note` why it did not simply exit.  NULL:
+	 * files cannot run here (host tests). */
+	int (*run_file)(struct prog *prog, const char *path, uint64_t mem_limit, char *note,
+			size_t note_len);
 };
 
 /*

@@ -16,8 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/sha256.h"
 #include "agent/version.h"
 #include "include/log.h"
+#include "include/store.h"
+
+/* Args[0] naming a file of the store (DESIGN §9): it runs in user mode
+ * through opts->run_file, not from the catalogue. */
+static const struct program file_program = { "file", "a program file from the store", NULL };
 
 #define TAP_CHUNK 256        /* output bytes looked at per step of the log tap */
 
@@ -143,7 +149,15 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 			 "catalogue program");
 		return -EINVAL;
 	}
-	if (!catalogue_find(spec->argv[0])) {
+	bool is_file = false;
+
+	if (strchr(spec->argv[0], '/') && table->opts->run_file) {
+		struct store_file *f = store_get(spec->argv[0]);
+
+		is_file = f && !f->is_dir;
+		store_put(f);
+	}
+	if (!is_file && !catalogue_find(spec->argv[0])) {
 		catalogue_list(names, sizeof(names));
 		snprintf(why, why_len, "program '%s' is not in the catalogue (available: %s)",
 			 spec->argv[0], names);
@@ -160,7 +174,7 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 	proc->ctr = ctr;
 	table->nprocesses++;
 	snprintf(proc->exec_id, sizeof(proc->exec_id), "%s", exec_id);
-	proc->program = catalogue_find(spec->argv[0]);
+	proc->program = is_file ? &file_program : catalogue_find(spec->argv[0]);
 	proc->io.notify = program_notify;
 	proc->io.notify_arg = table;
 	proc->out = (struct output){ .pipe = &proc->io.out, .stream = "stdout" };
@@ -196,6 +210,7 @@ int container_create(struct process_table *table, const char *id,
 		return -ENOMEM;
 	}
 	ctr->table = table;
+	ctr->mem_limit = spec->mem_limit;
 	snprintf(ctr->id, sizeof(ctr->id), "%s", id);
 	err = process_create(ctr, ctr->id, spec, &ctr->init, why, why_len);
 	if (err < 0) {
@@ -234,7 +249,11 @@ void container_free(struct container *ctr)
 static void program_task(void *arg)
 {
 	struct process *proc = arg;
-	int status = proc->program->main(&proc->io, proc->io.argc, proc->io.argv);
+	const struct agent_options *opts = proc->ctr->table->opts;
+	int status = proc->program == &file_program ?
+			     opts->run_file(&proc->io, proc->io.argv[0], proc->ctr->mem_limit,
+					    proc->note, sizeof(proc->note)) :
+			     proc->program->main(&proc->io, proc->io.argc, proc->io.argv);
 
 	STORE(&proc->status, status);
 	/* Past main: from here the task may end at any moment, so the agent
@@ -306,6 +325,29 @@ int process_start(struct process *proc)
 		proc->task = NULL;
 		table->ntasks--;
 		return err;
+	}
+	if (proc->program == &file_program) {
+		struct store_file *f = store_get(proc->io.argv[0]);
+		char hex[65] = "";
+
+		/* a file's data never changes: its digest is computed once (only
+		 * the agent task writes it) */
+		if (f && !f->sha256[0]) {
+			struct sha256 ctx;
+			uint8_t digest[32];
+
+			sha256_init(&ctx);
+			sha256_update(&ctx, f->data, f->size);
+			sha256_final(&ctx, digest);
+			for (int i = 0; i < 32; i++)
+				snprintf(f->sha256 + 2 * i, 3, "%02x", digest[i]);
+		}
+		if (f)
+			memcpy(hex, f->sha256, sizeof(hex));
+		store_put(f);
+		agent_log_kv(table->log, "info", proc->ctr->id, "sha256", hex,
+			     "process '%s' started: %s (user mode)", proc->exec_id, proc->io.argv[0]);
+		return 0;
 	}
 	agent_log(table->log, "info", proc->ctr->id, "process '%s' started: %s", proc->exec_id,
 		  proc->program->name);
@@ -410,8 +452,9 @@ static void finish_exit(struct process *proc)
 	flush_line(proc, &proc->out);
 	flush_line(proc, &proc->err);
 	table->ntasks--;
-	agent_log(table->log, "info", proc->ctr->id, "process '%s' (%s) exited with status %d",
-		  proc->exec_id, proc->program->name, proc->exit_status);
+	agent_log(table->log, "info", proc->ctr->id, "process '%s' (%s) exited with status %d%s%s",
+		  proc->exec_id, proc->program == &file_program ? proc->io.argv[0] : proc->program->name,
+		  proc->exit_status, proc->note[0] ? ": " : "", proc->note);
 }
 
 void process_table_poll(struct process_table *table, uint64_t now)

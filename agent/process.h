@@ -43,6 +43,7 @@ struct process_spec {
 	int envc;                    /* environment, "K=V" */
 	const char *const *envp;
 	const char *cwd;             /* "" or NULL: "/" */
+	uint64_t mem_limit;          /* OCI Linux.Resources.Memory.Limit, 0: the agent's default */
 };
 
 /* One output pipe on its way to the log: a record per line. */
@@ -62,7 +63,8 @@ struct process {
 	char exec_id[AGENT_ID_MAX];  /* == container id for the init process */
 	enum proc_state state;       /* created, running, exited */
 	int exit_status;             /* valid once EXITED */
-	const struct program *program; /* what it runs */
+	const struct program *program; /* what it runs (file_program: a store file) */
+	char note[256];              /* a store file's run: why it ended, if not by exit */
 	struct prog io;              /* what the program sees: pipes, args (program.h) */
 	struct output out, err;      /* stdout, stderr towards the log */
 	struct platform_task *task;  /* RUNNING: its task; use only through kill_task() */
@@ -82,6 +84,7 @@ struct container {
 	struct process *procs;       /* init first, then execs */
 	struct process *init;        /* exec_id == id */
 	unsigned nprocs;             /* processes in the list */
+	uint64_t mem_limit;          /* its programs' memory limit in bytes, 0: the default */
 	bool started;                /* StartContainer ran */
 	bool removing;               /* RemoveContainer is waiting for exits */
 };

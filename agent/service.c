@@ -23,6 +23,7 @@
 #include "google/protobuf/empty.pb.h"
 #include "health.pb.h"
 #include "include/log.h"
+#include "include/store.h"
 
 #define AGENT_READ_MAX 32768 /* ReadStreamResponse.data (agent.options) */
 #define MAX_TARGETS 64       /* processes one SignalProcess / RemoveContainer reaches */
@@ -476,12 +477,15 @@ static void create_container(struct call *call)
 		goto out;
 	}
 	spec_of(&req->OCI.Process, &spec, argv, envp);
+	if (req->OCI.has_Linux && req->OCI.Linux.has_Resources &&
+	    req->OCI.Linux.Resources.has_Memory && req->OCI.Linux.Resources.Memory.Limit > 0)
+		spec.mem_limit = (uint64_t)req->OCI.Linux.Resources.Memory.Limit;
 	err = container_create(svc->procs, req->container_id, &spec, &ctr, why, sizeof(why));
 	if (err < 0) {
 		call_error(call, create_error_code(err), "%s", why);
 		goto out;
 	}
-	agent_log(svc->log, "info", ctr->id, "container created: %s", ctr->init->program->name);
+	agent_log(svc->log, "info", ctr->id, "container created: %s", ctr->init->io.argv[0]);
 	reply_empty(call);
 out:
 	free(req);
@@ -789,6 +793,100 @@ static void list_containers(struct call *call)
 
 /* ---- dispatch ---- */
 
+/* CopyFile's data, decoded straight into the store (fields 1-7 come
+ * first on the wire, so the file's path, size and offset are known). */
+struct copy_ctx {
+	grpc_CopyFileRequest *req;  /* the fields decoded so far */
+	uint64_t written;           /* bytes of data stored */
+	bool got_data;              /* the data field was there */
+	int err;                    /* the store's refusal, 0: none */
+};
+
+static bool copy_data(pb_istream_t *stream, const pb_field_t *field, void **arg)
+{
+	struct copy_ctx *ctx = *arg;
+	grpc_CopyFileRequest *req = ctx->req;
+	uint8_t buf[2048];
+
+	ctx->got_data = true;
+	while (stream->bytes_left) {
+		size_t n = stream->bytes_left < sizeof(buf) ? stream->bytes_left : sizeof(buf);
+
+		if (!pb_read(stream, buf, n))
+			return false;
+		if (ctx->err)
+			continue; /* refused: the rest is only read past */
+		if (!req->path[0] || req->file_size < 0 || req->offset < 0)
+			ctx->err = -EINVAL;
+		else
+			ctx->err = store_write(req->path, (uint64_t)req->file_size, req->file_mode,
+					       (uint64_t)req->offset + ctx->written, buf, n);
+		ctx->written += n;
+	}
+	return true;
+}
+
+/*
+ * CopyFile (Kata's fields): the chunk goes into the file store
+ * (include/store.h), which shows the file once its last byte is in.
+ * A mode with S_IFDIR makes a directory; symbolic links are refused.
+ */
+static void copy_file(struct call *call)
+{
+	struct service *svc = call->service;
+	grpc_CopyFileRequest *req = calloc(1, sizeof(*req));
+	struct copy_ctx ctx = { req, 0, false, 0 };
+	uint32_t type;
+	int err;
+
+	if (!req) {
+		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
+		return;
+	}
+	req->data.funcs.decode = copy_data;
+	req->data.arg = &ctx;
+	if (!call_decode(call, grpc_CopyFileRequest_fields, req))
+		goto out;
+	type = req->file_mode & 0170000;
+	if (type == 0040000) {
+		err = store_mkdir(req->path, req->file_mode);
+	} else if (type != 0 && type != 0100000) {
+		call_error(call, GRPC_INVALID_ARGUMENT, "CopyFile of '%s': only regular files and "
+			   "directories go into the file store (mode %#o)", req->path,
+			   req->file_mode);
+		goto out;
+	} else if (req->file_size < 0 || req->offset < 0) {
+		err = -EINVAL;
+	} else if (!ctx.got_data) { /* no data: an empty file, or an empty chunk */
+		err = store_write(req->path, (uint64_t)req->file_size, req->file_mode,
+				  (uint64_t)req->offset, NULL, 0);
+	} else {
+		err = ctx.err;
+	}
+	if (err == -ENOSPC) {
+		call_error(call, GRPC_RESOURCE_EXHAUSTED, "CopyFile of '%s' (%lld bytes): the "
+			   "file store is bounded by agent.store_mib (%zu of %zu bytes in use)",
+			   req->path, (long long)req->file_size, store_bytes_used(), store_limit());
+	} else if (err) {
+		call_error(call, err == -ENOMEM ? GRPC_RESOURCE_EXHAUSTED : GRPC_INVALID_ARGUMENT,
+			   "CopyFile of '%s' (offset %lld, %llu bytes of %lld): %s", req->path,
+			   (long long)req->offset, (unsigned long long)ctx.written,
+			   (long long)req->file_size,
+			   err == -EINVAL ? "not an absolute canonical path, or a chunk out of order "
+					    "or past the file's size" :
+			   err == -EISDIR ? "a directory has that path" :
+			   err == -ENOTDIR ? "a parent is a file" : "out of memory");
+	} else {
+		if ((uint64_t)req->offset + ctx.written == (uint64_t)req->file_size)
+			agent_log(svc->log, "info", "", "CopyFile: %s (%lld bytes, mode %#o) is in "
+				  "the file store", req->path, (long long)req->file_size,
+				  req->file_mode & 07777);
+		reply_empty(call);
+	}
+out:
+	free(req);
+}
+
 static const struct method {
 	const char *service; /* ttRPC service name */
 	const char *name;    /* method */
@@ -809,6 +907,7 @@ static const struct method {
 	{ "grpc.AgentService", "ReadStderr", read_stderr },
 	{ "grpc.AgentService", "WriteStdin", write_stdin },
 	{ "grpc.AgentService", "CloseStdin", close_stdin },
+	{ "grpc.AgentService", "CopyFile", copy_file },
 	{ "vsockagent.Extras", "ListContainers", list_containers },
 };
 

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "include/acpi_ecam.h" /* struct acpi_ecam, ACPI_MAX_ECAM */
+
 struct acpi_header {
 	char signature[4];
 	uint32_t length;
@@ -78,16 +80,6 @@ struct acpi_spcr_info {
 	uint8_t interface_type;   /* 3 = ARM PL011, 0 = 16550, 0x0e = SBSA */
 	struct acpi_gas base;     /* register base */
 };
-
-/* One ECAM window from MCFG (PCI Firmware spec 3.2 §4.1.2). */
-struct acpi_ecam {
-	uint64_t base;       /* physical address of bus start_bus, device 0 */
-	uint16_t segment;    /* PCI segment group */
-	uint8_t start_bus;   /* first bus decoded */
-	uint8_t end_bus;     /* last bus decoded */
-};
-
-#define ACPI_MAX_ECAM 8
 
 /* Arm GIC as MADT describes it (ACPI 6.4 §5.2.12.14-16), plus the
  * generic timer's interrupt from GTDT (§5.2.24). */

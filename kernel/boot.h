@@ -12,6 +12,31 @@
 
 #include "kernel/config.h"
 
+#define BOOT_MAX_RANGES 256 /* memory map ranges kept for the page tables */
+
+/* What a range of physical memory is, as far as the kernel is concerned. */
+enum mem_kind {
+	MEM_FREE,     /* RAM nobody uses after ExitBootServices */
+	MEM_KERNEL,   /* RAM the image and its reservations occupy (loader code/data) */
+	MEM_FIRMWARE, /* RAM the firmware keeps: ACPI tables, runtime services */
+	MEM_DEVICE,   /* not RAM: MMIO, reserved, unusable */
+};
+
+struct mem_range {
+	uint64_t base;      /* physical address, page aligned */
+	uint64_t bytes;     /* length, whole pages */
+	enum mem_kind kind; /* see enum */
+};
+
+#define BOOT_MAX_BIN 32 /* files read from \bin\ on the ESP */
+
+/* A file from the ESP's \bin\ folder, in EfiLoaderData pages. */
+struct boot_file {
+	char name[64];  /* its name: /bin/NAME in the file store */
+	void *data;     /* contents */
+	size_t size;    /* bytes */
+};
+
 struct boot_info {
 	uint64_t rsdp;             /* physical address of the ACPI RSDP, or 0 */
 	void *heap;                /* general heap region */
@@ -27,6 +52,16 @@ struct boot_info {
 	unsigned exit_attempts;    /* ExitBootServices calls it took */
 	unsigned config_problems;  /* option problems reported */
 	char firmware[64];         /* firmware vendor and revision */
+	uint64_t epoch_seconds;    /* wall clock (Unix time) from the firmware's RTC, 0: none */
+	uint64_t image_base;       /* where the firmware loaded the image */
+	uint64_t image_bytes;      /* and its size */
+	uint64_t boot_stack_base;  /* the map range holding the stack efi_main runs on */
+	uint64_t boot_stack_bytes; /* (boot services data the kernel keeps using) */
+	struct mem_range ranges[BOOT_MAX_RANGES]; /* the final memory map, merged */
+	unsigned nranges;          /* entries used */
+	unsigned ranges_dropped;   /* descriptors that did not fit (reported) */
+	struct boot_file bin[BOOT_MAX_BIN]; /* \bin\ on the ESP */
+	unsigned nbin;             /* files read */
 };
 
 struct acpi;

@@ -17,7 +17,8 @@
 #include "include/log.h"
 
 static const char *const fault_choices[] = {
-	"none", "ud", "de", "gp", "pf", "bp", "df", "panic", NULL,
+	"none", "ud", "de", "gp", "pf", "bp", "df", "panic", "stack_overflow",
+	"write_text", "exec_data", NULL,
 };
 
 #define CFG struct agent_config
@@ -26,6 +27,10 @@ static const struct option_desc kernel_option_descs[] = {
 	OPTION_UINT("agent.pool_mib", CFG, pool_mib, 1, 1024, 1),
 	OPTION_UINT("agent.heap_mib", CFG, heap_mib, 1, 1024, 1),
 	OPTION_UINT("agent.stats_ms", CFG, stats_ms, 0, 3600000, 1),
+	OPTION_UINT("agent.store_mib", CFG, store_mib, 1, 1024, 1),
+	OPTION_UINT("agent.bin_max_mib", CFG, bin_max_mib, 1, 256, 1),
+	OPTION_UINT("agent.container_mem_mib", CFG, container_mem_mib, 1, 4096, 1),
+	OPTION_STRING("test.run", CFG, test_run, NULL),
 	OPTION_STRING("test.fault", CFG, test_fault, fault_choices),
 	OPTION_BOOL("test.poweroff", CFG, test_poweroff),
 	OPTION_UINT("test.spin", CFG, test_spin, 0, 8, 1),
@@ -51,6 +56,9 @@ void config_defaults(struct agent_config *cfg)
 	agent_options_defaults(&cfg->agent);
 	cfg->pool_mib = 4;
 	cfg->heap_mib = 16;
+	cfg->store_mib = 64;
+	cfg->bin_max_mib = 32;
+	cfg->container_mem_mib = 128;
 	strcpy(cfg->test_fault, "none");
 }
 

@@ -37,6 +37,10 @@ struct agent_config {
 	uint32_t pool_mib;               /* agent.pool_mib: DMA page pool size */
 	uint32_t heap_mib;               /* agent.heap_mib: general heap size */
 	uint32_t stats_ms;               /* agent.stats_ms: print counters this often (0: never) */
+	uint32_t store_mib;              /* agent.store_mib: the file store's bound */
+	uint32_t bin_max_mib;            /* agent.bin_max_mib: largest \bin\ file read at boot */
+	uint32_t container_mem_mib;      /* agent.container_mem_mib: a program's memory limit */
+	char test_run[CONFIG_STRING_MAX]; /* test.run: a program of the store to run at boot */
 	char test_fault[CONFIG_STRING_MAX]; /* test.fault: deliberate fault to raise */
 	bool test_poweroff;              /* test.poweroff: power off after boot */
 	uint32_t test_echo_out;          /* test.echo_out: connect to host CID 2 on this port and echo */

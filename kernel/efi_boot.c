@@ -12,16 +12,19 @@
 #include <string.h>
 
 #include "include/arch.h"
+#include "include/pool.h"
 #include "kernel/acpi.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
-#include "kernel/pool.h"
 
 #define CONFIG_FILE_MAX (64u << 10) /* \agent.cfg larger than this is refused */
 #define EXIT_RETRIES 8
 #define MAP_SLACK_DESCRIPTORS 16    /* room for the map to grow between calls */
 #define POOL_MAX_ADDRESS 0xffffffffull
 #define IST_STACK_BYTES (16u << 10)
+
+static void *allocate_pages(EFI_ALLOCATE_TYPE type, uint64_t max, size_t bytes,
+			    const char *what);
 
 static EFI_SYSTEM_TABLE *st;
 static EFI_BOOT_SERVICES *bs;
@@ -146,6 +149,82 @@ close_root:
 	root->Close(root);
 }
 
+/*
+ * \bin\ on the ESP: every regular file up to cfg->bin_max_mib (and in
+ * all up to cfg->store_mib) into EfiLoaderData pages, for the file
+ * store (DESIGN §9).  Larger files and names that are not plain ASCII
+ * are reported and left out.
+ */
+static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config *cfg,
+			    struct boot_info *info)
+{
+	EFI_GUID fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
+	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
+	EFI_FILE_HANDLE root, dir, file;
+	uint64_t max = (uint64_t)cfg->bin_max_mib << 20, total = 0;
+	union { EFI_FILE_INFO info; uint8_t bytes[1024]; } entry;
+
+	if (bs->HandleProtocol(loaded->DeviceHandle, &fs_guid, (void **)&fs) != EFI_SUCCESS ||
+	    fs->OpenVolume(fs, &root) != EFI_SUCCESS)
+		return;
+	if (root->Open(root, &dir, L"\\bin", EFI_FILE_MODE_READ, 0) != EFI_SUCCESS)
+		goto close_root;
+	for (;;) {
+		UINTN size = sizeof(entry);
+		EFI_FILE_INFO *fi = &entry.info;
+		struct boot_file *bf;
+		char name[64];
+		size_t n = 0;
+		bool ok = true;
+
+		if (dir->Read(dir, &size, &entry) != EFI_SUCCESS || size == 0)
+			break;
+		if (fi->Attribute & EFI_FILE_DIRECTORY)
+			continue;
+		for (; fi->FileName[n] && ok; n++) {
+			ok = n + 1 < sizeof(name) && fi->FileName[n] > 0x20 && fi->FileName[n] < 0x7f &&
+			     fi->FileName[n] != '/';
+			name[n] = (char)fi->FileName[n];
+		}
+		name[ok ? n : 0] = '\0';
+		if (!ok || !n) {
+			kprintf("bin: a file with a name that is not plain ASCII is left out\n");
+			continue;
+		}
+		if (fi->FileSize > max || total + fi->FileSize > ((uint64_t)cfg->store_mib << 20) ||
+		    info->nbin == BOOT_MAX_BIN) {
+			kprintf("bin: \\bin\\%s (%llu bytes) is left out: over the limit of %u MiB "
+				"a file, %u MiB in all, %u files\n", name,
+				(unsigned long long)fi->FileSize, cfg->bin_max_mib, cfg->store_mib,
+				BOOT_MAX_BIN);
+			continue;
+		}
+		bf = &info->bin[info->nbin];
+		if (dir->Open(dir, &file, fi->FileName, EFI_FILE_MODE_READ, 0) != EFI_SUCCESS)
+			continue;
+		size = fi->FileSize;
+		bf->data = size ? allocate_pages(AllocateAnyPages, 0, size, "\\bin file") : NULL;
+		if ((size && !bf->data) || file->Read(file, &size, bf->data) != EFI_SUCCESS ||
+		    size != fi->FileSize) {
+			kprintf("bin: cannot read \\bin\\%s\n", name);
+			file->Close(file);
+			continue;
+		}
+		file->Close(file);
+		/* programs may map the last page: no firmware leftovers past the end */
+		memset((uint8_t *)bf->data + size, 0, ((size + 4095) & ~(UINTN)4095) - size);
+		strcpy(bf->name, name);
+		bf->size = size;
+		total += size;
+		info->nbin++;
+	}
+	kprintf("bin: %u files (%llu KiB) read from \\bin\\\n", info->nbin,
+		(unsigned long long)(total >> 10));
+	dir->Close(dir);
+close_root:
+	root->Close(root);
+}
+
 /* ------------------------------------------------------------------ */
 /* ACPI, heap, pool                                                     */
 /* ------------------------------------------------------------------ */
@@ -220,14 +299,67 @@ static bool usable_after_exit(UINT32 type)
 	return false;
 }
 
+static enum mem_kind kind_of(UINT32 type)
+{
+	switch (type) {
+	case EfiConventionalMemory:
+	case EfiBootServicesCode:
+	case EfiBootServicesData:
+		return MEM_FREE;
+	case EfiLoaderCode:
+	case EfiLoaderData:
+		return MEM_KERNEL;
+	case EfiACPIReclaimMemory:
+	case EfiACPIMemoryNVS:
+	case EfiRuntimeServicesCode:
+	case EfiRuntimeServicesData:
+		return MEM_FIRMWARE;
+	}
+	return MEM_DEVICE;
+}
+
+/* Keep the map for the page tables: adjacent descriptors of one kind
+ * merge; the range holding our own stack is the kernel's, not free. */
+static void keep_range(struct boot_info *info, uint64_t base, uint64_t bytes,
+		       enum mem_kind kind)
+{
+	struct mem_range *last = info->nranges ? &info->ranges[info->nranges - 1] : NULL;
+
+	if (kind == MEM_FREE && info->boot_stack_base >= base &&
+	    info->boot_stack_base < base + bytes)
+		kind = MEM_KERNEL;
+	if (last && last->kind == kind && last->base + last->bytes == base) {
+		last->bytes += bytes;
+		return;
+	}
+	if (info->nranges == BOOT_MAX_RANGES) {
+		info->ranges_dropped++;
+		return;
+	}
+	info->ranges[info->nranges++] = (struct mem_range){ base, bytes, kind };
+}
+
 static void summarise_map(const uint8_t *map, UINTN map_size, UINTN desc_size,
 			  struct boot_info *info)
 {
+	uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
+
 	info->ram_bytes = info->free_bytes = 0;
 	info->map_entries = map_size / desc_size;
+	/* the stack efi_main runs on: the boot task keeps it for good */
+	for (UINTN off = 0; off + desc_size <= map_size; off += desc_size) {
+		const EFI_MEMORY_DESCRIPTOR *d = (const void *)(map + off);
+
+		if (sp >= d->PhysicalStart && sp < d->PhysicalStart + d->NumberOfPages * 4096) {
+			info->boot_stack_base = d->PhysicalStart;
+			info->boot_stack_bytes = d->NumberOfPages * 4096;
+		}
+	}
 	for (UINTN off = 0; off + desc_size <= map_size; off += desc_size) {
 		const EFI_MEMORY_DESCRIPTOR *d = (const void *)(map + off);
 		uint64_t bytes = d->NumberOfPages * 4096;
+
+		keep_range(info, d->PhysicalStart, bytes, kind_of(d->Type));
 
 		if (!usable_after_exit(d->Type))
 			continue;
@@ -296,6 +428,37 @@ static const void *identity_map(uint64_t phys, size_t len)
 	return (const void *)(uintptr_t)phys;
 }
 
+/* Days from 1970-01-01 to year-month-day (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The firmware's real-time clock as Unix time (UEFI 2.10 §8.3.1), for
+ * programs' CLOCK_REALTIME; 0 when it has none. */
+static uint64_t wall_clock(void)
+{
+	EFI_TIME t;
+	int64_t secs;
+
+	if (st->RuntimeServices->GetTime(&t, NULL) != EFI_SUCCESS || t.Year < 1970 ||
+	    t.Month < 1 || t.Month > 12 || t.Day < 1 || t.Day > 31)
+		return 0;
+	secs = days_from_civil(t.Year, t.Month, t.Day) * 86400 + t.Hour * 3600 +
+	       t.Minute * 60 + t.Second;
+	if (t.TimeZone != EFI_UNSPECIFIED_TIMEZONE)
+		secs += (int64_t)t.TimeZone * 60; /* minutes to add to local time for UTC */
+	return secs > 0 ? (uint64_t)secs : 0;
+}
+
 int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 	     struct acpi *acpi, struct boot_info *info)
 {
@@ -320,12 +483,16 @@ int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 		(st->Hdr.Revision & 0xffff) / 10);
 
 	config_defaults(cfg);
+	info->epoch_seconds = wall_clock();
 	if (bs->HandleProtocol(image_handle, &loaded_guid, (void **)&loaded) ==
 	    EFI_SUCCESS) {
 		kprintf("image: loaded at %p, %llu bytes\n", loaded->ImageBase,
 			(unsigned long long)loaded->ImageSize);
+		info->image_base = (uint64_t)(uintptr_t)loaded->ImageBase;
+		info->image_bytes = loaded->ImageSize;
 		parse_load_options(loaded, cfg, info);
 		read_config_file(loaded, cfg, info);
+		read_bin_folder(loaded, cfg, info);
 	}
 
 	/* The console moves to the ACPI-described UART while the firmware

@@ -45,5 +45,7 @@ void *heap_sbrk(intptr_t increment);
 
 /* selftest.c */
 void selftest_fault(const char *name);
+/* test.run: run a program of the file store, its output on the console. */
+void selftest_run_program(const char *path, uint32_t mem_mib);
 
 #endif

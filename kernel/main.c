@@ -15,12 +15,16 @@
 #include "drivers/virtio_vsock/virtio_vsock.h"
 #include "include/arch.h"
 #include "include/platform.h"
+#include "include/pool.h"
 #include "kernel/acpi.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
-#include "kernel/pool.h"
 #include "kernel/sched.h"
+#include "include/store.h"
+#include "kernel/user.h"
+#include "kernel/vm.h"
 #include "kernel/vsock_stack.h"
+#include "vsock/core.h"
 
 #define IMAGE_VERSION "0.1.0"
 
@@ -62,17 +66,39 @@ static void make_boot_id(char *out, size_t size)
 		 (unsigned long long)(v[1] & 0xffffffffffffull));
 }
 
+/* agent.run_file: a store file in user mode, on the program's task. */
+static int run_store_file(struct prog *prog, const char *path, uint64_t mem_limit, char *note,
+			  size_t note_len)
+{
+	struct store_file *file = store_get(path);
+	int status;
+
+	if (!file || file->is_dir) {
+		snprintf(note, note_len, "%s is no longer in the file store", path);
+		store_put(file);
+		return 127;
+	}
+	status = user_run(prog, file, path,
+			  mem_limit ? mem_limit : (uint64_t)config.container_mem_mib << 20, note,
+			  note_len);
+	store_put(file);
+	return status;
+}
+
 static void start_agent(void)
 {
 	int err;
 
 	config.agent.arch = ARCH_NAME;
 	config.agent.power_off = agent_power_off;
+	config.agent.run_file = run_store_file;
 	if (!config.agent.boot_id[0])
 		make_boot_id(config.agent.boot_id, sizeof(config.agent.boot_id));
 	err = agent_start(vsock_core, &config.agent, &agent);
 	if (err)
 		panic("the agent cannot start: %d", err);
+	kprintf("boot: agent started %llu ms after the image was entered\n",
+		(unsigned long long)(arch_clock_since_entry_ns() / 1000000));
 }
 
 /* agent.stats_ms: one line of counters, for people and for the tests. */
@@ -80,27 +106,31 @@ static void stats_task(void *arg)
 {
 	for (;;) {
 		struct virtio_vsock_stats vs = { 0 };
+		struct vsock_stats cs = { 0 };
 		uint64_t now;
 
 		sched_sleep_ns((uint64_t)config.stats_ms * 1000000);
 		now = arch_clock_ns();
 		if (vsock_dev)
 			virtio_vsock_stats(vsock_dev, &vs);
+		if (vsock_core)
+			vsock_core_stats(vsock_core, &cs);
 		platform_lock();
 		kprintf("stats: t=%llums irq=%llu timer=%llu switches=%llu idle=%llums "
 			"vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
 			"rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
-			"rst=%llu pool_pages=%zu\n",
+			"rst=%llu pool_pages=%zu free_pages=%zu heap_used=%zu\n",
 			(unsigned long long)(now / 1000000),
 			(unsigned long long)arch_irq_total(),
-			(unsigned long long)arch_irq_count(0xf0),
+			(unsigned long long)arch_irq_count(arch_timer_irq()),
 			(unsigned long long)sched_switch_count(),
 			(unsigned long long)(sched_idle_ns() / 1000000),
 			(unsigned long long)vs.irq_rx, (unsigned long long)vs.irq_tx,
 			(unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
 			(unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
 			(unsigned long long)vs.rx_bad, vs.rx_posted,
-			(unsigned long long)vs.rst_replies, pool_pages_in_use(&dma_pool));
+			(unsigned long long)cs.rst_sent, pool_pages_in_use(&dma_pool),
+			vm_pages_free(), heap_used());
 		platform_unlock();
 	}
 }
@@ -112,6 +142,31 @@ static void spin_task(void *arg)
 
 	for (;;)
 		n++;
+}
+
+/* File memory for the store: whole pages of free RAM. */
+static void *store_pages(size_t bytes)
+{
+	return vm_page_alloc((bytes + VM_PAGE - 1) / VM_PAGE);
+}
+
+static void store_pages_free(void *p, size_t bytes)
+{
+	vm_page_free(p, (bytes + VM_PAGE - 1) / VM_PAGE);
+}
+
+/* The file store, with the ESP's \bin\ files as /bin/NAME. */
+static void start_store(void)
+{
+	char path[STORE_PATH_MAX];
+
+	store_init((size_t)config.store_mib << 20, store_pages, store_pages_free);
+	for (unsigned i = 0; i < boot.nbin; i++) {
+		snprintf(path, sizeof(path), "/bin/%s", boot.bin[i].name);
+		if (store_add(path, boot.bin[i].data, boot.bin[i].size, 0755, false) != 0)
+			kprintf("store: cannot add %s\n", path);
+	}
+	kprintf("store: %u files from \\bin\\, limit %u MiB\n", boot.nbin, config.store_mib);
 }
 
 /* Time, tasks, PCI and the vsock device; returns only when all are up. */
@@ -130,16 +185,20 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	if (pci_init(ecam, windows) != 0)                        /* ECAM from MCFG */
 		panic("no PCI configuration space");
 	pci_report();
-	if (virtio_vsock_probe(&dma_pool, &vsock_dev) != 0) {    /* the vsock device */
+	if (vsock_device_probe(&dma_pool, &vsock_dev) != 0) {    /* the vsock device */
 		kprintf("vsock: cannot continue without a vsock device; powering off\n");
 		arch_power_off(POWEROFF_NO_DEVICE);
 	}
+	entropy_probe(&dma_pool);                                /* virtio-rng, if any */
+	kprintf("random: programs' random bytes come from %s\n", user_entropy_source());
 	kprintf("pool: %zu pages in use after bring-up, %zu free\n",
 		pool_pages_in_use(&dma_pool), pool_pages_free(&dma_pool));
 	vsock_core = vsock_stack_start(vsock_dev, &config);       /* protocol + services */
 	if (!vsock_core)
 		panic("no vsock protocol core");
 	start_agent();                                           /* ttRPC, containers, logs */
+	if (config.test_run[0])
+		selftest_run_program(config.test_run, config.container_mem_mib);
 	if (config.stats_ms && !task_create("stats", stats_task, NULL, 16 << 10))
 		kprintf("stats: cannot start the stats task\n");
 	for (uint32_t i = 0; i < config.test_spin; i++)
@@ -156,6 +215,7 @@ static void report_takeover(void)
 		(unsigned long long)(boot.ram_bytes >> 20), boot.map_entries,
 		(unsigned long long)(boot.free_bytes >> 20), boot.exit_attempts);
 	kprintf("heap: %zu KiB at %p\n", heap_size() >> 10, boot.heap);
+	vm_report();
 	kprintf("pool: %zu pages (%zu KiB) at phys %#llx, %zu in use\n",
 		pool_usable_pages(&dma_pool), pool_usable_pages(&dma_pool) * 4,
 		(unsigned long long)boot.pool_phys, pool_pages_in_use(&dma_pool));
@@ -179,6 +239,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	struct acpi_fadt_info fadt;
 	int err;
 
+	arch_clock_mark_entry();                                 /* for the boot time below */
 	/* Firmware phase: options, ACPI, memory reservations, then exit. */
 	if (efi_boot(image, system_table, &config, &acpi, &boot) != 0)
 		return EFI_LOAD_ERROR; /* boot services still up: back to firmware */
@@ -187,7 +248,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	arch_cpu_init(boot.ist_stacks, boot.ist_stack_bytes);   /* own descriptor tables / vectors */
 	kprintf("vsock-agent %s (%s): took over the machine\n", IMAGE_VERSION,
 		ARCH_NAME);
+	vm_init(&boot);                                          /* own page tables */
 	heap_init(boot.heap, boot.heap_bytes);                   /* malloc's region */
+	start_store();                                           /* programs: \\bin\\, CopyFile */
+	syscall_set_wall_clock(boot.epoch_seconds);              /* programs' CLOCK_REALTIME */
 	if (pool_init(&dma_pool, boot.pool, dma_addr(arch_phys_to_dma(boot.pool_phys)),
 		      boot.pool_bytes) != 0)                     /* DMA page pool */
 		panic("cannot set up the DMA page pool");

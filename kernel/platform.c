@@ -1,19 +1,23 @@
 /*
  * platform.c -- include/platform.h for the image: one CPU, so the lock is
- * "interrupts off" (which also stops preemption), and a wait queue is a
- * list of blocked tasks.  Only tasks take the lock, always with interrupts
- * on; holding it across platform_wait is how a task sleeps atomically.
+ * "interrupts off" (which also stops preemption), and waits are the
+ * scheduler's wait queues (kernel/sched.c).  Only tasks take the lock,
+ * always with interrupts on; holding it across platform_wait is how a task
+ * sleeps atomically.  Nothing here is called by the scheduler.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "include/arch.h"
 #include "include/platform.h"
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
 
-struct waiter {
-	struct waiter *next; /* next sleeper on the same queue */
-	struct task *task;   /* who sleeps */
+/* A task spawned for portable code, and what runs once it is gone. */
+struct platform_task {
+	struct task *task;                       /* the scheduler's task */
+	void (*exit_fn)(void *arg, bool killed); /* platform_task_spawn's */
+	void *exit_arg;                          /* its argument */
 };
 
 static bool locked; /* platform lock held (interrupts are off then) */
@@ -41,65 +45,65 @@ void platform_unlock(void)
 
 int platform_wait(struct wait_queue *wq, uint64_t deadline_ns)
 {
-	struct waiter self = { NULL, sched_current() };
-	struct waiter **p;
-	bool woken;
+	int err;
 
-	if (self.task->kill_requested)
-		return -EINTR;
-	for (p = &wq->first; *p; p = &(*p)->next)
-		;
-	*p = &self;
 	locked = false;          /* others may take the lock while we sleep */
-	woken = sched_block(deadline_ns);
+	err = sched_wait(wq, deadline_ns);
 	locked = true;           /* interrupts are still off: we hold it again */
-	for (p = &wq->first; *p; p = &(*p)->next) {
-		if (*p == &self) {
-			*p = self.next;
-			break;
-		}
-	}
-	if (self.task->kill_requested)
-		return -EINTR;
-	return woken ? 0 : -ETIMEDOUT;
+	return err;
 }
 
 void platform_wake(struct wait_queue *wq)
 {
-	struct waiter *w = wq->first;
-
-	wq->first = NULL;
-	for (; w; w = w->next)
-		sched_wake(w->task);
+	sched_wake_all(wq);
 }
 
 /* ---- tasks ---- */
+
+/* The reaper calls this once the task is gone: exit_fn runs locked. */
+static void task_exited(void *arg, bool killed)
+{
+	struct platform_task *pt = arg;
+
+	platform_lock();
+	if (pt->exit_fn)
+		pt->exit_fn(pt->exit_arg, killed);
+	platform_unlock();
+	free(pt);
+}
 
 int platform_task_spawn(struct platform_task **out, const char *name,
 			void (*fn)(void *arg), void *arg, size_t stack_bytes,
 			void (*exit_fn)(void *arg, bool killed), void *exit_arg)
 {
-	struct task *t;
+	struct platform_task *pt = malloc(sizeof(*pt));
 
+	if (!pt)
+		return -ENOMEM;
+	pt->exit_fn = exit_fn;
+	pt->exit_arg = exit_arg;
 	/* Created runnable but unable to run before its exit callback is
 	 * set: interrupts stay off across both steps. */
 	arch_irq_disable();
-	t = task_create(name, fn, arg, stack_bytes);
-	if (t)
-		sched_set_exit(t, exit_fn, exit_arg);
+	pt->task = task_create(name, fn, arg, stack_bytes);
+	if (pt->task)
+		sched_set_exit(pt->task, task_exited, pt);
 	arch_irq_enable();
-	if (!t)
+	if (!pt->task) {
+		free(pt);
 		return -ENOMEM;
-	*out = (struct platform_task *)t;
+	}
+	if (out)
+		*out = pt;
 	return 0;
 }
 
-void platform_task_kill(struct platform_task *task)
+void platform_task_kill(struct platform_task *pt)
 {
 	arch_irq_disable();
-	sched_kill((struct task *)task);
+	sched_kill(pt->task);
 	arch_irq_enable();
-	if ((struct task *)task == sched_current())
+	if (pt->task == sched_current())
 		sched_yield(); /* killing yourself takes effect now */
 }
 

@@ -7,7 +7,7 @@
  * page of each allocation, so a free can check that it names exactly one
  * live allocation (right start, right length) before touching anything.
  */
-#include "kernel/pool.h"
+#include "include/pool.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,7 @@
 /*
- * sched.c -- preemptive round-robin scheduler for one CPU (see sched.h).
+ * sched.c -- preemptive round-robin scheduler for one CPU (see sched.h),
+ * with the wait queues tasks sleep on (as xv6 keeps sleep and wakeup in
+ * proc.c; kernel/platform.c only adapts them to include/platform.h).
  *
  * All scheduler state is touched with interrupts off.  A switch happens
  * in schedule(): called by a task that blocks or yields, or at the end of
@@ -8,13 +10,21 @@
  * nearest event: the end of the slice if another task is ready, else the
  * earliest deadline of a blocked task, else never (a halted, idle CPU).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "include/arch.h"
-#include "include/platform.h"
+#include "include/platform.h" /* struct wait_queue */
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+#include "kernel/vm.h"
+
+/* A task asleep on a wait queue; lives on that task's stack. */
+struct waiter {
+	struct waiter *next; /* next sleeper on the same queue */
+	struct task *task;   /* who sleeps */
+};
 
 static struct task boot_task;     /* the flow that called sched_init */
 static struct task *idle_task;    /* runs when nothing else can */
@@ -72,7 +82,7 @@ struct task *task_create(const char *name, void (*entry)(void *), void *arg,
 	struct task **tail;
 	bool irq_on;
 
-	if (!t || !(t->stack = malloc(stack_bytes))) {
+	if (!t || !(t->stack = vm_stack_alloc(stack_bytes))) {
 		kprintf("sched: no memory for task %s (%zu byte stack)\n", name,
 			stack_bytes);
 		free(t);
@@ -109,32 +119,54 @@ static void irq_save(bool *was_on)
 	arch_irq_disable();
 }
 
+/* Unlink every dead task (but the running one) into a list of their own,
+ * still in creation order. */
+static struct task *unlink_dead(void)
+{
+	struct task *dead = NULL, **tail = &dead, **p = &all_tasks;
+
+	while (*p) {
+		struct task *t = *p;
+
+		if (t->state != TASK_DEAD || t == current) {
+			p = &t->next;
+			continue;
+		}
+		*p = t->next;
+		task_count--;
+		t->next = NULL;
+		*tail = t;
+		tail = &t->next;
+	}
+	return dead;
+}
+
 /*
- * The reaper: unlinks dead tasks, runs their exit callbacks with the
- * platform lock held, frees their stacks.  A task never frees its own
- * stack, and exit callbacks never run in scheduler context.
+ * The reaper: unlinks dead tasks (interrupts off), then with interrupts
+ * on runs their exit callbacks and frees their stacks.  A task never
+ * frees its own stack, and exit callbacks never run in scheduler context.
  */
 static void reaper_loop(void *arg)
 {
-	platform_lock();
+	arch_irq_disable();
 	for (;;) {
-		struct task **p = &all_tasks;
+		struct task *dead = unlink_dead();
 
-		while (*p) {
-			struct task *t = *p;
+		if (!dead) {
+			sched_wait(&reaper_wq, UINT64_MAX);
+			continue;
+		}
+		arch_irq_enable();
+		while (dead) {
+			struct task *t = dead;
 
-			if (t->state != TASK_DEAD || t == current) {
-				p = &t->next;
-				continue;
-			}
-			*p = t->next;
-			task_count--;
+			dead = t->next;
 			if (t->exit_fn)
 				t->exit_fn(t->exit_arg, t->killed);
-			free(t->stack);
+			vm_stack_free(t->stack, t->stack_bytes);
 			free(t);
 		}
-		platform_wait(&reaper_wq, PLATFORM_FOREVER);
+		arch_irq_disable();
 	}
 }
 
@@ -182,14 +214,16 @@ static void schedule(bool preempted)
 
 	need_resched = false;
 	/* A task asked to die ends here if it was interrupted (so it holds
-	 * no lock: the lock keeps interrupts off) and is not a system task. */
+	 * no lock: the lock keeps interrupts off) and is not a system task.
+	 * A user process ends itself when killed (kernel/user.c), on its way
+	 * back to user mode, so that its address space is freed. */
 	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE &&
-	    prev != &boot_task && prev != idle_task && prev != reaper_task) {
+	    !prev->user && prev != &boot_task && prev != idle_task && prev != reaper_task) {
 		prev->state = TASK_DEAD;
 		prev->killed = true;
 	}
 	if (prev->state == TASK_DEAD)
-		platform_wake(&reaper_wq);
+		sched_wake_all(&reaper_wq);
 	expire_deadlines(now);
 	next = pick_next(prev);
 	if (next == idle_task && prev->state == TASK_RUNNABLE && prev != idle_task)
@@ -202,6 +236,16 @@ static void schedule(bool preempted)
 		return;
 	next->switches++;
 	switch_count++;
+	/* a user process's address space and TLS register follow it */
+	if (prev->as)
+		prev->user_tls = arch_user_tls_get();
+	if (next->as) {
+		vm_space_activate(next->as);
+		arch_user_tls_set(next->user_tls);
+	}
+	arch_set_kernel_stack(next->kernel_entry_sp ? next->kernel_entry_sp :
+			      next->stack ? (uintptr_t)next->stack + next->stack_bytes : 0,
+			      (uintptr_t)next->stack);
 	arch_switch(&prev->sp, next->sp);
 	/* back in prev, possibly much later */
 }
@@ -225,6 +269,38 @@ void sched_wake(struct task *t)
 		t->state = TASK_RUNNABLE;
 		need_resched = true;
 	}
+}
+
+int sched_wait(struct wait_queue *wq, uint64_t deadline_ns)
+{
+	struct waiter self = { NULL, current };
+	struct waiter **p;
+	bool woken;
+
+	if (current->kill_requested)
+		return -EINTR;
+	for (p = &wq->first; *p; p = &(*p)->next)
+		;
+	*p = &self;
+	woken = sched_block(deadline_ns);
+	for (p = &wq->first; *p; p = &(*p)->next) {
+		if (*p == &self) {
+			*p = self.next;
+			break;
+		}
+	}
+	if (current->kill_requested)
+		return -EINTR;
+	return woken ? 0 : -ETIMEDOUT;
+}
+
+void sched_wake_all(struct wait_queue *wq)
+{
+	struct waiter *w = wq->first;
+
+	wq->first = NULL;
+	for (; w; w = w->next)
+		sched_wake(w->task);
 }
 
 void sched_kill(struct task *t)
@@ -281,6 +357,20 @@ void sched_start_preemption(void)
 	slice_start_ns = arch_clock_ns();
 	arm_timer(slice_start_ns);
 	arch_irq_enable();
+}
+
+void sched_stack_overflow(uintptr_t fault_addr, uintptr_t pc)
+{
+	struct task *t = current;
+
+	panic("stack overflow in task '%s': access at %#lx (guard page below its %zu-byte "
+	      "stack at %p), pc %#lx", t ? t->name : "?", (unsigned long)fault_addr,
+	      t ? t->stack_bytes : 0, t ? t->stack : NULL, (unsigned long)pc);
+}
+
+bool sched_in_guard(uintptr_t addr)
+{
+	return current && vm_is_guard(addr, (uintptr_t)current->stack);
 }
 
 uint64_t sched_switch_count(void)

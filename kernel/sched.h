@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct wait_queue; /* include/platform.h */
+struct user_proc;  /* kernel/user.h */
+struct vm_space;   /* kernel/vm.h */
+
 #define TASK_NAME_MAX 24
 #define SCHED_SLICE_NS 10000000ull /* 10 ms time slice */
 
@@ -32,7 +36,7 @@ enum task_state {
 struct task {
 	char name[TASK_NAME_MAX];  /* for reports */
 	uintptr_t sp;              /* saved stack pointer while switched out */
-	void *stack;               /* stack memory (heap), NULL for boot task */
+	void *stack;               /* stack memory (guarded pages), NULL for boot task */
 	size_t stack_bytes;        /* its size */
 	enum task_state state;     /* see enum */
 	uint64_t deadline_ns;      /* BLOCKED: wake then (UINT64_MAX: never) */
@@ -45,6 +49,11 @@ struct task {
 	bool killed;               /* DEAD because it was killed, not returned */
 	void (*exit_fn)(void *arg, bool killed); /* called by the reaper */
 	void *exit_arg;            /* its argument */
+	/* A task running a user process (kernel/user.c): */
+	struct user_proc *user;    /* the process, NULL for a kernel task */
+	struct vm_space *as;       /* its address space, loaded when switched in */
+	uint64_t user_tls;         /* its TLS register (FS base / TPIDR_EL0) */
+	uintptr_t kernel_entry_sp; /* where traps from user mode enter (x86 rsp0), 0: stack top */
 	struct task *next;         /* all tasks, in creation order */
 };
 
@@ -55,7 +64,8 @@ struct task *task_create(const char *name, void (*entry)(void *), void *arg,
 /* Ask `task` to end: a blocked task is woken (its waits fail), a running
  * one ends at its next preemption.  Interrupts off. */
 void sched_kill(struct task *task);
-/* Register what the reaper calls (lock held) once `task` is gone. */
+/* Register what the reaper calls once `task` is gone (in the reaper's own
+ * task, interrupts on, nothing held). */
 void sched_set_exit(struct task *task, void (*exit_fn)(void *, bool), void *arg);
 struct task *sched_current(void);
 
@@ -67,9 +77,33 @@ void sched_wake(struct task *task);
 void sched_yield(void);
 void sched_sleep_ns(uint64_t ns);
 
+/*
+ * Wait queues (struct wait_queue, include/platform.h): a list of blocked
+ * tasks, each linked in by a waiter on its own stack.  Both calls with
+ * interrupts off, which is what makes "check the condition, then sleep"
+ * atomic against the waker:
+ *
+ *	arch_irq_disable();
+ *	while (!condition)
+ *		if (sched_wait(&wq, deadline) != 0)
+ *			break;                  // -ETIMEDOUT or -EINTR
+ *	arch_irq_enable();
+ *
+ * sched_wait returns 0 when woken, -ETIMEDOUT at the deadline, -EINTR
+ * once the task is being killed (sched_kill).  sched_wake_all wakes every
+ * sleeper (from tasks or interrupt handlers); wake-ups may be spurious.
+ */
+int sched_wait(struct wait_queue *wq, uint64_t deadline_ns);
+void sched_wake_all(struct wait_queue *wq);
+
 /* Called by the arch layer. */
 void sched_timer_interrupt(void);
 void sched_irq_exit(void);
+
+/* Stack overflows: is `addr` in the guard page below the current task's
+ * stack?  sched_stack_overflow reports one, naming the task, and panics. */
+bool sched_in_guard(uintptr_t addr);
+__attribute__((noreturn)) void sched_stack_overflow(uintptr_t fault_addr, uintptr_t pc);
 
 /* Counters for reports and tests. */
 uint64_t sched_switch_count(void);

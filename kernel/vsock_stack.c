@@ -1,9 +1,11 @@
 /*
- * vsock_stack.c -- joins the portable vsock core (vsock/) to the
- * virtio-vsock driver and starts the services that need nothing else:
+ * vsock_stack.c -- finds the virtio-vsock device on PCI, puts the portable
+ * vsock core (vsock/) on it and starts the services that need nothing else:
  *
- *   agent.diag_services=1   echo (7), discard (9), source (19), each a task
- *                           serving all its connections (vsock/diag.c);
+ *   agent.diag_services=1   echo (7), discard (9), source (19) and, when
+ *                           the device has SEQPACKET, seqpacket echo (1007),
+ *                           each a task serving all its connections
+ *                           (vsock/diag.c);
  *   test.echo_out=PORT      the guest connects OUT to host CID 2 port PORT
  *                           and echoes what it reads until EOF, then
  *                           reconnects (guest -> host tests and benches).
@@ -11,8 +13,11 @@
 #include "kernel/vsock_stack.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "drivers/virtio_pci/pci.h"
+#include "drivers/virtio_pci/virtio_pci.h"
 #include "drivers/virtio_vsock/virtio_vsock.h"
 #include "include/platform.h"
 #include "kernel/kernel.h"
@@ -24,32 +29,36 @@
 #define SERVICE_STACK (32u << 10)
 #define ECHO_OUT_BUFFER 16384
 
-/* virtio_vsock_upper callbacks: the driver task calls them, lock held. */
-static void core_rx(void *ctx, const struct vsock_hdr *hdr, const void *payload,
-		    size_t len)
+/* The PCI side of the driver (the driver itself sees only virtio_ops). */
+int vsock_device_probe(struct dma_pool *pool, struct virtio_vsock **out)
 {
-	vsock_core_rx(ctx, hdr, payload, len);
-}
+	static struct virtio_device vdev; /* the one device, for good */
+	static char name[40];
+	struct pci_device *pci = pci_find(VIRTIO_PCI_VENDOR, VIRTIO_VSOCK_DEVICE_MODERN, 0);
+	int err;
 
-static void core_tx_ready(void *ctx)
-{
-	vsock_core_tx_ready(ctx);
-}
-
-static void core_reset(void *ctx)
-{
-	vsock_core_transport_reset(ctx);
-}
-
-/* vsock_core_tick takes the platform lock itself: step out of it. */
-static uint64_t core_tick(void *ctx, uint64_t now_ns)
-{
-	uint64_t next;
-
-	platform_unlock();
-	next = vsock_core_tick(ctx, now_ns);
-	platform_lock();
-	return next;
+	if (!pci)
+		pci = pci_find(VIRTIO_PCI_VENDOR, VIRTIO_VSOCK_DEVICE_TRANSITIONAL, 0);
+	if (!pci) {
+		log_printf("vsock: no virtio-vsock device (PCI %04x:%04x or %04x:%04x); "
+			   "start QEMU with -device vhost-user-vsock-pci or "
+			   "vhost-vsock-pci\n", VIRTIO_PCI_VENDOR,
+			   VIRTIO_VSOCK_DEVICE_MODERN, VIRTIO_PCI_VENDOR,
+			   VIRTIO_VSOCK_DEVICE_TRANSITIONAL);
+		return -ENODEV;
+	}
+	snprintf(name, sizeof(name), "virtio-vsock %02x:%02x.%u", pci->bus, pci->dev,
+		 pci->fn);
+	vdev.name = name;
+	err = virtio_pci_probe(pci, pool, &vdev);
+	if (err) {
+		log_printf("vsock: %s is not a usable virtio 1.x PCI device\n", name);
+		return -ENODEV;
+	}
+	err = virtio_vsock_probe(&vdev, pool, out);
+	if (err)
+		virtio_pci_remove(&vdev);
+	return err;
 }
 
 struct diag_service {
@@ -75,17 +84,29 @@ static void start_diag(struct vsock_core *core)
 {
 	static struct diag_service services[] = {
 		{ NULL, VSOCK_DIAG_ECHO }, { NULL, VSOCK_DIAG_DISCARD },
-		{ NULL, VSOCK_DIAG_SOURCE },
+		{ NULL, VSOCK_DIAG_SOURCE }, { NULL, VSOCK_DIAG_SEQ_ECHO },
 	};
-	static const char *const names[] = { "diag-echo", "diag-discard", "diag-source" };
+	static const char *const names[] = { "diag-echo", "diag-discard", "diag-source",
+					     "diag-seqecho" };
+	struct vsock_sock *probe;
+	unsigned count = 3;
 
-	for (unsigned i = 0; i < 3; i++) {
+	/* The SEQPACKET echo only where the device negotiated SEQPACKET. */
+	if (vsock_socket(core, VSOCK_TYPE_SEQPACKET, &probe) == 0) {
+		vsock_close(probe);
+		count = 4;
+	}
+	for (unsigned i = 0; i < count; i++) {
 		services[i].core = core;
 		if (!task_create(names[i], diag_task, &services[i], SERVICE_STACK))
 			kprintf("diag: cannot start %s\n", names[i]);
 	}
 	kprintf("diag: echo on port %u, discard on %u, source on %u\n",
 		VSOCK_DIAG_ECHO_PORT, VSOCK_DIAG_DISCARD_PORT, VSOCK_DIAG_SOURCE_PORT);
+	if (count == 4)
+		kprintf("diag: seqpacket echo on port %u\n", VSOCK_DIAG_SEQ_ECHO_PORT);
+	else
+		kprintf("diag: no seqpacket echo: the device did not offer SEQPACKET\n");
 }
 
 struct echo_out {
@@ -139,7 +160,6 @@ struct vsock_core *vsock_stack_start(struct virtio_vsock *dev,
 {
 	struct vsock_config vcfg;
 	struct vsock_core *core;
-	struct virtio_vsock_upper upper;
 	int err;
 
 	vsock_config_defaults(&vcfg);
@@ -148,9 +168,12 @@ struct vsock_core *vsock_stack_start(struct virtio_vsock *dev,
 		kprintf("vsock: cannot create the protocol core: %d\n", err);
 		return NULL;
 	}
-	upper = (struct virtio_vsock_upper){ core_rx, core_tx_ready, core_reset,
-					     core_tick, core };
-	virtio_vsock_attach(dev, &upper);
+	err = virtio_vsock_start(dev, core);
+	if (err) {
+		kprintf("vsock: cannot start the device: %d\n", err);
+		vsock_core_destroy(core);
+		return NULL;
+	}
 	kprintf("vsock: protocol core attached (guest CID %llu)\n",
 		(unsigned long long)vsock_core_local_cid(core));
 

@@ -7,8 +7,9 @@
 #   2. newlib from newlib-source, built per architecture into build/newlib/;
 #   3. nanopb's runtime from Debian's *source* package, fetched with a private
 #      apt list under build/apt/ (the system's sources stay untouched);
-#   4. gnu-efi for arm64, downloaded and extracted with the same private apt
-#      state (arm64 is never added to the system's architectures).
+#   4. gnu-efi and busybox-static (for the user-mode tests) for arm64,
+#      downloaded and extracted with the same private apt state (arm64 is
+#      never added to the system's architectures).
 # Each step leaves a stamp file; a second run with everything present takes
 # well under a second.
 set -euo pipefail
@@ -25,15 +26,18 @@ trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 packages=(
 	# build: both images, host tools, generated protobuf code
 	build-essential gnu-efi newlib-source nanopb
+	libyaml-dev                          # the backend's --config files
 	protobuf-compiler libprotobuf-dev    # protoc + google/protobuf/*.proto
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
-	# run: QEMU with its firmware
-	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
+	libc6-dev-arm64-cross musl-tools     # static test programs (issue 14)
+	# run: QEMU with its firmware; mtools makes FAT images of the ESP
+	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 mtools
 	# tests: pytest, the Python ttRPC client, the Linux test guest's
 	# initramfs (scripts/deps-linux-guest.sh), pcap dissection
 	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
 	clang-format                         # the formatting check (tests/lint)
 	clang libclang-rt-14-dev             # libFuzzer targets (make fuzz)
+	python3-matplotlib                   # make bench's chart
 )
 
 # --- 1. Debian packages -----------------------------------------------------
@@ -100,6 +104,19 @@ if [ ! -f "$efi_arm64/.stamp" ]; then
 	dpkg-deb -x "$efi_arm64"/gnu-efi_*_arm64.deb "$efi_arm64/root"
 	touch "$efi_arm64/.stamp"
 	log "gnu-efi arm64 extracted into $efi_arm64/root"
+fi
+
+# --- 2b. busybox-static for arm64 (the user-mode tests, issue 14) ---------
+bb_arm64=$build/busybox-arm64
+if [ ! -f "$bb_arm64/.stamp" ]; then
+	apt_private_ready
+	rm -rf "$bb_arm64" && mkdir -p "$bb_arm64"
+	(cd "$bb_arm64" && apt_private download busybox-static:arm64 >download.log 2>&1) ||
+		{ cat "$bb_arm64/download.log" >&2; exit 1; }
+	dpkg-deb -x "$bb_arm64"/busybox-static_*_arm64.deb "$bb_arm64/root"
+	[ -x "$bb_arm64/root/bin/busybox" ] || { log "busybox-static arm64 has no bin/busybox"; exit 1; }
+	touch "$bb_arm64/.stamp"
+	log "busybox-static arm64 extracted into $bb_arm64/root"
 fi
 
 # --- 3. nanopb runtime --------------------------------------------------------

@@ -5,7 +5,7 @@
 #
 #   make run                 x86_64 image
 #   ARCH=aarch64 make run    the other one
-#   AGENT_OPTS='...'         extra options for the image (agent.cfg syntax)
+#   AGENT_OPTS='...'         options for the image (load-options syntax: key=value ...)
 #   SERIAL=1                 also print the image's serial console at the end
 #
 # Everything lives in a private temporary folder that is removed on exit;
@@ -24,6 +24,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The image reaches the firmware through fw_cfg (-kernel, options as
+# -append, no default devices): the fastest path on both architectures
+# (bench/boot_paths.py).  README shows the folder-ESP form for disks.
 case $arch in
 x86_64)
 	efi=BOOTX64.EFI
@@ -31,22 +34,16 @@ x86_64)
 	qemu=(qemu-system-x86_64 -M q35,memory-backend=mem -cpu max
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
 		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd"
-		-drive format=raw,file=fat:rw:"$work/esp"
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04) ;;
 aarch64)
 	efi=BOOTAA64.EFI
 	cp /usr/share/AAVMF/AAVMF_VARS.fd "$work/vars.fd"
 	qemu=(qemu-system-aarch64 -M virt,memory-backend=mem -cpu cortex-a57
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
-		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd"
-		-drive if=none,id=esp,format=raw,file=fat:rw:"$work/esp"
-		-device virtio-blk-pci,drive=esp) ;;
+		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd") ;;
 *) echo "run.sh: ARCH must be x86_64 or aarch64" >&2; exit 2 ;;
 esac
 
-mkdir -p "$work/esp/EFI/BOOT"
-cp "$top/build/$arch/$efi" "$work/esp/EFI/BOOT/$efi"
-printf '%s\n' "$opts" >"$work/esp/agent.cfg"
 uds=$work/vsock.sock
 agentctl=("$host/agentctl" --addr "hvsock://$uds:1024")
 
@@ -64,9 +61,11 @@ pids+=($!)
 
 say "QEMU ($arch, TCG) boots build/$arch/$efi"
 start=$(date +%s%N)
-"${qemu[@]}" -m 256M -display none -monitor none -no-reboot -nic none \
+"${qemu[@]}" -nodefaults -kernel "$top/build/$arch/$efi" -append "$opts" \
+	-m 256M -display none -monitor none -no-reboot \
 	-object memory-backend-memfd,id=mem,size=256M,share=on \
 	-chardev socket,id=vc,path="$work/vhost.sock" -device vhost-user-vsock-pci,chardev=vc \
+	-device virtio-rng-pci \
 	-serial file:"$work/serial.log" </dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 pids+=($qemu_pid)

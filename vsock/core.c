@@ -7,6 +7,7 @@
  * socket.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,8 @@
 #include "vsock/internal.h"
 
 static void accept_queue_unlink(struct vsock_sock *child);
+static void tx_msg_drop(struct vsock_sock *sock);
+static bool messages_tx_flush(struct vsock_core *core);
 
 void vsock_config_defaults(struct vsock_config *cfg)
 {
@@ -155,6 +158,7 @@ void sock_release_if_unused(struct vsock_sock *sock)
 	if (sock->state == SS_LISTEN)
 		sock_close_listener(sock);
 	sock_rx_discard(sock);
+	tx_msg_drop(sock);
 	if (sock->owns_port && sock->ephemeral)
 		quarantine_port(core, sock->local.port);
 	if (sock->prev)
@@ -240,6 +244,68 @@ int sock_pick_ephemeral(struct vsock_core *core, uint32_t *port)
 	return -EADDRNOTAVAIL;
 }
 
+bool core_log_allowed(struct vsock_log_limit *limit)
+{
+	uint64_t now = platform_now_ns();
+	uint64_t period = 1000000000ull / VSOCK_LOG_PER_SEC;
+
+	if (limit->stamp_ns == 0 || now - limit->stamp_ns >= period * VSOCK_LOG_BURST) {
+		limit->tokens = VSOCK_LOG_BURST;
+		limit->stamp_ns = now;
+	} else if (now - limit->stamp_ns >= period) {
+		uint64_t earned = (now - limit->stamp_ns) / period;
+
+		limit->tokens = limit->tokens + earned > VSOCK_LOG_BURST ?
+					VSOCK_LOG_BURST : limit->tokens + (uint32_t)earned;
+		limit->stamp_ns += earned * period;
+	}
+	if (limit->tokens == 0) {
+		limit->suppressed++;
+		return false;
+	}
+	limit->tokens--;
+	if (limit->suppressed) {
+		log_printf("vsock: %u similar lines suppressed (more than %u a second)\n",
+			   limit->suppressed, VSOCK_LOG_PER_SEC);
+		limit->suppressed = 0;
+	}
+	return true;
+}
+
+void core_listening_ports(struct vsock_core *core, char *buf, size_t size)
+{
+	enum { MAX_SHOWN = 16 };
+	const struct vsock_sock *shown[MAX_SHOWN];
+	size_t n = 0, more = 0, used = 0;
+
+	for (const struct vsock_sock *s = core->socks; s; s = s->next) {
+		if (s->state != SS_LISTEN)
+			continue;
+		if (n == MAX_SHOWN) {
+			more++;
+			continue;
+		}
+		/* Insertion by port: the list is newest first. */
+		size_t i = n++;
+		while (i > 0 && shown[i - 1]->local.port > s->local.port) {
+			shown[i] = shown[i - 1];
+			i--;
+		}
+		shown[i] = s;
+	}
+	buf[0] = 0;
+	if (n == 0) {
+		snprintf(buf, size, "no port");
+		return;
+	}
+	for (size_t i = 0; i < n && used < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%u%s", i ? ", " : "",
+					 shown[i]->local.port,
+					 shown[i]->type == VSOCK_TYPE_SEQPACKET ? " (seqpacket)" : "");
+	if (more && used < size)
+		snprintf(buf + used, size - used, " and %zu more", more);
+}
+
 /* ------------------------------------------------------------------------
  * Transmit
  * ------------------------------------------------------------------------ */
@@ -269,7 +335,7 @@ static void sock_fill_hdr(struct vsock_sock *sock, struct vsock_hdr_fields *f,
  * junk cannot crowd out our own SHUTDOWNs and RESPONSEs.
  */
 static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields *f,
-			  bool essential)
+			  bool essential, bool behind)
 {
 	struct vsock_hdr hdr;
 	uint32_t limit = essential ? core->cfg.max_ctrl_queue : core->cfg.max_ctrl_queue / 2;
@@ -278,7 +344,7 @@ static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields
 	vsock_hdr_encode(&hdr, f);
 	if (f->op == VSOCK_OP_RST)
 		core->stats.rst_sent++;
-	if (core->ctrl_count == 0 && !core->tx_full) {
+	if (core->ctrl_count == 0 && !core->tx_full && !behind) {
 		err = core->ops->send(core->ctx, &hdr, NULL, 0);
 		if (err != -EAGAIN)
 			return err;
@@ -295,9 +361,13 @@ static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields
 	return 0;
 }
 
-/* Push queued control packets out; true when the queue is empty. */
+/* Push queued packets out: the rest of SEQPACKET messages first (their
+ * control packets wait behind them), then control packets; true when
+ * nothing is left. */
 bool core_tx_flush(struct vsock_core *core)
 {
+	if (!messages_tx_flush(core))
+		return false;
 	while (core->ctrl_count > 0) {
 		const struct vsock_hdr *hdr = &core->ctrl[core->ctrl_head].hdr;
 		int err = core->ops->send(core->ctx, hdr, NULL, 0);
@@ -320,7 +390,28 @@ int sock_send_ctrl(struct vsock_sock *sock, uint16_t op, uint32_t flags)
 	struct vsock_hdr_fields f;
 
 	sock_fill_hdr(sock, &f, op, flags, 0);
-	return core_send_ctrl(sock->core, &f, true);
+	/* After a message still going out: never before its last packet. */
+	return core_send_ctrl(sock->core, &f, true, sock->tx_msg != NULL);
+}
+
+/* One RW packet now: 0 (tx_cnt counts it), -EAGAIN (the transport is
+ * full: tx_ready follows) or the transport's error. */
+int sock_send_rw(struct vsock_sock *sock, const void *buf, size_t len, uint32_t flags)
+{
+	struct vsock_core *core = sock->core;
+	struct vsock_hdr_fields f;
+	struct vsock_hdr hdr;
+	int err;
+
+	sock_fill_hdr(sock, &f, VSOCK_OP_RW, flags, (uint32_t)len);
+	vsock_hdr_encode(&hdr, &f);
+	err = core->ops->send(core->ctx, &hdr, buf, len);
+	if (err == -EAGAIN)
+		core->tx_full = true;
+	if (err < 0)
+		return err;
+	sock->tx_cnt += (uint32_t)len;
+	return 0;
 }
 
 /* RST for a packet that matches no connection (never in reply to an RST). */
@@ -338,7 +429,7 @@ void core_reply_rst(struct vsock_core *core, const struct vsock_hdr_fields *in)
 
 	if (in->op == VSOCK_OP_RST)
 		return;
-	core_send_ctrl(core, &f, false);
+	core_send_ctrl(core, &f, false, false);
 }
 
 uint32_t sock_tx_credit(const struct vsock_sock *sock)
@@ -484,6 +575,7 @@ void sock_rx_discard(struct vsock_sock *sock)
 	sock->fwd_cnt += (uint32_t)sock_rx_take(sock, NULL, SIZE_MAX);
 	while (sock->rx_head)
 		rx_chunk_free(sock);
+	sock_msgs_forget(sock);
 }
 
 /*
@@ -501,7 +593,7 @@ void sock_consumed(struct vsock_sock *sock, uint32_t bytes)
 		low = 1;
 
 	sock->fwd_cnt += bytes;
-	if (sock->rst_owed && sock_rx_bytes(sock) == 0) {
+	if (sock->rst_owed && sock_rx_bytes(sock) - sock->msg_partial == 0) {
 		sock->rst_owed = false;
 		sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 		return;
@@ -542,6 +634,7 @@ static void accept_queue_unlink(struct vsock_sock *child)
  */
 void sock_reset(struct vsock_sock *sock, int error, bool send_rst)
 {
+	tx_msg_drop(sock); /* the connection is over: so is its message */
 	if (send_rst && (sock->in_table || sock->rst_owed))
 		sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 	sock_table_remove(sock);
@@ -633,4 +726,103 @@ void vsock_core_transport_reset(struct vsock_core *core)
 	log_printf("vsock: transport reset, cid %llu -> %llu\n",
 		   (unsigned long long)old_cid, (unsigned long long)core->local_cid);
 	platform_wake(&core->poll_wq);
+}
+
+/* ---- SEQPACKET messages on their way out (seqpacket.c: the receive side) ---- */
+
+void sock_msgs_forget(struct vsock_sock *sock)
+{
+	free(sock->msgs);
+	sock->msgs = NULL;
+	sock->msg_head = sock->msg_count = sock->msg_partial = 0;
+}
+
+/* Drops the part of a message the transport has not taken (reset). */
+static void tx_msg_drop(struct vsock_sock *sock)
+{
+	if (!sock->tx_msg)
+		return;
+	free(sock->tx_msg);
+	sock->tx_msg = NULL;
+	sock->tx_msg_len = sock->tx_msg_off = 0;
+	sock->core->tx_msgs_pending--;
+}
+
+/* Packets of buf[*off..len) while the transport takes them (*off moves
+ * on): 0 when the last one (EOM) went, -EAGAIN when the transport is full,
+ * other negative errno when it failed. */
+static int send_packets(struct vsock_sock *sock, const uint8_t *buf, size_t *off, size_t len,
+			bool eor)
+{
+	size_t max = sock->core->ops->max_payload;
+
+	do {
+		size_t chunk = len - *off < max ? len - *off : max;
+		uint32_t flags = *off + chunk == len ?
+					 VSOCK_SEQ_EOM | (eor ? VSOCK_SEQ_EOR : 0u) : 0u;
+		int err = sock_send_rw(sock, buf + *off, chunk, flags);
+
+		if (err < 0)
+			return err;
+		*off += chunk;
+	} while (*off < len);
+	return 0;
+}
+
+int sock_send_message(struct vsock_sock *sock, const uint8_t *buf, size_t len, bool eor)
+{
+	size_t off = 0;
+	int err = send_packets(sock, buf, &off, len, eor);
+
+	if (err == 0)
+		return (int)len;
+	if (off == 0)
+		return err; /* nothing of the message went */
+	if (err != -EAGAIN) {
+		sock_reset(sock, -err, true); /* the message is cut */
+		return err;
+	}
+	/* The transport is full in the middle of the message: keep the rest. */
+	sock->tx_msg = malloc(len - off);
+	if (!sock->tx_msg) {
+		log_printf("vsock: out of memory holding a message for %llu:%u, resetting\n",
+			   (unsigned long long)sock->peer.cid, sock->peer.port);
+		sock_reset(sock, ENOMEM, true);
+		return -ENOMEM;
+	}
+	memcpy(sock->tx_msg, buf + off, len - off);
+	sock->tx_msg_len = (uint32_t)(len - off);
+	sock->tx_msg_off = 0;
+	sock->tx_msg_eor = eor;
+	sock->core->tx_msgs_pending++;
+	return (int)len;
+}
+
+static bool messages_tx_flush(struct vsock_core *core)
+{
+	struct vsock_sock *sock, *following;
+
+	if (!core->tx_msgs_pending)
+		return true;
+	for (sock = core->socks; sock && !core->tx_full; sock = following) {
+		size_t off;
+		int err;
+
+		following = sock->next;
+		if (!sock->tx_msg)
+			continue;
+		off = sock->tx_msg_off;
+		err = send_packets(sock, sock->tx_msg, &off, sock->tx_msg_len, sock->tx_msg_eor);
+		sock->tx_msg_off = (uint32_t)off;
+		if (err < 0 && err != -EAGAIN) {
+			tx_msg_drop(sock);
+			sock_reset(sock, -err, true); /* the message is cut */
+			continue;
+		}
+		if (err == 0) {
+			tx_msg_drop(sock);
+			sock_notify(sock); /* a blocked sender may go on */
+		}
+	}
+	return core->tx_msgs_pending == 0;
 }

@@ -18,11 +18,19 @@ _Static_assert(DIAG_BUF % 256 == 0, "source buffer holds whole pattern periods")
 #define DIAG_ROUNDS 16
 /* Connections accepted per step. */
 #define DIAG_ACCEPTS 32
+/* Connections the core completes before the task accepts them: a client
+ * opening a hundred at once must not meet a full backlog while the task
+ * waits its turn (tests/qemu test_100_concurrent_connections on TCG). */
+#define DIAG_BACKLOG 256
 /* How long vsock_diag_run sleeps at most before checking for stop. */
 #define DIAG_RUN_SLICE_NS 100000000ull
 
 struct diag_conn {
 	struct vsock_sock *sock; /* the connection */
+	uint8_t *msg;            /* seq echo: the message (VSOCK_DIAG_SEQ_MAX) */
+	size_t msg_len;          /* seq echo: its length */
+	int msg_flags;           /* seq echo: VSOCK_MSG_EOR to send it with */
+	bool msg_owed;           /* seq echo: it waits to go back */
 	uint64_t offset;         /* source: bytes sent so far (pattern index) */
 	int phase;               /* source: offset % 256 buf was filled for (-1: none) */
 	size_t pending;          /* echo: bytes in buf still to send back */
@@ -49,12 +57,14 @@ int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core,
 		[VSOCK_DIAG_ECHO] = VSOCK_DIAG_ECHO_PORT,
 		[VSOCK_DIAG_DISCARD] = VSOCK_DIAG_DISCARD_PORT,
 		[VSOCK_DIAG_SOURCE] = VSOCK_DIAG_SOURCE_PORT,
+		[VSOCK_DIAG_SEQ_ECHO] = VSOCK_DIAG_SEQ_ECHO_PORT,
 	};
+	int type = kind == VSOCK_DIAG_SEQ_ECHO ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM;
 	struct vsock_addr addr = { VSOCK_CID_ANY, port };
 	struct vsock_diag *diag;
 	int err;
 
-	if ((unsigned)kind > VSOCK_DIAG_SOURCE)
+	if ((unsigned)kind > VSOCK_DIAG_SEQ_ECHO)
 		return -EINVAL;
 	if (port == 0)
 		addr.port = default_ports[kind];
@@ -63,12 +73,12 @@ int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core,
 		return -ENOMEM;
 	diag->core = core;
 	diag->kind = kind;
-	err = vsock_socket(core, VSOCK_TYPE_STREAM, &diag->listener);
+	err = vsock_socket(core, type, &diag->listener);
 	if (err < 0)
 		goto err_free;
 	err = vsock_bind(diag->listener, &addr);
 	if (err == 0)
-		err = vsock_listen(diag->listener, 64);
+		err = vsock_listen(diag->listener, DIAG_BACKLOG);
 	if (err == 0)
 		err = vsock_setopt(diag->listener, VSOCK_OPT_NONBLOCK, 1);
 	if (err < 0)
@@ -87,6 +97,7 @@ err_free:
 static void conn_remove(struct vsock_diag *diag, size_t i)
 {
 	vsock_close(diag->conns[i]->sock);
+	free(diag->conns[i]->msg);
 	free(diag->conns[i]);
 	diag->conns[i] = diag->conns[--diag->nconns];
 	diag->stats.active--;
@@ -164,6 +175,45 @@ static bool serve_echo(struct vsock_diag *diag, struct diag_conn *conn)
 	return true;
 }
 
+/* SEQPACKET echo: one message in, the same message out (EOR kept). */
+static bool serve_seq_echo(struct vsock_diag *diag, struct diag_conn *conn)
+{
+	if (!conn->msg) {
+		conn->msg = malloc(VSOCK_DIAG_SEQ_MAX);
+		if (!conn->msg)
+			return false;
+	}
+	for (int round = 0; round < DIAG_ROUNDS; round++) {
+		ssize_t n;
+		int flags;
+
+		if (conn->msg_owed) { /* it may wait for credit (POLLOUT) */
+			n = vsock_send(conn->sock, conn->msg, conn->msg_len,
+				       conn->msg_flags & VSOCK_MSG_EOR);
+			if (n == -EAGAIN)
+				return true;
+			if (n < 0)
+				return false;
+			diag->stats.bytes_out += (uint64_t)n;
+			conn->msg_owed = false;
+			continue;
+		}
+		n = vsock_recvmsg(conn->sock, conn->msg, VSOCK_DIAG_SEQ_MAX, 0, &flags);
+		if (n == -EAGAIN)
+			return true;
+		if (n < 0 || !(flags & VSOCK_MSG_EOM))
+			return false; /* error or end of stream */
+		if (flags & VSOCK_MSG_TRUNC)
+			log_printf("vsock diag: a message longer than %u bytes comes back cut\n",
+				   VSOCK_DIAG_SEQ_MAX);
+		diag->stats.bytes_in += (uint64_t)n;
+		conn->msg_len = (size_t)n;
+		conn->msg_flags = flags;
+		conn->msg_owed = true;
+	}
+	return true;
+}
+
 static bool serve_discard(struct vsock_diag *diag, struct diag_conn *conn)
 {
 	for (int round = 0; round < DIAG_ROUNDS; round++) {
@@ -209,6 +259,8 @@ static short conn_events(const struct vsock_diag *diag, const struct diag_conn *
 	switch (diag->kind) {
 	case VSOCK_DIAG_ECHO:
 		return conn->pending ? VSOCK_POLLOUT : VSOCK_POLLIN;
+	case VSOCK_DIAG_SEQ_ECHO:
+		return conn->msg_owed ? VSOCK_POLLOUT : VSOCK_POLLIN;
 	case VSOCK_DIAG_SOURCE:
 		return VSOCK_POLLIN | VSOCK_POLLOUT;
 	default:
@@ -242,6 +294,8 @@ int vsock_diag_step(struct vsock_diag *diag, uint64_t deadline_ns)
 			continue;
 		if (diag->kind == VSOCK_DIAG_ECHO)
 			alive = serve_echo(diag, conn);
+		else if (diag->kind == VSOCK_DIAG_SEQ_ECHO)
+			alive = serve_seq_echo(diag, conn);
 		else if (diag->kind == VSOCK_DIAG_DISCARD)
 			alive = serve_discard(diag, conn);
 		else

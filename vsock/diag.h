@@ -1,8 +1,10 @@
 /*
  * diag.h -- built-in diagnostic services over the vsock socket API: echo
  * (port 7), discard (port 9) and source (port 19, RFC 864 "chargen" in
- * spirit: a deterministic byte pattern until the peer closes).  Off unless
- * the caller starts them (agent.diag_services=1).
+ * spirit: a deterministic byte pattern until the peer closes), and a
+ * SEQPACKET echo (port 1007) that sends every message back as one message,
+ * with its EOR, when the transport negotiated SEQPACKET.  Off unless the
+ * caller starts them (agent.diag_services=1).
  *
  * One task runs one service for all of its connections, over the
  * non-blocking API and vsock_poll(), so a hundred clients need no hundred
@@ -27,6 +29,8 @@
 #define VSOCK_DIAG_ECHO_PORT 7
 #define VSOCK_DIAG_DISCARD_PORT 9
 #define VSOCK_DIAG_SOURCE_PORT 19
+#define VSOCK_DIAG_SEQ_ECHO_PORT 1007	/* echo's 7, SEQPACKET */
+#define VSOCK_DIAG_SEQ_MAX 65536	/* longer messages come back cut */
 
 /* Byte i of every source stream (i counts from 0 per connection). */
 static inline uint8_t vsock_diag_source_byte(uint64_t i)
@@ -38,6 +42,7 @@ enum vsock_diag_kind {
 	VSOCK_DIAG_ECHO,    /* sends back what it receives; closes at EOF */
 	VSOCK_DIAG_DISCARD, /* reads and drops; closes at EOF */
 	VSOCK_DIAG_SOURCE,  /* writes vsock_diag_source_byte() until closed */
+	VSOCK_DIAG_SEQ_ECHO, /* SEQPACKET: each message back, EOR kept */
 };
 
 struct vsock_diag;

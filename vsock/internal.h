@@ -31,6 +31,10 @@
 #define VSOCK_MAX_RX_PAYLOAD (64 * 1024)
 /* Remembered ephemeral ports in quarantine. */
 #define VSOCK_QUARANTINE_SLOTS 64
+/* Log lines about refused REQUESTs: this many at once, then this many a
+ * second; the rest are counted and the count is printed with the next. */
+#define VSOCK_LOG_BURST 10
+#define VSOCK_LOG_PER_SEC 5
 
 enum vsock_state {
 	SS_UNCONNECTED, /* new, maybe bound */
@@ -92,11 +96,41 @@ struct vsock_sock {
 	/* receive buffer: rx_cnt - fwd_cnt bytes in chunks */
 	struct rx_chunk *rx_head; /* oldest */
 	struct rx_chunk *rx_tail; /* newest, appended to */
+
+	/* SEQPACKET receive (seqpacket.c): the buffer holds whole messages,
+	 * then the one still arriving */
+	struct seq_msg *msgs;     /* ring of VSOCK_SEQ_MAX_MSGS, made on first use */
+	uint32_t msg_head;        /* oldest complete message */
+	uint32_t msg_count;       /* complete messages waiting */
+	uint32_t msg_partial;     /* bytes of the message still arriving */
+	/* SEQPACKET send: the part of a message the transport has not taken */
+	uint8_t *tx_msg;          /* its bytes (NULL: none) */
+	uint32_t tx_msg_len;      /* how many */
+	uint32_t tx_msg_off;      /* of those, sent */
+	bool tx_msg_eor;          /* its last packet carries EOR */
+	uint32_t tx_msg_want;     /* a message that waited for credit: POLLOUT
+				   * once the credit holds it (0: any) */
 };
 
 /* A control packet waiting for room in the transport. */
 struct ctrl_packet {
 	struct vsock_hdr hdr;
+};
+
+/* SEQPACKET: complete messages waiting in one receive buffer, at most. */
+#define VSOCK_SEQ_MAX_MSGS 1024
+
+/* A complete SEQPACKET message in the receive buffer. */
+struct seq_msg {
+	uint32_t len;  /* its bytes */
+	bool eor;      /* its last packet carried EOR */
+};
+
+/* A token bucket for log lines a peer can cause. */
+struct vsock_log_limit {
+	uint64_t stamp_ns;    /* tokens last topped up (0: never) */
+	uint32_t tokens;      /* lines that may be printed now */
+	uint32_t suppressed;  /* lines held back since the last printed one */
 };
 
 struct quarantined_port {
@@ -122,6 +156,8 @@ struct vsock_core {
 	uint32_t quarantine_next;              /* slot to overwrite next */
 
 	struct vsock_stats stats;              /* counters */
+	struct vsock_log_limit refusal_log;    /* lines about refused REQUESTs */
+	uint32_t tx_msgs_pending;              /* sockets with a tx_msg */
 };
 
 /* core.c, for socket.c; all with the lock held. */
@@ -136,6 +172,7 @@ bool sock_port_owned(struct vsock_core *core, uint32_t port);
 int sock_pick_ephemeral(struct vsock_core *core, uint32_t *port);
 int sock_send_ctrl(struct vsock_sock *sock, uint16_t op, uint32_t flags);
 int sock_send_data(struct vsock_sock *sock, const void *buf, size_t len);
+int sock_send_rw(struct vsock_sock *sock, const void *buf, size_t len, uint32_t flags);
 uint32_t sock_tx_credit(const struct vsock_sock *sock);
 bool core_tx_flush(struct vsock_core *core);
 void core_reply_rst(struct vsock_core *core, const struct vsock_hdr_fields *in);
@@ -147,5 +184,31 @@ size_t sock_rx_bytes(const struct vsock_sock *sock);
 void sock_reset(struct vsock_sock *sock, int error, bool send_rst);
 void sock_close_listener(struct vsock_sock *sock);
 void sock_timeout(struct vsock_sock *sock, uint64_t now_ns);
+/* core.c, lock held: SEQPACKET messages going out. */
+/* Sends one message (credit for all of it checked by the caller):
+ * len, -EAGAIN when nothing went, or -errno.  What the transport does
+ * not take now is kept in tx_msg and sent first by core_tx_flush. */
+int sock_send_message(struct vsock_sock *sock, const uint8_t *buf, size_t len, bool eor);
+/* Forgets the received message boundaries (the buffer is discarded). */
+void sock_msgs_forget(struct vsock_sock *sock);
+/* seqpacket.c, lock held. */
+/* Whether the transport negotiated sockets of `type`. */
+bool core_type_supported(const struct vsock_core *core, uint16_t type);
+/* RW of a SEQPACKET connection (window already checked): payload joins
+ * the message being received; EOM completes it.  false: the connection
+ * was reset (too many messages queued). */
+bool seq_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h, const void *payload);
+/* Takes the oldest complete message (-EAGAIN: none): up to len bytes into
+ * buf, the rest dropped; *msg_len gets its length, *eor its EOR. */
+int seq_take(struct vsock_sock *sock, uint8_t *buf, size_t len, uint32_t *msg_len,
+	     bool *eor);
+/* Whether a read would find a message (SEQPACKET) or bytes (STREAM). */
+bool sock_readable(const struct vsock_sock *sock);
+
+/* Whether a line may be logged now under `limit` (counts it if not; the
+ * first line after suppressed ones says how many were held back). */
+bool core_log_allowed(struct vsock_log_limit *limit);
+/* "7, 9, 1024 (seqpacket)": the ports listened on, at most 16 shown. */
+void core_listening_ports(struct vsock_core *core, char *buf, size_t size);
 
 #endif

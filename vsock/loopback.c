@@ -156,7 +156,7 @@ struct vsock_loopback *vsock_loopback_create(uint64_t cid0, uint64_t cid1,
 		.local_cid = loopback_local_cid,
 		.send = loopback_send,
 		.max_payload = max_payload,
-		.features = 1ull << VSOCK_F_STREAM,
+		.features = (1ull << VSOCK_F_STREAM) | (1ull << VSOCK_F_SEQPACKET),
 	};
 	lb->rng = 0x9e3779b97f4a7c15ull;
 	return lb;

@@ -9,6 +9,7 @@
  * buffered past buf_alloc), and every refusal is counted and logged.
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "include/log.h"
 #include "vsock/internal.h"
@@ -46,17 +47,19 @@ static void listener_rx(struct vsock_sock *listener, const struct vsock_hdr_fiel
 
 	if (core->stats.conns >= core->cfg.max_conns) {
 		core->stats.refused_limit++;
-		log_printf("vsock: connection limit (%u) reached, refusing %llu:%u -> port %u\n",
-			   core->cfg.max_conns, (unsigned long long)h->src_cid, h->src_port,
-			   h->dst_port);
+		if (core_log_allowed(&core->refusal_log))
+			log_printf("vsock: connection limit (%u) reached, refusing %llu:%u -> "
+				   "port %u\n", core->cfg.max_conns,
+				   (unsigned long long)h->src_cid, h->src_port, h->dst_port);
 		core_reply_rst(core, h);
 		return;
 	}
 	if (listener->accept_len >= listener->backlog) {
 		core->stats.refused_backlog++;
-		log_printf("vsock: backlog of port %u full (%u), refusing %llu:%u\n",
-			   h->dst_port, listener->backlog, (unsigned long long)h->src_cid,
-			   h->src_port);
+		if (core_log_allowed(&core->refusal_log))
+			log_printf("vsock: backlog of port %u full (%u), refusing %llu:%u\n",
+				   h->dst_port, listener->backlog,
+				   (unsigned long long)h->src_cid, h->src_port);
 		core_reply_rst(core, h);
 		return;
 	}
@@ -87,8 +90,10 @@ static void listener_rx(struct vsock_sock *listener, const struct vsock_hdr_fiel
 static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields *h,
 			 const void *payload)
 {
-	if (h->len == 0)
-		return;
+	bool seqpacket = sock->type == VSOCK_TYPE_SEQPACKET;
+
+	if (h->len == 0 && !seqpacket)
+		return; /* (a SEQPACKET one may end a message: EOM) */
 	/* rx_cnt - fwd_cnt <= buf_alloc always holds, so this cannot wrap. */
 	if (h->len > sock->buf_alloc - sock_rx_bytes(sock)) {
 		sock->core->stats.window_violations++;
@@ -102,6 +107,10 @@ static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields 
 		/* We said we read no more: count it consumed so credit flows. */
 		sock->rx_cnt += h->len;
 		sock->fwd_cnt += h->len;
+		return;
+	}
+	if (seqpacket) {
+		seq_rx(sock, h, payload);
 		return;
 	}
 	if (sock_rx_append(sock, payload, h->len) < 0) {
@@ -133,7 +142,8 @@ static void connected_rx(struct vsock_sock *sock, const struct vsock_hdr_fields 
 			 * the tuple is free, and send the RST the peer lingers
 			 * for once the application has read what is buffered.
 			 */
-			if (sock_rx_bytes(sock) == 0)
+			/* (A message cut short by the peer is never read.) */
+			if (sock_rx_bytes(sock) - sock->msg_partial == 0)
 				sock_send_ctrl(sock, VSOCK_OP_RST, 0);
 			else
 				sock->rst_owed = true;
@@ -218,10 +228,40 @@ static void connection_rx(struct vsock_sock *sock, const struct vsock_hdr_fields
 	}
 }
 
+static const char *type_name(uint16_t type)
+{
+	return type == VSOCK_TYPE_SEQPACKET ? "SEQPACKET" : "STREAM";
+}
+
+/*
+ * A REQUEST nobody takes is the classic port mismatch: say so, with the
+ * 4-tuple and what we do listen on (rate-limited: the peer decides how
+ * often this happens).
+ */
+static void log_refused_request(struct vsock_core *core, const struct vsock_hdr_fields *h,
+				const struct vsock_sock *listener)
+{
+	char ports[160];
+
+	if (!core_log_allowed(&core->refusal_log))
+		return;
+	core_listening_ports(core, ports, sizeof(ports));
+	if (listener)
+		log_printf("vsock: REQUEST %llu:%u -> %llu:%u refused: port %u listens for %s, "
+			   "the peer asked for %s; answered RST\n",
+			   (unsigned long long)h->src_cid, h->src_port,
+			   (unsigned long long)h->dst_cid, h->dst_port, h->dst_port,
+			   type_name(listener->type), type_name(h->type));
+	else
+		log_printf("vsock: REQUEST %llu:%u -> %llu:%u refused: no listener on port %u; "
+			   "listening on %s; answered RST\n",
+			   (unsigned long long)h->src_cid, h->src_port,
+			   (unsigned long long)h->dst_cid, h->dst_port, h->dst_port, ports);
+}
+
 static bool type_valid(struct vsock_core *core, uint16_t type)
 {
-	/* SEQPACKET is not implemented yet: refused even if negotiated. */
-	return type == VSOCK_TYPE_STREAM;
+	return core_type_supported(core, type); /* negotiated types only */
 }
 
 void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *wire,
@@ -272,6 +312,7 @@ void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *wire,
 			listener_rx(listener, &h);
 			return;
 		}
+		log_refused_request(core, &h, listener);
 	}
 	core_reply_rst(core, &h); /* unknown tuple (never answers an RST) */
 }

@@ -35,8 +35,10 @@ int vsock_socket(struct vsock_core *core, int type, struct vsock_sock **out)
 
 	if (!core || !out)
 		return -EINVAL;
-	if (type != VSOCK_TYPE_STREAM)
+	if (type != VSOCK_TYPE_STREAM && type != VSOCK_TYPE_SEQPACKET)
 		return -EPROTONOSUPPORT;
+	if (!core_type_supported(core, (uint16_t)type))
+		return -ESOCKTNOSUPPORT; /* the transport did not negotiate it */
 	platform_lock();
 	sock = sock_alloc(core, (uint16_t)type);
 	if (sock)
@@ -245,6 +247,61 @@ static int send_blocked_reason(const struct vsock_sock *sock)
 	return 0;
 }
 
+/* The largest SEQPACKET message: what both buffers hold (Linux caps it
+ * so since CVE-2026-23086's fixes: virtio_transport_tx_buf_size). */
+static size_t seq_max_message(const struct vsock_sock *sock)
+{
+	return sock->peer_buf_alloc < sock->buf_alloc ? sock->peer_buf_alloc : sock->buf_alloc;
+}
+
+/* One SEQPACKET message, all of it or nothing: waits (unless non-blocking)
+ * until the credit covers it and no earlier message is still going out. */
+static ssize_t seq_sendmsg(struct vsock_sock *sock, const void *buf, size_t len, int flags)
+{
+	bool timed_out = false;
+	uint64_t deadline = deadline_after(sock->sndtimeo_ns);
+	ssize_t result;
+
+	platform_lock();
+	for (;;) {
+		int err = send_blocked_reason(sock);
+
+		if (err < 0) {
+			result = err;
+			break;
+		}
+		if (len > seq_max_message(sock)) {
+			result = -EMSGSIZE;
+			break;
+		}
+		if (sock_tx_credit(sock) >= len && !sock->tx_msg && core_tx_flush(sock->core)) {
+			result = sock_send_message(sock, buf, len, flags & VSOCK_MSG_EOR);
+			if (result != -EAGAIN) {
+				sock->tx_msg_want = 0;
+				break;
+			}
+		} else if (sock_tx_credit(sock) < len) {
+			sock->tx_msg_want = (uint32_t)len; /* poll: POLLOUT once it fits */
+			if (!sock->credit_requested) {
+				sock->credit_requested = true;
+				sock_send_ctrl(sock, VSOCK_OP_CREDIT_REQUEST, 0);
+			}
+		}
+		if (nonblocking(sock, flags) || timed_out) {
+			result = -EAGAIN;
+			break;
+		}
+		err = platform_wait(&sock->wq, deadline);
+		if (err == -EINTR) {
+			result = -EINTR;
+			break;
+		}
+		timed_out = err == -ETIMEDOUT;
+	}
+	platform_unlock();
+	return result;
+}
+
 ssize_t vsock_send(struct vsock_sock *sock, const void *buf, size_t len, int flags)
 {
 	bool timed_out = false;
@@ -254,6 +311,8 @@ ssize_t vsock_send(struct vsock_sock *sock, const void *buf, size_t len, int fla
 
 	if (!sock || (!buf && len))
 		return -EINVAL;
+	if (sock->type == VSOCK_TYPE_SEQPACKET)
+		return seq_sendmsg(sock, buf, len, flags);
 	deadline = deadline_after(sock->sndtimeo_ns);
 	platform_lock();
 	for (;;) {
@@ -297,7 +356,33 @@ ssize_t vsock_send(struct vsock_sock *sock, const void *buf, size_t len, int fla
 	return result;
 }
 
+/* Takes the oldest whole message (lock held); its answer for recv. */
+static ssize_t seq_recv_locked(struct vsock_sock *sock, void *buf, size_t len, int flags,
+			       int *msg_flags)
+{
+	uint32_t msg_len;
+	bool eor;
+
+	seq_take(sock, buf, len, &msg_len, &eor);
+	if (msg_flags)
+		*msg_flags = VSOCK_MSG_EOM | (msg_len > len ? VSOCK_MSG_TRUNC : 0) |
+			     (eor ? VSOCK_MSG_EOR : 0);
+	sock_consumed(sock, msg_len);
+	/* Linux updates the sender's credit after every message: a SEQPACKET
+	 * sender waits for room for a whole message. */
+	if (sock->state == SS_CONNECTED && sock->fwd_cnt != sock->last_fwd_sent)
+		sock_send_ctrl(sock, VSOCK_OP_CREDIT_UPDATE, 0);
+	return (flags & VSOCK_MSG_TRUNC) ? (ssize_t)msg_len :
+					   (ssize_t)(msg_len < len ? msg_len : len);
+}
+
 ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags)
+{
+	return vsock_recvmsg(sock, buf, len, flags, NULL);
+}
+
+ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags,
+		      int *msg_flags)
 {
 	bool timed_out = false;
 	uint64_t deadline;
@@ -305,6 +390,8 @@ ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags)
 
 	if (!sock || (!buf && len))
 		return -EINVAL;
+	if (msg_flags)
+		*msg_flags = 0;
 	deadline = deadline_after(sock->rcvtimeo_ns);
 	platform_lock();
 	for (;;) {
@@ -319,14 +406,20 @@ ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags)
 			result = 0;
 			break;
 		}
-		if (avail > 0 && len > 0) {
+		if (sock->type == VSOCK_TYPE_SEQPACKET && sock->msg_count) {
+			result = seq_recv_locked(sock, buf, len, flags, msg_flags);
+			break;
+		}
+		/* (A SEQPACKET buffer without messages holds at most part of
+		 * one still arriving: nothing to read yet.) */
+		if (sock->type != VSOCK_TYPE_SEQPACKET && avail > 0 && len > 0) {
 			size_t n = sock_rx_take(sock, buf, len < avail ? len : avail);
 
 			sock_consumed(sock, (uint32_t)n);
 			result = (ssize_t)n;
 			break;
 		}
-		if (len == 0) {
+		if (len == 0 && sock->type != VSOCK_TYPE_SEQPACKET) {
 			result = 0;
 			break;
 		}
@@ -367,8 +460,12 @@ int vsock_shutdown(struct vsock_sock *sock, int how)
 		uint8_t fresh = (uint8_t)how & ~sock->shut_local;
 
 		sock->shut_local |= (uint8_t)how;
-		if (fresh & VSOCK_SHUTDOWN_RCV)
+		if (fresh & VSOCK_SHUTDOWN_RCV) {
+			/* Everything goes, with a message still arriving: its
+			 * rest is counted consumed on arrival (rx.c). */
 			sock_consumed(sock, (uint32_t)sock_rx_take(sock, NULL, SIZE_MAX));
+			sock_msgs_forget(sock);
+		}
 		if (fresh)
 			err = sock_send_ctrl(sock, VSOCK_OP_SHUTDOWN, fresh);
 		if (err == -ENOBUFS)
@@ -453,13 +550,14 @@ static short poll_mask(const struct vsock_sock *sock)
 		return sock->error ? VSOCK_POLLERR | VSOCK_POLLOUT | VSOCK_POLLIN : 0;
 	if (sock->error)
 		mask |= VSOCK_POLLERR | VSOCK_POLLIN | VSOCK_POLLOUT;
-	if (sock_rx_bytes(sock) > 0 || (sock->shut_peer & VSOCK_SHUTDOWN_SEND) ||
+	if (sock_readable(sock) || (sock->shut_peer & VSOCK_SHUTDOWN_SEND) ||
 	    (sock->shut_local & VSOCK_SHUTDOWN_RCV))
 		mask |= VSOCK_POLLIN;
 	if (sock->state != SS_CONNECTED || sock->shut_peer == VSOCK_SHUTDOWN_BOTH)
 		mask |= VSOCK_POLLHUP | VSOCK_POLLIN | VSOCK_POLLOUT;
 	if (send_blocked_reason(sock) < 0 ||
-	    (sock_tx_credit(sock) > 0 && !sock->core->tx_full))
+	    (sock_tx_credit(sock) > 0 && !sock->core->tx_full && !sock->tx_msg &&
+	     sock_tx_credit(sock) >= sock->tx_msg_want))
 		mask |= VSOCK_POLLOUT;
 	return mask;
 }

@@ -1,6 +1,17 @@
 /*
  * socket.h -- a socket-like API over the vsock core (AF_VSOCK semantics,
- * Linux net/vmw_vsock/af_vsock.c as the reference).  STREAM only for now.
+ * Linux net/vmw_vsock/af_vsock.c as the reference): STREAM, and SEQPACKET
+ * when the transport negotiated VIRTIO_VSOCK_F_SEQPACKET.
+ *
+ * SEQPACKET (virtio 1.2 §5.10.6.4, Linux's behaviour): vsock_send sends one
+ * message, all or nothing, of at most min(peer's buf_alloc, ours) bytes
+ * (else -EMSGSIZE); VSOCK_MSG_EOR marks it the end of a record.
+ * vsock_recvmsg returns one whole message, never parts of two: bytes beyond
+ * len are dropped and VSOCK_MSG_TRUNC says so; with VSOCK_MSG_TRUNC in the
+ * flags it returns the message's length.  A zero-length message is a
+ * message (recv returns 0, as at end of stream; recvmsg's VSOCK_MSG_EOM
+ * tells them apart).  POLLOUT on a SEQPACKET socket means the credit holds
+ * the message whose send last said -EAGAIN (any message, before that).
  *
  * Typical usage, a server:
  *	struct vsock_sock *lsn, *conn;
@@ -34,6 +45,7 @@
 #ifndef VSOCK_SOCKET_H
 #define VSOCK_SOCKET_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +53,10 @@
 
 #include "vsock/core.h"
 #include "vsock/wire.h"
+
+#ifndef ESOCKTNOSUPPORT /* newlib has no such errno */
+#define ESOCKTNOSUPPORT 94 /* Linux's value */
+#endif
 
 struct vsock_sock;
 
@@ -52,6 +68,11 @@ struct vsock_addr {
 
 /* flags of send/recv/accept/connect */
 #define VSOCK_DONTWAIT 1 /* this call does not block: -EAGAIN / -EINPROGRESS */
+#define VSOCK_MSG_EOR 2  /* SEQPACKET send: ends a record; recvmsg: it did */
+#define VSOCK_MSG_TRUNC 4 /* recv: return a message's whole length; recvmsg:
+			   * the message was longer than the buffer */
+#define VSOCK_MSG_EOM 8   /* recvmsg: a SEQPACKET message was returned (an
+			   * empty one, not the end of the stream) */
 
 /* how of vsock_shutdown (same values as the wire's SHUTDOWN flags) */
 #define VSOCK_SHUT_RD 1
@@ -79,6 +100,8 @@ struct vsock_pollfd {
 	short revents;           /* filled in; POLLERR/POLLHUP always reported */
 };
 
+/* type VSOCK_TYPE_STREAM or VSOCK_TYPE_SEQPACKET; -ESOCKTNOSUPPORT when
+ * the transport did not negotiate it. */
 int vsock_socket(struct vsock_core *core, int type, struct vsock_sock **out);
 int vsock_bind(struct vsock_sock *sock, const struct vsock_addr *addr);
 int vsock_listen(struct vsock_sock *sock, int backlog);
@@ -91,6 +114,10 @@ int vsock_connect(struct vsock_sock *sock, const struct vsock_addr *addr, int fl
 ssize_t vsock_send(struct vsock_sock *sock, const void *buf, size_t len, int flags);
 /* Bytes received, 0 at end of stream, or -errno (-EAGAIN: nothing yet). */
 ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags);
+/* vsock_recv that also reports VSOCK_MSG_TRUNC / VSOCK_MSG_EOR in
+ * *msg_flags (may be NULL; always 0 for STREAM). */
+ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags,
+		      int *msg_flags);
 int vsock_shutdown(struct vsock_sock *sock, int how);
 /* Releases the handle; an open connection lingers in the background. */
 int vsock_close(struct vsock_sock *sock);

@@ -1,7 +1,8 @@
 /*
  * transport.h -- the contract between the portable vsock core (vsock/) and
  * whatever carries its packets: the virtio-vsock device driver in the image
- * (drivers/virtio_vsock.c) or the loopback transport in host tests.
+ * (drivers/virtio_vsock/virtio_vsock.c) or the loopback transport in host
+ * tests (vsock/loopback.c).
  *
  * Down (core -> transport): `send` one packet.  The transport copies header
  * and payload before returning (into DMA memory for the device), so the
@@ -9,11 +10,16 @@
  * core keeps the packet queued and retries when the transport calls
  * vsock_core_tx_ready().
  *
- * Up (transport -> core): every packet received goes to vsock_core_rx()
- * with the platform lock held; the core copies what it keeps, so the
+ * Up (transport -> core): direct calls, with the platform lock held (as
+ * Linux's transports call virtio_transport_recv_pkt).  Every packet
+ * received goes to vsock_core_rx(); the core copies what it keeps, so the
  * transport can recycle its receive buffer immediately (an unread
  * connection never holds device descriptors).  A TRANSPORT_RESET event
- * goes to vsock_core_transport_reset().
+ * goes to vsock_core_transport_reset().  The transport is given its core
+ * before it can receive anything (the driver: before DRIVER_OK), so every
+ * packet has a core to go to; answering strangers with RST is the core's
+ * job alone.  A transport with a task of its own may run the core's
+ * timers there too (vsock_core_tick, vsock/core.h, without the lock).
  *
  * The packet header is struct vsock_hdr (vsock/wire.h, DESIGN §4), in
  * little-endian wire order: the transport passes it through untouched.

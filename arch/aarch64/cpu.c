@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "arch/aarch64/trap.h"
 #include "include/arch.h"
 #include "kernel/kernel.h"
 
@@ -23,10 +24,21 @@ static unsigned current_el(void)
 	return (SYSREG_READ(CurrentEL) >> 2) & 3;
 }
 
+/* vectors.S's data: the current task's lowest stack byte (0: no check),
+ * and a stack to report an overflow on. */
+extern uint64_t aarch64_stack_limit;
+extern uint64_t aarch64_emergency_sp;
+
+void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
+{
+	aarch64_stack_limit = limit;
+}
+
 void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 {
 	unsigned el = current_el();
 
+	aarch64_emergency_sp = ((uintptr_t)ist_stacks + ist_stack_size) & ~15ull;
 	arch_irq_disable();
 	if (el != 1)
 		panic("running at EL%u; this image supports EL1 only", el);
@@ -36,6 +48,34 @@ void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 			 "msr spsel, #1\n\t"
 			 "mov sp, x9" ::: "x9", "memory");
 	__asm__ volatile("msr vbar_el1, %0\n\tisb" : : "r"(aarch64_vectors) : "memory");
+}
+
+void arch_user_tls_set(uint64_t value)
+{
+	__asm__ volatile("msr tpidr_el0, %0" : : "r"(value));
+}
+
+uint64_t arch_user_tls_get(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mrs %0, tpidr_el0" : "=r"(v));
+	return v;
+}
+
+void arch_user_enter(uint64_t pc, uint64_t sp)
+{
+	/* the frame sits below the caller's frames; eret leaves SP_EL1 just
+	 * above it, where every trap from EL0 then builds its frame */
+	uintptr_t top = (arch_stack_pointer() - 256) & ~15ull;
+	struct trap_frame *f = (struct trap_frame *)top - 1;
+
+	memset(f, 0, sizeof(*f));
+	f->elr = pc;
+	f->spsr = 0; /* EL0t, interrupts unmasked */
+	f->sp_el0 = sp;
+	arch_irq_disable();
+	aarch64_enter_user(f);
 }
 
 void arch_irq_enable(void)

@@ -195,8 +195,6 @@ void arch_msi_message(int vector, uint64_t *address, uint32_t *data)
 
 uint64_t arch_irq_count(int vector)
 {
-	if (vector == 0xf0) /* the x86 timer vector number stands for "timer" */
-		vector = (int)timer_intid;
 	return vector >= 0 && vector < MAX_INTID ? slots[vector].count : 0;
 }
 

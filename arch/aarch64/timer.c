@@ -12,6 +12,7 @@
 #include "kernel/sched.h"
 
 static uint64_t counter_hz;   /* CNTFRQ_EL0 */
+static uint64_t counter_entry; /* counter when efi_main began */
 static uint64_t counter_base; /* counter at arch_clock_init: time 0 */
 
 static uint64_t read_counter(void)
@@ -38,6 +39,22 @@ int arch_clock_init(const struct acpi_fadt_info *fadt)
 	}
 	counter_base = read_counter();
 	return gic_attach_timer(timer_interrupt);
+}
+
+void arch_clock_mark_entry(void)
+{
+	counter_entry = read_counter();
+}
+
+uint64_t arch_clock_since_entry_ns(void)
+{
+	return (uint64_t)((unsigned __int128)(read_counter() - counter_entry) * 1000000000u /
+			  counter_hz);
+}
+
+int arch_timer_irq(void)
+{
+	return (int)gic_timer_intid();
 }
 
 uint64_t arch_clock_ns(void)

@@ -9,7 +9,7 @@
  * restores everything (ELR/SPSR from the frame, so a handler can step over
  * an instruction) and returns with eret.
  */
-#define FRAME 816
+#define FRAME 832
 
 	.text
 	.balign 2048
@@ -17,11 +17,48 @@
 aarch64_vectors:
 	.irp type, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	.balign 0x80
+	.if \type == 4
+	/* A sync exception in the kernel: is there room for the frame above
+	 * the task's stack limit?  If not, the stack overflowed into its
+	 * guard page; x18 is the one scratch register, kept in TPIDR_EL1. */
+	msr tpidr_el1, x18
+	adrp x18, aarch64_stack_limit
+	ldr x18, [x18, #:lo12:aarch64_stack_limit]
+	add x18, x18, #FRAME
+	cmp sp, x18
+	b.lo stack_overflow
+	mrs x18, tpidr_el1
+	.endif
 	sub sp, sp, #FRAME
 	stp x0, x1, [sp, #0]
 	mov x1, #\type
 	b trap_common
 	.endr
+
+	/* Set by cpu.c: the running task's lowest stack byte (0: unchecked)
+	 * and the stack an overflow is reported on. */
+	.data
+	.balign 8
+	.globl aarch64_stack_limit
+	.hidden aarch64_stack_limit
+aarch64_stack_limit:
+	.quad 0
+	.globl aarch64_emergency_sp
+	.hidden aarch64_emergency_sp
+aarch64_emergency_sp:
+	.quad 0
+	.text
+
+	/* Report the overflow on the emergency stack, as entry type 16. */
+stack_overflow:
+	adrp x18, aarch64_emergency_sp
+	ldr x18, [x18, #:lo12:aarch64_emergency_sp]
+	mov sp, x18
+	mrs x18, tpidr_el1
+	sub sp, sp, #FRAME
+	stp x0, x1, [sp, #0]
+	mov x1, #16
+	b trap_common
 
 	.balign 16
 trap_common:
@@ -50,7 +87,9 @@ trap_common:
 	mrs x2, fpsr
 	mrs x3, fpcr
 	stp x2, x3, [sp, #288]
-	add x2, sp, #304
+	mrs x2, sp_el0
+	str x2, [sp, #304]
+	add x2, sp, #320
 	stp q0, q1, [x2, #0]
 	stp q2, q3, [x2, #32]
 	stp q4, q5, [x2, #64]
@@ -70,8 +109,16 @@ trap_common:
 
 	mov x0, sp
 	bl aarch64_trap
+	b trap_restore
 
-	add x2, sp, #304
+/* void aarch64_enter_user(struct trap_frame *frame) */
+	.globl aarch64_enter_user
+aarch64_enter_user:
+	mov sp, x0
+trap_restore:
+	ldr x2, [sp, #304]
+	msr sp_el0, x2
+	add x2, sp, #320
 	ldp q0, q1, [x2, #0]
 	ldp q2, q3, [x2, #32]
 	ldp q4, q5, [x2, #64]

@@ -9,12 +9,27 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "arch/x86_64/io.h"
 #include "arch/x86_64/trap.h"
 #include "include/arch.h"
+#include "kernel/sched.h"
 
+/* Selectors: SYSCALL loads CS/SS from STAR[47:32] (+8); SYSRET would load
+ * SS = STAR[63:48] + 8 and CS = STAR[63:48] + 16, hence this order. */
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
-#define TSS_SEL 0x18
+#define USER_DS 0x18   /* | 3 */
+#define USER_CS 0x20   /* | 3 */
+#define TSS_SEL 0x28
+
+#define MSR_EFER 0xc0000080
+#define EFER_SCE (1ull << 0)
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_SFMASK 0xc0000084
+#define MSR_FS_BASE 0xc0000100
+/* cleared on SYSCALL: IF (interrupts), TF, DF, AC, NT */
+#define SFMASK_BITS ((1u << 9) | (1u << 8) | (1u << 10) | (1u << 18) | (1u << 14))
 
 #define IST_DOUBLE_FAULT 1
 #define IST_NMI 2
@@ -22,7 +37,7 @@
 
 struct tss {
 	uint32_t reserved0;
-	uint64_t rsp[3];     /* stacks for privilege changes (unused: ring 0 only) */
+	uint64_t rsp[3];     /* rsp[0]: where ring 3 enters ring 0 */
 	uint64_t reserved1;
 	uint64_t ist[7];     /* interrupt stack table, IST1..IST7 */
 	uint64_t reserved2;
@@ -48,7 +63,10 @@ struct table_pointer {
 	uint64_t base;
 } __attribute__((packed));
 
-static uint64_t gdt[5] __attribute__((aligned(16)));      /* null, code, data, TSS (2) */
+/* null, kernel code, kernel data, user data, user code, TSS (2) */
+static void syscall_init(void);
+
+static uint64_t gdt[7] __attribute__((aligned(16)));
 static struct tss tss __attribute__((aligned(16)));
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 
@@ -67,10 +85,12 @@ static void gdt_init(void *ist_stacks, size_t ist_stack_size)
 	gdt[0] = 0;
 	gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 */
 	gdt[2] = 0x00cf92000000ffffull; /* data, DPL 0 */
-	gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+	gdt[3] = 0x00cff2000000ffffull; /* data, DPL 3 */
+	gdt[4] = 0x00affa000000ffffull; /* 64-bit code, DPL 3 */
+	gdt[5] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
 		 (0x89ull << 40) | /* present, 64-bit TSS (available) */
 		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-	gdt[4] = base >> 32;
+	gdt[6] = base >> 32;
 
 	__asm__ volatile(
 		"lgdt %0\n\t"
@@ -123,6 +143,52 @@ void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 	arch_irq_disable();
 	gdt_init(ist_stacks, ist_stack_size);
 	idt_init();
+	syscall_init();
+}
+
+
+void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
+{
+	tss.rsp[0] = top; /* where ring 3 enters ring 0 */
+	x86_kernel_entry_sp = top;
+}
+
+/* SYSCALL/SYSRET (Intel SDM vol. 3 §5.8.8): entry at x86_syscall_entry
+ * with interrupts off; STAR's selectors as above. */
+static void syscall_init(void)
+{
+	wrmsr(MSR_STAR, (uint64_t)(USER_DS - 8) << 48 | (uint64_t)KERNEL_CS << 32);
+	wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)x86_syscall_entry);
+	wrmsr(MSR_SFMASK, SFMASK_BITS);
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+}
+
+void arch_user_tls_set(uint64_t value)
+{
+	wrmsr(MSR_FS_BASE, value);
+}
+
+uint64_t arch_user_tls_get(void)
+{
+	return rdmsr(MSR_FS_BASE);
+}
+
+void arch_user_enter(uint64_t pc, uint64_t sp)
+{
+	uintptr_t top = arch_stack_pointer() & ~15ull;
+	struct trap_frame *f = (struct trap_frame *)(top - 256) - 1;
+
+	top -= 256; /* the caller's frames stay untouched above */
+	memset(f, 0, sizeof(*f));
+	f->rip = pc;
+	f->cs = USER_CS | 3;
+	f->rflags = 0x202; /* IF */
+	f->rsp = sp;
+	f->ss = USER_DS | 3;
+	arch_irq_disable();
+	sched_current()->kernel_entry_sp = top;
+	arch_set_kernel_stack(top, 0);
+	x86_enter_user(f);
 }
 
 void arch_irq_enable(void)

@@ -26,6 +26,7 @@
 #define LVT_MASKED (1u << 16)
 #define DIVIDE_BY_16 0x3
 
+static uint64_t tsc_entry;    /* TSC when efi_main began */
 static uint64_t tsc_base;     /* TSC at calibration: time 0 */
 static uint64_t tsc_hz;       /* TSC ticks per second */
 static uint64_t ns_per_tsc32; /* ns per TSC tick, 32.32 fixed point */
@@ -70,6 +71,21 @@ int arch_clock_init(const struct acpi_fadt_info *fadt)
 	tsc_base = tsc0;
 	x86_irq_set_fixed(TIMER_VECTOR, timer_interrupt, NULL, "timer");
 	return 0;
+}
+
+void arch_clock_mark_entry(void)
+{
+	tsc_entry = rdtsc();
+}
+
+uint64_t arch_clock_since_entry_ns(void)
+{
+	return (uint64_t)(((unsigned __int128)(rdtsc() - tsc_entry) * ns_per_tsc32) >> 32);
+}
+
+int arch_timer_irq(void)
+{
+	return TIMER_VECTOR;
 }
 
 uint64_t arch_clock_ns(void)

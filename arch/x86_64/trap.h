@@ -24,7 +24,14 @@ _Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "frame");
 
 #define TIMER_VECTOR 0xf0      /* LAPIC timer */
 
+#define SYSCALL_VECTOR 0x100    /* the frame's "vector" for a SYSCALL entry */
+
 extern char x86_trap_stubs[];   /* 256 stubs of TRAP_STUB_SIZE bytes */
+void x86_syscall_entry(void);
+/* vectors.S's data: the SYSCALL entry's kernel stack (the task's) */
+extern uint64_t x86_kernel_entry_sp;
+/* Restore the frame (fresh FPU state) and iretq to user mode. */
+__attribute__((noreturn)) void x86_enter_user(struct trap_frame *frame);
 void x86_trap(struct trap_frame *frame);
 void x86_irq_dispatch(unsigned vector);
 /* Route a fixed (non-device) vector such as the timer to `handler`. */

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kernel/acpi.h"
+#include "include/acpi_ecam.h"
 
 #define PCI_MAX_DEVICES 64
 #define PCI_CAP_MSIX 0x11

@@ -1,20 +1,26 @@
 /*
  * virtio.h -- the transport-independent view of a virtio device
- * (virtio 1.2 §2, §3.1).  The PCI transport (virtio_pci.c) fills a
- * struct virtio_ops; device drivers (virtio_vsock.c) see only this header
- * and the virtqueue API, so a virtio-mmio transport could be added without
- * touching them.
+ * (virtio 1.2 §2, §3.1).  A transport (virtio_pci.c) fills a struct
+ * virtio_ops; virtio.c does the initialization steps every transport
+ * shares on top of it; device drivers (virtio_vsock.c) see only this
+ * header and the virtqueue API, so a virtio-mmio transport could be added
+ * without touching them.
  *
- * Typical usage (a device driver's probe):
+ * Typical usage (a device driver's probe and remove):
  *	virtio_begin(dev);                                  // reset, ACK, DRIVER
- *	if (virtio_negotiate(dev, wanted, required, &got))  // FEATURES_OK
- *		goto fail;
- *	dev->ops->queue_setup(dev, &vq, 0, 64, rx_irq, ctx);
+ *	if (virtio_negotiate(dev, wanted, required))        // FEATURES_OK;
+ *		goto err_fail;                              //   dev->features
  *	dev->ops->read_config(dev, 0, &cid, sizeof(cid));
- *	virtio_driver_ok(dev);
- *	...
- * fail:
+ *	if (dev->ops->queue_setup(dev, &vq, 0, 64, rx_irq, ctx))
+ *		goto err_fail;
+ *	virtio_driver_ok(dev);                              // the device runs
+ *	return 0;
+ * err_fail:
  *	virtio_fail(dev, "why");                            // FAILED, then reset
+ *	return err;
+ *
+ *	dev->ops->reset(dev);                               // remove: stop it,
+ *	dev->ops->queue_release(dev, &vq);                  //   then release
  */
 #ifndef DRIVERS_VIRTIO_PCI_VIRTIO_H
 #define DRIVERS_VIRTIO_PCI_VIRTIO_H
@@ -50,12 +56,18 @@ struct virtio_ops {
 	/* Largest ring the device allows for a queue (0: no such queue). */
 	uint16_t (*queue_max_size)(struct virtio_device *dev, uint16_t index);
 	/* Allocate the rings, route the queue's interrupt to `handler`,
-	 * tell the device, enable the queue. */
+	 * tell the device, enable the queue.  On failure nothing is left
+	 * allocated or routed. */
 	int (*queue_setup)(struct virtio_device *dev, struct virtqueue *vq,
 			   uint16_t index, uint16_t size, irq_handler_fn handler,
 			   void *arg);
+	/* Undo queue_setup: unroute the interrupt, free the rings.  Only
+	 * once the device is reset (or never had DRIVER_OK). */
+	void (*queue_release)(struct virtio_device *dev, struct virtqueue *vq);
 	/* Route configuration-change interrupts to `handler`. */
 	int (*config_irq)(struct virtio_device *dev, irq_handler_fn handler, void *arg);
+	/* Undo config_irq. */
+	void (*config_irq_release)(struct virtio_device *dev);
 	/* Interrupt vector of a queue (or -1), for reports. */
 	int (*queue_vector)(struct virtio_device *dev, uint16_t index);
 	int (*config_vector)(struct virtio_device *dev);

@@ -72,12 +72,12 @@ _Static_assert(sizeof(struct virtio_pci_common_cfg) == 0x38, "common cfg");
 
 #define MSIX_SHARERS 2 /* handlers one table entry can serve */
 
-/* One MSI-X table entry in use and the handlers its CPU vector calls. */
+/* One MSI-X table entry and the handlers its CPU vector calls. */
 struct msix_slot {
-	int vector;                          /* CPU vector */
-	irq_handler_fn handlers[MSIX_SHARERS];
-	void *args[MSIX_SHARERS];
-	unsigned count;                      /* handlers registered */
+	int vector;                          /* CPU vector (while count > 0) */
+	irq_handler_fn handlers[MSIX_SHARERS]; /* called in this order */
+	void *args[MSIX_SHARERS];            /* their arguments */
+	unsigned count;                      /* handlers registered; 0: entry free */
 };
 
 struct virtio_pci {
@@ -92,11 +92,16 @@ struct virtio_pci {
 	uint32_t device_len;        /* its size */
 	uintptr_t msix_table;       /* MSI-X table in its BAR */
 	uint16_t msix_entries;      /* table size */
-	uint16_t next_msix_entry;   /* next table entry to hand out */
-	struct msix_slot *slots;    /* per table entry in use */
+	struct msix_slot *slots;    /* one per table entry */
 	uint8_t msix_cap;           /* capability offset */
-	int config_vector;          /* CPU vector for config changes (-1 none) */
-	int queue_vectors[VIRTIO_PCI_MAX_QUEUES]; /* CPU vector per queue */
+	int config_entry;           /* MSI-X entry for config changes (-1 none) */
+	int config_vector;          /* its CPU vector (-1 none) */
+	irq_handler_fn config_handler; /* what config changes call ... */
+	void *config_arg;           /* ... with this */
+	int queue_entries[VIRTIO_PCI_MAX_QUEUES]; /* MSI-X entry per queue (-1 none) */
+	int queue_vectors[VIRTIO_PCI_MAX_QUEUES]; /* CPU vector per queue (-1 none) */
+	irq_handler_fn queue_handlers[VIRTIO_PCI_MAX_QUEUES]; /* per queue ... */
+	void *queue_args[VIRTIO_PCI_MAX_QUEUES]; /* ... and its argument */
 	uintptr_t queue_notify[VIRTIO_PCI_MAX_QUEUES]; /* doorbell per queue */
 };
 
@@ -198,6 +203,8 @@ static int find_msix(struct virtio_pci *vp)
 	vp->slots = calloc(vp->msix_entries, sizeof(*vp->slots));
 	if (!vp->slots)
 		return -ENOMEM;
+	for (uint16_t i = 0; i < vp->msix_entries; i++)
+		vp->slots[i].vector = -1;
 	vp->msix_cap = cap;
 	vp->msix_table = (uintptr_t)(pci->bars[bar].base + offset);
 	/* Mask every entry, then enable MSI-X (INTx is off from pci_enable). */
@@ -217,35 +224,39 @@ static void msix_dispatch(void *arg)
 		slot->handlers[i](slot->args[i]);
 }
 
+static uintptr_t msix_entry(struct virtio_pci *vp, int index)
+{
+	return vp->msix_table + (uintptr_t)index * MSIX_ENTRY_SIZE;
+}
+
 /*
  * Route `handler` through an MSI-X table entry; returns the entry.  Each
- * user gets an entry of its own while they last (QEMU's vhost-user-vsock
- * has 3 for 3 queues + config); after that the last entry is shared, its
- * CPU vector calling every handler on it.
+ * user gets an entry of its own (the lowest free one) while they last
+ * (QEMU's vhost-user-vsock has 3 for 3 queues + config); after that the
+ * last entry is shared, its CPU vector calling every handler on it.
  */
 static int msix_route(struct virtio_pci *vp, irq_handler_fn handler, void *arg,
 		      const char *name, int *vector_out)
 {
 	struct msix_slot *slot;
-	uintptr_t entry;
 	uint64_t address;
 	uint32_t data;
 	int index, vector;
 
-	if (vp->next_msix_entry < vp->msix_entries) {
-		index = vp->next_msix_entry;
+	for (index = 0; index < vp->msix_entries; index++)
+		if (vp->slots[index].count == 0)
+			break;
+	if (index < vp->msix_entries) {
 		slot = &vp->slots[index];
 		vector = arch_irq_alloc(msix_dispatch, slot, name);
 		if (vector < 0)
 			return vector;
 		slot->vector = vector;
-		entry = vp->msix_table + index * MSIX_ENTRY_SIZE;
 		arch_msi_message(vector, &address, &data);
-		mmio_write32(entry + 0, (uint32_t)address);
-		mmio_write32(entry + 4, (uint32_t)(address >> 32));
-		mmio_write32(entry + 8, data);
-		mmio_write32(entry + MSIX_ENTRY_VECTOR_CONTROL, 0); /* unmask */
-		vp->next_msix_entry++;
+		mmio_write32(msix_entry(vp, index) + 0, (uint32_t)address);
+		mmio_write32(msix_entry(vp, index) + 4, (uint32_t)(address >> 32));
+		mmio_write32(msix_entry(vp, index) + 8, data);
+		mmio_write32(msix_entry(vp, index) + MSIX_ENTRY_VECTOR_CONTROL, 0); /* unmask */
 	} else {
 		index = vp->msix_entries - 1;
 		slot = &vp->slots[index];
@@ -260,6 +271,31 @@ static int msix_route(struct virtio_pci *vp, irq_handler_fn handler, void *arg,
 	slot->count++;
 	*vector_out = slot->vector;
 	return index;
+}
+
+/* Undo msix_route: the entry is masked and its vector freed with its
+ * last handler. */
+static void msix_unroute(struct virtio_pci *vp, int index, irq_handler_fn handler,
+			 void *arg)
+{
+	struct msix_slot *slot = &vp->slots[index];
+
+	for (unsigned i = 0; i < slot->count; i++) {
+		if (slot->handlers[i] != handler || slot->args[i] != arg)
+			continue;
+		for (unsigned j = i + 1; j < slot->count; j++) {
+			slot->handlers[j - 1] = slot->handlers[j];
+			slot->args[j - 1] = slot->args[j];
+		}
+		slot->count--;
+		break;
+	}
+	if (slot->count == 0 && slot->vector >= 0) {
+		mmio_write32(msix_entry(vp, index) + MSIX_ENTRY_VECTOR_CONTROL,
+			     MSIX_VECTOR_MASKED);
+		arch_irq_free(slot->vector);
+		slot->vector = -1;
+	}
 }
 
 /* ---- struct virtio_ops ---- */
@@ -379,6 +415,9 @@ static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
 		err = entry;
 		goto err_destroy;
 	}
+	vp->queue_entries[index] = entry;
+	vp->queue_handlers[index] = handler;
+	vp->queue_args[index] = arg;
 	mmio_write16(c + COMMON(queue_select), index);
 	mmio_write16(c + COMMON(queue_size), size);
 	mmio_write16(c + COMMON(queue_msix_vector), (uint16_t)entry);
@@ -386,7 +425,7 @@ static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
 		log_printf("%s: device refused MSI-X entry %d for queue %u\n",
 			   dev->name, entry, index);
 		err = -EIO;
-		goto err_destroy;
+		goto err_unroute;
 	}
 	mmio_write32(c + COMMON(queue_desc), (uint32_t)vq->desc_dma.addr);
 	mmio_write32(c + COMMON(queue_desc) + 4, (uint32_t)(vq->desc_dma.addr >> 32));
@@ -398,9 +437,28 @@ static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
 	mmio_write16(c + COMMON(queue_enable), 1);
 	return 0;
 
+err_unroute:
+	msix_unroute(vp, entry, handler, arg);
+	vp->queue_entries[index] = vp->queue_vectors[index] = -1;
 err_destroy:
 	vq_destroy(vq, vp->pool);
 	return err;
+}
+
+/* The device has been reset: it no longer reads the rings or raises the
+ * queue's interrupt. */
+static void vp_queue_release(struct virtio_device *dev, struct virtqueue *vq)
+{
+	struct virtio_pci *vp = tp(dev);
+	uint16_t index = vq->index;
+
+	if (index < VIRTIO_PCI_MAX_QUEUES && vp->queue_entries[index] >= 0) {
+		msix_unroute(vp, vp->queue_entries[index], vp->queue_handlers[index],
+			     vp->queue_args[index]);
+		vp->queue_entries[index] = vp->queue_vectors[index] = -1;
+		vp->queue_notify[index] = 0;
+	}
+	vq_destroy(vq, vp->pool);
 }
 
 static int vp_config_irq(struct virtio_device *dev, irq_handler_fn handler, void *arg)
@@ -414,9 +472,24 @@ static int vp_config_irq(struct virtio_device *dev, irq_handler_fn handler, void
 	if (mmio_read16(vp->common + COMMON(config_msix_vector)) != entry) {
 		log_printf("%s: device refused MSI-X entry %d for config\n",
 			   dev->name, entry);
+		msix_unroute(vp, entry, handler, arg);
+		vp->config_vector = -1;
 		return -EIO;
 	}
+	vp->config_entry = entry;
+	vp->config_handler = handler;
+	vp->config_arg = arg;
 	return 0;
+}
+
+static void vp_config_irq_release(struct virtio_device *dev)
+{
+	struct virtio_pci *vp = tp(dev);
+
+	if (vp->config_entry < 0)
+		return;
+	msix_unroute(vp, vp->config_entry, vp->config_handler, vp->config_arg);
+	vp->config_entry = vp->config_vector = -1;
 }
 
 static int vp_queue_vector(struct virtio_device *dev, uint16_t index)
@@ -438,7 +511,9 @@ static const struct virtio_ops virtio_pci_ops = {
 	.read_config = vp_read_config,
 	.queue_max_size = vp_queue_max_size,
 	.queue_setup = vp_queue_setup,
+	.queue_release = vp_queue_release,
 	.config_irq = vp_config_irq,
+	.config_irq_release = vp_config_irq_release,
 	.queue_vector = vp_queue_vector,
 	.config_vector = vp_config_vector,
 };
@@ -453,9 +528,9 @@ int virtio_pci_probe(struct pci_device *pci, struct dma_pool *pool,
 		return -ENOMEM;
 	vp->pci = pci;
 	vp->pool = pool;
-	vp->config_vector = -1;
+	vp->config_entry = vp->config_vector = -1;
 	for (int i = 0; i < VIRTIO_PCI_MAX_QUEUES; i++)
-		vp->queue_vectors[i] = -1;
+		vp->queue_entries[i] = vp->queue_vectors[i] = -1;
 	pci_enable(pci);
 	err = find_caps(vp);
 	if (err)
@@ -473,48 +548,23 @@ err_free:
 	return err;
 }
 
-/* ---- transport-independent helpers (§3.1.1) ---- */
-
-void virtio_begin(struct virtio_device *dev)
+void virtio_pci_remove(struct virtio_device *dev)
 {
-	dev->ops->reset(dev);                                      /* step 1 */
-	dev->ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);      /* step 2 */
-	dev->ops->set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-				  VIRTIO_STATUS_DRIVER);           /* step 3 */
-}
+	struct virtio_pci *vp = tp(dev);
+	uint16_t control = pci_read16(vp->pci, vp->msix_cap + MSIX_CONTROL);
 
-int virtio_negotiate(struct virtio_device *dev, uint64_t wanted, uint64_t required)
-{
-	uint64_t offered = dev->ops->get_features(dev);           /* step 4 */
-	uint8_t status;
-
-	if ((offered & required) != required) {
-		log_printf("%s: device lacks required features %#llx (offers %#llx)\n",
-			   dev->name, (unsigned long long)(required & ~offered),
-			   (unsigned long long)offered);
-		return -ENODEV;
+	/* Whatever the driver left routed goes too. */
+	for (uint16_t i = 0; i < vp->msix_entries; i++) {
+		if (vp->slots[i].vector < 0)
+			continue;
+		log_printf("%s: MSI-X entry %u still routed at remove\n", dev->name, i);
+		mmio_write32(msix_entry(vp, i) + MSIX_ENTRY_VECTOR_CONTROL,
+			     MSIX_VECTOR_MASKED);
+		arch_irq_free(vp->slots[i].vector);
 	}
-	dev->features = offered & (wanted | required);
-	dev->ops->set_features(dev, dev->features);
-	status = dev->ops->get_status(dev);
-	dev->ops->set_status(dev, status | VIRTIO_STATUS_FEATURES_OK); /* step 5 */
-	if (!(dev->ops->get_status(dev) & VIRTIO_STATUS_FEATURES_OK)) { /* step 6 */
-		log_printf("%s: device rejected features %#llx\n", dev->name,
-			   (unsigned long long)dev->features);
-		return -ENODEV;
-	}
-	return 0;
-}
-
-void virtio_driver_ok(struct virtio_device *dev)
-{
-	dev->ops->set_status(dev, dev->ops->get_status(dev) |
-				  VIRTIO_STATUS_DRIVER_OK);        /* step 8 */
-}
-
-void virtio_fail(struct virtio_device *dev, const char *why)
-{
-	log_printf("%s: %s; device marked FAILED and reset\n", dev->name, why);
-	dev->ops->set_status(dev, dev->ops->get_status(dev) | VIRTIO_STATUS_FAILED);
-	dev->ops->reset(dev);
+	pci_write16(vp->pci, vp->msix_cap + MSIX_CONTROL, control & ~MSIX_CONTROL_ENABLE);
+	free(vp->slots);
+	free(vp);
+	dev->ops = NULL;
+	dev->transport = NULL;
 }

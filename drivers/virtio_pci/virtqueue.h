@@ -32,8 +32,8 @@
 #include <stdint.h>
 
 #include "include/dma.h"
+#include "include/pool.h"
 #include "include/virtio_ring.h"
-#include "kernel/pool.h"
 
 #define VQ_MAX_SIZE 1024
 

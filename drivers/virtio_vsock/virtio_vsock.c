@@ -6,25 +6,25 @@
  * module: -device vhost-vsock-pci,guest-cid=N.
  *
  * Queues: 0 rx (device -> driver packets), 1 tx, 2 event.  Each has its
- * own MSI-X vector; the handlers only note which queue fired and wake the
+ * own interrupt; the handlers only note which queue fired and wake the
  * driver task, which does all the work with the platform lock held:
- * consume used rx buffers (each header + payload checked against what the
- * device wrote), hand packets to the vsock core, re-post the buffers at
- * once (the core copies what it keeps), reclaim tx buffers, and handle
- * TRANSPORT_RESET events.  With no core attached, every packet but an RST
- * is answered with an RST, so a host connecting to any port is refused.
+ * consume used rx buffers (each header read once from shared memory, then
+ * checked against what the device wrote), hand packets to the vsock core
+ * (vsock_core_rx), re-post the buffers at once (the core copies what it
+ * keeps), reclaim tx buffers, handle TRANSPORT_RESET events, and run the
+ * core's timers.  The core is attached before DRIVER_OK, so every packet
+ * has somewhere to go; refusing strangers (RST) is the core's job.
  */
 #include "drivers/virtio_vsock/virtio_vsock.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "drivers/virtio_pci/virtio_pci.h"
+#include "drivers/virtio_pci/virtio.h"
 #include "include/log.h"
 #include "include/platform.h"
-#include "kernel/sched.h"
+#include "vsock/core.h"
 #include "vsock/transport.h"
 #include "vsock/wire.h"
 
@@ -51,21 +51,23 @@ struct virtio_vsock_event {
 } __attribute__((packed));
 
 struct virtio_vsock {
-	struct virtio_device vdev;   /* transport view */
+	struct virtio_device *vdev;  /* transport view (the transport's) */
 	struct dma_pool *pool;       /* rings and buffers */
-	struct virtqueue rx, tx, event;
+	struct virtqueue rx, tx, event; /* queues 0, 1, 2 */
 	struct dma_region rx_slab;   /* RX_BUFFERS buffers of RX_STRIDE */
 	struct dma_region tx_slab;   /* TX_BUFFERS buffers of TX_STRIDE */
 	struct dma_region event_slab;/* EVENT_BUFFERS events */
 	uint16_t tx_free[TX_BUFFERS];/* stack of free tx buffer indices */
 	unsigned tx_free_count;      /* entries in tx_free */
 	uint64_t guest_cid;          /* from config; re-read on reset */
-	struct virtio_vsock_upper upper; /* where packets go (rx NULL: RST them) */
+	struct vsock_core *core;     /* receives every packet (set before DRIVER_OK) */
 	struct vsock_transport_ops transport; /* what the core calls */
-	struct task *task;           /* the driver task */
+	struct platform_task *task;  /* the driver task, once started */
+	bool task_exited;            /* it has stopped for good */
 	struct wait_queue wake;      /* the task sleeps here */
+	struct wait_queue exited;    /* virtio_vsock_remove waits here for it */
 	volatile bool kicked;        /* an interrupt arrived since last look */
-	struct virtio_vsock_stats stats;
+	struct virtio_vsock_stats stats; /* counters */
 };
 
 /* ---- buffers ---- */
@@ -78,14 +80,6 @@ static uint8_t *slab_cpu(const struct dma_region *slab, unsigned i, size_t strid
 static dma_addr_t slab_dev(const struct dma_region *slab, unsigned i, size_t stride)
 {
 	return dma_addr(slab->dev.addr + (uint64_t)i * stride);
-}
-
-static int slab_alloc(struct virtio_vsock *vs, struct dma_region *slab, unsigned n,
-		      size_t stride)
-{
-	size_t pages = (n * stride + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
-
-	return pool_alloc(vs->pool, pages, slab);
 }
 
 /* Cookies are buffer index + 1 (a cookie must not be NULL). */
@@ -168,25 +162,34 @@ static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
 	return 0;
 }
 
-/* No core yet: refuse everything with an RST (never answer an RST). */
-static void reply_rst(struct virtio_vsock *vs, const struct vsock_hdr *in)
-{
-	struct vsock_hdr rst;
-
-	if (in->op == VSOCK_OP_RST)
-		return;
-	memset(&rst, 0, sizeof(rst));
-	rst.src_cid = in->dst_cid;
-	rst.dst_cid = in->src_cid;
-	rst.src_port = in->dst_port;
-	rst.dst_port = in->src_port;
-	rst.type = in->type;
-	rst.op = VSOCK_OP_RST;
-	if (vv_send(vs, &rst, NULL, 0) == 0)
-		vs->stats.rst_replies++;
-}
-
 /* ---- work done by the driver task, lock held ---- */
+
+/*
+ * Hand rx buffer `i`, of which the device says it wrote `written` bytes
+ * (at most RX_STRIDE: the virtqueue checked), to the core.  The device may
+ * still write the buffer, so its header is copied out once and only the
+ * copy is checked and passed on; the core copies the payload once.
+ */
+static void deliver_rx(struct virtio_vsock *vs, unsigned i, uint32_t written)
+{
+	const uint8_t *buf = slab_cpu(&vs->rx_slab, i, RX_STRIDE);
+	struct vsock_hdr hdr;
+	uint32_t len = 0;
+
+	if (written >= sizeof(hdr)) {
+		memcpy(&hdr, buf, sizeof(hdr));
+		__asm__ volatile("" ::: "memory"); /* no re-reading `buf` for `hdr` */
+		len = vsock_hdr_len(&hdr);
+		if (len <= written - sizeof(hdr)) {
+			vs->stats.rx_packets++;
+			vsock_core_rx(vs->core, &hdr, buf + sizeof(hdr), len);
+			return;
+		}
+	}
+	if (vs->stats.rx_bad++ < 8)
+		log_printf("vsock: dropped malformed packet: %u bytes written, "
+			   "header says %u payload bytes\n", written, len);
+}
 
 static bool process_rx(struct virtio_vsock *vs)
 {
@@ -196,7 +199,6 @@ static bool process_rx(struct virtio_vsock *vs)
 
 	while ((cookie = vq_next_used(&vs->rx, &len))) {
 		unsigned i = index_of(cookie);
-		const struct vsock_hdr *hdr = (const void *)slab_cpu(&vs->rx_slab, i, RX_STRIDE);
 
 		any = true;
 		vs->stats.rx_posted--;
@@ -204,18 +206,7 @@ static bool process_rx(struct virtio_vsock *vs)
 			log_printf("vsock: rx cookie %u out of range\n", i);
 			continue;
 		}
-		if (len < sizeof(*hdr) || hdr->len > len - sizeof(*hdr)) {
-			if (vs->stats.rx_bad++ < 8)
-				log_printf("vsock: dropped malformed packet: %u bytes "
-					   "written, header says %u payload bytes\n",
-					   len, len >= sizeof(*hdr) ? hdr->len : 0);
-		} else {
-			vs->stats.rx_packets++;
-			if (vs->upper.rx)
-				vs->upper.rx(vs->upper.ctx, hdr, hdr + 1, hdr->len);
-			else
-				reply_rst(vs, hdr);
-		}
+		deliver_rx(vs, i, len);
 		rx_post(vs, i); /* the core copied what it keeps */
 	}
 	vq_kick(&vs->rx);
@@ -247,8 +238,7 @@ static bool process_tx(struct virtio_vsock *vs)
 
 	if (vs->tx.interrupts_on) {
 		vq_disable_interrupts(&vs->tx);
-		if (vs->upper.tx_ready)
-			vs->upper.tx_ready(vs->upper.ctx);
+		vsock_core_tx_ready(vs->core);
 	}
 	return any;
 }
@@ -257,7 +247,7 @@ static void read_cid(struct virtio_vsock *vs)
 {
 	uint64_t cid = 0;
 
-	if (vs->vdev.ops->read_config(&vs->vdev, CONFIG_GUEST_CID, &cid, sizeof(cid)))
+	if (vs->vdev->ops->read_config(vs->vdev, CONFIG_GUEST_CID, &cid, sizeof(cid)))
 		log_printf("vsock: cannot read the guest CID\n");
 	else if (cid < 3 || cid >= 0xffffffffull)
 		log_printf("vsock: device reports invalid guest CID %llu\n",
@@ -275,21 +265,22 @@ static bool process_events(struct virtio_vsock *vs)
 
 	while ((cookie = vq_next_used(&vs->event, &len))) {
 		unsigned i = index_of(cookie);
-		const struct virtio_vsock_event *ev =
+		const volatile struct virtio_vsock_event *ev =
 			(const void *)((uint8_t *)vs->event_slab.cpu + i * sizeof(*ev));
+		uint32_t id;
 
 		any = true;
 		if (i >= EVENT_BUFFERS)
 			continue;
-		if (len >= sizeof(*ev) && ev->id == VSOCK_EVENT_TRANSPORT_RESET) {
+		id = len >= sizeof(*ev) ? vsock_le32(ev->id) : UINT32_MAX; /* read once */
+		if (id == VSOCK_EVENT_TRANSPORT_RESET) {
 			vs->stats.transport_resets++;
 			read_cid(vs);
 			log_printf("vsock: transport reset; guest CID now %llu\n",
 				   (unsigned long long)vs->guest_cid);
-			if (vs->upper.transport_reset)
-				vs->upper.transport_reset(vs->upper.ctx);
+			vsock_core_transport_reset(vs->core);
 		} else {
-			log_printf("vsock: unknown event %u\n", len >= sizeof(*ev) ? ev->id : 0);
+			log_printf("vsock: unknown event %u\n", len >= sizeof(*ev) ? id : 0);
 		}
 		event_post(vs, i);
 	}
@@ -297,6 +288,19 @@ static bool process_events(struct virtio_vsock *vs)
 	return any;
 }
 
+/* The core's timers run on the driver task too; vsock_core_tick takes
+ * the platform lock itself, so step out of it. */
+static uint64_t core_tick(struct virtio_vsock *vs)
+{
+	uint64_t now = platform_now_ns(), next;
+
+	platform_unlock();
+	next = vsock_core_tick(vs->core, now);
+	platform_lock();
+	return next;
+}
+
+/* Runs until virtio_vsock_remove kills it (never, in the image). */
 static void driver_task(void *arg)
 {
 	struct virtio_vsock *vs = arg;
@@ -310,12 +314,23 @@ static void driver_task(void *arg)
 		worked = process_rx(vs);
 		worked |= process_tx(vs);
 		worked |= process_events(vs);
-		if (vs->upper.tick && (worked || platform_now_ns() >= deadline))
-			deadline = vs->upper.tick(vs->upper.ctx, platform_now_ns());
+		if (worked || platform_now_ns() >= deadline)
+			deadline = core_tick(vs);
 		if (worked || vs->kicked)
 			continue;
-		platform_wait(&vs->wake, deadline);
+		if (platform_wait(&vs->wake, deadline) == -EINTR)
+			break;
 	}
+	platform_unlock();
+}
+
+/* The task is gone for good (lock held). */
+static void driver_task_exited(void *arg, bool killed)
+{
+	struct virtio_vsock *vs = arg;
+
+	vs->task_exited = true;
+	platform_wake(&vs->exited);
 }
 
 /* ---- interrupt handlers: note and wake, nothing more ---- */
@@ -357,133 +372,111 @@ static void config_irq(void *arg)
 
 /* ---- bring-up (virtio 1.2 §3.1.1 steps, §5.10.6 device init) ---- */
 
-static struct pci_device *find_device(void)
+static int slab_alloc(struct virtio_vsock *vs, struct dma_region *slab, unsigned n,
+		      size_t stride)
 {
-	struct pci_device *d = pci_find(VIRTIO_PCI_VENDOR, VIRTIO_VSOCK_DEVICE_MODERN, 0);
+	size_t pages = (n * stride + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
 
-	return d ? d : pci_find(VIRTIO_PCI_VENDOR, VIRTIO_VSOCK_DEVICE_TRANSITIONAL, 0);
+	return pool_alloc(vs->pool, pages, slab);
 }
 
-static int setup_queues(struct virtio_vsock *vs)
+/*
+ * Every step that can fail has a label below that undoes the steps before
+ * it, in reverse order (edk2 VirtioNetDxe style); the last marks the device
+ * FAILED and resets it.  Queues are released before that reset: the device
+ * never had DRIVER_OK, so it does not touch them (§3.1.1, §2.7).
+ */
+int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool,
+		       struct virtio_vsock **out)
 {
-	struct virtio_device *dev = &vs->vdev;
-	int err;
-
-	err = dev->ops->queue_setup(dev, &vs->rx, QUEUE_RX, 128, rx_irq, vs);
-	if (err)
-		return err;
-	err = dev->ops->queue_setup(dev, &vs->tx, QUEUE_TX, 128, tx_irq, vs);
-	if (err)
-		return err;
-	err = dev->ops->queue_setup(dev, &vs->event, QUEUE_EVENT, 8, event_irq, vs);
-	if (err)
-		return err;
-	return dev->ops->config_irq(dev, config_irq, vs);
-}
-
-static int setup_buffers(struct virtio_vsock *vs)
-{
-	int err;
-
-	err = slab_alloc(vs, &vs->rx_slab, RX_BUFFERS, RX_STRIDE);
-	if (!err)
-		err = slab_alloc(vs, &vs->tx_slab, TX_BUFFERS, TX_STRIDE);
-	if (!err)
-		err = slab_alloc(vs, &vs->event_slab, EVENT_BUFFERS,
-				 sizeof(struct virtio_vsock_event));
-	if (err)
-		return err;
-	for (unsigned i = 0; i < TX_BUFFERS; i++)
-		vs->tx_free[vs->tx_free_count++] = (uint16_t)(TX_BUFFERS - 1 - i);
-	return 0;
-}
-
-int virtio_vsock_probe(struct dma_pool *pool, struct virtio_vsock **out)
-{
-	struct pci_device *pci = find_device();
 	struct virtio_vsock *vs;
-	static char name[40];
+	const char *why;
 	int err;
 
 	*out = NULL;
-	if (!pci) {
-		log_printf("vsock: no virtio-vsock device (PCI %04x:%04x or %04x:%04x); "
-			   "start QEMU with -device vhost-user-vsock-pci or "
-			   "vhost-vsock-pci\n", VIRTIO_PCI_VENDOR,
-			   VIRTIO_VSOCK_DEVICE_MODERN, VIRTIO_PCI_VENDOR,
-			   VIRTIO_VSOCK_DEVICE_TRANSITIONAL);
-		return -ENODEV;
-	}
 	vs = calloc(1, sizeof(*vs));
-	if (!vs)
-		return -ENOMEM;
-	vs->pool = pool;
-	snprintf(name, sizeof(name), "virtio-vsock %02x:%02x.%u", pci->bus, pci->dev,
-		 pci->fn);
-	vs->vdev.name = name;
-	err = virtio_pci_probe(pci, pool, &vs->vdev);
-	if (err) {
-		log_printf("vsock: %s is not a usable virtio 1.x PCI device\n", name);
-		free(vs);
-		return -ENODEV;
+	if (!vs) {
+		err = -ENOMEM;
+		why = "no memory for the driver";
+		goto err_fail;
 	}
-
-	virtio_begin(&vs->vdev);                                   /* steps 1-3 */
-	err = virtio_negotiate(&vs->vdev,                          /* steps 4-6 */
-			       (1ull << VSOCK_F_STREAM) | (1ull << VIRTIO_F_EVENT_IDX),
+	vs->vdev = dev;
+	vs->pool = pool;
+	virtio_begin(dev);                                         /* steps 1-3 */
+	/* SEQPACKET when the device has it; F_NO_IMPLIED_STREAM accepted as
+	 * a driver SHOULD (virtio 1.2 §5.10.3.1): the core then offers
+	 * STREAM only if F_STREAM was negotiated too. */
+	err = virtio_negotiate(dev,                                /* steps 4-6 */
+			       (1ull << VSOCK_F_STREAM) | (1ull << VSOCK_F_SEQPACKET) |
+			       (1ull << VSOCK_F_NO_IMPLIED_STREAM) |
+			       (1ull << VIRTIO_F_EVENT_IDX),
 			       1ull << VSOCK_F_VERSION_1);
 	if (err) {
-		virtio_fail(&vs->vdev, "feature negotiation failed");
-		return -ENODEV;
+		why = "feature negotiation failed";
+		goto err_free_driver;
 	}
-	vs->stats.negotiated = vs->vdev.features;
+	vs->stats.negotiated = dev->features;
 	read_cid(vs);                                              /* step 7: config */
 	if (!vs->guest_cid) {
-		virtio_fail(&vs->vdev, "no valid guest CID");
-		return -ENODEV;
+		err = -ENODEV;
+		why = "no valid guest CID";
+		goto err_free_driver;
 	}
-	err = setup_buffers(vs);
-	if (!err)
-		err = setup_queues(vs);                            /* step 7: queues */
+	why = "no DMA memory for the buffers";
+	err = slab_alloc(vs, &vs->rx_slab, RX_BUFFERS, RX_STRIDE);
+	if (err)
+		goto err_free_driver;
+	err = slab_alloc(vs, &vs->tx_slab, TX_BUFFERS, TX_STRIDE);
+	if (err)
+		goto err_free_rx_slab;
+	err = slab_alloc(vs, &vs->event_slab, EVENT_BUFFERS,
+			 sizeof(struct virtio_vsock_event));
+	if (err)
+		goto err_free_tx_slab;
+	why = "queue setup failed";                                /* step 7: queues */
+	err = dev->ops->queue_setup(dev, &vs->rx, QUEUE_RX, 128, rx_irq, vs);
+	if (err)
+		goto err_free_event_slab;
+	err = dev->ops->queue_setup(dev, &vs->tx, QUEUE_TX, 128, tx_irq, vs);
+	if (err)
+		goto err_release_rx;
+	err = dev->ops->queue_setup(dev, &vs->event, QUEUE_EVENT, 8, event_irq, vs);
+	if (err)
+		goto err_release_tx;
+	err = dev->ops->config_irq(dev, config_irq, vs);
 	if (err) {
-		virtio_fail(&vs->vdev, "queue setup failed");
-		return -ENODEV;
+		why = "config interrupt setup failed";
+		goto err_release_event;
 	}
 
+	for (unsigned i = 0; i < TX_BUFFERS; i++)
+		vs->tx_free[vs->tx_free_count++] = (uint16_t)(TX_BUFFERS - 1 - i);
 	vs->transport = (struct vsock_transport_ops){
 		.local_cid = vv_local_cid,
 		.send = vv_send,
 		.max_payload = TX_PAYLOAD,
-		.features = vs->vdev.features,
+		.features = dev->features,
 	};
-	platform_lock();
-	vq_disable_interrupts(&vs->tx); /* see vv_send */
-	for (unsigned i = 0; i < RX_BUFFERS; i++)
-		rx_post(vs, i);
-	for (unsigned i = 0; i < EVENT_BUFFERS; i++)
-		event_post(vs, i);
-	platform_unlock();
-	vs->task = task_create("virtio-vsock", driver_task, vs, TASK_STACK);
-	if (!vs->task) {
-		virtio_fail(&vs->vdev, "cannot start the driver task");
-		return -ENOMEM;
-	}
-	virtio_driver_ok(&vs->vdev);                               /* step 8 */
-	platform_lock();
-	vq_kick(&vs->rx);
-	vq_kick(&vs->event);
-	platform_unlock();
-
-	log_printf("vsock: %s up: guest CID %llu, features %#llx, MSI-X vectors "
-		   "rx %d tx %d event %d config %d, %u rx buffers\n", name,
-		   (unsigned long long)vs->guest_cid,
-		   (unsigned long long)vs->vdev.features,
-		   vs->vdev.ops->queue_vector(&vs->vdev, QUEUE_RX),
-		   vs->vdev.ops->queue_vector(&vs->vdev, QUEUE_TX),
-		   vs->vdev.ops->queue_vector(&vs->vdev, QUEUE_EVENT),
-		   vs->vdev.ops->config_vector(&vs->vdev), vs->stats.rx_posted);
 	*out = vs;
 	return 0;
+
+err_release_event:
+	dev->ops->queue_release(dev, &vs->event);
+err_release_tx:
+	dev->ops->queue_release(dev, &vs->tx);
+err_release_rx:
+	dev->ops->queue_release(dev, &vs->rx);
+err_free_event_slab:
+	pool_free(pool, &vs->event_slab);
+err_free_tx_slab:
+	pool_free(pool, &vs->tx_slab);
+err_free_rx_slab:
+	pool_free(pool, &vs->rx_slab);
+err_free_driver:
+	free(vs);
+err_fail:
+	virtio_fail(dev, why);
+	return err;
 }
 
 const struct vsock_transport_ops *virtio_vsock_transport(struct virtio_vsock *vs)
@@ -491,13 +484,66 @@ const struct vsock_transport_ops *virtio_vsock_transport(struct virtio_vsock *vs
 	return &vs->transport;
 }
 
-void virtio_vsock_attach(struct virtio_vsock *vs, const struct virtio_vsock_upper *upper)
+int virtio_vsock_start(struct virtio_vsock *vs, struct vsock_core *core)
 {
+	struct virtio_device *dev = vs->vdev;
+	int err;
+
 	platform_lock();
-	vs->upper = *upper;
-	vs->kicked = true;
-	platform_wake(&vs->wake);
+	vs->core = core;
+	vq_disable_interrupts(&vs->tx); /* see vv_send */
+	for (unsigned i = 0; i < RX_BUFFERS; i++)
+		rx_post(vs, i);
+	for (unsigned i = 0; i < EVENT_BUFFERS; i++)
+		event_post(vs, i);
 	platform_unlock();
+	err = platform_task_spawn(&vs->task, "virtio-vsock", driver_task, vs,
+				  TASK_STACK, driver_task_exited, vs);
+	if (err) {
+		vs->task = NULL;
+		virtio_fail(dev, "cannot start the driver task");
+		return err;
+	}
+	virtio_driver_ok(dev);                                     /* step 8 */
+	platform_lock();
+	vq_kick(&vs->rx);
+	vq_kick(&vs->event);
+	platform_unlock();
+
+	log_printf("vsock: %s up: guest CID %llu, features %#llx, MSI-X vectors "
+		   "rx %d tx %d event %d config %d, %u rx buffers\n", dev->name,
+		   (unsigned long long)vs->guest_cid,
+		   (unsigned long long)dev->features,
+		   dev->ops->queue_vector(dev, QUEUE_RX),
+		   dev->ops->queue_vector(dev, QUEUE_TX),
+		   dev->ops->queue_vector(dev, QUEUE_EVENT),
+		   dev->ops->config_vector(dev), vs->stats.rx_posted);
+	return 0;
+}
+
+/* The reverse of probe and start: once the device is reset it no longer
+ * touches the rings or raises interrupts, so the task can be stopped and
+ * everything given back. */
+void virtio_vsock_remove(struct virtio_vsock *vs)
+{
+	struct virtio_device *dev = vs->vdev;
+
+	dev->ops->reset(dev);
+	if (vs->task) {
+		platform_task_kill(vs->task);
+		platform_lock();
+		while (!vs->task_exited)
+			platform_wait(&vs->exited, PLATFORM_FOREVER);
+		platform_unlock();
+	}
+	dev->ops->config_irq_release(dev);
+	dev->ops->queue_release(dev, &vs->event);
+	dev->ops->queue_release(dev, &vs->tx);
+	dev->ops->queue_release(dev, &vs->rx);
+	pool_free(vs->pool, &vs->event_slab);
+	pool_free(vs->pool, &vs->tx_slab);
+	pool_free(vs->pool, &vs->rx_slab);
+	free(vs);
 }
 
 void virtio_vsock_stats(struct virtio_vsock *vs, struct virtio_vsock_stats *out)

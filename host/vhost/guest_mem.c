@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 static int region_add(struct guest_mem *mem, uint64_t gpa, uint64_t size,
 		      uint64_t uva, uint8_t *host, void *map_base, size_t map_len)
@@ -32,6 +33,13 @@ int guest_mem_map_fd(struct guest_mem *mem, uint64_t gpa, uint64_t size,
 		return -EINVAL;
 	if (mem->count >= GUEST_MEM_MAX_REGIONS)
 		return -ENOSPC;
+	/* Pages past the end of a file raise SIGBUS when touched: the region
+	 * must lie inside the file (devices have no size to check). */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && (st.st_size < 0 || offset + size > (uint64_t)st.st_size))
+		return -ENXIO;
 	/* Map from file offset 0 so the offset need not be page aligned. */
 	size_t len = (size_t)(offset + size);
 	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -109,4 +117,18 @@ void *guest_mem_gpa_prefix(const struct guest_mem *mem, uint64_t gpa,
 		return r->host + off;
 	}
 	return NULL;
+}
+
+int guest_mem_maps(const struct guest_mem *mem, const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	for (unsigned i = 0; i < mem->count; i++) {
+		const struct guest_region *r = &mem->region[i];
+		uintptr_t host = (uintptr_t)r->host, base = (uintptr_t)r->map_base;
+		if (a >= host && a - host < r->size)
+			return 1;
+		if (r->map_base && a >= base && a - base < r->map_len)
+			return 1;
+	}
+	return 0;
 }

@@ -35,7 +35,9 @@ struct guest_mem {
 	unsigned count;		/* regions in use */
 };
 
-/* mmap()s region [gpa, gpa+size) from fd at offset; 0 or negative errno. */
+/* mmap()s region [gpa, gpa+size) from fd at offset; 0 or negative errno
+ * (-ENXIO when the file is shorter than offset + size: touching such pages
+ * would raise SIGBUS). */
 int guest_mem_map_fd(struct guest_mem *mem, uint64_t gpa, uint64_t size,
 		     uint64_t uva, int fd, uint64_t offset);
 /* Adds memory we already have (unit tests); 0 or negative errno. */
@@ -52,5 +54,8 @@ void *guest_mem_uva(const struct guest_mem *mem, uint64_t uva, uint64_t len);
  * contiguously (1..len); NULL when gpa is not mapped or len is 0. */
 void *guest_mem_gpa_prefix(const struct guest_mem *mem, uint64_t gpa,
 			   uint64_t len, uint64_t *contig);
+/* Whether host address p lies in one of mem's regions or their mappings
+ * (async-signal-safe: the SIGBUS guard asks). */
+int guest_mem_maps(const struct guest_mem *mem, const void *p);
 
 #endif

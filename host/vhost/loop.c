@@ -13,6 +13,8 @@
 static int epoll_fd = -1;			/* the one epoll instance */
 static void (*hooks[LOOP_MAX_HOOKS])(void);	/* run after each batch */
 static unsigned hook_count;			/* entries in hooks[] */
+static int more_work;				/* a hook has leftover work */
+static uint64_t wake_at_ms;			/* earliest loop_wake_at; 0: none */
 
 int loop_init(void)
 {
@@ -56,12 +58,36 @@ void loop_after_batch(void (*fn)(void))
 		hooks[hook_count++] = fn;
 }
 
+void loop_more_work(void)
+{
+	more_work = 1;
+}
+
+void loop_wake_at(uint64_t ms)
+{
+	if (!wake_at_ms || ms < wake_at_ms)
+		wake_at_ms = ms;
+}
+
 int loop_run_once(int timeout_ms)
 {
 	struct epoll_event events[LOOP_BATCH];
+	if (more_work)
+		timeout_ms = 0;
+	more_work = 0;
+	if (wake_at_ms) {
+		uint64_t now = loop_now_ms();
+		uint64_t left = wake_at_ms > now ? wake_at_ms - now : 0;
+		if (timeout_ms < 0 || left < (uint64_t)timeout_ms)
+			timeout_ms = (int)left;
+		wake_at_ms = 0; /* the hooks ask again if it still stands */
+	}
 	int n = epoll_wait(epoll_fd, events, LOOP_BATCH, timeout_ms);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0; /* the hooks still run: leftover work must not wait */
+	}
 	for (int i = 0; i < n; i++) {
 		struct ev_source *src = events[i].data.ptr;
 		if (src->fd >= 0 && src->registered)

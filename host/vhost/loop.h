@@ -7,6 +7,11 @@
  * fd to -1 (so later events of the batch are skipped) and are freed by their
  * module after the batch (loop_after_batch hooks).
  *
+ * Handlers do a bounded amount of work per round (Linux vhost's weight,
+ * CVE-2019-3900): one that stops with work left calls loop_more_work(), and
+ * the next round polls epoll without blocking, serves whatever else is
+ * ready, then runs the after-batch hooks, which resume the leftover work.
+ *
  * Typical usage:
  *	loop_init();
  *	src->fd = fd; src->handle = on_ready;
@@ -37,6 +42,11 @@ void loop_del(struct ev_source *src);
 int loop_run_once(int timeout_ms);
 /* Registers a function run after every batch (at most 8). */
 void loop_after_batch(void (*fn)(void));
+/* Work was left for the after-batch hooks: the next wait does not block. */
+void loop_more_work(void);
+/* The next wait ends by loop_now_ms() == ms at the latest (a hook with a
+ * deadline calls it after every batch while the deadline stands). */
+void loop_wake_at(uint64_t ms);
 /* CLOCK_MONOTONIC in milliseconds, for deadlines checked by timers. */
 uint64_t loop_now_ms(void);
 

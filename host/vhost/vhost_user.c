@@ -3,16 +3,22 @@
  * docs/interop/vhost-user.rst; DESIGN §6).
  *
  * What QEMU 7.2 does with vhost-user-vsock-pci and what we answer:
- *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES
- *   GET/SET_PROTOCOL_FEATURES   REPLY_ACK | CONFIG
+ *   GET_FEATURES            VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES |
+ *                           SEQPACKET (QEMU passes it on: its seqpacket=auto)
+ *   GET/SET_PROTOCOL_FEATURES   MQ | REPLY_ACK | CONFIG (vhost-user.rst:
+ *                           back-ends should always offer MQ, even with a
+ *                           fixed number of queues; GET_QUEUE_NUM says 3)
  *   SET_OWNER, SET_VRING_CALL (at any time, also while running)
  *   GET_CONFIG              le64 guest_cid at offset 0
  *   SET_FEATURES, SET_MEM_TABLE (fds: one per region), SET_VRING_NUM/BASE/
  *   ADDR (ring addresses are front-end virtual addresses), SET_VRING_KICK
  *   (the fd may already be signalled), SET_VRING_ENABLE (rings start
  *   disabled once PROTOCOL_FEATURES is acked), GET_VRING_BASE (stops the
- *   ring).  Only rings 0 (rx) and 1 (tx) come here: QEMU keeps the event
- *   queue.  With REPLY_ACK, a message flagged NEED_REPLY that has no reply of
+ *   ring, on every VM stop: connections stay, see vhost_user.h on pause and
+ *   reset).  QEMU sets up rings 0 (rx) and 1 (tx) only and keeps the event
+ *   queue; crosvm sets up all three.  Ring 2 is accepted and left alone: no
+ *   event is ever sent on it (the guest's buffers wait there unused).  With
+ *   REPLY_ACK, a message flagged NEED_REPLY that has no reply of
  *   its own gets a u64 status (0 = success).
  */
 #ifndef _GNU_SOURCE
@@ -28,22 +34,23 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "host/vhost/guest_fault.h"
 #include "host/vhost/log.h"
 #include "host/vhost/vsock_wire.h"
 
 uint64_t vu_offered_features(void)
 {
 	return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
-	       (1ull << VU_F_PROTOCOL_FEATURES);
+	       (1ull << VU_F_PROTOCOL_FEATURES) | (1ull << VSOCK_F_SEQPACKET);
 }
 
 static uint64_t offered_protocol_features(void)
 {
-	return (1ull << VU_PROTOCOL_F_REPLY_ACK) | (1ull << VU_PROTOCOL_F_CONFIG);
+	return (1ull << VU_PROTOCOL_F_MQ) | (1ull << VU_PROTOCOL_F_REPLY_ACK) |
+	       (1ull << VU_PROTOCOL_F_CONFIG);
 }
 
 static void close_fd(int *fd)
@@ -63,6 +70,16 @@ static int take_fd(struct vu_msg *msg, unsigned i)
 	return fd;
 }
 
+bool vu_dev_paused(const struct vu_dev *dev)
+{
+	return dev->paused_at_ms != 0 && vu_dev_attached(dev);
+}
+
+bool vu_dev_attached(const struct vu_dev *dev)
+{
+	return dev->conn.fd >= 0 && !dev->failed && dev->mem.count > 0;
+}
+
 struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx)
 {
 	struct vu_vring *vr = &dev->vring[idx];
@@ -78,7 +95,7 @@ void vu_dev_notify(struct vu_dev *dev, unsigned idx)
 		return;
 	uint64_t one = 1;
 	if (write(vr->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG(dev->guest_cid, "call fd write: %s", strerror(errno));
+		log_peer(&dev->log, LOG_FRONTEND, "call fd write: %s", strerror(errno));
 }
 
 /* Translates the ring addresses; keep_state keeps our indices (a memory
@@ -113,7 +130,7 @@ static void on_kick(struct ev_source *src, uint32_t events)
 	struct vu_vring *vr = (struct vu_vring *)((char *)src - offsetof(struct vu_vring, kick));
 	uint64_t count;
 	if (read(src->fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		LOG(vr->dev->guest_cid, "kick fd read: %s", strerror(errno));
+		log_peer(&vr->dev->log, LOG_FRONTEND, "kick fd read: %s", strerror(errno));
 	vr->dev->ops->kick(vr->dev, vr->idx);
 }
 
@@ -125,9 +142,72 @@ static void vring_stop(struct vu_vring *vr)
 	vr->vq.ready = false;
 }
 
+static uint64_t now_ms(void)
+{
+	return loop_now_ms() | 1; /* never 0: 0 means "not paused" */
+}
+
+/* Forgets that rings were paused: what runs next is a fresh device. */
+static void forget_pause(struct vu_dev *dev)
+{
+	for (unsigned i = 0; i < VU_NUM_QUEUES; i++)
+		dev->vring[i].paused = false;
+	dev->paused_at_ms = 0;
+}
+
+/* GET_VRING_BASE: the ring stops (vhost-user.rst "Ring states") and keeps
+ * what it needs to tell a resume (same index, same addresses) from a
+ * driver that set the device up anew. */
+static void vring_pause(struct vu_dev *dev, struct vu_vring *vr, uint16_t base)
+{
+	bool was_started = vr->started;
+	vring_stop(vr);
+	if (!was_started)
+		return;
+	vr->paused = true;
+	vr->paused_base = base;
+	vr->paused_desc = vr->desc_uva;
+	vr->paused_avail = vr->avail_uva;
+	vr->paused_used = vr->used_uva;
+	if (!dev->paused_at_ms)
+		dev->paused_at_ms = now_ms();
+}
+
+/* A paused ring is started again (SET_VRING_KICK).  Same index and
+ * addresses: the VM was paused and goes on.  Anything else: the guest reset
+ * its device while it was stopped; its connections are gone, so are ours. */
+static void vring_resume_check(struct vu_dev *dev, struct vu_vring *vr)
+{
+	if (!vr->paused)
+		return;
+	vr->paused = false;
+	if (vr->base != vr->paused_base || vr->desc_uva != vr->paused_desc ||
+	    vr->avail_uva != vr->paused_avail || vr->used_uva != vr->paused_used) {
+		log_peer(&dev->log, LOG_FRONTEND,
+			 "ring %u restarted at index %u (stopped at %u): the guest reset "
+			 "its device; dropping its connections", vr->idx, vr->base,
+			 vr->paused_base);
+		forget_pause(dev);
+		dev->ops->stop(dev);
+	}
+}
+
+/* After a ring started: once rx and tx both run again, the pause is over. */
+static void pause_maybe_over(struct vu_dev *dev)
+{
+	if (!dev->paused_at_ms || !dev->vring[VU_RX].started || !dev->vring[VU_TX].started ||
+	    dev->vring[VU_RX].paused || dev->vring[VU_TX].paused)
+		return;
+	uint64_t paused_ms = loop_now_ms() - dev->paused_at_ms;
+	forget_pause(dev);
+	if (dev->ops->resume)
+		dev->ops->resume(dev, paused_ms);
+}
+
 /* Forgets everything the front-end told us (disconnect or reset). */
 static void dev_reset(struct vu_dev *dev)
 {
+	forget_pause(dev);
 	for (unsigned i = 0; i < VU_NUM_QUEUES; i++) {
 		struct vu_vring *vr = &dev->vring[i];
 		vring_stop(vr);
@@ -159,8 +239,17 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 				       msg->payload.mem.region[i].uva, fd,
 				       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
+		if (err == -ENXIO) {
+			log_peer(&dev->log, LOG_FRONTEND,
+				 "memory table refused: region %u (mmap_offset 0x%llx + size "
+				 "0x%llx) reaches past the end of its file", i,
+				 (unsigned long long)msg->payload.mem.region[i].mmap_offset,
+				 (unsigned long long)msg->payload.mem.region[i].size);
+			goto err_unmap;
+		}
 		if (err) {
-			LOG(dev->guest_cid, "mapping region %u: %s", i, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "mapping region %u: %s", i,
+				 strerror(-err));
 			goto err_unmap;
 		}
 	}
@@ -206,7 +295,9 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	}
 	vring_stop(vr);
 	if (nofd)
-		LOG(dev->guest_cid, "ring %u: polling mode is not supported", vr->idx);
+		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported",
+			 vr->idx);
+	vring_resume_check(dev, vr);
 	vr->kick.fd = fd;
 	vr->started = true;
 	if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -214,6 +305,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	vring_map(dev, vr, false);
 	if (fd >= 0 && loop_set(&vr->kick, EPOLLIN) < 0)
 		return -EIO;
+	pause_maybe_over(dev);
 	/* The kick fd may arrive already signalled; the loop sees that too,
 	 * but buffers posted before we had an fd need a look now. */
 	dev->ops->kick(dev, vr->idx);
@@ -234,11 +326,10 @@ static int get_config(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
+static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 {
 	struct vu_vring *vr;
 	int err = 0;
-	*reply = false;
 	switch (msg->request) {
 	case VU_GET_FEATURES:
 		msg->payload.u64 = vu_offered_features();
@@ -268,6 +359,7 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 		break;
 	case VU_RESET_OWNER:
 	case VU_RESET_DEVICE:
+		forget_pause(dev);
 		for (unsigned i = 0; i < VU_NUM_QUEUES; i++)
 			vring_stop(&dev->vring[i]);
 		dev->ops->stop(dev);
@@ -278,8 +370,12 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_VRING_NUM:
 		vr = msg_vring(dev, msg->payload.state.index);
 		if (msg->size < 8 || !vr || msg->payload.state.num == 0 ||
-		    msg->payload.state.num > VIRTQ_MAX_SIZE ||
+		    msg->payload.state.num > dev->max_queue_size ||
 		    (msg->payload.state.num & (msg->payload.state.num - 1))) {
+			if (vr && msg->size >= 8 && msg->payload.state.num > dev->max_queue_size)
+				log_peer(&dev->log, LOG_FRONTEND, "ring %u of %u entries refused: "
+					 "--queue-size is %u", vr->idx, msg->payload.state.num,
+					 dev->max_queue_size);
 			err = -EINVAL;
 			break;
 		}
@@ -315,8 +411,8 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 		msg->payload.state.num = vr->vq.ready ? vr->vq.last_avail : vr->base;
 		msg->size = 8;
 		*reply = true;
-		vring_stop(vr);
-		dev->ops->stop(dev);
+		/* A VM stop, not a reset: the connections wait (vhost_user.h). */
+		vring_pause(dev, vr, (uint16_t)msg->payload.state.num);
 		break;
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
@@ -353,7 +449,7 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	case VU_SET_LOG_FD:
 		break; /* fds closed by the caller */
 	default:
-		LOG(dev->guest_cid, "unsupported request %u", msg->request);
+		log_peer(&dev->log, LOG_FRONTEND, "unsupported request %u", msg->request);
 		err = -ENOSYS;
 		break;
 	}
@@ -367,29 +463,75 @@ int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 	return err;
 }
 
+int vu_handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
+{
+	*reply = false;
+	if (dev->failed)
+		return -EIO;
+	/* Ring setup reads guest memory (and kicks run the rings). */
+	struct guest_fault_guard guard;
+	guest_fault_push(&guard, &dev->mem);
+	if (sigsetjmp(guard.env, 0) != 0) {
+		vu_dev_fail(dev, "guest memory vanished under a request (file truncated?)");
+		return -EFAULT;
+	}
+	int err = handle_msg(dev, msg, reply);
+	guest_fault_pop(&guard);
+	return err;
+}
+
+void vu_dev_fail(struct vu_dev *dev, const char *why)
+{
+	if (dev->failed)
+		return;
+	log_peer(&dev->log, LOG_FRONTEND, "dropping the front-end: %s", why);
+	dev->failed = true;
+	dev_reset(dev);
+	/* The session ends when the loop next looks at the socket. */
+	if (dev->conn.fd >= 0) {
+		shutdown(dev->conn.fd, SHUT_RDWR);
+		loop_set(&dev->conn, EPOLLIN | EPOLLOUT);
+	}
+}
+
 /* ---- the socket side --------------------------------------------------- */
+
+static void rx_reset(struct vu_dev *dev);
 
 static void disconnect(struct vu_dev *dev)
 {
-	LOG(dev->guest_cid, "front-end disconnected");
+	log_peer(&dev->log, LOG_FRONTEND, "front-end disconnected");
 	loop_del(&dev->conn);
 	close_fd(&dev->conn.fd);
+	rx_reset(dev);
+	dev->tx_len = dev->tx_off = 0;
 	dev_reset(dev);
+	dev->failed = false; /* the next front-end starts afresh */
 }
 
-static int read_msg(int fd, struct vu_msg *msg)
+/* Forgets the message being received (closing fds it brought). */
+static void rx_reset(struct vu_dev *dev)
 {
-	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = msg, .iov_len = VU_HDR_SIZE };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = control, .msg_controllen = sizeof(control) };
+	struct vu_msg *msg = &dev->rx_msg;
+	for (unsigned i = 0; i < msg->nfds; i++)
+		if (msg->fds[i] >= 0)
+			close(msg->fds[i]);
 	msg->nfds = 0;
-	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	dev->rx_have = 0;
+}
+
+/* Keeps the fds of an SCM_RIGHTS message (up to VU_MAX_FDS per message;
+ * the rest are closed). */
+static void rx_take_fds(struct vu_msg *msg, struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		unsigned count = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		int *fds = (int *)CMSG_DATA(c);
+		int fds[VU_MAX_FDS * 2];
+		if (count > sizeof(fds) / sizeof(fds[0]))
+			count = sizeof(fds) / sizeof(fds[0]);
+		memcpy(fds, CMSG_DATA(c), count * sizeof(int));
 		for (unsigned i = 0; i < count; i++) {
 			if (msg->nfds < VU_MAX_FDS)
 				msg->fds[msg->nfds++] = fds[i];
@@ -397,75 +539,129 @@ static int read_msg(int fd, struct vu_msg *msg)
 				close(fds[i]);
 		}
 	}
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return -errno;
-	if (n != VU_HDR_SIZE || (mh.msg_flags & MSG_CTRUNC))
-		return -EPROTO;
-	if (msg->size > VU_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	if (msg->size) {
-		n = recv(fd, &msg->payload, msg->size, MSG_WAITALL);
-		if (n != (ssize_t)msg->size)
-			return n < 0 ? -errno : -EPROTO;
+}
+
+/* Reads what has arrived of the current message without blocking: the
+ * header, then the payload, with any fds (SCM_RIGHTS) that come along.
+ * 1 when the message is complete, 0 when the rest has not arrived yet,
+ * negative errno to end the session. */
+static int rx_some(struct vu_dev *dev)
+{
+	struct vu_msg *msg = &dev->rx_msg;
+	for (;;) {
+		size_t want = dev->rx_have < VU_HDR_SIZE ? VU_HDR_SIZE : VU_HDR_SIZE + msg->size;
+		if (dev->rx_have == want)
+			return 1;
+		char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		struct iovec iov = { .iov_base = (uint8_t *)msg + dev->rx_have,
+				     .iov_len = want - dev->rx_have };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = control, .msg_controllen = sizeof(control) };
+		ssize_t n = recvmsg(dev->conn.fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n > 0)
+			rx_take_fds(msg, &mh);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (mh.msg_flags & MSG_CTRUNC)
+			return -EPROTO;
+		dev->rx_have += (size_t)n;
+		if (dev->rx_have == VU_HDR_SIZE && msg->size > VU_MAX_PAYLOAD)
+			return -EMSGSIZE;
 	}
+}
+
+/* Sends what it can of the pending reply; negative errno when the socket
+ * failed.  What does not fit now waits for EPOLLOUT. */
+static int tx_some(struct vu_dev *dev)
+{
+	while (dev->tx_off < dev->tx_len) {
+		ssize_t n = send(dev->conn.fd, dev->tx_buf + dev->tx_off, dev->tx_len - dev->tx_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		dev->tx_off += (size_t)n;
+	}
+	dev->tx_len = dev->tx_off = 0;
 	return 0;
 }
 
-static int send_reply(int fd, struct vu_msg *msg)
+static int queue_reply(struct vu_dev *dev, struct vu_msg *msg)
 {
 	msg->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
-	size_t len = VU_HDR_SIZE + msg->size;
-	ssize_t n = send(fd, msg, len, MSG_NOSIGNAL);
-	return n == (ssize_t)len ? 0 : -EIO;
+	dev->tx_len = VU_HDR_SIZE + msg->size;
+	dev->tx_off = 0;
+	memcpy(dev->tx_buf, msg, dev->tx_len);
+	return tx_some(dev);
 }
 
+/* The front-end's socket is readable (or writable again).  Messages are
+ * reassembled without blocking, so a front-end that sends half a header
+ * and stops holds up only itself.  While a reply waits for room in the
+ * socket, no further request is read (the front-end must read replies). */
 static void on_conn(struct ev_source *src, uint32_t events)
 {
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, conn));
-	static struct vu_msg msg;
-	bool reply;
-	int err = read_msg(src->fd, &msg);
-	if (!err) {
-		err = vu_handle_msg(dev, &msg, &reply);
+	struct vu_msg *msg = &dev->rx_msg;
+	int err = dev->failed ? -EIO : tx_some(dev);
+	for (unsigned handled = 0; !err && !dev->tx_len && handled < VU_MSGS_PER_EVENT;
+	     handled++) {
+		int r = rx_some(dev);
+		if (r <= 0) {
+			err = r;
+			break;
+		}
+		bool reply;
+		err = vu_handle_msg(dev, msg, &reply);
 		if (err)
-			LOG(dev->guest_cid, "request %u failed: %s", msg.request, strerror(-err));
+			log_peer(&dev->log, LOG_FRONTEND, "request %u failed: %s", msg->request,
+				 strerror(-err));
 		else if (reply)
-			err = send_reply(src->fd, &msg);
+			err = queue_reply(dev, msg);
+		if (dev->failed)
+			err = -EIO;
+		rx_reset(dev);
 	}
-	for (unsigned i = 0; i < msg.nfds; i++)
-		if (msg.fds[i] >= 0)
-			close(msg.fds[i]);
-	if (err)
+	if (err) {
+		disconnect(dev);
+		return;
+	}
+	if (loop_set(src, dev->tx_len ? EPOLLOUT : EPOLLIN) < 0)
 		disconnect(dev);
 }
 
 static void on_listener(struct ev_source *src, uint32_t events)
 {
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, listener));
-	int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	if (dev->conn.fd >= 0) {
-		LOG(dev->guest_cid, "second front-end refused");
+		log_peer(&dev->log, LOG_FRONTEND, "second front-end refused");
 		close(fd);
 		return;
 	}
-	/* Messages are small and arrive whole; a stuck front-end must not
-	 * hang the daemon forever. */
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	dev->conn.fd = fd;
+	dev->rx_have = 0;
+	dev->tx_len = dev->tx_off = 0;
 	if (loop_set(&dev->conn, EPOLLIN) < 0) {
 		close_fd(&dev->conn.fd);
 		return;
 	}
-	LOG(dev->guest_cid, "front-end connected");
+	log_peer(&dev->log, LOG_FRONTEND, "front-end connected");
 }
 
 int vu_listen_unix(const char *path, int backlog)
+{
+	return vu_listen_unix_type(path, SOCK_STREAM, backlog);
+}
+
+int vu_listen_unix_type(const char *path, int type, int backlog)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -477,7 +673,7 @@ int vu_listen_unix(const char *path, int backlog)
 			return -EEXIST;
 		unlink(path);
 	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int err = 0;
@@ -494,6 +690,8 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->guest_cid = guest_cid;
+	dev->max_queue_size = VIRTQ_MAX_SIZE; /* the owner may lower it */
+	log_limit_init(&dev->log, guest_cid);
 	dev->ops = ops;
 	dev->owner = owner;
 	dev->conn.fd = -1;
@@ -506,7 +704,8 @@ int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
 		vr->call_fd = -1;
 		vr->kick.fd = -1;
 		vr->kick.handle = on_kick;
-		vr->vq.name = i == VU_RX ? "rx" : "tx";
+		vr->vq.name = i == VU_RX ? "rx" : i == VU_TX ? "tx" : "event";
+		vr->vq.log = &dev->log;
 	}
 	dev->socket_path = strdup(socket_path);
 	if (!dev->socket_path)
@@ -537,6 +736,7 @@ void vu_dev_fini(struct vu_dev *dev)
 		loop_del(&dev->conn);
 		close_fd(&dev->conn.fd);
 	}
+	rx_reset(dev);
 	dev_reset(dev);
 	if (dev->listener.fd >= 0) {
 		loop_del(&dev->listener);

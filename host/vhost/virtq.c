@@ -14,7 +14,6 @@
 #include "host/vhost/virtq.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 static inline uint16_t load16(const uint16_t *p)
@@ -51,8 +50,10 @@ int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 		void *desc, void *avail, void *used, uint16_t base, bool event_idx)
 {
 	const char *name = vq->name;
+	struct log_limit *log = vq->log;
 	memset(vq, 0, sizeof(*vq));
 	vq->name = name ? name : "vq";
+	vq->log = log;
 	if (num == 0 || (num & (num - 1)) || !desc || !avail || !used)
 		return -EINVAL;
 	if (((uintptr_t)desc & 15) || ((uintptr_t)avail & 1) || ((uintptr_t)used & 3))
@@ -68,8 +69,8 @@ int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 	if (vq->used_idx != base) {
 		/* Chains in flight when a previous backend stopped are lost;
 		 * resume after what the guest has seen used. */
-		fprintf(stderr, "vhost-user-vsock: %s: used idx %u != base %u, resuming at %u\n",
-			vq->name, vq->used_idx, base, vq->used_idx);
+		log_peer(vq->log, LOG_RING, "%s: used idx %u != base %u, resuming at %u",
+			 vq->name, vq->used_idx, base, vq->used_idx);
 		vq->last_avail = vq->used_idx;
 	}
 	vq->ready = true;
@@ -79,7 +80,7 @@ int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 void virtq_mark_broken(struct virtq *vq, const char *why)
 {
 	if (!vq->broken)
-		fprintf(stderr, "vhost-user-vsock: %s: queue broken: %s\n", vq->name, why);
+		log_peer(vq->log, LOG_RING, "%s: queue broken: %s", vq->name, why);
 	vq->broken = true;
 }
 

@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 
 #include "host/vhost/guest_mem.h"
+#include "host/vhost/log.h"
 #include "include/virtio_ring.h"
 
 #define VIRTQ_MAX_SIZE 32768	 /* largest split ring (virtio 1.2 §2.7) */
@@ -54,9 +55,11 @@ struct virtq {
 	bool ready;			/* rings mapped */
 	unsigned pushed;		/* used entries since the last notify check */
 	const char *name;		/* for log lines */
+	struct log_limit *log;		/* the VM's log limit (NULL: none) */
 };
 
-/* Maps the rings (host pointers already translated); 0 or -EINVAL. */
+/* Maps the rings (host pointers already translated); 0 or -EINVAL.  Keeps
+ * vq->name and vq->log. */
 int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 		void *desc, void *avail, void *used, uint16_t base, bool event_idx);
 /* Sizes of the three areas for num entries. */

@@ -2,7 +2,8 @@
  * vsock_queue.h -- one VM's packets on its rings (virtio 1.2 §5.10.6;
  * DESIGN §4, §6): the guest's tx ring is parsed and dispatched to the VM's
  * connections or to a sibling VM; the rx ring is filled with the RSTs and
- * sibling packets queued here and with the packets of ready connections.
+ * sibling packets queued here and with the packets of ready connections
+ * (RSTs first; sibling and host packets take turns when both wait).
  *
  * Sits between the VM (vm.c, which owns a vsock_queue and its vhost-user
  * device) and the connections (vsock_conn.h, whose table it embeds and
@@ -10,7 +11,7 @@
  * asked through vsock_queue_ops.
  *
  * Typical usage:
- *	queue_init(&q, &dev, cid, uds_path, buf_alloc, &ops);
+ *	queue_init(&q, &dev, cid, uds_path, buf_alloc, max_conns, &ops);
  *	queue_tx_service(&q);      // tx ring kicked
  *	queue_rx_service(&q);      // rx ring kicked (new buffers)
  *	queue_after_batch(&q);     // after each loop batch
@@ -27,7 +28,18 @@
 #include "host/vhost/vsock_wire.h"
 
 #define RST_QUEUE_MAX 1024		/* RSTs for unknown tuples awaiting rx */
-#define SIBLING_QUEUE_BYTES (1u << 20)	/* bytes queued for a sibling VM */
+/* What one VM may hold for a sibling VM's rx ring: bytes charged (payload
+ * plus SIBLING_PKT_CHARGE per packet, for the header, the list node and
+ * the allocator) and packets.  Beyond either, the sender's packets stay in
+ * its tx ring until the sibling drains (a single packet always fits an
+ * empty queue). */
+#define SIBLING_QUEUE_BYTES (1u << 20)
+#define SIBLING_QUEUE_PKTS 1024u
+#define SIBLING_PKT_CHARGE 128u
+/* Work per ring per loop round (Linux vhost-vsock's weights): then the
+ * loop serves everything else before the ring is resumed. */
+#define QUEUE_WEIGHT_PKTS 256
+#define QUEUE_WEIGHT_BYTES 0x80000u
 
 struct vu_dev;
 struct vsock_queue;
@@ -47,24 +59,29 @@ struct vsock_queue {
 	unsigned rst_head;		/* first queued RST */
 	unsigned rst_count;		/* queued RSTs */
 	struct list_node sibling_in;	/* sibling packets for our rx ring */
-	uint32_t sibling_bytes;		/* payload bytes in sibling_in */
+	uint32_t sibling_bytes;		/* bytes charged for sibling_in */
+	uint32_t sibling_count;		/* packets in sibling_in */
 	bool tx_stalled;		/* tx paused: a sibling queue was full */
-	bool rx_dirty;			/* rx work appeared this batch */
+	bool tx_more;			/* tx stopped at its weight: resume */
+	bool rx_dirty;			/* rx work appeared (or was left over) */
+	bool sibling_turn;		/* both wait: a sibling packet goes next */
 	const struct vsock_queue_ops *ops; /* the owner's callbacks */
 };
 
-/* Sets up an empty queue for dev's rings; uds_path must outlive it. */
+/* Sets up an empty queue for dev's rings, with room for max_conns
+ * connections; uds_path must outlive it. */
 void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
-		const char *uds_path, uint32_t buf_alloc,
+		const char *uds_path, uint32_t buf_alloc, unsigned max_conns,
 		const struct vsock_queue_ops *ops);
 /* Destroys every connection and empties the RST and sibling queues
  * (device stopped). */
 void queue_drop(struct vsock_queue *q);
-/* Processes the tx ring / fills the rx ring. */
+/* Processes the tx ring / fills the rx ring, each up to its weight
+ * (QUEUE_WEIGHT_*); what is left waits for queue_after_batch. */
 void queue_tx_service(struct vsock_queue *q);
 void queue_rx_service(struct vsock_queue *q);
-/* Resumes a tx ring stalled on a full sibling and fills the rx ring if
- * work appeared during the batch. */
+/* Resumes a tx ring stalled on a full sibling or stopped at its weight,
+ * and fills the rx ring if work appeared or was left. */
 void queue_after_batch(struct vsock_queue *q);
 
 #endif

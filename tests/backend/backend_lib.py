@@ -26,7 +26,8 @@ TIMEOUT = 60.0  # seconds for any single wait
 def build_prerequisites():
     """make the daemon and the Linux guest (idempotent, fast when done)."""
     subprocess.run(["make", "--no-print-directory", "build/host/vhost-user-vsock",
-                    "build/host/vhost-user-vsock-asan", "linux-guest"],
+                    "build/host/vhost-user-vsock-asan", "build/host/txflood",
+                    "linux-guest"],
                    cwd=TOP, check=True, timeout=900)
 
 
@@ -39,26 +40,52 @@ def wait_for(predicate, timeout, what):
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-class Daemon:
-    """The daemon with --vm specs; stderr goes to a log file."""
+def write_config(path, vms):
+    """A --config file in vhost-device-vsock's YAML format (its README's
+    underscore keys) for the same VM dicts Daemon takes; returns path."""
+    lines = ["vms:"]
+    for vm in vms:
+        lines += [f"  - guest_cid: {vm['cid']}", f"    socket: {vm['socket']}"]
+        if vm.get("uds"):
+            lines.append(f"    uds_path: {vm['uds']}")
+        if vm.get("groups"):
+            lines.append(f"    groups: {vm['groups']}")
+        for kv in filter(None, vm.get("extra", "").split(",")):
+            key, value = kv.split("=", 1)
+            lines.append(f"    {key.replace('-', '_')}: {value}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
-    def __init__(self, workdir, vms, pcap=None, extra=(), binary=None):
+
+class Daemon:
+    """The daemon with --vm specs (or, with config=True, the same VMs in a
+    --config YAML file); stderr goes to a log file."""
+
+    def __init__(self, workdir, vms, pcap=None, extra=(), binary=None, config=False,
+                 env=None):
         self.workdir = workdir
-        self.vms = vms  # list of dicts: cid, socket, uds, [groups]
+        self.vms = vms  # list of dicts: cid, socket, uds, [groups], [extra]
         self.log_path = os.path.join(workdir, "daemon.log")
         args = [binary or DAEMON]
-        for vm in vms:
-            spec = f"guest-cid={vm['cid']},socket={vm['socket']},uds-path={vm['uds']}"
-            if vm.get("groups"):
-                spec += f",groups={vm['groups']}"
-            if vm.get("extra"):
-                spec += "," + vm["extra"]
-            args += ["--vm", spec]
+        if config:
+            args += ["--config", write_config(os.path.join(workdir, "vms.yaml"), vms)]
+        else:
+            for vm in vms:
+                spec = f"guest-cid={vm['cid']},socket={vm['socket']}"
+                if vm.get("uds"):
+                    spec += f",uds-path={vm['uds']}"
+                if vm.get("groups"):
+                    spec += f",groups={vm['groups']}"
+                if vm.get("extra"):
+                    spec += "," + vm["extra"]
+                args += ["--vm", spec]
         if pcap:
             args += ["--pcap", pcap]
         args += list(extra)
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
         wait_for(lambda: all(os.path.exists(vm["socket"]) for vm in vms)
                  or self.proc.poll() is not None, 10, "daemon sockets")
         if self.proc.poll() is not None:
@@ -86,11 +113,13 @@ class Daemon:
 
 
 class Guest:
-    """A Linux guest under QEMU TCG with vhost-user-vsock-pci."""
+    """A Linux guest under QEMU TCG with vhost-user-vsock-pci; its human
+    monitor listens on <workdir>/<name>.monitor (see hmp())."""
 
     def __init__(self, workdir, name, vhost_socket, mem="256M"):
         self.log_path = os.path.join(workdir, f"{name}.serial")
         self.log = open(self.log_path, "wb")
+        self.monitor = os.path.join(workdir, f"{name}.monitor")
         args = [
             "qemu-system-x86_64", "-M", "q35", "-m", mem,
             "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
@@ -101,6 +130,7 @@ class Guest:
             "-initrd", os.path.join(GUEST_DIR, "initramfs.cpio.gz"),
             "-append", "console=ttyS0 quiet panic=-1",
             "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
+            "-monitor", f"unix:{self.monitor},server=on,wait=off",
         ]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -116,11 +146,37 @@ class Guest:
             return "VSOCKPEER READY" in self.read_log()
         wait_for(ready, timeout, "guest READY")
 
+    def hmp(self, command, timeout=TIMEOUT):
+        """Runs one QEMU monitor command (e.g. "stop", "cont"); its output."""
+        return hmp(self.monitor, command, timeout)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
+
+
+def hmp(path, command, timeout=TIMEOUT):
+    """One command on a QEMU human monitor listening on the Unix socket
+    `path` (-monitor unix:PATH,server=on,wait=off); returns its output."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(path)
+    try:
+        def until_prompt():
+            out = b""
+            while not out.endswith(b"(qemu) "):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        until_prompt()  # the banner
+        sock.sendall(command.encode() + b"\n")
+        return until_prompt().decode(errors="replace")
+    finally:
+        sock.close()
 
 
 def recv_line(sock):

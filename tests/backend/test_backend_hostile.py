@@ -77,6 +77,40 @@ def test_stream_and_credit_violation(daemon):
     listener.close()
 
 
+def test_a_front_end_that_sets_up_the_event_ring_is_served(daemon):
+    """crosvm sets up all three rings: MQ is offered, GET_QUEUE_NUM says 3,
+    ring 2 is accepted and the session goes on (issue 16 point 2; it used
+    to get -EINVAL and the connection was dropped)."""
+    uds = daemon.vms[0]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6100")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = FakeFrontend(daemon.vms[0]["socket"], daemon.vms[0]["cid"])
+    fe.setup(event_ring=True)
+    assert fe.queues == 3
+    for _ in range(4):  # the driver's event buffers (never used)
+        head = fe.avail_idx[2] % fe.num
+        fe.set_desc(2, head, fe.buffer(2, 8), 8, 2)
+        fe.publish(2, head)
+    fe.post_rx(8)
+    fe.send(fe.header(OP_REQUEST, 1100, 6100))
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    fe.send(fe.header(OP_RW, 1100, 6100, length=5) + b"three")
+    assert conn.recv(5) == b"three"
+    conn.sendall(b"rings")
+    hdr, payload = fe.recv()
+    assert hdr[6] == OP_RW and payload == b"rings"
+    log = daemon.read_log()
+    assert "failed" not in log and "disconnected" not in log, log
+    conn.close()
+    fe.close()
+    listener.close()
+
+
 def test_malformed_packets_are_dropped_not_followed(daemon):
     fe = connect(daemon)
     fe.post_rx()
@@ -145,6 +179,34 @@ def test_guest_shutdown_maps_to_unix_half_close(daemon):
     listener.close()
 
 
+def test_guest_that_never_closes_after_the_host_closed_gets_rst(daemon):
+    """Issue 16 point 5: the host program closes; the guest gets SHUTDOWN
+    (both directions) and never answers.  About 2 s later (Firecracker's
+    CONN_SHUTDOWN_TIMEOUT_MS) the daemon ends the connection with RST
+    instead of keeping it for ever."""
+    uds = daemon.vms[1]["uds"]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"{uds}_6002")
+    listener.listen(1)
+    listener.settimeout(10)
+    fe = connect(daemon, 1)
+    fe.post_rx(8)
+    fe.send(fe.header(OP_REQUEST, 2100, 6002))
+    assert fe.recv()[0][6] == OP_RESPONSE
+    conn, _ = listener.accept()
+    conn.close()
+    closed = time.monotonic()
+    hdr, _ = fe.recv()
+    assert hdr[6] == OP_SHUTDOWN and hdr[7] == 3
+    hdr, _ = fe.recv(timeout=10)  # the guest says nothing meanwhile
+    waited = time.monotonic() - closed
+    assert hdr[6] == OP_RST and hdr[3] == 2100
+    assert 1.9 <= waited <= 4.5, waited
+    assert "did not close within 2000 ms" in daemon.read_log()
+    fe.close()
+    listener.close()
+
+
 def test_cli_help_and_errors(prerequisites, tmp_path):
     out = subprocess.run([lib.DAEMON, "--help"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and "--vm" in out.stdout and "--uds-path" in out.stdout
@@ -185,7 +247,9 @@ def test_unanswered_connect_times_out(daemon):
     sock.settimeout(30)
     sock.connect(daemon.vms[1]["uds"])
     sock.sendall(b"CONNECT 5000\n")
-    assert lib.read_all(sock) == b""
+    # Issue 16: the program is told why before the close (it used to be
+    # closed without a word).
+    assert lib.read_all(sock) == b"ERROR no answer from guest port 5000 within 10 s\n"
     sock.close()
     assert "handshake timed out" in daemon.read_log()
 

@@ -65,11 +65,24 @@ def test_16_mib_guest_to_host_with_checksum(one_vm):
 
 
 def test_guest_gets_rst_at_once_when_nobody_listens(one_vm):
-    ctl = lib.command(one_vm["uds"], "dial 2 6999 none")
-    err = lib.result(ctl)[0]
-    ctl.close()
+    # A listener on another port: the log names it (issue 16 point 4).
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(f"{one_vm['uds']}_6998")
+    other.listen(1)
+    try:
+        ctl = lib.command(one_vm["uds"], "dial 2 6999 none")
+        err = lib.result(ctl)[0]
+        ctl.close()
+    finally:
+        other.close()
+        os.unlink(f"{one_vm['uds']}_6998")
     # ECONNRESET comes from an RST; a missing answer would be ETIMEDOUT.
     assert err == errno.ECONNRESET
+    # The mismatch is not silent: the 4-tuple, the path, the reason and
+    # the ports that do have a listener.
+    log = one_vm["daemon"].read_log()
+    assert f"-> host 2:6999: no listener at {one_vm['uds']}_6999" in log, log
+    assert "host listeners: 6998" in log, log
 
 
 def test_host_connect_to_port_without_guest_listener_is_closed(one_vm):
@@ -77,8 +90,13 @@ def test_host_connect_to_port_without_guest_listener_is_closed(one_vm):
     sock.settimeout(lib.TIMEOUT)
     sock.connect(one_vm["uds"])
     sock.sendall(b"CONNECT 5999\n")
-    assert lib.read_all(sock) == b""  # closed without OK
+    # Issue 16 changed this contract: instead of "OK" the program reads a
+    # readable reason, then the close (it used to be the close alone).
+    answer = lib.read_all(sock)
+    assert answer == b"ERROR connection refused: no listener on guest port 5999\n", answer
     sock.close()
+    log = one_vm["daemon"].read_log()
+    assert "-> guest 3:5999: the guest answered RST" in log, log
 
 
 def test_bad_connect_line_is_refused(one_vm):
@@ -209,3 +227,63 @@ def test_host_close_resets_and_guest_keeps_serving(one_vm):
     sock.shutdown(socket.SHUT_WR)
     assert lib.read_all(sock) == b"still here"
     sock.close()
+
+
+def test_pause_and_cont_keep_a_16_mib_transfer(one_vm):
+    """`stop`/`cont` in QEMU's monitor (GET_VRING_BASE, then the rings set
+    up again) in the middle of a transfer: the connection survives and every
+    byte arrives (issue 16 point 1; vhost-device-vsock and Firecracker keep
+    connections across a pause)."""
+    guest, daemon = one_vm["guest"], one_vm["daemon"]
+    data = os.urandom(16 * MIB)
+    sock = lib.command(one_vm["uds"], "sink")
+    progress = {"sent": 0, "error": None}
+
+    def send():
+        try:
+            view = memoryview(data)
+            while progress["sent"] < len(data):
+                n = sock.send(view[progress["sent"]:progress["sent"] + 65536])
+                progress["sent"] += n
+            sock.shutdown(socket.SHUT_WR)
+        except Exception as e:  # reported below
+            progress["error"] = repr(e)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    lib.wait_for(lambda: progress["sent"] >= 4 * MIB, lib.TIMEOUT, "4 MiB sent")
+    guest.hmp("stop")
+    try:
+        time.sleep(0.5)  # what was in flight settles
+        during = progress["sent"]
+        time.sleep(2.5)  # longer than any timer of the daemon's but 10 s
+        # Nothing moves while the VM is stopped (a socket buffer at most).
+        assert progress["sent"] - during < 2 * MIB
+        assert progress["sent"] < len(data)
+    finally:
+        guest.hmp("cont")
+    sender.join(lib.TIMEOUT)
+    assert not sender.is_alive() and progress["error"] is None
+    answer = lib.read_all(sock).split()
+    sock.close()
+    assert answer[0] == b"OK"
+    assert int(answer[1]) == len(data) and int(answer[2]) == lib.crc(data)
+    log = daemon.read_log()
+    assert "pause" in log and "connections kept" in log, log
+    assert "reset" not in log.split("pause")[-1], log
+
+
+def test_guest_that_ignores_the_host_close_is_reset_after_2_s(one_vm):
+    """Issue 16 point 5: the guest program holds its socket with unread data
+    (so Linux does not answer the SHUTDOWN itself); the host program closes.
+    About 2 s later the daemon ends the connection (Firecracker's
+    CONN_SHUTDOWN_TIMEOUT_MS) instead of keeping it for ever."""
+    daemon = one_vm["daemon"]
+    sock = lib.command(one_vm["uds"], "hold 30")
+    sock.sendall(b"x" * 1000)
+    time.sleep(0.5)
+    sock.close()
+    closed = time.monotonic()
+    lib.wait_for(lambda: "did not close within 2000 ms" in daemon.read_log(), 10,
+                 "the shutdown timeout")
+    assert 1.9 <= time.monotonic() - closed <= 5

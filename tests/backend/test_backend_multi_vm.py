@@ -1,7 +1,8 @@
 """Several VMs in one daemon: hybrid vsock to each, sibling VMs reaching each
 other by CID only within a shared group, a QEMU restart, and --pcap read back
 by tshark (issue 4; DESIGN §6).  Three guests boot once for the module:
-CID 3 in group g1, CID 4 in g1+g2, CID 5 in g2."""
+CID 3 in group g1, CID 4 in g1+g2, CID 5 in g2.  The daemon reads its VMs
+from a --config YAML file in vhost-device-vsock's format (issue 16 point 3)."""
 import errno
 import os
 import shutil
@@ -23,7 +24,7 @@ def vms(request, prerequisites, tmp_path_factory):
               "uds": os.path.join(work, f"vm{cid}.vsock"), "groups": groups}
              for cid, groups in GROUPS.items()]
     pcap = os.path.join(work, "capture.pcap")
-    daemon = lib.Daemon(work, specs, pcap=pcap)
+    daemon = lib.Daemon(work, specs, pcap=pcap, config=True)
     guests = {}
     try:
         for spec in specs:

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -57,7 +58,7 @@ NO_DEVICE_STATUS = 5
 
 
 BOOT_MODES = ("kernel", "disk", "folder")
-ESP_IMAGE_MIB = 16
+ESP_IMAGE_MIB = 64
 
 
 class VmTimeout(AssertionError):
@@ -93,7 +94,7 @@ def make_fat_image(path, files):
 
 class Vm:
     def __init__(self, arch, workdir, config=None, memory_mib=256, extra_args=(),
-                 vhost_socket=None, boot="kernel"):
+                 vhost_socket=None, boot="kernel", bin_files=None, rng=True, monitor=False):
         if boot not in BOOT_MODES:
             raise ValueError(f"boot must be one of {BOOT_MODES}")
         self.boot = boot
@@ -107,6 +108,12 @@ class Vm:
         self.memory_mib = memory_mib
         self.extra_args = list(extra_args)
         self.vhost_socket = vhost_socket
+        # {NAME: local file}: the ESP's \bin\NAME, /bin/NAME in the file store
+        # ("disk" and "folder" boots: "kernel" has no file system)
+        self.bin_files = dict(bin_files or {})
+        self.rng = rng
+        # QEMU's human monitor on a Unix socket (hmp()), e.g. for stop/cont.
+        self.monitor = os.path.join(self.dir, "monitor.sock") if monitor else None
         self.proc = None
         self.started_at = None
 
@@ -125,6 +132,12 @@ class Vm:
             with open(cfg, "w") as f:
                 f.write(self.config)
             files["agent.cfg"] = cfg
+        if self.bin_files:
+            os.makedirs(os.path.join(self.esp, "bin"), exist_ok=True)
+            for name, src in self.bin_files.items():
+                dest = os.path.join(self.esp, "bin", name)
+                shutil.copy(src, dest)
+                files[f"bin/{name}"] = dest
         if self.boot == "disk":
             self.esp_image = os.path.join(self.dir, f"esp-{self.arch}.img")
             make_fat_image(self.esp_image, files)
@@ -150,11 +163,15 @@ class Vm:
                     "-chardev", f"socket,id=vc,path={self.vhost_socket}",
                     "-device", "vhost-user-vsock-pci,chardev=vc"]
             machine[1] += ",memory-backend=mem"
+        # an entropy device for programs' AT_RANDOM and getrandom (issue 14)
+        mem += ["-device", "virtio-rng-pci"] if self.rng else []
         return ([self.spec["qemu"]] + machine + mem + [
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.spec['code']}",
             "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
         ] + self._boot_args() + self.spec["extra"] + [
-            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-display", "none", "-monitor",
+            f"unix:{self.monitor},server=on,wait=off" if self.monitor else "none",
+            "-no-reboot",
             "-serial", f"file:{self.serial_path}",
         ] + self.extra_args)
 
@@ -198,6 +215,27 @@ class Vm:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise VmTimeout(f"QEMU still running after {timeout} s")
+
+    def hmp(self, command, timeout=60):
+        """One command on QEMU's human monitor (Vm(..., monitor=True));
+        returns its output."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(self.monitor)
+        try:
+            def until_prompt():
+                out = b""
+                while not out.endswith(b"(qemu) "):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    out += chunk
+                return out
+            until_prompt()  # the banner
+            sock.sendall(command.encode() + b"\n")
+            return until_prompt().decode(errors="replace")
+        finally:
+            sock.close()
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

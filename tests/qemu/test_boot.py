@@ -129,3 +129,41 @@ def test_panic_powers_off_with_failure_code(boot, arch):
     vm = boot(arch, config="test.fault=panic test.semihosting=1\n")
     assert vm.wait_exit(BOOT_TIMEOUT) == PANIC_STATUS
     assert "PANIC: selftest: deliberate panic" in vm.serial()
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_kernel_stack_overflow_is_caught_by_the_guard_page(boot, arch):
+    """A kernel task recursing without end runs into the unmapped page below
+    its stack: reported as a stack overflow naming the task, then a panic
+    (not silent corruption of whatever lies below)."""
+    vm = boot(arch, config="test.fault=stack_overflow test.semihosting=1\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == PANIC_STATUS
+    log = vm.serial()
+    m = re.search(r"PANIC: stack overflow in task 'overflow': access at (0x[0-9a-f]+) "
+                  r"\(guard page below its 16384-byte stack at (0x[0-9a-f]+)\)", log)
+    assert m, "no stack overflow report"
+    addr, stack = int(m.group(1), 16), int(m.group(2), 16)
+    assert stack - 4096 <= addr < stack
+
+
+# W^X and NX in the image's own page tables: (fault, x86 vector, aarch64 class)
+PROTECTION_FAULTS = [("write_text", 14, 0x25), ("exec_data", 14, 0x21)]
+
+
+@pytest.mark.parametrize("fault,vector,ec", PROTECTION_FAULTS)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_page_protections_are_enforced_in_the_kernel(boot, arch, fault, vector, ec):
+    vm = boot(arch, config=f"test.fault={fault} test.semihosting=1\n")
+    assert vm.wait_exit(BOOT_TIMEOUT) == PANIC_STATUS
+    log = vm.serial()
+    assert "vm: own page tables at" in log
+    if arch == "x86_64":
+        m = re.search(r"EXCEPTION vector=(\d+) \([^)]*\) error=(0x[0-9a-f]+|0)", log)
+        assert m and int(m.group(1)) == vector
+        # #PF error code: present (bit 0); write (bit 1) or instruction fetch (bit 4)
+        err = int(m.group(2), 16)
+        assert err & 1 and err & (2 if fault == "write_text" else 16)
+    else:
+        m = re.search(r"EXCEPTION sync \(EL1, SPx\): class (0x[0-9a-f]+|0)", log)
+        assert m and int(m.group(1), 16) == ec
+    assert "selftest: wrote to" not in log and "selftest: ran code" not in log

@@ -15,10 +15,10 @@ BOOT_TIMEOUT = 90
 STATS = re.compile(r"^stats: t=(\d+)ms irq=(\d+) timer=(\d+) switches=(\d+) "
                    r"idle=(\d+)ms vsock_irq rx=(\d+) tx=(\d+) event=(\d+) config=(\d+) "
                    r"rx_packets=(\d+) tx_packets=(\d+) rx_bad=(\d+) rx_posted=(\d+) "
-                   r"rst=(\d+) pool_pages=(\d+)$", re.M)
+                   r"rst=(\d+) pool_pages=(\d+) free_pages=(\d+) heap_used=(\d+)$", re.M)
 FIELDS = ["t", "irq", "timer", "switches", "idle", "rx_irq", "tx_irq", "event_irq",
           "config_irq", "rx_packets", "tx_packets", "rx_bad", "rx_posted", "rst",
-          "pool_pages"]
+          "pool_pages", "free_pages", "heap_used"]
 
 
 def all_stats(vm):
@@ -39,14 +39,21 @@ def wait_stats(vm, count, timeout=60):
 
 def refused(uds, port, timeout=20):
     """Hybrid CONNECT to a guest port; True if the backend closes the
-    connection without OK (the guest answered RST)."""
+    connection without OK (the guest answered RST): since issue 16 after a
+    line "ERROR connection refused: ..." naming the port."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(uds)
         s.sendall(f"CONNECT {port}\n".encode())
-        data = s.recv(64)
-        return data == b""
+        data = b""
+        while True:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            data += chunk
+        return data == (f"ERROR connection refused: no listener on guest port "
+                        f"{port}\n").encode()
     except ConnectionResetError:
         return True
     finally:

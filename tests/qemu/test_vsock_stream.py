@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +40,7 @@ class Guest:
         self.pcap = str(workdir / "vsock.pcap")  # for post-mortems of failures
         self.daemon = Daemon(str(workdir), [{"cid": 3, "socket": vhost, "uds": self.uds}],
                              pcap=self.pcap)
-        self.vm = Vm(arch, workdir / "vm", vhost_socket=vhost,
+        self.vm = Vm(arch, workdir / "vm", vhost_socket=vhost, monitor=True,
                      config=f"agent.diag_services=1 test.echo_out={ECHO_OUT_PORT}\n")
         os.makedirs(self.vm.dir, exist_ok=True)
         self.vm.start()
@@ -60,6 +61,9 @@ class Guest:
                     f"{self.vm.serial()[-3000:]}\n--- backend (tail) ---\n"
                     f"{self.daemon.read_log()[-1500:]}")
             line += c
+        if line.startswith(b"ERROR "):  # the reason, then the close
+            s.close()
+            raise ConnectionRefusedError(f"guest port {port} refused: {line!r}")
         # Firecracker / vhost-device-vsock answer with the host-side port
         assert line.startswith(b"OK ") and line[3:-1].isdigit(), line
         return s
@@ -94,6 +98,27 @@ def test_connection_reset_with_no_listener(guest):
         guest.connect(1234)
 
 
+def test_port_mismatch_is_named_on_both_sides(guest):
+    """Issue 16 point 4: the host program reads why, the backend logs the
+    4-tuple, the image logs the REQUEST with the ports it does listen on;
+    agentctl shows the backend's line to its user."""
+    with pytest.raises(ConnectionRefusedError,
+                       match="ERROR connection refused: no listener on guest port 1999"):
+        guest.connect(1999)
+    m = guest.vm.wait_for(r"vsock: REQUEST 2:(\d+) -> 3:1999 refused: no listener on "
+                          r"port 1999; listening on ([0-9, ()a-z]+); answered RST", 30)
+    assert m.group(2).startswith("7, 9, 19"), m.group(0)
+    assert f"host 2:{m.group(1)} -> guest 3:1999: the guest answered RST" in \
+        guest.daemon.read_log()
+    agentctl = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "build", "host", "agentctl")
+    out = subprocess.run([agentctl, "--addr", f"hvsock://{guest.uds}:1999", "check"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode != 0
+    assert "CONNECT 1999 refused: ERROR connection refused: no listener on guest port " \
+        "1999" in out.stderr, out.stderr
+
+
 def test_echo_round_trip(guest):
     with guest.connect(ECHO) as s:
         for msg in (b"x", b"hello vsock\n", bytes(range(256)) * 40):
@@ -122,6 +147,38 @@ def test_multi_mib_each_way_with_checksums(guest):
         t.join(TIMEOUT)
     assert received == size
     assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_pause_and_cont_keep_a_16_mib_echo(guest):
+    """Issue 16 point 1 with the image: `stop` in QEMU's monitor in the
+    middle of 16 MiB through echo, 2 s paused, `cont`: every byte comes
+    back, in order."""
+    size = 16 << 20
+    data = os.urandom(size)
+    got = hashlib.sha256()
+    progress = {"received": 0}
+    with guest.connect(ECHO) as s:
+        def writer():
+            view = memoryview(data)
+            for off in range(0, size, 65536):
+                s.sendall(view[off:off + 65536])
+        t = threading.Thread(target=writer)
+        t.start()
+        paused = False
+        while progress["received"] < size:
+            if not paused and progress["received"] >= size // 4:
+                guest.vm.hmp("stop")
+                time.sleep(2)
+                guest.vm.hmp("cont")
+                paused = True
+            chunk = s.recv(65536)
+            assert chunk, f"EOF after {progress['received']} bytes"
+            got.update(chunk)
+            progress["received"] += len(chunk)
+        t.join(TIMEOUT)
+    assert paused
+    assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert "connections kept" in guest.daemon.read_log()
 
 
 def test_source_stream_is_exact(guest):

@@ -210,6 +210,42 @@ TEST(rst_rules_for_unknown_tuples)
 	vsock_core_destroy(core);
 }
 
+TEST(request_to_a_port_nobody_listens_on_is_logged_with_the_listeners)
+{
+	struct fake_transport fake;
+	struct vsock_core *core = fake_core(&fake, NULL);
+	struct vsock_sock *a = listen_on(core, 1025, 4), *b = listen_on(core, 1024, 4);
+	struct vsock_hdr_fields f = pkt(VSOCK_OP_REQUEST, 1073741824, 5000, 0);
+	unsigned before;
+
+	/* "no listener on guest port 5000; guest listens on 1024, 1025" */
+	inject(core, &f, NULL, 0);
+	CHECK_EQ(fake_last(&fake)->op, VSOCK_OP_RST);
+	CHECK(strstr(harness_last_log, "REQUEST 2:1073741824 -> 3:5000 refused") != NULL);
+	CHECK(strstr(harness_last_log, "no listener on port 5000; listening on 1024, 1025") !=
+	      NULL);
+	/* A peer that keeps asking is answered every time, logged a few times
+	 * and then summarised. */
+	before = harness_log_count;
+	for (int i = 0; i < 1000; i++) {
+		f.src_port = 1073741825u + (uint32_t)i;
+		inject(core, &f, NULL, 0);
+	}
+	CHECK_EQ(fake.count, 1001);
+	CHECK(harness_log_count - before <= 12);
+	platform_sleep_ns(450000000ull); /* two more tokens */
+	inject(core, &f, NULL, 0);
+	CHECK(strstr(harness_last_log, "no listener on port 5000") != NULL);
+	CHECK(harness_log_count - before <= 14);
+	CHECK_EQ(vsock_close(a), 0);
+	CHECK_EQ(vsock_close(b), 0);
+	f.src_port = 7;
+	inject(core, &f, NULL, 0);
+	CHECK(strstr(harness_last_log, "listening on no port") != NULL);
+	core_check_empty(core);
+	vsock_core_destroy(core);
+}
+
 TEST(malformed_headers_are_refused)
 {
 	struct fake_transport fake;

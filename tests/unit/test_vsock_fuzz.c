@@ -160,6 +160,98 @@ TEST(random_packets_from_a_hostile_peer)
 	vsock_core_destroy(core);
 }
 
+/* The same hostile peer against SEQPACKET: a listener for it, packets of
+ * both types with random EOM/EOR flags, empty messages, recvmsg with and
+ * without VSOCK_MSG_TRUNC, sends of messages of any size (-EMSGSIZE). */
+TEST(random_seqpacket_packets_from_a_hostile_peer)
+{
+	struct fake_transport fake;
+	struct vsock_config cfg;
+	struct vsock_core *core;
+	struct vsock_sock *lsn, *held[HELD_MAX] = { 0 };
+	static uint8_t payload[80000], buf[8192];
+	uint64_t now = platform_now_ns();
+	struct vsock_stats st;
+	unsigned messages = 0;
+
+	rng_state = 0x5eeded5eeded5eedull;
+	vsock_config_defaults(&cfg);
+	cfg.buf_alloc = 16384;
+	cfg.max_conns = 8;
+	cfg.max_ctrl_queue = 32;
+	core = fake_core(&fake, &cfg);
+	fake.ops.features = 1ull << VSOCK_F_SEQPACKET;
+	CHECK_EQ(vsock_socket(core, VSOCK_TYPE_SEQPACKET, &lsn), 0);
+	CHECK_EQ(vsock_bind(lsn, &(struct vsock_addr){ VSOCK_CID_ANY, 1024 }), 0);
+	CHECK_EQ(vsock_listen(lsn, 4), 0);
+	for (int step = 0; step < 30000; step++) {
+		uint32_t what = rnd(100);
+		struct vsock_sock **slot = &held[rnd(HELD_MAX)];
+
+		if (what < 72) {
+			struct vsock_hdr_fields f = random_packet();
+
+			if (rnd(4))
+				f.type = VSOCK_TYPE_SEQPACKET;
+			if (rnd(3) == 0) { /* a message part for our listener */
+				f.op = VSOCK_OP_RW;
+				f.dst_port = 1024;
+				f.len = rnd(600);
+			}
+			if (f.op == VSOCK_OP_RW && rnd(3) == 0)
+				f.len = 0; /* empty messages, or empty packets */
+			inject(core, &f, payload, f.len <= sizeof(payload) ? f.len : 0);
+		} else if (what < 78 && !*slot) {
+			vsock_accept(lsn, slot, NULL, VSOCK_DONTWAIT);
+		} else if (what < 86 && *slot) {
+			int flags;
+
+			if (vsock_recvmsg(*slot, buf, rnd(sizeof(buf)),
+					  VSOCK_DONTWAIT | (rnd(4) ? 0 : VSOCK_MSG_TRUNC),
+					  &flags) >= 0 && (flags & VSOCK_MSG_EOM))
+				messages++;
+		} else if (what < 90 && *slot) {
+			vsock_send(*slot, payload, rnd(20000),
+				   VSOCK_DONTWAIT | (rnd(2) ? VSOCK_MSG_EOR : 0));
+		} else if (what < 91 && *slot) {
+			vsock_shutdown(*slot, 1 + (int)rnd(3));
+		} else if (what < 93 && *slot) {
+			CHECK_EQ(vsock_close(*slot), 0);
+			*slot = NULL;
+		} else if (what < 96) {
+			now += rnd(3 * SECOND_NS);
+			vsock_core_tick(core, now);
+		} else if (what < 99) {
+			fake.fail_with = fake.fail_with ? 0 : -EAGAIN;
+			if (!fake.fail_with) {
+				platform_lock();
+				vsock_core_tx_ready(core);
+				platform_unlock();
+			}
+		} else if (!*slot) {
+			if (vsock_socket(core, VSOCK_TYPE_SEQPACKET, slot) == 0)
+				vsock_connect(*slot, &(struct vsock_addr){ HOST_CID, 5000 + rnd(12) },
+					      VSOCK_DONTWAIT);
+		}
+		check_invariants(core, &cfg);
+	}
+	vsock_core_stats(core, &st);
+	CHECK(st.rx_malformed > 100);
+	CHECK(st.window_violations > 0);
+	CHECK(messages > 50); /* whole messages were read */
+	for (int i = 0; i < HELD_MAX; i++)
+		if (held[i])
+			CHECK_EQ(vsock_close(held[i]), 0);
+	CHECK_EQ(vsock_close(lsn), 0);
+	fake.fail_with = 0;
+	platform_lock();
+	vsock_core_tx_ready(core);
+	platform_unlock();
+	vsock_core_tick(core, now + 60 * SECOND_NS);
+	core_check_empty(core);
+	vsock_core_destroy(core);
+}
+
 #define CONNS 6
 
 TEST(random_traffic_over_a_faulty_loopback)

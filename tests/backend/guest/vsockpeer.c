@@ -9,6 +9,8 @@
  *   echo                      echo bytes until EOF, then shutdown(SHUT_WR)
  *   sink                      read until EOF, answer "OK <count> <crc32>"
  *   stall SECONDS             sleep without reading, then act as sink
+ *   hold SECONDS              neither read nor close for SECONDS, then exit
+ *                             (a guest that ignores the host's close)
  *   source N SEED             send N pseudo-random bytes, shutdown(SHUT_WR),
  *                             read until EOF
  *   dial CID PORT ROLE ARGS   connect to CID:PORT, play ROLE (echo, sink,
@@ -19,6 +21,32 @@
  *   many CID PORT COUNT N     COUNT concurrent connections to CID:PORT, each
  *                             sends N bytes, half-closes and expects the same
  *                             bytes back; answer "RESULT 0 <ok> <failed>"
+ *
+ *   seqdial CID PORT N SEED   SEQPACKET: connect to CID:PORT, send messages
+ *                             0..N-1 (EOR on the odd ones), each followed
+ *                             by reading its echo; answer "RESULT <errno>
+ *                             <echoes equal> <echoes wrong> <echoes with
+ *                             MSG_EOR>"
+ *
+ * and, with SOCK_SEQPACKET, listens on PORT + 1 (5001); the first message
+ * of a connection is the command:
+ *
+ *   sink N SEED               read messages 0..N-1, each with one recv;
+ *                             answer one message "RESULT <equal> <wrong>
+ *                             <with MSG_EOR>"
+ *   send N SEED               send messages 0..N-1 (EOR on the odd ones),
+ *                             then wait for the peer's close
+ *   trunc LEN [real]          read each message into LEN bytes (with
+ *                             MSG_TRUNC when "real") and answer each with
+ *                             "got=<return> trunc=<0|1> eor=<0|1>"
+ *   echo                      send every message back, MSG_EOR as it came
+ *
+ * Message i of seed S: seq_size(i, S) bytes (0 and 65536 first, then
+ * mostly up to 4 KiB, one in eight up to 64 KiB), byte j is
+ * ((i * 131 + S) % 256 + j) * 7 mod 256 (tests/backend: the same
+ * generator in Python).  "send" and "seqdial" skip the empty ones: Linux
+ * sends nothing for a zero-length send (virtio_transport_send_pkt_info:
+ * "Do not send zero length OP_RW pkt").
  *
  * CRCs are zlib's crc32 so the Python side checks them with zlib.crc32.
  * A command line containing "nocrc" skips checksums and pattern generation
@@ -210,6 +238,161 @@ static void cmd_many(int ctl, unsigned cid, unsigned port, int count,
 	answer(ctl, "RESULT 0 %d %d\n", ok, failed);
 }
 
+/* ---- SEQPACKET ---------------------------------------------------------- */
+
+#define SEQ_MAX 65536
+
+static size_t seq_size(uint64_t i, uint64_t seed)
+{
+	if (i == 0)
+		return 0;
+	if (i == 1)
+		return SEQ_MAX;
+	uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull ^ seed;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (x % 8 == 0) ? (size_t)((x >> 8) % (SEQ_MAX + 1)) : (size_t)((x >> 8) % 4097);
+}
+
+static void seq_fill(unsigned char *buf, size_t n, uint64_t i, uint64_t seed)
+{
+	unsigned base = (unsigned)((i * 131 + seed) % 256);
+	for (size_t j = 0; j < n; j++)
+		buf[j] = (unsigned char)((base + j) * 7);
+}
+
+/* One message in: its length (or -errno), *flags its msg_flags. */
+static ssize_t seq_recv(int fd, void *buf, size_t len, int in_flags, int *flags)
+{
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	do
+		r = recvmsg(fd, &mh, in_flags);
+	while (r < 0 && errno == EINTR);
+	*flags = mh.msg_flags;
+	return r < 0 ? -errno : r;
+}
+
+static int seq_send(int fd, const void *buf, size_t len, int flags)
+{
+	ssize_t w;
+	do
+		w = send(fd, buf, len, flags);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == len ? 0 : -EIO;
+}
+
+static void seq_answer(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seq_answer(int fd, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	seq_send(fd, line, (size_t)n, MSG_EOR);
+}
+
+static unsigned char seq_want[SEQ_MAX + 1], seq_got[SEQ_MAX + 2];
+
+static void seq_serve_one(int fd)
+{
+	char cmd[256];
+	int flags;
+	ssize_t n = seq_recv(fd, cmd, sizeof(cmd) - 1, 0, &flags);
+	unsigned long long count = 0, seed = 0;
+	if (n <= 0)
+		return;
+	cmd[n] = 0;
+	if (sscanf(cmd, "sink %llu %llu", &count, &seed) == 2) {
+		unsigned long long ok = 0, bad = 0, eor = 0;
+		for (uint64_t i = 0; i < count; i++) {
+			size_t want = seq_size(i, seed);
+			n = seq_recv(fd, seq_got, sizeof(seq_got), 0, &flags);
+			if (n < 0)
+				break;
+			seq_fill(seq_want, want, i, seed);
+			if ((size_t)n == want && !(flags & MSG_TRUNC) && !memcmp(seq_got, seq_want, want))
+				ok++;
+			else
+				bad++;
+			eor += (flags & MSG_EOR) != 0;
+		}
+		seq_answer(fd, "RESULT %llu %llu %llu", ok, bad, eor);
+	} else if (sscanf(cmd, "send %llu %llu", &count, &seed) == 2) {
+		for (uint64_t i = 0; i < count; i++) {
+			size_t len = seq_size(i, seed);
+			if (!len)
+				continue;
+			seq_fill(seq_want, len, i, seed);
+			if (seq_send(fd, seq_want, len, i % 2 ? MSG_EOR : 0) < 0)
+				return;
+		}
+		while (seq_recv(fd, seq_got, sizeof(seq_got), 0, &flags) > 0)
+			;
+	} else if (!strncmp(cmd, "trunc ", 6)) {
+		size_t len = (size_t)atoi(cmd + 6);
+		int in_flags = strstr(cmd, "real") ? MSG_TRUNC : 0;
+		if (len > SEQ_MAX)
+			return;
+		for (;;) {
+			n = seq_recv(fd, seq_got, len, in_flags, &flags);
+			if (n <= 0 && !(n == 0 && (flags & MSG_EOR)))
+				return; /* (an empty message has MSG_EOR from us) */
+			seq_answer(fd, "got=%zd trunc=%d eor=%d", n, (flags & MSG_TRUNC) != 0,
+				   (flags & MSG_EOR) != 0);
+		}
+	} else if (!strcmp(cmd, "echo")) {
+		for (;;) {
+			n = seq_recv(fd, seq_got, SEQ_MAX, 0, &flags);
+			if (n < 0 || (n == 0 && !(flags & MSG_EOR)))
+				return;
+			if (seq_send(fd, seq_got, (size_t)n, flags & MSG_EOR) < 0)
+				return;
+		}
+	} else {
+		seq_answer(fd, "ERR unknown command");
+	}
+}
+
+/* seqdial: messages out, each echo back and compared. */
+static void cmd_seqdial(int ctl, unsigned cid, unsigned port, unsigned long long count,
+			unsigned long long seed)
+{
+	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	int fd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+	unsigned long long ok = 0, bad = 0, eor = 0;
+	int flags;
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		answer(ctl, "RESULT %d 0 0 0\n", errno);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		size_t len = seq_size(i, seed);
+		if (!len)
+			continue;
+		seq_fill(seq_want, len, i, seed);
+		if (seq_send(fd, seq_want, len, i % 2 ? MSG_EOR : 0) < 0)
+			break;
+		ssize_t n = seq_recv(fd, seq_got, sizeof(seq_got), 0, &flags);
+		if (n < 0)
+			break;
+		if ((size_t)n == len && !memcmp(seq_got, seq_want, len))
+			ok++;
+		else
+			bad++;
+		eor += (flags & MSG_EOR) != 0;
+	}
+	close(fd);
+	answer(ctl, "RESULT 0 %llu %llu %llu\n", ok, bad, eor);
+}
+
 static void serve_one(int fd)
 {
 	char line[256];
@@ -232,6 +415,10 @@ static void serve_one(int fd)
 		return;
 	if (rest && strstr(rest, "nocrc"))
 		checksums = 0; /* this connection's process only */
+	if (!strcmp(cmd, "hold")) {
+		sleep(rest ? (unsigned)atoi(rest) : 1);
+		return;
+	}
 	if (!strcmp(cmd, "stall")) {
 		sleep(rest ? (unsigned)atoi(rest) : 1);
 		cmd = "sink";
@@ -258,6 +445,13 @@ static void serve_one(int fd)
 		close(dfd);
 		answer(fd, "RESULT %d %llu %u %llu %u\n", -err, t.sent, t.sent_crc,
 		       t.got, t.got_crc);
+	} else if (!strcmp(cmd, "seqdial")) {
+		unsigned cid, port;
+		unsigned long long count, seed;
+		if (!rest || sscanf(rest, "%u %u %llu %llu", &cid, &port, &count, &seed) != 4)
+			answer(fd, "RESULT %d 0 0 0\n", EINVAL);
+		else
+			cmd_seqdial(fd, cid, port, count, seed);
 	} else if (!strcmp(cmd, "many")) {
 		unsigned cid, port;
 		int count;
@@ -268,6 +462,26 @@ static void serve_one(int fd)
 			cmd_many(fd, cid, port, count, n);
 	} else {
 		answer(fd, "ERR unknown command\n");
+	}
+}
+
+/* Serves every connection of lfd in a child process of its own. */
+static void accept_loop(int lfd, void (*serve)(int fd)) __attribute__((noreturn));
+static void accept_loop(int lfd, void (*serve)(int fd))
+{
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			signal(SIGCHLD, SIG_DFL);
+			serve(fd);
+			close(fd);
+			_exit(0);
+		}
+		close(fd);
 	}
 }
 
@@ -287,20 +501,21 @@ int main(int argc, char **argv)
 		perror("vsockpeer: listen");
 		return 1;
 	}
+	/* SEQPACKET on the next port, served by a child of its own. */
+	struct sockaddr_vm seq_addr = addr;
+	seq_addr.svm_port = addr.svm_port + 1;
+	int sfd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+	if (sfd < 0 || bind(sfd, (struct sockaddr *)&seq_addr, sizeof(seq_addr)) < 0 ||
+	    listen(sfd, 128) < 0) {
+		perror("vsockpeer: SEQPACKET listen");
+		return 1;
+	}
+	if (fork() == 0) {
+		close(lfd);
+		accept_loop(sfd, seq_serve_one);
+	}
+	close(sfd);
 	printf("VSOCKPEER READY\n");
 	fflush(stdout);
-	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			signal(SIGCHLD, SIG_DFL);
-			serve_one(fd);
-			close(fd);
-			_exit(0);
-		}
-		close(fd);
-	}
+	accept_loop(lfd, serve_one);
 }

@@ -23,10 +23,11 @@
  * when they are handed out again, catching writes after free.
  *
  * Not thread-safe: callers serialise (the image disables preemption around
- * pool calls).
+ * pool calls).  Implemented by kernel/pool.c, in the image and in the host
+ * unit tests alike.
  */
-#ifndef KERNEL_POOL_H
-#define KERNEL_POOL_H
+#ifndef INCLUDE_POOL_H
+#define INCLUDE_POOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
