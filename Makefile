@@ -271,6 +271,7 @@ $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_hostile,$(AGENT_HOST_SRCS)))
 
 # libFuzzer targets (tests/fuzz/NAME.c plus the sources it drives), built
 # with Debian's clang; `make fuzz` runs each for FUZZ_SECONDS, `make test`
@@ -287,6 +288,13 @@ $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_support.c $(2) | $(PROTO_S
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^)
 endef
 $(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
+$(eval $(call fuzz_target,fuzz_options,kernel/config.c agent/options.c))
+$(eval $(call fuzz_target,fuzz_vsock_core,$(VSOCK_SRCS) tests/fuzz/fuzz_platform.c))
+# The agent on the deterministic fuzz platform (coroutine tasks, virtual time)
+FUZZ_AGENT_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_SRCS) \
+	vsock/loopback.c kernel/config.c kernel/store.c tests/fuzz/fuzz_platform.c tests/fuzz/fuzz_agent.c
+$(eval $(call fuzz_target,fuzz_ttrpc,$(FUZZ_AGENT_SRCS)))
+$(eval $(call fuzz_target,fuzz_agent_sequences,$(FUZZ_AGENT_SRCS)))
 $(eval $(call fuzz_target,fuzz_elf,kernel/elf.c))
 
 -include host/host.mk

@@ -130,7 +130,7 @@ class LogListener:
                 conn, _ = self.srv.accept()
             except OSError:
                 return
-            buf, acked = b"", 0
+            buf, acked, last_seen = b"", 0, None
             while True:
                 try:
                     chunk = conn.recv(1 << 16)
@@ -140,9 +140,10 @@ class LogListener:
                     break
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
-                seq = None
+                seq, asked = None, False
                 for line in lines:
                     rec = json.loads(line)
+                    asked |= "ack_request" in rec  # the agent asks: answer
                     seq = rec.get("seq", seq)
                     if rec.get("container_id") == self.container and \
                             rec.get("stream") == "stdout":
@@ -152,9 +153,12 @@ class LogListener:
                         self.count += 1
                         if self.target and self.count >= self.target:
                             self.done.set()
-                if seq is not None and seq - acked >= 256:
+                seq = seq if seq is not None else (last_seen if asked else None)
+                if seq is not None and (seq - acked >= 256 or asked):
                     conn.sendall(f"ACK {seq}\n".encode())
                     acked = seq
+                if seq is not None:
+                    last_seen = seq
 
     def close(self):
         self.srv.close()

@@ -516,6 +516,29 @@ int vsock_close(struct vsock_sock *sock)
 	return 0;
 }
 
+int vsock_abort(struct vsock_sock *sock)
+{
+	if (!sock)
+		return -EINVAL;
+	platform_lock();
+	sock->user_open = false;
+	switch (sock->state) {
+	case SS_LISTEN:
+		sock_close_listener(sock);
+		sock_release_if_unused(sock);
+		break;
+	case SS_UNCONNECTED:
+		sock_release_if_unused(sock);
+		break;
+	default:
+		/* RST if the peer still knows the connection; frees the socket */
+		sock_reset(sock, 0, true);
+		break;
+	}
+	platform_unlock();
+	return 0;
+}
+
 /* Readiness of one socket, lock held. */
 static short poll_mask(const struct vsock_sock *sock)
 {

@@ -121,6 +121,9 @@ ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags,
 int vsock_shutdown(struct vsock_sock *sock, int how);
 /* Releases the handle; an open connection lingers in the background. */
 int vsock_close(struct vsock_sock *sock);
+/* Releases the handle and ends the connection at once with RST (Linux:
+ * close with SO_LINGER 0): nothing lingers, the peer sees ECONNRESET. */
+int vsock_abort(struct vsock_sock *sock);
 
 /* Ready entries (0: deadline passed); deadline on platform_now_ns() scale. */
 int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns);

@@ -232,19 +232,23 @@ def test_agentctl_run_exit_code_and_output(agent_vm):
 
 
 def collect_logs(path, records, stop, ack=True):
-    """A log listener on the Unix socket the backend forwards port 1025 to."""
+    """A log listener on the Unix socket the backend forwards port 1025 to:
+    acknowledges after each read, and answers the agent's {"ack_request":N}
+    (agent/logstream.h), which is not a record."""
+    import json
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if os.path.exists(path):
         os.unlink(path)
     srv.bind(path)
     srv.listen(1)
     srv.settimeout(0.2)
-    conn, buf = None, b""
+    conn, buf, last = None, b"", None
     while not stop.is_set():
         try:
             if conn is None:
                 conn, _ = srv.accept()
                 conn.settimeout(0.2)
+                last = None
             data = conn.recv(65536)
             if not data:
                 conn.close()
@@ -252,13 +256,16 @@ def collect_logs(path, records, stop, ack=True):
                 continue
             buf += data
             *lines, buf = buf.split(b"\n")
-            last = None
+            due = False
             for line in lines:
-                import json
                 rec = json.loads(line)
+                if "ack_request" in rec and "seq" not in rec:
+                    due = True
+                    continue
                 records.append(rec)
-                last = rec.get("seq", last)
-            if ack and last is not None:
+                if "seq" in rec:
+                    last, due = rec["seq"], True
+            if ack and due and last is not None:
                 conn.sendall(f"ACK {last}\n".encode())
         except socket.timeout:
             continue

@@ -573,6 +573,38 @@ TEST(linger_ends_with_rst_after_timeout)
 	pair_finish(&p);
 }
 
+TEST(abort_resets_at_once_without_linger)
+{
+	struct pair p;
+	struct vsock_sock *client, *server;
+	struct vsock_loopback_faults drop_all = { .drop = 65536 };
+	struct vsock_stats st;
+	char buf[4];
+
+	pair_init(&p);
+	open_connection(&p, 1024, &client, &server);
+	CHECK_EQ(vsock_send(server, "data", 4, 0), 4);
+	pair_pump(&p);
+	CHECK_EQ(vsock_abort(client), 0); /* unread data and all: gone now */
+	vsock_core_stats(p.guest, &st);
+	CHECK_EQ(st.conns, 0);
+	CHECK_EQ(st.sockets, 0);
+	CHECK_EQ(st.rx_mem, 0);
+	CHECK_EQ(st.rst_sent, 1);
+	pair_pump(&p);
+	CHECK_EQ(vsock_recv(server, buf, sizeof(buf), 0), -ECONNRESET);
+	CHECK_EQ(vsock_close(server), 0);
+	/* an abort the peer never hears of still frees everything here */
+	open_connection(&p, 1025, &client, &server);
+	vsock_loopback_set_faults(p.lb, &drop_all);
+	CHECK_EQ(vsock_abort(client), 0);
+	vsock_core_stats(p.guest, &st);
+	CHECK_EQ(st.conns, 0);
+	CHECK_EQ(st.sockets, 0);
+	CHECK_EQ(vsock_abort(server), 0);
+	pair_finish(&p);
+}
+
 TEST(peer_rst_resets_an_established_connection)
 {
 	struct fake_transport fake;
