@@ -19,6 +19,9 @@ trip it prints:
   the rest  wall minus the CPU of everything above that cannot overlap
             (time spent waking threads and processes up: wall - qemu -
             backend - client, when positive)
+  X/rtt     the image's own counters per round trip: interrupts, timer
+            interrupts, task switches, rx and tx queue interrupts, packets
+            received and sent
 
 Medians over the rounds.  CPU figures come from /proc/PID/stat (clock
 ticks, 10 ms), so the runs are long enough for them to be meaningful.
@@ -43,7 +46,10 @@ import compare  # noqa: E402
 from benchlib import hybrid  # noqa: E402
 from lib.vm import Vm  # noqa: E402
 
-STATS = re.compile(r"^stats: t=(\d+)ms .*? idle=(\d+)ms", re.M)
+STATS = re.compile(r"^stats: t=(\d+)ms irq=(\d+) timer=(\d+) switches=(\d+) idle=(\d+)ms "
+                   r"vsock_irq rx=(\d+) tx=(\d+) .*? rx_packets=(\d+) tx_packets=(\d+)", re.M)
+# what each stats line says, per round trip in the report
+EVENTS = ["irq", "timer", "switches", "irq_rx", "irq_tx", "rx_packets", "tx_packets"]
 
 
 def cpu_of(pid):
@@ -53,7 +59,12 @@ def cpu_of(pid):
 
 
 def stats(vm):
-    return [(int(t), int(i)) for t, i in STATS.findall(vm.serial())]
+    """[(t_ms, idle_ms, {event: count})] for every stats line so far."""
+    out = []
+    for m in STATS.findall(vm.serial()):
+        t, irq, timer, switches, idle, irq_rx, irq_tx, rx, tx = map(int, m)
+        out.append((t, idle, dict(zip(EVENTS, (irq, timer, switches, irq_rx, irq_tx, rx, tx)))))
+    return out
 
 
 def one_round(count, options=()):
@@ -94,8 +105,12 @@ def one_round(count, options=()):
         busy = (span_ms - idle_ms) / 1000 * min(1.0, wall * 1000 / max(span_ms, 1))
         us = 1e6 / count
         qemu, backend, client = (q1 - q0) * us, (b1 - b0) * us, (c1 - c0) * us
+        # events: the span of the bracketing lines holds the run and a
+        # little idle time either side (which has next to no events)
+        events = {f"{k}/rtt": (after[2][k] - before[2][k]) / count for k in EVENTS}
         return {"wall": wall * us, "guest": busy * us, "qemu": qemu, "backend": backend,
-                "client": client, "the rest": max(0.0, wall * us - qemu - backend - client)}
+                "client": client, "the rest": max(0.0, wall * us - qemu - backend - client),
+                **events}
     finally:
         vm.stop()
         daemon.stop()
@@ -115,7 +130,7 @@ def main():
     for key in rounds[0]:
         values = [r[key] for r in rounds]
         print(f"  {key:9s} {statistics.median(values):8.1f}   "
-              + " ".join(f"{v:.1f}" for v in values))
+              + " ".join(f"{v:.2f}" for v in values))
 
 
 if __name__ == "__main__":
