@@ -617,7 +617,7 @@ size_t ttrpc_poll_set(struct ttrpc_server *srv, struct vsock_pollfd *fds)
 {
 	size_t n = 0;
 
-	fds[n++] = (struct vsock_pollfd){ srv->listener, VSOCK_POLLIN, 0 };
+	fds[n++] = (struct vsock_pollfd){ .sock = srv->listener, .events = VSOCK_POLLIN };
 	for (struct conn *conn = srv->conns; conn; conn = conn->next) {
 		short events = 0;
 
@@ -625,7 +625,7 @@ size_t ttrpc_poll_set(struct ttrpc_server *srv, struct vsock_pollfd *fds)
 			events |= VSOCK_POLLIN;
 		if (conn->out_head)
 			events |= VSOCK_POLLOUT;
-		fds[n++] = (struct vsock_pollfd){ conn->sock, events, 0 };
+		fds[n++] = (struct vsock_pollfd){ .sock = conn->sock, .events = events };
 	}
 	return n;
 }

@@ -163,6 +163,10 @@ struct vsock_core *vsock_stack_start(struct virtio_vsock *dev,
 	int err;
 
 	vsock_config_defaults(&vcfg);
+	/* A quarter of the heap for receive windows: the first connections
+	 * get 256 KiB each, and 256 connections that a peer fills cannot take
+	 * the heap the agent needs (issue 12). */
+	vcfg.rx_budget = heap_size() / 4;
 	err = vsock_core_create(&core, virtio_vsock_transport(dev), dev, &vcfg);
 	if (err) {
 		kprintf("vsock: cannot create the protocol core: %d\n", err);

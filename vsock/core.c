@@ -173,14 +173,11 @@ void sock_release_if_unused(struct vsock_sock *sock)
 	free(sock);
 }
 
-/* Wake the sleepers hooked on `sock`, and those hooked on nothing. */
+/* Wake the vsock_poll sleepers hooked on `sock`. */
 static void wake_hooked(struct vsock_sock *sock)
 {
 	for (struct vsock_poll_hook *h = sock->poll_hooks; h; h = h->next)
 		platform_wake(&h->poller->wq);
-	for (struct vsock_poller *p = sock->core->pollers; p; p = p->next)
-		if (p->any)
-			platform_wake(&p->wq);
 }
 
 void sock_notify(struct vsock_sock *sock)
@@ -199,12 +196,35 @@ void core_wake_pollers(struct vsock_core *core)
 		platform_wake(&p->wq);
 }
 
+/* A connection's receive window out of cfg.rx_budget (see core.h); before
+ * its first packet, which advertises it. */
+static void window_grant(struct vsock_sock *sock)
+{
+	struct vsock_core *core = sock->core;
+	size_t left;
+	uint32_t grant;
+
+	sock->buf_alloc_asked = sock->buf_alloc;
+	if (!core->cfg.rx_budget)
+		return;
+	left = core->cfg.rx_budget > core->stats.rx_granted ?
+		       core->cfg.rx_budget - core->stats.rx_granted : 0;
+	grant = left < VSOCK_WINDOW_MIN ? VSOCK_WINDOW_MIN :
+		left > sock->buf_alloc ? sock->buf_alloc : (uint32_t)left;
+	if (grant > sock->buf_alloc)
+		grant = sock->buf_alloc;
+	sock->buf_alloc = grant;
+	sock->granted = grant;
+	core->stats.rx_granted += grant;
+}
+
 void sock_table_add(struct vsock_sock *sock)
 {
 	if (sock->in_table)
 		return;
 	sock->in_table = true;
 	sock->core->stats.conns++;
+	window_grant(sock);
 }
 
 void sock_table_remove(struct vsock_sock *sock)
@@ -213,6 +233,9 @@ void sock_table_remove(struct vsock_sock *sock)
 		return;
 	sock->in_table = false;
 	sock->core->stats.conns--;
+	sock->core->stats.rx_granted -= sock->granted;
+	sock->granted = 0;
+	sock->buf_alloc = sock->buf_alloc_asked;
 }
 
 bool sock_tuple_in_use(struct vsock_core *core, uint32_t local_port,

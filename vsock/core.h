@@ -37,13 +37,23 @@ struct vsock_config {
 	uint32_t ephemeral_last;     /* ... and last (inclusive) */
 	uint32_t max_ctrl_queue;     /* control packets held while tx is full */
 	uint32_t counter_start;      /* test hook: tx/rx/fwd counters start here */
+	/* Receive windows all connections may hold together (0: no bound).
+	 * Each connection is granted its window as it enters the table: what
+	 * is left of the budget, at least VSOCK_WINDOW_MIN, at most its
+	 * buf_alloc; it advertises that window for its life.  So a peer that
+	 * opens many connections and fills them cannot make the receive
+	 * buffers outgrow the budget by more than VSOCK_WINDOW_MIN each. */
+	size_t rx_budget;
 };
+
+#define VSOCK_WINDOW_MIN (16u * 1024)
 
 /* Counters for tests and diagnostics. */
 struct vsock_stats {
 	uint32_t conns;          /* connections in the table */
 	uint32_t sockets;        /* socket objects allocated (any state) */
 	size_t rx_mem;           /* bytes allocated for receive buffers */
+	size_t rx_granted;       /* receive windows granted (cfg.rx_budget) */
 	uint32_t ctrl_queued;    /* control packets waiting for the transport */
 	uint64_t rx_packets;     /* packets received */
 	uint64_t rx_malformed;   /* dropped or answered with RST as malformed */

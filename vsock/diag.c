@@ -278,10 +278,9 @@ int vsock_diag_step(struct vsock_diag *diag, uint64_t deadline_ns)
 		if (!diag->fds)
 			return -ENOMEM;
 	}
-	diag->fds[0] = (struct vsock_pollfd){ diag->listener, VSOCK_POLLIN, 0 };
+	diag->fds[0] = (struct vsock_pollfd){ .sock = diag->listener, .events = VSOCK_POLLIN };
 	for (size_t i = 0; i < count; i++)
-		diag->fds[i + 1] = (struct vsock_pollfd){ diag->conns[i]->sock,
-							  conn_events(diag, diag->conns[i]), 0 };
+		diag->fds[i + 1] = (struct vsock_pollfd){ .sock = diag->conns[i]->sock, .events = conn_events(diag, diag->conns[i]) };
 	ready = vsock_poll(diag->fds, count + 1, deadline_ns);
 	if (ready <= 0)
 		return ready;

@@ -54,7 +54,8 @@ struct rx_chunk {
 
 /*
  * vsock_poll's sleepers.  A sleeper waits on its own queue and hooks it
- * onto each socket it polls, so that an event on one socket wakes the
+ * onto each socket it polls (the hook lives in the caller's struct
+ * vsock_pollfd: no allocation), so that an event on one socket wakes the
  * tasks polling that socket, not every poller of the core (the agent, each
  * diag service, ...).  Core-wide events (transport reset, tx room again)
  * wake every sleeper through core->pollers.
@@ -62,12 +63,6 @@ struct rx_chunk {
 struct vsock_poller {
 	struct vsock_poller *next;  /* in core->pollers */
 	struct wait_queue wq;       /* the sleeper waits here */
-	bool any;                   /* not hooked (no memory): woken by every event */
-};
-
-struct vsock_poll_hook {
-	struct vsock_poll_hook *next; /* in sock->poll_hooks */
-	struct vsock_poller *poller;
 };
 
 struct vsock_sock {
@@ -94,6 +89,8 @@ struct vsock_sock {
 	uint64_t sndtimeo_ns;      /* 0: none */
 	struct wait_queue wq;      /* tasks blocked on this socket */
 	struct vsock_poll_hook *poll_hooks; /* vsock_poll sleepers interested in it */
+	uint32_t buf_alloc_asked;  /* buf_alloc before a grant cut it (restored after) */
+	uint32_t granted;          /* its share of cfg.rx_budget, while in the table */
 
 	/* listener */
 	struct vsock_sock *parent;     /* child: the listener whose queue holds us */

@@ -32,7 +32,8 @@
  *
  * and an event loop (one task, many sockets, nothing blocks):
  *	vsock_setopt(s, VSOCK_OPT_NONBLOCK, 1);       // or pass VSOCK_DONTWAIT
- *	struct vsock_pollfd fds[2] = { { lsn, VSOCK_POLLIN }, { s, VSOCK_POLLIN } };
+ *	struct vsock_pollfd fds[2] = { { .sock = lsn, .events = VSOCK_POLLIN },
+ *					{ .sock = s, .events = VSOCK_POLLIN } };
  *	n = vsock_poll(fds, 2, platform_now_ns() + 1000000000ull);
  *	if (fds[1].revents & VSOCK_POLLIN) n = vsock_recv(s, buf, len, 0);  // -EAGAIN: none
  *
@@ -95,10 +96,17 @@ enum vsock_opt {
 #define VSOCK_POLLERR 0x8 /* a pending error: vsock_sock_error() */
 #define VSOCK_POLLHUP 0x10 /* peer closed both ways or connection gone */
 
+/* vsock_poll's own: how a sleeping poll hangs on one socket (socket.c). */
+struct vsock_poll_hook {
+	struct vsock_poll_hook *next; /* on the socket's list */
+	struct vsock_poller *poller;  /* who sleeps */
+};
+
 struct vsock_pollfd {
 	struct vsock_sock *sock; /* NULL: entry ignored */
 	short events;            /* VSOCK_POLLIN | VSOCK_POLLOUT */
 	short revents;           /* filled in; POLLERR/POLLHUP always reported */
+	struct vsock_poll_hook hook; /* vsock_poll's, while it sleeps */
 };
 
 /* type VSOCK_TYPE_STREAM or VSOCK_TYPE_SEQPACKET; -ESOCKTNOSUPPORT when

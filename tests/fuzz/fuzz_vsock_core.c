@@ -390,7 +390,7 @@ static void command(struct vsock_core *core, struct input *in)
 		struct vsock_pollfd fds[HANDLES];
 
 		for (int i = 0; i < HANDLES; i++)
-			fds[i] = (struct vsock_pollfd){ handles[i], VSOCK_POLLIN | VSOCK_POLLOUT, 0 };
+			fds[i] = (struct vsock_pollfd){ .sock = handles[i], .events = VSOCK_POLLIN | VSOCK_POLLOUT };
 		vsock_poll(fds, HANDLES, 0);
 		break;
 	}

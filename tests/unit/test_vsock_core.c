@@ -147,7 +147,7 @@ TEST(connect_without_listener_is_reset)
 
 	pair_init(&p);
 	CHECK_EQ(connect_from_guest(&p, 4444, &client), -ECONNRESET);
-	pfd = (struct vsock_pollfd){ client, VSOCK_POLLOUT, 0 };
+	pfd = (struct vsock_pollfd){ .sock = client, .events = VSOCK_POLLOUT };
 	CHECK_EQ(vsock_poll(&pfd, 1, 0), 1);
 	CHECK(pfd.revents & VSOCK_POLLERR);
 	CHECK_EQ(vsock_send(client, "x", 1, 0), -ECONNRESET);
@@ -413,7 +413,7 @@ TEST(slow_reader_backpressure_drops_nothing)
 	CHECK_EQ(vsock_send(client, out, 1, VSOCK_DONTWAIT), -EAGAIN);
 	CHECK_EQ(vsock_rx_available(server), 64 * 1024);
 	{
-		struct vsock_pollfd pfd = { client, VSOCK_POLLOUT, 0 };
+		struct vsock_pollfd pfd = { .sock = client, .events = VSOCK_POLLOUT };
 
 		CHECK_EQ(vsock_poll(&pfd, 1, 0), 0);
 	}
@@ -857,16 +857,16 @@ TEST(poll_reports_readiness)
 
 	pair_init(&p);
 	lsn = listen_on(p.host, 1024, 4);
-	fds[0] = (struct vsock_pollfd){ lsn, VSOCK_POLLIN, 0 };
+	fds[0] = (struct vsock_pollfd){ .sock = lsn, .events = VSOCK_POLLIN };
 	t0 = platform_now_ns();
 	CHECK_EQ(vsock_poll(fds, 1, t0 + 20000000), 0); /* 20 ms, nothing */
 	CHECK(platform_now_ns() - t0 >= 20000000);
 	CHECK_EQ(connect_from_guest(&p, 1024, &client), 0);
 	CHECK_EQ(vsock_poll(fds, 1, 0), 1);
 	CHECK_EQ(vsock_accept(lsn, &server, NULL, VSOCK_DONTWAIT), 0);
-	fds[0] = (struct vsock_pollfd){ server, VSOCK_POLLIN | VSOCK_POLLOUT, 0 };
-	fds[1] = (struct vsock_pollfd){ client, VSOCK_POLLIN, 0 };
-	fds[2] = (struct vsock_pollfd){ NULL, VSOCK_POLLIN, 0 };
+	fds[0] = (struct vsock_pollfd){ .sock = server, .events = VSOCK_POLLIN | VSOCK_POLLOUT };
+	fds[1] = (struct vsock_pollfd){ .sock = client, .events = VSOCK_POLLIN };
+	fds[2] = (struct vsock_pollfd){ .sock = NULL, .events = VSOCK_POLLIN };
 	CHECK_EQ(vsock_poll(fds, 3, 0), 1);
 	CHECK_EQ(fds[0].revents, VSOCK_POLLOUT);
 	CHECK_EQ(vsock_send(server, "x", 1, 0), 1);
@@ -921,7 +921,7 @@ static void wait_hooked(struct vsock_sock *sock)
 
 TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
 {
-	enum { MANY = 20 }; /* more than fit on the stack: the hooks are allocated */
+	enum { MANY = 20 };
 	struct pair p;
 	struct vsock_sock *lsn[MANY], *client, *server;
 	struct vsock_pollfd fds[MANY];
@@ -931,7 +931,7 @@ TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
 	pair_init(&p);
 	for (int i = 0; i < MANY; i++) {
 		lsn[i] = listen_on(p.host, 2000 + (uint32_t)i, 4);
-		fds[i] = (struct vsock_pollfd){ lsn[i], VSOCK_POLLIN, 0 };
+		fds[i] = (struct vsock_pollfd){ .sock = lsn[i], .events = VSOCK_POLLIN };
 	}
 	open_connection(&p, 1024, &client, &server);
 	CHECK_EQ(platform_task_spawn(&task, "poller", poll_in_task, &s, 64 << 10, NULL, NULL),
@@ -981,6 +981,68 @@ TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
 	pair_finish(&p);
 }
 
+/* cfg.rx_budget: each connection is granted what is left of it as it
+ * enters the table (at least VSOCK_WINDOW_MIN), advertises that, and gives
+ * it back when it leaves; a peer that fills every window cannot make the
+ * receive buffers outgrow the budget by more than the minimum each. */
+TEST(receive_windows_are_granted_out_of_a_budget)
+{
+	enum { CONNS = 6 };
+	struct vsock_config host_cfg;
+	struct pair p;
+	struct vsock_sock *lsn, *client[CONNS], *server[CONNS];
+	struct vsock_stats st;
+	static uint8_t junk[256 * 1024];
+
+	vsock_config_defaults(&host_cfg);
+	host_cfg.rx_budget = 80 * 1024; /* 64 KiB, then 16 KiB, then the minimum */
+	host_cfg.buf_alloc = 64 * 1024;
+	pair_init_cfg(&p, NULL, &host_cfg, 4096);
+	lsn = listen_on(p.host, 1024, CONNS);
+	for (int i = 0; i < CONNS; i++) {
+		CHECK_EQ(connect_from_guest(&p, 1024, &client[i]), 0);
+		CHECK_EQ(vsock_accept(lsn, &server[i], NULL, VSOCK_DONTWAIT), 0);
+		CHECK_EQ(vsock_setopt(client[i], VSOCK_OPT_NONBLOCK, 1), 0);
+	}
+	platform_lock();
+	CHECK_EQ(server[0]->buf_alloc, 64 * 1024);
+	CHECK_EQ(server[1]->buf_alloc, 16 * 1024);
+	for (int i = 2; i < CONNS; i++)
+		CHECK_EQ(server[i]->buf_alloc, VSOCK_WINDOW_MIN);
+	/* the peer was told: its credit is the grant */
+	CHECK_EQ(client[0]->peer_buf_alloc, 64 * 1024);
+	CHECK_EQ(client[CONNS - 1]->peer_buf_alloc, VSOCK_WINDOW_MIN);
+	platform_unlock();
+	/* the peer fills every window; nothing is read */
+	for (int i = 0; i < CONNS; i++) {
+		while (vsock_send(client[i], junk, sizeof(junk), 0) > 0)
+			pair_pump(&p);
+		pair_pump(&p);
+	}
+	vsock_core_stats(p.host, &st);
+	CHECK_EQ(st.rx_granted, 80 * 1024 + (CONNS - 2) * VSOCK_WINDOW_MIN);
+	CHECK(st.rx_mem <= st.rx_granted + CONNS * 4096 + CONNS * 64);
+	CHECK_EQ(st.window_violations, 0);
+	/* connections leave: their grants come back, a new one gets it all */
+	for (int i = 0; i < CONNS; i++) {
+		CHECK_EQ(vsock_abort(server[i]), 0);
+		CHECK_EQ(vsock_close(client[i]), 0);
+	}
+	pair_pump(&p);
+	pair_tick(&p, 20 * SECOND_NS);
+	vsock_core_stats(p.host, &st);
+	CHECK_EQ(st.rx_granted, 0);
+	CHECK_EQ(connect_from_guest(&p, 1024, &client[0]), 0);
+	CHECK_EQ(vsock_accept(lsn, &server[0], NULL, VSOCK_DONTWAIT), 0);
+	platform_lock();
+	CHECK_EQ(server[0]->buf_alloc, 64 * 1024);
+	platform_unlock();
+	CHECK_EQ(vsock_close(client[0]), 0);
+	CHECK_EQ(vsock_close(server[0]), 0);
+	CHECK_EQ(vsock_close(lsn), 0);
+	pair_finish(&p);
+}
+
 struct late_post {
 	struct vsock_wakeup *wakeup; /* what to post */
 	uint64_t delay_ns;           /* after this long */
@@ -1006,7 +1068,7 @@ TEST(poll_wakeup_is_never_lost_and_consumed_once)
 
 	pair_init(&p);
 	lsn = listen_on(p.host, 1024, 4);
-	fds[0] = (struct vsock_pollfd){ lsn, VSOCK_POLLIN, 0 };
+	fds[0] = (struct vsock_pollfd){ .sock = lsn, .events = VSOCK_POLLIN };
 	vsock_wakeup_init(&wakeup, p.host);
 	/* posted before the poll: it returns at once, and only once */
 	vsock_wakeup_post(&wakeup);

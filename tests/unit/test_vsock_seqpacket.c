@@ -178,7 +178,7 @@ TEST(credit_update_after_every_message_and_whole_message_credit)
 	CHECK_EQ(fake_last(&fake)->flags, VSOCK_SEQ_EOM | VSOCK_SEQ_EOR);
 	CHECK_EQ(vsock_send(s, data, 2000, VSOCK_DONTWAIT), -EAGAIN);
 	CHECK_EQ(fake_last(&fake)->op, VSOCK_OP_CREDIT_REQUEST);
-	pfd = (struct vsock_pollfd){ s, VSOCK_POLLOUT, 0 };
+	pfd = (struct vsock_pollfd){ .sock = s, .events = VSOCK_POLLOUT };
 	CHECK_EQ(vsock_poll(&pfd, 1, 0), 0);
 	f = pkt(VSOCK_OP_CREDIT_UPDATE, 5000, 2000, 0);
 	f.type = VSOCK_TYPE_SEQPACKET;
