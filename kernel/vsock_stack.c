@@ -62,29 +62,23 @@ int vsock_device_probe(struct dma_pool *pool, struct virtio_vsock **out)
 }
 
 struct diag_service {
-	struct vsock_core *core;
 	enum vsock_diag_kind kind;
+	struct vsock_diag *diag; /* listening before its task starts */
 };
 
 static void diag_task(void *arg)
 {
 	struct diag_service *svc = arg;
-	struct vsock_diag *diag;
-	int err = vsock_diag_start(&diag, svc->core, svc->kind, 0);
 
-	if (err) {
-		kprintf("diag: service %d cannot start: %d\n", svc->kind, err);
-		return;
-	}
-	vsock_diag_run(diag);
-	vsock_diag_destroy(diag);
+	vsock_diag_run(svc->diag);
+	vsock_diag_destroy(svc->diag);
 }
 
 static void start_diag(struct vsock_core *core)
 {
 	static struct diag_service services[] = {
-		{ NULL, VSOCK_DIAG_ECHO }, { NULL, VSOCK_DIAG_DISCARD },
-		{ NULL, VSOCK_DIAG_SOURCE }, { NULL, VSOCK_DIAG_SEQ_ECHO },
+		{ VSOCK_DIAG_ECHO, NULL }, { VSOCK_DIAG_DISCARD, NULL },
+		{ VSOCK_DIAG_SOURCE, NULL }, { VSOCK_DIAG_SEQ_ECHO, NULL },
 	};
 	static const char *const names[] = { "diag-echo", "diag-discard", "diag-source",
 					     "diag-seqecho" };
@@ -96,10 +90,17 @@ static void start_diag(struct vsock_core *core)
 		vsock_close(probe);
 		count = 4;
 	}
+	/* Each listens before the lines below say so: a test that reads
+	 * them may connect at once. */
 	for (unsigned i = 0; i < count; i++) {
-		services[i].core = core;
-		if (!task_create(names[i], diag_task, &services[i], SERVICE_STACK))
-			kprintf("diag: cannot start %s\n", names[i]);
+		int err = vsock_diag_start(&services[i].diag, core, services[i].kind, 0);
+
+		if (err) {
+			kprintf("diag: cannot start %s: %d\n", names[i], err);
+		} else if (!task_create(names[i], diag_task, &services[i], SERVICE_STACK)) {
+			kprintf("diag: cannot start %s: no task\n", names[i]);
+			vsock_diag_destroy(services[i].diag);
+		}
 	}
 	kprintf("diag: echo on port %u, discard on %u, source on %u\n",
 		VSOCK_DIAG_ECHO_PORT, VSOCK_DIAG_DISCARD_PORT, VSOCK_DIAG_SOURCE_PORT);
