@@ -234,12 +234,31 @@ static void read_all(int fd, void *buf, size_t len)
 	}
 }
 
+#define MESSAGE_MAX 1024 /* the most of an error message kept (the rest: "...") */
+
 struct response {
 	uint32_t stream;      /* which request */
 	int code;             /* gRPC status */
-	char message[256];    /* its text */
+	char message[MESSAGE_MAX]; /* its text, cut to fit */
 	struct bytes payload; /* the method's response (owned) */
 };
+
+/* Status.message: any length on the wire; what fits is kept, then "...". */
+static bool dec_message(pb_istream_t *s, const pb_field_t *f, void **arg)
+{
+	char *out = *arg;
+	size_t keep = s->bytes_left < MESSAGE_MAX - 1 ? s->bytes_left : MESSAGE_MAX - 4;
+
+	(void)f;
+	if (!pb_read(s, (uint8_t *)out, keep))
+		return false;
+	out[keep] = '\0';
+	if (s->bytes_left) {
+		strcpy(out + keep, "...");
+		return pb_read(s, NULL, s->bytes_left);
+	}
+	return true;
+}
 
 static void recv_response(struct response *resp)
 {
@@ -257,13 +276,15 @@ static void recv_response(struct response *resp)
 	buf = malloc(len + 1);
 	read_all(conn_fd, buf, len);
 	resp->payload = (struct bytes){ NULL, 0 };
+	resp->message[0] = '\0';
 	r.payload.funcs.decode = dec_bytes;
 	r.payload.arg = &resp->payload;
+	r.status.message.funcs.decode = dec_message;
+	r.status.message.arg = resp->message;
 	is = pb_istream_from_buffer(buf, len);
 	if (hdr[8] != 2 || !pb_decode(&is, ttrpc_Response_fields, &r))
 		die(1, "the agent sent a malformed response");
 	resp->code = r.status.code;
-	snprintf(resp->message, sizeof(resp->message), "%s", r.status.message);
 	free(buf);
 }
 
@@ -416,6 +437,17 @@ static void start(const char *id)
  * Stream stdout/stderr live (one ReadStdout and one ReadStderr always in
  * flight), forward stdin with -i, then WaitProcess; returns the status.
  */
+/*
+ * The end of a stream, as Kata's agent answers a read there (rpc.rs
+ * read_stream): INTERNAL with "read meet eof" in the message (its Debug
+ * formatting may quote it).
+ */
+static bool read_eof(const struct response *r, uint32_t out_sid, uint32_t err_sid)
+{
+	return (r->stream == out_sid || r->stream == err_sid) && r->code == 13 &&
+	       strstr(r->message, "read meet eof") != NULL;
+}
+
 static int attach(const char *id, const char *exec_id, bool interactive)
 {
 	grpc_ReadStreamRequest rreq = grpc_ReadStreamRequest_init_zero;
@@ -468,13 +500,17 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		recv_response(&r);
-		if (r.code && r.stream != write_sid)
+		if (r.code && r.stream != write_sid && !read_eof(&r, out_sid, err_sid))
 			die(1, "%s: %s", code_name(r.code), shown(r.message));
 		if (r.stream == out_sid || r.stream == err_sid) {
 			bool is_out = r.stream == out_sid;
 
-			decode_payload(&r, grpc_ReadStreamResponse_fields, &rresp);
-			if (rresp.data.size == 0) {
+			rresp.data.size = 0;
+			if (!r.code)
+				decode_payload(&r, grpc_ReadStreamResponse_fields, &rresp);
+			else
+				free(r.payload.data);
+			if (rresp.data.size == 0) { /* Kata's EOF error, or an older agent's empty read */
 				*(is_out ? &out_eof : &err_eof) = true;
 				continue;
 			}

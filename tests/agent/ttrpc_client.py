@@ -16,7 +16,7 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROTO_DIR = os.path.join(TOP, "agent", "proto")
 OUT = os.path.join(TOP, "build", "pyproto")
-PROTOS = ["ttrpc.proto", "status.proto", "health.proto", "oci.proto", "agent.proto",
+PROTOS = ["ttrpc.proto", "status.proto", "health.proto", "oci.proto", "types.proto", "agent.proto",
           "agentext.proto"]
 
 

@@ -214,6 +214,25 @@ static bool dec_bytes(pb_istream_t *s, const pb_field_t *f, void **arg)
 	return pb_read(s, b->data, b->len);
 }
 
+/* Status.message into c->message (TCLIENT_MESSAGE_MAX), the rest skipped. */
+static bool dec_message(pb_istream_t *s, const pb_field_t *f, void **arg)
+{
+	char *out = *arg;
+	size_t keep = s->bytes_left < TCLIENT_MESSAGE_MAX - 1 ? s->bytes_left
+							      : TCLIENT_MESSAGE_MAX - 1;
+
+	(void)f;
+	if (!pb_read(s, (uint8_t *)out, keep))
+		return false;
+	out[keep] = '\0';
+	return pb_read(s, NULL, s->bytes_left);
+}
+
+bool tclient_eof(const struct tclient *c, int code)
+{
+	return code == 13 /* INTERNAL */ && strcmp(c->message, "read meet eof") == 0;
+}
+
 int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
 		     void *resp)
 {
@@ -234,11 +253,13 @@ int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgde
 		goto out;
 	r.payload.funcs.decode = dec_bytes;
 	r.payload.arg = &inner;
+	c->message[0] = '\0';
+	r.status.message.funcs.decode = dec_message;
+	r.status.message.arg = c->message;
 	is = pb_istream_from_buffer(buf, len);
 	if (!pb_decode(&is, ttrpc_Response_fields, &r))
 		goto out;
 	*code = r.status.code;
-	snprintf(c->message, sizeof(c->message), "%s", r.status.message);
 	if (fields && *code == 0) {
 		is = pb_istream_from_buffer(inner.data ? inner.data : (uint8_t *)"", inner.len);
 		if (!pb_decode(&is, fields, resp))
@@ -348,10 +369,10 @@ long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool
 		int code = tclient_call(c, AGENT, err_stream ? "ReadStderr" : "ReadStdout",
 					grpc_ReadStreamRequest_fields, &req,
 					grpc_ReadStreamResponse_fields, &resp);
-		if (code)
-			return -1;
-		if (resp.data.size == 0)
+		if (tclient_eof(c, code))
 			return (long)used;
+		if (code || resp.data.size == 0) /* an empty answer is not Kata's end of output */
+			return -1;
 		if (used + resp.data.size <= cap)
 			memcpy(buf + used, resp.data.bytes, resp.data.size);
 		used += resp.data.size;
@@ -438,6 +459,10 @@ static void *tdrain_main(void *arg)
 		if (vsock_send(d->c->sock, frame, len, 0) != (ssize_t)len ||
 		    tclient_try_recv(d->c, &sid, &d->code, grpc_ReadStreamResponse_fields, &resp) < 0) {
 			d->code = -1;
+			return NULL;
+		}
+		if (tclient_eof(d->c, d->code)) {
+			d->code = 0;
 			return NULL;
 		}
 		if (d->code || resp.data.size == 0)

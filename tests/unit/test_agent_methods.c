@@ -162,7 +162,7 @@ TEST(exec_process_and_signals)
 	CHECK_EQ(exec_in("none", "e1", echo), NOT_FOUND);
 	CHECK_EQ(agent_create(c, "c2", sleep_args), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), PRECONDITION); /* not started */
-	CHECK_EQ(agent_signal(c, "c2", "c2", 15), PRECONDITION);
+	CHECK_EQ(agent_signal(c, "c2", "c2", 0), OK); /* it exists; TERM would end it */
 	CHECK_EQ(agent_start_ctr(c, "c2"), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), EXISTS);
@@ -314,7 +314,9 @@ TEST(unknown_method_is_unimplemented)
 	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
 
 	setup(NULL);
-	CHECK_EQ(tclient_call(c, AGENT, "PauseContainer", grpc_CheckRequest_fields, &req, NULL,
+	CHECK_EQ(tclient_call(c, AGENT, "GetMetrics", grpc_CheckRequest_fields, &req, NULL,
+			      NULL), UNIMPLEMENTED);
+	CHECK_EQ(tclient_call(c, AGENT, "NoSuchMethod", grpc_CheckRequest_fields, &req, NULL,
 			      NULL), UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, "grpc.Nope", "Check", grpc_CheckRequest_fields, &req, NULL, NULL),
 		 UNIMPLEMENTED);
