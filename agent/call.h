@@ -38,6 +38,30 @@ bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg);
 /* A decode callback hit a limit: the answer names `field` and the limit. */
 void call_limit_hit(struct call *call, const char *field, const char *limit);
 
+/*
+ * A repeated string decoded by callback (OCI Process.Args, Process.Env):
+ * as many entries of any length as the frame carries, up to
+ * CALL_STRVEC_MAX entries; over that, the call is answered
+ * RESOURCE_EXHAUSTED naming `field`.
+ *	struct call_strvec env = { call, "Process.Env" };
+ *	req->process.Env = (pb_callback_t){ { .decode = call_strvec_decode }, &env };
+ *	...decode, use env.v[0..env.n)...
+ *	call_strvec_free(&env);
+ */
+#define CALL_STRVEC_MAX 65536
+
+struct call_strvec {
+	struct call *call;           /* to answer a limit */
+	const char *field;           /* its name in that answer */
+	char **v;                    /* the entries (owned), NULL-terminated once n > 0 */
+	int n;                       /* how many */
+	int cap;                     /* room in v */
+	size_t bytes;                /* their bytes, NULs included */
+};
+
+bool call_strvec_decode(pb_istream_t *stream, const pb_field_t *field, void **arg);
+void call_strvec_free(struct call_strvec *sv);
+
 struct container *call_find_ctr(struct call *call, const char *id);
 /* exec_id "" names the init process. */
 struct process *call_find_proc(struct call *call, const char *id, const char *exec_id);

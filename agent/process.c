@@ -110,10 +110,13 @@ static void process_free(struct process *proc)
 	struct prog *io = &proc->io;
 
 	proc->ctr->cpu_ns_freed += proc->cpu_ns;
-	for (int i = 0; i < io->argc; i++)
+	for (int i = 0; io->argv && i < io->argc; i++)
 		free(io->argv[i]);
-	for (int i = 0; i < io->envc; i++)
+	for (int i = 0; io->envp && i < io->envc; i++)
 		free(io->envp[i]);
+	free(io->argv);
+	free(io->envp);
+	proc->ctr->table->argv_bytes -= proc->argv_bytes;
 	pipe_destroy(&io->in);
 	pipe_destroy(&io->out);
 	pipe_destroy(&io->err);
@@ -121,18 +124,34 @@ static void process_free(struct process *proc)
 	free(proc);
 }
 
+/* Bytes the strings of a vector hold, NULs and pointers included. */
+static size_t vector_bytes(int n, const char *const *v)
+{
+	size_t bytes = (size_t)(n + 1) * sizeof(char *);
+
+	for (int i = 0; i < n; i++)
+		bytes += strlen(v[i]) + 1;
+	return bytes;
+}
+
+static int copy_vector(int n, const char *const *from, char ***to, int *count)
+{
+	*to = calloc((size_t)n + 1, sizeof(char *));
+	if (!*to)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		if (!((*to)[i] = dup_string(from[i])))
+			return -ENOMEM;
+		(*count)++;
+	}
+	return 0;
+}
+
 static int copy_spec(struct prog *io, const struct process_spec *spec)
 {
-	for (int i = 0; i < spec->argc && i < PROG_MAX_ARGS; i++) {
-		if (!(io->argv[io->argc] = dup_string(spec->argv[i])))
-			return -ENOMEM;
-		io->argc++;
-	}
-	for (int i = 0; i < spec->envc && i < PROG_MAX_ARGS; i++) {
-		if (!(io->envp[io->envc] = dup_string(spec->envp[i])))
-			return -ENOMEM;
-		io->envc++;
-	}
+	if (copy_vector(spec->argc, spec->argv, &io->argv, &io->argc) ||
+	    copy_vector(spec->envc, spec->envp, &io->envp, &io->envc))
+		return -ENOMEM;
 	snprintf(io->cwd, sizeof(io->cwd), "%s", spec->cwd && spec->cwd[0] ? spec->cwd : "/");
 	return 0;
 }
@@ -163,6 +182,16 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 		snprintf(why, why_len, "program '%s' is not in the catalogue (available: %s)",
 			 spec->argv[0], names);
 		return -ENOENT;
+	}
+	size_t args_bytes = vector_bytes(spec->argc, spec->argv);
+	size_t env_bytes = vector_bytes(spec->envc, spec->envp);
+
+	if (table->argv_bytes + args_bytes + env_bytes > PROCESS_ARGV_BYTES_MAX) {
+		snprintf(why, why_len, "%s: %zu bytes of arguments and %zu of environment, and "
+			 "processes hold %zu already (at most %u in all)",
+			 args_bytes > env_bytes ? "Process.Args" : "Process.Env", args_bytes,
+			 env_bytes, table->argv_bytes, PROCESS_ARGV_BYTES_MAX);
+		return -E2BIG;
 	}
 	if (ctr->nprocs - ctr->nreaped >= table->opts->max_procs) {
 		snprintf(why, why_len, "container '%s' already has %u processes not yet waited "
@@ -198,6 +227,8 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 	if (pipe_init(&proc->io.in, pipe_bytes) || pipe_init(&proc->io.out, pipe_bytes) ||
 	    pipe_init(&proc->io.err, pipe_bytes) || copy_spec(&proc->io, spec))
 		goto err_free;
+	proc->argv_bytes = args_bytes + env_bytes;
+	table->argv_bytes += proc->argv_bytes;
 	/* init first, execs after it in creation order */
 	struct process **link = &ctr->procs;
 	while (*link)

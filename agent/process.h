@@ -36,6 +36,11 @@ _Static_assert(AGENT_ID_MAX - 1 <= LOG_FIELD_CONTAINER_ID, "ids fit a log record
 
 enum proc_state { PROC_CREATED, PROC_RUNNING, PROC_EXITED };
 
+/* Arguments and environment all processes hold at once, in bytes: over
+ * it, a new process is refused RESOURCE_EXHAUSTED naming Process.Args or
+ * Process.Env (a request alone is bounded by agent.max_frame). */
+#define PROCESS_ARGV_BYTES_MAX (16u << 20)
+
 /* A program's command line, as CreateContainer / ExecProcess give it. */
 struct process_spec {
 	int argc;                    /* arguments, argv[0] names the program */
@@ -68,6 +73,7 @@ struct process {
 	struct prog io;              /* what the program sees: pipes, args (program.h) */
 	struct output out, err;      /* stdout, stderr towards the log */
 	struct platform_task *task;  /* RUNNING: its task; use only through kill_task() */
+	size_t argv_bytes;           /* what its arguments and environment hold */
 	bool kill_sent;              /* SIGKILL was delivered */
 	/* Shared with the program task (atomics): */
 	int status;                  /* what main returned */
@@ -114,6 +120,7 @@ struct process_table {
 	unsigned ncontainers;        /* how many */
 	unsigned nprocesses;         /* processes, all containers */
 	unsigned ntasks;             /* program tasks not yet over */
+	size_t argv_bytes;           /* arguments and environment all processes hold */
 	uint64_t started_ns;         /* when the agent started (sysinfo) */
 };
 

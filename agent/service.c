@@ -481,19 +481,33 @@ static int create_error_code(int err)
 	       : GRPC_RESOURCE_EXHAUSTED;
 }
 
-/* The command line of an OCI Process, pointing into the request. */
-static void spec_of(const grpc_Process *p, struct process_spec *spec,
-		    const char *argv[PROG_MAX_ARGS], const char *envp[PROG_MAX_ARGS])
+/* Process.Args and Process.Env of a request, decoded by callback. */
+struct cmdline {
+	struct call_strvec args, env;
+};
+
+static void cmdline_init(struct cmdline *cl, struct call *call, grpc_Process *p)
 {
-	for (pb_size_t i = 0; i < p->Args_count && i < PROG_MAX_ARGS; i++)
-		argv[i] = p->Args[i];
-	for (pb_size_t i = 0; i < p->Env_count && i < PROG_MAX_ARGS; i++)
-		envp[i] = p->Env[i];
+	*cl = (struct cmdline){ { call, "Process.Args", NULL, 0, 0, 0 },
+				{ call, "Process.Env", NULL, 0, 0, 0 } };
+	p->Args = (pb_callback_t){ { .decode = call_strvec_decode }, &cl->args };
+	p->Env = (pb_callback_t){ { .decode = call_strvec_decode }, &cl->env };
+}
+
+static void cmdline_free(struct cmdline *cl)
+{
+	call_strvec_free(&cl->args);
+	call_strvec_free(&cl->env);
+}
+
+/* The command line of an OCI Process, pointing into the decoded request. */
+static void spec_of(const grpc_Process *p, const struct cmdline *cl, struct process_spec *spec)
+{
 	*spec = (struct process_spec){
-		.argc = p->Args_count < PROG_MAX_ARGS ? (int)p->Args_count : PROG_MAX_ARGS,
-		.argv = argv,
-		.envc = p->Env_count < PROG_MAX_ARGS ? (int)p->Env_count : PROG_MAX_ARGS,
-		.envp = envp,
+		.argc = cl->args.n,
+		.argv = (const char *const *)cl->args.v,
+		.envc = cl->env.n,
+		.envp = (const char *const *)cl->env.v,
 		.cwd = p->Cwd,
 	};
 }
@@ -502,16 +516,17 @@ static void create_container(struct call *call)
 {
 	struct service *svc = call->service;
 	grpc_CreateContainerRequest *req = calloc(1, sizeof(*req));
-	const char *argv[PROG_MAX_ARGS], *envp[PROG_MAX_ARGS];
 	struct process_spec spec;
+	struct cmdline cl;
 	struct container *ctr;
-	char why[200];
+	char why[CALL_MESSAGE_MAX - 64];
 	int err;
 
 	if (!req) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
 		return;
 	}
+	cmdline_init(&cl, call, &req->OCI.Process);
 	if (!call_decode(call, grpc_CreateContainerRequest_fields, req))
 		goto out;
 	if (!id_valid(req->container_id)) {
@@ -541,7 +556,7 @@ static void create_container(struct call *call)
 			   "agent.max_containers=%u): remove some first", limit, limit);
 		goto out;
 	}
-	spec_of(&req->OCI.Process, &spec, argv, envp);
+	spec_of(&req->OCI.Process, &cl, &spec);
 	if (req->OCI.has_Linux && req->OCI.Linux.has_Resources &&
 	    req->OCI.Linux.Resources.has_Memory && req->OCI.Linux.Resources.Memory.Limit > 0)
 		spec.mem_limit = (uint64_t)req->OCI.Linux.Resources.Memory.Limit;
@@ -553,6 +568,7 @@ static void create_container(struct call *call)
 	agent_log(svc->log, "info", ctr->id, "container created: %s", ctr->init->io.argv[0]);
 	call_reply_empty(call);
 out:
+	cmdline_free(&cl);
 	free(req);
 }
 
@@ -586,17 +602,18 @@ static void start_container(struct call *call)
 static void exec_process(struct call *call)
 {
 	grpc_ExecProcessRequest *req = calloc(1, sizeof(*req));
-	const char *argv[PROG_MAX_ARGS], *envp[PROG_MAX_ARGS];
 	struct process_spec spec;
+	struct cmdline cl;
 	struct container *ctr;
 	struct process *proc;
-	char why[200];
+	char why[CALL_MESSAGE_MAX - 64];
 	int err;
 
 	if (!req) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
 		return;
 	}
+	cmdline_init(&cl, call, &req->process);
 	if (!call_decode(call, grpc_ExecProcessRequest_fields, req))
 		goto out;
 	if (!id_valid(req->exec_id) || !req->has_process) {
@@ -619,7 +636,7 @@ static void exec_process(struct call *call)
 			   "'%s'", req->container_id, req->exec_id);
 		goto out;
 	}
-	spec_of(&req->process, &spec, argv, envp);
+	spec_of(&req->process, &cl, &spec);
 	err = process_create(ctr, req->exec_id, &spec, &proc, why, sizeof(why));
 	if (err < 0) {
 		call_error(call, create_error_code(err), "%s", why);
@@ -633,6 +650,7 @@ static void exec_process(struct call *call)
 	}
 	call_reply_empty(call);
 out:
+	cmdline_free(&cl);
 	free(req);
 }
 

@@ -352,6 +352,8 @@ static void cmd_version(void)
 	printf(" (%s)\n", shown(resp.grpc_version));
 }
 
+#define MAX_ENV 4096 /* -e variables */
+
 struct spec {
 	char id[128];         /* --id */
 	char exec_id[128];    /* exec: --exec-id */
@@ -359,22 +361,35 @@ struct spec {
 	int argc;             /* program and arguments */
 	char **argv;
 	int envc;             /* -e K=V */
-	char *env[32];
+	char *env[MAX_ENV];
 };
 
+struct strings {
+	int n;                /* how many */
+	char *const *v;       /* the strings */
+};
+
+/* A repeated string field, one entry per string (Process.Args, .Env). */
+static bool enc_strings(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	const struct strings *list = *arg;
+
+	for (int i = 0; i < list->n; i++)
+		if (!pb_encode_tag_for_field(stream, field) ||
+		    !pb_encode_string(stream, (const pb_byte_t *)list->v[i], strlen(list->v[i])))
+			return false;
+	return true;
+}
+
+/* p points into *s until the request is sent. */
 static void fill_process(grpc_Process *p, const struct spec *s)
 {
-	if (s->argc > 32 || s->envc > 32)
-		die(2, "at most 32 arguments and 32 -e variables");
-	p->Args_count = (pb_size_t)s->argc;
-	for (int i = 0; i < s->argc; i++) {
-		if (strlen(s->argv[i]) >= sizeof(p->Args[i]))
-			die(2, "argument %d is longer than %zu bytes", i, sizeof(p->Args[i]) - 1);
-		snprintf(p->Args[i], sizeof(p->Args[i]), "%s", s->argv[i]);
-	}
-	p->Env_count = (pb_size_t)s->envc;
-	for (int i = 0; i < s->envc; i++)
-		snprintf(p->Env[i], sizeof(p->Env[i]), "%s", s->env[i]);
+	static struct strings args, env;
+
+	args = (struct strings){ s->argc, s->argv };
+	env = (struct strings){ s->envc, s->env };
+	p->Args = (pb_callback_t){ { .encode = enc_strings }, &args };
+	p->Env = (pb_callback_t){ { .encode = enc_strings }, &env };
 	snprintf(p->Cwd, sizeof(p->Cwd), "/");
 }
 
@@ -393,8 +408,8 @@ static void parse_spec(int argc, char **argv, struct spec *s, bool program)
 		case 'X': snprintf(s->exec_id, sizeof(s->exec_id), "%s", optarg); break;
 		case 'i': s->interactive = true; break;
 		case 'e':
-			if (s->envc == 32 || !strchr(optarg, '='))
-				die(2, "-e wants K=V (at most 32)");
+			if (s->envc == MAX_ENV || !strchr(optarg, '='))
+				die(2, "-e wants K=V (at most %d)", MAX_ENV);
 			s->env[s->envc++] = optarg;
 			break;
 		default: die(2, "bad option; see `%s help`", prog);

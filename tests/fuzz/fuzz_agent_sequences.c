@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pb_encode.h>
+
 #include "agent.pb.h"
 #include "agentext.pb.h"
 #include "google/protobuf/empty.pb.h"
@@ -91,16 +93,39 @@ static void pick_ids(struct input *in, struct ids *ids)
 		ids->exec[0] = '\0';
 }
 
+/* Process.Args / Process.Env: encoded by callback from these (one request
+ * is encoded at a time). */
+static char fz_args[4][64];
+static int fz_argc;
+
+static bool encode_args(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	for (int i = 0; i < fz_argc; i++)
+		if (!pb_encode_tag_for_field(stream, field) ||
+		    !pb_encode_string(stream, (const pb_byte_t *)fz_args[i], strlen(fz_args[i])))
+			return false;
+	return true;
+}
+
+static bool encode_env(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	static const char path[] = "PATH=/bin";
+
+	return pb_encode_tag_for_field(stream, field) &&
+	       pb_encode_string(stream, (const pb_byte_t *)path, sizeof(path) - 1);
+}
+
 static void fill_process(struct input *in, grpc_Process *p)
 {
 	unsigned which = byte(in) % NPROGRAMS, arg = byte(in);
 
 	memset(p, 0, sizeof(*p));
+	fz_argc = 0;
 	for (int i = 0; i < 4 && programs[which][i]; i++)
-		snprintf(p->Args[p->Args_count++], sizeof(p->Args[0]), programs[which][i],
+		snprintf(fz_args[fz_argc++], sizeof(fz_args[0]), programs[which][i],
 			 which == 4 ? arg * 3 : which == 13 ? arg * 97 : arg % 4);
-	p->Env_count = 1;
-	snprintf(p->Env[0], sizeof(p->Env[0]), "PATH=/bin");
+	p->Args.funcs.encode = encode_args;
+	p->Env.funcs.encode = encode_env;
 	snprintf(p->Cwd, sizeof(p->Cwd), "/w%u", arg & 1);
 }
 

@@ -304,9 +304,39 @@ int tclient_call(struct tclient *c, const char *service, const char *method,
 
 #define AGENT "grpc.AgentService"
 
+bool tstrings_encode(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	const struct tstrings *list = *arg;
+
+	for (int i = 0; i < list->n; i++)
+		if (!pb_encode_tag_for_field(stream, field) ||
+		    !pb_encode_string(stream, (const pb_byte_t *)list->v[i], strlen(list->v[i])))
+			return false;
+	return true;
+}
+
+void tprocess_set(grpc_Process *p, struct tstrings *args, const char *const *argv,
+		  struct tstrings *env, const char *const *envp)
+{
+	static const char *const path_only[] = { "PATH=/bin", NULL };
+	int n = 0;
+
+	if (!envp)
+		envp = path_only;
+	while (argv && argv[n])
+		n++;
+	*args = (struct tstrings){ n, argv };
+	for (n = 0; envp[n]; n++)
+		;
+	*env = (struct tstrings){ n, envp };
+	p->Args = (pb_callback_t){ { .encode = tstrings_encode }, args };
+	p->Env = (pb_callback_t){ { .encode = tstrings_encode }, env };
+}
+
 int agent_create(struct tclient *c, const char *id, const char *const *args)
 {
 	static grpc_CreateContainerRequest req;
+	static struct tstrings argl, envl;
 	google_protobuf_Empty out;
 
 	memset(&req, 0, sizeof(req));
@@ -315,10 +345,7 @@ int agent_create(struct tclient *c, const char *id, const char *const *args)
 	req.has_OCI = true;
 	req.OCI.has_Process = true;
 	snprintf(req.OCI.Process.Cwd, sizeof(req.OCI.Process.Cwd), "/work");
-	for (int i = 0; args && args[i]; i++)
-		snprintf(req.OCI.Process.Args[req.OCI.Process.Args_count++], 256, "%s", args[i]);
-	req.OCI.Process.Env_count = 1;
-	snprintf(req.OCI.Process.Env[0], 256, "PATH=/bin");
+	tprocess_set(&req.OCI.Process, &argl, args, &envl, NULL);
 	return tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields, &req,
 			    google_protobuf_Empty_fields, &out);
 }

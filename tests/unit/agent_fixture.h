@@ -24,6 +24,9 @@
 #include <pthread.h>
 
 #include <pb.h>
+#include <pb_encode.h>
+
+#include "oci.pb.h"
 
 #include "agent/agent.h"
 #include "tests/unit/vsock_fixture.h"
@@ -76,6 +79,17 @@ uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, 
 /* The same without CHECKs (for helper threads): 0, or -1 if the connection failed. */
 int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
 		     void *resp);
+/* A repeated string to encode (Process.Args, Process.Env: callbacks). */
+struct tstrings {
+	int n;                      /* entries */
+	const char *const *v;       /* the strings (kept by the caller until sent) */
+};
+bool tstrings_encode(pb_ostream_t *stream, const pb_field_t *field, void *const *arg);
+/* Args (NULL-terminated) and Env (NULL-terminated, NULL: PATH=/bin) into p;
+ * the lists must outlive the send. */
+void tprocess_set(grpc_Process *p, struct tstrings *args, const char *const *argv,
+		  struct tstrings *env, const char *const *envp);
+
 /* Kata's end of a stream: INTERNAL "read meet eof" (agent/service.c). */
 bool tclient_eof(const struct tclient *c, int code);
 /* Send + receive; returns the gRPC status code (c->message has the text). */

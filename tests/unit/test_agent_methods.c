@@ -139,14 +139,14 @@ TEST(create_refusals)
 static int exec_in(const char *id, const char *exec_id, const char *const *args)
 {
 	static grpc_ExecProcessRequest req;
+	static struct tstrings argl, envl;
 	google_protobuf_Empty out;
 
 	memset(&req, 0, sizeof(req));
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id);
 	req.has_process = true;
-	for (int i = 0; args[i]; i++)
-		snprintf(req.process.Args[req.process.Args_count++], 256, "%s", args[i]);
+	tprocess_set(&req.process, &argl, args, &envl, NULL);
 	return tclient_call(c, AGENT, "ExecProcess", grpc_ExecProcessRequest_fields, &req,
 			    google_protobuf_Empty_fields, &out);
 }
