@@ -268,6 +268,7 @@ $(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSO
 AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c kernel/store.c $(PROTO_SRCS) $(NANOPB_SRCS) \
 	$(VSOCK_HOST_SRCS) tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_kata,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))

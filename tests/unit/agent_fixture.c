@@ -260,6 +260,10 @@ int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgde
 	if (!pb_decode(&is, ttrpc_Response_fields, &r))
 		goto out;
 	*code = r.status.code;
+	c->payload_len = inner.len;
+	if (inner.data)
+		memcpy(c->payload, inner.data,
+		       inner.len < sizeof(c->payload) ? inner.len : sizeof(c->payload));
 	if (fields && *code == 0) {
 		is = pb_istream_from_buffer(inner.data ? inner.data : (uint8_t *)"", inner.len);
 		if (!pb_decode(&is, fields, resp))

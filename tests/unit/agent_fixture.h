@@ -53,6 +53,8 @@ struct tclient {
 	struct vsock_sock *sock;    /* connection to the agent */
 	uint32_t next_stream;       /* next odd stream id */
 	char message[TCLIENT_MESSAGE_MAX]; /* status message of the last response */
+	uint8_t payload[1024];      /* the last response's payload, as it came (cut) */
+	size_t payload_len;         /* its whole length */
 };
 
 /* opts NULL: defaults with log_port 0 (no logs).  Registers fixture_stop
