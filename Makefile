@@ -261,7 +261,8 @@ $(eval $(call unit_test,test_vsock_seqpacket,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 # the virtio-vsock driver on a fake transport; allocations fail on demand
 VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \
-	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c
+	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c \
+	tests/unit/fake_virtio.c
 VIRTIO_VSOCK_TEST_WRAP := -Wl,--wrap=calloc,--wrap=malloc,--wrap=free,--wrap=pool_alloc
 $(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSOCK_TEST_WRAP)))
 
@@ -297,6 +298,10 @@ FUZZ_AGENT_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_SRCS) \
 $(eval $(call fuzz_target,fuzz_ttrpc,$(FUZZ_AGENT_SRCS)))
 $(eval $(call fuzz_target,fuzz_agent_sequences,$(FUZZ_AGENT_SRCS)))
 $(eval $(call fuzz_target,fuzz_elf,kernel/elf.c))
+# the driver against a hostile device (tests/unit/fake_virtio.c) on the fuzz platform
+$(eval $(call fuzz_target,fuzz_virtio_vsock,drivers/virtio_vsock/virtio_vsock.c \
+	drivers/virtio_pci/virtio.c drivers/virtio_pci/virtqueue.c kernel/pool.c \
+	tests/unit/fake_virtio.c tests/fuzz/fuzz_platform.c))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk

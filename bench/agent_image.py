@@ -107,7 +107,7 @@ def baseline_ttrpc_server(path, response):
         conn.close()
         srv.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    threading.Thread(daemon=True, target=serve).start()
 
 
 class LogListener:
@@ -122,7 +122,7 @@ class LogListener:
         self.count, self.first, self.last = 0, None, None
         self.done = threading.Event()
         self.target = None
-        threading.Thread(target=self._run, daemon=True).start()
+        threading.Thread(daemon=True, target=self._run).start()
 
     def _run(self):
         while True:
@@ -246,7 +246,7 @@ def baseline_lines(lines):
             got["n"] += buf.count(b"\n")
             buf = buf[buf.rfind(b"\n") + 1:]
 
-    t = threading.Thread(target=reader)
+    t = threading.Thread(daemon=True, target=reader)
     start = time.monotonic()
     t.start()
     for _ in range(lines):

@@ -59,6 +59,7 @@
 #endif
 
 struct vsock_sock;
+struct vsock_poller;
 
 /* sockaddr_vm-like address. */
 struct vsock_addr {
@@ -146,8 +147,9 @@ int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns);
  * that call at once (counted as one ready entry) and is consumed by it.
  */
 struct vsock_wakeup {
-	struct vsock_core *core; /* whose vsock_poll sleepers it wakes */
-	bool posted;             /* posted, not yet consumed (platform lock) */
+	struct vsock_core *core;        /* the sockets' core */
+	bool posted;                    /* posted, not yet consumed (platform lock) */
+	struct vsock_poller *sleeper;   /* the poll asleep with it, if any */
 };
 
 void vsock_wakeup_init(struct vsock_wakeup *wakeup, struct vsock_core *core);

@@ -43,7 +43,7 @@ class Listener:
         self.srv.bind(path)
         self.srv.listen(1)
         self.srv.settimeout(0.05)
-        self.thread = threading.Thread(target=self._run)
+        self.thread = threading.Thread(daemon=True, target=self._run)
         self.thread.start()
 
     def _serve(self, conn):
@@ -131,7 +131,7 @@ def cat_256k(agent_vm, cid):
             except Exception as e:  # noqa: BLE001 -- reported below
                 failed.append(e)
 
-        t = threading.Thread(target=write)
+        t = threading.Thread(daemon=True, target=write)
         t.start()
         out = read_all(reader, cid)
         t.join(120)
