@@ -682,8 +682,10 @@ static void signal_process(struct call *call)
 	if (!ctr)
 		return;
 	if (!req.exec_id[0] && sig == SIGNAL_KILL) {
+		/* the live ones: at most agent.max_procs (<= MAX_TARGETS) */
 		for (struct process *p = ctr->procs; p && n < MAX_TARGETS; p = p->next)
-			targets[n++] = p;
+			if (p->state != PROC_EXITED)
+				targets[n++] = p;
 	} else {
 		struct process *proc = process_find(ctr, req.exec_id[0] ? req.exec_id : ctr->id);
 

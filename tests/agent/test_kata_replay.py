@@ -360,6 +360,11 @@ def replay(vm, flavor):
     out, err = copy_io(c, app, app, stdin, flavor, parked=oom)
     assert out == stdin and err == b""
     assert wait(c, app, app) == 0
+    stats = c.call(A, "StatsContainer", agent_pb2.StatsContainerRequest(container_id=app),
+                   agent_pb2.StatsContainerResponse).cgroup_stats
+    assert stats.cpu_stats.cpu_usage.total_usage > 0  # cat's CPU time, kept after its exit
+    assert stats.memory_stats.usage.limit == 128 << 20
+    assert stats.pids_stats.current == 0
 
     # 20 execs into the pause container (UUID exec ids), each waited for
     for i in range(20):
