@@ -69,7 +69,8 @@ static const char *const programs[][4] = {
 };
 #define NPROGRAMS (sizeof(programs) / sizeof(programs[0]))
 
-static const uint32_t signals[] = { 0, 1, 2, 3, 9, 15, 77 };
+static const uint32_t signals[] = { 0, 1, 2, 3, 9, 15, 77, 10, 17, 64 };
+#define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
 static const int64_t timeouts[] = { 1000000, 50000000, 1000000000, 5000000000 };
 
 struct ids {
@@ -140,7 +141,7 @@ static void command(struct fz_world *w, struct input *in)
 	static grpc_CreateContainerRequest create;
 	static grpc_ExecProcessRequest exec;
 	static grpc_WriteStreamRequest write;
-	unsigned op = byte(in) % 20;
+	unsigned op = byte(in) % 21;
 	int conn = (int)(byte(in) % FZ_CONNS);
 	struct ids ids;
 
@@ -175,7 +176,7 @@ static void command(struct fz_world *w, struct input *in)
 		pick_ids(in, &ids);
 		snprintf(req.container_id, sizeof(req.container_id), "%s", ids.ctr);
 		snprintf(req.exec_id, sizeof(req.exec_id), "%s", ids.exec);
-		req.signal = signals[byte(in) % 7];
+		req.signal = signals[byte(in) % NSIGNALS];
 		call(w, conn, in, AGENT, "SignalProcess", grpc_SignalProcessRequest_fields, &req);
 		break;
 	}
@@ -287,6 +288,20 @@ static void command(struct fz_world *w, struct input *in)
 	case 19:
 		fuzz_platform_set_preempt(conn ? byte(in) % 16 + 2 : 0);
 		break;
+	case 20: { /* the shim's pollers: GetOOMEvent parks, StatsContainer answers */
+		grpc_GetOOMEventRequest oom = grpc_GetOOMEventRequest_init_zero;
+		grpc_StatsContainerRequest stats = grpc_StatsContainerRequest_init_zero;
+
+		pick_ids(in, &ids);
+		if (byte(in) & 1) {
+			call(w, conn, in, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &oom);
+		} else {
+			snprintf(stats.container_id, sizeof(stats.container_id), "%s", ids.ctr);
+			call(w, conn, in, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields,
+			     &stats);
+		}
+		break;
+	}
 	}
 }
 
