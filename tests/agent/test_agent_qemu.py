@@ -240,6 +240,7 @@ def collect_logs(path, records, stop, ack=True):
     if os.path.exists(path):
         os.unlink(path)
     srv.bind(path)
+    ino = os.stat(path).st_ino
     srv.listen(1)
     srv.settimeout(0.2)
     conn, buf, last = None, b"", None
@@ -277,7 +278,11 @@ def collect_logs(path, records, stop, ack=True):
     if conn:
         conn.close()
     srv.close()
-    os.unlink(path)
+    try:  # ours still, not the next listener's (tests share the path)
+        if os.stat(path).st_ino == ino:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def test_log_stream_contiguous_across_listener_restart(agent_vm):
@@ -346,6 +351,7 @@ def test_log_stream_contiguous_across_listener_restart(agent_vm):
         assert lines == [f"logspam {i}" for i in range(1, 100001)]
     finally:
         stop.set()
+        t.join(10)
         if run.poll() is None:
             run.kill()
             run.wait()
