@@ -135,7 +135,7 @@ NANOPB_GENERATOR := /usr/bin/nanopb_generator.py
 NANOPB_DIR := $(BUILD)/nanopb/src
 NANOPB_SRCS := $(NANOPB_DIR)/pb_encode.c $(NANOPB_DIR)/pb_decode.c $(NANOPB_DIR)/pb_common.c
 PROTO_OUT := $(BUILD)/proto
-AGENT_PROTOS := ttrpc status health oci agent agentext
+AGENT_PROTOS := ttrpc status health oci types agent agentext
 PROTO_SRCS := $(patsubst %,$(PROTO_OUT)/%.pb.c,$(AGENT_PROTOS)) \
 	$(PROTO_OUT)/google/protobuf/empty.pb.c
 PROTO_STAMP := $(PROTO_OUT)/.stamp
@@ -146,7 +146,7 @@ $(PROTO_STAMP): $(wildcard agent/proto/*.proto agent/proto/*.options)
 		$(addsuffix .proto,$(AGENT_PROTOS)) /usr/include/google/protobuf/empty.proto
 	@touch $@
 $(PROTO_SRCS): $(PROTO_STAMP)
-AGENT_SRCS := agent/agent.c agent/options.c agent/ttrpc.c agent/service.c agent/process.c \
+AGENT_SRCS := agent/agent.c agent/options.c agent/ttrpc.c agent/service.c agent/call.c agent/sandbox.c agent/process.c \
 	agent/catalogue.c agent/program.c agent/pipe.c agent/logstream.c agent/sha256.c
 AGENT_IMAGE_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS)
 IMAGE_CFLAGS += $(PROTO_CFLAGS)
@@ -269,6 +269,7 @@ $(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSO
 AGENT_HOST_SRCS := $(AGENT_SRCS) kernel/config.c kernel/store.c $(PROTO_SRCS) $(NANOPB_SRCS) \
 	$(VSOCK_HOST_SRCS) tests/unit/agent_fixture.c
 $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_kata,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))

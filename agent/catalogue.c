@@ -263,6 +263,14 @@ static int prog_wc(struct prog *prog, int argc, char **argv)
 	return prog_printf(prog, 1, "%llu\n", (unsigned long long)total) ? 1 : 0;
 }
 
+/* pause: sleeps until a signal ends it (a pod's infrastructure container). */
+static int prog_pause(struct prog *prog, int argc, char **argv)
+{
+	while (prog_sleep(prog, 3600ull * 1000000000ull) == 0)
+		;
+	return prog_stopped_status(prog);
+}
+
 static const struct program programs[] = {
 	{ "echo", "echo ARGS...", prog_echo },
 	{ "cat", "cat (stdin to stdout)", prog_cat },
@@ -271,6 +279,7 @@ static const struct program programs[] = {
 	{ "sha256sum", "sha256sum (of stdin)", prog_sha256sum },
 	{ "exit", "exit CODE", prog_exit },
 	{ "spin", "spin (until signalled)", prog_spin },
+	{ "pause", "pause (sleeps until signalled)", prog_pause },
 	{ "sysinfo", "sysinfo", prog_sysinfo },
 	{ "env", "env", prog_env },
 	{ "pwd", "pwd", prog_pwd },
@@ -283,6 +292,10 @@ static const struct program programs[] = {
 
 const struct program *catalogue_find(const char *name)
 {
+	const char *slash = strrchr(name, '/');
+
+	if (slash) /* a path (Kata: /pause, /bin/sh): its last component */
+		name = slash + 1;
 	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
 		if (strcmp(programs[i].name, name) == 0)
 			return &programs[i];

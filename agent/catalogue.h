@@ -21,6 +21,7 @@ struct program {
 	int (*main)(struct prog *prog, int argc, char **argv); /* the exit status */
 };
 
+/* By name, or by the last component of a path ("/bin/echo" is echo). */
 const struct program *catalogue_find(const char *name);
 /* The names, space-separated, for messages. */
 void catalogue_list(char *buf, size_t len);

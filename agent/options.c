@@ -23,7 +23,7 @@ void agent_options_defaults(struct agent_options *opts)
 	opts->max_containers = 64;
 	opts->max_procs = 8;
 	opts->max_conns = 32;
-	opts->max_inflight = 64;
+	opts->max_inflight = 1024;
 	opts->stack_bytes = 32 << 10;
 	opts->pipe_bytes = 32 << 10;
 	opts->max_frame = 4 << 20;

@@ -33,7 +33,7 @@ struct agent_options {
 	unsigned max_containers;    /* containers at once (64) */
 	unsigned max_procs;         /* processes per container, init included (8) */
 	unsigned max_conns;         /* ttRPC connections at once (32) */
-	unsigned max_inflight;      /* parked requests per connection (64) */
+	unsigned max_inflight;      /* parked requests per connection (1024; the Go runtime keeps one) */
 	size_t stack_bytes;         /* each program task's stack (32 KiB) */
 	size_t pipe_bytes;          /* each stdin/stdout/stderr pipe (32 KiB) */
 	size_t max_frame;           /* largest ttRPC frame accepted (4 MiB) */

@@ -109,10 +109,14 @@ static void process_free(struct process *proc)
 {
 	struct prog *io = &proc->io;
 
-	for (int i = 0; i < io->argc; i++)
+	proc->ctr->cpu_ns_freed += proc->cpu_ns;
+	for (int i = 0; io->argv && i < io->argc; i++)
 		free(io->argv[i]);
-	for (int i = 0; i < io->envc; i++)
+	for (int i = 0; io->envp && i < io->envc; i++)
 		free(io->envp[i]);
+	free(io->argv);
+	free(io->envp);
+	proc->ctr->table->argv_bytes -= proc->argv_bytes;
 	pipe_destroy(&io->in);
 	pipe_destroy(&io->out);
 	pipe_destroy(&io->err);
@@ -120,18 +124,34 @@ static void process_free(struct process *proc)
 	free(proc);
 }
 
+/* Bytes the strings of a vector hold, NULs and pointers included. */
+static size_t vector_bytes(int n, const char *const *v)
+{
+	size_t bytes = (size_t)(n + 1) * sizeof(char *);
+
+	for (int i = 0; i < n; i++)
+		bytes += strlen(v[i]) + 1;
+	return bytes;
+}
+
+static int copy_vector(int n, const char *const *from, char ***to, int *count)
+{
+	*to = calloc((size_t)n + 1, sizeof(char *));
+	if (!*to)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		if (!((*to)[i] = dup_string(from[i])))
+			return -ENOMEM;
+		(*count)++;
+	}
+	return 0;
+}
+
 static int copy_spec(struct prog *io, const struct process_spec *spec)
 {
-	for (int i = 0; i < spec->argc && i < PROG_MAX_ARGS; i++) {
-		if (!(io->argv[io->argc] = dup_string(spec->argv[i])))
-			return -ENOMEM;
-		io->argc++;
-	}
-	for (int i = 0; i < spec->envc && i < PROG_MAX_ARGS; i++) {
-		if (!(io->envp[io->envc] = dup_string(spec->envp[i])))
-			return -ENOMEM;
-		io->envc++;
-	}
+	if (copy_vector(spec->argc, spec->argv, &io->argv, &io->argc) ||
+	    copy_vector(spec->envc, spec->envp, &io->envp, &io->envc))
+		return -ENOMEM;
 	snprintf(io->cwd, sizeof(io->cwd), "%s", spec->cwd && spec->cwd[0] ? spec->cwd : "/");
 	return 0;
 }
@@ -163,10 +183,35 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 			 spec->argv[0], names);
 		return -ENOENT;
 	}
-	if (ctr->nprocs >= table->opts->max_procs) {
-		snprintf(why, why_len, "container '%s' already has %u processes "
-			 "(limit agent.max_procs=%u)", ctr->id, ctr->nprocs, table->opts->max_procs);
+	size_t args_bytes = vector_bytes(spec->argc, spec->argv);
+	size_t env_bytes = vector_bytes(spec->envc, spec->envp);
+
+	if (table->argv_bytes + args_bytes + env_bytes > PROCESS_ARGV_BYTES_MAX) {
+		snprintf(why, why_len, "%s: %zu bytes of arguments and %zu of environment, and "
+			 "processes hold %zu already (at most %u in all)",
+			 args_bytes > env_bytes ? "Process.Args" : "Process.Env", args_bytes,
+			 env_bytes, table->argv_bytes, PROCESS_ARGV_BYTES_MAX);
+		return -E2BIG;
+	}
+	if (ctr->nprocs - ctr->nreaped >= table->opts->max_procs) {
+		snprintf(why, why_len, "container '%s' already has %u processes not yet waited "
+			 "for (limit agent.max_procs=%u)", ctr->id, ctr->nprocs - ctr->nreaped,
+			 table->opts->max_procs);
 		return -ENOSPC;
+	}
+	/* Reaped processes kept for their unread output are bounded too: the
+	 * oldest gives way (what it wrote and nobody read is lost, and said so). */
+	if (ctr->nreaped >= table->opts->max_procs) {
+		for (struct process *old = ctr->procs; old; old = old->next) {
+			if (old->reaped) {
+				if (pipe_readable(&old->io.out) || pipe_readable(&old->io.err))
+					agent_log(table->log, "warn", ctr->id, "process '%s' freed "
+						  "with output nobody read (room for a new process)",
+						  old->exec_id);
+				process_remove(old);
+				break;
+			}
+		}
 	}
 	proc = calloc(1, sizeof(*proc));
 	if (!proc)
@@ -182,6 +227,8 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 	if (pipe_init(&proc->io.in, pipe_bytes) || pipe_init(&proc->io.out, pipe_bytes) ||
 	    pipe_init(&proc->io.err, pipe_bytes) || copy_spec(&proc->io, spec))
 		goto err_free;
+	proc->argv_bytes = args_bytes + env_bytes;
+	table->argv_bytes += proc->argv_bytes;
 	/* init first, execs after it in creation order */
 	struct process **link = &ctr->procs;
 	while (*link)
@@ -244,6 +291,46 @@ void container_free(struct container *ctr)
 	free(ctr);
 }
 
+void process_remove(struct process *proc)
+{
+	struct container *ctr = proc->ctr;
+
+	for (struct process **link = &ctr->procs; *link; link = &(*link)->next) {
+		if (*link == proc) {
+			*link = proc->next;
+			ctr->nprocs--;
+			ctr->nreaped -= proc->reaped;
+			process_free(proc);
+			return;
+		}
+	}
+}
+
+/* Sample what a live task uses (platform lock held). */
+static void sample_usage(struct process *proc)
+{
+	if (proc->state == PROC_RUNNING && proc->task && !LOAD(&proc->task_gone))
+		platform_task_usage(proc->task, &proc->cpu_ns, &proc->mem_bytes);
+}
+
+void container_usage(struct container *ctr, struct process_usage *use)
+{
+	*use = (struct process_usage){ ctr->cpu_ns_freed, 0, 0, 0 };
+	platform_lock();
+	for (struct process *p = ctr->procs; p; p = p->next) {
+		sample_usage(p);
+		use->cpu_ns += p->cpu_ns;
+		if (p->state == PROC_RUNNING) {
+			use->mem_bytes += p->mem_bytes;
+			use->running++;
+		}
+	}
+	platform_unlock();
+	if (use->mem_bytes > ctr->mem_bytes_max)
+		ctr->mem_bytes_max = use->mem_bytes;
+	use->mem_bytes_max = ctr->mem_bytes_max;
+}
+
 /* ---- the program's task ---- */
 
 static void program_task(void *arg)
@@ -274,6 +361,9 @@ static void program_exited(void *arg, bool killed)
 {
 	struct process *proc = arg;
 
+	/* the handle is good until we return: the task's final figures */
+	platform_task_usage(proc->task, &proc->cpu_ns, &proc->mem_bytes);
+	proc->mem_bytes = 0;
 	proc->killed = killed;
 	STORE(&proc->task_gone, 1);
 	vsock_wakeup_post_locked(proc->ctr->table->wakeup);
@@ -365,22 +455,48 @@ void process_fail(struct process *proc, int status)
 
 bool signal_supported(uint32_t sig)
 {
-	return sig == 0 || sig == SIGNAL_HUP || sig == SIGNAL_INT || sig == SIGNAL_QUIT ||
-	       sig == SIGNAL_KILL || sig == SIGNAL_TERM;
+	return sig <= 64;
+}
+
+bool signal_terminates(uint32_t sig)
+{
+	/* Linux's default actions: CHLD, URG, WINCH are ignored; CONT
+	 * continues; STOP, TSTP, TTIN, TTOU stop (not modelled: ignored) */
+	switch (sig) {
+	case 17: case 18: case 19: case 20: case 21: case 22: case 23: case 28:
+		return false;
+	default:
+		return sig >= 1 && sig <= 64;
+	}
 }
 
 /*
- * SIGKILL ends the task (platform_task_kill); TERM, INT, HUP and QUIT ask
- * the program to stop: its waits return and it exits with 128 + signal.
- * Signal 0 only checks that the process exists.
+ * SIGKILL ends the task (platform_task_kill).  Another terminating signal
+ * asks a catalogue program to stop: its waits return and it exits with
+ * 128 + signal.  A user program takes any signal through the same request
+ * (kernel: its handler, or Linux's default action).  Signal 0 only checks
+ * that the process exists.
  */
 int process_signal(struct process *proc, uint32_t sig)
 {
 	if (!signal_supported(sig))
 		return -EINVAL;
-	if (proc->state != PROC_RUNNING || sig == 0)
+	if (sig == 0)
 		return 0;
-	prog_request_stop(&proc->io, (int)sig);
+	if (proc->state == PROC_CREATED) {
+		/* never started: a terminating signal ends it where it stands */
+		if (signal_terminates(sig)) {
+			process_fail(proc, 128 + (int)sig);
+			agent_log(proc->ctr->table->log, "info", proc->ctr->id, "process '%s' "
+				  "ended by signal %u before it was started: status %d",
+				  proc->exec_id, sig, proc->exit_status);
+		}
+		return 0;
+	}
+	if (proc->state != PROC_RUNNING)
+		return 0;
+	if (proc->program == &file_program || signal_terminates(sig))
+		prog_request_stop(&proc->io, (int)sig);
 	if (sig == SIGNAL_KILL && !proc->kill_sent) {
 		proc->kill_sent = true;
 		kill_task(proc);
@@ -486,11 +602,21 @@ size_t process_read_output(struct process *proc, bool err_stream, void *buf, siz
 	return n;
 }
 
+bool process_output_done(const struct process *proc)
+{
+	return proc->eof_out && proc->eof_err;
+}
+
 bool process_output_ready(const struct process *proc, bool err_stream)
 {
 	const struct output *o = err_stream ? &proc->err : &proc->out;
 
 	return o->logged || proc->state == PROC_EXITED;
+}
+
+size_t process_input_room(const struct process *proc)
+{
+	return pipe_room(&proc->io.in);
 }
 
 size_t process_write_input(struct process *proc, const void *buf, size_t len)

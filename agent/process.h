@@ -36,6 +36,11 @@ _Static_assert(AGENT_ID_MAX - 1 <= LOG_FIELD_CONTAINER_ID, "ids fit a log record
 
 enum proc_state { PROC_CREATED, PROC_RUNNING, PROC_EXITED };
 
+/* Arguments and environment all processes hold at once, in bytes: over
+ * it, a new process is refused RESOURCE_EXHAUSTED naming Process.Args or
+ * Process.Env (a request alone is bounded by agent.max_frame). */
+#define PROCESS_ARGV_BYTES_MAX (16u << 20)
+
 /* A program's command line, as CreateContainer / ExecProcess give it. */
 struct process_spec {
 	int argc;                    /* arguments, argv[0] names the program */
@@ -68,6 +73,7 @@ struct process {
 	struct prog io;              /* what the program sees: pipes, args (program.h) */
 	struct output out, err;      /* stdout, stderr towards the log */
 	struct platform_task *task;  /* RUNNING: its task; use only through kill_task() */
+	size_t argv_bytes;           /* what its arguments and environment hold */
 	bool kill_sent;              /* SIGKILL was delivered */
 	/* Shared with the program task (atomics): */
 	int status;                  /* what main returned */
@@ -75,6 +81,10 @@ struct process {
 	int kill_inflight;           /* the agent is inside platform_task_kill */
 	int task_gone;               /* the task's exit callback ran: it is over */
 	bool killed;                 /* ... because it was killed (set with task_gone) */
+	bool reaped;                 /* WaitProcess answered: freed once its output is read */
+	bool eof_out, eof_err;       /* a read was answered end-of-stream on stdout, stderr */
+	uint64_t cpu_ns;             /* CPU time used, as last sampled (final once gone) */
+	uint64_t mem_bytes;          /* memory held, as last sampled (0 once gone) */
 };
 
 struct container {
@@ -84,9 +94,20 @@ struct container {
 	struct process *procs;       /* init first, then execs */
 	struct process *init;        /* exec_id == id */
 	unsigned nprocs;             /* processes in the list */
+	unsigned nreaped;            /* of them, reaped and kept only for unread output */
 	uint64_t mem_limit;          /* its programs' memory limit in bytes, 0: the default */
 	bool started;                /* StartContainer ran */
 	bool removing;               /* RemoveContainer is waiting for exits */
+	uint64_t cpu_ns_freed;       /* CPU time of its processes already freed */
+	uint64_t mem_bytes_max;      /* most memory its processes held at once (sampled) */
+};
+
+/* What a container's processes use (StatsContainer). */
+struct process_usage {
+	uint64_t cpu_ns;             /* CPU time, processes gone included */
+	uint64_t mem_bytes;          /* memory held now: stacks, a user program's pages */
+	uint64_t mem_bytes_max;      /* the most seen */
+	unsigned running;            /* processes running */
 };
 
 struct process_table {
@@ -99,6 +120,7 @@ struct process_table {
 	unsigned ncontainers;        /* how many */
 	unsigned nprocesses;         /* processes, all containers */
 	unsigned ntasks;             /* program tasks not yet over */
+	size_t argv_bytes;           /* arguments and environment all processes hold */
 	uint64_t started_ns;         /* when the agent started (sysinfo) */
 };
 
@@ -119,6 +141,7 @@ int container_create(struct process_table *table, const char *id,
 		     size_t why_len);
 bool container_running(const struct container *ctr);
 void container_free(struct container *ctr);
+void container_usage(struct container *ctr, struct process_usage *use);
 
 struct process *process_find(struct container *ctr, const char *exec_id);
 int process_create(struct container *ctr, const char *exec_id, const struct process_spec *spec,
@@ -127,14 +150,28 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 int process_start(struct process *proc);
 /* A process that could not start: EXITED with `status`, its pipes closed. */
 void process_fail(struct process *proc, int status);
+/* Linux's signals 1-64 (and 0, which only checks). */
 bool signal_supported(uint32_t sig);
-/* Deliver a signal: 0, or -EINVAL when not supported.  0 only checks. */
+/* Does the signal's Linux default action end the process (Term or Core)? */
+bool signal_terminates(uint32_t sig);
+/*
+ * Deliver a signal: 0, or -EINVAL when not supported.  A created process
+ * that is never started ends with 128 + sig for a terminating signal; a
+ * catalogue program ends so for one, and ignores the others (it asks for
+ * none); a user program gets any, with Linux's default actions.
+ */
 int process_signal(struct process *proc, uint32_t sig);
+/* Free an exited exec process (not the init process). */
+void process_remove(struct process *proc);
+/* Has everything it wrote been read, to the end of both streams? */
+bool process_output_done(const struct process *proc);
 
 /* ReadStdout/ReadStderr: output that is in the log already. */
 size_t process_read_output(struct process *proc, bool err_stream, void *buf, size_t len);
 /* Would a read answer now (data, or EOF because the process exited)? */
 bool process_output_ready(const struct process *proc, bool err_stream);
+/* Bytes stdin would take now. */
+size_t process_input_room(const struct process *proc);
 /* WriteStdin: bytes taken (0: stdin is full). */
 size_t process_write_input(struct process *proc, const void *buf, size_t len);
 /* NULL while stdin takes data, else why not. */

@@ -40,7 +40,6 @@
 #define SIGNAL_KILL 9        /* ends the task; exit status 128 + 9 */
 #define SIGNAL_TERM 15
 
-#define PROG_MAX_ARGS 32     /* arguments or environment entries (oci.options) */
 
 /* What sysinfo reports, as the agent saw it when the program started. */
 struct prog_facts {
@@ -58,9 +57,9 @@ struct prog {
 	struct pipe out;             /* stdout: the program writes */
 	struct pipe err;             /* stderr: the program writes */
 	int argc;                    /* arguments, argv[0] the program's name */
-	char *argv[PROG_MAX_ARGS + 1];
+	char **argv;                 /* argc of them, then NULL (owned by the process) */
 	int envc;                    /* environment, "K=V" */
-	char *envp[PROG_MAX_ARGS + 1];
+	char **envp;                 /* envc of them, then NULL */
 	char cwd[256];               /* working directory (for pwd) */
 	struct prog_facts facts;     /* for sysinfo */
 	int stop_signal;             /* TERM-like request from the agent, 0: none (atomic) */

@@ -9,8 +9,10 @@
  */
 #include "agent/service.h"
 
+#include "agent/call.h"
+#include "agent/sandbox.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,15 @@
 
 static const google_protobuf_Empty empty = google_protobuf_Empty_init_zero;
 
-enum park_kind { PARK_WAIT, PARK_READ_OUT, PARK_READ_ERR, PARK_WRITE_IN, PARK_REMOVE };
+enum park_kind {
+	PARK_WAIT,          /* WaitProcess: the process exits */
+	PARK_READ_OUT,      /* ReadStdout: output, or its end */
+	PARK_READ_ERR,      /* ReadStderr: the same */
+	PARK_WRITE_IN,      /* WriteStdin: stdin took all of its data */
+	PARK_CLOSE_IN,      /* WriteStdin with no data: earlier writes done, then close */
+	PARK_REMOVE,        /* RemoveContainer: nothing runs any more */
+	PARK_OOM,           /* GetOOMEvent: an out-of-memory event, or teardown */
+};
 
 /* A call answered later. */
 struct park {
@@ -38,57 +48,18 @@ struct park {
 	struct service_peer *peer;   /* where the answer goes */
 	uint32_t stream_id;          /* ttRPC stream of the call */
 	enum park_kind kind;         /* what it waits for */
-	struct container *ctr;       /* its container */
-	struct process *proc;        /* its process (NULL for REMOVE) */
-	uint32_t len;                /* READ: most bytes wanted */
-	uint8_t *data;               /* WRITE: bytes to write (owned) */
+	struct container *ctr;       /* its container (NULL for OOM) */
+	struct process *proc;        /* its process (NULL for REMOVE, OOM) */
+	uint32_t len;                /* READ: most bytes wanted; WRITE: bytes the call gave */
+	uint8_t *data;               /* WRITE: bytes not yet written (owned) */
 	size_t data_len;             /* WRITE: how many */
+	size_t done;                 /* WRITE: of them, written so far */
 	uint64_t deadline_ns;        /* answer DEADLINE_EXCEEDED then */
 };
 
-/* ---- answering ---- */
-
-static void respond(struct service *svc, struct service_peer *peer, uint32_t stream_id,
-		    int code, const char *message, const pb_msgdesc_t *fields, const void *msg)
-{
-	svc->respond(svc->respond_ctx, peer, stream_id, code, message, fields, msg, false);
-}
-
-static void call_reply(struct call *call, const pb_msgdesc_t *fields, const void *msg)
-{
-	respond(call->service, call->peer, call->stream_id, GRPC_OK, NULL, fields, msg);
-	call->answered = true;
-}
-
-static void reply_empty(struct call *call)
-{
-	call_reply(call, google_protobuf_Empty_fields, &empty);
-}
-
-static void call_error(struct call *call, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void call_error(struct call *call, int code, const char *fmt, ...)
-{
-	char message[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	respond(call->service, call->peer, call->stream_id, code, message, NULL, NULL);
-	call->answered = true;
-}
-
-static bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg)
-{
-	pb_istream_t is = pb_istream_from_buffer(call->payload, call->payload_len);
-
-	if (pb_decode(&is, fields, msg))
-		return true;
-	call_error(call, GRPC_INVALID_ARGUMENT, "cannot decode the request message: %s",
-		   PB_GET_ERROR(&is));
-	return false;
-}
+/* Kata's answer to a read at the end of a stream (src/agent/src/rpc.rs
+ * read_stream): an error, which both runtimes take as end of output. */
+#define READ_EOF_MESSAGE "read meet eof"
 
 /* ---- parks ---- */
 
@@ -97,6 +68,7 @@ static void park_free(struct service *svc, struct park *park)
 	park->peer->parked--;
 	park->peer->parked_bytes -= park->data_len;
 	svc->nparked--;
+	svc->oom_parked -= park->kind == PARK_OOM;
 	svc->parked_bytes -= park->data_len;
 	free(park->data);
 	free(park);
@@ -108,15 +80,29 @@ static void reply_read(struct service *svc, struct park *park, bool err_stream)
 	uint32_t want = park->len && park->len < AGENT_READ_MAX ? park->len : AGENT_READ_MAX;
 
 	if (!resp) {
-		respond(svc, park->peer, park->stream_id, GRPC_RESOURCE_EXHAUSTED,
+		call_respond(svc, park->peer, park->stream_id, GRPC_RESOURCE_EXHAUSTED,
 			"agent is out of memory for the read", NULL, NULL);
 		return;
 	}
 	resp->data.size = (pb_size_t)process_read_output(park->proc, err_stream, resp->data.bytes,
 							  want);
-	respond(svc, park->peer, park->stream_id, GRPC_OK, NULL, grpc_ReadStreamResponse_fields,
-		resp);
+	if (resp->data.size == 0) { /* ready with nothing: the process has exited */
+		*(err_stream ? &park->proc->eof_err : &park->proc->eof_out) = true;
+		call_respond(svc, park->peer, park->stream_id, GRPC_INTERNAL, READ_EOF_MESSAGE,
+			     NULL, NULL);
+	} else {
+		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+			     grpc_ReadStreamResponse_fields, resp);
+	}
 	free(resp);
+}
+
+static void reply_written(struct service *svc, struct park *park)
+{
+	grpc_WriteStreamResponse resp = { park->len };
+
+	call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+		     grpc_WriteStreamResponse_fields, &resp);
 }
 
 /* Answer the park if its event came; true when answered. */
@@ -130,7 +116,7 @@ static bool park_try(struct service *svc, struct park *park)
 		if (proc->state != PROC_EXITED)
 			return false;
 		grpc_WaitProcessResponse wait = { proc->exit_status };
-		respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
 			grpc_WaitProcessResponse_fields, &wait);
 		return true;
 	case PARK_READ_OUT:
@@ -139,28 +125,31 @@ static bool park_try(struct service *svc, struct park *park)
 			return false;
 		reply_read(svc, park, park->kind == PARK_READ_ERR);
 		return true;
-	case PARK_WRITE_IN: {
-		grpc_WriteStreamResponse resp = { 0 };
-
+	case PARK_WRITE_IN:
 		refusal = process_input_refusal(proc);
 		if (refusal) {
-			respond(svc, park->peer, park->stream_id, GRPC_FAILED_PRECONDITION, refusal,
-				NULL, NULL);
+			call_respond(svc, park->peer, park->stream_id, GRPC_FAILED_PRECONDITION,
+				     refusal, NULL, NULL);
 			return true;
 		}
-		resp.len = (uint32_t)process_write_input(proc, park->data, park->data_len);
-		if (!resp.len)
+		park->done += process_write_input(proc, park->data + park->done,
+						  park->data_len - park->done);
+		if (park->done < park->data_len)
 			return false;
-		respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
-			grpc_WriteStreamResponse_fields, &resp);
+		reply_written(svc, park);
 		return true;
-	}
+	case PARK_CLOSE_IN:
+		process_close_input(proc);
+		reply_written(svc, park);
+		return true;
 	case PARK_REMOVE:
 		if (container_running(park->ctr))
 			return false;
-		respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
 			google_protobuf_Empty_fields, &empty);
 		return true;
+	case PARK_OOM:
+		return false; /* no OOM killer here: only teardown answers (service_teardown) */
 	}
 	return false;
 }
@@ -176,15 +165,16 @@ static struct park *park_unlink(struct service *svc, struct park **link)
 	return park;
 }
 
-/* Drop the parks of `peer` or `ctr`, answering them with code/message
- * (peer NULL) or not at all (a peer that is gone). */
+/* Drop the parks of `peer`, `ctr` or `proc`, answering them with
+ * code/message (peer NULL) or not at all (a peer that is gone). */
 static void parks_cancel(struct service *svc, struct service_peer *peer, struct container *ctr,
-			 int code, const char *message)
+			 struct process *proc, int code, const char *message)
 {
 	for (struct park **link = &svc->parks; *link;) {
 		struct park *park = *link;
 
-		if ((peer && park->peer != peer) || (ctr && park->ctr != ctr)) {
+		if ((peer && park->peer != peer) || (ctr && park->ctr != ctr) ||
+		    (proc && park->proc != proc)) {
 			link = &park->next;
 			continue;
 		}
@@ -192,7 +182,7 @@ static void parks_cancel(struct service *svc, struct service_peer *peer, struct 
 		if (park->kind == PARK_REMOVE)
 			park->ctr->removing = false;
 		if (!peer)
-			respond(svc, park->peer, park->stream_id, code, message, NULL, NULL);
+			call_respond(svc, park->peer, park->stream_id, code, message, NULL, NULL);
 		park_free(svc, park);
 	}
 }
@@ -202,9 +192,72 @@ static void container_remove(struct service *svc, struct container *ctr)
 	char message[200];
 
 	snprintf(message, sizeof(message), "container '%s' was removed", ctr->id);
-	parks_cancel(svc, NULL, ctr, GRPC_NOT_FOUND, message);
+	parks_cancel(svc, NULL, ctr, NULL, GRPC_NOT_FOUND, message);
 	agent_log(svc->log, "info", ctr->id, "container removed");
 	container_free(ctr);
+}
+
+/* Free an exec process whose output is all read (reaped, or being reaped). */
+static void process_forget(struct service *svc, struct process *proc)
+{
+	char message[200];
+
+	snprintf(message, sizeof(message), "process '%s' was waited for and has been freed",
+		 proc->exec_id);
+	parks_cancel(svc, NULL, NULL, proc, GRPC_NOT_FOUND, message);
+	process_remove(proc);
+}
+
+/*
+ * WaitProcess answered for an exec process: Kata's agent frees it then
+ * (it no longer counts against agent.max_procs).  Other WaitProcess calls
+ * for it get the same status.  Its output stays readable until both
+ * streams have been read to their end; a container keeps at most
+ * agent.max_procs such processes (process_create frees the oldest).
+ */
+static void process_reap(struct service *svc, struct process *proc)
+{
+	grpc_WaitProcessResponse wait = { proc->exit_status };
+
+	if (proc == proc->ctr->init || proc->reaped)
+		return;
+	for (struct park **link = &svc->parks; *link;) {
+		struct park *park = *link;
+
+		if (park->proc != proc || park->kind != PARK_WAIT) {
+			link = &park->next;
+			continue;
+		}
+		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
+			     grpc_WaitProcessResponse_fields, &wait);
+		park_free(svc, park_unlink(svc, link));
+	}
+	if (process_output_done(proc)) {
+		process_forget(svc, proc);
+	} else {
+		proc->reaped = true;
+		proc->ctr->nreaped++;
+	}
+}
+
+/* Reaped processes read to the end since, that no call waits on. */
+static void reaped_sweep(struct service *svc)
+{
+	for (struct container *ctr = svc->procs->containers; ctr; ctr = ctr->next) {
+		if (!ctr->nreaped)
+			continue;
+		for (struct process *p = ctr->procs, *next; p; p = next) {
+			next = p->next;
+			if (!p->reaped || !process_output_done(p))
+				continue;
+			bool waited_on = false;
+
+			for (const struct park *park = svc->parks; park; park = park->next)
+				waited_on |= park->proc == p;
+			if (!waited_on)
+				process_remove(p);
+		}
+	}
 }
 
 static bool park_expire(struct service *svc, struct park *park, uint64_t now)
@@ -213,7 +266,7 @@ static bool park_expire(struct service *svc, struct park *park, uint64_t now)
 		return false;
 	if (park->kind == PARK_REMOVE)
 		park->ctr->removing = false;
-	respond(svc, park->peer, park->stream_id, GRPC_DEADLINE_EXCEEDED,
+	call_respond(svc, park->peer, park->stream_id, GRPC_DEADLINE_EXCEEDED,
 		park->kind == PARK_REMOVE ? "the container's processes did not exit in time"
 					  : "deadline exceeded (timeout_nano) before the event came",
 		NULL, NULL);
@@ -235,6 +288,13 @@ again:
 				container_remove(svc, ctr);
 				goto again; /* the list changed under us */
 			}
+			if (park->kind == PARK_WAIT) {
+				struct process *proc = park->proc;
+
+				park_free(svc, park);
+				process_reap(svc, proc);
+				goto again;
+			}
 			park_free(svc, park);
 		} else if (park_expire(svc, park, now)) {
 			park_unlink(svc, link);
@@ -243,6 +303,7 @@ again:
 			link = &park->next;
 		}
 	}
+	reaped_sweep(svc);
 }
 
 uint64_t service_next_deadline(const struct service *svc)
@@ -257,7 +318,7 @@ uint64_t service_next_deadline(const struct service *svc)
 
 void service_peer_gone(struct service *svc, struct service_peer *peer)
 {
-	parks_cancel(svc, peer, NULL, GRPC_CANCELLED, NULL);
+	parks_cancel(svc, peer, NULL, NULL, GRPC_CANCELLED, NULL);
 }
 
 /* Park a call on `proc` / `ctr`: true, or false when it could not be
@@ -268,12 +329,17 @@ static bool park_call(struct call *call, enum park_kind kind, struct container *
 	struct service *svc = call->service;
 	struct park *park = NULL;
 
-	if (call->peer->parked < svc->opts->max_inflight)
+	if (call->peer->parked < svc->opts->max_inflight && svc->nparked < SERVICE_PARKS_MAX)
 		park = calloc(1, sizeof(*park));
 	if (!park) {
 		free(data);
-		call_error(call, GRPC_RESOURCE_EXHAUSTED,
-			   "too many requests waiting on this connection (agent.max_inflight)");
+		if (call->peer->parked >= svc->opts->max_inflight)
+			call_error(call, GRPC_RESOURCE_EXHAUSTED, "%u requests already wait on "
+				   "this connection (agent.max_inflight)", call->peer->parked);
+		else
+			call_error(call, GRPC_RESOURCE_EXHAUSTED, "%u requests already wait in "
+				   "the agent (at most %u)%s", svc->nparked, SERVICE_PARKS_MAX,
+				   svc->nparked < SERVICE_PARKS_MAX ? ": out of memory" : "");
 		return false;
 	}
 	*park = (struct park){ .next = NULL, .peer = call->peer,
@@ -284,6 +350,7 @@ static bool park_call(struct call *call, enum park_kind kind, struct container *
 	*svc->parks_tail = park;
 	svc->parks_tail = &park->next;
 	svc->nparked++;
+	svc->oom_parked += kind == PARK_OOM;
 	svc->parked_bytes += data_len;
 	call->peer->parked++;
 	call->peer->parked_bytes += data_len;
@@ -291,33 +358,30 @@ static bool park_call(struct call *call, enum park_kind kind, struct container *
 	return true;
 }
 
-/* ---- lookups with messages ---- */
-
-static struct container *find_ctr(struct call *call, const char *id)
+/* Does a write into this process's stdin wait already?  (A later one
+ * must wait behind it: stdin keeps the order the calls came in.) */
+static bool write_parked(const struct service *svc, const struct process *proc)
 {
-	struct container *ctr = container_find(call->service->procs, id);
-
-	if (!ctr) {
-		if (!id[0])
-			call_error(call, GRPC_INVALID_ARGUMENT, "container_id is empty");
-		else
-			call_error(call, GRPC_NOT_FOUND, "no container '%s' (create it first, "
-				   "or see `agentctl ps`)", id);
-	}
-	return ctr;
+	for (const struct park *park = svc->parks; park; park = park->next)
+		if (park->proc == proc && (park->kind == PARK_WRITE_IN || park->kind == PARK_CLOSE_IN))
+			return true;
+	return false;
 }
 
-static struct process *find_proc(struct call *call, const char *id, const char *exec_id)
+/* Sandbox teardown: GetOOMEvent calls get their answer (no event). */
+static void oom_teardown(struct service *svc)
 {
-	struct container *ctr = find_ctr(call, id);
-	struct process *proc;
+	for (struct park **link = &svc->parks; *link;) {
+		struct park *park = *link;
 
-	if (!ctr)
-		return NULL;
-	proc = process_find(ctr, exec_id[0] ? exec_id : id);
-	if (!proc)
-		call_error(call, GRPC_NOT_FOUND, "container '%s' has no process '%s'", id, exec_id);
-	return proc;
+		if (park->kind != PARK_OOM) {
+			link = &park->next;
+			continue;
+		}
+		call_respond(svc, park->peer, park->stream_id, GRPC_CANCELLED,
+			     "the sandbox is being destroyed: no more OOM events", NULL, NULL);
+		park_free(svc, park_unlink(svc, link));
+	}
 }
 
 /* ---- grpc.Health ---- */
@@ -374,7 +438,7 @@ static void create_sandbox(struct call *call)
 			snprintf(svc->sandbox_id, sizeof(svc->sandbox_id), "%s", req->sandbox_id);
 			agent_log(svc->log, "info", "", "sandbox '%s' created (hostname '%s')",
 				  req->sandbox_id, req->hostname);
-			reply_empty(call);
+			call_reply_empty(call);
 		}
 	}
 	free(req);
@@ -388,6 +452,7 @@ static void destroy_sandbox(struct call *call)
 	if (!call_decode(call, grpc_DestroySandboxRequest_fields, &req))
 		return;
 	process_kill_all(svc->procs);
+	oom_teardown(svc);
 	svc->sandbox_created = false;
 	agent_log(svc->log, "info", "", "sandbox destroyed: %s",
 		  svc->opts->power_off ? "powering off" : "programs killed");
@@ -416,19 +481,33 @@ static int create_error_code(int err)
 	       : GRPC_RESOURCE_EXHAUSTED;
 }
 
-/* The command line of an OCI Process, pointing into the request. */
-static void spec_of(const grpc_Process *p, struct process_spec *spec,
-		    const char *argv[PROG_MAX_ARGS], const char *envp[PROG_MAX_ARGS])
+/* Process.Args and Process.Env of a request, decoded by callback. */
+struct cmdline {
+	struct call_strvec args, env;
+};
+
+static void cmdline_init(struct cmdline *cl, struct call *call, grpc_Process *p)
 {
-	for (pb_size_t i = 0; i < p->Args_count && i < PROG_MAX_ARGS; i++)
-		argv[i] = p->Args[i];
-	for (pb_size_t i = 0; i < p->Env_count && i < PROG_MAX_ARGS; i++)
-		envp[i] = p->Env[i];
+	*cl = (struct cmdline){ { call, "Process.Args", NULL, 0, 0, 0 },
+				{ call, "Process.Env", NULL, 0, 0, 0 } };
+	p->Args = (pb_callback_t){ { .decode = call_strvec_decode }, &cl->args };
+	p->Env = (pb_callback_t){ { .decode = call_strvec_decode }, &cl->env };
+}
+
+static void cmdline_free(struct cmdline *cl)
+{
+	call_strvec_free(&cl->args);
+	call_strvec_free(&cl->env);
+}
+
+/* The command line of an OCI Process, pointing into the decoded request. */
+static void spec_of(const grpc_Process *p, const struct cmdline *cl, struct process_spec *spec)
+{
 	*spec = (struct process_spec){
-		.argc = p->Args_count < PROG_MAX_ARGS ? (int)p->Args_count : PROG_MAX_ARGS,
-		.argv = argv,
-		.envc = p->Env_count < PROG_MAX_ARGS ? (int)p->Env_count : PROG_MAX_ARGS,
-		.envp = envp,
+		.argc = cl->args.n,
+		.argv = (const char *const *)cl->args.v,
+		.envc = cl->env.n,
+		.envp = (const char *const *)cl->env.v,
 		.cwd = p->Cwd,
 	};
 }
@@ -437,16 +516,17 @@ static void create_container(struct call *call)
 {
 	struct service *svc = call->service;
 	grpc_CreateContainerRequest *req = calloc(1, sizeof(*req));
-	const char *argv[PROG_MAX_ARGS], *envp[PROG_MAX_ARGS];
 	struct process_spec spec;
+	struct cmdline cl;
 	struct container *ctr;
-	char why[200];
+	char why[CALL_MESSAGE_MAX - 64];
 	int err;
 
 	if (!req) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
 		return;
 	}
+	cmdline_init(&cl, call, &req->OCI.Process);
 	if (!call_decode(call, grpc_CreateContainerRequest_fields, req))
 		goto out;
 	if (!id_valid(req->container_id)) {
@@ -476,7 +556,7 @@ static void create_container(struct call *call)
 			   "agent.max_containers=%u): remove some first", limit, limit);
 		goto out;
 	}
-	spec_of(&req->OCI.Process, &spec, argv, envp);
+	spec_of(&req->OCI.Process, &cl, &spec);
 	if (req->OCI.has_Linux && req->OCI.Linux.has_Resources &&
 	    req->OCI.Linux.Resources.has_Memory && req->OCI.Linux.Resources.Memory.Limit > 0)
 		spec.mem_limit = (uint64_t)req->OCI.Linux.Resources.Memory.Limit;
@@ -486,8 +566,9 @@ static void create_container(struct call *call)
 		goto out;
 	}
 	agent_log(svc->log, "info", ctr->id, "container created: %s", ctr->init->io.argv[0]);
-	reply_empty(call);
+	call_reply_empty(call);
 out:
+	cmdline_free(&cl);
 	free(req);
 }
 
@@ -498,12 +579,14 @@ static void start_container(struct call *call)
 
 	if (!call_decode(call, grpc_StartContainerRequest_fields, &req))
 		return;
-	ctr = find_ctr(call, req.container_id);
+	ctr = call_find_ctr(call, req.container_id);
 	if (!ctr)
 		return;
-	if (ctr->started || ctr->removing) {
+	if (ctr->started || ctr->removing || ctr->init->state != PROC_CREATED) {
 		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' %s", req.container_id,
-			   ctr->removing ? "is being removed" : "was started already");
+			   ctr->removing ? "is being removed"
+			   : ctr->started ? "was started already"
+			   : "has exited already (it was signalled before it was started)");
 		return;
 	}
 	if (process_start(ctr->init) < 0) {
@@ -513,23 +596,24 @@ static void start_container(struct call *call)
 		return;
 	}
 	ctr->started = true;
-	reply_empty(call);
+	call_reply_empty(call);
 }
 
 static void exec_process(struct call *call)
 {
 	grpc_ExecProcessRequest *req = calloc(1, sizeof(*req));
-	const char *argv[PROG_MAX_ARGS], *envp[PROG_MAX_ARGS];
 	struct process_spec spec;
+	struct cmdline cl;
 	struct container *ctr;
 	struct process *proc;
-	char why[200];
+	char why[CALL_MESSAGE_MAX - 64];
 	int err;
 
 	if (!req) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
 		return;
 	}
+	cmdline_init(&cl, call, &req->process);
 	if (!call_decode(call, grpc_ExecProcessRequest_fields, req))
 		goto out;
 	if (!id_valid(req->exec_id) || !req->has_process) {
@@ -538,7 +622,7 @@ static void exec_process(struct call *call)
 			   : "exec_id is empty or not valid: use letters, digits, '-', '_' or '.'");
 		goto out;
 	}
-	ctr = find_ctr(call, req->container_id);
+	ctr = call_find_ctr(call, req->container_id);
 	if (!ctr)
 		goto out;
 	if (!ctr->started || ctr->removing || ctr->init->state != PROC_RUNNING) {
@@ -552,7 +636,7 @@ static void exec_process(struct call *call)
 			   "'%s'", req->container_id, req->exec_id);
 		goto out;
 	}
-	spec_of(&req->process, &spec, argv, envp);
+	spec_of(&req->process, &cl, &spec);
 	err = process_create(ctr, req->exec_id, &spec, &proc, why, sizeof(why));
 	if (err < 0) {
 		call_error(call, create_error_code(err), "%s", why);
@@ -564,11 +648,19 @@ static void exec_process(struct call *call)
 			   "memory)", req->exec_id);
 		goto out;
 	}
-	reply_empty(call);
+	call_reply_empty(call);
 out:
+	cmdline_free(&cl);
 	free(req);
 }
 
+/*
+ * SignalProcess.  An empty exec_id is the container's init process, and
+ * for SIGKILL every process of the container (Kata: the runtime stops a
+ * container so).  Signals 1-64 are accepted (process_signal says what
+ * each does); a created process never started ends with 128 + signal for
+ * a terminating one, so the WaitProcess that follows returns.
+ */
 static void signal_process(struct call *call)
 {
 	struct service *svc = call->service;
@@ -582,36 +674,34 @@ static void signal_process(struct call *call)
 		return;
 	sig = req.signal;
 	if (!signal_supported(sig)) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "signal %u is not supported: use 9 (KILL), "
-			   "15 (TERM), 2 (INT), 1 (HUP), 3 (QUIT) or 0", sig);
+		call_error(call, GRPC_INVALID_ARGUMENT, "signal %u is not a Linux signal: use "
+			   "1-64 (9 KILL, 15 TERM, ...) or 0", sig);
 		return;
 	}
-	ctr = find_ctr(call, req.container_id);
+	ctr = call_find_ctr(call, req.container_id);
 	if (!ctr)
 		return;
-	if (!req.exec_id[0]) {
+	if (!req.exec_id[0] && sig == SIGNAL_KILL) {
+		/* the live ones: at most agent.max_procs (<= MAX_TARGETS) */
 		for (struct process *p = ctr->procs; p && n < MAX_TARGETS; p = p->next)
-			targets[n++] = p;
+			if (p->state != PROC_EXITED)
+				targets[n++] = p;
 	} else {
-		struct process *proc = process_find(ctr, req.exec_id);
+		struct process *proc = process_find(ctr, req.exec_id[0] ? req.exec_id : ctr->id);
 
-		if (!proc) {
+		if (!proc || proc->reaped) {
 			call_error(call, GRPC_NOT_FOUND, "container '%s' has no process '%s'",
 				   req.container_id, req.exec_id);
-			return;
-		}
-		if (proc->state == PROC_CREATED) {
-			call_error(call, GRPC_FAILED_PRECONDITION, "process '%s' has not been "
-				   "started yet (StartContainer first)", req.exec_id);
 			return;
 		}
 		targets[n++] = proc;
 	}
 	agent_log(svc->log, "info", ctr->id, "signal %u to %s", sig,
-		  req.exec_id[0] ? req.exec_id : "every process");
+		  req.exec_id[0] ? req.exec_id : sig == SIGNAL_KILL ? "every process"
+								   : "the init process");
 	for (unsigned i = 0; i < n; i++)
 		process_signal(targets[i], sig);
-	reply_empty(call);
+	call_reply_empty(call);
 }
 
 static void wait_process(struct call *call)
@@ -621,13 +711,14 @@ static void wait_process(struct call *call)
 
 	if (!call_decode(call, grpc_WaitProcessRequest_fields, &req))
 		return;
-	proc = find_proc(call, req.container_id, req.exec_id);
+	proc = call_find_proc(call, req.container_id, req.exec_id);
 	if (!proc)
 		return;
 	if (proc->state == PROC_EXITED) {
 		grpc_WaitProcessResponse resp = { proc->exit_status };
 
 		call_reply(call, grpc_WaitProcessResponse_fields, &resp);
+		process_reap(call->service, proc);
 	} else {
 		park_call(call, PARK_WAIT, proc->ctr, proc, 0, NULL, 0);
 	}
@@ -641,7 +732,7 @@ static void read_stream(struct call *call, bool err_stream)
 
 	if (!call_decode(call, grpc_ReadStreamRequest_fields, &req))
 		return;
-	proc = find_proc(call, req.container_id, req.exec_id);
+	proc = call_find_proc(call, req.container_id, req.exec_id);
 	if (!proc)
 		return;
 	probe = (struct park){ .peer = call->peer, .stream_id = call->stream_id,
@@ -663,12 +754,21 @@ static void read_stderr(struct call *call)
 	read_stream(call, true);
 }
 
+/*
+ * WriteStdin takes the whole buffer, as Kata's agent does (write_all): what
+ * the pipe cannot take now waits, parked, and the answer comes once all of
+ * it is in.  Empty data (runtime-rs's end of stdin) closes stdin once the
+ * writes before it are done.
+ */
 static void write_stdin(struct call *call)
 {
+	struct service *svc = call->service;
 	grpc_WriteStreamRequest *req = malloc(sizeof(*req));
 	struct process *proc;
 	struct park probe;
 	uint8_t *copy;
+	size_t written;
+	bool queued;
 
 	if (!req) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
@@ -676,30 +776,48 @@ static void write_stdin(struct call *call)
 	}
 	if (!call_decode(call, grpc_WriteStreamRequest_fields, req))
 		goto out;
-	proc = find_proc(call, req->container_id, req->exec_id);
+	proc = call_find_proc(call, req->container_id, req->exec_id);
 	if (!proc)
 		goto out;
 	probe = (struct park){ .peer = call->peer, .stream_id = call->stream_id,
-			       .kind = PARK_WRITE_IN, .ctr = proc->ctr, .proc = proc,
+			       .kind = req->data.size ? PARK_WRITE_IN : PARK_CLOSE_IN,
+			       .ctr = proc->ctr, .proc = proc, .len = req->data.size,
 			       .data = req->data.bytes, .data_len = req->data.size };
-	if (req->data.size == 0) {
-		grpc_WriteStreamResponse resp = { 0 };
-
-		call_reply(call, grpc_WriteStreamResponse_fields, &resp);
-	} else if (park_try(call->service, &probe)) {
+	queued = write_parked(svc, proc);
+	if (!queued && (req->data.size == 0 || process_input_room(proc) >= req->data.size ||
+			process_input_refusal(proc))) {
+		park_try(svc, &probe); /* answers: all written, closed, or refused */
 		call->answered = true;
-	} else if (call->peer->parked_bytes + req->data.size > SERVICE_PEER_PARKED_MAX ||
-		   call->service->parked_bytes + req->data.size > SERVICE_PARKED_MAX) {
+		goto out;
+	}
+	/* Some or all of it must wait: within the bounds before a byte goes in. */
+	if (call->peer->parked_bytes + req->data.size > SERVICE_PEER_PARKED_MAX ||
+	    svc->parked_bytes + req->data.size > SERVICE_PARKED_MAX) {
 		call_error(call, GRPC_RESOURCE_EXHAUSTED, "stdin is full and %zu bytes already wait "
 			   "for it on this connection (%zu in all; at most %u and %u): wait for the "
 			   "answers to earlier WriteStdin calls", call->peer->parked_bytes,
-			   call->service->parked_bytes, SERVICE_PEER_PARKED_MAX, SERVICE_PARKED_MAX);
-	} else if ((copy = malloc(req->data.size)) != NULL) {
-		memcpy(copy, req->data.bytes, req->data.size);
-		park_call(call, PARK_WRITE_IN, proc->ctr, proc, 0, copy, req->data.size);
-	} else {
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
+			   svc->parked_bytes, SERVICE_PEER_PARKED_MAX, SERVICE_PARKED_MAX);
+		goto out;
 	}
+	if (req->data.size == 0) {
+		park_call(call, PARK_CLOSE_IN, proc->ctr, proc, 0, NULL, 0);
+		goto out;
+	}
+	copy = malloc(req->data.size);
+	if (!copy) {
+		call_error(call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory");
+		goto out;
+	}
+	if (call->peer->parked >= svc->opts->max_inflight || svc->nparked >= SERVICE_PARKS_MAX) {
+		/* answers RESOURCE_EXHAUSTED (and frees copy) before a byte goes in */
+		park_call(call, PARK_WRITE_IN, proc->ctr, proc, 0, copy, 0);
+		goto out;
+	}
+	/* what fits goes in now; the rest waits its turn, copied */
+	written = queued ? 0 : process_write_input(proc, req->data.bytes, req->data.size);
+	memcpy(copy, req->data.bytes + written, req->data.size - written);
+	park_call(call, PARK_WRITE_IN, proc->ctr, proc, req->data.size, copy,
+		  req->data.size - written);
 out:
 	free(req);
 }
@@ -711,11 +829,11 @@ static void close_stdin(struct call *call)
 
 	if (!call_decode(call, grpc_CloseStdinRequest_fields, &req))
 		return;
-	proc = find_proc(call, req.container_id, req.exec_id);
+	proc = call_find_proc(call, req.container_id, req.exec_id);
 	if (!proc)
 		return;
 	process_close_input(proc); /* parked writes fail at the next poll */
-	reply_empty(call);
+	call_reply_empty(call);
 }
 
 static void remove_container(struct call *call)
@@ -726,7 +844,7 @@ static void remove_container(struct call *call)
 
 	if (!call_decode(call, grpc_RemoveContainerRequest_fields, &req))
 		return;
-	ctr = find_ctr(call, req.container_id);
+	ctr = call_find_ctr(call, req.container_id);
 	if (!ctr)
 		return;
 	if (ctr->removing) {
@@ -736,7 +854,7 @@ static void remove_container(struct call *call)
 	}
 	if (!container_running(ctr)) {
 		container_remove(svc, ctr);
-		reply_empty(call);
+		call_reply_empty(call);
 		return;
 	}
 	/* Kata: RemoveContainer kills what still runs and waits for it.  The
@@ -753,6 +871,29 @@ static void remove_container(struct call *call)
 	ctr->removing = true;
 	for (struct process *p = ctr->procs; p; p = p->next)
 		process_signal(p, SIGNAL_KILL);
+}
+
+/*
+ * GetOOMEvent: the shim polls it for the life of the sandbox.  This image
+ * has no OOM killer (a program over its memory limit gets ENOMEM from the
+ * allocation, and its exit says so), so the call waits until the sandbox
+ * is destroyed, or its deadline.
+ */
+static void get_oom_event(struct call *call)
+{
+	struct service *svc = call->service;
+	grpc_GetOOMEventRequest req;
+	uint64_t suppressed;
+
+	if (!call_decode(call, grpc_GetOOMEventRequest_fields, &req))
+		return;
+	if (!park_call(call, PARK_OOM, NULL, NULL, 0, NULL, 0))
+		return;
+	if (svc->oom_parked == 1 && log_limit_allow(&svc->ignored_log, platform_now_ns(),
+						    &suppressed))
+		agent_log(svc->log, "info", "", "GetOOMEvent waits: no OOM killer in this image "
+			  "(allocations over a container's limit fail with ENOMEM); it is answered "
+			  "when the sandbox is destroyed");
 }
 
 /* ---- vsockagent.Extras ---- */
@@ -881,7 +1022,7 @@ static void copy_file(struct call *call)
 			agent_log(svc->log, "info", "", "CopyFile: %s (%lld bytes, mode %#o) is in "
 				  "the file store", req->path, (long long)req->file_size,
 				  req->file_mode & 07777);
-		reply_empty(call);
+		call_reply_empty(call);
 	}
 out:
 	free(req);
@@ -908,6 +1049,22 @@ static const struct method {
 	{ "grpc.AgentService", "WriteStdin", write_stdin },
 	{ "grpc.AgentService", "CloseStdin", close_stdin },
 	{ "grpc.AgentService", "CopyFile", copy_file },
+	{ "grpc.AgentService", "GetOOMEvent", get_oom_event },
+	{ "grpc.AgentService", "SetPolicy", sandbox_set_policy },
+	{ "grpc.AgentService", "OnlineCPUMem", sandbox_online_cpu_mem },
+	{ "grpc.AgentService", "UpdateEphemeralMounts", sandbox_update_ephemeral_mounts },
+	{ "grpc.AgentService", "RemoveStaleVirtiofsShareMounts",
+	  sandbox_remove_stale_virtiofs_share_mounts },
+	{ "grpc.AgentService", "UpdateInterface", sandbox_update_interface },
+	{ "grpc.AgentService", "UpdateRoutes", sandbox_update_routes },
+	{ "grpc.AgentService", "ListInterfaces", sandbox_list_interfaces },
+	{ "grpc.AgentService", "ListRoutes", sandbox_list_routes },
+	{ "grpc.AgentService", "AddARPNeighbors", sandbox_add_arp_neighbors },
+	{ "grpc.AgentService", "TtyWinResize", sandbox_tty_win_resize },
+	{ "grpc.AgentService", "PauseContainer", sandbox_pause_container },
+	{ "grpc.AgentService", "ResumeContainer", sandbox_resume_container },
+	{ "grpc.AgentService", "UpdateContainer", sandbox_update_container },
+	{ "grpc.AgentService", "StatsContainer", sandbox_stats_container },
 	{ "vsockagent.Extras", "ListContainers", list_containers },
 };
 
@@ -948,4 +1105,7 @@ void service_free(struct service *svc)
 {
 	while (svc->parks)
 		park_free(svc, park_unlink(svc, &svc->parks));
+	free(svc->policy);
+	svc->policy = NULL;
+	svc->policy_denied = 0;
 }

@@ -60,6 +60,10 @@ enum grpc_code {
  */
 #define SERVICE_PEER_PARKED_MAX (128u << 10)
 #define SERVICE_PARKED_MAX (1u << 20)
+/* Calls parked at once, all connections (each also within agent.max_inflight). */
+#define SERVICE_PARKS_MAX 4096u
+/* The largest SetPolicy document kept (Kata's generated policies are ~100 KiB). */
+#define SERVICE_POLICY_MAX (1u << 20)
 
 /* Who called, as the service sees it: one per transport connection. */
 struct service_peer {
@@ -92,6 +96,11 @@ struct service {
 	size_t parked_bytes;         /* stdin all parked WriteStdin calls hold */
 	bool sandbox_created;        /* CreateSandbox ran */
 	char sandbox_id[AGENT_ID_MAX]; /* its id */
+	struct log_limit ignored_log; /* records of calls accepted and ignored (sandbox.c) */
+	char *policy;                /* the last SetPolicy document (owned), NULL: none */
+	size_t policy_len;           /* its length */
+	uint64_t policy_denied;      /* bit i: sandbox.c's method i is refused by the policy */
+	unsigned oom_parked;         /* GetOOMEvent calls waiting, all peers */
 };
 
 /* A request being handled. */

@@ -32,6 +32,7 @@
 #include <pb_decode.h>
 #include <pb_encode.h>
 
+#include "agent/sandbox.h"
 #include "include/log.h"
 #include "ttrpc.pb.h"
 
@@ -149,7 +150,7 @@ static struct out_frame *encode_response(uint32_t stream_id, int code, const cha
 					 const pb_msgdesc_t *fields, const void *msg)
 {
 	ttrpc_Response resp = ttrpc_Response_init_zero;
-	struct bytes_ref inner = { NULL, 0 };
+	struct bytes_ref inner = { NULL, 0 }, message_ref;
 	struct out_frame *frame = NULL;
 	uint8_t *inner_buf = NULL;
 	pb_ostream_t os;
@@ -168,7 +169,9 @@ static struct out_frame *encode_response(uint32_t stream_id, int code, const cha
 	}
 	resp.has_status = true;
 	resp.status.code = code;
-	snprintf(resp.status.message, sizeof(resp.status.message), "%s", message ? message : "");
+	message_ref = (struct bytes_ref){ (const uint8_t *)message, message ? strlen(message) : 0 };
+	resp.status.message.funcs.encode = encode_bytes;
+	resp.status.message.arg = &message_ref;
 	resp.payload.funcs.encode = encode_bytes;
 	resp.payload.arg = &inner;
 	if (!pb_get_encoded_size(&total, ttrpc_Response_fields, &resp))
@@ -351,7 +354,19 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 		call.payload = (const uint8_t *)"";
 	if (req.timeout_nano > 0)
 		call.deadline_ns = platform_now_ns() + (uint64_t)req.timeout_nano;
+	/* a method we do not have is UNIMPLEMENTED whatever the policy says:
+	 * Kata's runtimes tolerate that answer, not PERMISSION_DENIED */
+	if (!service_method_known(req.service, req.method)) {
+		peer_warn(srv, "%s/%s from CID %llu: not implemented by this agent", req.service,
+			  req.method, (unsigned long long)conn->peer.cid);
+		snprintf(message, sizeof(message), "%s/%s is not implemented by this agent",
+			 req.service, req.method);
+		conn_error(conn, stream_id, GRPC_UNIMPLEMENTED, message);
+		return;
+	}
 	why = policy_check(srv->opts, &conn->peer, req.service, req.method);
+	if (!why)
+		why = sandbox_policy_refusal(srv->service, req.service, req.method);
 	if (why) {
 		srv->denied++;
 		peer_warn(srv, "policy denied %s/%s from CID %llu: %s", req.service, req.method,
@@ -359,12 +374,6 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 		snprintf(message, sizeof(message), "%s/%s from CID %llu: %s", req.service,
 			 req.method, (unsigned long long)conn->peer.cid, why);
 		conn_error(conn, stream_id, GRPC_PERMISSION_DENIED, message);
-		return;
-	}
-	if (!service_method_known(req.service, req.method)) {
-		snprintf(message, sizeof(message), "%s/%s is not implemented by this agent",
-			 req.service, req.method);
-		conn_error(conn, stream_id, GRPC_UNIMPLEMENTED, message);
 		return;
 	}
 	service_dispatch(&call, req.service, req.method);

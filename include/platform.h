@@ -89,6 +89,10 @@ int platform_task_spawn(struct platform_task **out, const char *name,
 			void (*exit_fn)(void *arg, bool killed), void *exit_arg);
 void platform_task_kill(struct platform_task *task);
 bool platform_task_kill_requested(void); /* for the current task */
+/* CPU time the task has used and the memory it holds (its stack, and a
+ * user program's pages).  Lock held; the task's exit_fn has not run yet
+ * (it may be running, from exit_fn itself). */
+void platform_task_usage(struct platform_task *task, uint64_t *cpu_ns, uint64_t *mem_bytes);
 /* Sleep without a wait queue; 0, or -EINTR if the task is being killed. */
 int platform_sleep_ns(uint64_t ns);
 

@@ -12,6 +12,7 @@
 #include "include/platform.h"
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
+#include "kernel/vm.h"
 
 /* A task spawned for portable code, and what runs once it is gone. */
 struct platform_task {
@@ -105,6 +106,15 @@ void platform_task_kill(struct platform_task *pt)
 	arch_irq_enable();
 	if (pt->task == sched_current())
 		sched_yield(); /* killing yourself takes effect now */
+}
+
+void platform_task_usage(struct platform_task *pt, uint64_t *cpu_ns, uint64_t *mem_bytes)
+{
+	const struct task *t = pt->task;
+
+	/* interrupts are off: t->as is the live space or NULL (user.c's release) */
+	*cpu_ns = t->run_ns;
+	*mem_bytes = t->stack_bytes + (t->as ? vm_space_bytes(t->as) : 0);
 }
 
 bool platform_task_kill_requested(void)

@@ -79,6 +79,8 @@ void selftest_fault(const char *name)
 struct run_ctx {
 	struct prog prog;        /* pipes and arguments */
 	char path[STORE_PATH_MAX];
+	char *argv[2];           /* prog.argv: { path, NULL } */
+	char *envp[1];           /* prog.envp: { NULL } */
 	uint64_t mem_limit;      /* bytes */
 	volatile bool done;      /* the program has ended */
 };
@@ -126,6 +128,8 @@ void selftest_run_program(const char *path, uint32_t mem_mib)
 	    pipe_init(&ctx->prog.err, 32 << 10))
 		panic("test.run: no memory");
 	snprintf(ctx->path, sizeof(ctx->path), "%s", path);
+	ctx->prog.argv = ctx->argv;
+	ctx->prog.envp = ctx->envp;
 	ctx->prog.argv[0] = ctx->path;
 	ctx->prog.argc = 1;
 	strcpy(ctx->prog.cwd, "/");

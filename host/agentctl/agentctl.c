@@ -234,12 +234,31 @@ static void read_all(int fd, void *buf, size_t len)
 	}
 }
 
+#define MESSAGE_MAX 1024 /* the most of an error message kept (the rest: "...") */
+
 struct response {
 	uint32_t stream;      /* which request */
 	int code;             /* gRPC status */
-	char message[256];    /* its text */
+	char message[MESSAGE_MAX]; /* its text, cut to fit */
 	struct bytes payload; /* the method's response (owned) */
 };
+
+/* Status.message: any length on the wire; what fits is kept, then "...". */
+static bool dec_message(pb_istream_t *s, const pb_field_t *f, void **arg)
+{
+	char *out = *arg;
+	size_t keep = s->bytes_left < MESSAGE_MAX - 1 ? s->bytes_left : MESSAGE_MAX - 4;
+
+	(void)f;
+	if (!pb_read(s, (uint8_t *)out, keep))
+		return false;
+	out[keep] = '\0';
+	if (s->bytes_left) {
+		strcpy(out + keep, "...");
+		return pb_read(s, NULL, s->bytes_left);
+	}
+	return true;
+}
 
 static void recv_response(struct response *resp)
 {
@@ -257,13 +276,15 @@ static void recv_response(struct response *resp)
 	buf = malloc(len + 1);
 	read_all(conn_fd, buf, len);
 	resp->payload = (struct bytes){ NULL, 0 };
+	resp->message[0] = '\0';
 	r.payload.funcs.decode = dec_bytes;
 	r.payload.arg = &resp->payload;
+	r.status.message.funcs.decode = dec_message;
+	r.status.message.arg = resp->message;
 	is = pb_istream_from_buffer(buf, len);
 	if (hdr[8] != 2 || !pb_decode(&is, ttrpc_Response_fields, &r))
 		die(1, "the agent sent a malformed response");
 	resp->code = r.status.code;
-	snprintf(resp->message, sizeof(resp->message), "%s", r.status.message);
 	free(buf);
 }
 
@@ -331,6 +352,8 @@ static void cmd_version(void)
 	printf(" (%s)\n", shown(resp.grpc_version));
 }
 
+#define MAX_ENV 4096 /* -e variables */
+
 struct spec {
 	char id[128];         /* --id */
 	char exec_id[128];    /* exec: --exec-id */
@@ -338,22 +361,35 @@ struct spec {
 	int argc;             /* program and arguments */
 	char **argv;
 	int envc;             /* -e K=V */
-	char *env[32];
+	char *env[MAX_ENV];
 };
 
+struct strings {
+	int n;                /* how many */
+	char *const *v;       /* the strings */
+};
+
+/* A repeated string field, one entry per string (Process.Args, .Env). */
+static bool enc_strings(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	const struct strings *list = *arg;
+
+	for (int i = 0; i < list->n; i++)
+		if (!pb_encode_tag_for_field(stream, field) ||
+		    !pb_encode_string(stream, (const pb_byte_t *)list->v[i], strlen(list->v[i])))
+			return false;
+	return true;
+}
+
+/* p points into *s until the request is sent. */
 static void fill_process(grpc_Process *p, const struct spec *s)
 {
-	if (s->argc > 32 || s->envc > 32)
-		die(2, "at most 32 arguments and 32 -e variables");
-	p->Args_count = (pb_size_t)s->argc;
-	for (int i = 0; i < s->argc; i++) {
-		if (strlen(s->argv[i]) >= sizeof(p->Args[i]))
-			die(2, "argument %d is longer than %zu bytes", i, sizeof(p->Args[i]) - 1);
-		snprintf(p->Args[i], sizeof(p->Args[i]), "%s", s->argv[i]);
-	}
-	p->Env_count = (pb_size_t)s->envc;
-	for (int i = 0; i < s->envc; i++)
-		snprintf(p->Env[i], sizeof(p->Env[i]), "%s", s->env[i]);
+	static struct strings args, env;
+
+	args = (struct strings){ s->argc, s->argv };
+	env = (struct strings){ s->envc, s->env };
+	p->Args = (pb_callback_t){ { .encode = enc_strings }, &args };
+	p->Env = (pb_callback_t){ { .encode = enc_strings }, &env };
 	snprintf(p->Cwd, sizeof(p->Cwd), "/");
 }
 
@@ -372,8 +408,8 @@ static void parse_spec(int argc, char **argv, struct spec *s, bool program)
 		case 'X': snprintf(s->exec_id, sizeof(s->exec_id), "%s", optarg); break;
 		case 'i': s->interactive = true; break;
 		case 'e':
-			if (s->envc == 32 || !strchr(optarg, '='))
-				die(2, "-e wants K=V (at most 32)");
+			if (s->envc == MAX_ENV || !strchr(optarg, '='))
+				die(2, "-e wants K=V (at most %d)", MAX_ENV);
 			s->env[s->envc++] = optarg;
 			break;
 		default: die(2, "bad option; see `%s help`", prog);
@@ -416,6 +452,17 @@ static void start(const char *id)
  * Stream stdout/stderr live (one ReadStdout and one ReadStderr always in
  * flight), forward stdin with -i, then WaitProcess; returns the status.
  */
+/*
+ * The end of a stream, as Kata's agent answers a read there (rpc.rs
+ * read_stream): INTERNAL with "read meet eof" in the message (its Debug
+ * formatting may quote it).
+ */
+static bool read_eof(const struct response *r, uint32_t out_sid, uint32_t err_sid)
+{
+	return (r->stream == out_sid || r->stream == err_sid) && r->code == 13 &&
+	       strstr(r->message, "read meet eof") != NULL;
+}
+
 static int attach(const char *id, const char *exec_id, bool interactive)
 {
 	grpc_ReadStreamRequest rreq = grpc_ReadStreamRequest_init_zero;
@@ -468,13 +515,17 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		recv_response(&r);
-		if (r.code && r.stream != write_sid)
+		if (r.code && r.stream != write_sid && !read_eof(&r, out_sid, err_sid))
 			die(1, "%s: %s", code_name(r.code), shown(r.message));
 		if (r.stream == out_sid || r.stream == err_sid) {
 			bool is_out = r.stream == out_sid;
 
-			decode_payload(&r, grpc_ReadStreamResponse_fields, &rresp);
-			if (rresp.data.size == 0) {
+			rresp.data.size = 0;
+			if (!r.code)
+				decode_payload(&r, grpc_ReadStreamResponse_fields, &rresp);
+			else
+				free(r.payload.data);
+			if (rresp.data.size == 0) { /* Kata's EOF error, or an older agent's empty read */
 				*(is_out ? &out_eof : &err_eof) = true;
 				continue;
 			}

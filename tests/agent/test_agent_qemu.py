@@ -195,7 +195,7 @@ def test_exec_and_failure_codes(client):
     assert read_all(client, "ex", exec_id="e1") == b"hi\n"
     assert code_of(lambda: client.call(A, "SignalProcess", agent_pb2.SignalProcessRequest(
         container_id="ex", exec_id="ex", signal=77), empty_pb2.Empty)) == tc.INVALID_ARGUMENT
-    assert code_of(lambda: client.call(A, "PauseContainer", agent_pb2.StartContainerRequest(
+    assert code_of(lambda: client.call(A, "GetMetrics", agent_pb2.StartContainerRequest(
         container_id="ex"), empty_pb2.Empty)) == tc.UNIMPLEMENTED
     remove(client, "ex")  # kills the sleeping init and waits
     assert code_of(lambda: wait(client, "ex")) == tc.NOT_FOUND

@@ -20,6 +20,15 @@ def read_varint(buf, pos):
         shift += 7
 
 
+def varint(n):
+    out = b""
+    while True:
+        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return out
+
+
 def decode_fields(buf):
     """{field: value} for varint and length-delimited fields (last wins)."""
     fields, pos = {}, 0
@@ -46,8 +55,9 @@ class FakeAgent:
     "CONNECT <port>" line first (recorded in .connect_lines) and answers
     "OK 1"."""
 
-    def __init__(self, path, hybrid=False):
+    def __init__(self, path, hybrid=False, errors=None):
         self.path, self.hybrid = path, hybrid
+        self.errors = dict(errors or {})  # method -> (gRPC code, message): answered so
         self.requests, self.connect_lines, self.raw = [], [], []
         self.closing = False
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -92,6 +102,11 @@ class FakeAgent:
             service = req.get(1, b"").decode()
             method = req.get(2, b"").decode()
             self.requests.append((service, method, decode_fields(req.get(3, b""))))
+            if method in self.errors:
+                code, message = self.errors[method]
+                status = b"\x08" + varint(code) + b"\x12" + varint(len(message)) + message
+                conn.sendall(frame(stream, b"\x0a" + varint(len(status)) + status))
+                continue
             # Health.Check -> SERVING (1); anything else -> an empty message.
             payload = b"\x08\x01" if method == "Check" else b""
             response = b"\x12" + bytes([len(payload)]) + payload

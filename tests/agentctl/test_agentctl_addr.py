@@ -97,3 +97,20 @@ def test_kill_defaults_to_sigkill_of_the_whole_container(tmpdir_short):
         assert kills[1] == {1: b"c1", 2: b"e1", 3: 15}
     finally:
         agent.close()
+
+
+def test_an_error_message_longer_than_255_bytes_is_shown_cut(tmpdir_short):
+    """Kata's agent words its errors with anyhow's Debug output: often over
+    255 bytes. agentctl shows the first KiB, then "...", never "malformed"."""
+    path = os.path.join(tmpdir_short, "v.sock")
+    message = ("no container '" + "c" * 64 + "': " + "context " * 400).encode()
+    agent = FakeAgent(path, hybrid=True, errors={"StartContainer": (5, message)})
+    try:
+        out = agentctl("--addr", f"hvsock://{path}:1024", "start", "c1")
+        assert out.returncode == 1
+        assert "malformed" not in out.stderr
+        assert "NOT_FOUND" in out.stderr and "c" * 64 in out.stderr
+        assert out.stderr.rstrip().endswith("...")
+        assert 1000 < len(out.stderr) < 1100
+    finally:
+        agent.close()

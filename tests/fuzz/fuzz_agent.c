@@ -60,11 +60,10 @@ static void answer_in(struct fz_conn *c, uint32_t stream, const uint8_t *body, s
 	ttrpc_Response resp = ttrpc_Response_init_zero;
 	pb_istream_t is = pb_istream_from_buffer(body, len);
 
-	ASSERT(pb_decode(&is, ttrpc_Response_fields, &resp)); /* payload skipped (no callback) */
+	ASSERT(pb_decode(&is, ttrpc_Response_fields, &resp)); /* payload, message skipped */
 	ASSERT(resp.has_status);
 	if (trace)
-		fprintf(stderr, "answer: stream %u code %d %s\n", stream, (int)resp.status.code,
-			resp.status.message);
+		fprintf(stderr, "answer: stream %u code %d\n", stream, (int)resp.status.code);
 	c->last_code = resp.status.code;
 	c->answered++;
 	if (c->raw)

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pb_encode.h>
+
 #include "agent.pb.h"
 #include "agentext.pb.h"
 #include "google/protobuf/empty.pb.h"
@@ -67,7 +69,8 @@ static const char *const programs[][4] = {
 };
 #define NPROGRAMS (sizeof(programs) / sizeof(programs[0]))
 
-static const uint32_t signals[] = { 0, 1, 2, 3, 9, 15, 77 };
+static const uint32_t signals[] = { 0, 1, 2, 3, 9, 15, 77, 10, 17, 64 };
+#define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
 static const int64_t timeouts[] = { 1000000, 50000000, 1000000000, 5000000000 };
 
 struct ids {
@@ -91,16 +94,39 @@ static void pick_ids(struct input *in, struct ids *ids)
 		ids->exec[0] = '\0';
 }
 
+/* Process.Args / Process.Env: encoded by callback from these (one request
+ * is encoded at a time). */
+static char fz_args[4][64];
+static int fz_argc;
+
+static bool encode_args(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	for (int i = 0; i < fz_argc; i++)
+		if (!pb_encode_tag_for_field(stream, field) ||
+		    !pb_encode_string(stream, (const pb_byte_t *)fz_args[i], strlen(fz_args[i])))
+			return false;
+	return true;
+}
+
+static bool encode_env(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	static const char path[] = "PATH=/bin";
+
+	return pb_encode_tag_for_field(stream, field) &&
+	       pb_encode_string(stream, (const pb_byte_t *)path, sizeof(path) - 1);
+}
+
 static void fill_process(struct input *in, grpc_Process *p)
 {
 	unsigned which = byte(in) % NPROGRAMS, arg = byte(in);
 
 	memset(p, 0, sizeof(*p));
+	fz_argc = 0;
 	for (int i = 0; i < 4 && programs[which][i]; i++)
-		snprintf(p->Args[p->Args_count++], sizeof(p->Args[0]), programs[which][i],
+		snprintf(fz_args[fz_argc++], sizeof(fz_args[0]), programs[which][i],
 			 which == 4 ? arg * 3 : which == 13 ? arg * 97 : arg % 4);
-	p->Env_count = 1;
-	snprintf(p->Env[0], sizeof(p->Env[0]), "PATH=/bin");
+	p->Args.funcs.encode = encode_args;
+	p->Env.funcs.encode = encode_env;
 	snprintf(p->Cwd, sizeof(p->Cwd), "/w%u", arg & 1);
 }
 
@@ -115,7 +141,7 @@ static void command(struct fz_world *w, struct input *in)
 	static grpc_CreateContainerRequest create;
 	static grpc_ExecProcessRequest exec;
 	static grpc_WriteStreamRequest write;
-	unsigned op = byte(in) % 20;
+	unsigned op = byte(in) % 21;
 	int conn = (int)(byte(in) % FZ_CONNS);
 	struct ids ids;
 
@@ -150,7 +176,7 @@ static void command(struct fz_world *w, struct input *in)
 		pick_ids(in, &ids);
 		snprintf(req.container_id, sizeof(req.container_id), "%s", ids.ctr);
 		snprintf(req.exec_id, sizeof(req.exec_id), "%s", ids.exec);
-		req.signal = signals[byte(in) % 7];
+		req.signal = signals[byte(in) % NSIGNALS];
 		call(w, conn, in, AGENT, "SignalProcess", grpc_SignalProcessRequest_fields, &req);
 		break;
 	}
@@ -262,6 +288,20 @@ static void command(struct fz_world *w, struct input *in)
 	case 19:
 		fuzz_platform_set_preempt(conn ? byte(in) % 16 + 2 : 0);
 		break;
+	case 20: { /* the shim's pollers: GetOOMEvent parks, StatsContainer answers */
+		grpc_GetOOMEventRequest oom = grpc_GetOOMEventRequest_init_zero;
+		grpc_StatsContainerRequest stats = grpc_StatsContainerRequest_init_zero;
+
+		pick_ids(in, &ids);
+		if (byte(in) & 1) {
+			call(w, conn, in, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &oom);
+		} else {
+			snprintf(stats.container_id, sizeof(stats.container_id), "%s", ids.ctr);
+			call(w, conn, in, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields,
+			     &stats);
+		}
+		break;
+	}
 	}
 }
 

@@ -43,7 +43,17 @@ static const struct {
 	{ "grpc.AgentService", "WriteStdin" },
 	{ "grpc.AgentService", "CloseStdin" },
 	{ "vsockagent.Extras", "ListContainers" },
-	{ "grpc.AgentService", "PauseContainer" },   /* not implemented */
+	{ "grpc.AgentService", "SetPolicy" },
+	{ "grpc.AgentService", "GetOOMEvent" },
+	{ "grpc.AgentService", "UpdateInterface" },  /* echoes field 1 */
+	{ "grpc.AgentService", "UpdateRoutes" },
+	{ "grpc.AgentService", "UpdateContainer" },
+	{ "grpc.AgentService", "StatsContainer" },
+	{ "grpc.AgentService", "TtyWinResize" },
+	{ "grpc.AgentService", "PauseContainer" },
+	{ "grpc.AgentService", "OnlineCPUMem" },
+	{ "grpc.AgentService", "CopyFile" },
+	{ "grpc.AgentService", "GetMetrics" },       /* not implemented */
 	{ "grpc.Nope", "Check" },                    /* no such service */
 	{ "grpc.\x1b[2J", "Get\r\n\x7f" },           /* a terminal's nightmare */
 	{ "", "" },

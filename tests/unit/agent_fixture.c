@@ -214,6 +214,25 @@ static bool dec_bytes(pb_istream_t *s, const pb_field_t *f, void **arg)
 	return pb_read(s, b->data, b->len);
 }
 
+/* Status.message into c->message (TCLIENT_MESSAGE_MAX), the rest skipped. */
+static bool dec_message(pb_istream_t *s, const pb_field_t *f, void **arg)
+{
+	char *out = *arg;
+	size_t keep = s->bytes_left < TCLIENT_MESSAGE_MAX - 1 ? s->bytes_left
+							      : TCLIENT_MESSAGE_MAX - 1;
+
+	(void)f;
+	if (!pb_read(s, (uint8_t *)out, keep))
+		return false;
+	out[keep] = '\0';
+	return pb_read(s, NULL, s->bytes_left);
+}
+
+bool tclient_eof(const struct tclient *c, int code)
+{
+	return code == 13 /* INTERNAL */ && strcmp(c->message, "read meet eof") == 0;
+}
+
 int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
 		     void *resp)
 {
@@ -234,11 +253,17 @@ int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgde
 		goto out;
 	r.payload.funcs.decode = dec_bytes;
 	r.payload.arg = &inner;
+	c->message[0] = '\0';
+	r.status.message.funcs.decode = dec_message;
+	r.status.message.arg = c->message;
 	is = pb_istream_from_buffer(buf, len);
 	if (!pb_decode(&is, ttrpc_Response_fields, &r))
 		goto out;
 	*code = r.status.code;
-	snprintf(c->message, sizeof(c->message), "%s", r.status.message);
+	c->payload_len = inner.len;
+	if (inner.data)
+		memcpy(c->payload, inner.data,
+		       inner.len < sizeof(c->payload) ? inner.len : sizeof(c->payload));
 	if (fields && *code == 0) {
 		is = pb_istream_from_buffer(inner.data ? inner.data : (uint8_t *)"", inner.len);
 		if (!pb_decode(&is, fields, resp))
@@ -283,9 +308,39 @@ int tclient_call(struct tclient *c, const char *service, const char *method,
 
 #define AGENT "grpc.AgentService"
 
+bool tstrings_encode(pb_ostream_t *stream, const pb_field_t *field, void *const *arg)
+{
+	const struct tstrings *list = *arg;
+
+	for (int i = 0; i < list->n; i++)
+		if (!pb_encode_tag_for_field(stream, field) ||
+		    !pb_encode_string(stream, (const pb_byte_t *)list->v[i], strlen(list->v[i])))
+			return false;
+	return true;
+}
+
+void tprocess_set(grpc_Process *p, struct tstrings *args, const char *const *argv,
+		  struct tstrings *env, const char *const *envp)
+{
+	static const char *const path_only[] = { "PATH=/bin", NULL };
+	int n = 0;
+
+	if (!envp)
+		envp = path_only;
+	while (argv && argv[n])
+		n++;
+	*args = (struct tstrings){ n, argv };
+	for (n = 0; envp[n]; n++)
+		;
+	*env = (struct tstrings){ n, envp };
+	p->Args = (pb_callback_t){ { .encode = tstrings_encode }, args };
+	p->Env = (pb_callback_t){ { .encode = tstrings_encode }, env };
+}
+
 int agent_create(struct tclient *c, const char *id, const char *const *args)
 {
 	static grpc_CreateContainerRequest req;
+	static struct tstrings argl, envl;
 	google_protobuf_Empty out;
 
 	memset(&req, 0, sizeof(req));
@@ -294,10 +349,7 @@ int agent_create(struct tclient *c, const char *id, const char *const *args)
 	req.has_OCI = true;
 	req.OCI.has_Process = true;
 	snprintf(req.OCI.Process.Cwd, sizeof(req.OCI.Process.Cwd), "/work");
-	for (int i = 0; args && args[i]; i++)
-		snprintf(req.OCI.Process.Args[req.OCI.Process.Args_count++], 256, "%s", args[i]);
-	req.OCI.Process.Env_count = 1;
-	snprintf(req.OCI.Process.Env[0], 256, "PATH=/bin");
+	tprocess_set(&req.OCI.Process, &argl, args, &envl, NULL);
 	return tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields, &req,
 			    google_protobuf_Empty_fields, &out);
 }
@@ -348,10 +400,10 @@ long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool
 		int code = tclient_call(c, AGENT, err_stream ? "ReadStderr" : "ReadStdout",
 					grpc_ReadStreamRequest_fields, &req,
 					grpc_ReadStreamResponse_fields, &resp);
-		if (code)
-			return -1;
-		if (resp.data.size == 0)
+		if (tclient_eof(c, code))
 			return (long)used;
+		if (code || resp.data.size == 0) /* an empty answer is not Kata's end of output */
+			return -1;
 		if (used + resp.data.size <= cap)
 			memcpy(buf + used, resp.data.bytes, resp.data.size);
 		used += resp.data.size;
@@ -438,6 +490,10 @@ static void *tdrain_main(void *arg)
 		if (vsock_send(d->c->sock, frame, len, 0) != (ssize_t)len ||
 		    tclient_try_recv(d->c, &sid, &d->code, grpc_ReadStreamResponse_fields, &resp) < 0) {
 			d->code = -1;
+			return NULL;
+		}
+		if (tclient_eof(d->c, d->code)) {
+			d->code = 0;
 			return NULL;
 		}
 		if (d->code || resp.data.size == 0)

@@ -24,12 +24,16 @@
 #include <pthread.h>
 
 #include <pb.h>
+#include <pb_encode.h>
+
+#include "oci.pb.h"
 
 #include "agent/agent.h"
 #include "tests/unit/vsock_fixture.h"
 
 #define AGENT_PORT 1024
 #define LOG_PORT 1025
+#define TCLIENT_MESSAGE_MAX 1024 /* status message kept of a response */
 
 struct tclient;
 
@@ -48,7 +52,9 @@ struct tclient {
 	struct tclient *next;       /* fixture's list of open clients */
 	struct vsock_sock *sock;    /* connection to the agent */
 	uint32_t next_stream;       /* next odd stream id */
-	char message[256];          /* status message of the last response */
+	char message[TCLIENT_MESSAGE_MAX]; /* status message of the last response */
+	uint8_t payload[1024];      /* the last response's payload, as it came (cut) */
+	size_t payload_len;         /* its whole length */
 };
 
 /* opts NULL: defaults with log_port 0 (no logs).  Registers fixture_stop
@@ -75,6 +81,19 @@ uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, 
 /* The same without CHECKs (for helper threads): 0, or -1 if the connection failed. */
 int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
 		     void *resp);
+/* A repeated string to encode (Process.Args, Process.Env: callbacks). */
+struct tstrings {
+	int n;                      /* entries */
+	const char *const *v;       /* the strings (kept by the caller until sent) */
+};
+bool tstrings_encode(pb_ostream_t *stream, const pb_field_t *field, void *const *arg);
+/* Args (NULL-terminated) and Env (NULL-terminated, NULL: PATH=/bin) into p;
+ * the lists must outlive the send. */
+void tprocess_set(grpc_Process *p, struct tstrings *args, const char *const *argv,
+		  struct tstrings *env, const char *const *envp);
+
+/* Kata's end of a stream: INTERNAL "read meet eof" (agent/service.c). */
+bool tclient_eof(const struct tclient *c, int code);
 /* Send + receive; returns the gRPC status code (c->message has the text). */
 int tclient_call(struct tclient *c, const char *service, const char *method,
 		 const pb_msgdesc_t *req_fields, const void *req,

@@ -29,6 +29,7 @@ struct platform_task {
 	void (*exit_fn)(void *arg, bool killed); /* runs once when it is over */
 	void *exit_arg;                       /* its argument */
 	bool kill_requested;                  /* platform_task_kill() was called (lock) */
+	size_t stack_bytes;                   /* what the spawner asked for */
 };
 
 static __thread struct platform_task *current_task; /* NULL: not a spawned task */
@@ -153,7 +154,7 @@ int platform_task_spawn(struct platform_task **out, const char *name,
 
 	if (!task)
 		return -ENOMEM;
-	*task = (struct platform_task){ fn, arg, exit_fn, exit_arg, false };
+	*task = (struct platform_task){ fn, arg, exit_fn, exit_arg, false, stack_bytes };
 	if (out)
 		*out = task;
 	pthread_attr_init(&attr);
@@ -174,6 +175,14 @@ void platform_task_kill(struct platform_task *task)
 	pthread_once(&wakeup_once, wakeup_init);
 	pthread_cond_broadcast(&wakeup); /* its waits notice and return -EINTR */
 	platform_unlock();
+}
+
+/* Threads here: no CPU time of one thread seen from another; the stack
+ * the task asked for stands for its memory. */
+void platform_task_usage(struct platform_task *task, uint64_t *cpu_ns, uint64_t *mem_bytes)
+{
+	*cpu_ns = 0;
+	*mem_bytes = task->stack_bytes;
 }
 
 bool platform_task_kill_requested(void)

@@ -182,8 +182,8 @@ TEST(peer_chosen_names_reach_the_console_escaped)
 	c = tclient_open(&fx);
 	sid = tclient_send(c, "grpc.\x1b]0;pwned\x07", "Get\x1b[2J\r\xff", grpc_CheckRequest_fields,
 			   &req, 0);
-	CHECK_EQ(answer_of(c, sid), 7); /* PERMISSION_DENIED */
-	CHECK(strstr(harness_last_log, "policy denied") != NULL);
+	CHECK_EQ(answer_of(c, sid), 12); /* UNIMPLEMENTED comes before the policy */
+	CHECK(strstr(harness_last_log, "not implemented") != NULL);
 	CHECK(strstr(harness_last_log, "grpc.\\x1b]0;pwned\\x07/Get\\x1b[2J\\x0d\\xff") != NULL);
 	for (const char *p = harness_last_log; *p; p++)
 		CHECK((*p >= 0x20 && *p < 0x7f) || (*p == '\n' && p[1] == '\0'));
@@ -355,8 +355,9 @@ static void writer_join(void *arg)
 
 	if (w->joined)
 		return;
-	vsock_shutdown(w->c->sock, VSOCK_SHUT_RDWR); /* a failed test: end its calls */
-	pthread_join(w->thread, NULL);
+	if (harness_failing()) /* a failed test: end its calls */
+		vsock_shutdown(w->c->sock, VSOCK_SHUT_RDWR);
+	pthread_join(w->thread, NULL); /* else its last answer (CloseStdin) may be on its way */
 	w->joined = true;
 }
 

@@ -139,14 +139,14 @@ TEST(create_refusals)
 static int exec_in(const char *id, const char *exec_id, const char *const *args)
 {
 	static grpc_ExecProcessRequest req;
+	static struct tstrings argl, envl;
 	google_protobuf_Empty out;
 
 	memset(&req, 0, sizeof(req));
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id);
 	req.has_process = true;
-	for (int i = 0; args[i]; i++)
-		snprintf(req.process.Args[req.process.Args_count++], 256, "%s", args[i]);
+	tprocess_set(&req.process, &argl, args, &envl, NULL);
 	return tclient_call(c, AGENT, "ExecProcess", grpc_ExecProcessRequest_fields, &req,
 			    google_protobuf_Empty_fields, &out);
 }
@@ -162,7 +162,7 @@ TEST(exec_process_and_signals)
 	CHECK_EQ(exec_in("none", "e1", echo), NOT_FOUND);
 	CHECK_EQ(agent_create(c, "c2", sleep_args), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), PRECONDITION); /* not started */
-	CHECK_EQ(agent_signal(c, "c2", "c2", 15), PRECONDITION);
+	CHECK_EQ(agent_signal(c, "c2", "c2", 0), OK); /* it exists; TERM would end it */
 	CHECK_EQ(agent_start_ctr(c, "c2"), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), EXISTS);
@@ -314,7 +314,9 @@ TEST(unknown_method_is_unimplemented)
 	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
 
 	setup(NULL);
-	CHECK_EQ(tclient_call(c, AGENT, "PauseContainer", grpc_CheckRequest_fields, &req, NULL,
+	CHECK_EQ(tclient_call(c, AGENT, "GetMetrics", grpc_CheckRequest_fields, &req, NULL,
+			      NULL), UNIMPLEMENTED);
+	CHECK_EQ(tclient_call(c, AGENT, "NoSuchMethod", grpc_CheckRequest_fields, &req, NULL,
 			      NULL), UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, "grpc.Nope", "Check", grpc_CheckRequest_fields, &req, NULL, NULL),
 		 UNIMPLEMENTED);
