@@ -20,12 +20,6 @@
 #include "kernel/sched.h"
 #include "kernel/vm.h"
 
-/* A task asleep on a wait queue; lives on that task's stack. */
-struct waiter {
-	struct waiter *next; /* next sleeper on the same queue */
-	struct task *task;   /* who sleeps */
-};
-
 static struct task boot_task;     /* the flow that called sched_init */
 static struct task *idle_task;    /* runs when nothing else can */
 static struct task *current;      /* the running task */
@@ -265,6 +259,7 @@ bool sched_block(uint64_t deadline_ns)
 void sched_wake(struct task *t)
 {
 	t->woken = true;
+	t->event = true;
 	if (t->state == TASK_BLOCKED) {
 		t->state = TASK_RUNNABLE;
 		need_resched = true;
@@ -273,7 +268,7 @@ void sched_wake(struct task *t)
 
 int sched_wait(struct wait_queue *wq, uint64_t deadline_ns)
 {
-	struct waiter self = { NULL, current };
+	struct waiter self = { NULL, current, wq };
 	struct waiter **p;
 	bool woken;
 
@@ -299,8 +294,55 @@ void sched_wake_all(struct wait_queue *wq)
 	struct waiter *w = wq->first;
 
 	wq->first = NULL;
-	for (; w; w = w->next)
+	while (w) {
+		struct waiter *next = w->next;
+
+		w->queue = NULL; /* unlinked: the sleeper must not walk wq again */
 		sched_wake(w->task);
+		w = next;
+	}
+}
+
+void sched_link(struct waiter *w, struct wait_queue *wq)
+{
+	struct waiter **p;
+
+	w->next = NULL;
+	w->task = current;
+	w->queue = wq;
+	for (p = &wq->first; *p; p = &(*p)->next)
+		;
+	*p = w;
+}
+
+void sched_unlink(struct waiter *w)
+{
+	if (!w->queue)
+		return; /* woken (and unlinked) already */
+	for (struct waiter **p = &w->queue->first; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	w->queue = NULL;
+}
+
+void sched_event_clear(void)
+{
+	current->event = false;
+}
+
+int sched_event_wait(uint64_t deadline_ns)
+{
+	while (!current->event) {
+		if (current->kill_requested)
+			return -EINTR;
+		if (arch_clock_ns() >= deadline_ns)
+			return -ETIMEDOUT;
+		sched_block(deadline_ns);
+	}
+	return 0;
 }
 
 void sched_kill(struct task *t)
