@@ -10,8 +10,9 @@
  * Every call into the core is non-blocking (VSOCK_DONTWAIT); a blocking
  * socket sleeps here, in file_wait, so that signals interrupt it as
  * Linux's would.  Errors are Linux's: an RST answering a connect is
- * ECONNRESET (virtio_transport_recv_connecting), writing after the peer's
- * shutdown EPIPE with SIGPIPE unless MSG_NOSIGNAL.
+ * ECONNRESET (virtio_transport_recv_connecting); after the peer's
+ * shutdown or RST, writing is EPIPE with SIGPIPE unless MSG_NOSIGNAL, and
+ * reading is the end of the stream (virtio_transport_do_close).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -330,6 +331,8 @@ long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t 
 					     (mflags & VSOCK_MSG_EOR ? MSG_EOR : 0);
 			break;
 		}
+		if (n == -ECONNRESET)
+			n = 0; /* the peer reset it: end of stream, as Linux reads it */
 		if (n != -EAGAIN)
 			break;
 		if (nonblock) {
@@ -347,6 +350,10 @@ long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t 
 
 static long send_failed(struct user_file *f, long err, unsigned flags)
 {
+	/* Linux marks a connection the peer reset as shut both ways
+	 * (virtio_transport_do_close): writing is EPIPE, reading EOF */
+	if (err == -ECONNRESET)
+		err = -EPIPE;
 	if (err == -EPIPE && !(flags & MSG_NOSIGNAL))
 		sig_send_thread(uthread_current(), SIGNAL_PIPE);
 	return err;
