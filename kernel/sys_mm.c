@@ -1,8 +1,11 @@
 /*
  * sys_mm.c -- memory system calls (syscalls.h): brk, mmap (anonymous, and
  * private copies of store files), munmap, mprotect, madvise, mremap.
- * Pages are mapped when asked for (no demand paging), within the
- * session's budget: beyond it, ENOMEM.  Every change of the layout holds
+ * Pages are mapped when asked for, within the session's budget: beyond
+ * it, ENOMEM; except that thread stacks (MAP_STACK) and memory reserved
+ * with PROT_NONE and then opened with mprotect are backed page by page
+ * when first touched (vm_map_lazy), as Linux backs all anonymous memory:
+ * glibc reserves 8 MiB for each thread's stack that way.  Every change of the layout holds
  * the memory's mutex: threads of a process share it.
  *
  * mmap without MAP_FIXED treats the address as a hint, as Linux does: it
@@ -22,6 +25,7 @@
 #define MAP_PRIVATE 0x02
 #define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20
+#define MAP_STACK 0x20000
 #define MAP_FIXED_NOREPLACE 0x100000
 #define MREMAP_MAYMOVE 1
 #define MADV_DONTNEED 4
@@ -135,7 +139,11 @@ long sys_mmap(SYSCALL_ARGS)
 		ret = (long)va;
 		goto out;
 	}
-	if ((err = vm_map_anon(mm->as, va, len, prot_of(a[2])))) {
+	if ((flags & MAP_STACK) && !file)
+		err = vm_map_lazy(mm->as, va, len, prot_of(a[2]));
+	else
+		err = vm_map_anon(mm->as, va, len, prot_of(a[2]));
+	if (err) {
 		ret = err;
 		goto out;
 	}
@@ -162,7 +170,7 @@ long sys_munmap(SYSCALL_ARGS)
 }
 
 /* PROT_NONE unmaps (its pages' contents are lost); a page not mapped in
- * the range is mapped afresh (memory reserved with PROT_NONE). */
+ * the range (memory reserved with PROT_NONE) is backed when touched. */
 long sys_mprotect(SYSCALL_ARGS)
 {
 	struct user_mm *mm = p->mm;
@@ -179,7 +187,7 @@ long sys_mprotect(SYSCALL_ARGS)
 			if (vm_any_mapped(mm->as, va, VM_PAGE))
 				ret = vm_protect(mm->as, va, VM_PAGE, prot_of(a[2])) ? -ENOMEM : 0;
 			else
-				ret = vm_map_anon(mm->as, va, VM_PAGE, prot_of(a[2])) ? -ENOMEM : 0;
+				ret = vm_map_lazy(mm->as, va, VM_PAGE, prot_of(a[2])) ? -ENOMEM : 0;
 		}
 	}
 	umutex_unlock(&mm->lock);

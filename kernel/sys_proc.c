@@ -338,6 +338,8 @@ long sys_execve(SYSCALL_ARGS)
 
 	if ((err = path_resolve(p, -100, a[0], path, sizeof(path))))
 		return err;
+	if (strcmp(path, "/proc/self/exe") == 0) /* busybox runs its applets so */
+		memcpy(path, p->exe, sizeof(path));
 	if ((err = path_lookup(path, &file, &is_dir)))
 		return err;
 	if (is_dir) {

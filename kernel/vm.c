@@ -43,6 +43,27 @@ struct vm_space {
 	uint64_t grow_hi;       /* ... mapped on first touch; grow_hi: lowest page mapped */
 };
 
+/* A page reserved by vm_map_lazy and not yet touched: an invalid entry
+ * (the CPU ignores its other bits on both architectures) carrying a
+ * software tag and the rights the page gets when it is backed. */
+#define LAZY_TAG (1ull << 60)
+#define LAZY_PROT_SHIFT 8
+
+static bool is_lazy(uint64_t e)
+{
+	return !arch_pte_valid(e) && (e & LAZY_TAG);
+}
+
+static uint64_t lazy_entry(unsigned prot)
+{
+	return LAZY_TAG | ((uint64_t)(prot & (VM_READ | VM_WRITE | VM_EXEC)) << LAZY_PROT_SHIFT);
+}
+
+static unsigned lazy_prot(uint64_t e)
+{
+	return (unsigned)(e >> LAZY_PROT_SHIFT) & (VM_READ | VM_WRITE | VM_EXEC);
+}
+
 static struct dma_pool pools[MAX_POOLS]; /* free RAM, one pool per range */
 static unsigned npools;
 static uint64_t kernel_root;             /* the kernel's root table */
@@ -567,6 +588,43 @@ int vm_map_anon(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 	return 0;
 }
 
+/* Mark the empty entry for va as reserved (tables made as needed). */
+static int reserve_page(struct vm_space *as, uint64_t va, uint64_t entry)
+{
+	uint64_t *e, tables = 0;
+	bool on;
+	int err = 0;
+
+	if (!room(as, 3))
+		return -ENOMEM;
+	on = irq_off();
+	e = walk(as->root, va, 0, true, &tables);
+	count(as, (int64_t)tables);
+	if (!e)
+		err = -ENOMEM;
+	else if (*e)
+		err = -EINVAL;
+	else
+		*e = entry;
+	irq_restore(on);
+	return err;
+}
+
+int vm_map_lazy(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
+{
+	if (!user_range(va, len))
+		return -EINVAL;
+	for (uint64_t off = 0; off < len; off += VM_PAGE) {
+		int err = reserve_page(as, va + off, lazy_entry(prot));
+
+		if (err) {
+			vm_unmap(as, va, err == -EINVAL ? off : len);
+			return err;
+		}
+	}
+	return 0;
+}
+
 int vm_map_shared(struct vm_space *as, uint64_t va, uint64_t phys, uint64_t len, unsigned prot)
 {
 	if (!user_range(va, len) || (phys & (VM_PAGE - 1)) || !phys || (prot & VM_WRITE))
@@ -589,8 +647,13 @@ static int clone_tree(struct vm_space *dst, uint64_t t, unsigned level, uint64_t
 		uint64_t e = table(t)[i], at = va + i * LEVEL_BYTES(level);
 		int err;
 
-		if (!arch_pte_valid(e))
+		if (!arch_pte_valid(e)) {
+			/* a reservation stays one in the copy */
+			if (level == 0 && is_lazy(e) && user_range(at, VM_PAGE) &&
+			    (err = reserve_page(dst, at, e)))
+				return err;
 			continue;
+		}
 		if (level > 0 && !arch_pte_is_leaf(e, level)) {
 			if ((err = clone_tree(dst, arch_pte_phys(e), level - 1, at)))
 				return err;
@@ -652,7 +715,9 @@ void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len)
 		bool on = irq_off();
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
 
-		if (e && arch_pte_valid(*e) && user_range(va + off, VM_PAGE)) {
+		if (e && is_lazy(*e) && user_range(va + off, VM_PAGE)) {
+			*e = 0;
+		} else if (e && arch_pte_valid(*e) && user_range(va + off, VM_PAGE)) {
 			drop_leaf(as, *e);
 			*e = 0;
 			arch_tlb_flush_page(va + off);
@@ -685,7 +750,9 @@ int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
 		int err = 0;
 
-		if (e && arch_pte_valid(*e) && user_range(va + off, VM_PAGE)) {
+		if (e && is_lazy(*e) && user_range(va + off, VM_PAGE)) {
+			*e = lazy_entry(prot);
+		} else if (e && arch_pte_valid(*e) && user_range(va + off, VM_PAGE)) {
 			if ((prot & VM_WRITE) && !unshare(as, e, va + off)) {
 				err = -ENOMEM;
 			} else {
@@ -707,10 +774,34 @@ void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi)
 	as->grow_hi = hi;
 }
 
+/* Back a page vm_map_lazy reserved: true when it is (or already was)
+ * backed with rights that include its reserved ones. */
+static bool fill(struct vm_space *as, uint64_t page)
+{
+	bool on = irq_off(), ok = false;
+	uint64_t *e = walk(as->root, page, 0, false, NULL);
+	void *fresh;
+
+	if (e && arch_pte_valid(*e)) {
+		ok = true; /* another thread backed it first */
+	} else if (e && is_lazy(*e) && lazy_prot(*e) && room(as, 1) &&
+		   (fresh = vm_page_alloc(1))) {
+		memset(fresh, 0, VM_PAGE);
+		count(as, 1);
+		*e = arch_pte_leaf((uintptr_t)fresh, lazy_prot(*e) | VM_USER | VM_READ, 0);
+		arch_tlb_flush_page(page);
+		ok = true;
+	}
+	irq_restore(on);
+	return ok;
+}
+
 bool vm_grow(struct vm_space *as, uint64_t addr)
 {
 	uint64_t page = addr & ~(VM_PAGE - 1);
 
+	if (fill(as, page))
+		return true;
 	if (page < as->grow_lo || page >= as->grow_hi)
 		return false;
 	/* a stack grows without gaps: everything down to this page */
@@ -764,7 +855,7 @@ bool vm_any_mapped(struct vm_space *as, uint64_t va, uint64_t len)
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
 		bool on = irq_off();
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
-		bool mapped = e && arch_pte_valid(*e);
+		bool mapped = e && (arch_pte_valid(*e) || is_lazy(*e));
 
 		irq_restore(on);
 		if (mapped)

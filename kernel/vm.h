@@ -80,6 +80,11 @@ uint64_t vm_space_bytes(const struct vm_space *as);
 /* Map fresh zeroed pages over [va, va + len) (page aligned, user range,
  * nothing mapped there yet): 0, -ENOMEM (limit or RAM), -EINVAL. */
 int vm_map_anon(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
+/* Reserve [va, va + len) (page aligned, user range, nothing mapped there
+ * yet) with `prot`: each page is backed by a fresh zeroed page when first
+ * touched (vm_grow), and counted against the limit then, as Linux backs
+ * anonymous memory.  Only the tables are taken now: 0, -ENOMEM, -EINVAL. */
+int vm_map_lazy(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
 /* Map existing read-only pages (a file in the store) at [va, va + len):
  * shared, never freed with the mapping, not counted against the limit;
  * one made writable (vm_protect, a copy into it) becomes a private copy. */
@@ -91,14 +96,15 @@ void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len);
 int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
 /* Is every page of [va, va + len) mapped for user access (and writable)? */
 bool vm_user_ok(struct vm_space *as, uint64_t va, uint64_t len, bool write);
-/* Is any page of [va, va + len) mapped? */
+/* Is any page of [va, va + len) mapped (or reserved by vm_map_lazy)? */
 bool vm_any_mapped(struct vm_space *as, uint64_t va, uint64_t len);
 
 /* A stack's reserve [lo, hi): pages below hi are mapped when first
  * touched (a page fault, or a copy below), down to lo, within the limit. */
 void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi);
-/* Map the reserve down to `addr`'s page: true, or false (not in the
- * reserve, or over the limit). */
+/* A fault at `addr`: back its page when vm_map_lazy reserved it, or map
+ * the stack's reserve down to its page: true, or false (neither, or over
+ * the limit). */
 bool vm_grow(struct vm_space *as, uint64_t addr);
 
 /* Copies between the kernel and user memory of `as`, through the page

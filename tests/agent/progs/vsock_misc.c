@@ -49,18 +49,9 @@ static int err_of(int ret)
 	return ret < 0 ? errno : 0;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static int errors(void)
 {
 	struct sockaddr_vm a;
-	struct timespec t0;
 	socklen_t len;
 	unsigned cid = 0;
 	uint64_t size;
@@ -113,12 +104,19 @@ static int errors(void)
 	printf("rcvlowat=%d\n", err_of(setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v))));
 	close(fd);
 
-	/* connect to a port nobody listens on: Linux's error, at once */
+	/* connect to a port nobody listens on: Linux's error, from the RST
+	 * that answers it; with an hour's connect timeout, a missing answer
+	 * would leave the test waiting instead */
 	fd = vsock(SOCK_STREAM);
+	{
+		struct timeval hour = { .tv_sec = 3600 };
+
+		printf("connect_timeout_set=%d\n",
+		       err_of(setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
+					 &hour, sizeof(hour))));
+	}
 	a = vm_addr(VMADDR_CID_HOST, NOLISTEN_PORT);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	v = err_of(connect(fd, (struct sockaddr *)&a, sizeof(a)));
-	printf("connect_nolistener=%d fast=%d\n", v, ms_since(&t0) < 1000);
+	printf("connect_nolistener=%d\n", err_of(connect(fd, (struct sockaddr *)&a, sizeof(a))));
 	close(fd);
 
 	/* the same without blocking: EINPROGRESS, then poll and SO_ERROR */
