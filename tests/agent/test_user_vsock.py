@@ -3,6 +3,7 @@ on both architectures: static C programs built here (an epoll echo server,
 checks of Linux's errors and of poll/select readiness) serve and dial
 through the real backend; the host side connects through the backend's
 hybrid socket (CONNECT PORT) or listens at <uds>_PORT."""
+import errno
 import os
 import re
 import shutil
@@ -22,15 +23,23 @@ import test_user_programs as up
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.vm import Vm  # noqa: E402
 from backend.backend_lib import Daemon, HostListener, hybrid_connect  # noqa: E402
+from backend import backend_lib as lib  # noqa: E402
 from conftest import connect_agent  # noqa: E402
 
 A = up.A
 PROGS = up.PROGS
 
 
+PEER = os.path.join(os.path.dirname(up.HERE), "backend", "guest", "vsockpeer.c")
+MIB = 1 << 20
+
+
 def programs(arch, d):
-    return {name: up.build(arch, f"{name}.c", os.path.join(d, f"{name}-{arch}"), "-static")
-            for name in ("vsock_echo", "vsock_misc")}
+    files = {name: up.build(arch, f"{name}.c", os.path.join(d, f"{name}-{arch}"), "-static")
+             for name in ("vsock_echo", "vsock_misc")}
+    # the Linux test guest's peer, the same source unmodified
+    files["vsockpeer"] = up.build(arch, PEER, os.path.join(d, f"vsockpeer-{arch}"), "-static")
+    return files
 
 
 @pytest.fixture(scope="module", params=["x86_64", "aarch64"])
@@ -252,3 +261,83 @@ def test_client_to_the_host_and_sockets_closed_at_kill(c, vm):
     finally:
         lst.close()
     assert lst.results == [1000000]
+
+
+@pytest.fixture
+def peer(c, vm):
+    """The Linux guest's vsockpeer serving port 5300 (and SEQPACKET 5301),
+    one child process per connection."""
+    up.create(c, "peer", ["/bin/vsockpeer", "serve", "5300"])
+    wait_for_output(c, "peer", b"VSOCKPEER READY")
+    yield 5300
+    up.signal(c, "peer", 9)
+    assert up.wait(c, "peer") == 137
+    up.remove(c, "peer")
+
+
+def command(vm, port, line):
+    s = hybrid_connect(vm.uds, port)
+    s.sendall(line.encode() + b"\n")
+    return s
+
+
+def test_linux_peer_program_takes_16_mib_from_the_host(c, vm, peer):
+    data = os.urandom(16 * MIB)
+    s = command(vm, peer, "sink")
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    answer = lib.read_all(s).split()
+    s.close()
+    assert answer[:3] == [b"OK", str(len(data)).encode(), str(lib.crc(data)).encode()], answer
+
+
+def test_linux_peer_program_dials_the_host_16_mib_each_way(c, vm, peer):
+    received = {}
+
+    def sink(conn):
+        received["data"] = lib.read_all(conn)
+        conn.sendall(b"thanks")  # after the image's half-close
+        return True
+
+    data = os.urandom(16 * MIB)
+
+    def source(conn):
+        conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        return lib.read_all(conn)
+
+    one, two = HostListener(vm.uds, 6200, sink), HostListener(vm.uds, 6201, source)
+    try:
+        ctl = command(vm, peer, f"dial 2 6200 source {16 * MIB} 7")
+        err, sent, sent_crc, got, got_crc = lib.result(ctl)
+        ctl.close()
+        # the image as the client again, the host's bytes coming in
+        ctl = command(vm, peer, "dial 2 6201 sink")
+        err2, sent2, sent_crc2, got2, got_crc2 = lib.result(ctl)
+        ctl.close()
+    finally:
+        one.close()
+        two.close()
+    assert (err, sent, got, got_crc) == (0, 16 * MIB, 6, lib.crc(b"thanks"))
+    assert lib.crc(received["data"]) == sent_crc and len(received["data"]) == sent
+    assert (err2, sent2, got2, got_crc2) == (0, 0, 16 * MIB, lib.crc(data))
+    assert not one.errors and not two.errors and two.results == [b""]
+    # nobody listening: the error Linux's guest gets (test_backend_linux)
+    ctl = command(vm, peer, "dial 2 6999 none")
+    assert lib.result(ctl)[0] == errno.ECONNRESET
+    ctl.close()
+
+
+def test_forking_server_serves_50_concurrent_connections(c, vm, peer):
+    conns = [command(vm, peer, "echo") for _ in range(50)]
+    sent = [os.urandom(1000 + 311 * i) for i in range(50)]
+    for s, d in zip(conns, sent):  # all 50 children alive at once
+        s.sendall(d)
+    for s, d in zip(conns, sent):
+        s.shutdown(socket.SHUT_WR)
+        assert lib.read_all(s) == d
+        s.close()
+    # the children are gone (SIGCHLD ignored: no zombies) and the server
+    # still serves
+    more = b"once more\n" * 10
+    assert echo_one(vm.uds, peer, b"echo\n" + more, chunk=7) == more
