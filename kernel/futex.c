@@ -82,6 +82,10 @@ long futex_wait(struct user_mm *mm, uint64_t uaddr, uint32_t val, uint32_t bitse
 		if (err == -ETIMEDOUT)
 			break;
 		err = 0;
+		/* a wake that was not ours: a signal for the process that another
+		 * thread took, say; sleep again (the checks above run with the
+		 * lock held, so nothing is missed) */
+		sched_event_clear();
 	}
 	if (!w.woken)
 		unlink_waiter(&w);
