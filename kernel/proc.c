@@ -350,6 +350,8 @@ int uthread_run(struct user_thread *t)
 	snprintf(name, sizeof(name), "user-%d.%d", p->pid, t->tid);
 	on = ulock();
 	t->task = task_create(name, thread_main, t, UPROC_KSTACK);
+	if (t->task)
+		t->task->ends_itself = true; /* (before it first runs: the lock is held) */
 	if (t->task && (p->exiting || p->session->killing))
 		sched_kill(t->task);
 	if (!t->task) {

@@ -210,9 +210,11 @@ static void schedule(bool preempted)
 	/* A task asked to die ends here if it was interrupted (so it holds
 	 * no lock: the lock keeps interrupts off) and is not a system task.
 	 * A user process ends itself when killed (kernel/user.c), on its way
-	 * back to user mode, so that its address space is freed. */
+	 * back to user mode, so that its address space is freed; its thread's
+	 * task (ends_itself) also before it enters user mode and after it
+	 * left, so that it always leaves its process. */
 	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE &&
-	    !prev->user && prev != &boot_task && prev != idle_task && prev != reaper_task) {
+	    !prev->user && !prev->ends_itself && prev != &boot_task && prev != idle_task && prev != reaper_task) {
 		prev->state = TASK_DEAD;
 		prev->killed = true;
 	}

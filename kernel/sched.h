@@ -48,6 +48,8 @@ struct task {
 	uint64_t run_ns;           /* CPU time used */
 	bool kill_requested;       /* end it at the next safe point */
 	bool killed;               /* DEAD because it was killed, not returned */
+	bool ends_itself;          /* killed, it runs to its own end (a user
+				    * thread: it must leave its process) */
 	void (*exit_fn)(void *arg, bool killed); /* called by the reaper */
 	void *exit_arg;            /* its argument */
 	/* A task running a user process (kernel/user.c): */
