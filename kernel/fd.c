@@ -557,11 +557,15 @@ int file_wait(struct user_file *f, unsigned events, uint64_t deadline_ns)
 	for (;;) {
 		uwait_begin(&w);
 		uwait_add(&w, file_wait_queue(f));
-		if (file_poll(f) & (events | UPOLLERR | UPOLLHUP))
+		if (file_poll(f) & (events | UPOLLERR | UPOLLHUP)) {
+			err = 0; /* ready, signal or not: the bytes first, as Linux */
+			break;
+		}
+		if (err)
 			break;
 		err = uwait_sleep(&w, deadline_ns);
 		uwait_end(&w);
-		if (err)
+		if (err && err != -EINTR)
 			break;
 	}
 	uwait_done(&w);

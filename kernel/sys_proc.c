@@ -439,11 +439,15 @@ static struct user_proc *find_zombie(struct user_proc *p, int64_t pid, bool *any
 }
 
 /* Until a matching child is a zombie: it (reaped unless nowait), or NULL
- * with *err (ECHILD, EINTR, 0 for WNOHANG). */
+ * with *err (ECHILD, EINTR, 0 for WNOHANG).  Woken by a signal, it looks
+ * once more before EINTR, as Linux's do_wait does: the SIGCHLD that a
+ * child's exit raises must not hide that child from a handler-owning
+ * parent without SA_RESTART. */
 static long wait_child(struct user_proc *p, int64_t pid, uint64_t options, int *cpid,
 		       int *status, uint64_t *run_ns)
 {
 	struct uwait w;
+	bool interrupted = false;
 	long err = 0;
 
 	uwait_init(&w);
@@ -474,10 +478,13 @@ static long wait_child(struct user_proc *p, int64_t pid, uint64_t options, int *
 			err = 0;
 			break;
 		}
+		if (interrupted) {
+			err = -EINTR;
+			break;
+		}
 		err = uwait_sleep(&w, UINT64_MAX);
 		uwait_end(&w);
-		if (err == -EINTR)
-			break;
+		interrupted = err == -EINTR;
 	}
 	uwait_done(&w);
 	return err;

@@ -23,6 +23,7 @@ from conftest import connect_agent  # noqa: E402
 def programs(arch, d):
     files = {"threads": up.build(arch, "threads.c", os.path.join(d, f"threads-{arch}"),
                                  "-static", "-pthread"),
+             "procs": up.build(arch, "procs.c", os.path.join(d, f"procs-{arch}"), "-static"),
              "busybox": up.BUSYBOX[arch]}
     if arch == "x86_64":  # Debian packages musl for the host architecture only
         files["threads-musl"] = os.path.join(d, "threads-musl")
@@ -105,6 +106,35 @@ def test_killing_the_container_ends_every_thread(c, vm):
     # the spinning threads are gone: a program after them runs as usual
     out, _, status = up.run(c, "thr-after", ["/bin/threads", "turns"])
     assert status == 0 and fields(out)["total_ok"] == "1"
+
+
+def test_fork_exec_wait_groups_sessions_kill_and_sigchld(c, vm):
+    out, err, status = up.run(c, "procs", ["/bin/procs", "all"])
+    assert status == 0, (out, err)
+    assert fields(out) == {
+        "init_pid": "1", "fork_wait": "1", "fork_status": "46", "parent_copy": "5",
+        "exec_arg": "hello-arg", "exec_env": "42", "exec_ppid_ok": "1",
+        "waitid": "0", "waitid_pid": "1", "waitid_code": "1", "waitid_status": "7",
+        "sigchld": "1", "setpgid": "1", "setsid": "1", "getsid_init": "1",
+        "kill": "0", "killed_by": "15", "kill_gone": "1", "wait_none": "1",
+        "pipe_exec": "through-the-pipe", "pipe_status": "0"}, out.decode()
+
+
+def test_killing_the_container_ends_every_process(c, vm):
+    up.create(c, "tree", ["/bin/procs", "tree"])
+    out = b""
+    while b"TREE" not in out:
+        r = c.call(up.A, "ReadStdout", up.agent_pb2.ReadStreamRequest(
+            container_id="tree", exec_id="tree", len=4096), up.agent_pb2.ReadStreamResponse)
+        assert r.data, out
+        out += r.data
+    up.signal(c, "tree", 9)
+    assert up.wait(c, "tree") == 137
+    up.remove(c, "tree")
+    up.healthy(c)
+    # the container's pid space went with it: the next one starts at 1 again
+    out, _, status = up.run(c, "procs-after", ["/bin/procs", "all"])
+    assert status == 0 and fields(out)["init_pid"] == "1"
 
 
 def sh(c, cid, script, stdin=b""):
