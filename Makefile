@@ -271,7 +271,8 @@ $(eval $(call unit_test,test_vsock_seqpacket,$(VSOCK_HOST_SRCS)))
 $(eval $(call unit_test,test_virtqueue,drivers/virtio_pci/virtqueue.c kernel/pool.c))
 # the virtio-vsock driver on a fake transport; allocations fail on demand
 VIRTIO_VSOCK_TEST_SRCS := drivers/virtio_vsock/virtio_vsock.c drivers/virtio_pci/virtio.c \
-	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c
+	drivers/virtio_pci/virtqueue.c kernel/pool.c tests/unit/host_platform.c \
+	tests/unit/fake_virtio.c
 VIRTIO_VSOCK_TEST_WRAP := -Wl,--wrap=calloc,--wrap=malloc,--wrap=free,--wrap=pool_alloc
 $(eval $(call unit_test,test_virtio_vsock,$(VIRTIO_VSOCK_TEST_SRCS),$(VIRTIO_VSOCK_TEST_WRAP)))
 
@@ -281,6 +282,7 @@ $(eval $(call unit_test,test_agent_methods,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_ttrpc,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_catalogue,$(AGENT_HOST_SRCS)))
 $(eval $(call unit_test,test_agent_log,$(AGENT_HOST_SRCS)))
+$(eval $(call unit_test,test_agent_hostile,$(AGENT_HOST_SRCS)))
 
 # libFuzzer targets (tests/fuzz/NAME.c plus the sources it drives), built
 # with Debian's clang; `make fuzz` runs each for FUZZ_SECONDS, `make test`
@@ -297,7 +299,18 @@ $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_support.c $(2) | $(PROTO_S
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^)
 endef
 $(eval $(call fuzz_target,fuzz_acpi,kernel/acpi.c))
+$(eval $(call fuzz_target,fuzz_options,kernel/config.c agent/options.c))
+$(eval $(call fuzz_target,fuzz_vsock_core,$(VSOCK_SRCS) tests/fuzz/fuzz_platform.c))
+# The agent on the deterministic fuzz platform (coroutine tasks, virtual time)
+FUZZ_AGENT_SRCS := $(AGENT_SRCS) $(PROTO_SRCS) $(NANOPB_SRCS) $(VSOCK_SRCS) \
+	vsock/loopback.c kernel/config.c kernel/store.c tests/fuzz/fuzz_platform.c tests/fuzz/fuzz_agent.c
+$(eval $(call fuzz_target,fuzz_ttrpc,$(FUZZ_AGENT_SRCS)))
+$(eval $(call fuzz_target,fuzz_agent_sequences,$(FUZZ_AGENT_SRCS)))
 $(eval $(call fuzz_target,fuzz_elf,kernel/elf.c))
+# the driver against a hostile device (tests/unit/fake_virtio.c) on the fuzz platform
+$(eval $(call fuzz_target,fuzz_virtio_vsock,drivers/virtio_vsock/virtio_vsock.c \
+	drivers/virtio_pci/virtio.c drivers/virtio_pci/virtqueue.c kernel/pool.c \
+	tests/unit/fake_virtio.c tests/fuzz/fuzz_platform.c))
 
 -include host/host.mk
 -include host/agentctl/agentctl.mk

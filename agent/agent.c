@@ -29,6 +29,7 @@
 
 #define AGENT_STACK (64 << 10)           /* the agent task's stack */
 #define POWER_OFF_DELAY_NS 200000000ull  /* let the last answer and logs leave */
+#define FLUSH_ROUNDS 4                   /* parked reads answered again after room freed */
 
 struct agent {
 	struct agent_options opts;   /* as started */
@@ -40,6 +41,7 @@ struct agent {
 	struct ttrpc_server ttrpc;   /* listener and connections */
 	struct vsock_pollfd *fds;    /* poll set: listener, connections, log */
 	struct platform_task *task;  /* the agent task */
+	bool again;                  /* work left from the last step: do not sleep */
 	int stop;                    /* agent_stop was called (atomic) */
 	bool task_over;              /* the agent task has ended (platform lock) */
 	struct wait_queue over_wq;   /* agent_stop waits here for it */
@@ -69,6 +71,11 @@ static void stats_publish(struct agent *agent)
 	st.tasks = 1 + agent->procs.ntasks;
 	st.conns = agent->ttrpc.nconns;
 	st.parked = agent->service.nparked;
+	st.parked_bytes = agent->service.parked_bytes;
+	st.queued_bytes = agent->ttrpc.out_bytes;
+	st.queued_peak = agent->ttrpc.out_peak;
+	st.rx_bytes = agent->ttrpc.rx_bytes;
+	st.rx_peak = agent->ttrpc.rx_peak;
 	st.requests = agent->ttrpc.requests;
 	st.denied = agent->ttrpc.denied;
 	st.bad_frames = agent->ttrpc.bad_frames;
@@ -76,6 +83,7 @@ static void stats_publish(struct agent *agent)
 	st.log_acked = agent->log.acked;
 	st.log_dropped = agent->log.dropped;
 	st.log_connects = agent->log.connects;
+	st.log_ack_requests = agent->log.ack_requests;
 	if (memcmp(&st, &agent->stats, sizeof(st)) == 0)
 		return;
 	/* One writer: plain loads and stores do (no read-modify-write, which
@@ -114,6 +122,10 @@ static void agent_step(struct agent *agent)
 	uint64_t deadline = earlier(service_next_deadline(&agent->service),
 				    log_stream_deadline(&agent->log, now));
 
+	if (agent->again)
+		deadline = 0;
+	agent->again = false;
+
 	log_fd->sock = log_stream_pollfd(&agent->log, &log_fd->events);
 	log_fd->revents = 0;
 	vsock_poll_wakeup(agent->fds, n, deadline, &agent->wakeup);
@@ -125,7 +137,13 @@ static void agent_step(struct agent *agent)
 	service_poll(&agent->service, now);                /* parked calls: events, deadlines */
 	stats_publish(agent);                              /* before the answers leave */
 	log_stream_flush(&agent->log, now);                /* records out */
-	ttrpc_flush(&agent->ttrpc);                        /* answers out */
+	for (unsigned round = 0; ttrpc_flush(&agent->ttrpc); round++) { /* answers out */
+		if (round == FLUSH_ROUNDS) {
+			agent->again = true;
+			break;
+		}
+		service_poll(&agent->service, now);        /* reads that waited for room */
+	}
 	stats_publish(agent);
 	if (agent->ttrpc.power_off_due && agent->opts.power_off) {
 		platform_sleep_ns(POWER_OFF_DELAY_NS);

@@ -60,6 +60,11 @@ struct agent_stats {
 	unsigned tasks;           /* agent-owned tasks alive (the agent task, programs) */
 	unsigned conns;           /* ttRPC connections now */
 	unsigned parked;          /* requests waiting for an event */
+	size_t parked_bytes;      /* stdin bytes parked WriteStdin calls hold */
+	size_t queued_bytes;      /* answers waiting for their peers (with bookkeeping) */
+	size_t queued_peak;       /* the most queued_bytes has been */
+	size_t rx_bytes;          /* buffers of requests being received */
+	size_t rx_peak;           /* the most rx_bytes has been */
 	uint64_t requests;        /* requests answered */
 	uint64_t denied;          /* refused by policy */
 	uint64_t bad_frames;      /* oversized, malformed or unexpected frames */
@@ -67,6 +72,7 @@ struct agent_stats {
 	uint64_t log_acked;       /* highest seq the host acknowledged */
 	uint64_t log_dropped;     /* records overwritten before acknowledged */
 	uint64_t log_connects;    /* successful log connections */
+	uint64_t log_ack_requests; /* {"ack_request":N} lines sent */
 };
 
 /* As of the agent task's last step (any task may call it). */

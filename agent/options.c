@@ -27,6 +27,7 @@ void agent_options_defaults(struct agent_options *opts)
 	opts->stack_bytes = 32 << 10;
 	opts->pipe_bytes = 32 << 10;
 	opts->max_frame = 4 << 20;
+	opts->rx_budget = opts->max_frame + (1 << 20);
 	opts->log_ring = 1024;
 	opts->log_grace_ns = 10000000000ull;
 	opts->log_backoff_max_ns = 1000000000ull;
@@ -92,13 +93,17 @@ static void format_methods(const void *base, char *buf, size_t len)
 	snprintf(buf, len, "%s", opts->allowed_methods[0] ? opts->allowed_methods : "all");
 }
 
-/* agent.boot_id: goes into JSON strings as it is, so no quote or backslash. */
+/* agent.boot_id: goes into every log record, so printable ASCII without
+ * a quote or backslash (nothing for JSON to escape). */
 static int parse_boot_id(void *base, const char *value)
 {
 	struct agent_options *opts = base;
 
 	if (strlen(value) >= sizeof(opts->boot_id) || strpbrk(value, "\"\\"))
 		return -EINVAL;
+	for (const char *p = value; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return -EINVAL;
 	strcpy(opts->boot_id, value);
 	return 0;
 }
@@ -121,6 +126,7 @@ static const struct option_desc agent_option_descs[] = {
 	OPTION_UINT("agent.stack_kib", OPTS, stack_bytes, 8, 1024, 1024),
 	OPTION_UINT("agent.pipe_kib", OPTS, pipe_bytes, 1, 1024, 1024),
 	OPTION_UINT("agent.log_ring", OPTS, log_ring, 16, 65536, 1),
+	OPTION_UINT("agent.log_grace", OPTS, log_grace_ns, 0, 3600000, 1000000), /* ms */
 	OPTION_CUSTOM("agent.boot_id", parse_boot_id, format_boot_id),
 };
 #undef OPTS

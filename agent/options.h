@@ -37,8 +37,10 @@ struct agent_options {
 	size_t stack_bytes;         /* each program task's stack (32 KiB) */
 	size_t pipe_bytes;          /* each stdin/stdout/stderr pipe (32 KiB) */
 	size_t max_frame;           /* largest ttRPC frame accepted (4 MiB) */
+	size_t rx_budget;           /* frames being received hold at most this beyond
+				       4 KiB each, all connections (max_frame + 1 MiB) */
 	unsigned log_ring;          /* log records kept until acknowledged (1024) */
-	uint64_t log_grace_ns;      /* output waits this long for a lost listener (10 s) */
+	uint64_t log_grace_ns;      /* output waits at most this long for the log listener (10 s) */
 	uint64_t log_backoff_max_ns; /* reconnect backoff ceiling (1 s) */
 	char boot_id[AGENT_BOOT_ID_MAX]; /* names this boot in every log record */
 	const char *arch;           /* for sysinfo / GetGuestDetails ("unknown") */
@@ -56,7 +58,7 @@ struct agent_options {
  * (comma-separated, "any" for every peer), agent.allowed_methods
  * (comma-separated method names, "all"), agent.max_containers,
  * agent.max_procs, agent.stack_kib, agent.pipe_kib, agent.log_ring,
- * agent.boot_id.
+ * agent.log_grace (milliseconds), agent.boot_id.
  */
 extern const struct option_table agent_option_table;
 

@@ -397,11 +397,12 @@ void process_kill_all(struct process_table *table)
 
 /* ---- output into the log ---- */
 
+/* The line so far as records: one, or more when its escaped form is long. */
 static void flush_line(struct process *proc, struct output *o)
 {
-	if (o->line_len)
-		log_record(proc->ctr->table->log, "info", "container", proc->ctr->id, o->stream,
-			   o->line, o->line_len);
+	for (size_t done = 0; done < o->line_len;)
+		done += log_record(proc->ctr->table->log, "info", "container", proc->ctr->id,
+				   o->stream, o->line + done, o->line_len - done);
 	o->line_len = 0;
 }
 

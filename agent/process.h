@@ -32,6 +32,7 @@
 #include "vsock/socket.h"
 
 #define AGENT_ID_MAX 128     /* container / exec id, with NUL (agent.options) */
+_Static_assert(AGENT_ID_MAX - 1 <= LOG_FIELD_CONTAINER_ID, "ids fit a log record's trailer");
 
 enum proc_state { PROC_CREATED, PROC_RUNNING, PROC_EXITED };
 

@@ -95,7 +95,9 @@ static bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg
 static void park_free(struct service *svc, struct park *park)
 {
 	park->peer->parked--;
+	park->peer->parked_bytes -= park->data_len;
 	svc->nparked--;
+	svc->parked_bytes -= park->data_len;
 	free(park->data);
 	free(park);
 }
@@ -133,7 +135,7 @@ static bool park_try(struct service *svc, struct park *park)
 		return true;
 	case PARK_READ_OUT:
 	case PARK_READ_ERR:
-		if (!process_output_ready(proc, park->kind == PARK_READ_ERR))
+		if (park->peer->congested || !process_output_ready(proc, park->kind == PARK_READ_ERR))
 			return false;
 		reply_read(svc, park, park->kind == PARK_READ_ERR);
 		return true;
@@ -163,6 +165,17 @@ static bool park_try(struct service *svc, struct park *park)
 	return false;
 }
 
+/* Take the park at *link out of the list. */
+static struct park *park_unlink(struct service *svc, struct park **link)
+{
+	struct park *park = *link;
+
+	*link = park->next;
+	if (svc->parks_tail == &park->next)
+		svc->parks_tail = link;
+	return park;
+}
+
 /* Drop the parks of `peer` or `ctr`, answering them with code/message
  * (peer NULL) or not at all (a peer that is gone). */
 static void parks_cancel(struct service *svc, struct service_peer *peer, struct container *ctr,
@@ -175,7 +188,7 @@ static void parks_cancel(struct service *svc, struct service_peer *peer, struct 
 			link = &park->next;
 			continue;
 		}
-		*link = park->next;
+		park_unlink(svc, link);
 		if (park->kind == PARK_REMOVE)
 			park->ctr->removing = false;
 		if (!peer)
@@ -214,7 +227,7 @@ again:
 		struct park *park = *link;
 
 		if (park_try(svc, park)) {
-			*link = park->next;
+			park_unlink(svc, link);
 			if (park->kind == PARK_REMOVE) {
 				struct container *ctr = park->ctr;
 
@@ -224,7 +237,7 @@ again:
 			}
 			park_free(svc, park);
 		} else if (park_expire(svc, park, now)) {
-			*link = park->next;
+			park_unlink(svc, link);
 			park_free(svc, park);
 		} else {
 			link = &park->next;
@@ -247,8 +260,9 @@ void service_peer_gone(struct service *svc, struct service_peer *peer)
 	parks_cancel(svc, peer, NULL, GRPC_CANCELLED, NULL);
 }
 
-/* Park a call on `proc` / `ctr`; answers RESOURCE_EXHAUSTED itself. */
-static void park_call(struct call *call, enum park_kind kind, struct container *ctr,
+/* Park a call on `proc` / `ctr`: true, or false when it could not be
+ * parked (then it has answered RESOURCE_EXHAUSTED and freed `data`). */
+static bool park_call(struct call *call, enum park_kind kind, struct container *ctr,
 		      struct process *proc, uint32_t len, uint8_t *data, size_t data_len)
 {
 	struct service *svc = call->service;
@@ -260,16 +274,21 @@ static void park_call(struct call *call, enum park_kind kind, struct container *
 		free(data);
 		call_error(call, GRPC_RESOURCE_EXHAUSTED,
 			   "too many requests waiting on this connection (agent.max_inflight)");
-		return;
+		return false;
 	}
-	*park = (struct park){ .next = svc->parks, .peer = call->peer,
+	*park = (struct park){ .next = NULL, .peer = call->peer,
 			       .stream_id = call->stream_id, .kind = kind, .ctr = ctr,
 			       .proc = proc, .len = len, .data = data, .data_len = data_len,
 			       .deadline_ns = call->deadline_ns };
-	svc->parks = park;
+	/* oldest first: reads of one stream get its bytes in the order they were asked */
+	*svc->parks_tail = park;
+	svc->parks_tail = &park->next;
 	svc->nparked++;
+	svc->parked_bytes += data_len;
 	call->peer->parked++;
+	call->peer->parked_bytes += data_len;
 	call->answered = true;
+	return true;
 }
 
 /* ---- lookups with messages ---- */
@@ -669,6 +688,12 @@ static void write_stdin(struct call *call)
 		call_reply(call, grpc_WriteStreamResponse_fields, &resp);
 	} else if (park_try(call->service, &probe)) {
 		call->answered = true;
+	} else if (call->peer->parked_bytes + req->data.size > SERVICE_PEER_PARKED_MAX ||
+		   call->service->parked_bytes + req->data.size > SERVICE_PARKED_MAX) {
+		call_error(call, GRPC_RESOURCE_EXHAUSTED, "stdin is full and %zu bytes already wait "
+			   "for it on this connection (%zu in all; at most %u and %u): wait for the "
+			   "answers to earlier WriteStdin calls", call->peer->parked_bytes,
+			   call->service->parked_bytes, SERVICE_PEER_PARKED_MAX, SERVICE_PARKED_MAX);
 	} else if ((copy = malloc(req->data.size)) != NULL) {
 		memcpy(copy, req->data.bytes, req->data.size);
 		park_call(call, PARK_WRITE_IN, proc->ctr, proc, 0, copy, req->data.size);
@@ -714,15 +739,18 @@ static void remove_container(struct call *call)
 		reply_empty(call);
 		return;
 	}
-	/* Kata: RemoveContainer kills what still runs and waits for it. */
-	ctr->removing = true;
+	/* Kata: RemoveContainer kills what still runs and waits for it.  The
+	 * wait is parked first: if that fails (every park slot of this
+	 * connection in use) nothing has changed and a later remove works. */
 	if (req.timeout) {
 		uint64_t limit = platform_now_ns() + (uint64_t)req.timeout * 1000000000ull;
 
 		if (limit < call->deadline_ns)
 			call->deadline_ns = limit;
 	}
-	park_call(call, PARK_REMOVE, ctr, NULL, 0, NULL, 0);
+	if (!park_call(call, PARK_REMOVE, ctr, NULL, 0, NULL, 0))
+		return;
+	ctr->removing = true;
 	for (struct process *p = ctr->procs; p; p = p->next)
 		process_signal(p, SIGNAL_KILL);
 }
@@ -913,14 +941,11 @@ void service_init(struct service *svc, const struct agent_options *opts,
 	svc->log = log;
 	svc->respond = respond_fn;
 	svc->respond_ctx = respond_ctx;
+	svc->parks_tail = &svc->parks;
 }
 
 void service_free(struct service *svc)
 {
-	while (svc->parks) {
-		struct park *park = svc->parks;
-
-		svc->parks = park->next;
-		park_free(svc, park);
-	}
+	while (svc->parks)
+		park_free(svc, park_unlink(svc, &svc->parks));
 }

@@ -9,6 +9,12 @@
  * the `respond` function the transport gave service_init().  Owned by the
  * agent task, like everything it calls.
  *
+ * Nothing here yields, and no handler keeps a pointer to a container or
+ * process past its return: what it must come back to is a park, and the
+ * parks of a container are answered and freed when it is removed.  So one
+ * connection's call cannot find its container freed under it by another's
+ * RemoveContainer (issue 12, hole 8).
+ *
  * Typical usage (ttrpc.c, agent.c):
  *	service_init(&svc, &opts, &table, &log, conn_respond, server);
  *	struct call call = { .service = &svc, .peer = &conn->peer, .stream_id = 1,
@@ -47,9 +53,20 @@ enum grpc_code {
 	GRPC_UNAVAILABLE = 14,
 };
 
+/*
+ * Stdin that parked WriteStdin calls hold (copies of their data): at most
+ * this much per connection and in all; a write that would go over is
+ * answered RESOURCE_EXHAUSTED (issue 12, hole 10).
+ */
+#define SERVICE_PEER_PARKED_MAX (128u << 10)
+#define SERVICE_PARKED_MAX (1u << 20)
+
 /* Who called, as the service sees it: one per transport connection. */
 struct service_peer {
 	unsigned parked;             /* its calls waiting for an event */
+	size_t parked_bytes;         /* stdin its parked WriteStdin calls hold */
+	bool congested;              /* set by the transport: its answers are not being
+					taken, so parked reads wait (their answers are big) */
 };
 
 /*
@@ -69,8 +86,10 @@ struct service {
 	struct log_stream *log;      /* agent records */
 	service_respond_fn *respond; /* answers go out here */
 	void *respond_ctx;           /* its context */
-	struct park *parks;          /* calls waiting for events */
+	struct park *parks;          /* calls waiting for events, oldest first */
+	struct park **parks_tail;    /* where the next one is linked */
 	unsigned nparked;            /* how many */
+	size_t parked_bytes;         /* stdin all parked WriteStdin calls hold */
 	bool sandbox_created;        /* CreateSandbox ran */
 	char sandbox_id[AGENT_ID_MAX]; /* its id */
 };

@@ -12,7 +12,8 @@
  *		...vsock_poll(fds, n, ...)...
  *		ttrpc_serve(&srv, fds);                 // accept, read, dispatch
  *		...
- *		ttrpc_flush(&srv);                      // answers out
+ *		while (ttrpc_flush(&srv))               // answers out; true: room freed,
+ *			service_poll(&svc, now);        //   parked reads may answer now
  *	}
  *	ttrpc_server_close(&srv);
  */
@@ -42,7 +43,8 @@ struct conn {
 	/* the frame being received */
 	uint8_t hdr[TTRPC_FRAME_HEADER]; /* its header */
 	size_t hdr_got;              /* bytes of it so far */
-	uint8_t *frame;              /* its payload (NULL while skipping) */
+	uint8_t *frame;              /* its payload so far (NULL: none yet, or skipping) */
+	size_t frame_cap;            /* frame's size: grows as the payload arrives */
 	uint32_t frame_len;          /* payload length from the header */
 	size_t frame_got;            /* payload bytes so far */
 	size_t skip;                 /* bytes of a refused frame still to discard */
@@ -50,7 +52,7 @@ struct conn {
 	/* answers on their way out */
 	struct out_frame *out_head, *out_tail; /* queue, oldest first */
 	size_t out_sent;             /* bytes of out_head already sent */
-	size_t out_bytes;            /* bytes queued */
+	size_t out_bytes;            /* bytes queued (each answer counted with OUT_FRAME_COST) */
 	bool closing;                /* no more requests: send what is queued, then close */
 };
 
@@ -62,9 +64,15 @@ struct ttrpc_server {
 	struct vsock_sock *listener; /* the ttRPC port */
 	struct conn *conns;          /* open connections */
 	unsigned nconns;             /* how many */
+	size_t out_bytes;            /* answer bytes queued, all connections (as conn->out_bytes) */
+	size_t out_peak;             /* the most out_bytes has been */
+	size_t rx_bytes;             /* payload buffers of frames being received, all connections */
+	size_t rx_peak;              /* the most rx_bytes has been */
+	size_t rx_over;              /* of rx_bytes, beyond each buffer's first 4 KiB */
 	uint64_t requests;           /* answers queued */
 	uint64_t denied;             /* refused by policy */
 	uint64_t bad_frames;         /* oversized, malformed or unexpected frames */
+	struct log_limit peer_log;   /* what peers make us log, rate-limited */
 	bool power_off_due;          /* a DestroySandbox answer has left: power off */
 };
 
@@ -77,8 +85,12 @@ void ttrpc_server_close(struct ttrpc_server *srv);
 size_t ttrpc_poll_set(struct ttrpc_server *srv, struct vsock_pollfd *fds);
 /* After the poll, with the same fds: accept, read, answer or park requests. */
 void ttrpc_serve(struct ttrpc_server *srv, const struct vsock_pollfd *fds);
-/* Send queued answers as far as the peers take them; close finished connections. */
-void ttrpc_flush(struct ttrpc_server *srv);
+/*
+ * Send queued answers as far as the peers take them; close finished
+ * connections.  True when a congested connection can take answers again:
+ * run service_poll (its parked reads) and flush once more.
+ */
+bool ttrpc_flush(struct ttrpc_server *srv);
 
 /* service_respond_fn: queue an answer (the service calls it). */
 service_respond_fn ttrpc_respond;

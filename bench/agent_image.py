@@ -107,7 +107,7 @@ def baseline_ttrpc_server(path, response):
         conn.close()
         srv.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    threading.Thread(daemon=True, target=serve).start()
 
 
 class LogListener:
@@ -122,7 +122,7 @@ class LogListener:
         self.count, self.first, self.last = 0, None, None
         self.done = threading.Event()
         self.target = None
-        threading.Thread(target=self._run, daemon=True).start()
+        threading.Thread(daemon=True, target=self._run).start()
 
     def _run(self):
         while True:
@@ -130,7 +130,7 @@ class LogListener:
                 conn, _ = self.srv.accept()
             except OSError:
                 return
-            buf, acked = b"", 0
+            buf, acked, last_seen = b"", 0, None
             while True:
                 try:
                     chunk = conn.recv(1 << 16)
@@ -140,9 +140,10 @@ class LogListener:
                     break
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
-                seq = None
+                seq, asked = None, False
                 for line in lines:
                     rec = json.loads(line)
+                    asked |= "ack_request" in rec  # the agent asks: answer
                     seq = rec.get("seq", seq)
                     if rec.get("container_id") == self.container and \
                             rec.get("stream") == "stdout":
@@ -152,9 +153,12 @@ class LogListener:
                         self.count += 1
                         if self.target and self.count >= self.target:
                             self.done.set()
-                if seq is not None and seq - acked >= 256:
+                seq = seq if seq is not None else (last_seen if asked else None)
+                if seq is not None and (seq - acked >= 256 or asked):
                     conn.sendall(f"ACK {seq}\n".encode())
                     acked = seq
+                if seq is not None:
+                    last_seen = seq
 
     def close(self):
         self.srv.close()
@@ -242,7 +246,7 @@ def baseline_lines(lines):
             got["n"] += buf.count(b"\n")
             buf = buf[buf.rfind(b"\n") + 1:]
 
-    t = threading.Thread(target=reader)
+    t = threading.Thread(daemon=True, target=reader)
     start = time.monotonic()
     t.start()
     for _ in range(lines):

@@ -172,7 +172,7 @@ def fig_echo(kind, uds, mib):
                 break
             got[0] += n
 
-    t = threading.Thread(target=reader)
+    t = threading.Thread(daemon=True, target=reader)
     t0 = time.monotonic()
     t.start()
     sent = 0

@@ -119,7 +119,7 @@ static void stats_task(void *arg)
 		kprintf("stats: t=%llums irq=%llu timer=%llu switches=%llu idle=%llums "
 			"vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
 			"rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
-			"rst=%llu pool_pages=%zu free_pages=%zu heap_used=%zu\n",
+			"rst=%llu vsock_conns=%u pool_pages=%zu free_pages=%zu heap_used=%zu\n",
 			(unsigned long long)(now / 1000000),
 			(unsigned long long)arch_irq_total(),
 			(unsigned long long)arch_irq_count(arch_timer_irq()),
@@ -129,7 +129,7 @@ static void stats_task(void *arg)
 			(unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
 			(unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
 			(unsigned long long)vs.rx_bad, vs.rx_posted,
-			(unsigned long long)cs.rst_sent, pool_pages_in_use(&dma_pool),
+			(unsigned long long)cs.rst_sent, cs.conns, pool_pages_in_use(&dma_pool),
 			vm_pages_free(), heap_used());
 		platform_unlock();
 	}

@@ -36,6 +36,7 @@ packages=(
 	# tests: pytest, the Python ttRPC client, the Linux test guest's
 	# initramfs (scripts/deps-linux-guest.sh), pcap dissection
 	python3-pytest python3-protobuf busybox-static cpio xz-utils tshark
+	python3-pytest-timeout               # a hung test fails instead of hanging CI
 	clang-format                         # the formatting check (tests/lint)
 	clang libclang-rt-14-dev             # libFuzzer targets (make fuzz)
 	python3-matplotlib                   # make bench's chart

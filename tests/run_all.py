@@ -13,6 +13,7 @@ when anything failed or was skipped.
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -21,12 +22,21 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COUNTS = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
 
 
-UNIT_TIMEOUT = 300  # seconds; a hung unit test fails instead of blocking CI
+# A hung test fails instead of blocking CI (seconds): each unit binary, each
+# pytest test (pytest-timeout, setup and teardown included), and the whole
+# pytest run, which is killed with everything it started.
+UNIT_TIMEOUT = 300
+TEST_TIMEOUT = 600
+PYTEST_TIMEOUT = 3000
 
 
 def run_unit(binaries):
     passed = failed = 0
     for binary in binaries:
+        if not os.access(binary, os.X_OK):
+            print(f"unit {os.path.basename(binary)}: not built [FAILED]")
+            failed += 1
+            continue
         try:
             proc = subprocess.run([binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True, timeout=UNIT_TIMEOUT)
@@ -69,9 +79,21 @@ def run_pytest(dirs):
     if os.path.exists(report):
         os.unlink(report)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfE",
-           f"--junitxml={report}"] + dirs
+           f"--timeout={TEST_TIMEOUT}", f"--junitxml={report}"] + dirs
     print("+", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=TOP)
+    proc = subprocess.Popen(cmd, cwd=TOP, start_new_session=True)
+    try:
+        proc.wait(timeout=PYTEST_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"pytest: no result within {PYTEST_TIMEOUT} s; killing it and what it "
+              "started", flush=True)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return 0, 1, 0
+    except KeyboardInterrupt:  # its own session: pass ^C on, let it clean up
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait()
+        raise
     if not os.path.exists(report):
         return 0, 1, 0
     root = ET.parse(report).getroot()

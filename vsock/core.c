@@ -173,12 +173,30 @@ void sock_release_if_unused(struct vsock_sock *sock)
 	free(sock);
 }
 
+/* Wake the sleepers hooked on `sock`, and those hooked on nothing. */
+static void wake_hooked(struct vsock_sock *sock)
+{
+	for (struct vsock_poll_hook *h = sock->poll_hooks; h; h = h->next)
+		platform_wake(&h->poller->wq);
+	for (struct vsock_poller *p = sock->core->pollers; p; p = p->next)
+		if (p->any)
+			platform_wake(&p->wq);
+}
+
 void sock_notify(struct vsock_sock *sock)
 {
 	platform_wake(&sock->wq);
-	platform_wake(&sock->core->poll_wq);
-	if (sock->parent)
+	wake_hooked(sock);
+	if (sock->parent) {
 		platform_wake(&sock->parent->wq);
+		wake_hooked(sock->parent); /* its accept queue changed */
+	}
+}
+
+void core_wake_pollers(struct vsock_core *core)
+{
+	for (struct vsock_poller *p = core->pollers; p; p = p->next)
+		platform_wake(&p->wq);
 }
 
 void sock_table_add(struct vsock_sock *sock)
@@ -489,7 +507,7 @@ void vsock_core_tx_ready(struct vsock_core *core)
 	core_tx_flush(core);
 	for (struct vsock_sock *s = core->socks; s; s = s->next)
 		platform_wake(&s->wq);
-	platform_wake(&core->poll_wq);
+	core_wake_pollers(core);
 }
 
 /* ------------------------------------------------------------------------
@@ -725,7 +743,7 @@ void vsock_core_transport_reset(struct vsock_core *core)
 	}
 	log_printf("vsock: transport reset, cid %llu -> %llu\n",
 		   (unsigned long long)old_cid, (unsigned long long)core->local_cid);
-	platform_wake(&core->poll_wq);
+	core_wake_pollers(core);
 }
 
 /* ---- SEQPACKET messages on their way out (seqpacket.c: the receive side) ---- */

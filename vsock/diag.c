@@ -327,7 +327,7 @@ void vsock_diag_request_stop(struct vsock_diag *diag)
 {
 	platform_lock();
 	diag->stop = true;
-	platform_wake(&diag->core->poll_wq);
+	core_wake_pollers(diag->core);
 	platform_unlock();
 }
 

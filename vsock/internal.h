@@ -52,6 +52,24 @@ struct rx_chunk {
 	uint8_t data[VSOCK_RX_CHUNK];
 };
 
+/*
+ * vsock_poll's sleepers.  A sleeper waits on its own queue and hooks it
+ * onto each socket it polls, so that an event on one socket wakes the
+ * tasks polling that socket, not every poller of the core (the agent, each
+ * diag service, ...).  Core-wide events (transport reset, tx room again)
+ * wake every sleeper through core->pollers.
+ */
+struct vsock_poller {
+	struct vsock_poller *next;  /* in core->pollers */
+	struct wait_queue wq;       /* the sleeper waits here */
+	bool any;                   /* not hooked (no memory): woken by every event */
+};
+
+struct vsock_poll_hook {
+	struct vsock_poll_hook *next; /* in sock->poll_hooks */
+	struct vsock_poller *poller;
+};
+
 struct vsock_sock {
 	struct vsock_core *core;   /* owner */
 	struct vsock_sock *next;   /* in core->socks (every socket) */
@@ -75,6 +93,7 @@ struct vsock_sock {
 	uint64_t rcvtimeo_ns;      /* 0: none */
 	uint64_t sndtimeo_ns;      /* 0: none */
 	struct wait_queue wq;      /* tasks blocked on this socket */
+	struct vsock_poll_hook *poll_hooks; /* vsock_poll sleepers interested in it */
 
 	/* listener */
 	struct vsock_sock *parent;     /* child: the listener whose queue holds us */
@@ -144,7 +163,7 @@ struct vsock_core {
 	uint64_t local_cid;                    /* as the transport reported it */
 	struct vsock_config cfg;               /* limits and timeouts */
 	struct vsock_sock *socks;              /* every socket, newest first */
-	struct wait_queue poll_wq;             /* vsock_poll() sleepers: any event */
+	struct vsock_poller *pollers;          /* vsock_poll() sleepers now */
 	bool tx_full;                          /* transport said -EAGAIN; wait for tx_ready */
 	uint32_t next_ephemeral;               /* next ephemeral port to try */
 
@@ -164,6 +183,8 @@ struct vsock_core {
 struct vsock_sock *sock_alloc(struct vsock_core *core, uint16_t type);
 void sock_release_if_unused(struct vsock_sock *sock);
 void sock_notify(struct vsock_sock *sock);
+/* Wake every vsock_poll sleeper of the core (core-wide events). */
+void core_wake_pollers(struct vsock_core *core);
 void sock_table_add(struct vsock_sock *sock);
 void sock_table_remove(struct vsock_sock *sock);
 bool sock_tuple_in_use(struct vsock_core *core, uint32_t local_port,

@@ -5,6 +5,7 @@
  * See socket.h for usage.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "include/log.h"
@@ -516,6 +517,29 @@ int vsock_close(struct vsock_sock *sock)
 	return 0;
 }
 
+int vsock_abort(struct vsock_sock *sock)
+{
+	if (!sock)
+		return -EINVAL;
+	platform_lock();
+	sock->user_open = false;
+	switch (sock->state) {
+	case SS_LISTEN:
+		sock_close_listener(sock);
+		sock_release_if_unused(sock);
+		break;
+	case SS_UNCONNECTED:
+		sock_release_if_unused(sock);
+		break;
+	default:
+		/* RST if the peer still knows the connection; frees the socket */
+		sock_reset(sock, 0, true);
+		break;
+	}
+	platform_unlock();
+	return 0;
+}
+
 /* Readiness of one socket, lock held. */
 static short poll_mask(const struct vsock_sock *sock)
 {
@@ -539,10 +563,52 @@ static short poll_mask(const struct vsock_sock *sock)
 	return mask;
 }
 
+/* Before the first sleep: hook `me` onto every polled socket (or, with no
+ * hooks, make it a sleeper that every event wakes). */
+static void poll_hook(struct vsock_core *core, struct vsock_poller *me,
+		      struct vsock_pollfd *fds, size_t n, struct vsock_poll_hook *hooks)
+{
+	me->next = core->pollers;
+	core->pollers = me;
+	me->any = !hooks;
+	for (size_t i = 0; hooks && i < n; i++) {
+		struct vsock_sock *sock = fds[i].sock;
+
+		if (!sock)
+			continue;
+		hooks[i] = (struct vsock_poll_hook){ sock->poll_hooks, me };
+		sock->poll_hooks = &hooks[i];
+	}
+}
+
+static void poll_unhook(struct vsock_core *core, struct vsock_poller *me,
+			struct vsock_pollfd *fds, size_t n, struct vsock_poll_hook *hooks)
+{
+	struct vsock_poller **pp;
+
+	for (pp = &core->pollers; *pp != me; pp = &(*pp)->next)
+		;
+	*pp = me->next;
+	for (size_t i = 0; hooks && i < n; i++) {
+		struct vsock_poll_hook **hp;
+
+		if (!fds[i].sock)
+			continue;
+		for (hp = &fds[i].sock->poll_hooks; *hp != &hooks[i]; hp = &(*hp)->next)
+			;
+		*hp = hooks[i].next;
+	}
+}
+
+#define POLL_HOOKS_ON_STACK 16
+
 static int poll_common(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
 		       struct vsock_wakeup *wakeup)
 {
+	struct vsock_poll_hook stack_hooks[POLL_HOOKS_ON_STACK], *hooks = stack_hooks;
 	struct vsock_core *core = wakeup ? wakeup->core : NULL;
+	struct vsock_poller me = { 0 };
+	bool hooked = false;
 	int ready = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -552,6 +618,10 @@ static int poll_common(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
 	}
 	if (!core)
 		return 0;
+	/* Without memory for the hooks, this sleeper is woken by every event:
+	 * slower, never wrong. */
+	if (n > POLL_HOOKS_ON_STACK && deadline_ns != 0)
+		hooks = malloc(n * sizeof(*hooks));
 	platform_lock();
 	for (;;) {
 		ready = 0;
@@ -569,12 +639,25 @@ static int poll_common(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
 		}
 		if (ready || platform_now_ns() >= deadline_ns)
 			break;
-		if (platform_wait(&core->poll_wq, deadline_ns) == -EINTR) {
+		if (!hooked) {
+			poll_hook(core, &me, fds, n, hooks);
+			if (wakeup)
+				wakeup->sleeper = &me;
+			hooked = true;
+		}
+		if (platform_wait(&me.wq, deadline_ns) == -EINTR) {
 			ready = -EINTR;
 			break;
 		}
 	}
+	if (hooked) {
+		poll_unhook(core, &me, fds, n, hooks);
+		if (wakeup)
+			wakeup->sleeper = NULL;
+	}
 	platform_unlock();
+	if (hooks != stack_hooks)
+		free(hooks);
 	return ready;
 }
 
@@ -593,6 +676,7 @@ void vsock_wakeup_init(struct vsock_wakeup *wakeup, struct vsock_core *core)
 {
 	wakeup->core = core;
 	wakeup->posted = false;
+	wakeup->sleeper = NULL;
 }
 
 void vsock_wakeup_post_locked(struct vsock_wakeup *wakeup)
@@ -600,7 +684,8 @@ void vsock_wakeup_post_locked(struct vsock_wakeup *wakeup)
 	if (wakeup->posted)
 		return;
 	wakeup->posted = true;
-	platform_wake(&wakeup->core->poll_wq);
+	if (wakeup->sleeper)
+		platform_wake(&wakeup->sleeper->wq);
 }
 
 void vsock_wakeup_post(struct vsock_wakeup *wakeup)

@@ -59,6 +59,7 @@
 #endif
 
 struct vsock_sock;
+struct vsock_poller;
 
 /* sockaddr_vm-like address. */
 struct vsock_addr {
@@ -121,6 +122,9 @@ ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags,
 int vsock_shutdown(struct vsock_sock *sock, int how);
 /* Releases the handle; an open connection lingers in the background. */
 int vsock_close(struct vsock_sock *sock);
+/* Releases the handle and ends the connection at once with RST (Linux:
+ * close with SO_LINGER 0): nothing lingers, the peer sees ECONNRESET. */
+int vsock_abort(struct vsock_sock *sock);
 
 /* Ready entries (0: deadline passed); deadline on platform_now_ns() scale. */
 int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns);
@@ -143,8 +147,9 @@ int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns);
  * that call at once (counted as one ready entry) and is consumed by it.
  */
 struct vsock_wakeup {
-	struct vsock_core *core; /* whose vsock_poll sleepers it wakes */
-	bool posted;             /* posted, not yet consumed (platform lock) */
+	struct vsock_core *core;        /* the sockets' core */
+	bool posted;                    /* posted, not yet consumed (platform lock) */
+	struct vsock_poller *sleeper;   /* the poll asleep with it, if any */
 };
 
 void vsock_wakeup_init(struct vsock_wakeup *wakeup, struct vsock_core *core);

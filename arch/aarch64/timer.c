@@ -14,6 +14,9 @@
 static uint64_t counter_hz;   /* CNTFRQ_EL0 */
 static uint64_t counter_entry; /* counter when efi_main began */
 static uint64_t counter_base; /* counter at arch_clock_init: time 0 */
+/* The deadline the virtual timer holds (UINT64_MAX: off): the scheduler
+ * arms at every switch, the timer registers are written only on a change. */
+static uint64_t armed_ns = UINT64_MAX;
 
 static uint64_t read_counter(void)
 {
@@ -27,6 +30,7 @@ static uint64_t read_counter(void)
 static void timer_interrupt(void *arg)
 {
 	__asm__ volatile("msr cntv_ctl_el0, %0\n\tisb" : : "r"(0ull));
+	armed_ns = UINT64_MAX;
 	sched_timer_interrupt();
 }
 
@@ -67,6 +71,9 @@ void arch_timer_set(uint64_t deadline_ns)
 {
 	uint64_t ticks;
 
+	if (deadline_ns == armed_ns)
+		return;
+	armed_ns = deadline_ns;
 	if (deadline_ns == UINT64_MAX) {
 		__asm__ volatile("msr cntv_ctl_el0, %0" : : "r"(0ull)); /* off */
 		return;

@@ -31,9 +31,15 @@ static uint64_t tsc_base;     /* TSC at calibration: time 0 */
 static uint64_t tsc_hz;       /* TSC ticks per second */
 static uint64_t ns_per_tsc32; /* ns per TSC tick, 32.32 fixed point */
 static uint64_t lapic_hz;     /* LAPIC timer ticks per second (divided) */
+/* What the one-shot LAPIC timer holds now (UINT64_MAX: stopped), so that
+ * the scheduler's arm at every switch writes the LAPIC only on a change:
+ * under QEMU each LAPIC write is an emulated MMIO access. */
+static uint64_t armed_ns = UINT64_MAX;
+static bool lvt_armed;        /* LVT: one-shot, unmasked, our vector */
 
 static void timer_interrupt(void *arg)
 {
+	armed_ns = UINT64_MAX; /* one-shot: it has stopped */
 	sched_timer_interrupt();
 }
 
@@ -97,6 +103,9 @@ void arch_timer_set(uint64_t deadline_ns)
 {
 	uint64_t now, ticks;
 
+	if (deadline_ns == armed_ns)
+		return;
+	armed_ns = deadline_ns;
 	if (deadline_ns == UINT64_MAX) {
 		x86_lapic_write(LAPIC_TIMER_INITIAL, 0); /* stopped */
 		return;
@@ -108,7 +117,10 @@ void arch_timer_set(uint64_t deadline_ns)
 		ticks = 1;
 	if (ticks > 0xffffffffu)
 		ticks = 0xffffffffu; /* fires early; the scheduler re-arms */
-	x86_lapic_write(LAPIC_LVT_TIMER, TIMER_VECTOR); /* one-shot, unmasked */
+	if (!lvt_armed) {
+		x86_lapic_write(LAPIC_LVT_TIMER, TIMER_VECTOR); /* one-shot, unmasked */
+		lvt_armed = true;
+	}
 	x86_lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)ticks);
 }
 

@@ -638,7 +638,9 @@ static void cmd_ps(void)
 	}
 }
 
-/* ---- logs --listen ---- */
+/* ---- logs --listen ----
+ * Acknowledges what it printed after each read ("ACK <seq>") and answers
+ * the agent's {"ack_request":N} at once (the contract: agent/logstream.h). */
 
 /* One log record, shown as a line (or as sanitized JSON with --json).
  * Every field is the guest's choice: escaped before it reaches the terminal. */
@@ -732,6 +734,7 @@ static int cmd_logs(int argc, char **argv)
 	for (;;) { /* one agent connection after another: it reconnects */
 		static char buf[1 << 16];
 		size_t used = 0;
+		long long last = -1; /* the highest seq read on this connection */
 		int fd = accept(lfd, NULL, NULL);
 
 		if (fd < 0) {
@@ -741,27 +744,37 @@ static int cmd_logs(int argc, char **argv)
 		}
 		for (;;) {
 			ssize_t n = read(fd, buf + used, sizeof(buf) - 1 - used);
-			long long last = -1;
+			bool ack_due = false;
 			char *start = buf, *nl;
 
 			if (n <= 0)
 				break;
 			used += (size_t)n;
 			while ((nl = memchr(start, '\n', used - (size_t)(start - buf)))) {
-				long long seq;
+				long long seq, asked;
 
 				*nl = '\0';
-				print_record(start, json);
-				seq = json_get_int(start, "seq");
-				if (seq > last)
-					last = seq;
+				/* The agent's ACK request (agent/logstream.h): not a record;
+				 * answered with the last seq read, which covers it. */
+				asked = json_get_int(start, "ack_request");
+				if (asked >= 0 && json_get_int(start, "seq") < 0) {
+					if (asked > last)
+						last = asked;
+					ack_due = true;
+				} else {
+					print_record(start, json);
+					seq = json_get_int(start, "seq");
+					if (seq > last)
+						last = seq;
+					ack_due |= seq >= 0;
+				}
 				start = nl + 1;
 			}
 			used -= (size_t)(start - buf);
 			memmove(buf, start, used);
 			if (used == sizeof(buf) - 1)
 				used = 0; /* a line longer than the buffer: drop it */
-			if (last >= 0) {
+			if (ack_due && last >= 0) { /* what was printed, after each read */
 				char ack[32];
 				int len = snprintf(ack, sizeof(ack), "ACK %lld\n", last);
 

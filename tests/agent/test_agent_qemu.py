@@ -119,7 +119,7 @@ def test_megabyte_through_cat(client, agent_vm):
     create(client, "big", ["cat"])
     start(client, "big")
     writer = tc.Client.hvsock(agent_vm.uds, 1024)
-    t = threading.Thread(target=lambda: (write_all(writer, "big", data), writer.call(
+    t = threading.Thread(daemon=True, target=lambda: (write_all(writer, "big", data), writer.call(
         A, "CloseStdin", agent_pb2.CloseStdinRequest(container_id="big", exec_id="big"),
         empty_pb2.Empty)))
     t.start()
@@ -232,19 +232,23 @@ def test_agentctl_run_exit_code_and_output(agent_vm):
 
 
 def collect_logs(path, records, stop, ack=True):
-    """A log listener on the Unix socket the backend forwards port 1025 to."""
+    """A log listener on the Unix socket the backend forwards port 1025 to:
+    acknowledges after each read, and answers the agent's {"ack_request":N}
+    (agent/logstream.h), which is not a record."""
+    import json
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if os.path.exists(path):
         os.unlink(path)
     srv.bind(path)
     srv.listen(1)
     srv.settimeout(0.2)
-    conn, buf = None, b""
+    conn, buf, last = None, b"", None
     while not stop.is_set():
         try:
             if conn is None:
                 conn, _ = srv.accept()
                 conn.settimeout(0.2)
+                last = None
             data = conn.recv(65536)
             if not data:
                 conn.close()
@@ -252,13 +256,16 @@ def collect_logs(path, records, stop, ack=True):
                 continue
             buf += data
             *lines, buf = buf.split(b"\n")
-            last = None
+            due = False
             for line in lines:
-                import json
                 rec = json.loads(line)
+                if "ack_request" in rec and "seq" not in rec:
+                    due = True
+                    continue
                 records.append(rec)
-                last = rec.get("seq", last)
-            if ack and last is not None:
+                if "seq" in rec:
+                    last, due = rec["seq"], True
+            if ack and due and last is not None:
                 conn.sendall(f"ACK {last}\n".encode())
         except socket.timeout:
             continue
@@ -280,7 +287,7 @@ def test_log_stream_contiguous_across_listener_restart(agent_vm):
     the stdout records are exactly the program's lines, in order."""
     path = agent_vm.uds + "_1025"
     records, stop = [], threading.Event()
-    t = threading.Thread(target=collect_logs, args=(path, records, stop))
+    t = threading.Thread(daemon=True, target=collect_logs, args=(path, records, stop))
     t.start()
     # The stream must be up before the program runs: with no listener ever
     # connected, output is not held back and the ring overwrites (with an
@@ -299,39 +306,46 @@ def test_log_stream_contiguous_across_listener_restart(agent_vm):
     addr = f"hvsock://{agent_vm.uds}:1024"
     run = subprocess.Popen([AGENTCTL, "--addr", addr, "run", "--id", "spam", "logspam",
                             "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = []
-    drain = threading.Thread(target=lambda: out.append(run.communicate(timeout=300)))
-    drain.start()
-    deadline = time.monotonic() + 120
-    while len(spam_lines()) < 5000:
-        assert time.monotonic() < deadline, "the log stream did not start"
-        time.sleep(0.05)
-    stop.set()
-    t.join()
-    time.sleep(1.0)  # the listener is away for a while
-    stop = threading.Event()
-    t = threading.Thread(target=collect_logs, args=(path, records, stop))
-    t.start()
-    drain.join(300)
-    assert run.returncode == 0, out
-    assert out[0][0].count(b"\n") == 100000
-    deadline = time.monotonic() + 120
-    while len(spam_lines()) < 100000:
-        if time.monotonic() > deadline:
-            seqs = sorted({r["seq"] for r in records if "seq" in r})
-            gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1][:5]
-            pytest.fail(f"log lines missing: {len(spam_lines())} of 100000 stdout "
-                        f"records; seq {seqs[:1]}..{seqs[-1:]}, gaps {gaps}, "
-                        f"dropped {[r for r in records if r.get('msg') == 'dropped'][:2]}, "
-                        f"last {records[-1:]}\n" + agent_vm.serial()[-2000:])
-        time.sleep(0.2)
-    stop.set()
-    t.join()
-    assert not any(r.get("msg") == "dropped" and r["to"] > base for r in records)
-    seqs = sorted({r["seq"] for r in records if r.get("seq", 0) > base})
-    assert seqs == list(range(base + 1, seqs[-1] + 1))
-    assert len({r["boot_id"] for r in records}) == 1
-    lines = [r["msg"] for r in sorted({r["seq"]: r for r in records if "seq" in r}.values(),
-                                      key=lambda r: r["seq"])
-             if r.get("container_id") == "spam" and r.get("stream") == "stdout"]
-    assert lines == [f"logspam {i}" for i in range(1, 100001)]
+    # Whatever fails below, the client and the listener do not outlive the test.
+    try:
+        out = []
+        drain = threading.Thread(daemon=True, target=lambda: out.append(run.communicate(timeout=300)))
+        drain.start()
+        deadline = time.monotonic() + 120
+        while len(spam_lines()) < 5000:
+            assert time.monotonic() < deadline, "the log stream did not start"
+            time.sleep(0.05)
+        stop.set()
+        t.join()
+        time.sleep(1.0)  # the listener is away for a while
+        stop = threading.Event()
+        t = threading.Thread(daemon=True, target=collect_logs, args=(path, records, stop))
+        t.start()
+        drain.join(300)
+        assert run.returncode == 0, (out, agent_vm.serial()[-3000:])
+        assert out[0][0].count(b"\n") == 100000
+        deadline = time.monotonic() + 120
+        while len(spam_lines()) < 100000:
+            if time.monotonic() > deadline:
+                seqs = sorted({r["seq"] for r in records if "seq" in r})
+                gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1][:5]
+                pytest.fail(f"log lines missing: {len(spam_lines())} of 100000 stdout "
+                            f"records; seq {seqs[:1]}..{seqs[-1:]}, gaps {gaps}, "
+                            f"dropped {[r for r in records if r.get('msg') == 'dropped'][:2]}, "
+                            f"last {records[-1:]}\n" + agent_vm.serial()[-2000:])
+            time.sleep(0.2)
+        stop.set()
+        t.join()
+        assert not any(r.get("msg") == "dropped" and r["to"] > base for r in records)
+        seqs = sorted({r["seq"] for r in records if r.get("seq", 0) > base})
+        assert seqs == list(range(base + 1, seqs[-1] + 1))
+        assert len({r["boot_id"] for r in records}) == 1
+        lines = [r["msg"] for r in sorted({r["seq"]: r for r in records if "seq" in r}.values(),
+                                          key=lambda r: r["seq"])
+                 if r.get("container_id") == "spam" and r.get("stream") == "stdout"]
+        assert lines == [f"logspam {i}" for i in range(1, 100001)]
+    finally:
+        stop.set()
+        if run.poll() is None:
+            run.kill()
+            run.wait()

@@ -82,7 +82,7 @@ class LogListener:
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
         self.srv.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
+        threading.Thread(daemon=True, target=self._serve).start()
 
     def _serve(self):
         while True:

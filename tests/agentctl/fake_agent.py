@@ -54,7 +54,7 @@ class FakeAgent:
         addr = "\0" + path[1:] if path.startswith("@") else path
         self.sock.bind(addr)
         self.sock.listen(4)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread = threading.Thread(daemon=True, target=self._serve)
         self.thread.start()
 
     def _serve(self):

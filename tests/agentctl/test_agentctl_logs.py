@@ -23,7 +23,8 @@ HOSTILE = [
 ]
 
 
-def listen_and_feed(json_mode):
+def listen_and_feed(json_mode, feed=None):
+    feed = feed or [b"".join(HOSTILE)]
     tmp = tempfile.mkdtemp(prefix="agentctl-logs-")
     uds = os.path.join(tmp, "v.sock")
     cmd = [AGENTCTL, "logs", "--listen", f"hvsock://{uds}:1025"] + (["--json"] if json_mode else [])
@@ -40,14 +41,15 @@ def listen_and_feed(json_mode):
                 s.close()
                 assert time.monotonic() < deadline, "agentctl did not listen"
                 time.sleep(0.02)
-        s.sendall(b"".join(HOSTILE))
         s.settimeout(10)
         acks = b""
-        while acks.count(b"\n") < 1:  # agentctl acknowledges what it printed
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            acks += chunk
+        for i, part in enumerate(feed):  # each part, then agentctl's acknowledgement of it
+            s.sendall(part)
+            while acks.count(b"\n") < i + 1:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                acks += chunk
         s.close()
     finally:
         proc.terminate()
@@ -85,3 +87,14 @@ def test_hostile_log_records_stay_valid_json():
     assert [r["seq"] for r in records] == [1, 2, 3]
     assert records[0]["msg"] == "\x1b]0;pwned\x07\x1b[2Jred"  # intact for machines
     assert records[1]["msg"] == "raw \x1b[31m esc and \ufffd\ufffd bytes"
+
+
+def test_ack_request_is_answered_and_not_printed():
+    """The agent's {"ack_request":N} (agent/logstream.h, issue 12 hole 14)
+    gets "ACK <last seq read>" at once, even when no record came with it."""
+    rec = b'{"msg":"m%d","level":"info","seq":%d,"container_id":"c","stream":"stdout"}\n'
+    feed = [rec % (1, 1) + rec % (2, 2), b'{"ack_request":2}\n']
+    out, acks = listen_and_feed(json_mode=False, feed=feed)
+    assert acks.splitlines() == [b"ACK 2", b"ACK 2"]
+    lines = out.decode().splitlines()
+    assert len(lines) == 2 and "ack_request" not in out.decode(), lines

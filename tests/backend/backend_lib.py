@@ -243,7 +243,7 @@ class HostListener:
         self.errors = []
         self.threads = []
         self.stopping = False
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor = threading.Thread(daemon=True, target=self._accept)
         self.acceptor.start()
 
     def _accept(self):
@@ -255,7 +255,7 @@ class HostListener:
             except OSError:
                 return
             conn.settimeout(TIMEOUT)
-            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            t = threading.Thread(daemon=True, target=self._run, args=(conn,))
             t.start()
             self.threads.append(t)
 

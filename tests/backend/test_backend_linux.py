@@ -133,7 +133,7 @@ def test_50_concurrent_host_to_guest_connections(one_vm):
     def one(i):
         try:
             sock = lib.command(one_vm["uds"], "echo")
-            sender = threading.Thread(target=lambda: (sock.sendall(payloads[i]),
+            sender = threading.Thread(daemon=True, target=lambda: (sock.sendall(payloads[i]),
                                                       sock.shutdown(socket.SHUT_WR)))
             sender.start()
             back = lib.read_all(sock)
@@ -144,7 +144,7 @@ def test_50_concurrent_host_to_guest_connections(one_vm):
         except Exception as e:
             errors.append(f"conn {i}: {e!r}")
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+    threads = [threading.Thread(daemon=True, target=one, args=(i,)) for i in range(50)]
     for t in threads:
         t.start()
     for t in threads:
@@ -249,7 +249,7 @@ def test_pause_and_cont_keep_a_16_mib_transfer(one_vm):
         except Exception as e:  # reported below
             progress["error"] = repr(e)
 
-    sender = threading.Thread(target=send)
+    sender = threading.Thread(daemon=True, target=send)
     sender.start()
     lib.wait_for(lambda: progress["sent"] >= 4 * MIB, lib.TIMEOUT, "4 MiB sent")
     guest.hmp("stop")

@@ -227,7 +227,7 @@ def test_seqpacket_guest_dials_a_host_seqpacket_listener(pcap_vm):
             errors.append(repr(e))
 
     import threading
-    t = threading.Thread(target=echo, daemon=True)
+    t = threading.Thread(daemon=True, target=echo)
     t.start()
     try:
         ctl = lib.command(pcap_vm["uds"], "seqdial 2 6100 300 11")

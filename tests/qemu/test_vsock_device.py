@@ -15,10 +15,10 @@ BOOT_TIMEOUT = 90
 STATS = re.compile(r"^stats: t=(\d+)ms irq=(\d+) timer=(\d+) switches=(\d+) "
                    r"idle=(\d+)ms vsock_irq rx=(\d+) tx=(\d+) event=(\d+) config=(\d+) "
                    r"rx_packets=(\d+) tx_packets=(\d+) rx_bad=(\d+) rx_posted=(\d+) "
-                   r"rst=(\d+) pool_pages=(\d+) free_pages=(\d+) heap_used=(\d+)$", re.M)
+                   r"rst=(\d+) vsock_conns=(\d+) pool_pages=(\d+) free_pages=(\d+) heap_used=(\d+)$", re.M)
 FIELDS = ["t", "irq", "timer", "switches", "idle", "rx_irq", "tx_irq", "event_irq",
           "config_irq", "rx_packets", "tx_packets", "rx_bad", "rx_posted", "rst",
-          "pool_pages", "free_pages", "heap_used"]
+          "vsock_conns", "pool_pages", "free_pages", "heap_used"]
 
 
 def all_stats(vm):
@@ -117,7 +117,7 @@ def test_rx_queue_refills_under_a_burst(vsock_vm, arch):
         for _ in range(25):
             results.append(refused(vm.uds, 7777))
 
-    threads = [threading.Thread(target=worker) for _ in range(12)]
+    threads = [threading.Thread(daemon=True, target=worker) for _ in range(12)]
     for t in threads:
         t.start()
     for t in threads:

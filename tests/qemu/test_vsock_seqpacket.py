@@ -97,7 +97,7 @@ def test_seqpacket_echo_keeps_10000_message_boundaries(guest):
         except OSError as e:
             errors.append(repr(e))
 
-    t = threading.Thread(target=sender)
+    t = threading.Thread(daemon=True, target=sender)
     started = time.monotonic()
     t.start()
     for i in range(count):

@@ -136,7 +136,7 @@ def test_multi_mib_each_way_with_checksums(guest):
             view = memoryview(data)
             for off in range(0, size, 65536):
                 s.sendall(view[off:off + 65536])
-        t = threading.Thread(target=writer)
+        t = threading.Thread(daemon=True, target=writer)
         t.start()
         received = 0
         while received < size:
@@ -162,7 +162,7 @@ def test_pause_and_cont_keep_a_16_mib_echo(guest):
             view = memoryview(data)
             for off in range(0, size, 65536):
                 s.sendall(view[off:off + 65536])
-        t = threading.Thread(target=writer)
+        t = threading.Thread(daemon=True, target=writer)
         t.start()
         paused = False
         while progress["received"] < size:
@@ -266,7 +266,7 @@ def test_guest_connects_out_to_host(guest):
         conn, _ = srv.accept()
         conn.settimeout(TIMEOUT)
         data = os.urandom(2 << 20)
-        t = threading.Thread(target=lambda: (conn.sendall(data), conn.shutdown(socket.SHUT_WR)))
+        t = threading.Thread(daemon=True, target=lambda: (conn.sendall(data), conn.shutdown(socket.SHUT_WR)))
         t.start()
         back = bytearray()
         while True:

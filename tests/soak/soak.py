@@ -244,7 +244,7 @@ def phase_echo256(system, args):
             data = hashlib.sha256(str(i).encode()).digest() * (size // 32)
             s = hybrid(system.uds, 7)
             got = bytearray()
-            sender = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+            sender = threading.Thread(daemon=True, target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
             sender.start()
             while len(got) < size:
                 chunk = s.recv(65536)
@@ -260,7 +260,7 @@ def phase_echo256(system, args):
         except Exception as e:  # noqa: BLE001 -- reported as a failure below
             errors.append(f"connection {i}: {e!r}")
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(256)]
+    threads = [threading.Thread(daemon=True, target=one, args=(i,)) for i in range(256)]
     t0 = time.monotonic()
     for t in threads:
         t.start()
@@ -325,7 +325,7 @@ def phase_cat(system, args):
         count[0] += len(data)
 
     t0 = time.monotonic()
-    w = threading.Thread(target=writer)
+    w = threading.Thread(daemon=True, target=writer)
     w.start()
     read_all(rc, cid, sink)
     w.join(60)
@@ -357,7 +357,7 @@ class LogListener:
         self.srv.bind(self.path)
         self.srv.listen(4)
         self.alive = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread = threading.Thread(daemon=True, target=self._serve)
         self.thread.start()
 
     def kill(self):
@@ -437,7 +437,7 @@ def phase_logstorm(system, args):
             listener.start()
             restarts[0] += 1
 
-    t = threading.Thread(target=chaos)
+    t = threading.Thread(daemon=True, target=chaos)
     t.start()
     try:
         read_all(c, cid)

@@ -131,17 +131,16 @@ static bool enc_bytes(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
 	return pb_encode_tag_for_field(s, f) && pb_encode_string(s, b->data, b->len);
 }
 
-uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
-		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns)
+/* A ttrpc.Request for stream sid, encoded (malloc'd, *len bytes). */
+static uint8_t *encode_request(const char *service, const char *method, const pb_msgdesc_t *fields,
+			       const void *req, int64_t timeout_ns, size_t *len)
 {
 	ttrpc_Request r = ttrpc_Request_init_zero;
 	struct bytes inner = { NULL, 0 };
-	uint32_t sid = c->next_stream;
 	size_t total;
 	uint8_t *buf;
 	pb_ostream_t os;
 
-	c->next_stream += 2;
 	CHECK(pb_get_encoded_size(&inner.len, fields, req));
 	inner.data = malloc(inner.len + 1);
 	os = pb_ostream_from_buffer(inner.data, inner.len);
@@ -155,23 +154,55 @@ uint32_t tclient_send(struct tclient *c, const char *service, const char *method
 	buf = malloc(total + 1);
 	os = pb_ostream_from_buffer(buf, total);
 	CHECK(pb_encode(&os, ttrpc_Request_fields, &r));
+	free(inner.data);
+	*len = total;
+	return buf;
+}
+
+uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
+		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns)
+{
+	uint32_t sid = c->next_stream;
+	size_t total;
+	uint8_t *buf = encode_request(service, method, fields, req, timeout_ns, &total);
+
+	c->next_stream += 2;
 	tclient_send_frame(c, sid, 1, buf, total);
 	free(buf);
-	free(inner.data);
 	return sid;
 }
 
-static void recv_full(struct tclient *c, void *buf, size_t len)
+size_t tclient_frame(struct tclient *c, const char *service, const char *method,
+		     const pb_msgdesc_t *fields, const void *req, uint8_t *out, size_t cap)
+{
+	uint32_t sid = c->next_stream;
+	size_t total;
+	uint8_t *buf = encode_request(service, method, fields, req, 0, &total);
+	uint8_t hdr[10] = { (uint8_t)(total >> 24), (uint8_t)(total >> 16), (uint8_t)(total >> 8),
+			    (uint8_t)total, (uint8_t)(sid >> 24), (uint8_t)(sid >> 16),
+			    (uint8_t)(sid >> 8), (uint8_t)sid, 1, 0 };
+
+	c->next_stream += 2;
+	CHECK(sizeof(hdr) + total <= cap);
+	memcpy(out, hdr, sizeof(hdr));
+	memcpy(out + sizeof(hdr), buf, total);
+	free(buf);
+	return sizeof(hdr) + total;
+}
+
+static int recv_full(struct tclient *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len) {
 		ssize_t n = vsock_recv(c->sock, p, len, 0);
 
-		CHECK(n > 0);
+		if (n <= 0)
+			return -1;
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
 static bool dec_bytes(pb_istream_t *s, const pb_field_t *f, void **arg)
@@ -183,33 +214,48 @@ static bool dec_bytes(pb_istream_t *s, const pb_field_t *f, void **arg)
 	return pb_read(s, b->data, b->len);
 }
 
-uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, void *resp)
+int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
+		     void *resp)
 {
 	uint8_t hdr[10];
-	uint32_t len, sid;
+	uint32_t len;
 	uint8_t *buf;
 	ttrpc_Response r = ttrpc_Response_init_zero;
 	struct bytes inner = { NULL, 0 };
 	pb_istream_t is;
+	int err = -1;
 
-	recv_full(c, hdr, sizeof(hdr));
+	if (recv_full(c, hdr, sizeof(hdr)) < 0 || hdr[8] != 2)
+		return -1;
 	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-	sid = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
-	CHECK_EQ(hdr[8], 2);
+	*sid = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
 	buf = malloc(len + 1);
-	recv_full(c, buf, len);
+	if (!buf || recv_full(c, buf, len) < 0)
+		goto out;
 	r.payload.funcs.decode = dec_bytes;
 	r.payload.arg = &inner;
 	is = pb_istream_from_buffer(buf, len);
-	CHECK(pb_decode(&is, ttrpc_Response_fields, &r));
+	if (!pb_decode(&is, ttrpc_Response_fields, &r))
+		goto out;
 	*code = r.status.code;
 	snprintf(c->message, sizeof(c->message), "%s", r.status.message);
 	if (fields && *code == 0) {
 		is = pb_istream_from_buffer(inner.data ? inner.data : (uint8_t *)"", inner.len);
-		CHECK(pb_decode(&is, fields, resp));
+		if (!pb_decode(&is, fields, resp))
+			goto out;
 	}
+	err = 0;
+out:
 	free(inner.data);
 	free(buf);
+	return err;
+}
+
+uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, void *resp)
+{
+	uint32_t sid = 0;
+
+	CHECK_EQ(tclient_try_recv(c, &sid, code, fields, resp), 0);
 	return sid;
 }
 
@@ -370,4 +416,65 @@ int agent_remove(struct tclient *c, const char *id)
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	return tclient_call(c, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields, &req,
 			    google_protobuf_Empty_fields, &out);
+}
+
+/* ---- a stream drained by a thread ---- */
+
+static void *tdrain_main(void *arg)
+{
+	struct tdrain *d = arg;
+	grpc_ReadStreamRequest req = grpc_ReadStreamRequest_init_zero;
+	static __thread grpc_ReadStreamResponse resp;
+	uint8_t frame[512];
+
+	snprintf(req.container_id, sizeof(req.container_id), "%s", d->id);
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s", d->id);
+	req.len = sizeof(resp.data.bytes);
+	for (;;) {
+		size_t len = tclient_frame(d->c, AGENT, d->err_stream ? "ReadStderr" : "ReadStdout",
+					   grpc_ReadStreamRequest_fields, &req, frame, sizeof(frame));
+		uint32_t sid;
+
+		if (vsock_send(d->c->sock, frame, len, 0) != (ssize_t)len ||
+		    tclient_try_recv(d->c, &sid, &d->code, grpc_ReadStreamResponse_fields, &resp) < 0) {
+			d->code = -1;
+			return NULL;
+		}
+		if (d->code || resp.data.size == 0)
+			return NULL;
+		if (d->buf && d->bytes + resp.data.size <= d->cap)
+			memcpy(d->buf + d->bytes, resp.data.bytes, resp.data.size);
+		d->bytes += resp.data.size;
+	}
+}
+
+static void tdrain_teardown(void *arg)
+{
+	tdrain_join(arg);
+}
+
+void tdrain_start(struct tdrain *d, struct agent_fixture *fx, const char *id, bool err_stream,
+		  uint8_t *buf, size_t cap)
+{
+	memset(d, 0, sizeof(*d));
+	d->c = tclient_open(fx);
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	d->err_stream = err_stream;
+	d->buf = buf;
+	d->cap = cap;
+	d->code = -1;
+	CHECK_EQ(pthread_create(&d->thread, NULL, tdrain_main, d), 0);
+	harness_defer(tdrain_teardown, d);
+}
+
+int tdrain_join(struct tdrain *d)
+{
+	if (!d->joined) {
+		if (harness_failing())
+			vsock_shutdown(d->c->sock, VSOCK_SHUT_RDWR); /* end its calls */
+		pthread_join(d->thread, NULL);
+		d->joined = true;
+		tclient_close(d->c);
+	}
+	return d->code;
 }

@@ -67,8 +67,14 @@ void tclient_send_frame(struct tclient *c, uint32_t stream_id, uint8_t type, con
 /* Encode a ttrpc.Request (timeout_ns 0: none) and send it; returns its stream id. */
 uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
 		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns);
+/* The whole frame of a request for the next stream id into out (not sent); its length. */
+size_t tclient_frame(struct tclient *c, const char *service, const char *method,
+		     const pb_msgdesc_t *fields, const void *req, uint8_t *out, size_t cap);
 /* Next response: its stream id; gRPC code in *code, payload decoded into resp. */
 uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, void *resp);
+/* The same without CHECKs (for helper threads): 0, or -1 if the connection failed. */
+int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
+		     void *resp);
 /* Send + receive; returns the gRPC status code (c->message has the text). */
 int tclient_call(struct tclient *c, const char *service, const char *method,
 		 const pb_msgdesc_t *req_fields, const void *req,
@@ -76,6 +82,33 @@ int tclient_call(struct tclient *c, const char *service, const char *method,
 int tclient_call_timeout(struct tclient *c, const char *service, const char *method,
 			 const pb_msgdesc_t *req_fields, const void *req,
 			 const pb_msgdesc_t *resp_fields, void *resp, int64_t timeout_ns);
+
+/*
+ * A thread that reads a process's stdout (or stderr) to EOF on its own
+ * connection, keeping a count of the bytes (and up to `cap` of them in
+ * `buf` if given).  It makes no CHECKs; if the test fails, its teardown
+ * ends the thread before the fixture's.
+ *	struct tdrain d;
+ *	tdrain_start(&d, &fx, "c1", false, NULL, 0);
+ *	...
+ *	CHECK_EQ(tdrain_join(&d), 0);   // 0, a gRPC code, or -1 (connection failed)
+ *	d.bytes ...
+ */
+struct tdrain {
+	struct tclient *c;          /* its connection */
+	char id[128];               /* container (and exec) id */
+	bool err_stream;            /* ReadStderr instead of ReadStdout */
+	uint8_t *buf;               /* where the bytes go (NULL: counted only) */
+	size_t cap;                 /* room in buf */
+	size_t bytes;               /* read so far */
+	int code;                   /* result */
+	pthread_t thread;           /* the reader */
+	bool joined;                /* tdrain_join ran */
+};
+
+void tdrain_start(struct tdrain *d, struct agent_fixture *fx, const char *id, bool err_stream,
+		  uint8_t *buf, size_t cap);
+int tdrain_join(struct tdrain *d);
 
 /* Conveniences over grpc.AgentService. */
 int agent_create(struct tclient *c, const char *id, const char *const *args);

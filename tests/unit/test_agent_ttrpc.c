@@ -122,13 +122,28 @@ TEST(policy_denies_cid_and_method)
 	fixture_options(&opts);
 	CHECK_EQ(agent_option_set(&opts, "agent.allowed_cids", "5,6"), 0);
 	fixture_start(&fx, &opts);
-	c = tclient_open(&fx);
-	CHECK_EQ(check(c), PERMISSION);
-	CHECK(strstr(c->message, "allowed_cids") != NULL);
-	CHECK(strstr(harness_last_log, "policy denied") != NULL);
-	tclient_close(c);
-	agent_get_stats(fx.agent, &st);
+	/* a refused CID is turned away at accept (issue 12, hole 9): reset, no
+	 * answer -- maybe before our connect has even returned */
+	struct vsock_addr agent_addr = { GUEST_CID, AGENT_PORT };
+	struct vsock_sock *refused;
+	char byte;
+	int err;
+	CHECK_EQ(vsock_socket(fx.pair.host, VSOCK_TYPE_STREAM, &refused), 0);
+	err = vsock_connect(refused, &agent_addr, 0);
+	CHECK(err == 0 || err == -ECONNRESET);
+	if (err == 0)
+		CHECK_EQ(vsock_recv(refused, &byte, 1, 0), -ECONNRESET);
+	vsock_close(refused);
+	CHECK(strstr(harness_last_log, "refused a connection from CID 2") != NULL);
+	CHECK(strstr(harness_last_log, "allowed_cids") != NULL);
+	for (int i = 0; i < 1000; i++) { /* published at the end of the agent's step */
+		agent_get_stats(fx.agent, &st);
+		if (st.denied)
+			break;
+		platform_sleep_ns(1000000);
+	}
 	CHECK_EQ(st.denied, 1);
+	CHECK_EQ(st.conns, 0);
 	fixture_stop(&fx);
 
 	fixture_options(&opts);
@@ -209,4 +224,32 @@ TEST(nothing_of_the_failed_test_lives_on)
 	while (threads_now() > threads_before && platform_now_ns() < deadline)
 		platform_sleep_ns(1000000);
 	CHECK_EQ(threads_now(), threads_before);
+}
+
+TEST(small_answers_leave_together)
+{
+	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
+	struct vsock_loopback_counts before, after;
+	static uint8_t frames[200 * 64];
+	struct tclient *c;
+	size_t len = 0;
+	int code;
+
+	fixture_start(&fx, NULL);
+	c = tclient_open(&fx);
+	for (int i = 0; i < 200; i++)
+		len += tclient_frame(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+				     frames + len, sizeof(frames) - len);
+	vsock_loopback_counts(fx.pair.lb, &before);
+	CHECK_EQ(vsock_send(c->sock, frames, len, 0), (long)len); /* 200 pipelined requests */
+	for (uint32_t i = 0; i < 200; i++) {
+		CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 2 * i + 1);
+		CHECK_EQ(code, OK);
+	}
+	vsock_loopback_counts(fx.pair.lb, &after);
+	/* the answers shared packets: far fewer than one each (a tiny-packet
+	 * flood is what some hosts reset connections for) */
+	CHECK(after.sent[0] - before.sent[0] < 100);
+	tclient_close(c);
+	fixture_stop(&fx);
 }

@@ -24,21 +24,18 @@
 #include "drivers/virtio_pci/virtio.h"
 #include "include/platform.h"
 #include "include/pool.h"
+#include "tests/unit/fake_virtio.h"
 #include "tests/unit/harness.h"
 #include "vsock/core.h"
 #include "vsock/transport.h"
 #include "vsock/wire.h"
 
-#define POOL_PAGES 512
-#define FAKE_DEV_BASE 0x40000000ull
-#define GUEST_CID 42
+#define GUEST_CID FAKE_GUEST_CID
 #define WAIT_NS 5000000000ull
 #define RX_BUFFERS 64     /* what the driver posts (virtio_vsock.c) */
 #define EVENT_BUFFERS 4
 #define TX_BUFFERS 32
 #define TX_PAYLOAD 32768
-
-enum { Q_RX, Q_TX, Q_EVENT, NQUEUES };
 
 /* ---- fault injection ---- */
 
@@ -51,6 +48,17 @@ static size_t heap_live; /* bytes the code under test holds (atomic) */
 static bool fault(void)
 {
 	return armed && ++step == fail_at;
+}
+
+/* The fake device's hooks (fake_virtio.h). */
+bool fake_fault(void)
+{
+	return fault();
+}
+
+void fake_expect_failed(const char *file, int line, const char *what)
+{
+	harness_fail(file, line, what);
 }
 
 void *__real_calloc(size_t n, size_t size);
@@ -112,13 +120,10 @@ struct vsock_core {
 	struct wait_queue wq;               /* the test waits here */
 };
 
-static struct dma_pool pool;
-static uint8_t *pool_mem;
-
 static bool in_pool(const void *p)
 {
-	return (const uint8_t *)p >= pool_mem &&
-	       (const uint8_t *)p < pool_mem + POOL_PAGES * POOL_PAGE_SIZE;
+	return (const uint8_t *)p >= fake_pool_mem &&
+	       (const uint8_t *)p < fake_pool_mem + FAKE_POOL_PAGES * POOL_PAGE_SIZE;
 }
 
 void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *hdr,
@@ -157,238 +162,6 @@ uint64_t vsock_core_tick(struct vsock_core *core, uint64_t now_ns)
 	return PLATFORM_FOREVER;
 }
 
-/* ---- the fake transport and device ---- */
-
-struct fake_queue {
-	struct virtqueue *vq;   /* the driver's, while set up */
-	irq_handler_fn handler; /* its interrupt route */
-	void *arg;
-	uint16_t last_avail;    /* device: next avail entry to take */
-	uint16_t used_idx;      /* device: its used index */
-	unsigned kicks;         /* doorbells rung */
-};
-
-static struct fake {
-	struct virtio_device vdev;    /* what the driver sees */
-	uint8_t status;               /* device status register */
-	uint64_t offered;             /* device feature bits */
-	uint64_t cid;                 /* config: guest_cid */
-	bool failed_set;              /* the driver wrote FAILED ... */
-	bool reset_after_failed;      /* ... and reset the device after it */
-	struct fake_queue q[NQUEUES]; /* queues set up */
-	irq_handler_fn config_handler; /* config interrupt route */
-	void *config_arg;
-	unsigned queues;              /* queues set up now */
-	unsigned routes;              /* interrupt routes held now */
-	bool deliver_at_driver_ok;    /* complete an rx buffer when DRIVER_OK is set */
-} fake;
-
-static void fake_reset(struct virtio_device *dev)
-{
-	if (fake.failed_set)
-		fake.reset_after_failed = true;
-	fake.status = 0;
-}
-
-static uint8_t fake_get_status(struct virtio_device *dev)
-{
-	return fake.status;
-}
-
-static void dev_write_packet(struct fake_queue *q, const struct vsock_hdr_fields *f,
-			     const void *payload, uint32_t written);
-
-static void fake_set_status(struct virtio_device *dev, uint8_t status)
-{
-	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(fake.status & VIRTIO_STATUS_FEATURES_OK) &&
-	    fault())
-		status &= ~VIRTIO_STATUS_FEATURES_OK; /* the device refuses them */
-	if (status & VIRTIO_STATUS_FAILED)
-		fake.failed_set = true;
-	if ((status & VIRTIO_STATUS_DRIVER_OK) && fake.deliver_at_driver_ok) {
-		/* A packet the moment the device goes live (rx is posted first). */
-		struct vsock_hdr_fields f = { .src_cid = 2, .dst_cid = GUEST_CID,
-					      .src_port = 5000, .dst_port = 1024,
-					      .type = VSOCK_TYPE_STREAM,
-					      .op = VSOCK_OP_REQUEST };
-
-		platform_lock();
-		dev_write_packet(&fake.q[Q_RX], &f, NULL, sizeof(struct vsock_hdr));
-		fake.q[Q_RX].handler(fake.q[Q_RX].arg);
-		platform_unlock();
-	}
-	fake.status = status;
-}
-
-static uint64_t fake_get_features(struct virtio_device *dev)
-{
-	return fake.offered;
-}
-
-static void fake_set_features(struct virtio_device *dev, uint64_t features)
-{
-}
-
-static int fake_read_config(struct virtio_device *dev, unsigned offset, void *buf,
-			    unsigned len)
-{
-	if (fault())
-		return -EIO;
-	if (offset != 0 || len != sizeof(fake.cid))
-		return -EINVAL;
-	memcpy(buf, &fake.cid, len);
-	return 0;
-}
-
-static uint16_t fake_queue_max_size(struct virtio_device *dev, uint16_t index)
-{
-	return index < NQUEUES ? 128 : 0;
-}
-
-static void fake_notify(void *ctx, uint16_t index)
-{
-	((struct fake_queue *)ctx)->kicks++;
-}
-
-static int fake_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
-			    uint16_t index, uint16_t size, irq_handler_fn handler,
-			    void *arg)
-{
-	struct fake_queue *q;
-	int err;
-
-	if (index >= NQUEUES || fake.q[index].vq || fault())
-		return -ENODEV;
-	q = &fake.q[index];
-	err = vq_init(vq, &pool, index, size, fake_notify, q);
-	if (err)
-		return err;
-	vq_use_event_idx(vq, dev->features & (1ull << VIRTIO_F_EVENT_IDX));
-	*q = (struct fake_queue){ vq, handler, arg, 0, 0, 0 };
-	fake.queues++;
-	fake.routes++;
-	return 0;
-}
-
-static void fake_queue_release(struct virtio_device *dev, struct virtqueue *vq)
-{
-	struct fake_queue *q = &fake.q[vq->index];
-
-	CHECK(q->vq == vq);
-	vq_destroy(vq, &pool);
-	*q = (struct fake_queue){ 0 };
-	fake.queues--;
-	fake.routes--;
-}
-
-static int fake_config_irq(struct virtio_device *dev, irq_handler_fn handler, void *arg)
-{
-	if (fault())
-		return -ENOSPC;
-	fake.config_handler = handler;
-	fake.config_arg = arg;
-	fake.routes++;
-	return 0;
-}
-
-static void fake_config_irq_release(struct virtio_device *dev)
-{
-	CHECK(fake.config_handler != NULL);
-	fake.config_handler = NULL;
-	fake.routes--;
-}
-
-static int fake_queue_vector(struct virtio_device *dev, uint16_t index)
-{
-	return index;
-}
-
-static int fake_config_vector(struct virtio_device *dev)
-{
-	return NQUEUES;
-}
-
-static const struct virtio_ops fake_ops = {
-	.reset = fake_reset,
-	.get_status = fake_get_status,
-	.set_status = fake_set_status,
-	.get_features = fake_get_features,
-	.set_features = fake_set_features,
-	.read_config = fake_read_config,
-	.queue_max_size = fake_queue_max_size,
-	.queue_setup = fake_queue_setup,
-	.queue_release = fake_queue_release,
-	.config_irq = fake_config_irq,
-	.config_irq_release = fake_config_irq_release,
-	.queue_vector = fake_queue_vector,
-	.config_vector = fake_config_vector,
-};
-
-/* ---- the device side: rings by device address (lock held) ---- */
-
-static void *dev_ptr(dma_addr_t a, size_t len)
-{
-	void *p = pool_cpu_addr(&pool, a, len);
-
-	CHECK(p != NULL); /* the driver gave the device a valid address */
-	return p;
-}
-
-static uint16_t dev_avail_idx(struct fake_queue *q)
-{
-	uint16_t *avail = dev_ptr(q->vq->avail_dma, 6 + 2 * q->vq->size);
-
-	return avail[1];
-}
-
-/* Take the next available chain (one descriptor here): its head, bytes. */
-static bool dev_take(struct fake_queue *q, uint16_t *head, uint8_t **buf, uint32_t *len)
-{
-	uint16_t *avail = dev_ptr(q->vq->avail_dma, 6 + 2 * q->vq->size);
-	struct vring_desc *desc = dev_ptr(q->vq->desc_dma, 16 * q->vq->size);
-
-	if (avail[1] == q->last_avail)
-		return false;
-	*head = avail[2 + (q->last_avail++ & (q->vq->size - 1))];
-	CHECK(!(desc[*head].flags & VRING_DESC_F_NEXT));
-	*buf = dev_ptr(dma_addr(desc[*head].addr), desc[*head].len);
-	*len = desc[*head].len;
-	return true;
-}
-
-static void dev_complete(struct fake_queue *q, uint32_t id, uint32_t len)
-{
-	uint8_t *used = dev_ptr(q->vq->used_dma, 6 + 8 * q->vq->size);
-	struct vring_used_elem e = { id, len };
-
-	memcpy(used + 4 + 8 * (q->used_idx & (q->vq->size - 1)), &e, sizeof(e));
-	q->used_idx++;
-	memcpy(used + 2, &q->used_idx, 2);
-}
-
-/* Fill the next rx buffer with a packet; the device says it wrote `written`. */
-static void dev_write_packet(struct fake_queue *q, const struct vsock_hdr_fields *f,
-			     const void *payload, uint32_t written)
-{
-	uint16_t head;
-	uint8_t *buf;
-	uint32_t room;
-
-	CHECK(dev_take(q, &head, &buf, &room));
-	vsock_hdr_encode((struct vsock_hdr *)buf, f);
-	if (f->len && payload)
-		memcpy(buf + sizeof(struct vsock_hdr), payload, f->len);
-	dev_complete(q, head, written);
-}
-
-/* Raise a queue's interrupt, as the hardware would: interrupts off. */
-static void dev_interrupt(struct fake_queue *q)
-{
-	platform_lock();
-	q->handler(q->arg);
-	platform_unlock();
-}
-
 /* ---- fixture ---- */
 
 struct fixture {
@@ -397,21 +170,6 @@ struct fixture {
 	size_t heap;              /* heap bytes in use before probe */
 	const struct vsock_transport_ops *ops;
 };
-
-static void fake_device_new(void)
-{
-	memset(&fake, 0, sizeof(fake));
-	fake.vdev = (struct virtio_device){ &fake_ops, NULL, "fake-vsock", 0 };
-	fake.offered = (1ull << VSOCK_F_VERSION_1) | (1ull << VSOCK_F_STREAM) |
-		       (1ull << VIRTIO_F_EVENT_IDX);
-	fake.cid = GUEST_CID;
-	if (!pool_mem) {
-		pool_mem = aligned_alloc(POOL_PAGE_SIZE, POOL_PAGES * POOL_PAGE_SIZE);
-		CHECK(pool_mem != NULL);
-	}
-	CHECK_EQ(pool_init(&pool, pool_mem, dma_addr(FAKE_DEV_BASE),
-			   POOL_PAGES * POOL_PAGE_SIZE), 0);
-}
 
 static size_t heap_in_use(void)
 {
@@ -423,7 +181,7 @@ static void start(struct fixture *fx)
 	memset(fx, 0, sizeof(*fx));
 	fake_device_new();
 	fx->heap = heap_in_use();
-	CHECK_EQ(virtio_vsock_probe(&fake.vdev, &pool, &fx->vs), 0);
+	CHECK_EQ(virtio_vsock_probe(&fake.vdev, &fake_pool, &fx->vs), 0);
 	fx->ops = virtio_vsock_transport(fx->vs);
 	CHECK_EQ(virtio_vsock_start(fx->vs, &fx->core), 0);
 	CHECK(fake.status & VIRTIO_STATUS_DRIVER_OK);
@@ -435,7 +193,7 @@ static void check_nothing_left(size_t heap_before)
 {
 	uint64_t deadline = platform_now_ns() + WAIT_NS;
 
-	CHECK_EQ(pool_pages_in_use(&pool), 0);
+	CHECK_EQ(pool_pages_in_use(&fake_pool), 0);
 	CHECK_EQ(fake.routes, 0);
 	CHECK_EQ(fake.queues, 0);
 	while (heap_in_use() != heap_before && platform_now_ns() < deadline)
@@ -518,7 +276,7 @@ TEST(probe_and_start_fail_cleanly_at_every_step)
 		heap = heap_in_use();
 		step = 0;
 		armed = true;
-		err = virtio_vsock_probe(&fake.vdev, &pool, &vs);
+		err = virtio_vsock_probe(&fake.vdev, &fake_pool, &vs);
 		if (err == 0)
 			err = virtio_vsock_start(vs, &core);
 		armed = false;
@@ -556,7 +314,7 @@ TEST(probe_refuses_a_device_without_version_1)
 	fake_device_new();
 	fake.offered &= ~(1ull << VSOCK_F_VERSION_1);
 	heap = heap_in_use();
-	CHECK_EQ(virtio_vsock_probe(&fake.vdev, &pool, &vs), -ENODEV);
+	CHECK_EQ(virtio_vsock_probe(&fake.vdev, &fake_pool, &vs), -ENODEV);
 	CHECK(vs == NULL);
 	CHECK(fake.reset_after_failed);
 	CHECK(strstr(harness_last_log, "feature negotiation failed") != NULL);
@@ -574,7 +332,7 @@ TEST(probe_refuses_reserved_guest_cids)
 		fake_device_new();
 		fake.cid = bad[i];
 		heap = heap_in_use();
-		CHECK_EQ(virtio_vsock_probe(&fake.vdev, &pool, &vs), -ENODEV);
+		CHECK_EQ(virtio_vsock_probe(&fake.vdev, &fake_pool, &vs), -ENODEV);
 		CHECK(fake.reset_after_failed);
 		check_nothing_left(heap);
 	}
@@ -611,7 +369,7 @@ TEST(packet_at_driver_ok_reaches_the_core)
 	fake_device_new();
 	fake.deliver_at_driver_ok = true;
 	fx.heap = heap_in_use();
-	CHECK_EQ(virtio_vsock_probe(&fake.vdev, &pool, &fx.vs), 0);
+	CHECK_EQ(virtio_vsock_probe(&fake.vdev, &fake_pool, &fx.vs), 0);
 	CHECK_EQ(virtio_vsock_start(fx.vs, &fx.core), 0);
 	CHECK(wait_for(&fx, one_packet));
 	CHECK_EQ(fx.core.packets[0].h.op, VSOCK_OP_REQUEST);

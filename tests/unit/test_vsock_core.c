@@ -573,6 +573,38 @@ TEST(linger_ends_with_rst_after_timeout)
 	pair_finish(&p);
 }
 
+TEST(abort_resets_at_once_without_linger)
+{
+	struct pair p;
+	struct vsock_sock *client, *server;
+	struct vsock_loopback_faults drop_all = { .drop = 65536 };
+	struct vsock_stats st;
+	char buf[4];
+
+	pair_init(&p);
+	open_connection(&p, 1024, &client, &server);
+	CHECK_EQ(vsock_send(server, "data", 4, 0), 4);
+	pair_pump(&p);
+	CHECK_EQ(vsock_abort(client), 0); /* unread data and all: gone now */
+	vsock_core_stats(p.guest, &st);
+	CHECK_EQ(st.conns, 0);
+	CHECK_EQ(st.sockets, 0);
+	CHECK_EQ(st.rx_mem, 0);
+	CHECK_EQ(st.rst_sent, 1);
+	pair_pump(&p);
+	CHECK_EQ(vsock_recv(server, buf, sizeof(buf), 0), -ECONNRESET);
+	CHECK_EQ(vsock_close(server), 0);
+	/* an abort the peer never hears of still frees everything here */
+	open_connection(&p, 1025, &client, &server);
+	vsock_loopback_set_faults(p.lb, &drop_all);
+	CHECK_EQ(vsock_abort(client), 0);
+	vsock_core_stats(p.guest, &st);
+	CHECK_EQ(st.conns, 0);
+	CHECK_EQ(st.sockets, 0);
+	CHECK_EQ(vsock_abort(server), 0);
+	pair_finish(&p);
+}
+
 TEST(peer_rst_resets_an_established_connection)
 {
 	struct fake_transport fake;
@@ -847,6 +879,105 @@ TEST(poll_reports_readiness)
 	CHECK(fds[1].revents & VSOCK_POLLHUP);
 	CHECK_EQ(vsock_close(client), 0);
 	CHECK_EQ(vsock_close(lsn), 0);
+	pair_finish(&p);
+}
+
+/* A poller sleeps hooked onto the sockets it polls, and nowhere else. */
+struct sleeper {
+	struct vsock_pollfd *fds; /* what it polls */
+	size_t n;
+	int result;               /* vsock_poll's */
+	bool done;
+};
+
+static void poll_in_task(void *arg)
+{
+	struct sleeper *s = arg;
+
+	s->result = vsock_poll(s->fds, s->n, platform_now_ns() + 10 * SECOND_NS);
+	platform_lock();
+	s->done = true;
+	platform_unlock();
+}
+
+static bool hooked(struct vsock_sock *sock)
+{
+	bool any;
+
+	platform_lock();
+	any = sock->poll_hooks != NULL;
+	platform_unlock();
+	return any;
+}
+
+static void wait_hooked(struct vsock_sock *sock)
+{
+	uint64_t deadline = platform_now_ns() + 5 * SECOND_NS;
+
+	while (!hooked(sock) && platform_now_ns() < deadline)
+		platform_sleep_ns(1000000);
+	CHECK(hooked(sock));
+}
+
+TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
+{
+	enum { MANY = 20 }; /* more than fit on the stack: the hooks are allocated */
+	struct pair p;
+	struct vsock_sock *lsn[MANY], *client, *server;
+	struct vsock_pollfd fds[MANY];
+	struct platform_task *task;
+	struct sleeper s = { fds, MANY, -1, false };
+
+	pair_init(&p);
+	for (int i = 0; i < MANY; i++) {
+		lsn[i] = listen_on(p.host, 2000 + (uint32_t)i, 4);
+		fds[i] = (struct vsock_pollfd){ lsn[i], VSOCK_POLLIN, 0 };
+	}
+	open_connection(&p, 1024, &client, &server);
+	CHECK_EQ(platform_task_spawn(&task, "poller", poll_in_task, &s, 64 << 10, NULL, NULL),
+		 0);
+	wait_hooked(lsn[MANY - 1]);
+	for (int i = 0; i < MANY; i++)
+		CHECK(hooked(lsn[i]));
+	CHECK(!hooked(server)); /* traffic there is none of its business */
+	CHECK_EQ(vsock_send(client, "x", 1, 0), 1);
+	pair_pump(&p);
+	platform_sleep_ns(20000000);
+	platform_lock();
+	CHECK(!s.done);
+	platform_unlock();
+	/* a connection to the last listener ends the poll; nothing stays hooked */
+	{
+		struct vsock_sock *c2;
+
+		CHECK_EQ(vsock_socket(p.guest, VSOCK_TYPE_STREAM, &c2), 0);
+		CHECK_EQ(vsock_connect(c2, &(struct vsock_addr){ HOST_CID, 2000 + MANY - 1 },
+				       VSOCK_DONTWAIT), -EINPROGRESS);
+		pair_pump(&p);
+		for (uint64_t end = platform_now_ns() + 5 * SECOND_NS; platform_now_ns() < end;) {
+			bool done;
+
+			platform_lock();
+			done = s.done;
+			platform_unlock();
+			if (done)
+				break;
+			platform_sleep_ns(1000000);
+		}
+		platform_lock();
+		CHECK(s.done);
+		CHECK_EQ(s.result, 1);
+		CHECK(p.host->pollers == NULL);
+		platform_unlock();
+		CHECK_EQ(fds[MANY - 1].revents, VSOCK_POLLIN);
+		for (int i = 0; i < MANY; i++)
+			CHECK(!hooked(lsn[i]));
+		CHECK_EQ(vsock_close(c2), 0);
+	}
+	for (int i = 0; i < MANY; i++)
+		CHECK_EQ(vsock_close(lsn[i]), 0);
+	CHECK_EQ(vsock_close(client), 0);
+	CHECK_EQ(vsock_close(server), 0);
 	pair_finish(&p);
 }
 
