@@ -82,9 +82,19 @@ KERNEL_SRCS := \
 	kernel/vm.c \
 	kernel/elf.c \
 	kernel/store.c \
-	kernel/user.c \
-	kernel/syscall.c \
+	kernel/uwait.c \
+	kernel/futex.c \
 	kernel/fd.c \
+	kernel/exec.c \
+	kernel/proc.c \
+	kernel/signal.c \
+	kernel/user.c \
+	kernel/sys_fs.c \
+	kernel/sys_mm.c \
+	kernel/sys_net.c \
+	kernel/sys_poll.c \
+	kernel/sys_proc.c \
+	kernel/syscall.c \
 	kernel/entropy.c \
 	kernel/libc_glue.c
 

@@ -137,6 +137,10 @@ struct trap_frame; /* arch/$(ARCH)/trap.h: registers at a kernel entry */
  * current task.  Traps from user mode then enter below the caller's
  * frames, so the caller can be returned to with longjmp. */
 __attribute__((noreturn)) void arch_user_enter(uint64_t pc, uint64_t sp);
+/* The same with every register of `f` (a frame saved at an entry from
+ * user mode: the parent's at clone or fork) and FP state `fpu` in
+ * arch_frame_fpu's layout (NULL: a clean FPU). */
+__attribute__((noreturn)) void arch_user_resume(const struct trap_frame *f, const void *fpu);
 /* The user TLS register (FS base / TPIDR_EL0) of the running task. */
 void arch_user_tls_set(uint64_t value);
 uint64_t arch_user_tls_get(void);
@@ -144,6 +148,9 @@ uint64_t arch_user_tls_get(void);
 uint64_t arch_syscall_number(const struct trap_frame *f);
 uint64_t arch_syscall_arg(const struct trap_frame *f, unsigned n);
 void arch_syscall_set_return(struct trap_frame *f, uint64_t value);
+/* Make the system call again on the way back to user mode (after a
+ * signal handler): its number and first argument as they were. */
+void arch_syscall_restart(struct trap_frame *f, uint64_t nr, uint64_t arg0);
 uint64_t arch_frame_pc(const struct trap_frame *f);
 uint64_t arch_frame_sp(const struct trap_frame *f);
 /* Call a signal handler: pc, sp, three arguments, return address (on
@@ -158,6 +165,12 @@ void arch_frame_restore(struct trap_frame *f, const void *saved);
 /* FP/SIMD state saved at this kernel entry outside the frame (x86: the
  * fxsave area below it), or 0 bytes (aarch64: inside the frame). */
 size_t arch_frame_fpu(struct trap_frame *f, void **state);
+size_t arch_fpu_size(void);
+/* A new stack pointer for a frame (clone's child stack). */
+void arch_frame_set_sp(struct trap_frame *f, uint64_t sp);
+/* execve: the frame starts a fresh program at pc with stack sp, every
+ * other register zero; its FP state (if outside the frame) a clean one. */
+void arch_frame_exec(struct trap_frame *f, uint64_t pc, uint64_t sp);
 /* Make FP state copied back from user memory safe to restore. */
 void arch_fpu_sanitize(void *state);
 /* What a program's auxv says about the CPU (AT_HWCAP, AT_HWCAP2,

@@ -250,11 +250,11 @@ uint64_t elf_build_stack(const struct elf_stack_args *a, uint8_t *buf, size_t le
 			 uint64_t top)
 {
 	struct stack_builder b = { buf, len, top, top, false };
-	uint64_t argv_at[64], envp_at[64], execfn, platform, random;
-	uint64_t words, table[2 + 64 + 1 + 64 + 1 + 2 * 40], sp;
+	uint64_t argv_at[ELF_MAX_ARGS], envp_at[ELF_MAX_ARGS], execfn, platform, random;
+	uint64_t words, table[2 + ELF_MAX_ARGS + 1 + ELF_MAX_ARGS + 1 + 2 * 40], sp;
 	unsigned n = 0, naux;
 
-	if (a->argc > 64 || a->envc > 64 || a->argc < 0 || a->envc < 0)
+	if (a->argc > ELF_MAX_ARGS || a->envc > ELF_MAX_ARGS || a->argc < 0 || a->envc < 0)
 		return 0;
 	push(&b, "\0\0\0\0\0\0\0", 8); /* an end marker, as Linux leaves */
 	execfn = push_string(&b, a->execfn);

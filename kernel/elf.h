@@ -29,6 +29,7 @@
 #define ELF_ET_EXEC 2
 #define ELF_ET_DYN 3
 #define ELF_MAX_SEGMENTS 16   /* PT_LOAD entries accepted */
+#define ELF_MAX_ARGS 128      /* arguments, and environment entries, on a new stack */
 #define ELF_PF_X 1
 #define ELF_PF_W 2
 #define ELF_PF_R 4
@@ -94,6 +95,7 @@ struct elf_aux {
 #define AT_RANDOM 25
 #define AT_HWCAP2 26
 #define AT_EXECFN 31
+#define AT_SYSINFO_EHDR 33
 #define AT_MINSIGSTKSZ 51
 
 struct elf_stack_args {

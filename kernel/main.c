@@ -196,6 +196,7 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	vsock_core = vsock_stack_start(vsock_dev, &config);       /* protocol + services */
 	if (!vsock_core)
 		panic("no vsock protocol core");
+	user_init(vsock_core);                                   /* programs' sockets, /tmp */
 	start_agent();                                           /* ttRPC, containers, logs */
 	if (config.test_run[0])
 		selftest_run_program(config.test_run, config.container_mem_mib);

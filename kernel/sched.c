@@ -20,12 +20,6 @@
 #include "kernel/sched.h"
 #include "kernel/vm.h"
 
-/* A task asleep on a wait queue; lives on that task's stack. */
-struct waiter {
-	struct waiter *next; /* next sleeper on the same queue */
-	struct task *task;   /* who sleeps */
-};
-
 static struct task boot_task;     /* the flow that called sched_init */
 static struct task *idle_task;    /* runs when nothing else can */
 static struct task *current;      /* the running task */
@@ -216,9 +210,11 @@ static void schedule(bool preempted)
 	/* A task asked to die ends here if it was interrupted (so it holds
 	 * no lock: the lock keeps interrupts off) and is not a system task.
 	 * A user process ends itself when killed (kernel/user.c), on its way
-	 * back to user mode, so that its address space is freed. */
+	 * back to user mode, so that its address space is freed; its thread's
+	 * task (ends_itself) also before it enters user mode and after it
+	 * left, so that it always leaves its process. */
 	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE &&
-	    !prev->user && prev != &boot_task && prev != idle_task && prev != reaper_task) {
+	    !prev->user && !prev->ends_itself && prev != &boot_task && prev != idle_task && prev != reaper_task) {
 		prev->state = TASK_DEAD;
 		prev->killed = true;
 	}
@@ -265,6 +261,7 @@ bool sched_block(uint64_t deadline_ns)
 void sched_wake(struct task *t)
 {
 	t->woken = true;
+	t->event = true;
 	if (t->state == TASK_BLOCKED) {
 		t->state = TASK_RUNNABLE;
 		need_resched = true;
@@ -273,7 +270,7 @@ void sched_wake(struct task *t)
 
 int sched_wait(struct wait_queue *wq, uint64_t deadline_ns)
 {
-	struct waiter self = { NULL, current };
+	struct waiter self = { NULL, current, wq };
 	struct waiter **p;
 	bool woken;
 
@@ -299,8 +296,55 @@ void sched_wake_all(struct wait_queue *wq)
 	struct waiter *w = wq->first;
 
 	wq->first = NULL;
-	for (; w; w = w->next)
+	while (w) {
+		struct waiter *next = w->next;
+
+		w->queue = NULL; /* unlinked: the sleeper must not walk wq again */
 		sched_wake(w->task);
+		w = next;
+	}
+}
+
+void sched_link(struct waiter *w, struct wait_queue *wq)
+{
+	struct waiter **p;
+
+	w->next = NULL;
+	w->task = current;
+	w->queue = wq;
+	for (p = &wq->first; *p; p = &(*p)->next)
+		;
+	*p = w;
+}
+
+void sched_unlink(struct waiter *w)
+{
+	if (!w->queue)
+		return; /* woken (and unlinked) already */
+	for (struct waiter **p = &w->queue->first; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	w->queue = NULL;
+}
+
+void sched_event_clear(void)
+{
+	current->event = false;
+}
+
+int sched_event_wait(uint64_t deadline_ns)
+{
+	while (!current->event) {
+		if (current->kill_requested)
+			return -EINTR;
+		if (arch_clock_ns() >= deadline_ns)
+			return -ETIMEDOUT;
+		sched_block(deadline_ns);
+	}
+	return 0;
 }
 
 void sched_kill(struct task *t)

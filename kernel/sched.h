@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 struct wait_queue; /* include/platform.h */
-struct user_proc;  /* kernel/user.h */
+struct user_thread; /* kernel/uproc.h */
 struct vm_space;   /* kernel/vm.h */
 
 #define TASK_NAME_MAX 24
@@ -41,16 +41,19 @@ struct task {
 	enum task_state state;     /* see enum */
 	uint64_t deadline_ns;      /* BLOCKED: wake then (UINT64_MAX: never) */
 	bool woken;                /* set by sched_wake since it blocked */
+	bool event;                /* set by sched_wake since sched_event_clear */
 	void (*entry)(void *);     /* task body */
 	void *arg;                 /* its argument */
 	uint64_t switches;         /* times switched in */
 	uint64_t run_ns;           /* CPU time used */
 	bool kill_requested;       /* end it at the next safe point */
 	bool killed;               /* DEAD because it was killed, not returned */
+	bool ends_itself;          /* killed, it runs to its own end (a user
+				    * thread: it must leave its process) */
 	void (*exit_fn)(void *arg, bool killed); /* called by the reaper */
 	void *exit_arg;            /* its argument */
 	/* A task running a user process (kernel/user.c): */
-	struct user_proc *user;    /* the process, NULL for a kernel task */
+	struct user_thread *user;  /* its user thread, NULL for a kernel task */
 	struct vm_space *as;       /* its address space, loaded when switched in */
 	uint64_t user_tls;         /* its TLS register (FS base / TPIDR_EL0) */
 	uintptr_t kernel_entry_sp; /* where traps from user mode enter (x86 rsp0), 0: stack top */
@@ -95,6 +98,32 @@ void sched_sleep_ns(uint64_t ns);
  */
 int sched_wait(struct wait_queue *wq, uint64_t deadline_ns);
 void sched_wake_all(struct wait_queue *wq);
+
+/*
+ * Sleeping on several wait queues at once (a poll over many files): a
+ * waiter per queue, linked before the condition is looked at, so that
+ * a wake-up between the look and the sleep is not lost -- it sets the
+ * task's event flag, which sched_event_wait checks.  All interrupts off:
+ *
+ *	struct waiter w[2];
+ *	sched_event_clear();
+ *	sched_link(&w[0], &a); sched_link(&w[1], &b);
+ *	arch_irq_enable();  ...look (may take locks)...  arch_irq_disable();
+ *	if (!ready) err = sched_event_wait(deadline); // 0, -ETIMEDOUT, -EINTR
+ *	sched_unlink(&w[0]); sched_unlink(&w[1]);
+ *
+ * A waiter's `queue` is NULL once a wake-up unlinked it (a queue may then
+ * be freed: sockets wake their sleepers before they go).
+ */
+struct waiter {
+	struct waiter *next;       /* next sleeper on the same queue */
+	struct task *task;         /* who sleeps */
+	struct wait_queue *queue;  /* the queue it is linked into, NULL: none */
+};
+void sched_link(struct waiter *w, struct wait_queue *wq);
+void sched_unlink(struct waiter *w);
+void sched_event_clear(void);
+int sched_event_wait(uint64_t deadline_ns);
 
 /* Called by the arch layer. */
 void sched_timer_interrupt(void);

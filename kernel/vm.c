@@ -38,10 +38,31 @@
 struct vm_space {
 	uint64_t root;          /* physical address of its root table */
 	uint64_t pages;         /* pages it holds: user pages + its tables */
-	uint64_t limit_pages;   /* most it may hold */
+	struct vm_budget *budget; /* what it may hold, shared with other spaces */
 	uint64_t grow_lo;       /* a stack's reserve [grow_lo, grow_hi) ... */
 	uint64_t grow_hi;       /* ... mapped on first touch; grow_hi: lowest page mapped */
 };
+
+/* A page reserved by vm_map_lazy and not yet touched: an invalid entry
+ * (the CPU ignores its other bits on both architectures) carrying a
+ * software tag and the rights the page gets when it is backed. */
+#define LAZY_TAG (1ull << 60)
+#define LAZY_PROT_SHIFT 8
+
+static bool is_lazy(uint64_t e)
+{
+	return !arch_pte_valid(e) && (e & LAZY_TAG);
+}
+
+static uint64_t lazy_entry(unsigned prot)
+{
+	return LAZY_TAG | ((uint64_t)(prot & (VM_READ | VM_WRITE | VM_EXEC)) << LAZY_PROT_SHIFT);
+}
+
+static unsigned lazy_prot(uint64_t e)
+{
+	return (unsigned)(e >> LAZY_PROT_SHIFT) & (VM_READ | VM_WRITE | VM_EXEC);
+}
 
 static struct dma_pool pools[MAX_POOLS]; /* free RAM, one pool per range */
 static unsigned npools;
@@ -367,6 +388,34 @@ static bool user_range(uint64_t va, uint64_t len)
 	       (va >= VM_KERNEL_END && end <= VM_USER_END);
 }
 
+/* May `as` take n more pages?  Count them in / out. */
+static bool room(const struct vm_space *as, uint64_t n)
+{
+	return as->budget->pages + n <= as->budget->limit_pages;
+}
+
+static void count(struct vm_space *as, int64_t n)
+{
+	as->pages += (uint64_t)n;
+	as->budget->pages += (uint64_t)n;
+}
+
+/* Interrupts off around each page's change: threads of a process share
+ * its space, and a copy must not race an unmap of the page it copies. */
+static bool irq_off(void)
+{
+	bool on = arch_irq_enabled();
+
+	arch_irq_disable();
+	return on;
+}
+
+static void irq_restore(bool on)
+{
+	if (on)
+		arch_irq_enable();
+}
+
 /* A private copy of the kernel table at `phys` (entries shared below). */
 static uint64_t copy_table(struct vm_space *as, uint64_t phys)
 {
@@ -374,19 +423,19 @@ static uint64_t copy_table(struct vm_space *as, uint64_t phys)
 
 	if (t) {
 		memcpy(table(t), table(phys), VM_PAGE);
-		as->pages++;
+		count(as, 1);
 	}
 	return t;
 }
 
-struct vm_space *vm_space_create(uint64_t limit_bytes)
+struct vm_space *vm_space_create(struct vm_budget *budget)
 {
 	struct vm_space *as = calloc(1, sizeof(*as));
 	uint64_t l2, l1;
 
 	if (!as)
 		return NULL;
-	as->limit_pages = limit_bytes / VM_PAGE;
+	as->budget = budget;
 	/* root, then root[0]'s table, then its [0]: the low window's */
 	if (!(as->root = copy_table(as, kernel_root)))
 		goto err_free;
@@ -400,8 +449,10 @@ struct vm_space *vm_space_create(uint64_t limit_bytes)
 
 err_free_l2:
 	vm_page_free(table(l2), 1);
+	count(as, -1);
 err_free_root:
 	vm_page_free(table(as->root), 1);
+	count(as, -1);
 err_free:
 	free(as);
 	return NULL;
@@ -413,7 +464,7 @@ static void drop_leaf(struct vm_space *as, uint64_t e)
 	if (arch_pte_prot(e, 0) & VM_SHARED)
 		return;
 	vm_page_free(table(arch_pte_phys(e)), 1);
-	as->pages--;
+	count(as, -1);
 }
 
 /* Free the user part of the tree under `t` at `level`: user pages, and
@@ -431,7 +482,7 @@ static void free_user_tree(struct vm_space *as, uint64_t t, unsigned level)
 		}
 		free_user_tree(as, arch_pte_phys(e), level - 1);
 		vm_page_free(table(arch_pte_phys(e)), 1);
-		as->pages--;
+		count(as, -1);
 	}
 }
 
@@ -454,7 +505,7 @@ void vm_space_destroy(struct vm_space *as)
 			continue;
 		free_user_tree(as, arch_pte_phys(e), 0);
 		vm_page_free(table(arch_pte_phys(e)), 1);
-		as->pages--;
+		count(as, -1);
 	}
 	for (unsigned i = INDEX(VM_KERNEL_END, ROOT_LEVEL); i < ENTRIES; i++) {
 		uint64_t e = table(as->root)[i];
@@ -464,12 +515,12 @@ void vm_space_destroy(struct vm_space *as)
 			continue;
 		free_user_tree(as, arch_pte_phys(e), ROOT_LEVEL - 1);
 		vm_page_free(table(arch_pte_phys(e)), 1);
-		as->pages--;
+		count(as, -1);
 	}
 	vm_page_free(table(l1), 1);
 	vm_page_free(table(l2), 1);
 	vm_page_free(table(as->root), 1);
-	as->pages -= 3;
+	count(as, -3);
 	if (as->pages)
 		kprintf("vm: address space freed with %llu pages unaccounted\n",
 			(unsigned long long)as->pages);
@@ -486,73 +537,192 @@ uint64_t vm_space_bytes(const struct vm_space *as)
 	return as->pages * VM_PAGE;
 }
 
+/* One page of user memory at va (nothing mapped there yet): `phys` when
+ * shared, else a fresh page with `copy_from`'s bytes (NULL: zeroed). */
+static int map_page(struct vm_space *as, uint64_t va, unsigned prot, uint64_t phys,
+		    const void *copy_from)
+{
+	uint64_t *e, tables = 0;
+	void *page = NULL;
+	bool on;
+	int err = 0;
+
+	/* worst case: this page and three tables */
+	if (!room(as, phys ? 3 : 4))
+		return -ENOMEM;
+	if (!phys && !(page = vm_page_alloc(1)))
+		return -ENOMEM;
+	if (page && copy_from)
+		memcpy(page, copy_from, VM_PAGE);
+	on = irq_off();
+	e = walk(as->root, va, 0, true, &tables);
+	count(as, (int64_t)tables);
+	if (!e)
+		err = -ENOMEM;
+	else if (arch_pte_valid(*e))
+		err = -EINVAL;
+	else if (page) {
+		count(as, 1);
+		*e = arch_pte_leaf((uintptr_t)page, prot | VM_USER | VM_READ, 0);
+	} else {
+		*e = arch_pte_leaf(phys, prot | VM_SHARED | VM_USER | VM_READ, 0);
+	}
+	irq_restore(on);
+	if (err && page)
+		vm_page_free(page, 1);
+	return err;
+}
+
 int vm_map_anon(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 {
 	if (!user_range(va, len))
 		return -EINVAL;
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
-		uint64_t *e, tables = 0;
-		void *page;
+		int err = map_page(as, va + off, prot, 0, NULL);
 
-		/* worst case: this page and three tables */
-		if (as->pages + 4 > as->limit_pages)
-			goto err_unmap;
-		e = walk(as->root, va + off, 0, true, &tables);
-		as->pages += tables;
-		if (!e)
-			goto err_unmap;
-		if (arch_pte_valid(*e)) {
-			vm_unmap(as, va, off);
-			return -EINVAL;
+		if (err) {
+			vm_unmap(as, va, err == -EINVAL ? off : len);
+			return err;
 		}
-		if (!(page = vm_page_alloc(1)))
-			goto err_unmap;
-		as->pages++;
-		*e = arch_pte_leaf((uintptr_t)page, prot | VM_USER | VM_READ, 0);
 	}
 	return 0;
+}
 
-err_unmap:
-	vm_unmap(as, va, len);
-	return -ENOMEM;
+/* Mark the empty entry for va as reserved (tables made as needed). */
+static int reserve_page(struct vm_space *as, uint64_t va, uint64_t entry)
+{
+	uint64_t *e, tables = 0;
+	bool on;
+	int err = 0;
+
+	if (!room(as, 3))
+		return -ENOMEM;
+	on = irq_off();
+	e = walk(as->root, va, 0, true, &tables);
+	count(as, (int64_t)tables);
+	if (!e)
+		err = -ENOMEM;
+	else if (*e)
+		err = -EINVAL;
+	else
+		*e = entry;
+	irq_restore(on);
+	return err;
+}
+
+int vm_map_lazy(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
+{
+	if (!user_range(va, len))
+		return -EINVAL;
+	for (uint64_t off = 0; off < len; off += VM_PAGE) {
+		int err = reserve_page(as, va + off, lazy_entry(prot));
+
+		if (err) {
+			vm_unmap(as, va, err == -EINVAL ? off : len);
+			return err;
+		}
+	}
+	return 0;
 }
 
 int vm_map_shared(struct vm_space *as, uint64_t va, uint64_t phys, uint64_t len, unsigned prot)
 {
-	if (!user_range(va, len) || (phys & (VM_PAGE - 1)) || (prot & VM_WRITE))
+	if (!user_range(va, len) || (phys & (VM_PAGE - 1)) || !phys || (prot & VM_WRITE))
 		return -EINVAL;
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
-		uint64_t *e, tables = 0;
+		int err = map_page(as, va + off, prot, phys + off, NULL);
 
-		if (as->pages + 3 > as->limit_pages)
-			goto err_unmap;
-		e = walk(as->root, va + off, 0, true, &tables);
-		as->pages += tables;
-		if (!e)
-			goto err_unmap;
-		if (arch_pte_valid(*e)) {
-			vm_unmap(as, va, off);
-			return -EINVAL;
+		if (err) {
+			vm_unmap(as, va, err == -EINVAL ? off : len);
+			return err;
 		}
-		*e = arch_pte_leaf(phys + off, prot | VM_SHARED | VM_USER | VM_READ, 0);
 	}
 	return 0;
+}
 
-err_unmap:
-	vm_unmap(as, va, len);
-	return -ENOMEM;
+/* Copy every user page under table t (level) of src into dst, at va. */
+static int clone_tree(struct vm_space *dst, uint64_t t, unsigned level, uint64_t va)
+{
+	for (unsigned i = 0; i < ENTRIES; i++) {
+		uint64_t e = table(t)[i], at = va + i * LEVEL_BYTES(level);
+		int err;
+
+		if (!arch_pte_valid(e)) {
+			/* a reservation stays one in the copy */
+			if (level == 0 && is_lazy(e) && user_range(at, VM_PAGE) &&
+			    (err = reserve_page(dst, at, e)))
+				return err;
+			continue;
+		}
+		if (level > 0 && !arch_pte_is_leaf(e, level)) {
+			if ((err = clone_tree(dst, arch_pte_phys(e), level - 1, at)))
+				return err;
+			continue;
+		}
+		if (level > 0 || !user_range(at, VM_PAGE))
+			continue; /* (user spaces hold no blocks) */
+		if (arch_pte_prot(e, 0) & VM_SHARED)
+			err = map_page(dst, at, arch_pte_prot(e, 0) & ~VM_SHARED, arch_pte_phys(e),
+				       NULL);
+		else
+			err = map_page(dst, at, arch_pte_prot(e, 0), 0, table(arch_pte_phys(e)));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct vm_space *vm_space_clone(struct vm_space *src, struct vm_budget *budget)
+{
+	struct vm_space *dst = vm_space_create(budget);
+	uint64_t l2, l1, kl1;
+	int err = 0;
+
+	if (!dst)
+		return NULL;
+	l2 = arch_pte_phys(table(src->root)[0]);
+	l1 = arch_pte_phys(table(l2)[0]);
+	kl1 = arch_pte_phys(table(arch_pte_phys(table(kernel_root)[0]))[0]);
+	for (unsigned i = 0; i < ENTRIES && !err; i++) {
+		uint64_t e = table(l1)[i];
+
+		if (!arch_pte_valid(e) ||
+		    (arch_pte_valid(table(kl1)[i]) && arch_pte_phys(e) == arch_pte_phys(table(kl1)[i])))
+			continue;
+		err = clone_tree(dst, arch_pte_phys(e), 0, i * LEVEL_BYTES(1));
+	}
+	for (unsigned i = INDEX(VM_KERNEL_END, ROOT_LEVEL); i < ENTRIES && !err; i++) {
+		uint64_t e = table(src->root)[i];
+
+		if (!arch_pte_valid(e) || (arch_pte_valid(table(kernel_root)[i]) &&
+					    arch_pte_phys(e) == arch_pte_phys(table(kernel_root)[i])))
+			continue;
+		err = clone_tree(dst, arch_pte_phys(e), ROOT_LEVEL - 1,
+				 (uint64_t)i * LEVEL_BYTES(ROOT_LEVEL));
+	}
+	if (err) {
+		vm_space_destroy(dst);
+		return NULL;
+	}
+	dst->grow_lo = src->grow_lo;
+	dst->grow_hi = src->grow_hi;
+	return dst;
 }
 
 void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len)
 {
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
+		bool on = irq_off();
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
 
-		if (!e || !arch_pte_valid(*e) || !user_range(va + off, VM_PAGE))
-			continue;
-		drop_leaf(as, *e);
-		*e = 0;
-		arch_tlb_flush_page(va + off);
+		if (e && is_lazy(*e) && user_range(va + off, VM_PAGE)) {
+			*e = 0;
+		} else if (e && arch_pte_valid(*e) && user_range(va + off, VM_PAGE)) {
+			drop_leaf(as, *e);
+			*e = 0;
+			arch_tlb_flush_page(va + off);
+		}
+		irq_restore(on);
 	}
 }
 
@@ -564,10 +734,10 @@ static bool unshare(struct vm_space *as, uint64_t *e, uint64_t va)
 
 	if (!(prot & VM_SHARED))
 		return true;
-	if (as->pages + 1 > as->limit_pages || !(page = vm_page_alloc(1)))
+	if (!room(as, 1) || !(page = vm_page_alloc(1)))
 		return false;
 	memcpy(page, table(arch_pte_phys(*e)), VM_PAGE);
-	as->pages++;
+	count(as, 1);
 	*e = arch_pte_leaf((uintptr_t)page, prot & ~VM_SHARED, 0);
 	arch_tlb_flush_page(va);
 	return true;
@@ -576,15 +746,24 @@ static bool unshare(struct vm_space *as, uint64_t *e, uint64_t va)
 int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 {
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
+		bool on = irq_off();
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
+		int err = 0;
 
-		if (!e || !arch_pte_valid(*e) || !user_range(va + off, VM_PAGE))
-			continue;
-		if ((prot & VM_WRITE) && !unshare(as, e, va + off))
-			return -ENOMEM;
-		*e = arch_pte_leaf(arch_pte_phys(*e), prot | VM_USER | VM_READ |
-				   (arch_pte_prot(*e, 0) & VM_SHARED), 0);
-		arch_tlb_flush_page(va + off);
+		if (e && is_lazy(*e) && user_range(va + off, VM_PAGE)) {
+			*e = lazy_entry(prot);
+		} else if (e && arch_pte_valid(*e) && user_range(va + off, VM_PAGE)) {
+			if ((prot & VM_WRITE) && !unshare(as, e, va + off)) {
+				err = -ENOMEM;
+			} else {
+				*e = arch_pte_leaf(arch_pte_phys(*e), prot | VM_USER | VM_READ |
+						   (arch_pte_prot(*e, 0) & VM_SHARED), 0);
+				arch_tlb_flush_page(va + off);
+			}
+		}
+		irq_restore(on);
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -595,10 +774,34 @@ void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi)
 	as->grow_hi = hi;
 }
 
+/* Back a page vm_map_lazy reserved: true when it is (or already was)
+ * backed with rights that include its reserved ones. */
+static bool fill(struct vm_space *as, uint64_t page)
+{
+	bool on = irq_off(), ok = false;
+	uint64_t *e = walk(as->root, page, 0, false, NULL);
+	void *fresh;
+
+	if (e && arch_pte_valid(*e)) {
+		ok = true; /* another thread backed it first */
+	} else if (e && is_lazy(*e) && lazy_prot(*e) && room(as, 1) &&
+		   (fresh = vm_page_alloc(1))) {
+		memset(fresh, 0, VM_PAGE);
+		count(as, 1);
+		*e = arch_pte_leaf((uintptr_t)fresh, lazy_prot(*e) | VM_USER | VM_READ, 0);
+		arch_tlb_flush_page(page);
+		ok = true;
+	}
+	irq_restore(on);
+	return ok;
+}
+
 bool vm_grow(struct vm_space *as, uint64_t addr)
 {
 	uint64_t page = addr & ~(VM_PAGE - 1);
 
+	if (fill(as, page))
+		return true;
 	if (page < as->grow_lo || page >= as->grow_hi)
 		return false;
 	/* a stack grows without gaps: everything down to this page */
@@ -637,18 +840,25 @@ bool vm_user_ok(struct vm_space *as, uint64_t va, uint64_t len, bool write)
 
 	if (end < va)
 		return false;
-	for (uint64_t p = va & ~(VM_PAGE - 1); p < end; p += VM_PAGE)
-		if (!user_byte(as, p, write, false))
+	for (uint64_t p = va & ~(VM_PAGE - 1); p < end; p += VM_PAGE) {
+		bool on = irq_off(), ok = user_byte(as, p, write, false) != NULL;
+
+		irq_restore(on);
+		if (!ok)
 			return false;
+	}
 	return true;
 }
 
 bool vm_any_mapped(struct vm_space *as, uint64_t va, uint64_t len)
 {
 	for (uint64_t off = 0; off < len; off += VM_PAGE) {
+		bool on = irq_off();
 		uint64_t *e = walk(as->root, va + off, 0, false, NULL);
+		bool mapped = e && (arch_pte_valid(*e) || is_lazy(*e));
 
-		if (e && arch_pte_valid(*e))
+		irq_restore(on);
+		if (mapped)
 			return true;
 	}
 	return false;
@@ -664,16 +874,20 @@ static int copy_user(struct vm_space *as, uint64_t uva, void *kbuf, size_t len,
 		return -EFAULT;
 	while (len) {
 		size_t chunk = VM_PAGE - (uva & (VM_PAGE - 1));
+		bool on = irq_off();
 		uint8_t *u = user_byte(as, uva, write, to_user);
 
-		if (!u)
+		if (!u) {
+			irq_restore(on);
 			return -EFAULT;
+		}
 		if (chunk > len)
 			chunk = len;
 		if (to_user)
 			memcpy(u, k, chunk);
 		else
 			memcpy(k, u, chunk);
+		irq_restore(on);
 		uva += chunk;
 		k += chunk;
 		len -= chunk;
@@ -699,12 +913,15 @@ int vm_poke(struct vm_space *as, uint64_t dst, const void *src, size_t len)
 long vm_strncpy_in(struct vm_space *as, char *dst, uint64_t src, size_t max)
 {
 	for (size_t i = 0; i < max; i++) {
+		bool on = irq_off();
 		uint8_t *u = user_byte(as, src + i, false, false);
+		char c = u ? (char)*u : 0;
 
+		irq_restore(on);
 		if (!u)
 			return -EFAULT;
-		dst[i] = (char)*u;
-		if (!*u)
+		dst[i] = c;
+		if (!c)
 			return (long)i;
 	}
 	return -ENAMETOOLONG;

@@ -10,10 +10,15 @@
  * programs linked at fixed low addresses (0x400000).  The kernel's map
  * ends at VM_KERNEL_END; user space lies above it, up to VM_USER_END.
  *
+ * A user space's pages change one at a time with interrupts off, so that
+ * threads sharing it see each page mapped or not, never half; a copy
+ * never races the unmapping of the page it copies.
+ *
  * Typical usage:
  *	vm_init(&boot);                         // tables built, switched to
  *	void *stack = vm_stack_alloc(32 << 10); // guard page below it
- *	struct vm_space *as = vm_space_create(limit_bytes);
+ *	struct vm_budget budget = { 0, limit_bytes / VM_PAGE };
+ *	struct vm_space *as = vm_space_create(&budget);
  *	vm_map_anon(as, 0x400000, 8192, VM_READ | VM_WRITE | VM_USER);
  *	vm_space_activate(as);                  // the CPU now sees it
  *	vm_copy_out(as, 0x400000, "hi", 2);     // checked against its map
@@ -54,9 +59,18 @@ bool vm_is_guard(uintptr_t addr, uintptr_t stack_base);
 
 struct vm_space;
 
+/* What a group of address spaces (a container's processes) may hold. */
+struct vm_budget {
+	uint64_t pages;              /* user pages and page tables held now */
+	uint64_t limit_pages;        /* most they may hold */
+};
+
 /* An address space sharing the kernel's map; user pages count against
- * `limit_bytes` (page tables too).  NULL: no memory. */
-struct vm_space *vm_space_create(uint64_t limit_bytes);
+ * `budget` (page tables too).  NULL: no memory. */
+struct vm_space *vm_space_create(struct vm_budget *budget);
+/* A copy of every user page of src (fork); store pages stay shared.
+ * NULL: no memory or over the budget. */
+struct vm_space *vm_space_clone(struct vm_space *src, struct vm_budget *budget);
 void vm_space_destroy(struct vm_space *as);
 /* Make `as` (NULL: the kernel's own) the CPU's address space. */
 void vm_space_activate(struct vm_space *as);
@@ -66,6 +80,11 @@ uint64_t vm_space_bytes(const struct vm_space *as);
 /* Map fresh zeroed pages over [va, va + len) (page aligned, user range,
  * nothing mapped there yet): 0, -ENOMEM (limit or RAM), -EINVAL. */
 int vm_map_anon(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
+/* Reserve [va, va + len) (page aligned, user range, nothing mapped there
+ * yet) with `prot`: each page is backed by a fresh zeroed page when first
+ * touched (vm_grow), and counted against the limit then, as Linux backs
+ * anonymous memory.  Only the tables are taken now: 0, -ENOMEM, -EINVAL. */
+int vm_map_lazy(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
 /* Map existing read-only pages (a file in the store) at [va, va + len):
  * shared, never freed with the mapping, not counted against the limit;
  * one made writable (vm_protect, a copy into it) becomes a private copy. */
@@ -77,14 +96,15 @@ void vm_unmap(struct vm_space *as, uint64_t va, uint64_t len);
 int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot);
 /* Is every page of [va, va + len) mapped for user access (and writable)? */
 bool vm_user_ok(struct vm_space *as, uint64_t va, uint64_t len, bool write);
-/* Is any page of [va, va + len) mapped? */
+/* Is any page of [va, va + len) mapped (or reserved by vm_map_lazy)? */
 bool vm_any_mapped(struct vm_space *as, uint64_t va, uint64_t len);
 
 /* A stack's reserve [lo, hi): pages below hi are mapped when first
  * touched (a page fault, or a copy below), down to lo, within the limit. */
 void vm_set_growable(struct vm_space *as, uint64_t lo, uint64_t hi);
-/* Map the reserve down to `addr`'s page: true, or false (not in the
- * reserve, or over the limit). */
+/* A fault at `addr`: back its page when vm_map_lazy reserved it, or map
+ * the stack's reserve down to its page: true, or false (neither, or over
+ * the limit). */
 bool vm_grow(struct vm_space *as, uint64_t addr);
 
 /* Copies between the kernel and user memory of `as`, through the page

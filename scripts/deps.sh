@@ -30,6 +30,7 @@ packages=(
 	protobuf-compiler libprotobuf-dev    # protoc + google/protobuf/*.proto
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
 	libc6-dev-arm64-cross musl-tools     # static test programs (issue 14)
+	golang-go golang-golang-x-sys-dev    # the static Go test program (issue 15)
 	# run: QEMU with its firmware; mtools makes FAT images of the ESP
 	qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 mtools
 	# tests: pytest, the Python ttRPC client, the Linux test guest's

@@ -718,6 +718,62 @@ int vsock_setopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t value)
 	return err;
 }
 
+int vsock_getopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t *value)
+{
+	int err = 0;
+
+	if (!sock || !value)
+		return -EINVAL;
+	platform_lock();
+	switch (opt) {
+	case VSOCK_OPT_NONBLOCK:
+		*value = sock->nonblock;
+		break;
+	case VSOCK_OPT_CONNECT_TIMEOUT_NS:
+		*value = sock->connect_timeout_ns;
+		break;
+	case VSOCK_OPT_RCVTIMEO_NS:
+		*value = sock->rcvtimeo_ns;
+		break;
+	case VSOCK_OPT_SNDTIMEO_NS:
+		*value = sock->sndtimeo_ns;
+		break;
+	case VSOCK_OPT_BUF_ALLOC:
+		*value = sock->buf_alloc;
+		break;
+	default:
+		err = -ENOPROTOOPT;
+		break;
+	}
+	platform_unlock();
+	return err;
+}
+
+int vsock_connect_status(struct vsock_sock *sock)
+{
+	int status;
+
+	platform_lock();
+	switch (sock->state) {
+	case SS_CONNECTING:
+		status = -EINPROGRESS;
+		break;
+	case SS_CONNECTED:
+	case SS_CLOSING:
+		status = 0;
+		break;
+	case SS_LISTEN:
+		status = -EINVAL;
+		break;
+	default: /* UNCONNECTED, DISCONNECTED */
+		status = sock->error ? -sock->error :
+			 sock->state == SS_DISCONNECTED ? 0 : -ENOTCONN;
+		break;
+	}
+	platform_unlock();
+	return status;
+}
+
 int vsock_sock_error(struct vsock_sock *sock)
 {
 	int err;
@@ -757,4 +813,9 @@ size_t vsock_rx_available(struct vsock_sock *sock)
 	n = sock_rx_bytes(sock);
 	platform_unlock();
 	return n;
+}
+
+struct wait_queue *vsock_wait_queue(struct vsock_sock *sock)
+{
+	return &sock->wq;
 }

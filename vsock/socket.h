@@ -169,11 +169,25 @@ int vsock_poll_wakeup(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
 		      struct vsock_wakeup *wakeup);
 
 int vsock_setopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t value);
+int vsock_getopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t *value);
+/* Where a connect stands: 0 connected (the peer may have closed since),
+ * -EINPROGRESS still waiting for the answer, the error that ended it
+ * (-ECONNRESET: an RST answered, -ETIMEDOUT), -ENOTCONN: never tried,
+ * -EINVAL: a listener. */
+int vsock_connect_status(struct vsock_sock *sock);
 /* SO_ERROR: the connection's error (negative errno) or 0; it stays set. */
 int vsock_sock_error(struct vsock_sock *sock);
 int vsock_getsockname(struct vsock_sock *sock, struct vsock_addr *out);
 int vsock_getpeername(struct vsock_sock *sock, struct vsock_addr *out);
 /* Bytes buffered for recv right now. */
 size_t vsock_rx_available(struct vsock_sock *sock);
+/*
+ * The wait queue every change of the socket wakes (data, credit, the
+ * connection's state, an error; a listener: a connection to accept), for
+ * a caller that sleeps on many things at once (a kernel's poll over
+ * sockets and pipes) and looks with vsock_poll(..., 0) after each wake.
+ * Valid until vsock_close; sleepers are woken before the socket goes.
+ */
+struct wait_queue *vsock_wait_queue(struct vsock_sock *sock);
 
 #endif

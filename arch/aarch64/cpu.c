@@ -78,6 +78,17 @@ void arch_user_enter(uint64_t pc, uint64_t sp)
 	aarch64_enter_user(f);
 }
 
+void arch_user_resume(const struct trap_frame *src, const void *fpu)
+{
+	uintptr_t top = (arch_stack_pointer() - 256) & ~15ull;
+	struct trap_frame *f = (struct trap_frame *)top - 1;
+
+	*f = *src;
+	f->spsr &= 0xf0000000ull; /* NZCV only: EL0t, nothing masked */
+	arch_irq_disable();
+	aarch64_enter_user(f);
+}
+
 void arch_irq_enable(void)
 {
 	__asm__ volatile("msr daifclr, #2" ::: "memory");

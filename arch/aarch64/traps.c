@@ -152,6 +152,13 @@ void arch_syscall_set_return(struct trap_frame *f, uint64_t value)
 	f->x[0] = value;
 }
 
+void arch_syscall_restart(struct trap_frame *f, uint64_t nr, uint64_t arg0)
+{
+	f->elr -= 4; /* svc #0 */
+	f->x[0] = arg0;
+	f->x[8] = nr;
+}
+
 uint64_t arch_frame_pc(const struct trap_frame *f)
 {
 	return f->elr;
@@ -207,6 +214,26 @@ size_t arch_frame_fpu(struct trap_frame *f, void **state)
 {
 	*state = NULL;
 	return 0; /* q0-q31, FPSR and FPCR are in the frame */
+}
+
+size_t arch_fpu_size(void)
+{
+	return 0;
+}
+
+void arch_frame_set_sp(struct trap_frame *f, uint64_t sp)
+{
+	f->sp_el0 = sp;
+}
+
+void arch_frame_exec(struct trap_frame *f, uint64_t pc, uint64_t sp)
+{
+	uint64_t ksp = f->sp;
+
+	memset(f, 0, sizeof(*f));
+	f->sp = ksp;
+	f->elr = pc;
+	f->sp_el0 = sp;
 }
 
 void arch_fpu_sanitize(void *state)

@@ -191,6 +191,29 @@ void arch_user_enter(uint64_t pc, uint64_t sp)
 	x86_enter_user(f);
 }
 
+void arch_user_resume(const struct trap_frame *src, const void *fpu)
+{
+	uintptr_t top = arch_stack_pointer() & ~15ull;
+	struct trap_frame *f = (struct trap_frame *)(top - 256) - 1;
+	uint8_t fx[512] __attribute__((aligned(16)));
+
+	top -= 256;
+	*f = *src;
+	f->cs = USER_CS | 3;
+	f->ss = USER_DS | 3;
+	f->rflags = (f->rflags & 0xcd5) | 0x202; /* user flags only, IF on */
+	if (fpu) {
+		memcpy(fx, fpu, sizeof(fx));
+		arch_fpu_sanitize(fx);
+	}
+	arch_irq_disable();
+	sched_current()->kernel_entry_sp = top;
+	arch_set_kernel_stack(top, 0);
+	if (fpu)
+		x86_enter_user_fpu(f, fx);
+	x86_enter_user(f);
+}
+
 void arch_irq_enable(void)
 {
 	__asm__ volatile("sti" ::: "memory");

@@ -32,6 +32,8 @@ void x86_syscall_entry(void);
 extern uint64_t x86_kernel_entry_sp;
 /* Restore the frame (fresh FPU state) and iretq to user mode. */
 __attribute__((noreturn)) void x86_enter_user(struct trap_frame *frame);
+/* The same with FP state from a 16-aligned fxsave area. */
+__attribute__((noreturn)) void x86_enter_user_fpu(struct trap_frame *frame, const void *fxsave);
 void x86_trap(struct trap_frame *frame);
 void x86_irq_dispatch(unsigned vector);
 /* Route a fixed (non-device) vector such as the timer to `handler`. */

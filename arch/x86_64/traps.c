@@ -7,6 +7,7 @@
  * Interrupt vectors (32..255) go to the handler registered for them, then
  * the LAPIC gets its EOI.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -177,6 +178,12 @@ void arch_syscall_set_return(struct trap_frame *f, uint64_t value)
 	f->rax = value;
 }
 
+void arch_syscall_restart(struct trap_frame *f, uint64_t nr, uint64_t arg0)
+{
+	f->rip -= 2; /* syscall is 0f 05 */
+	f->rax = nr;
+}
+
 uint64_t arch_frame_pc(const struct trap_frame *f)
 {
 	return f->rip;
@@ -239,6 +246,32 @@ size_t arch_frame_fpu(struct trap_frame *f, void **state)
 {
 	*state = (void *)(((uintptr_t)f - 512) & ~(uintptr_t)15);
 	return 512;
+}
+
+size_t arch_fpu_size(void)
+{
+	return 512;
+}
+
+void arch_frame_set_sp(struct trap_frame *f, uint64_t sp)
+{
+	f->rsp = sp;
+}
+
+void arch_frame_exec(struct trap_frame *f, uint64_t pc, uint64_t sp)
+{
+	uint8_t *fx;
+
+	memset(f, 0, offsetof(struct trap_frame, vector));
+	f->rip = pc;
+	f->rsp = sp;
+	f->rflags = 0x202;
+	arch_frame_fpu(f, (void **)&fx);
+	memset(fx, 0, 512);
+	fx[0] = 0x7f; /* FCW 0x037f, as after fninit */
+	fx[1] = 0x03;
+	fx[24] = 0x80; /* MXCSR 0x1f80 */
+	fx[25] = 0x1f;
 }
 
 void arch_fpu_sanitize(void *state)

@@ -69,6 +69,13 @@ x86_enter_user:
 	movq %rdi, %rsp
 	jmp trap_pop
 
+/* void x86_enter_user_fpu(struct trap_frame *frame, const void *fxsave) */
+	.globl x86_enter_user_fpu
+x86_enter_user_fpu:
+	fxrstor64 (%rsi)
+	movq %rdi, %rsp
+	jmp trap_pop
+
 	.balign 16
 trap_common:
 	pushq %rax
