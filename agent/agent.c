@@ -27,26 +27,26 @@
 #include "include/log.h"
 #include "include/platform.h"
 
-#define AGENT_STACK (64 << 10)           /* the agent task's stack */
-#define POWER_OFF_DELAY_NS 200000000ull  /* let the last answer and logs leave */
-#define FLUSH_ROUNDS 4                   /* parked reads answered again after room freed */
+#define AGENT_STACK        (64 << 10)   /* the agent task's stack */
+#define POWER_OFF_DELAY_NS 200000000ull /* let the last answer and logs leave */
+#define FLUSH_ROUNDS       4            /* parked reads answered again after room freed */
 
 struct agent {
-	struct agent_options opts;   /* as started */
-	struct vsock_core *core;     /* sockets come from here */
-	struct vsock_wakeup wakeup;  /* programs and agent_stop wake the agent task */
-	struct log_stream log;       /* the log ring and its connection */
-	struct process_table procs;  /* containers and processes */
-	struct service service;      /* methods and parked calls */
-	struct ttrpc_server ttrpc;   /* listener and connections */
-	struct vsock_pollfd *fds;    /* poll set: listener, connections, log */
-	struct platform_task *task;  /* the agent task */
-	bool again;                  /* work left from the last step: do not sleep */
-	int stop;                    /* agent_stop was called (atomic) */
-	bool task_over;              /* the agent task has ended (platform lock) */
-	struct wait_queue over_wq;   /* agent_stop waits here for it */
-	unsigned stats_seq;          /* odd while `stats` is being written (atomic) */
-	struct agent_stats stats;    /* as of the last step, for agent_get_stats */
+	struct agent_options opts;  /* as started */
+	struct vsock_core *core;    /* sockets come from here */
+	struct vsock_wakeup wakeup; /* programs and agent_stop wake the agent task */
+	struct log_stream log;      /* the log ring and its connection */
+	struct process_table procs; /* containers and processes */
+	struct service service;     /* methods and parked calls */
+	struct ttrpc_server ttrpc;  /* listener and connections */
+	struct vsock_pollfd *fds;   /* poll set: listener, connections, log */
+	struct platform_task *task; /* the agent task */
+	bool again;                 /* work left from the last step: do not sleep */
+	int stop;                   /* agent_stop was called (atomic) */
+	bool task_over;             /* the agent task has ended (platform lock) */
+	struct wait_queue over_wq;  /* agent_stop waits here for it */
+	unsigned stats_seq;         /* odd while `stats` is being written (atomic) */
+	struct agent_stats stats;   /* as of the last step, for agent_get_stats */
 };
 
 /* ---- counters: written by the agent task, read by anyone (a seqlock) ---- */
@@ -120,7 +120,7 @@ static void agent_step(struct agent *agent)
 	struct vsock_pollfd *log_fd = &agent->fds[n++];
 	uint64_t now = platform_now_ns();
 	uint64_t deadline = earlier(service_next_deadline(&agent->service),
-				    log_stream_deadline(&agent->log, now));
+	                            log_stream_deadline(&agent->log, now));
 
 	if (agent->again)
 		deadline = 0;
@@ -131,18 +131,18 @@ static void agent_step(struct agent *agent)
 	vsock_poll_wakeup(agent->fds, n, deadline, &agent->wakeup);
 	now = platform_now_ns();
 
-	ttrpc_serve(&agent->ttrpc, agent->fds);            /* accept, read, answer or park */
+	ttrpc_serve(&agent->ttrpc, agent->fds);              /* accept, read, answer or park */
 	log_stream_serve(&agent->log, log_fd->revents, now); /* connect, ACKs */
-	process_table_poll(&agent->procs, now);            /* output into the log, exits */
-	service_poll(&agent->service, now);                /* parked calls: events, deadlines */
-	stats_publish(agent);                              /* before the answers leave */
-	log_stream_flush(&agent->log, now);                /* records out */
+	process_table_poll(&agent->procs, now);              /* output into the log, exits */
+	service_poll(&agent->service, now);                  /* parked calls: events, deadlines */
+	stats_publish(agent);                                /* before the answers leave */
+	log_stream_flush(&agent->log, now);                  /* records out */
 	for (unsigned round = 0; ttrpc_flush(&agent->ttrpc); round++) { /* answers out */
 		if (round == FLUSH_ROUNDS) {
 			agent->again = true;
 			break;
 		}
-		service_poll(&agent->service, now);        /* reads that waited for room */
+		service_poll(&agent->service, now); /* reads that waited for room */
 	}
 	stats_publish(agent);
 	if (agent->ttrpc.power_off_due && agent->opts.power_off) {
@@ -201,18 +201,19 @@ int agent_start(struct vsock_core *core, const struct agent_options *opts, struc
 		agent->opts.arch = "unknown";
 	if (!agent->opts.boot_id[0])
 		snprintf(agent->opts.boot_id, sizeof(agent->opts.boot_id), "boot-%llx",
-			 (unsigned long long)platform_now_ns());
+		         (unsigned long long)platform_now_ns());
 	vsock_wakeup_init(&agent->wakeup, core);
 	err = log_stream_init(&agent->log, &agent->opts, core);
 	if (err < 0)
 		goto err_free;
-	agent_log(&agent->log, "info", "", "agent %s starting: ttRPC on port %u, logs to "
-		  "%llu:%u, boot_id %s", AGENT_VERSION, agent->opts.server_port,
-		  (unsigned long long)agent->opts.log_cid, agent->opts.log_port,
-		  agent->opts.boot_id);
+	agent_log(&agent->log, "info", "",
+	          "agent %s starting: ttRPC on port %u, logs to "
+	          "%llu:%u, boot_id %s",
+	          AGENT_VERSION, agent->opts.server_port, (unsigned long long)agent->opts.log_cid,
+	          agent->opts.log_port, agent->opts.boot_id);
 	process_table_init(&agent->procs, &agent->opts, &agent->log, core, &agent->wakeup);
 	service_init(&agent->service, &agent->opts, &agent->procs, &agent->log, ttrpc_respond,
-		     &agent->ttrpc);
+	             &agent->ttrpc);
 	err = -ENOMEM;
 	agent->fds = calloc(agent->opts.max_conns + 2, sizeof(*agent->fds));
 	if (!agent->fds)
@@ -222,11 +223,11 @@ int agent_start(struct vsock_core *core, const struct agent_options *opts, struc
 		goto err_fds;
 	stats_publish(agent);
 	err = platform_task_spawn(&agent->task, "agent", agent_task, agent, AGENT_STACK,
-				  agent_task_over, agent);
+	                          agent_task_over, agent);
 	if (err < 0)
 		goto err_ttrpc;
 	log_printf("agent: %s serving ttRPC on vsock port %u (boot_id %s)\n", AGENT_VERSION,
-		   agent->opts.server_port, agent->opts.boot_id);
+	           agent->opts.server_port, agent->opts.boot_id);
 	*out = agent;
 	return 0;
 

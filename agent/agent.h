@@ -47,31 +47,30 @@
 struct agent;
 
 /* Listen, start the agent task; returns once it runs. */
-int agent_start(struct vsock_core *core, const struct agent_options *opts,
-		struct agent **out);
+int agent_start(struct vsock_core *core, const struct agent_options *opts, struct agent **out);
 
 /* Kill every program, end the agent task, free everything (host tests). */
 void agent_stop(struct agent *agent);
 
 /* Counters for tests and diagnostics. */
 struct agent_stats {
-	unsigned containers;      /* containers now */
-	unsigned processes;       /* processes now, any state */
-	unsigned tasks;           /* agent-owned tasks alive (the agent task, programs) */
-	unsigned conns;           /* ttRPC connections now */
-	unsigned parked;          /* requests waiting for an event */
-	size_t parked_bytes;      /* stdin bytes parked WriteStdin calls hold */
-	size_t queued_bytes;      /* answers waiting for their peers (with bookkeeping) */
-	size_t queued_peak;       /* the most queued_bytes has been */
-	size_t rx_bytes;          /* buffers of requests being received */
-	size_t rx_peak;           /* the most rx_bytes has been */
-	uint64_t requests;        /* requests answered */
-	uint64_t denied;          /* refused by policy */
-	uint64_t bad_frames;      /* oversized, malformed or unexpected frames */
-	uint64_t log_next_seq;    /* seq the next log record gets */
-	uint64_t log_acked;       /* highest seq the host acknowledged */
-	uint64_t log_dropped;     /* records overwritten before acknowledged */
-	uint64_t log_connects;    /* successful log connections */
+	unsigned containers;       /* containers now */
+	unsigned processes;        /* processes now, any state */
+	unsigned tasks;            /* agent-owned tasks alive (the agent task, programs) */
+	unsigned conns;            /* ttRPC connections now */
+	unsigned parked;           /* requests waiting for an event */
+	size_t parked_bytes;       /* stdin bytes parked WriteStdin calls hold */
+	size_t queued_bytes;       /* answers waiting for their peers (with bookkeeping) */
+	size_t queued_peak;        /* the most queued_bytes has been */
+	size_t rx_bytes;           /* buffers of requests being received */
+	size_t rx_peak;            /* the most rx_bytes has been */
+	uint64_t requests;         /* requests answered */
+	uint64_t denied;           /* refused by policy */
+	uint64_t bad_frames;       /* oversized, malformed or unexpected frames */
+	uint64_t log_next_seq;     /* seq the next log record gets */
+	uint64_t log_acked;        /* highest seq the host acknowledged */
+	uint64_t log_dropped;      /* records overwritten before acknowledged */
+	uint64_t log_connects;     /* successful log connections */
 	uint64_t log_ack_requests; /* {"ack_request":N} lines sent */
 };
 

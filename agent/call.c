@@ -19,7 +19,7 @@
 #include "google/protobuf/empty.pb.h"
 
 void call_respond(struct service *svc, struct service_peer *peer, uint32_t stream_id, int code,
-		  const char *message, const pb_msgdesc_t *fields, const void *msg)
+                  const char *message, const pb_msgdesc_t *fields, const void *msg)
 {
 	svc->respond(svc->respond_ctx, peer, stream_id, code, message, fields, msg, false);
 }
@@ -38,8 +38,8 @@ void call_reply_empty(struct call *call)
 }
 
 struct encoded {
-	const uint8_t *bytes;        /* an encoded message */
-	size_t len;                  /* its length */
+	const uint8_t *bytes; /* an encoded message */
+	size_t len;           /* its length */
 };
 
 /* RawMessage.encoded: the bytes as they are, no tag (agentext.proto). */
@@ -84,8 +84,10 @@ bool call_strvec_decode(pb_istream_t *stream, const pb_field_t *field, void **ar
 
 	(void)field;
 	if (sv->n + 1 >= CALL_STRVEC_MAX) {
-		call_error(sv->call, GRPC_RESOURCE_EXHAUSTED, "%s: more than %d entries (this "
-			   "agent's limit)", sv->field, CALL_STRVEC_MAX - 2);
+		call_error(sv->call, GRPC_RESOURCE_EXHAUSTED,
+		           "%s: more than %d entries (this "
+		           "agent's limit)",
+		           sv->field, CALL_STRVEC_MAX - 2);
 		return false;
 	}
 	if (sv->n + 1 >= sv->cap) {
@@ -110,8 +112,10 @@ bool call_strvec_decode(pb_istream_t *stream, const pb_field_t *field, void **ar
 	sv->bytes += len + 1;
 	return true;
 nomem:
-	call_error(sv->call, GRPC_RESOURCE_EXHAUSTED, "%s: agent is out of memory after %d "
-		   "entries (%zu bytes)", sv->field, sv->n, sv->bytes);
+	call_error(sv->call, GRPC_RESOURCE_EXHAUSTED,
+	           "%s: agent is out of memory after %d "
+	           "entries (%zu bytes)",
+	           sv->field, sv->n, sv->bytes);
 	return false;
 }
 
@@ -133,7 +137,7 @@ void call_strvec_free(struct call_strvec *sv)
  * and what was over into `why`; false when no field is over a bound.
  */
 static bool find_oversize(const pb_msgdesc_t *desc, const uint8_t *buf, size_t len,
-			  const char *prefix, char *why, size_t why_len, int depth)
+                          const char *prefix, char *why, size_t why_len, int depth)
 {
 	pb_istream_t is = pb_istream_from_buffer(buf, len);
 	pb_size_t counts[64] = { 0 };
@@ -162,22 +166,28 @@ static bool find_oversize(const pb_msgdesc_t *desc, const uint8_t *buf, size_t l
 			pb_type_t ltype = PB_LTYPE(it.type);
 
 			if (PB_HTYPE(it.type) == PB_HTYPE_REPEATED && it.index < 64 &&
-			    ltype != PB_LTYPE_FIXED_LENGTH_BYTES && ++counts[it.index] > it.array_size) {
-				snprintf(why, why_len, "field %s%u has more than %u entries", prefix,
-					 (unsigned)tag, (unsigned)it.array_size);
+			    ltype != PB_LTYPE_FIXED_LENGTH_BYTES &&
+			    ++counts[it.index] > it.array_size) {
+				snprintf(why, why_len, "field %s%u has more than %u entries",
+				         prefix, (unsigned)tag, (unsigned)it.array_size);
 				return true;
 			}
 			if (ltype == PB_LTYPE_STRING && n + 1 > it.data_size) {
-				snprintf(why, why_len, "field %s%u is a string of %llu bytes, over the "
-					 "limit of %u", prefix, (unsigned)tag, (unsigned long long)n,
-					 (unsigned)it.data_size - 1);
+				snprintf(why, why_len,
+				         "field %s%u is a string of %llu bytes, over the "
+				         "limit of %u",
+				         prefix, (unsigned)tag, (unsigned long long)n,
+				         (unsigned)it.data_size - 1);
 				return true;
 			}
 			if (ltype == PB_LTYPE_BYTES &&
 			    n > it.data_size - offsetof(pb_bytes_array_t, bytes)) {
-				snprintf(why, why_len, "field %s%u holds %llu bytes, over the limit of "
-					 "%u", prefix, (unsigned)tag, (unsigned long long)n,
-					 (unsigned)(it.data_size - offsetof(pb_bytes_array_t, bytes)));
+				snprintf(why, why_len,
+				         "field %s%u holds %llu bytes, over the limit of "
+				         "%u",
+				         prefix, (unsigned)tag, (unsigned long long)n,
+				         (unsigned)(it.data_size -
+				                    offsetof(pb_bytes_array_t, bytes)));
 				return true;
 			}
 			if (PB_LTYPE_IS_SUBMSG(ltype) && it.submsg_desc) {
@@ -185,7 +195,7 @@ static bool find_oversize(const pb_msgdesc_t *desc, const uint8_t *buf, size_t l
 
 				snprintf(sub, sizeof(sub), "%s%u.", prefix, (unsigned)tag);
 				if (find_oversize(it.submsg_desc, at, (size_t)n, sub, why, why_len,
-						  depth + 1))
+				                  depth + 1))
 					return true;
 			}
 		}
@@ -205,11 +215,13 @@ bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg)
 	if (call->answered) /* a callback that hit a limit has answered */
 		return false;
 	if (find_oversize(fields, call->payload, call->payload_len, "", why, sizeof(why), 0))
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "request %s (this agent's bounds: "
-			   "agent/proto/*.options)", why);
+		call_error(call, GRPC_RESOURCE_EXHAUSTED,
+		           "request %s (this agent's bounds: "
+		           "agent/proto/*.options)",
+		           why);
 	else
 		call_error(call, GRPC_INVALID_ARGUMENT, "cannot decode the request message: %s",
-			   PB_GET_ERROR(&is));
+		           PB_GET_ERROR(&is));
 	return false;
 }
 
@@ -221,8 +233,10 @@ struct container *call_find_ctr(struct call *call, const char *id)
 		if (!id[0])
 			call_error(call, GRPC_INVALID_ARGUMENT, "container_id is empty");
 		else
-			call_error(call, GRPC_NOT_FOUND, "no container '%s' (create it first, "
-				   "or see `agentctl ps`)", id);
+			call_error(call, GRPC_NOT_FOUND,
+			           "no container '%s' (create it first, "
+			           "or see `agentctl ps`)",
+			           id);
 	}
 	return ctr;
 }

@@ -25,13 +25,13 @@
 #define CALL_MESSAGE_MAX 512
 
 void call_respond(struct service *svc, struct service_peer *peer, uint32_t stream_id, int code,
-		  const char *message, const pb_msgdesc_t *fields, const void *msg);
+                  const char *message, const pb_msgdesc_t *fields, const void *msg);
 void call_reply(struct call *call, const pb_msgdesc_t *fields, const void *msg);
 void call_reply_empty(struct call *call);
 /* Answer already-encoded message bytes as the reply (an echo). */
 void call_reply_encoded(struct call *call, const uint8_t *bytes, size_t len);
 void call_error(struct call *call, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* false: answered INVALID_ARGUMENT (or RESOURCE_EXHAUSTED naming the
  * field a limit refused: see call_limit_hit). */
 bool call_decode(struct call *call, const pb_msgdesc_t *fields, void *msg);
@@ -51,12 +51,12 @@ void call_limit_hit(struct call *call, const char *field, const char *limit);
 #define CALL_STRVEC_MAX 65536
 
 struct call_strvec {
-	struct call *call;           /* to answer a limit */
-	const char *field;           /* its name in that answer */
-	char **v;                    /* the entries (owned), NULL-terminated once n > 0 */
-	int n;                       /* how many */
-	int cap;                     /* room in v */
-	size_t bytes;                /* their bytes, NULs included */
+	struct call *call; /* to answer a limit */
+	const char *field; /* its name in that answer */
+	char **v;          /* the entries (owned), NULL-terminated once n > 0 */
+	int n;             /* how many */
+	int cap;           /* room in v */
+	size_t bytes;      /* their bytes, NULs included */
 };
 
 bool call_strvec_decode(pb_istream_t *stream, const pb_field_t *field, void **arg);

@@ -12,7 +12,7 @@
 
 #include "agent/sha256.h"
 
-#define CHUNK 4096              /* bytes a program moves per call */
+#define CHUNK 4096 /* bytes a program moves per call */
 
 /* ---- the programs ---- */
 
@@ -68,7 +68,7 @@ static int prog_sleep_main(struct prog *prog, int argc, char **argv)
 	}
 	dot = strchr(argv[1], '.');
 	snprintf(intpart, sizeof(intpart), "%.*s",
-		 dot ? (int)(dot - argv[1]) : (int)strlen(argv[1]), argv[1]);
+	         dot ? (int)(dot - argv[1]) : (int)strlen(argv[1]), argv[1]);
 	if ((intpart[0] && parse_u64(intpart, &whole)) || whole > 1000000 ||
 	    (!intpart[0] && !dot)) {
 		prog_printf(prog, 2, "sleep: invalid time interval '%s'\n", argv[1]);
@@ -164,11 +164,12 @@ static int prog_sysinfo(struct prog *prog, int argc, char **argv)
 	const struct prog_facts *f = &prog->facts;
 
 	return prog_printf(prog, 1,
-			   "agent_version %s\narch %s\nguest_cid %llu\nboot_id %s\n"
-			   "agent_uptime_ms %llu\ncontainers %u\nprocesses %u\n",
-			   f->agent_version, f->arch, (unsigned long long)f->guest_cid, f->boot_id,
-			   (unsigned long long)f->agent_uptime_ms, f->containers,
-			   f->processes) ? 1 : 0;
+	                   "agent_version %s\narch %s\nguest_cid %llu\nboot_id %s\n"
+	                   "agent_uptime_ms %llu\ncontainers %u\nprocesses %u\n",
+	                   f->agent_version, f->arch, (unsigned long long)f->guest_cid, f->boot_id,
+	                   (unsigned long long)f->agent_uptime_ms, f->containers, f->processes) ?
+	               1 :
+	               0;
 }
 
 /* env: the environment, one K=V per line. */
@@ -206,7 +207,7 @@ static int prog_yes(struct prog *prog, int argc, char **argv)
 	} else {
 		for (int i = 1; i < argc && len < sizeof(line) - 2; i++)
 			len += (size_t)snprintf(line + len, sizeof(line) - 1 - len, "%s%s",
-						i > 1 ? " " : "", argv[i]);
+			                        i > 1 ? " " : "", argv[i]);
 		if (len > sizeof(line) - 2)
 			len = sizeof(line) - 2;
 	}
@@ -309,5 +310,5 @@ void catalogue_list(char *buf, size_t len)
 	buf[0] = '\0';
 	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]) && used < len; i++)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? " " : "",
-					 programs[i].name);
+		                         programs[i].name);
 }

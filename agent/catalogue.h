@@ -16,8 +16,8 @@
 #include "agent/program.h"
 
 struct program {
-	const char *name;            /* Args[0] */
-	const char *usage;           /* one line for people */
+	const char *name;                                      /* Args[0] */
+	const char *usage;                                     /* one line for people */
 	int (*main)(struct prog *prog, int argc, char **argv); /* the exit status */
 };
 

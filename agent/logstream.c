@@ -31,18 +31,18 @@
 #include "include/log.h"
 #include "include/platform.h"
 
-#define LOG_BACKOFF_MIN_NS 50000000ull
+#define LOG_BACKOFF_MIN_NS     50000000ull
 #define LOG_CONNECT_TIMEOUT_NS 1000000000ull
-#define LOG_WAIT_MARGIN 8        /* output waits when this close to full */
-#define LOG_ACK_ROUNDS 16        /* receives of ACK lines per step */
+#define LOG_WAIT_MARGIN        8  /* output waits when this close to full */
+#define LOG_ACK_ROUNDS         16 /* receives of ACK lines per step */
 
 static void format_ts(char *buf, size_t len, uint64_t ns)
 {
 	uint64_t s = ns / 1000000000ull;
 
 	snprintf(buf, len, "1970-01-%02uT%02u:%02u:%02u.%09uZ", (unsigned)(1 + s / 86400 % 28),
-		 (unsigned)(s / 3600 % 24), (unsigned)(s / 60 % 60), (unsigned)(s % 60),
-		 (unsigned)(ns % 1000000000ull));
+	         (unsigned)(s / 3600 % 24), (unsigned)(s / 60 % 60), (unsigned)(s % 60),
+	         (unsigned)(ns % 1000000000ull));
 }
 
 /* JSON-escape `len` bytes into out (room `cap`), never splitting an
@@ -123,12 +123,13 @@ size_t log_escape_text(char *out, size_t cap, const char *in, size_t len)
  * goes in (returned), or with `cut` it is cut and ends in LOG_CUT_MARK.
  */
 static size_t make_record(struct log_stream *log, const char *level, const char *subsystem,
-			  const char *container_id, const char *stream, const char *msg,
-			  size_t msg_len, bool cut)
+                          const char *container_id, const char *stream, const char *msg,
+                          size_t msg_len, bool cut)
 {
 	static const char mark[] = LOG_CUT_MARK;
 	unsigned n = log->opts->log_ring;
-	char f_level[LOG_FIELD_SHORT + 1], f_sub[LOG_FIELD_SHORT + 1], f_stream[LOG_FIELD_SHORT + 1];
+	char f_level[LOG_FIELD_SHORT + 1], f_sub[LOG_FIELD_SHORT + 1],
+	        f_stream[LOG_FIELD_SHORT + 1];
 	char f_boot[LOG_FIELD_BOOT_ID + 1], f_ctr[LOG_FIELD_CONTAINER_ID + 1];
 	char trailer[LOG_TRAILER_MAX + 1], ts[LOG_FIELD_TS + 1];
 	struct log_slot *slot;
@@ -149,7 +150,7 @@ static size_t make_record(struct log_stream *log, const char *level, const char 
 	json_field(f_boot, LOG_FIELD_BOOT_ID, log->opts->boot_id);
 	json_field(f_ctr, LOG_FIELD_CONTAINER_ID, container_id);
 	tlen = snprintf(trailer, sizeof(trailer), LOG_TRAILER_FORMAT, f_level, ts, f_sub,
-			(unsigned long long)log->next_seq, f_boot, f_ctr, f_stream);
+	                (unsigned long long)log->next_seq, f_boot, f_ctr, f_stream);
 	/* cannot happen (LOG_TRAILER_MAX is the sum of the parts); never a line without its end */
 	if (tlen < 0 || (size_t)tlen >= sizeof(trailer))
 		tlen = snprintf(trailer, sizeof(trailer), "\"}\n");
@@ -159,8 +160,8 @@ static size_t make_record(struct log_stream *log, const char *level, const char 
 	memcpy(slot->text, LOG_HEAD, LOG_HEAD_LEN);
 	elen = json_escape(slot->text + LOG_HEAD_LEN, room, msg, msg_len, &taken);
 	if (cut && taken < msg_len) {
-		elen = json_escape(slot->text + LOG_HEAD_LEN, room - (sizeof(mark) - 1), msg, msg_len,
-				   &taken);
+		elen = json_escape(slot->text + LOG_HEAD_LEN, room - (sizeof(mark) - 1), msg,
+		                   msg_len, &taken);
 		memcpy(slot->text + LOG_HEAD_LEN + elen, mark, sizeof(mark) - 1);
 		elen += sizeof(mark) - 1;
 		taken = msg_len;
@@ -172,13 +173,13 @@ static size_t make_record(struct log_stream *log, const char *level, const char 
 }
 
 size_t log_record(struct log_stream *log, const char *level, const char *subsystem,
-		  const char *container_id, const char *stream, const char *msg, size_t msg_len)
+                  const char *container_id, const char *stream, const char *msg, size_t msg_len)
 {
 	return make_record(log, level, subsystem, container_id, stream, msg, msg_len, false);
 }
 
-void agent_log(struct log_stream *log, const char *level, const char *container_id,
-	       const char *fmt, ...)
+void agent_log(struct log_stream *log, const char *level, const char *container_id, const char *fmt,
+               ...)
 {
 	char msg[LOG_MSG_MAX], shown[4 * LOG_MSG_MAX];
 	va_list ap;
@@ -200,7 +201,7 @@ void agent_log(struct log_stream *log, const char *level, const char *container_
 }
 
 void agent_log_kv(struct log_stream *log, const char *level, const char *container_id,
-		  const char *key, const char *value, const char *fmt, ...)
+                  const char *key, const char *value, const char *fmt, ...)
 {
 	char msg[LOG_MSG_MAX], kv[160];
 	struct log_slot *slot;
@@ -284,13 +285,14 @@ static size_t fill_batch(struct log_stream *log, char *buf, size_t cap)
 	 * be replayed). */
 	if (log->first_seq > from) {
 		format_ts(ts, sizeof(ts), platform_now_ns());
-		used = (size_t)snprintf(buf, cap,
-					"{\"level\":\"WARN\",\"msg\":\"dropped\",\"from\":%llu,"
-					"\"to\":%llu,\"ts\":\"%s\",\"name\":\"vsock-agent\","
-					"\"source\":\"agent\",\"subsystem\":\"log\",\"boot_id\":\"%s\","
-					"\"container_id\":\"\",\"stream\":\"agent\"}\n",
-					(unsigned long long)from, (unsigned long long)(log->first_seq - 1),
-					ts, log->opts->boot_id);
+		used = (size_t)snprintf(
+		        buf, cap,
+		        "{\"level\":\"WARN\",\"msg\":\"dropped\",\"from\":%llu,"
+		        "\"to\":%llu,\"ts\":\"%s\",\"name\":\"vsock-agent\","
+		        "\"source\":\"agent\",\"subsystem\":\"log\",\"boot_id\":\"%s\","
+		        "\"container_id\":\"\",\"stream\":\"agent\"}\n",
+		        (unsigned long long)from, (unsigned long long)(log->first_seq - 1), ts,
+		        log->opts->boot_id);
 		log->reported_to = log->first_seq - 1;
 	}
 	if (log->send_next < log->first_seq)
@@ -314,8 +316,9 @@ static void connect_failed(struct log_stream *log, uint64_t now)
 	log->sock = NULL;
 	log->state = LOG_IDLE;
 	log->retry_at_ns = now + log->backoff_ns;
-	log->backoff_ns = log->backoff_ns * 2 < log->opts->log_backoff_max_ns
-				  ? log->backoff_ns * 2 : log->opts->log_backoff_max_ns;
+	log->backoff_ns = log->backoff_ns * 2 < log->opts->log_backoff_max_ns ?
+	                          log->backoff_ns * 2 :
+	                          log->opts->log_backoff_max_ns;
 }
 
 /* The connection ended: reconnect at once (then back off). */
@@ -359,7 +362,7 @@ static void check_connect(struct log_stream *log, uint64_t now)
 		log->backoff_ns = LOG_BACKOFF_MIN_NS;
 		log->connects++;
 		log->send_next = log->acked + 1; /* replay what was not acknowledged */
-		log->reported_to = log->acked;    /* and report again what is lost */
+		log->reported_to = log->acked;   /* and report again what is lost */
 		log->batch_len = log->batch_sent = 0;
 		log->ack_used = 0;
 		log->ack_pending = false;
@@ -500,7 +503,7 @@ void log_stream_flush(struct log_stream *log, uint64_t now)
 				return;
 		}
 		n = vsock_send(log->sock, log->batch + log->batch_sent,
-			       log->batch_len - log->batch_sent, VSOCK_DONTWAIT);
+		               log->batch_len - log->batch_sent, VSOCK_DONTWAIT);
 		if (n == -EAGAIN)
 			return;
 		if (n < 0) {
@@ -512,7 +515,7 @@ void log_stream_flush(struct log_stream *log, uint64_t now)
 }
 
 int log_stream_init(struct log_stream *log, const struct agent_options *opts,
-		    struct vsock_core *core)
+                    struct vsock_core *core)
 {
 	memset(log, 0, sizeof(*log));
 	log->opts = opts;

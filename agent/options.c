@@ -72,7 +72,7 @@ static void format_cids(const void *base, char *buf, size_t len)
 	snprintf(buf, len, "%s", opts->n_allowed_cids ? "" : "any");
 	for (unsigned i = 0; i < opts->n_allowed_cids && used < len; i++)
 		used += (size_t)snprintf(buf + used, len - used, "%s%llu", i ? "," : "",
-					 (unsigned long long)opts->allowed_cids[i]);
+		                         (unsigned long long)opts->allowed_cids[i]);
 }
 
 /* agent.allowed_methods: a comma-separated list, "all" (kept as "") for every one. */

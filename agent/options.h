@@ -20,37 +20,37 @@
 
 struct prog; /* agent/program.h */
 
-#define AGENT_MAX_CIDS 8       /* entries of allowed_cids */
-#define AGENT_BOOT_ID_MAX 40   /* boot_id string, with its NUL */
+#define AGENT_MAX_CIDS    8  /* entries of allowed_cids */
+#define AGENT_BOOT_ID_MAX 40 /* boot_id string, with its NUL */
 
 struct agent_options {
-	uint32_t server_port;       /* ttRPC listens here (1024) */
-	uint32_t log_port;          /* logs go to host CID 2, this port (1025); 0: off */
-	uint64_t log_cid;           /* where the log stream connects (2) */
+	uint32_t server_port;                  /* ttRPC listens here (1024) */
+	uint32_t log_port;                     /* logs go to host CID 2, this port (1025); 0: off */
+	uint64_t log_cid;                      /* where the log stream connects (2) */
 	uint64_t allowed_cids[AGENT_MAX_CIDS]; /* peers allowed to call (default {2}) */
-	unsigned n_allowed_cids;    /* how many of them; 0 allows every peer */
-	char allowed_methods[512];  /* "Check,CreateContainer,..." or "" (all) */
-	unsigned max_containers;    /* containers at once (64) */
-	unsigned max_procs;         /* processes per container, init included (8) */
-	unsigned max_conns;         /* ttRPC connections at once (32) */
-	unsigned max_inflight;      /* parked requests per connection (1024; the Go runtime keeps one) */
-	size_t stack_bytes;         /* each program task's stack (32 KiB) */
-	size_t pipe_bytes;          /* each stdin/stdout/stderr pipe (32 KiB) */
-	size_t max_frame;           /* largest ttRPC frame accepted (4 MiB) */
-	size_t rx_budget;           /* frames being received hold at most this beyond
+	unsigned n_allowed_cids;               /* how many of them; 0 allows every peer */
+	char allowed_methods[512];             /* "Check,CreateContainer,..." or "" (all) */
+	unsigned max_containers;               /* containers at once (64) */
+	unsigned max_procs;                    /* processes per container, init included (8) */
+	unsigned max_conns;                    /* ttRPC connections at once (32) */
+	unsigned max_inflight; /* parked requests per connection (1024; the Go runtime keeps one) */
+	size_t stack_bytes;    /* each program task's stack (32 KiB) */
+	size_t pipe_bytes;     /* each stdin/stdout/stderr pipe (32 KiB) */
+	size_t max_frame;      /* largest ttRPC frame accepted (4 MiB) */
+	size_t rx_budget;      /* frames being received hold at most this beyond
 				       4 KiB each, all connections (max_frame + 1 MiB) */
-	unsigned log_ring;          /* log records kept until acknowledged (1024) */
-	uint64_t log_grace_ns;      /* output waits at most this long for the log listener (10 s) */
-	uint64_t log_backoff_max_ns; /* reconnect backoff ceiling (1 s) */
+	unsigned log_ring;     /* log records kept until acknowledged (1024) */
+	uint64_t log_grace_ns; /* output waits at most this long for the log listener (10 s) */
+	uint64_t log_backoff_max_ns;     /* reconnect backoff ceiling (1 s) */
 	char boot_id[AGENT_BOOT_ID_MAX]; /* names this boot in every log record */
-	const char *arch;           /* for sysinfo / GetGuestDetails ("unknown") */
-	void (*power_off)(void);    /* DestroySandbox ends with this (NULL: no-op) */
+	const char *arch;                /* for sysinfo / GetGuestDetails ("unknown") */
+	void (*power_off)(void);         /* DestroySandbox ends with this (NULL: no-op) */
 	/* Run a program file of the store (include/store.h) in the calling
 	 * task with at most mem_limit bytes (0: the image's default): its
 	 * exit status, and in `note` why it did not simply exit.  NULL:
 	 * files cannot run here (host tests). */
 	int (*run_file)(struct prog *prog, const char *path, uint64_t mem_limit, char *note,
-			size_t note_len);
+	                size_t note_len);
 };
 
 /*

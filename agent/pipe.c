@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define LOAD(p)     __atomic_load_n(p, __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
 
 int pipe_init(struct pipe *pipe, size_t cap)

@@ -24,12 +24,12 @@
 #include <stdint.h>
 
 struct pipe {
-	uint8_t *buf;   /* cap bytes */
-	size_t cap;     /* its size */
-	uint64_t wpos;  /* bytes ever written; only the writer stores it (atomic) */
-	uint64_t rpos;  /* bytes ever read; only the reader stores it (atomic) */
-	bool wclosed;   /* the writer is done: EOF once drained (atomic) */
-	bool rclosed;   /* the reader is gone: writes are refused (atomic) */
+	uint8_t *buf;  /* cap bytes */
+	size_t cap;    /* its size */
+	uint64_t wpos; /* bytes ever written; only the writer stores it (atomic) */
+	uint64_t rpos; /* bytes ever read; only the reader stores it (atomic) */
+	bool wclosed;  /* the writer is done: EOF once drained (atomic) */
+	bool rclosed;  /* the reader is gone: writes are refused (atomic) */
 };
 
 int pipe_init(struct pipe *pipe, size_t cap);

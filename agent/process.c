@@ -25,16 +25,16 @@
  * through opts->run_file, not from the catalogue. */
 static const struct program file_program = { "file", "a program file from the store", NULL };
 
-#define TAP_CHUNK 256        /* output bytes looked at per step of the log tap */
+#define TAP_CHUNK 256 /* output bytes looked at per step of the log tap */
 
-#define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define LOAD(p)     __atomic_load_n(p, __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
 
 /* ---- the table ---- */
 
 void process_table_init(struct process_table *table, const struct agent_options *opts,
-			struct log_stream *log, struct vsock_core *core,
-			struct vsock_wakeup *wakeup)
+                        struct log_stream *log, struct vsock_core *core,
+                        struct vsock_wakeup *wakeup)
 {
 	memset(table, 0, sizeof(*table));
 	table->opts = opts;
@@ -157,7 +157,7 @@ static int copy_spec(struct prog *io, const struct process_spec *spec)
 }
 
 int process_create(struct container *ctr, const char *exec_id, const struct process_spec *spec,
-		   struct process **out, char *why, size_t why_len)
+                   struct process **out, char *why, size_t why_len)
 {
 	struct process_table *table = ctr->table;
 	size_t pipe_bytes = table->opts->pipe_bytes;
@@ -165,8 +165,9 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 	char names[256];
 
 	if (spec->argc == 0 || spec->argv[0][0] == '\0') {
-		snprintf(why, why_len, "the process has no Args: Args[0] must name a "
-			 "catalogue program");
+		snprintf(why, why_len,
+		         "the process has no Args: Args[0] must name a "
+		         "catalogue program");
 		return -EINVAL;
 	}
 	bool is_file = false;
@@ -180,23 +181,25 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 	if (!is_file && !catalogue_find(spec->argv[0])) {
 		catalogue_list(names, sizeof(names));
 		snprintf(why, why_len, "program '%s' is not in the catalogue (available: %s)",
-			 spec->argv[0], names);
+		         spec->argv[0], names);
 		return -ENOENT;
 	}
 	size_t args_bytes = vector_bytes(spec->argc, spec->argv);
 	size_t env_bytes = vector_bytes(spec->envc, spec->envp);
 
 	if (table->argv_bytes + args_bytes + env_bytes > PROCESS_ARGV_BYTES_MAX) {
-		snprintf(why, why_len, "%s: %zu bytes of arguments and %zu of environment, and "
-			 "processes hold %zu already (at most %u in all)",
-			 args_bytes > env_bytes ? "Process.Args" : "Process.Env", args_bytes,
-			 env_bytes, table->argv_bytes, PROCESS_ARGV_BYTES_MAX);
+		snprintf(why, why_len,
+		         "%s: %zu bytes of arguments and %zu of environment, and "
+		         "processes hold %zu already (at most %u in all)",
+		         args_bytes > env_bytes ? "Process.Args" : "Process.Env", args_bytes,
+		         env_bytes, table->argv_bytes, PROCESS_ARGV_BYTES_MAX);
 		return -E2BIG;
 	}
 	if (ctr->nprocs - ctr->nreaped >= table->opts->max_procs) {
-		snprintf(why, why_len, "container '%s' already has %u processes not yet waited "
-			 "for (limit agent.max_procs=%u)", ctr->id, ctr->nprocs - ctr->nreaped,
-			 table->opts->max_procs);
+		snprintf(why, why_len,
+		         "container '%s' already has %u processes not yet waited "
+		         "for (limit agent.max_procs=%u)",
+		         ctr->id, ctr->nprocs - ctr->nreaped, table->opts->max_procs);
 		return -ENOSPC;
 	}
 	/* Reaped processes kept for their unread output are bounded too: the
@@ -205,9 +208,11 @@ int process_create(struct container *ctr, const char *exec_id, const struct proc
 		for (struct process *old = ctr->procs; old; old = old->next) {
 			if (old->reaped) {
 				if (pipe_readable(&old->io.out) || pipe_readable(&old->io.err))
-					agent_log(table->log, "warn", ctr->id, "process '%s' freed "
-						  "with output nobody read (room for a new process)",
-						  old->exec_id);
+					agent_log(
+					        table->log, "warn", ctr->id,
+					        "process '%s' freed "
+					        "with output nobody read (room for a new process)",
+					        old->exec_id);
 				process_remove(old);
 				break;
 			}
@@ -245,9 +250,8 @@ err_nomem:
 	return -ENOMEM;
 }
 
-int container_create(struct process_table *table, const char *id,
-		     const struct process_spec *spec, struct container **out, char *why,
-		     size_t why_len)
+int container_create(struct process_table *table, const char *id, const struct process_spec *spec,
+                     struct container **out, char *why, size_t why_len)
 {
 	struct container *ctr = calloc(1, sizeof(*ctr));
 	int err;
@@ -338,9 +342,9 @@ static void program_task(void *arg)
 	struct process *proc = arg;
 	const struct agent_options *opts = proc->ctr->table->opts;
 	int status = proc->program == &file_program ?
-			     opts->run_file(&proc->io, proc->io.argv[0], proc->ctr->mem_limit,
-					    proc->note, sizeof(proc->note)) :
-			     proc->program->main(&proc->io, proc->io.argc, proc->io.argv);
+	                     opts->run_file(&proc->io, proc->io.argv[0], proc->ctr->mem_limit,
+	                                    proc->note, sizeof(proc->note)) :
+	                     proc->program->main(&proc->io, proc->io.argc, proc->io.argv);
 
 	STORE(&proc->status, status);
 	/* Past main: from here the task may end at any moment, so the agent
@@ -409,7 +413,7 @@ int process_start(struct process *proc)
 	proc->state = PROC_RUNNING;
 	table->ntasks++;
 	err = platform_task_spawn(&proc->task, proc->program->name, program_task, proc,
-				  table->opts->stack_bytes, program_exited, proc);
+	                          table->opts->stack_bytes, program_exited, proc);
 	if (err < 0) {
 		proc->state = PROC_CREATED;
 		proc->task = NULL;
@@ -436,11 +440,12 @@ int process_start(struct process *proc)
 			memcpy(hex, f->sha256, sizeof(hex));
 		store_put(f);
 		agent_log_kv(table->log, "info", proc->ctr->id, "sha256", hex,
-			     "process '%s' started: %s (user mode)", proc->exec_id, proc->io.argv[0]);
+		             "process '%s' started: %s (user mode)", proc->exec_id,
+		             proc->io.argv[0]);
 		return 0;
 	}
 	agent_log(table->log, "info", proc->ctr->id, "process '%s' started: %s", proc->exec_id,
-		  proc->program->name);
+	          proc->program->name);
 	return 0;
 }
 
@@ -463,7 +468,14 @@ bool signal_terminates(uint32_t sig)
 	/* Linux's default actions: CHLD, URG, WINCH are ignored; CONT
 	 * continues; STOP, TSTP, TTIN, TTOU stop (not modelled: ignored) */
 	switch (sig) {
-	case 17: case 18: case 19: case 20: case 21: case 22: case 23: case 28:
+	case 17:
+	case 18:
+	case 19:
+	case 20:
+	case 21:
+	case 22:
+	case 23:
+	case 28:
 		return false;
 	default:
 		return sig >= 1 && sig <= 64;
@@ -487,9 +499,10 @@ int process_signal(struct process *proc, uint32_t sig)
 		/* never started: a terminating signal ends it where it stands */
 		if (signal_terminates(sig)) {
 			process_fail(proc, 128 + (int)sig);
-			agent_log(proc->ctr->table->log, "info", proc->ctr->id, "process '%s' "
-				  "ended by signal %u before it was started: status %d",
-				  proc->exec_id, sig, proc->exit_status);
+			agent_log(proc->ctr->table->log, "info", proc->ctr->id,
+			          "process '%s' "
+			          "ended by signal %u before it was started: status %d",
+			          proc->exec_id, sig, proc->exit_status);
 		}
 		return 0;
 	}
@@ -518,7 +531,7 @@ static void flush_line(struct process *proc, struct output *o)
 {
 	for (size_t done = 0; done < o->line_len;)
 		done += log_record(proc->ctr->table->log, "info", "container", proc->ctr->id,
-				   o->stream, o->line + done, o->line_len - done);
+		                   o->stream, o->line + done, o->line_len - done);
 	o->line_len = 0;
 }
 
@@ -569,8 +582,9 @@ static void finish_exit(struct process *proc)
 	flush_line(proc, &proc->err);
 	table->ntasks--;
 	agent_log(table->log, "info", proc->ctr->id, "process '%s' (%s) exited with status %d%s%s",
-		  proc->exec_id, proc->program == &file_program ? proc->io.argv[0] : proc->program->name,
-		  proc->exit_status, proc->note[0] ? ": " : "", proc->note);
+	          proc->exec_id,
+	          proc->program == &file_program ? proc->io.argv[0] : proc->program->name,
+	          proc->exit_status, proc->note[0] ? ": " : "", proc->note);
 }
 
 void process_table_poll(struct process_table *table, uint64_t now)
@@ -583,7 +597,8 @@ void process_table_poll(struct process_table *table, uint64_t now)
 				continue;
 			tap_output(proc, &proc->out, now);
 			tap_output(proc, &proc->err, now);
-			if (LOAD(&proc->task_gone) && !unlogged(&proc->out) && !unlogged(&proc->err))
+			if (LOAD(&proc->task_gone) && !unlogged(&proc->out) &&
+			    !unlogged(&proc->err))
 				finish_exit(proc);
 		}
 	}

@@ -31,10 +31,14 @@
 #include "agent/program.h"
 #include "vsock/socket.h"
 
-#define AGENT_ID_MAX 128     /* container / exec id, with NUL (agent.options) */
+#define AGENT_ID_MAX 128 /* container / exec id, with NUL (agent.options) */
 _Static_assert(AGENT_ID_MAX - 1 <= LOG_FIELD_CONTAINER_ID, "ids fit a log record's trailer");
 
-enum proc_state { PROC_CREATED, PROC_RUNNING, PROC_EXITED };
+enum proc_state {
+	PROC_CREATED,
+	PROC_RUNNING,
+	PROC_EXITED
+};
 
 /* Arguments and environment all processes hold at once, in bytes: over
  * it, a new process is refused RESOURCE_EXHAUSTED naming Process.Args or
@@ -43,48 +47,48 @@ enum proc_state { PROC_CREATED, PROC_RUNNING, PROC_EXITED };
 
 /* A program's command line, as CreateContainer / ExecProcess give it. */
 struct process_spec {
-	int argc;                    /* arguments, argv[0] names the program */
+	int argc; /* arguments, argv[0] names the program */
 	const char *const *argv;
-	int envc;                    /* environment, "K=V" */
+	int envc; /* environment, "K=V" */
 	const char *const *envp;
-	const char *cwd;             /* "" or NULL: "/" */
-	uint64_t mem_limit;          /* OCI Linux.Resources.Memory.Limit, 0: the agent's default */
+	const char *cwd;    /* "" or NULL: "/" */
+	uint64_t mem_limit; /* OCI Linux.Resources.Memory.Limit, 0: the agent's default */
 };
 
 /* One output pipe on its way to the log: a record per line. */
 struct output {
-	struct pipe *pipe;           /* the program's stdout or stderr */
-	const char *stream;          /* "stdout" / "stderr" */
-	size_t logged;               /* bytes at the pipe's head already logged */
-	size_t line_len;             /* bytes in line */
-	char line[LOG_MSG_MAX];      /* output since the last newline */
+	struct pipe *pipe;      /* the program's stdout or stderr */
+	const char *stream;     /* "stdout" / "stderr" */
+	size_t logged;          /* bytes at the pipe's head already logged */
+	size_t line_len;        /* bytes in line */
+	char line[LOG_MSG_MAX]; /* output since the last newline */
 };
 
 struct container;
 
 struct process {
-	struct container *ctr;       /* owner */
-	struct process *next;        /* next process of the container */
-	char exec_id[AGENT_ID_MAX];  /* == container id for the init process */
-	enum proc_state state;       /* created, running, exited */
-	int exit_status;             /* valid once EXITED */
+	struct container *ctr;         /* owner */
+	struct process *next;          /* next process of the container */
+	char exec_id[AGENT_ID_MAX];    /* == container id for the init process */
+	enum proc_state state;         /* created, running, exited */
+	int exit_status;               /* valid once EXITED */
 	const struct program *program; /* what it runs (file_program: a store file) */
-	char note[256];              /* a store file's run: why it ended, if not by exit */
-	struct prog io;              /* what the program sees: pipes, args (program.h) */
-	struct output out, err;      /* stdout, stderr towards the log */
-	struct platform_task *task;  /* RUNNING: its task; use only through kill_task() */
-	size_t argv_bytes;           /* what its arguments and environment hold */
-	bool kill_sent;              /* SIGKILL was delivered */
+	char note[256];                /* a store file's run: why it ended, if not by exit */
+	struct prog io;                /* what the program sees: pipes, args (program.h) */
+	struct output out, err;        /* stdout, stderr towards the log */
+	struct platform_task *task;    /* RUNNING: its task; use only through kill_task() */
+	size_t argv_bytes;             /* what its arguments and environment hold */
+	bool kill_sent;                /* SIGKILL was delivered */
 	/* Shared with the program task (atomics): */
-	int status;                  /* what main returned */
-	int returning;               /* the task is past main: it may end any moment */
-	int kill_inflight;           /* the agent is inside platform_task_kill */
-	int task_gone;               /* the task's exit callback ran: it is over */
-	bool killed;                 /* ... because it was killed (set with task_gone) */
-	bool reaped;                 /* WaitProcess answered: freed once its output is read */
-	bool eof_out, eof_err;       /* a read was answered end-of-stream on stdout, stderr */
-	uint64_t cpu_ns;             /* CPU time used, as last sampled (final once gone) */
-	uint64_t mem_bytes;          /* memory held, as last sampled (0 once gone) */
+	int status;            /* what main returned */
+	int returning;         /* the task is past main: it may end any moment */
+	int kill_inflight;     /* the agent is inside platform_task_kill */
+	int task_gone;         /* the task's exit callback ran: it is over */
+	bool killed;           /* ... because it was killed (set with task_gone) */
+	bool reaped;           /* WaitProcess answered: freed once its output is read */
+	bool eof_out, eof_err; /* a read was answered end-of-stream on stdout, stderr */
+	uint64_t cpu_ns;       /* CPU time used, as last sampled (final once gone) */
+	uint64_t mem_bytes;    /* memory held, as last sampled (0 once gone) */
 };
 
 struct container {
@@ -104,29 +108,29 @@ struct container {
 
 /* What a container's processes use (StatsContainer). */
 struct process_usage {
-	uint64_t cpu_ns;             /* CPU time, processes gone included */
-	uint64_t mem_bytes;          /* memory held now: stacks, a user program's pages */
-	uint64_t mem_bytes_max;      /* the most seen */
-	unsigned running;            /* processes running */
+	uint64_t cpu_ns;        /* CPU time, processes gone included */
+	uint64_t mem_bytes;     /* memory held now: stacks, a user program's pages */
+	uint64_t mem_bytes_max; /* the most seen */
+	unsigned running;       /* processes running */
 };
 
 struct process_table {
 	const struct agent_options *opts; /* limits, sizes, arch, boot id */
-	struct log_stream *log;      /* output and life-cycle records go here */
-	struct vsock_core *core;     /* sysinfo's guest CID */
-	struct vsock_wakeup *wakeup; /* programs wake the agent task with it */
-	int notified;                /* the wake-up is posted, the agent has not looked (atomic) */
+	struct log_stream *log;           /* output and life-cycle records go here */
+	struct vsock_core *core;          /* sysinfo's guest CID */
+	struct vsock_wakeup *wakeup;      /* programs wake the agent task with it */
+	int notified;                 /* the wake-up is posted, the agent has not looked (atomic) */
 	struct container *containers; /* every container */
-	unsigned ncontainers;        /* how many */
-	unsigned nprocesses;         /* processes, all containers */
-	unsigned ntasks;             /* program tasks not yet over */
-	size_t argv_bytes;           /* arguments and environment all processes hold */
-	uint64_t started_ns;         /* when the agent started (sysinfo) */
+	unsigned ncontainers;         /* how many */
+	unsigned nprocesses;          /* processes, all containers */
+	unsigned ntasks;              /* program tasks not yet over */
+	size_t argv_bytes;            /* arguments and environment all processes hold */
+	uint64_t started_ns;          /* when the agent started (sysinfo) */
 };
 
 void process_table_init(struct process_table *table, const struct agent_options *opts,
-			struct log_stream *log, struct vsock_core *core,
-			struct vsock_wakeup *wakeup);
+                        struct log_stream *log, struct vsock_core *core,
+                        struct vsock_wakeup *wakeup);
 /* Frees every container; no task may be running (process_table_tasks == 0). */
 void process_table_free(struct process_table *table);
 /* The agent loop: output into the log, exits finished.  Never blocks. */
@@ -136,16 +140,15 @@ void process_kill_all(struct process_table *table);
 
 struct container *container_find(struct process_table *table, const char *id);
 /* A container with its init process; -errno and a message in `why`. */
-int container_create(struct process_table *table, const char *id,
-		     const struct process_spec *spec, struct container **out, char *why,
-		     size_t why_len);
+int container_create(struct process_table *table, const char *id, const struct process_spec *spec,
+                     struct container **out, char *why, size_t why_len);
 bool container_running(const struct container *ctr);
 void container_free(struct container *ctr);
 void container_usage(struct container *ctr, struct process_usage *use);
 
 struct process *process_find(struct container *ctr, const char *exec_id);
 int process_create(struct container *ctr, const char *exec_id, const struct process_spec *spec,
-		   struct process **out, char *why, size_t why_len);
+                   struct process **out, char *why, size_t why_len);
 /* Start its task: 0 or -ENOMEM (the process stays CREATED). */
 int process_start(struct process *proc);
 /* A process that could not start: EXITED with `status`, its pipes closed. */

@@ -11,10 +11,10 @@
 #include <stdio.h>
 
 enum wait_for {
-	WAIT_INPUT,     /* stdin has data or EOF, or a stop request came */
-	WAIT_ROOM_OUT,  /* stdout has room or nobody reads it */
-	WAIT_ROOM_ERR,  /* the same for stderr */
-	WAIT_STOP,      /* only a stop request (prog_sleep) */
+	WAIT_INPUT,    /* stdin has data or EOF, or a stop request came */
+	WAIT_ROOM_OUT, /* stdout has room or nobody reads it */
+	WAIT_ROOM_ERR, /* the same for stderr */
+	WAIT_STOP,     /* only a stop request (prog_sleep) */
 };
 
 static int stop_signal(const struct prog *prog)

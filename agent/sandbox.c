@@ -21,8 +21,8 @@
 
 /* Kata's AgentService methods and the request message a policy names them by. */
 static const struct policy_name {
-	const char *method;          /* ttRPC method of grpc.AgentService */
-	const char *request;         /* its request message: the policy's rule name */
+	const char *method;  /* ttRPC method of grpc.AgentService */
+	const char *request; /* its request message: the policy's rule name */
 } policy_names[] = {
 	{ "CreateContainer", "CreateContainerRequest" },
 	{ "StartContainer", "StartContainerRequest" },
@@ -70,7 +70,7 @@ _Static_assert(NPOLICY <= 64, "policy_denied has a bit per method");
 /* ---- accepted and ignored ---- */
 
 static void accepted_ignored(struct call *call, const char *container_id, const char *method,
-			     const char *why)
+                             const char *why)
 {
 	struct service *svc = call->service;
 	uint64_t suppressed;
@@ -78,15 +78,16 @@ static void accepted_ignored(struct call *call, const char *container_id, const 
 	if (!log_limit_allow(&svc->ignored_log, platform_now_ns(), &suppressed))
 		return;
 	if (suppressed)
-		agent_log(svc->log, "info", "", "%llu more records of calls accepted and ignored "
-			  "were not made (more than %u a second)", (unsigned long long)suppressed,
-			  LOG_LIMIT_BURST);
+		agent_log(svc->log, "info", "",
+		          "%llu more records of calls accepted and ignored "
+		          "were not made (more than %u a second)",
+		          (unsigned long long)suppressed, LOG_LIMIT_BURST);
 	agent_log(svc->log, "info", container_id, "%s accepted and ignored: %s", method, why);
 }
 
 /* Requests with nothing the agent reads: decoded only to check them. */
 static void ignore_empty(struct call *call, const pb_msgdesc_t *fields, void *req,
-			 const char *method, const char *why)
+                         const char *method, const char *why)
 {
 	if (!call_decode(call, fields, req))
 		return;
@@ -99,17 +100,17 @@ void sandbox_online_cpu_mem(struct call *call)
 	grpc_OnlineCPUMemRequest req;
 
 	ignore_empty(call, grpc_OnlineCPUMemRequest_fields, &req, "OnlineCPUMem",
-		     "every CPU and all memory the image uses are online from boot; there is "
-		     "no CPU or memory hotplug to bring online");
+	             "every CPU and all memory the image uses are online from boot; there is "
+	             "no CPU or memory hotplug to bring online");
 }
 
 void sandbox_update_ephemeral_mounts(struct call *call)
 {
 	grpc_UpdateEphemeralMountsRequest req;
 
-	ignore_empty(call, grpc_UpdateEphemeralMountsRequest_fields, &req,
-		     "UpdateEphemeralMounts", "there are no mounts in this image (the in-memory "
-		     "file store is its only file system)");
+	ignore_empty(call, grpc_UpdateEphemeralMountsRequest_fields, &req, "UpdateEphemeralMounts",
+	             "there are no mounts in this image (the in-memory "
+	             "file store is its only file system)");
 }
 
 void sandbox_remove_stale_virtiofs_share_mounts(struct call *call)
@@ -117,8 +118,9 @@ void sandbox_remove_stale_virtiofs_share_mounts(struct call *call)
 	grpc_RemoveStaleVirtiofsShareMountsRequest req;
 
 	ignore_empty(call, grpc_RemoveStaleVirtiofsShareMountsRequest_fields, &req,
-		     "RemoveStaleVirtiofsShareMounts", "there is no virtiofs share in this image, "
-		     "so nothing is stale");
+	             "RemoveStaleVirtiofsShareMounts",
+	             "there is no virtiofs share in this image, "
+	             "so nothing is stale");
 }
 
 void sandbox_add_arp_neighbors(struct call *call)
@@ -126,7 +128,7 @@ void sandbox_add_arp_neighbors(struct call *call)
 	grpc_AddARPNeighborsRequest req;
 
 	ignore_empty(call, grpc_AddARPNeighborsRequest_fields, &req, "AddARPNeighbors",
-		     "the image has no network interfaces (vsock only)");
+	             "the image has no network interfaces (vsock only)");
 }
 
 void sandbox_list_interfaces(struct call *call)
@@ -136,8 +138,9 @@ void sandbox_list_interfaces(struct call *call)
 
 	if (!call_decode(call, grpc_ListInterfacesRequest_fields, &req))
 		return;
-	accepted_ignored(call, "", "ListInterfaces", "the image has no network interfaces "
-			 "(vsock only): the list is empty");
+	accepted_ignored(call, "", "ListInterfaces",
+	                 "the image has no network interfaces "
+	                 "(vsock only): the list is empty");
 	call_reply(call, grpc_Interfaces_fields, &resp);
 }
 
@@ -148,15 +151,16 @@ void sandbox_list_routes(struct call *call)
 
 	if (!call_decode(call, grpc_ListRoutesRequest_fields, &req))
 		return;
-	accepted_ignored(call, "", "ListRoutes", "the image has no network interfaces "
-			 "(vsock only): the list is empty");
+	accepted_ignored(call, "", "ListRoutes",
+	                 "the image has no network interfaces "
+	                 "(vsock only): the list is empty");
 	call_reply(call, grpc_Routes_fields, &resp);
 }
 
 /* An embedded message kept as its bytes (they point into the request). */
 struct encoded_ref {
-	const uint8_t *bytes;        /* NULL: the field was absent */
-	size_t len;                  /* its length */
+	const uint8_t *bytes; /* NULL: the field was absent */
+	size_t len;           /* its length */
 };
 
 static bool keep_encoded(pb_istream_t *stream, const pb_field_t *field, void **arg)
@@ -176,8 +180,9 @@ void sandbox_update_interface(struct call *call)
 
 	if (!call_decode(call, grpc_UpdateInterfaceRequest_fields, &req))
 		return;
-	accepted_ignored(call, "", "UpdateInterface", "the image has no network interfaces "
-			 "(vsock only); the interface is answered as it was asked for");
+	accepted_ignored(call, "", "UpdateInterface",
+	                 "the image has no network interfaces "
+	                 "(vsock only); the interface is answered as it was asked for");
 	call_reply_encoded(call, ref.bytes, ref.bytes ? ref.len : 0);
 }
 
@@ -188,8 +193,9 @@ void sandbox_update_routes(struct call *call)
 
 	if (!call_decode(call, grpc_UpdateRoutesRequest_fields, &req))
 		return;
-	accepted_ignored(call, "", "UpdateRoutes", "the image has no network interfaces "
-			 "(vsock only); the routes are answered as they were asked for");
+	accepted_ignored(call, "", "UpdateRoutes",
+	                 "the image has no network interfaces "
+	                 "(vsock only); the routes are answered as they were asked for");
 	call_reply_encoded(call, ref.bytes, ref.bytes ? ref.len : 0);
 }
 
@@ -203,8 +209,9 @@ void sandbox_tty_win_resize(struct call *call)
 	proc = call_find_proc(call, req.container_id, req.exec_id);
 	if (!proc)
 		return;
-	accepted_ignored(call, proc->ctr->id, "TtyWinResize", "processes here have pipes, not "
-			 "a terminal, so there is no window size to set");
+	accepted_ignored(call, proc->ctr->id, "TtyWinResize",
+	                 "processes here have pipes, not "
+	                 "a terminal, so there is no window size to set");
 	call_reply_empty(call);
 }
 
@@ -214,15 +221,17 @@ static void pause_resume(struct call *call, bool pause)
 	struct container *ctr;
 
 	_Static_assert(sizeof(grpc_PauseContainerRequest) == sizeof(grpc_ResumeContainerRequest),
-		       "the two requests are one field each");
-	if (!call_decode(call, pause ? grpc_PauseContainerRequest_fields
-				     : grpc_ResumeContainerRequest_fields, &req))
+	               "the two requests are one field each");
+	if (!call_decode(call,
+	                 pause ? grpc_PauseContainerRequest_fields :
+	                         grpc_ResumeContainerRequest_fields,
+	                 &req))
 		return;
 	ctr = call_find_ctr(call, req.container_id);
 	if (!ctr)
 		return;
 	accepted_ignored(call, ctr->id, pause ? "PauseContainer" : "ResumeContainer",
-			 "this image has no cgroup freezer: the container's programs keep running");
+	                 "this image has no cgroup freezer: the container's programs keep running");
 	call_reply_empty(call);
 }
 
@@ -251,11 +260,14 @@ void sandbox_update_container(struct call *call)
 		return;
 	if (req.has_resources && req.resources.has_Memory && req.resources.Memory.Limit > 0) {
 		ctr->mem_limit = (uint64_t)req.resources.Memory.Limit;
-		agent_log(svc->log, "info", ctr->id, "memory limit now %llu bytes for programs "
-			  "started from now on", (unsigned long long)ctr->mem_limit);
+		agent_log(svc->log, "info", ctr->id,
+		          "memory limit now %llu bytes for programs "
+		          "started from now on",
+		          (unsigned long long)ctr->mem_limit);
 	} else {
-		accepted_ignored(call, ctr->id, "UpdateContainer", "only Linux.Resources.Memory."
-				 "Limit applies in this image, and the request has none");
+		accepted_ignored(call, ctr->id, "UpdateContainer",
+		                 "only Linux.Resources.Memory."
+		                 "Limit applies in this image, and the request has none");
 	}
 	call_reply_empty(call);
 }
@@ -291,9 +303,9 @@ void sandbox_stats_container(struct call *call)
 /* ---- SetPolicy ---- */
 
 struct policy_read {
-	struct call *call;           /* for a limit's answer */
-	char *text;                  /* the document (owned until kept) */
-	size_t len;                  /* its length */
+	struct call *call; /* for a limit's answer */
+	char *text;        /* the document (owned until kept) */
+	size_t len;        /* its length */
 };
 
 static bool read_policy(pb_istream_t *stream, const pb_field_t *field, void **arg)
@@ -309,8 +321,10 @@ static bool read_policy(pb_istream_t *stream, const pb_field_t *field, void **ar
 	pr->len = stream->bytes_left;
 	pr->text = malloc(pr->len + 1);
 	if (!pr->text) {
-		call_error(pr->call, GRPC_RESOURCE_EXHAUSTED, "agent is out of memory for a "
-			   "%zu-byte policy", pr->len);
+		call_error(pr->call, GRPC_RESOURCE_EXHAUSTED,
+		           "agent is out of memory for a "
+		           "%zu-byte policy",
+		           pr->len);
 		return false;
 	}
 	pr->text[pr->len] = '\0';
@@ -333,7 +347,7 @@ static size_t ident_len(const char *p, const char *end)
 	size_t n = 0;
 
 	while (p + n < end && (((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z') ||
-			       (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
+	                       (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
 		n++;
 	return n;
 }
@@ -427,21 +441,23 @@ void sandbox_set_policy(struct call *call)
 	for (size_t i = 0; i < NPOLICY && used < sizeof(refused); i++)
 		if (svc->policy_denied & (1ull << i))
 			used += (size_t)snprintf(refused + used, sizeof(refused) - used, "%s%s",
-						 used ? "," : "", policy_names[i].method);
-	agent_log(svc->log, "info", "", "policy set (%zu bytes): refused outright: %s; %u rules "
-		  "with conditions are not evaluated here (those methods stay allowed)", pr.len,
-		  refused[0] ? refused : "none", conditional);
+			                         used ? "," : "", policy_names[i].method);
+	agent_log(svc->log, "info", "",
+	          "policy set (%zu bytes): refused outright: %s; %u rules "
+	          "with conditions are not evaluated here (those methods stay allowed)",
+	          pr.len, refused[0] ? refused : "none", conditional);
 	call_reply_empty(call);
 }
 
 const char *sandbox_policy_refusal(const struct service *svc, const char *service,
-				   const char *method)
+                                   const char *method)
 {
 	if (!svc->policy_denied || strcmp(service, "grpc.AgentService") != 0)
 		return NULL;
 	for (size_t i = 0; i < NPOLICY; i++)
 		if (strcmp(policy_names[i].method, method) == 0)
-			return svc->policy_denied & (1ull << i) ? "refused by the policy (SetPolicy)"
-								 : NULL;
+			return svc->policy_denied & (1ull << i) ?
+			               "refused by the policy (SetPolicy)" :
+			               NULL;
 	return NULL;
 }

@@ -21,7 +21,7 @@
 
 /* NULL when the SetPolicy document allows the method (or none was set). */
 const char *sandbox_policy_refusal(const struct service *svc, const char *service,
-				   const char *method);
+                                   const char *method);
 
 void sandbox_set_policy(struct call *call);
 void sandbox_online_cpu_mem(struct call *call);

@@ -28,33 +28,33 @@
 #include "include/store.h"
 
 #define AGENT_READ_MAX 32768 /* ReadStreamResponse.data (agent.options) */
-#define MAX_TARGETS 64       /* processes one SignalProcess / RemoveContainer reaches */
+#define MAX_TARGETS    64    /* processes one SignalProcess / RemoveContainer reaches */
 
 static const google_protobuf_Empty empty = google_protobuf_Empty_init_zero;
 
 enum park_kind {
-	PARK_WAIT,          /* WaitProcess: the process exits */
-	PARK_READ_OUT,      /* ReadStdout: output, or its end */
-	PARK_READ_ERR,      /* ReadStderr: the same */
-	PARK_WRITE_IN,      /* WriteStdin: stdin took all of its data */
-	PARK_CLOSE_IN,      /* WriteStdin with no data: earlier writes done, then close */
-	PARK_REMOVE,        /* RemoveContainer: nothing runs any more */
-	PARK_OOM,           /* GetOOMEvent: an out-of-memory event, or teardown */
+	PARK_WAIT,     /* WaitProcess: the process exits */
+	PARK_READ_OUT, /* ReadStdout: output, or its end */
+	PARK_READ_ERR, /* ReadStderr: the same */
+	PARK_WRITE_IN, /* WriteStdin: stdin took all of its data */
+	PARK_CLOSE_IN, /* WriteStdin with no data: earlier writes done, then close */
+	PARK_REMOVE,   /* RemoveContainer: nothing runs any more */
+	PARK_OOM,      /* GetOOMEvent: an out-of-memory event, or teardown */
 };
 
 /* A call answered later. */
 struct park {
-	struct park *next;           /* the service's list */
-	struct service_peer *peer;   /* where the answer goes */
-	uint32_t stream_id;          /* ttRPC stream of the call */
-	enum park_kind kind;         /* what it waits for */
-	struct container *ctr;       /* its container (NULL for OOM) */
-	struct process *proc;        /* its process (NULL for REMOVE, OOM) */
-	uint32_t len;                /* READ: most bytes wanted; WRITE: bytes the call gave */
-	uint8_t *data;               /* WRITE: bytes not yet written (owned) */
-	size_t data_len;             /* WRITE: how many */
-	size_t done;                 /* WRITE: of them, written so far */
-	uint64_t deadline_ns;        /* answer DEADLINE_EXCEEDED then */
+	struct park *next;         /* the service's list */
+	struct service_peer *peer; /* where the answer goes */
+	uint32_t stream_id;        /* ttRPC stream of the call */
+	enum park_kind kind;       /* what it waits for */
+	struct container *ctr;     /* its container (NULL for OOM) */
+	struct process *proc;      /* its process (NULL for REMOVE, OOM) */
+	uint32_t len;              /* READ: most bytes wanted; WRITE: bytes the call gave */
+	uint8_t *data;             /* WRITE: bytes not yet written (owned) */
+	size_t data_len;           /* WRITE: how many */
+	size_t done;               /* WRITE: of them, written so far */
+	uint64_t deadline_ns;      /* answer DEADLINE_EXCEEDED then */
 };
 
 /* Kata's answer to a read at the end of a stream (src/agent/src/rpc.rs
@@ -81,18 +81,18 @@ static void reply_read(struct service *svc, struct park *park, bool err_stream)
 
 	if (!resp) {
 		call_respond(svc, park->peer, park->stream_id, GRPC_RESOURCE_EXHAUSTED,
-			"agent is out of memory for the read", NULL, NULL);
+		             "agent is out of memory for the read", NULL, NULL);
 		return;
 	}
-	resp->data.size = (pb_size_t)process_read_output(park->proc, err_stream, resp->data.bytes,
-							  want);
+	resp->data.size =
+	        (pb_size_t)process_read_output(park->proc, err_stream, resp->data.bytes, want);
 	if (resp->data.size == 0) { /* ready with nothing: the process has exited */
 		*(err_stream ? &park->proc->eof_err : &park->proc->eof_out) = true;
 		call_respond(svc, park->peer, park->stream_id, GRPC_INTERNAL, READ_EOF_MESSAGE,
-			     NULL, NULL);
+		             NULL, NULL);
 	} else {
 		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
-			     grpc_ReadStreamResponse_fields, resp);
+		             grpc_ReadStreamResponse_fields, resp);
 	}
 	free(resp);
 }
@@ -102,7 +102,7 @@ static void reply_written(struct service *svc, struct park *park)
 	grpc_WriteStreamResponse resp = { park->len };
 
 	call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
-		     grpc_WriteStreamResponse_fields, &resp);
+	             grpc_WriteStreamResponse_fields, &resp);
 }
 
 /* Answer the park if its event came; true when answered. */
@@ -117,11 +117,12 @@ static bool park_try(struct service *svc, struct park *park)
 			return false;
 		grpc_WaitProcessResponse wait = { proc->exit_status };
 		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
-			grpc_WaitProcessResponse_fields, &wait);
+		             grpc_WaitProcessResponse_fields, &wait);
 		return true;
 	case PARK_READ_OUT:
 	case PARK_READ_ERR:
-		if (park->peer->congested || !process_output_ready(proc, park->kind == PARK_READ_ERR))
+		if (park->peer->congested ||
+		    !process_output_ready(proc, park->kind == PARK_READ_ERR))
 			return false;
 		reply_read(svc, park, park->kind == PARK_READ_ERR);
 		return true;
@@ -129,11 +130,11 @@ static bool park_try(struct service *svc, struct park *park)
 		refusal = process_input_refusal(proc);
 		if (refusal) {
 			call_respond(svc, park->peer, park->stream_id, GRPC_FAILED_PRECONDITION,
-				     refusal, NULL, NULL);
+			             refusal, NULL, NULL);
 			return true;
 		}
 		park->done += process_write_input(proc, park->data + park->done,
-						  park->data_len - park->done);
+		                                  park->data_len - park->done);
 		if (park->done < park->data_len)
 			return false;
 		reply_written(svc, park);
@@ -146,7 +147,7 @@ static bool park_try(struct service *svc, struct park *park)
 		if (container_running(park->ctr))
 			return false;
 		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
-			google_protobuf_Empty_fields, &empty);
+		             google_protobuf_Empty_fields, &empty);
 		return true;
 	case PARK_OOM:
 		return false; /* no OOM killer here: only teardown answers (service_teardown) */
@@ -168,7 +169,7 @@ static struct park *park_unlink(struct service *svc, struct park **link)
 /* Drop the parks of `peer`, `ctr` or `proc`, answering them with
  * code/message (peer NULL) or not at all (a peer that is gone). */
 static void parks_cancel(struct service *svc, struct service_peer *peer, struct container *ctr,
-			 struct process *proc, int code, const char *message)
+                         struct process *proc, int code, const char *message)
 {
 	for (struct park **link = &svc->parks; *link;) {
 		struct park *park = *link;
@@ -203,7 +204,7 @@ static void process_forget(struct service *svc, struct process *proc)
 	char message[200];
 
 	snprintf(message, sizeof(message), "process '%s' was waited for and has been freed",
-		 proc->exec_id);
+	         proc->exec_id);
 	parks_cancel(svc, NULL, NULL, proc, GRPC_NOT_FOUND, message);
 	process_remove(proc);
 }
@@ -229,7 +230,7 @@ static void process_reap(struct service *svc, struct process *proc)
 			continue;
 		}
 		call_respond(svc, park->peer, park->stream_id, GRPC_OK, NULL,
-			     grpc_WaitProcessResponse_fields, &wait);
+		             grpc_WaitProcessResponse_fields, &wait);
 		park_free(svc, park_unlink(svc, link));
 	}
 	if (process_output_done(proc)) {
@@ -267,9 +268,10 @@ static bool park_expire(struct service *svc, struct park *park, uint64_t now)
 	if (park->kind == PARK_REMOVE)
 		park->ctr->removing = false;
 	call_respond(svc, park->peer, park->stream_id, GRPC_DEADLINE_EXCEEDED,
-		park->kind == PARK_REMOVE ? "the container's processes did not exit in time"
-					  : "deadline exceeded (timeout_nano) before the event came",
-		NULL, NULL);
+	             park->kind == PARK_REMOVE ?
+	                     "the container's processes did not exit in time" :
+	                     "deadline exceeded (timeout_nano) before the event came",
+	             NULL, NULL);
 	return true;
 }
 
@@ -324,7 +326,7 @@ void service_peer_gone(struct service *svc, struct service_peer *peer)
 /* Park a call on `proc` / `ctr`: true, or false when it could not be
  * parked (then it has answered RESOURCE_EXHAUSTED and freed `data`). */
 static bool park_call(struct call *call, enum park_kind kind, struct container *ctr,
-		      struct process *proc, uint32_t len, uint8_t *data, size_t data_len)
+                      struct process *proc, uint32_t len, uint8_t *data, size_t data_len)
 {
 	struct service *svc = call->service;
 	struct park *park = NULL;
@@ -334,18 +336,28 @@ static bool park_call(struct call *call, enum park_kind kind, struct container *
 	if (!park) {
 		free(data);
 		if (call->peer->parked >= svc->opts->max_inflight)
-			call_error(call, GRPC_RESOURCE_EXHAUSTED, "%u requests already wait on "
-				   "this connection (agent.max_inflight)", call->peer->parked);
+			call_error(call, GRPC_RESOURCE_EXHAUSTED,
+			           "%u requests already wait on "
+			           "this connection (agent.max_inflight)",
+			           call->peer->parked);
 		else
-			call_error(call, GRPC_RESOURCE_EXHAUSTED, "%u requests already wait in "
-				   "the agent (at most %u)%s", svc->nparked, SERVICE_PARKS_MAX,
-				   svc->nparked < SERVICE_PARKS_MAX ? ": out of memory" : "");
+			call_error(call, GRPC_RESOURCE_EXHAUSTED,
+			           "%u requests already wait in "
+			           "the agent (at most %u)%s",
+			           svc->nparked, SERVICE_PARKS_MAX,
+			           svc->nparked < SERVICE_PARKS_MAX ? ": out of memory" : "");
 		return false;
 	}
-	*park = (struct park){ .next = NULL, .peer = call->peer,
-			       .stream_id = call->stream_id, .kind = kind, .ctr = ctr,
-			       .proc = proc, .len = len, .data = data, .data_len = data_len,
-			       .deadline_ns = call->deadline_ns };
+	*park = (struct park){ .next = NULL,
+		               .peer = call->peer,
+		               .stream_id = call->stream_id,
+		               .kind = kind,
+		               .ctr = ctr,
+		               .proc = proc,
+		               .len = len,
+		               .data = data,
+		               .data_len = data_len,
+		               .deadline_ns = call->deadline_ns };
 	/* oldest first: reads of one stream get its bytes in the order they were asked */
 	*svc->parks_tail = park;
 	svc->parks_tail = &park->next;
@@ -363,7 +375,8 @@ static bool park_call(struct call *call, enum park_kind kind, struct container *
 static bool write_parked(const struct service *svc, const struct process *proc)
 {
 	for (const struct park *park = svc->parks; park; park = park->next)
-		if (park->proc == proc && (park->kind == PARK_WRITE_IN || park->kind == PARK_CLOSE_IN))
+		if (park->proc == proc &&
+		    (park->kind == PARK_WRITE_IN || park->kind == PARK_CLOSE_IN))
 			return true;
 	return false;
 }
@@ -379,7 +392,7 @@ static void oom_teardown(struct service *svc)
 			continue;
 		}
 		call_respond(svc, park->peer, park->stream_id, GRPC_CANCELLED,
-			     "the sandbox is being destroyed: no more OOM events", NULL, NULL);
+		             "the sandbox is being destroyed: no more OOM events", NULL, NULL);
 		park_free(svc, park_unlink(svc, link));
 	}
 }
@@ -415,7 +428,7 @@ static void get_guest_details(struct call *call)
 		return;
 	resp.has_agent_details = true;
 	snprintf(resp.agent_details.version, sizeof(resp.agent_details.version), "%s",
-		 AGENT_VERSION);
+	         AGENT_VERSION);
 	resp.agent_details.init_daemon = true;
 	call_reply(call, grpc_GuestDetailsResponse_fields, &resp);
 }
@@ -431,13 +444,15 @@ static void create_sandbox(struct call *call)
 	}
 	if (call_decode(call, grpc_CreateSandboxRequest_fields, req)) {
 		if (svc->sandbox_created) {
-			call_error(call, GRPC_ALREADY_EXISTS, "sandbox '%s' already exists: this "
-				   "agent serves one sandbox per boot", svc->sandbox_id);
+			call_error(call, GRPC_ALREADY_EXISTS,
+			           "sandbox '%s' already exists: this "
+			           "agent serves one sandbox per boot",
+			           svc->sandbox_id);
 		} else {
 			svc->sandbox_created = true;
 			snprintf(svc->sandbox_id, sizeof(svc->sandbox_id), "%s", req->sandbox_id);
 			agent_log(svc->log, "info", "", "sandbox '%s' created (hostname '%s')",
-				  req->sandbox_id, req->hostname);
+			          req->sandbox_id, req->hostname);
 			call_reply_empty(call);
 		}
 	}
@@ -455,9 +470,9 @@ static void destroy_sandbox(struct call *call)
 	oom_teardown(svc);
 	svc->sandbox_created = false;
 	agent_log(svc->log, "info", "", "sandbox destroyed: %s",
-		  svc->opts->power_off ? "powering off" : "programs killed");
+	          svc->opts->power_off ? "powering off" : "programs killed");
 	svc->respond(svc->respond_ctx, call->peer, call->stream_id, GRPC_OK, NULL,
-		     google_protobuf_Empty_fields, &empty, true);
+	             google_protobuf_Empty_fields, &empty, true);
 	call->answered = true;
 }
 
@@ -476,9 +491,9 @@ static bool id_valid(const char *id)
 
 static int create_error_code(int err)
 {
-	return err == -EINVAL ? GRPC_INVALID_ARGUMENT
-	       : err == -ENOENT ? GRPC_NOT_FOUND
-	       : GRPC_RESOURCE_EXHAUSTED;
+	return err == -EINVAL ? GRPC_INVALID_ARGUMENT :
+	       err == -ENOENT ? GRPC_NOT_FOUND :
+	                        GRPC_RESOURCE_EXHAUSTED;
 }
 
 /* Process.Args and Process.Env of a request, decoded by callback. */
@@ -489,7 +504,7 @@ struct cmdline {
 static void cmdline_init(struct cmdline *cl, struct call *call, grpc_Process *p)
 {
 	*cl = (struct cmdline){ { call, "Process.Args", NULL, 0, 0, 0 },
-				{ call, "Process.Env", NULL, 0, 0, 0 } };
+		                { call, "Process.Env", NULL, 0, 0, 0 } };
 	p->Args = (pb_callback_t){ { .decode = call_strvec_decode }, &cl->args };
 	p->Env = (pb_callback_t){ { .decode = call_strvec_decode }, &cl->env };
 }
@@ -530,30 +545,39 @@ static void create_container(struct call *call)
 	if (!call_decode(call, grpc_CreateContainerRequest_fields, req))
 		goto out;
 	if (!id_valid(req->container_id)) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "container_id '%s' is not valid: use "
-			   "1-127 letters, digits, '-', '_' or '.'", req->container_id);
+		call_error(call, GRPC_INVALID_ARGUMENT,
+		           "container_id '%s' is not valid: use "
+		           "1-127 letters, digits, '-', '_' or '.'",
+		           req->container_id);
 		goto out;
 	}
 	if (req->exec_id[0] && strcmp(req->exec_id, req->container_id) != 0) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "exec_id '%s' must be empty or equal "
-			   "container_id '%s' (the init process)", req->exec_id, req->container_id);
+		call_error(call, GRPC_INVALID_ARGUMENT,
+		           "exec_id '%s' must be empty or equal "
+		           "container_id '%s' (the init process)",
+		           req->exec_id, req->container_id);
 		goto out;
 	}
 	if (!req->has_OCI || !req->OCI.has_Process) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "the request has no OCI spec with a "
-			   "Process: set OCI.Process.Args to a catalogue program");
+		call_error(call, GRPC_INVALID_ARGUMENT,
+		           "the request has no OCI spec with a "
+		           "Process: set OCI.Process.Args to a catalogue program");
 		goto out;
 	}
 	if (container_find(svc->procs, req->container_id)) {
-		call_error(call, GRPC_ALREADY_EXISTS, "container '%s' already exists (remove it "
-			   "first or pick another id)", req->container_id);
+		call_error(call, GRPC_ALREADY_EXISTS,
+		           "container '%s' already exists (remove it "
+		           "first or pick another id)",
+		           req->container_id);
 		goto out;
 	}
 	if (svc->procs->ncontainers >= svc->opts->max_containers) {
 		unsigned limit = svc->opts->max_containers;
 
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "%u containers exist already (limit "
-			   "agent.max_containers=%u): remove some first", limit, limit);
+		call_error(call, GRPC_RESOURCE_EXHAUSTED,
+		           "%u containers exist already (limit "
+		           "agent.max_containers=%u): remove some first",
+		           limit, limit);
 		goto out;
 	}
 	spec_of(&req->OCI.Process, &cl, &spec);
@@ -584,15 +608,18 @@ static void start_container(struct call *call)
 		return;
 	if (ctr->started || ctr->removing || ctr->init->state != PROC_CREATED) {
 		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' %s", req.container_id,
-			   ctr->removing ? "is being removed"
-			   : ctr->started ? "was started already"
-			   : "has exited already (it was signalled before it was started)");
+		           ctr->removing ?
+		                   "is being removed" :
+		           ctr->started ?
+		                   "was started already" :
+		                   "has exited already (it was signalled before it was started)");
 		return;
 	}
 	if (process_start(ctr->init) < 0) {
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "cannot start a task for container "
-			   "'%s' (out of memory: fewer containers or a smaller agent.stack_kib)",
-			   req.container_id);
+		call_error(call, GRPC_RESOURCE_EXHAUSTED,
+		           "cannot start a task for container "
+		           "'%s' (out of memory: fewer containers or a smaller agent.stack_kib)",
+		           req.container_id);
 		return;
 	}
 	ctr->started = true;
@@ -617,23 +644,28 @@ static void exec_process(struct call *call)
 	if (!call_decode(call, grpc_ExecProcessRequest_fields, req))
 		goto out;
 	if (!id_valid(req->exec_id) || !req->has_process) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "%s", !req->has_process
-			   ? "the request has no process: set process.Args to a catalogue program"
-			   : "exec_id is empty or not valid: use letters, digits, '-', '_' or '.'");
+		call_error(
+		        call, GRPC_INVALID_ARGUMENT, "%s",
+		        !req->has_process ?
+		                "the request has no process: set process.Args to a catalogue program" :
+		                "exec_id is empty or not valid: use letters, digits, '-', '_' or '.'");
 		goto out;
 	}
 	ctr = call_find_ctr(call, req->container_id);
 	if (!ctr)
 		goto out;
 	if (!ctr->started || ctr->removing || ctr->init->state != PROC_RUNNING) {
-		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' is not running "
-			   "(exec needs a started container whose init process still runs)",
-			   req->container_id);
+		call_error(call, GRPC_FAILED_PRECONDITION,
+		           "container '%s' is not running "
+		           "(exec needs a started container whose init process still runs)",
+		           req->container_id);
 		goto out;
 	}
 	if (process_find(ctr, req->exec_id)) {
-		call_error(call, GRPC_ALREADY_EXISTS, "container '%s' already has a process "
-			   "'%s'", req->container_id, req->exec_id);
+		call_error(call, GRPC_ALREADY_EXISTS,
+		           "container '%s' already has a process "
+		           "'%s'",
+		           req->container_id, req->exec_id);
 		goto out;
 	}
 	spec_of(&req->process, &cl, &spec);
@@ -644,8 +676,10 @@ static void exec_process(struct call *call)
 	}
 	if (process_start(proc) < 0) {
 		process_fail(proc, 127);
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "cannot start a task for '%s' (out of "
-			   "memory)", req->exec_id);
+		call_error(call, GRPC_RESOURCE_EXHAUSTED,
+		           "cannot start a task for '%s' (out of "
+		           "memory)",
+		           req->exec_id);
 		goto out;
 	}
 	call_reply_empty(call);
@@ -674,8 +708,10 @@ static void signal_process(struct call *call)
 		return;
 	sig = req.signal;
 	if (!signal_supported(sig)) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "signal %u is not a Linux signal: use "
-			   "1-64 (9 KILL, 15 TERM, ...) or 0", sig);
+		call_error(call, GRPC_INVALID_ARGUMENT,
+		           "signal %u is not a Linux signal: use "
+		           "1-64 (9 KILL, 15 TERM, ...) or 0",
+		           sig);
 		return;
 	}
 	ctr = call_find_ctr(call, req.container_id);
@@ -691,14 +727,15 @@ static void signal_process(struct call *call)
 
 		if (!proc || proc->reaped) {
 			call_error(call, GRPC_NOT_FOUND, "container '%s' has no process '%s'",
-				   req.container_id, req.exec_id);
+			           req.container_id, req.exec_id);
 			return;
 		}
 		targets[n++] = proc;
 	}
 	agent_log(svc->log, "info", ctr->id, "signal %u to %s", sig,
-		  req.exec_id[0] ? req.exec_id : sig == SIGNAL_KILL ? "every process"
-								   : "the init process");
+	          req.exec_id[0]     ? req.exec_id :
+	          sig == SIGNAL_KILL ? "every process" :
+	                               "the init process");
 	for (unsigned i = 0; i < n; i++)
 		process_signal(targets[i], sig);
 	call_reply_empty(call);
@@ -735,9 +772,12 @@ static void read_stream(struct call *call, bool err_stream)
 	proc = call_find_proc(call, req.container_id, req.exec_id);
 	if (!proc)
 		return;
-	probe = (struct park){ .peer = call->peer, .stream_id = call->stream_id,
-			       .kind = err_stream ? PARK_READ_ERR : PARK_READ_OUT,
-			       .ctr = proc->ctr, .proc = proc, .len = req.len };
+	probe = (struct park){ .peer = call->peer,
+		               .stream_id = call->stream_id,
+		               .kind = err_stream ? PARK_READ_ERR : PARK_READ_OUT,
+		               .ctr = proc->ctr,
+		               .proc = proc,
+		               .len = req.len };
 	if (park_try(call->service, &probe))
 		call->answered = true;
 	else
@@ -779,13 +819,17 @@ static void write_stdin(struct call *call)
 	proc = call_find_proc(call, req->container_id, req->exec_id);
 	if (!proc)
 		goto out;
-	probe = (struct park){ .peer = call->peer, .stream_id = call->stream_id,
-			       .kind = req->data.size ? PARK_WRITE_IN : PARK_CLOSE_IN,
-			       .ctr = proc->ctr, .proc = proc, .len = req->data.size,
-			       .data = req->data.bytes, .data_len = req->data.size };
+	probe = (struct park){ .peer = call->peer,
+		               .stream_id = call->stream_id,
+		               .kind = req->data.size ? PARK_WRITE_IN : PARK_CLOSE_IN,
+		               .ctr = proc->ctr,
+		               .proc = proc,
+		               .len = req->data.size,
+		               .data = req->data.bytes,
+		               .data_len = req->data.size };
 	queued = write_parked(svc, proc);
 	if (!queued && (req->data.size == 0 || process_input_room(proc) >= req->data.size ||
-			process_input_refusal(proc))) {
+	                process_input_refusal(proc))) {
 		park_try(svc, &probe); /* answers: all written, closed, or refused */
 		call->answered = true;
 		goto out;
@@ -793,10 +837,13 @@ static void write_stdin(struct call *call)
 	/* Some or all of it must wait: within the bounds before a byte goes in. */
 	if (call->peer->parked_bytes + req->data.size > SERVICE_PEER_PARKED_MAX ||
 	    svc->parked_bytes + req->data.size > SERVICE_PARKED_MAX) {
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "stdin is full and %zu bytes already wait "
-			   "for it on this connection (%zu in all; at most %u and %u): wait for the "
-			   "answers to earlier WriteStdin calls", call->peer->parked_bytes,
-			   svc->parked_bytes, SERVICE_PEER_PARKED_MAX, SERVICE_PARKED_MAX);
+		call_error(
+		        call, GRPC_RESOURCE_EXHAUSTED,
+		        "stdin is full and %zu bytes already wait "
+		        "for it on this connection (%zu in all; at most %u and %u): wait for the "
+		        "answers to earlier WriteStdin calls",
+		        call->peer->parked_bytes, svc->parked_bytes, SERVICE_PEER_PARKED_MAX,
+		        SERVICE_PARKED_MAX);
 		goto out;
 	}
 	if (req->data.size == 0) {
@@ -817,7 +864,7 @@ static void write_stdin(struct call *call)
 	written = queued ? 0 : process_write_input(proc, req->data.bytes, req->data.size);
 	memcpy(copy, req->data.bytes + written, req->data.size - written);
 	park_call(call, PARK_WRITE_IN, proc->ctr, proc, req->data.size, copy,
-		  req->data.size - written);
+	          req->data.size - written);
 out:
 	free(req);
 }
@@ -848,8 +895,10 @@ static void remove_container(struct call *call)
 	if (!ctr)
 		return;
 	if (ctr->removing) {
-		call_error(call, GRPC_FAILED_PRECONDITION, "container '%s' is being removed "
-			   "already", req.container_id);
+		call_error(call, GRPC_FAILED_PRECONDITION,
+		           "container '%s' is being removed "
+		           "already",
+		           req.container_id);
 		return;
 	}
 	if (!container_running(ctr)) {
@@ -889,11 +938,12 @@ static void get_oom_event(struct call *call)
 		return;
 	if (!park_call(call, PARK_OOM, NULL, NULL, 0, NULL, 0))
 		return;
-	if (svc->oom_parked == 1 && log_limit_allow(&svc->ignored_log, platform_now_ns(),
-						    &suppressed))
-		agent_log(svc->log, "info", "", "GetOOMEvent waits: no OOM killer in this image "
-			  "(allocations over a container's limit fail with ENOMEM); it is answered "
-			  "when the sandbox is destroyed");
+	if (svc->oom_parked == 1 &&
+	    log_limit_allow(&svc->ignored_log, platform_now_ns(), &suppressed))
+		agent_log(svc->log, "info", "",
+		          "GetOOMEvent waits: no OOM killer in this image "
+		          "(allocations over a container's limit fail with ENOMEM); it is answered "
+		          "when the sandbox is destroyed");
 }
 
 /* ---- vsockagent.Extras ---- */
@@ -919,7 +969,8 @@ static void list_containers(struct call *call)
 		for (struct container *ctr = svc->procs->containers; ctr; ctr = ctr->next)
 			for (struct process *p = ctr->procs; p && resp->processes_count < max;
 			     p = p->next) {
-				vsockagent_ProcessState *s = &resp->processes[resp->processes_count++];
+				vsockagent_ProcessState *s =
+				        &resp->processes[resp->processes_count++];
 
 				snprintf(s->container_id, sizeof(s->container_id), "%s", ctr->id);
 				snprintf(s->exec_id, sizeof(s->exec_id), "%s", p->exec_id);
@@ -937,10 +988,10 @@ static void list_containers(struct call *call)
 /* CopyFile's data, decoded straight into the store (fields 1-7 come
  * first on the wire, so the file's path, size and offset are known). */
 struct copy_ctx {
-	grpc_CopyFileRequest *req;  /* the fields decoded so far */
-	uint64_t written;           /* bytes of data stored */
-	bool got_data;              /* the data field was there */
-	int err;                    /* the store's refusal, 0: none */
+	grpc_CopyFileRequest *req; /* the fields decoded so far */
+	uint64_t written;          /* bytes of data stored */
+	bool got_data;             /* the data field was there */
+	int err;                   /* the store's refusal, 0: none */
 };
 
 static bool copy_data(pb_istream_t *stream, const pb_field_t *field, void **arg)
@@ -961,7 +1012,7 @@ static bool copy_data(pb_istream_t *stream, const pb_field_t *field, void **arg)
 			ctx->err = -EINVAL;
 		else
 			ctx->err = store_write(req->path, (uint64_t)req->file_size, req->file_mode,
-					       (uint64_t)req->offset + ctx->written, buf, n);
+			                       (uint64_t)req->offset + ctx->written, buf, n);
 		ctx->written += n;
 	}
 	return true;
@@ -992,36 +1043,41 @@ static void copy_file(struct call *call)
 	if (type == 0040000) {
 		err = store_mkdir(req->path, req->file_mode);
 	} else if (type != 0 && type != 0100000) {
-		call_error(call, GRPC_INVALID_ARGUMENT, "CopyFile of '%s': only regular files and "
-			   "directories go into the file store (mode %#o)", req->path,
-			   req->file_mode);
+		call_error(call, GRPC_INVALID_ARGUMENT,
+		           "CopyFile of '%s': only regular files and "
+		           "directories go into the file store (mode %#o)",
+		           req->path, req->file_mode);
 		goto out;
 	} else if (req->file_size < 0 || req->offset < 0) {
 		err = -EINVAL;
 	} else if (!ctx.got_data) { /* no data: an empty file, or an empty chunk */
 		err = store_write(req->path, (uint64_t)req->file_size, req->file_mode,
-				  (uint64_t)req->offset, NULL, 0);
+		                  (uint64_t)req->offset, NULL, 0);
 	} else {
 		err = ctx.err;
 	}
 	if (err == -ENOSPC) {
-		call_error(call, GRPC_RESOURCE_EXHAUSTED, "CopyFile of '%s' (%lld bytes): the "
-			   "file store is bounded by agent.store_mib (%zu of %zu bytes in use)",
-			   req->path, (long long)req->file_size, store_bytes_used(), store_limit());
+		call_error(call, GRPC_RESOURCE_EXHAUSTED,
+		           "CopyFile of '%s' (%lld bytes): the "
+		           "file store is bounded by agent.store_mib (%zu of %zu bytes in use)",
+		           req->path, (long long)req->file_size, store_bytes_used(), store_limit());
 	} else if (err) {
 		call_error(call, err == -ENOMEM ? GRPC_RESOURCE_EXHAUSTED : GRPC_INVALID_ARGUMENT,
-			   "CopyFile of '%s' (offset %lld, %llu bytes of %lld): %s", req->path,
-			   (long long)req->offset, (unsigned long long)ctx.written,
-			   (long long)req->file_size,
-			   err == -EINVAL ? "not an absolute canonical path, or a chunk out of order "
-					    "or past the file's size" :
-			   err == -EISDIR ? "a directory has that path" :
-			   err == -ENOTDIR ? "a parent is a file" : "out of memory");
+		           "CopyFile of '%s' (offset %lld, %llu bytes of %lld): %s", req->path,
+		           (long long)req->offset, (unsigned long long)ctx.written,
+		           (long long)req->file_size,
+		           err == -EINVAL ?
+		                   "not an absolute canonical path, or a chunk out of order "
+		                   "or past the file's size" :
+		           err == -EISDIR  ? "a directory has that path" :
+		           err == -ENOTDIR ? "a parent is a file" :
+		                             "out of memory");
 	} else {
 		if ((uint64_t)req->offset + ctx.written == (uint64_t)req->file_size)
-			agent_log(svc->log, "info", "", "CopyFile: %s (%lld bytes, mode %#o) is in "
-				  "the file store", req->path, (long long)req->file_size,
-				  req->file_mode & 07777);
+			agent_log(svc->log, "info", "",
+			          "CopyFile: %s (%lld bytes, mode %#o) is in "
+			          "the file store",
+			          req->path, (long long)req->file_size, req->file_mode & 07777);
 		call_reply_empty(call);
 	}
 out:
@@ -1089,8 +1145,8 @@ void service_dispatch(struct call *call, const char *service, const char *method
 }
 
 void service_init(struct service *svc, const struct agent_options *opts,
-		  struct process_table *procs, struct log_stream *log,
-		  service_respond_fn *respond_fn, void *respond_ctx)
+                  struct process_table *procs, struct log_stream *log,
+                  service_respond_fn *respond_fn, void *respond_ctx)
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->opts = opts;

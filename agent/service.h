@@ -59,17 +59,17 @@ enum grpc_code {
  * answered RESOURCE_EXHAUSTED (issue 12, hole 10).
  */
 #define SERVICE_PEER_PARKED_MAX (128u << 10)
-#define SERVICE_PARKED_MAX (1u << 20)
+#define SERVICE_PARKED_MAX      (1u << 20)
 /* Calls parked at once, all connections (each also within agent.max_inflight). */
-#define SERVICE_PARKS_MAX 4096u
+#define SERVICE_PARKS_MAX       4096u
 /* The largest SetPolicy document kept (Kata's generated policies are ~100 KiB). */
-#define SERVICE_POLICY_MAX (1u << 20)
+#define SERVICE_POLICY_MAX      (1u << 20)
 
 /* Who called, as the service sees it: one per transport connection. */
 struct service_peer {
-	unsigned parked;             /* its calls waiting for an event */
-	size_t parked_bytes;         /* stdin its parked WriteStdin calls hold */
-	bool congested;              /* set by the transport: its answers are not being
+	unsigned parked;     /* its calls waiting for an event */
+	size_t parked_bytes; /* stdin its parked WriteStdin calls hold */
+	bool congested;      /* set by the transport: its answers are not being
 					taken, so parked reads wait (their answers are big) */
 };
 
@@ -78,45 +78,45 @@ struct service_peer {
  * fields/msg NULL: no payload.  power_off_after: DestroySandbox's answer,
  * the machine goes off once it is sent.
  */
-typedef void service_respond_fn(void *ctx, struct service_peer *peer, uint32_t stream_id,
-				int code, const char *message, const pb_msgdesc_t *fields,
-				const void *msg, bool power_off_after);
+typedef void service_respond_fn(void *ctx, struct service_peer *peer, uint32_t stream_id, int code,
+                                const char *message, const pb_msgdesc_t *fields, const void *msg,
+                                bool power_off_after);
 
 struct park;
 
 struct service {
 	const struct agent_options *opts; /* limits, policy-free */
-	struct process_table *procs; /* containers and processes */
-	struct log_stream *log;      /* agent records */
-	service_respond_fn *respond; /* answers go out here */
-	void *respond_ctx;           /* its context */
-	struct park *parks;          /* calls waiting for events, oldest first */
-	struct park **parks_tail;    /* where the next one is linked */
-	unsigned nparked;            /* how many */
-	size_t parked_bytes;         /* stdin all parked WriteStdin calls hold */
-	bool sandbox_created;        /* CreateSandbox ran */
-	char sandbox_id[AGENT_ID_MAX]; /* its id */
-	struct log_limit ignored_log; /* records of calls accepted and ignored (sandbox.c) */
-	char *policy;                /* the last SetPolicy document (owned), NULL: none */
-	size_t policy_len;           /* its length */
-	uint64_t policy_denied;      /* bit i: sandbox.c's method i is refused by the policy */
-	unsigned oom_parked;         /* GetOOMEvent calls waiting, all peers */
+	struct process_table *procs;      /* containers and processes */
+	struct log_stream *log;           /* agent records */
+	service_respond_fn *respond;      /* answers go out here */
+	void *respond_ctx;                /* its context */
+	struct park *parks;               /* calls waiting for events, oldest first */
+	struct park **parks_tail;         /* where the next one is linked */
+	unsigned nparked;                 /* how many */
+	size_t parked_bytes;              /* stdin all parked WriteStdin calls hold */
+	bool sandbox_created;             /* CreateSandbox ran */
+	char sandbox_id[AGENT_ID_MAX];    /* its id */
+	struct log_limit ignored_log;     /* records of calls accepted and ignored (sandbox.c) */
+	char *policy;                     /* the last SetPolicy document (owned), NULL: none */
+	size_t policy_len;                /* its length */
+	uint64_t policy_denied;           /* bit i: sandbox.c's method i is refused by the policy */
+	unsigned oom_parked;              /* GetOOMEvent calls waiting, all peers */
 };
 
 /* A request being handled. */
 struct call {
-	struct service *service;     /* who handles it */
-	struct service_peer *peer;   /* where the answer goes */
-	uint32_t stream_id;          /* its ttRPC stream */
-	const uint8_t *payload;      /* the method's request bytes */
-	size_t payload_len;          /* how many */
-	uint64_t deadline_ns;        /* from timeout_nano (PLATFORM_FOREVER: none) */
-	bool answered;               /* a response (or park) was queued */
+	struct service *service;   /* who handles it */
+	struct service_peer *peer; /* where the answer goes */
+	uint32_t stream_id;        /* its ttRPC stream */
+	const uint8_t *payload;    /* the method's request bytes */
+	size_t payload_len;        /* how many */
+	uint64_t deadline_ns;      /* from timeout_nano (PLATFORM_FOREVER: none) */
+	bool answered;             /* a response (or park) was queued */
 };
 
 void service_init(struct service *svc, const struct agent_options *opts,
-		  struct process_table *procs, struct log_stream *log,
-		  service_respond_fn *respond, void *respond_ctx);
+                  struct process_table *procs, struct log_stream *log, service_respond_fn *respond,
+                  void *respond_ctx);
 /* Drops every parked call without an answer. */
 void service_free(struct service *svc);
 

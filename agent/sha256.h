@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 struct sha256 {
-	uint32_t state[8];           /* chaining value */
-	uint64_t bytes;              /* message length so far */
-	uint8_t block[64];           /* partial block */
-	size_t used;                 /* bytes in block */
+	uint32_t state[8]; /* chaining value */
+	uint64_t bytes;    /* message length so far */
+	uint8_t block[64]; /* partial block */
+	size_t used;       /* bytes in block */
 };
 
 void sha256_init(struct sha256 *ctx);

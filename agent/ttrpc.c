@@ -36,23 +36,23 @@
 #include "include/log.h"
 #include "ttrpc.pb.h"
 
-#define TYPE_REQUEST 1
-#define TYPE_RESPONSE 2
-#define READ_ROUNDS 16           /* receives per connection per step (fairness) */
-#define SKIP_CHUNK 1024          /* bytes of a refused frame discarded per receive */
-#define FRAME_FIRST_BYTES 4096   /* a payload buffer starts this big (or frame_len) */
-#define SEND_BATCH 4096          /* small answers are sent together, this much at once */
-#define ACCEPT_BATCH 32          /* connections accepted per step */
-#define CONN_OUT_MAX (256u << 10) /* answer bytes queued for one connection: congested */
-#define SERVER_OUT_MAX (1u << 20) /* ... for all: connections with answers queued are */
-#define OUT_FRAME_COST 64         /* bytes counted per queued answer besides its own */
+#define TYPE_REQUEST      1
+#define TYPE_RESPONSE     2
+#define READ_ROUNDS       16           /* receives per connection per step (fairness) */
+#define SKIP_CHUNK        1024         /* bytes of a refused frame discarded per receive */
+#define FRAME_FIRST_BYTES 4096         /* a payload buffer starts this big (or frame_len) */
+#define SEND_BATCH        4096         /* small answers are sent together, this much at once */
+#define ACCEPT_BATCH      32           /* connections accepted per step */
+#define CONN_OUT_MAX      (256u << 10) /* answer bytes queued for one connection: congested */
+#define SERVER_OUT_MAX    (1u << 20)   /* ... for all: connections with answers queued are */
+#define OUT_FRAME_COST    64           /* bytes counted per queued answer besides its own */
 
 /* One encoded ttRPC frame waiting to be sent. */
 struct out_frame {
-	struct out_frame *next;      /* queue order */
-	bool power_off_after;        /* DestroySandbox: power off once sent */
-	size_t len;                  /* bytes in data */
-	uint8_t data[];              /* header + payload */
+	struct out_frame *next; /* queue order */
+	bool power_off_after;   /* DestroySandbox: power off once sent */
+	size_t len;             /* bytes in data */
+	uint8_t data[];         /* header + payload */
 };
 
 static struct conn *conn_of(struct service_peer *peer)
@@ -147,7 +147,7 @@ static uint32_t get_be32(const uint8_t *p)
 
 /* One response frame; NULL when out of memory. */
 static struct out_frame *encode_response(uint32_t stream_id, int code, const char *message,
-					 const pb_msgdesc_t *fields, const void *msg)
+                                         const pb_msgdesc_t *fields, const void *msg)
 {
 	ttrpc_Response resp = ttrpc_Response_init_zero;
 	struct bytes_ref inner = { NULL, 0 }, message_ref;
@@ -197,8 +197,8 @@ out:
 }
 
 void ttrpc_respond(void *ctx, struct service_peer *peer, uint32_t stream_id, int code,
-		   const char *message, const pb_msgdesc_t *fields, const void *msg,
-		   bool power_off_after)
+                   const char *message, const pb_msgdesc_t *fields, const void *msg,
+                   bool power_off_after)
 {
 	struct ttrpc_server *srv = ctx;
 	struct conn *conn = conn_of(peer);
@@ -210,7 +210,7 @@ void ttrpc_respond(void *ctx, struct service_peer *peer, uint32_t stream_id, int
 	frame = encode_response(stream_id, code, message, fields, msg);
 	if (!frame && code == GRPC_OK) /* e.g. no memory for a big read */
 		frame = encode_response(stream_id, GRPC_RESOURCE_EXHAUSTED,
-					"agent is out of memory for the response", NULL, NULL);
+		                        "agent is out of memory for the response", NULL, NULL);
 	if (!frame) {
 		log_printf("agent: dropping the response to stream %u: out of memory\n", stream_id);
 		return;
@@ -259,7 +259,7 @@ static bool cid_allowed(const struct agent_options *o, uint64_t cid)
 /* NULL when allowed, else why not.  (A refused CID never gets this far: it
  * is turned away at accept; checked again all the same.) */
 static const char *policy_check(const struct agent_options *o, const struct vsock_addr *peer,
-				const char *service, const char *method)
+                                const char *service, const char *method)
 {
 	if (!cid_allowed(o, peer->cid))
 		return "peer CID is not in agent.allowed_cids";
@@ -273,13 +273,14 @@ static const char *policy_check(const struct agent_options *o, const struct vsoc
 static void peer_log_summary(struct ttrpc_server *srv, uint64_t suppressed)
 {
 	if (suppressed)
-		agent_log(srv->log, "warn", "", "ttrpc: %llu more warnings about peers were not "
-			  "logged (more than %u a second)", (unsigned long long)suppressed,
-			  LOG_LIMIT_BURST);
+		agent_log(srv->log, "warn", "",
+		          "ttrpc: %llu more warnings about peers were not "
+		          "logged (more than %u a second)",
+		          (unsigned long long)suppressed, LOG_LIMIT_BURST);
 }
 
 static void peer_warn(struct ttrpc_server *srv, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void peer_warn(struct ttrpc_server *srv, const char *fmt, ...)
 {
 	char msg[LOG_MSG_MAX];
@@ -309,7 +310,7 @@ static void peer_log_catch_up(struct ttrpc_server *srv, uint64_t now)
 /* ---- requests ---- */
 
 static void frame_error(struct conn *conn, uint32_t stream_id, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 static void frame_error(struct conn *conn, uint32_t stream_id, int code, const char *fmt, ...)
 {
 	char message[256];
@@ -320,7 +321,7 @@ static void frame_error(struct conn *conn, uint32_t stream_id, int code, const c
 	va_end(ap);
 	conn->server->bad_frames++;
 	peer_warn(conn->server, "ttrpc: peer %llu:%u stream %u: %s",
-		  (unsigned long long)conn->peer.cid, conn->peer.port, stream_id, message);
+	          (unsigned long long)conn->peer.cid, conn->peer.port, stream_id, message);
 	conn_error(conn, stream_id, code, message);
 }
 
@@ -337,8 +338,10 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 {
 	struct ttrpc_server *srv = conn->server;
 	ttrpc_Request req = ttrpc_Request_init_zero;
-	struct call call = { .service = srv->service, .peer = &conn->calls,
-			     .stream_id = stream_id, .deadline_ns = PLATFORM_FOREVER };
+	struct call call = { .service = srv->service,
+		             .peer = &conn->calls,
+		             .stream_id = stream_id,
+		             .deadline_ns = PLATFORM_FOREVER };
 	pb_istream_t is = pb_istream_from_buffer(buf, len);
 	char message[256];
 	const char *why;
@@ -346,8 +349,8 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 	req.payload.funcs.decode = decode_payload;
 	req.payload.arg = &call;
 	if (!pb_decode(&is, ttrpc_Request_fields, &req)) {
-		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
-			    "malformed ttRPC request (%s)", PB_GET_ERROR(&is));
+		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT, "malformed ttRPC request (%s)",
+		            PB_GET_ERROR(&is));
 		return;
 	}
 	if (!call.payload)
@@ -358,9 +361,9 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 	 * Kata's runtimes tolerate that answer, not PERMISSION_DENIED */
 	if (!service_method_known(req.service, req.method)) {
 		peer_warn(srv, "%s/%s from CID %llu: not implemented by this agent", req.service,
-			  req.method, (unsigned long long)conn->peer.cid);
+		          req.method, (unsigned long long)conn->peer.cid);
 		snprintf(message, sizeof(message), "%s/%s is not implemented by this agent",
-			 req.service, req.method);
+		         req.service, req.method);
 		conn_error(conn, stream_id, GRPC_UNIMPLEMENTED, message);
 		return;
 	}
@@ -370,9 +373,9 @@ static void handle_request(struct conn *conn, uint32_t stream_id, const uint8_t 
 	if (why) {
 		srv->denied++;
 		peer_warn(srv, "policy denied %s/%s from CID %llu: %s", req.service, req.method,
-			  (unsigned long long)conn->peer.cid, why);
+		          (unsigned long long)conn->peer.cid, why);
 		snprintf(message, sizeof(message), "%s/%s from CID %llu: %s", req.service,
-			 req.method, (unsigned long long)conn->peer.cid, why);
+		         req.method, (unsigned long long)conn->peer.cid, why);
 		conn_error(conn, stream_id, GRPC_PERMISSION_DENIED, message);
 		return;
 	}
@@ -407,8 +410,8 @@ static void frame_release(struct conn *conn)
 static bool frame_grow(struct conn *conn)
 {
 	struct ttrpc_server *srv = conn->server;
-	size_t cap = conn->frame_cap * 2 > FRAME_FIRST_BYTES ? conn->frame_cap * 2
-							      : FRAME_FIRST_BYTES;
+	size_t cap = conn->frame_cap * 2 > FRAME_FIRST_BYTES ? conn->frame_cap * 2 :
+	                                                       FRAME_FIRST_BYTES;
 	uint8_t *bigger;
 
 	if (cap > conn->frame_len)
@@ -435,13 +438,13 @@ static void frame_done(struct conn *conn)
 
 	if (type != TYPE_REQUEST)
 		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
-			    "frame type %u is not a request (streams are not supported)", type);
+		            "frame type %u is not a request (streams are not supported)", type);
 	else if ((stream_id & 1) == 0)
 		frame_error(conn, stream_id, GRPC_INVALID_ARGUMENT,
-			    "stream id %u is even: client streams must be odd", stream_id);
+		            "stream id %u is even: client streams must be odd", stream_id);
 	else
 		handle_request(conn, stream_id, conn->frame ? conn->frame : (uint8_t *)"",
-			       conn->frame_len);
+		               conn->frame_len);
 	frame_release(conn);
 	conn->hdr_got = conn->frame_got = 0;
 }
@@ -453,13 +456,13 @@ static void skip_done(struct conn *conn)
 
 	if (strcmp(conn->skip_why, "too big") == 0)
 		frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
-			    "message length %u exceeds the maximum message size of %zu",
-			    conn->frame_len, conn->server->opts->max_frame);
+		            "message length %u exceeds the maximum message size of %zu",
+		            conn->frame_len, conn->server->opts->max_frame);
 	else
 		frame_error(conn, stream_id, GRPC_RESOURCE_EXHAUSTED,
-			    "agent is out of memory for a %u-byte message (partly received "
-			    "messages may hold %zu bytes in all)", conn->frame_len,
-			    conn->server->opts->rx_budget);
+		            "agent is out of memory for a %u-byte message (partly received "
+		            "messages may hold %zu bytes in all)",
+		            conn->frame_len, conn->server->opts->rx_budget);
 	conn->hdr_got = conn->frame_got = 0;
 }
 
@@ -598,9 +601,10 @@ static void accept_new(struct ttrpc_server *srv)
 		 * lingering close (it could hold vsock's table that way). */
 		if (!cid_allowed(srv->opts, peer.cid)) {
 			srv->denied++;
-			peer_warn(srv, "policy: refused a connection from CID %llu (port %u): the "
-				  "CID is not in agent.allowed_cids", (unsigned long long)peer.cid,
-				  peer.port);
+			peer_warn(srv,
+			          "policy: refused a connection from CID %llu (port %u): the "
+			          "CID is not in agent.allowed_cids",
+			          (unsigned long long)peer.cid, peer.port);
 			vsock_abort(sock);
 			continue;
 		}
@@ -608,8 +612,9 @@ static void accept_new(struct ttrpc_server *srv)
 		conn = full ? NULL : calloc(1, sizeof(*conn));
 		if (!conn) {
 			peer_warn(srv, "ttrpc: refusing a connection from CID %llu: %s",
-				  (unsigned long long)peer.cid,
-				  full ? "too many connections (agent.max_conns)" : "out of memory");
+			          (unsigned long long)peer.cid,
+			          full ? "too many connections (agent.max_conns)" :
+			                 "out of memory");
 			vsock_abort(sock);
 			continue;
 		}
@@ -687,7 +692,8 @@ static bool conn_send(struct conn *conn)
 		if (len < SEND_BATCH) {
 			size_t used = 0;
 
-			for (const struct out_frame *f = frame; f && used < SEND_BATCH; f = f->next) {
+			for (const struct out_frame *f = frame; f && used < SEND_BATCH;
+			     f = f->next) {
 				const uint8_t *from = f == frame ? data : f->data;
 				size_t take = f == frame ? len : f->len;
 
@@ -729,7 +735,7 @@ bool ttrpc_flush(struct ttrpc_server *srv)
 }
 
 int ttrpc_server_init(struct ttrpc_server *srv, const struct agent_options *opts,
-		      struct vsock_core *core, struct service *service, struct log_stream *log)
+                      struct vsock_core *core, struct service *service, struct log_stream *log)
 {
 	struct vsock_addr addr = { VSOCK_CID_ANY, opts->server_port };
 	int err;

@@ -10,10 +10,10 @@
 
 /* One ECAM window from MCFG. */
 struct acpi_ecam {
-	uint64_t base;       /* physical address of bus start_bus, device 0 */
-	uint16_t segment;    /* PCI segment group */
-	uint8_t start_bus;   /* first bus decoded */
-	uint8_t end_bus;     /* last bus decoded */
+	uint64_t base;     /* physical address of bus start_bus, device 0 */
+	uint16_t segment;  /* PCI segment group */
+	uint8_t start_bus; /* first bus decoded */
+	uint8_t end_bus;   /* last bus decoded */
 };
 
 #define ACPI_MAX_ECAM 8

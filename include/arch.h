@@ -17,8 +17,8 @@ struct acpi_fadt_info;
 
 /* Console UART: write bytes as they are (the console adds \r). */
 struct uart_ops {
-	const char *name;                              /* e.g. "COM1 16550" */
-	void (*write)(const char *bytes, size_t len);  /* polled transmit */
+	const char *name;                             /* e.g. "COM1 16550" */
+	void (*write)(const char *bytes, size_t len); /* polled transmit */
 };
 
 /* The UART usable before ACPI is read (x86_64: COM1), or NULL. */
@@ -36,8 +36,7 @@ int arch_interrupts_init(const struct acpi *acpi);
 void arch_report(void);
 
 /* Power-off: ACPI tables tell how; code 0 is a clean power-off. */
-void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt,
-		     bool semihosting);
+void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt, bool semihosting);
 __attribute__((noreturn)) void arch_power_off(int code);
 
 /* ---- time (kernel/sched.c, include/platform.h) ---- */
@@ -97,12 +96,13 @@ bool arch_raise_fault(const char *name);
  * four levels of 512 eight-byte entries: level 3 is the root (PML4 /
  * TTBR0's level 0), level 0 holds 4 KiB pages, levels 1 and 2 may also map
  * 2 MiB and 1 GiB blocks. */
-#define VM_READ 1u    /* readable (every valid mapping is) */
-#define VM_WRITE 2u   /* writable */
-#define VM_EXEC 4u    /* executable (never together with VM_WRITE) */
-#define VM_USER 8u    /* user mode may access it (ring 3 / EL0) */
+#define VM_READ   1u  /* readable (every valid mapping is) */
+#define VM_WRITE  2u  /* writable */
+#define VM_EXEC   4u  /* executable (never together with VM_WRITE) */
+#define VM_USER   8u  /* user mode may access it (ring 3 / EL0) */
 #define VM_DEVICE 16u /* device memory: uncached, no speculation */
-#define VM_SHARED 32u /* the page is not the mapping's own (a file store page): kept in
+#define VM_SHARED \
+	32u /* the page is not the mapping's own (a file store page): kept in
 		       * a software bit, never freed with the mapping */
 
 /* A leaf entry mapping `phys` at `level` (0: page, 1: 2 MiB, 2: 1 GiB);
@@ -157,7 +157,7 @@ uint64_t arch_frame_sp(const struct trap_frame *f);
  * x86 the caller has stored it at sp: arch_call_pushes_return). */
 bool arch_call_pushes_return(void);
 void arch_frame_call(struct trap_frame *f, uint64_t pc, uint64_t sp, uint64_t a0, uint64_t a1,
-		     uint64_t a2, uint64_t ret);
+                     uint64_t a2, uint64_t ret);
 /* The frame's size, and restoring one saved by the kernel earlier, with
  * everything that would leave user mode forced back (rt_sigreturn). */
 size_t arch_frame_size(void);
@@ -176,7 +176,7 @@ void arch_fpu_sanitize(void *state);
 /* What a program's auxv says about the CPU (AT_HWCAP, AT_HWCAP2,
  * AT_MINSIGSTKSZ, AT_PLATFORM). */
 void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,
-		    const char **platform);
+                    const char **platform);
 /* 8 random bytes from the CPU (RDRAND / RNDR); false if it has none. */
 bool arch_random64(uint64_t *out);
 /* The bytes of a trampoline that makes system call rt_sigreturn. */

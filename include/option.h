@@ -31,14 +31,14 @@ enum option_type {
 };
 
 struct option_desc {
-	const char *key;            /* as written: "agent.server_port" */
-	enum option_type type;      /* how the value is read */
-	size_t offset;              /* the field in the table's struct */
-	size_t size;                /* the field's size in bytes */
-	uint64_t min, max;          /* UINT: accepted range, as written */
-	uint64_t scale;             /* UINT: the field holds value * scale */
-	const char *const *choices; /* STRING: the accepted values (NULL: any) */
-	int (*parse)(void *base, const char *value);             /* CUSTOM: 0 or -EINVAL */
+	const char *key;                             /* as written: "agent.server_port" */
+	enum option_type type;                       /* how the value is read */
+	size_t offset;                               /* the field in the table's struct */
+	size_t size;                                 /* the field's size in bytes */
+	uint64_t min, max;                           /* UINT: accepted range, as written */
+	uint64_t scale;                              /* UINT: the field holds value * scale */
+	const char *const *choices;                  /* STRING: the accepted values (NULL: any) */
+	int (*parse)(void *base, const char *value); /* CUSTOM: 0 or -EINVAL */
 	void (*format)(const void *base, char *buf, size_t len); /* CUSTOM */
 };
 
@@ -47,21 +47,32 @@ struct option_table {
 	size_t count;                    /* how many */
 };
 
-#define OPTION_FIELD(st, field) \
-	.offset = offsetof(st, field), .size = sizeof(((st *)0)->field)
-#define OPTION_UINT(k, st, field, lo, hi, sc) \
-	{ .key = (k), .type = OPTION_UINT, OPTION_FIELD(st, field), .min = (lo), \
-	  .max = (hi), .scale = (sc) }
-#define OPTION_BOOL(k, st, field) \
-	{ .key = (k), .type = OPTION_BOOL, OPTION_FIELD(st, field) }
-#define OPTION_STRING(k, st, field, ch) \
-	{ .key = (k), .type = OPTION_STRING, OPTION_FIELD(st, field), .choices = (ch) }
-#define OPTION_CUSTOM(k, p, f) { .key = (k), .type = OPTION_CUSTOM, .parse = (p), .format = (f) }
-#define OPTION_TABLE(descs) { (descs), sizeof(descs) / sizeof((descs)[0]) }
+#define OPTION_FIELD(st, field) .offset = offsetof(st, field), .size = sizeof(((st *)0)->field)
+#define OPTION_UINT(k, st, field, lo, hi, sc)                                          \
+	{                                                                              \
+		.key = (k), .type = OPTION_UINT, OPTION_FIELD(st, field), .min = (lo), \
+		.max = (hi), .scale = (sc)                                             \
+	}
+#define OPTION_BOOL(k, st, field)                                        \
+	{                                                                \
+		.key = (k), .type = OPTION_BOOL, OPTION_FIELD(st, field) \
+	}
+#define OPTION_STRING(k, st, field, ch)                                                     \
+	{                                                                                   \
+		.key = (k), .type = OPTION_STRING, OPTION_FIELD(st, field), .choices = (ch) \
+	}
+#define OPTION_CUSTOM(k, p, f)                                                 \
+	{                                                                      \
+		.key = (k), .type = OPTION_CUSTOM, .parse = (p), .format = (f) \
+	}
+#define OPTION_TABLE(descs)                                 \
+	{                                                   \
+		(descs), sizeof(descs) / sizeof((descs)[0]) \
+	}
 
 /* Set `key` in the struct at `base` from its text (kernel/config.c). */
-int option_set(const struct option_table *table, void *base, const char *key,
-	       const char *value, char *why, size_t why_len);
+int option_set(const struct option_table *table, void *base, const char *key, const char *value,
+               char *why, size_t why_len);
 /* The option's current value as text, the way it would be written. */
 void option_format(const struct option_desc *desc, const void *base, char *buf, size_t len);
 

@@ -84,9 +84,9 @@ void platform_wake(struct wait_queue *wq);
  */
 struct platform_task;
 
-int platform_task_spawn(struct platform_task **out, const char *name,
-			void (*fn)(void *arg), void *arg, size_t stack_bytes,
-			void (*exit_fn)(void *arg, bool killed), void *exit_arg);
+int platform_task_spawn(struct platform_task **out, const char *name, void (*fn)(void *arg),
+                        void *arg, size_t stack_bytes, void (*exit_fn)(void *arg, bool killed),
+                        void *exit_arg);
 void platform_task_kill(struct platform_task *task);
 bool platform_task_kill_requested(void); /* for the current task */
 /* CPU time the task has used and the memory it holds (its stack, and a
@@ -116,11 +116,29 @@ static inline void dma_mb(void)
 }
 
 /* Device registers (identity-mapped, uncached device memory). */
-static inline uint8_t mmio_read8(uintptr_t a) { return *(volatile uint8_t *)a; }
-static inline uint16_t mmio_read16(uintptr_t a) { return *(volatile uint16_t *)a; }
-static inline uint32_t mmio_read32(uintptr_t a) { return *(volatile uint32_t *)a; }
-static inline void mmio_write8(uintptr_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
-static inline void mmio_write16(uintptr_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
-static inline void mmio_write32(uintptr_t a, uint32_t v) { *(volatile uint32_t *)a = v; }
+static inline uint8_t mmio_read8(uintptr_t a)
+{
+	return *(volatile uint8_t *)a;
+}
+static inline uint16_t mmio_read16(uintptr_t a)
+{
+	return *(volatile uint16_t *)a;
+}
+static inline uint32_t mmio_read32(uintptr_t a)
+{
+	return *(volatile uint32_t *)a;
+}
+static inline void mmio_write8(uintptr_t a, uint8_t v)
+{
+	*(volatile uint8_t *)a = v;
+}
+static inline void mmio_write16(uintptr_t a, uint16_t v)
+{
+	*(volatile uint16_t *)a = v;
+}
+static inline void mmio_write32(uintptr_t a, uint32_t v)
+{
+	*(volatile uint32_t *)a = v;
+}
 
 #endif

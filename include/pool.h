@@ -36,7 +36,7 @@
 #include "include/dma.h"
 
 #define POOL_PAGE_SIZE 4096u
-#define POOL_POISON 0x6b
+#define POOL_POISON    0x6b
 
 struct dma_region {
 	void *cpu;      /* CPU address of the first byte */
@@ -60,14 +60,12 @@ struct dma_pool {
 	uint64_t poison_errors; /* freed pages found modified (POOL_DEBUG) */
 };
 
-int pool_init(struct dma_pool *pool, void *cpu_base, dma_addr_t dev_base,
-	      size_t bytes);
+int pool_init(struct dma_pool *pool, void *cpu_base, dma_addr_t dev_base, size_t bytes);
 int pool_alloc(struct dma_pool *pool, size_t pages, struct dma_region *out);
 int pool_free(struct dma_pool *pool, struct dma_region *region);
 
 /* Device address of a CPU pointer inside the pool; false if outside. */
-bool pool_dev_addr(const struct dma_pool *pool, const void *cpu,
-		   dma_addr_t *out);
+bool pool_dev_addr(const struct dma_pool *pool, const void *cpu, dma_addr_t *out);
 /* CPU pointer for a device range inside the pool; NULL if outside. */
 void *pool_cpu_addr(const struct dma_pool *pool, dma_addr_t dev, size_t len);
 

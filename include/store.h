@@ -41,7 +41,7 @@ struct store_file {
 
 /* `alloc`/`release` provide file memory (the image: whole pages). */
 void store_init(size_t limit_bytes, void *(*alloc)(size_t bytes),
-		void (*release)(void *ptr, size_t bytes));
+                void (*release)(void *ptr, size_t bytes));
 /* Add (or replace) a file; its parent directories appear.  copy: take a
  * copy of data (else the store refers to it for good).  0, -ENOSPC when
  * over the limit, -ENOMEM, -EINVAL for a bad path. */
@@ -54,7 +54,7 @@ int store_add(const char *path, const void *data, size_t size, uint32_t mode, bo
  * oversized chunk), -ENOMEM, -EISDIR.
  */
 int store_write(const char *path, uint64_t file_size, uint32_t mode, uint64_t offset,
-		const void *data, size_t len);
+                const void *data, size_t len);
 /* A directory (and its parents); 0 or -errno as store_add. */
 int store_mkdir(const char *path, uint32_t mode);
 /* A referenced file or directory, or NULL. */

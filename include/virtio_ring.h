@@ -24,17 +24,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VRING_DESC_F_NEXT 1		/* chain continues at .next */
-#define VRING_DESC_F_WRITE 2		/* device writes (else reads) */
-#define VRING_DESC_F_INDIRECT 4		/* buffer is a descriptor table */
-#define VRING_AVAIL_F_NO_INTERRUPT 1	/* driver: no used-buffer interrupt */
-#define VRING_USED_F_NO_NOTIFY 1	/* device: no available-buffer kick */
+#define VRING_DESC_F_NEXT          1 /* chain continues at .next */
+#define VRING_DESC_F_WRITE         2 /* device writes (else reads) */
+#define VRING_DESC_F_INDIRECT      4 /* buffer is a descriptor table */
+#define VRING_AVAIL_F_NO_INTERRUPT 1 /* driver: no used-buffer interrupt */
+#define VRING_USED_F_NO_NOTIFY     1 /* device: no available-buffer kick */
 
 struct vring_desc {
-	uint64_t addr;		/* le64 device address of the buffer */
-	uint32_t len;		/* le32 buffer bytes */
-	uint16_t flags;		/* le16 VRING_DESC_F_* */
-	uint16_t next;		/* le16 next descriptor when F_NEXT */
+	uint64_t addr;  /* le64 device address of the buffer */
+	uint32_t len;   /* le32 buffer bytes */
+	uint16_t flags; /* le16 VRING_DESC_F_* */
+	uint16_t next;  /* le16 next descriptor when F_NEXT */
 };
 _Static_assert(sizeof(struct vring_desc) == 16, "descriptor is 16 bytes");
 _Static_assert(offsetof(struct vring_desc, len) == 8, "desc.len");
@@ -42,17 +42,17 @@ _Static_assert(offsetof(struct vring_desc, flags) == 12, "desc.flags");
 _Static_assert(offsetof(struct vring_desc, next) == 14, "desc.next");
 
 struct vring_used_elem {
-	uint32_t id;		/* le32 head of the used chain */
-	uint32_t len;		/* le32 bytes the device wrote */
+	uint32_t id;  /* le32 head of the used chain */
+	uint32_t len; /* le32 bytes the device wrote */
 };
 _Static_assert(sizeof(struct vring_used_elem) == 8, "used element is 8 bytes");
 _Static_assert(offsetof(struct vring_used_elem, len) == 4, "used.len");
 
 /* Written by the driver; ring[num] is used_event (EVENT_IDX). */
 struct vring_avail {
-	uint16_t flags;		/* le16 VRING_AVAIL_F_* */
-	uint16_t idx;		/* le16 where the driver puts the next entry */
-	uint16_t ring[];	/* le16 heads of available chains */
+	uint16_t flags;  /* le16 VRING_AVAIL_F_* */
+	uint16_t idx;    /* le16 where the driver puts the next entry */
+	uint16_t ring[]; /* le16 heads of available chains */
 };
 _Static_assert(offsetof(struct vring_avail, idx) == 2, "avail.idx");
 _Static_assert(offsetof(struct vring_avail, ring) == 4, "avail.ring");
@@ -60,8 +60,8 @@ _Static_assert(sizeof(struct vring_avail) == 4, "avail header");
 
 /* Written by the device; ring[num] (its first 2 bytes) is avail_event. */
 struct vring_used {
-	uint16_t flags;		/* le16 VRING_USED_F_* */
-	uint16_t idx;		/* le16 where the device puts the next entry */
+	uint16_t flags;                /* le16 VRING_USED_F_* */
+	uint16_t idx;                  /* le16 where the device puts the next entry */
 	struct vring_used_elem ring[]; /* returned chains */
 };
 _Static_assert(offsetof(struct vring_used, idx) == 2, "used.idx");

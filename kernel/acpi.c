@@ -15,31 +15,31 @@
 #include "include/log.h"
 
 #define ACPI_TABLE_MAX_LEN (4u << 20) /* no sane table is larger */
-#define RSDP_V1_LEN 20
-#define RSDP_V2_LEN 36
+#define RSDP_V1_LEN        20
+#define RSDP_V2_LEN        36
 
 /* FADT field offsets (ACPI 6.4 Table 5.9). */
-#define FADT_DSDT 40
-#define FADT_PM1A_CNT_BLK 64
-#define FADT_PM1B_CNT_BLK 68
-#define FADT_PM_TMR_BLK 76
-#define FADT_FLAGS 112
-#define FADT_ARM_BOOT_ARCH 129
-#define FADT_X_DSDT 140
-#define FADT_X_PM1A_CNT_BLK 172
-#define FADT_X_PM1B_CNT_BLK 184
-#define FADT_X_PM_TMR_BLK 208
+#define FADT_DSDT             40
+#define FADT_PM1A_CNT_BLK     64
+#define FADT_PM1B_CNT_BLK     68
+#define FADT_PM_TMR_BLK       76
+#define FADT_FLAGS            112
+#define FADT_ARM_BOOT_ARCH    129
+#define FADT_X_DSDT           140
+#define FADT_X_PM1A_CNT_BLK   172
+#define FADT_X_PM1B_CNT_BLK   184
+#define FADT_X_PM_TMR_BLK     208
 #define FADT_FLAG_TMR_VAL_EXT (1u << 8)
-#define FADT_FLAG_HW_REDUCED (1u << 20)
+#define FADT_FLAG_HW_REDUCED  (1u << 20)
 
 /* MCFG layout: header, 8 reserved bytes, then 16-byte allocations. */
 #define MCFG_FIRST_ENTRY 44
-#define MCFG_ENTRY_SIZE 16
+#define MCFG_ENTRY_SIZE  16
 
 /* SPCR field offsets (Microsoft SPCR spec, revision 2). */
 #define SPCR_INTERFACE_TYPE 36
-#define SPCR_BASE_ADDRESS 40
-#define SPCR_MIN_LEN 80
+#define SPCR_BASE_ADDRESS   40
+#define SPCR_MIN_LEN        80
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -71,8 +71,8 @@ bool acpi_table_valid(const struct acpi_header *table, size_t min_len)
 {
 	uint32_t len = read32(&table->length);
 
-	return len >= sizeof(*table) && len >= min_len &&
-	       len <= ACPI_TABLE_MAX_LEN && checksum(table, len) == 0;
+	return len >= sizeof(*table) && len >= min_len && len <= ACPI_TABLE_MAX_LEN &&
+	       checksum(table, len) == 0;
 }
 
 /* Map a whole table at `phys`: header first, then its claimed length. */
@@ -105,10 +105,8 @@ int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map)
 	memset(acpi, 0, sizeof(*acpi));
 	acpi->map = map;
 	rsdp = map(rsdp_phys, RSDP_V1_LEN);
-	if (!rsdp || memcmp(rsdp, "RSD PTR ", 8) != 0 ||
-	    checksum(rsdp, RSDP_V1_LEN) != 0) {
-		log_printf("acpi: no valid RSDP at %#llx\n",
-			   (unsigned long long)rsdp_phys);
+	if (!rsdp || memcmp(rsdp, "RSD PTR ", 8) != 0 || checksum(rsdp, RSDP_V1_LEN) != 0) {
+		log_printf("acpi: no valid RSDP at %#llx\n", (unsigned long long)rsdp_phys);
 		return -ENOENT;
 	}
 	acpi->revision = rsdp[15];
@@ -117,8 +115,8 @@ int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map)
 
 		rsdp = map(rsdp_phys, RSDP_V2_LEN);
 		len = rsdp ? read32(rsdp + 20) : 0;
-		if (!rsdp || len < RSDP_V2_LEN || len > 4096 ||
-		    !(rsdp = map(rsdp_phys, len)) || checksum(rsdp, len) != 0) {
+		if (!rsdp || len < RSDP_V2_LEN || len > 4096 || !(rsdp = map(rsdp_phys, len)) ||
+		    checksum(rsdp, len) != 0) {
 			log_printf("acpi: RSDP extended checksum is wrong\n");
 			return -EINVAL;
 		}
@@ -132,7 +130,7 @@ int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map)
 	root = map_table(map, root_phys);
 	if (!root || memcmp(root->signature, entry_size == 8 ? "XSDT" : "RSDT", 4)) {
 		log_printf("acpi: root table at %#llx is missing or corrupt\n",
-			   (unsigned long long)root_phys);
+		           (unsigned long long)root_phys);
 		return -EINVAL;
 	}
 	entries = (read32(&root->length) - sizeof(*root)) / entry_size;
@@ -143,14 +141,14 @@ int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map)
 
 		if (!t) {
 			acpi->rejected++;
-			log_printf("acpi: table %zu at %#llx is corrupt (skipped)\n",
-				   i, (unsigned long long)phys);
+			log_printf("acpi: table %zu at %#llx is corrupt (skipped)\n", i,
+			           (unsigned long long)phys);
 			continue;
 		}
 		if (acpi->count == ACPI_MAX_TABLES) {
 			acpi->rejected++;
 			log_printf("acpi: more than %d tables; the rest are ignored\n",
-				   ACPI_MAX_TABLES);
+			           ACPI_MAX_TABLES);
 			break;
 		}
 		acpi->tables[acpi->count++] = t;
@@ -158,8 +156,7 @@ int acpi_init(struct acpi *acpi, uint64_t rsdp_phys, acpi_map_fn map)
 	return 0;
 }
 
-const struct acpi_header *acpi_find(const struct acpi *acpi, const char sig[4],
-				    unsigned index)
+const struct acpi_header *acpi_find(const struct acpi *acpi, const char sig[4], unsigned index)
 {
 	for (unsigned i = 0; i < acpi->count; i++) {
 		if (memcmp(acpi->tables[i]->signature, sig, 4) == 0 && index-- == 0)
@@ -194,15 +191,13 @@ int acpi_parse_fadt(const struct acpi *acpi, struct acpi_fadt_info *out)
 	}
 	if (len >= FADT_X_PM_TMR_BLK + sizeof(struct acpi_gas))
 		read_gas(f + FADT_X_PM_TMR_BLK, &out->pm_timer);
-	if (!out->pm_timer.address && len >= FADT_PM_TMR_BLK + 4 &&
-	    read32(f + FADT_PM_TMR_BLK)) {
+	if (!out->pm_timer.address && len >= FADT_PM_TMR_BLK + 4 && read32(f + FADT_PM_TMR_BLK)) {
 		out->pm_timer.space_id = ACPI_SPACE_IO;
 		out->pm_timer.bit_width = 32;
 		out->pm_timer.address = read32(f + FADT_PM_TMR_BLK);
 	}
 	if (len >= FADT_ARM_BOOT_ARCH + 2)
-		out->arm_boot_flags = f[FADT_ARM_BOOT_ARCH] |
-				      f[FADT_ARM_BOOT_ARCH + 1] << 8;
+		out->arm_boot_flags = f[FADT_ARM_BOOT_ARCH] | f[FADT_ARM_BOOT_ARCH + 1] << 8;
 
 	if (len >= FADT_X_PM1A_CNT_BLK + sizeof(struct acpi_gas))
 		read_gas(f + FADT_X_PM1A_CNT_BLK, &out->pm1a_cnt);
@@ -225,8 +220,7 @@ int acpi_parse_fadt(const struct acpi *acpi, struct acpi_fadt_info *out)
 		dsdt_phys = read32(f + FADT_DSDT);
 	out->dsdt = map_table(acpi->map, dsdt_phys);
 	if (dsdt_phys && (!out->dsdt || memcmp(out->dsdt->signature, "DSDT", 4))) {
-		log_printf("acpi: DSDT at %#llx is corrupt\n",
-			   (unsigned long long)dsdt_phys);
+		log_printf("acpi: DSDT at %#llx is corrupt\n", (unsigned long long)dsdt_phys);
 		out->dsdt = NULL;
 	}
 	return 0;
@@ -249,8 +243,7 @@ int acpi_parse_spcr(const struct acpi *acpi, struct acpi_spcr_info *out)
 	return 0;
 }
 
-unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
-			 unsigned max)
+unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out, unsigned max)
 {
 	const struct acpi_header *mcfg = acpi_find(acpi, "MCFG", 0);
 	const uint8_t *m = (const uint8_t *)mcfg;
@@ -270,8 +263,7 @@ unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
 		};
 
 		if (!e.base || e.end_bus < e.start_bus) {
-			log_printf("acpi: MCFG entry at offset %u is invalid (skipped)\n",
-				   off);
+			log_printf("acpi: MCFG entry at offset %u is invalid (skipped)\n", off);
 			continue;
 		}
 		out[n++] = e;
@@ -279,12 +271,12 @@ unsigned acpi_parse_mcfg(const struct acpi *acpi, struct acpi_ecam *out,
 	return n;
 }
 
-#define MADT_FIRST_ENTRY 44
-#define MADT_GICC 0x0b
-#define MADT_GICD 0x0c
-#define MADT_GIC_MSI_FRAME 0x0d
-#define GICC_FLAG_ENABLED 1u
-#define GTDT_VIRTUAL_GSIV 64
+#define MADT_FIRST_ENTRY      44
+#define MADT_GICC             0x0b
+#define MADT_GICD             0x0c
+#define MADT_GIC_MSI_FRAME    0x0d
+#define GICC_FLAG_ENABLED     1u
+#define GTDT_VIRTUAL_GSIV     64
 #define ARM_VIRTUAL_TIMER_PPI 27 /* SBSA's recommended PPI */
 
 int acpi_parse_gic(const struct acpi *acpi, struct acpi_gic_info *out)
@@ -305,8 +297,7 @@ int acpi_parse_gic(const struct acpi *acpi, struct acpi_gic_info *out)
 		uint8_t type = m[off], elen = m[off + 1];
 
 		if (elen < 2 || elen > len - off) {
-			log_printf("acpi: MADT entry at offset %u has bad length %u\n",
-				   off, elen);
+			log_printf("acpi: MADT entry at offset %u has bad length %u\n", off, elen);
 			break;
 		}
 		if (type == MADT_GICC && elen >= 40 && !out->gicc_base &&
@@ -326,8 +317,7 @@ int acpi_parse_gic(const struct acpi *acpi, struct acpi_gic_info *out)
 }
 
 /* One AML integer constant: ZeroOp, OneOp, BytePrefix or WordPrefix. */
-static int aml_small_integer(const uint8_t *p, const uint8_t *end, uint8_t *value,
-			     size_t *used)
+static int aml_small_integer(const uint8_t *p, const uint8_t *end, uint8_t *value, size_t *used)
 {
 	if (p >= end)
 		return -EINVAL;
@@ -348,8 +338,7 @@ static int aml_small_integer(const uint8_t *p, const uint8_t *end, uint8_t *valu
 	return -EINVAL;
 }
 
-int acpi_s5_sleep_type(const struct acpi_header *dsdt, uint8_t *slp_typa,
-		       uint8_t *slp_typb)
+int acpi_s5_sleep_type(const struct acpi_header *dsdt, uint8_t *slp_typa, uint8_t *slp_typb)
 {
 	const uint8_t *aml, *end, *p;
 	size_t used;
@@ -365,8 +354,8 @@ int acpi_s5_sleep_type(const struct acpi_header *dsdt, uint8_t *slp_typa,
 
 		if (memcmp(p, "_S5_", 4) != 0)
 			continue;
-		if (!(p > aml && (p[-1] == 0x08 ||
-				  (p[-1] == 0x5c && p - 1 > aml && p[-2] == 0x08))))
+		if (!(p > aml &&
+		      (p[-1] == 0x08 || (p[-1] == 0x5c && p - 1 > aml && p[-2] == 0x08))))
 			continue;
 		q = p + 4;
 		if (q >= end || *q != 0x12) /* PackageOp */

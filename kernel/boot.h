@@ -32,17 +32,17 @@ struct mem_range {
 
 /* A file from the ESP's \bin\ folder, in EfiLoaderData pages. */
 struct boot_file {
-	char name[64];  /* its name: /bin/NAME in the file store */
-	void *data;     /* contents */
-	size_t size;    /* bytes */
+	char name[64]; /* its name: /bin/NAME in the file store */
+	void *data;    /* contents */
+	size_t size;   /* bytes */
 };
 
 struct boot_info {
-	uint64_t rsdp;             /* physical address of the ACPI RSDP, or 0 */
-	void *heap;                /* general heap region */
+	uint64_t rsdp; /* physical address of the ACPI RSDP, or 0 */
+	void *heap;    /* general heap region */
 	size_t heap_bytes;
-	void *pool;                /* DMA pool region (CPU address) */
-	uint64_t pool_phys;        /* its physical address (below 4 GiB) */
+	void *pool;         /* DMA pool region (CPU address) */
+	uint64_t pool_phys; /* its physical address (below 4 GiB) */
 	size_t pool_bytes;
 	void *ist_stacks;          /* exception stacks for arch_cpu_init */
 	size_t ist_stack_bytes;    /* bytes per stack */
@@ -58,16 +58,16 @@ struct boot_info {
 	uint64_t boot_stack_base;  /* the map range holding the stack efi_main runs on */
 	uint64_t boot_stack_bytes; /* (boot services data the kernel keeps using) */
 	struct mem_range ranges[BOOT_MAX_RANGES]; /* the final memory map, merged */
-	unsigned nranges;          /* entries used */
-	unsigned ranges_dropped;   /* descriptors that did not fit (reported) */
-	struct boot_file bin[BOOT_MAX_BIN]; /* \bin\ on the ESP */
-	unsigned nbin;             /* files read */
+	unsigned nranges;                         /* entries used */
+	unsigned ranges_dropped;                  /* descriptors that did not fit (reported) */
+	struct boot_file bin[BOOT_MAX_BIN];       /* \bin\ on the ESP */
+	unsigned nbin;                            /* files read */
 };
 
 struct acpi;
 
 /* kernel/efi_boot.c: everything that needs boot services, then exit. */
-int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
-	     struct acpi *acpi, struct boot_info *info);
+int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg, struct acpi *acpi,
+             struct boot_info *info);
 
 #endif

@@ -17,8 +17,8 @@
 #include "include/log.h"
 
 static const char *const fault_choices[] = {
-	"none", "ud", "de", "gp", "pf", "bp", "df", "panic", "stack_overflow",
-	"write_text", "exec_data", NULL,
+	"none",           "ud",         "de",        "gp", "pf", "bp", "df", "panic",
+	"stack_overflow", "write_text", "exec_data", NULL,
 };
 
 #define CFG struct agent_config
@@ -124,21 +124,40 @@ static bool in_choices(const char *const *choices, const char *value)
 static uint64_t load_uint(const void *field, size_t size)
 {
 	switch (size) {
-	case 1: return *(const uint8_t *)field;
-	case 2: return *(const uint16_t *)field;
-	case 4: return *(const uint32_t *)field;
-	default: return *(const uint64_t *)field;
+	case 1:
+		return *(const uint8_t *)field;
+	case 2:
+		return *(const uint16_t *)field;
+	case 4:
+		return *(const uint32_t *)field;
+	default:
+		return *(const uint64_t *)field;
 	}
 }
 
 static bool store_uint(void *field, size_t size, uint64_t v)
 {
 	switch (size) {
-	case 1: if (v > UINT8_MAX) return false; *(uint8_t *)field = (uint8_t)v; return true;
-	case 2: if (v > UINT16_MAX) return false; *(uint16_t *)field = (uint16_t)v; return true;
-	case 4: if (v > UINT32_MAX) return false; *(uint32_t *)field = (uint32_t)v; return true;
-	case 8: *(uint64_t *)field = v; return true;
-	default: return false;
+	case 1:
+		if (v > UINT8_MAX)
+			return false;
+		*(uint8_t *)field = (uint8_t)v;
+		return true;
+	case 2:
+		if (v > UINT16_MAX)
+			return false;
+		*(uint16_t *)field = (uint16_t)v;
+		return true;
+	case 4:
+		if (v > UINT32_MAX)
+			return false;
+		*(uint32_t *)field = (uint32_t)v;
+		return true;
+	case 8:
+		*(uint64_t *)field = v;
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -157,7 +176,7 @@ void option_format(const struct option_desc *opt, const void *base, char *buf, s
 	switch (opt->type) {
 	case OPTION_UINT:
 		snprintf(buf, len, "%llu",
-			 (unsigned long long)(load_uint(field, opt->size) / opt->scale));
+		         (unsigned long long)(load_uint(field, opt->size) / opt->scale));
 		break;
 	case OPTION_BOOL:
 		snprintf(buf, len, "%d", *(const bool *)field);
@@ -171,8 +190,8 @@ void option_format(const struct option_desc *opt, const void *base, char *buf, s
 	}
 }
 
-int option_set(const struct option_table *table, void *base, const char *key,
-	       const char *value, char *why, size_t why_len)
+int option_set(const struct option_table *table, void *base, const char *key, const char *value,
+               char *why, size_t why_len)
 {
 	const struct option_desc *opt = find_option(table, key);
 	char now[80];
@@ -189,17 +208,18 @@ int option_set(const struct option_table *table, void *base, const char *key,
 		    v <= UINT64_MAX / opt->scale && store_uint(field, opt->size, v * opt->scale))
 			return 0;
 		snprintf(why, why_len, "%s='%s' is not a number in [%llu, %llu]; keeping %s",
-			 opt->key, value, (unsigned long long)opt->min,
-			 (unsigned long long)opt->max, now);
+		         opt->key, value, (unsigned long long)opt->min,
+		         (unsigned long long)opt->max, now);
 		return -EINVAL;
 	case OPTION_BOOL:
 		if (parse_bool(value, (bool *)field))
 			return 0;
 		snprintf(why, why_len, "%s='%s' is not 0/1/true/false; keeping %s", opt->key, value,
-			 now);
+		         now);
 		return -EINVAL;
 	case OPTION_STRING:
-		if (strlen(value) < opt->size && (!opt->choices || in_choices(opt->choices, value))) {
+		if (strlen(value) < opt->size &&
+		    (!opt->choices || in_choices(opt->choices, value))) {
 			strcpy(field, value);
 			return 0;
 		}
@@ -210,7 +230,7 @@ int option_set(const struct option_table *table, void *base, const char *key,
 		break;
 	}
 	snprintf(why, why_len, "%s='%s' is not an accepted value; keeping '%s'", opt->key, value,
-		 now);
+	         now);
 	return -EINVAL;
 }
 
@@ -231,7 +251,7 @@ static int apply_token(struct agent_config *cfg, char *token, const char *origin
 	value = eq + 1;
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		int err = option_set(tables[i].table, (char *)cfg + tables[i].offset, token, value,
-				     why, sizeof(why));
+		                     why, sizeof(why));
 
 		if (err == 0)
 			return 0;
@@ -246,8 +266,7 @@ static int apply_token(struct agent_config *cfg, char *token, const char *origin
 
 static bool is_space(char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-	       c == '\f';
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 static bool is_printable(char c)
@@ -255,8 +274,7 @@ static bool is_printable(char c)
 	return (unsigned char)c >= 0x21 && (unsigned char)c < 0x7f;
 }
 
-int config_parse(struct agent_config *cfg, const char *text, size_t len,
-		 const char *origin)
+int config_parse(struct agent_config *cfg, const char *text, size_t len, const char *origin)
 {
 	char token[CONFIG_TOKEN_MAX + 1];
 	int problems = 0;
@@ -276,22 +294,22 @@ int config_parse(struct agent_config *cfg, const char *text, size_t len,
 			continue;
 		}
 		start = i;
-		while (i < len && !is_space(text[i]) && text[i] != '\0' &&
-		       text[i] != '#') {
+		while (i < len && !is_space(text[i]) && text[i] != '\0' && text[i] != '#') {
 			bad_char |= !is_printable(text[i]);
 			i++;
 		}
 		n = i - start;
 		if (n > CONFIG_TOKEN_MAX) {
 			log_printf("config: %s: option of %zu bytes starting '%.32s' "
-				   "is longer than %u (ignored)\n", origin, n,
-				   text + start, CONFIG_TOKEN_MAX);
+			           "is longer than %u (ignored)\n",
+			           origin, n, text + start, CONFIG_TOKEN_MAX);
 			problems++;
 			continue;
 		}
 		if (bad_char) {
 			log_printf("config: %s: option at byte %zu has a "
-				   "non-printable byte (ignored)\n", origin, start);
+			           "non-printable byte (ignored)\n",
+			           origin, start);
 			problems++;
 			continue;
 		}

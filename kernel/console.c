@@ -10,7 +10,7 @@
 
 #include "kernel/kernel.h"
 
-static const struct uart_ops *uart;             /* the console after takeover */
+static const struct uart_ops *uart;                  /* the console after takeover */
 static void (*firmware_write)(const char *, size_t); /* before it */
 
 /*
@@ -19,13 +19,13 @@ static void (*firmware_write)(const char *, size_t); /* before it */
  * LOG_BURST messages in a LOG_WINDOW_NS window the rest are counted and
  * reported as one line when the next window opens.
  */
-#define LOG_BURST 64
+#define LOG_BURST     64
 #define LOG_WINDOW_NS 1000000000ull
 
-static bool rate_limit;        /* on once the clock runs */
-static uint64_t window_start;  /* start of the current window */
-static unsigned window_count;  /* messages printed in it */
-static uint64_t suppressed;    /* messages dropped since the last report */
+static bool rate_limit;       /* on once the clock runs */
+static uint64_t window_start; /* start of the current window */
+static unsigned window_count; /* messages printed in it */
+static uint64_t suppressed;   /* messages dropped since the last report */
 
 void console_set_uart(const struct uart_ops *u)
 {
@@ -122,7 +122,7 @@ static bool log_allowed(void)
 		arch_irq_enable();
 	if (dropped)
 		kprintf("log: %llu messages suppressed (more than %u per second)\n",
-			(unsigned long long)dropped, LOG_BURST);
+		        (unsigned long long)dropped, LOG_BURST);
 	return allowed;
 }
 

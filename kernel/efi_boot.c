@@ -17,14 +17,13 @@
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 
-#define CONFIG_FILE_MAX (64u << 10) /* \agent.cfg larger than this is refused */
-#define EXIT_RETRIES 8
-#define MAP_SLACK_DESCRIPTORS 16    /* room for the map to grow between calls */
-#define POOL_MAX_ADDRESS 0xffffffffull
-#define IST_STACK_BYTES (16u << 10)
+#define CONFIG_FILE_MAX       (64u << 10) /* \agent.cfg larger than this is refused */
+#define EXIT_RETRIES          8
+#define MAP_SLACK_DESCRIPTORS 16 /* room for the map to grow between calls */
+#define POOL_MAX_ADDRESS      0xffffffffull
+#define IST_STACK_BYTES       (16u << 10)
 
-static void *allocate_pages(EFI_ALLOCATE_TYPE type, uint64_t max, size_t bytes,
-			    const char *what);
+static void *allocate_pages(EFI_ALLOCATE_TYPE type, uint64_t max, size_t bytes, const char *what);
 
 static EFI_SYSTEM_TABLE *st;
 static EFI_BOOT_SERVICES *bs;
@@ -47,8 +46,7 @@ static void firmware_console_write(const char *bytes, size_t len)
 
 static void efi_error(const char *what, EFI_STATUS status)
 {
-	kprintf("efi: %s failed: status %#llx\n", what,
-		(unsigned long long)status);
+	kprintf("efi: %s failed: status %#llx\n", what, (unsigned long long)status);
 }
 
 /* ------------------------------------------------------------------ */
@@ -61,7 +59,7 @@ static void efi_error(const char *what, EFI_STATUS status)
  * and ignored.  The shell puts the image path first: skip it.
  */
 static void parse_load_options(EFI_LOADED_IMAGE *loaded, struct agent_config *cfg,
-			       struct boot_info *info)
+                               struct boot_info *info)
 {
 	const CHAR16 *w = loaded->LoadOptions;
 	size_t chars = loaded->LoadOptionsSize / sizeof(CHAR16);
@@ -77,10 +75,10 @@ static void parse_load_options(EFI_LOADED_IMAGE *loaded, struct agent_config *cf
 			chars = i;
 			break;
 		}
-		if (w[i] > 0x7e || (w[i] < 0x20 && w[i] != '\t' && w[i] != '\n' &&
-				    w[i] != '\r')) {
+		if (w[i] > 0x7e || (w[i] < 0x20 && w[i] != '\t' && w[i] != '\n' && w[i] != '\r')) {
 			kprintf("config: load options are not text (%u bytes); "
-				"ignored\n", loaded->LoadOptionsSize);
+			        "ignored\n",
+			        loaded->LoadOptionsSize);
 			bs->FreePool(text);
 			return;
 		}
@@ -100,14 +98,14 @@ static void parse_load_options(EFI_LOADED_IMAGE *loaded, struct agent_config *cf
 	}
 	if (start < chars) {
 		kprintf("config: load options: %s\n", text + start);
-		info->config_problems += config_parse(cfg, text + start, chars - start,
-						      "load options");
+		info->config_problems +=
+		        config_parse(cfg, text + start, chars - start, "load options");
 	}
 	bs->FreePool(text);
 }
 
 static void read_config_file(EFI_LOADED_IMAGE *loaded, struct agent_config *cfg,
-			     struct boot_info *info)
+                             struct boot_info *info)
 {
 	EFI_GUID fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
 	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
@@ -136,8 +134,7 @@ static void read_config_file(EFI_LOADED_IMAGE *loaded, struct agent_config *cfg,
 	if (status != EFI_SUCCESS)
 		efi_error("reading \\agent.cfg", status);
 	else if (size > CONFIG_FILE_MAX)
-		kprintf("config: \\agent.cfg is larger than %u bytes; ignored\n",
-			CONFIG_FILE_MAX);
+		kprintf("config: \\agent.cfg is larger than %u bytes; ignored\n", CONFIG_FILE_MAX);
 	else {
 		kprintf("config: read \\agent.cfg (%u bytes)\n", (unsigned)size);
 		info->config_problems += config_parse(cfg, buf, size, "\\agent.cfg");
@@ -156,13 +153,16 @@ close_root:
  * are reported and left out.
  */
 static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config *cfg,
-			    struct boot_info *info)
+                            struct boot_info *info)
 {
 	EFI_GUID fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
 	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
 	EFI_FILE_HANDLE root, dir, file;
 	uint64_t max = (uint64_t)cfg->bin_max_mib << 20, total = 0;
-	union { EFI_FILE_INFO info; uint8_t bytes[1024]; } entry;
+	union {
+		EFI_FILE_INFO info;
+		uint8_t bytes[1024];
+	} entry;
 
 	if (bs->HandleProtocol(loaded->DeviceHandle, &fs_guid, (void **)&fs) != EFI_SUCCESS ||
 	    fs->OpenVolume(fs, &root) != EFI_SUCCESS)
@@ -182,8 +182,8 @@ static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config 
 		if (fi->Attribute & EFI_FILE_DIRECTORY)
 			continue;
 		for (; fi->FileName[n] && ok; n++) {
-			ok = n + 1 < sizeof(name) && fi->FileName[n] > 0x20 && fi->FileName[n] < 0x7f &&
-			     fi->FileName[n] != '/';
+			ok = n + 1 < sizeof(name) && fi->FileName[n] > 0x20 &&
+			     fi->FileName[n] < 0x7f && fi->FileName[n] != '/';
 			name[n] = (char)fi->FileName[n];
 		}
 		name[ok ? n : 0] = '\0';
@@ -194,9 +194,9 @@ static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config 
 		if (fi->FileSize > max || total + fi->FileSize > ((uint64_t)cfg->store_mib << 20) ||
 		    info->nbin == BOOT_MAX_BIN) {
 			kprintf("bin: \\bin\\%s (%llu bytes) is left out: over the limit of %u MiB "
-				"a file, %u MiB in all, %u files\n", name,
-				(unsigned long long)fi->FileSize, cfg->bin_max_mib, cfg->store_mib,
-				BOOT_MAX_BIN);
+			        "a file, %u MiB in all, %u files\n",
+			        name, (unsigned long long)fi->FileSize, cfg->bin_max_mib,
+			        cfg->store_mib, BOOT_MAX_BIN);
 			continue;
 		}
 		bf = &info->bin[info->nbin];
@@ -219,7 +219,7 @@ static void read_bin_folder(EFI_LOADED_IMAGE *loaded, const struct agent_config 
 		info->nbin++;
 	}
 	kprintf("bin: %u files (%llu KiB) read from \\bin\\\n", info->nbin,
-		(unsigned long long)(total >> 10));
+	        (unsigned long long)(total >> 10));
 	dir->Close(dir);
 close_root:
 	root->Close(root);
@@ -245,16 +245,15 @@ static uint64_t find_rsdp(void)
 	return v1;
 }
 
-static void *allocate_pages(EFI_ALLOCATE_TYPE type, uint64_t max, size_t bytes,
-			    const char *what)
+static void *allocate_pages(EFI_ALLOCATE_TYPE type, uint64_t max, size_t bytes, const char *what)
 {
 	EFI_PHYSICAL_ADDRESS addr = max;
 	UINTN pages = (bytes + 4095) / 4096;
 	EFI_STATUS status = bs->AllocatePages(type, EfiLoaderData, pages, &addr);
 
 	if (status != EFI_SUCCESS) {
-		kprintf("efi: cannot reserve %zu KiB for the %s: status %#llx\n",
-			bytes >> 10, what, (unsigned long long)status);
+		kprintf("efi: cannot reserve %zu KiB for the %s: status %#llx\n", bytes >> 10, what,
+		        (unsigned long long)status);
 		return NULL;
 	}
 	return (void *)(uintptr_t)addr;
@@ -269,16 +268,15 @@ static int reserve_memory(const struct agent_config *cfg, struct boot_info *info
 
 	/* The pool: physically contiguous, below 4 GiB for 32-bit devices. */
 	info->pool_bytes = (size_t)cfg->pool_mib << 20;
-	info->pool = allocate_pages(AllocateMaxAddress, POOL_MAX_ADDRESS,
-				    info->pool_bytes, "DMA page pool");
+	info->pool = allocate_pages(AllocateMaxAddress, POOL_MAX_ADDRESS, info->pool_bytes,
+	                            "DMA page pool");
 	if (!info->pool)
 		return -1;
 	info->pool_phys = (uint64_t)(uintptr_t)info->pool;
 
 	info->ist_stack_bytes = IST_STACK_BYTES;
-	info->ist_stacks = allocate_pages(AllocateAnyPages, 0,
-					  ARCH_IST_STACKS * IST_STACK_BYTES,
-					  "exception stacks");
+	info->ist_stacks = allocate_pages(AllocateAnyPages, 0, ARCH_IST_STACKS * IST_STACK_BYTES,
+	                                  "exception stacks");
 	return info->ist_stacks ? 0 : -1;
 }
 
@@ -320,8 +318,7 @@ static enum mem_kind kind_of(UINT32 type)
 
 /* Keep the map for the page tables: adjacent descriptors of one kind
  * merge; the range holding our own stack is the kernel's, not free. */
-static void keep_range(struct boot_info *info, uint64_t base, uint64_t bytes,
-		       enum mem_kind kind)
+static void keep_range(struct boot_info *info, uint64_t base, uint64_t bytes, enum mem_kind kind)
 {
 	struct mem_range *last = info->nranges ? &info->ranges[info->nranges - 1] : NULL;
 
@@ -340,7 +337,7 @@ static void keep_range(struct boot_info *info, uint64_t base, uint64_t bytes,
 }
 
 static void summarise_map(const uint8_t *map, UINTN map_size, UINTN desc_size,
-			  struct boot_info *info)
+                          struct boot_info *info)
 {
 	uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
 
@@ -395,8 +392,8 @@ static int exit_boot_services(void *image_handle, struct boot_info *info)
 	}
 	for (unsigned attempt = 1; attempt <= EXIT_RETRIES; attempt++) {
 		map_size = capacity;
-		status = bs->GetMemoryMap(&map_size, (EFI_MEMORY_DESCRIPTOR *)map,
-					  &key, &desc_size, &desc_version);
+		status = bs->GetMemoryMap(&map_size, (EFI_MEMORY_DESCRIPTOR *)map, &key, &desc_size,
+		                          &desc_version);
 		if (status != EFI_SUCCESS) {
 			efi_error("GetMemoryMap", status);
 			return -1;
@@ -413,8 +410,7 @@ static int exit_boot_services(void *image_handle, struct boot_info *info)
 		}
 		/* Stale map key: the firmware changed the map; fetch it again. */
 	}
-	kprintf("efi: ExitBootServices still refused after %d attempts\n",
-		EXIT_RETRIES);
+	kprintf("efi: ExitBootServices still refused after %d attempts\n", EXIT_RETRIES);
 	return -1;
 }
 
@@ -449,18 +445,18 @@ static uint64_t wall_clock(void)
 	EFI_TIME t;
 	int64_t secs;
 
-	if (st->RuntimeServices->GetTime(&t, NULL) != EFI_SUCCESS || t.Year < 1970 ||
-	    t.Month < 1 || t.Month > 12 || t.Day < 1 || t.Day > 31)
+	if (st->RuntimeServices->GetTime(&t, NULL) != EFI_SUCCESS || t.Year < 1970 || t.Month < 1 ||
+	    t.Month > 12 || t.Day < 1 || t.Day > 31)
 		return 0;
-	secs = days_from_civil(t.Year, t.Month, t.Day) * 86400 + t.Hour * 3600 +
-	       t.Minute * 60 + t.Second;
+	secs = days_from_civil(t.Year, t.Month, t.Day) * 86400 + t.Hour * 3600 + t.Minute * 60 +
+	       t.Second;
 	if (t.TimeZone != EFI_UNSPECIFIED_TIMEZONE)
 		secs += (int64_t)t.TimeZone * 60; /* minutes to add to local time for UTC */
 	return secs > 0 ? (uint64_t)secs : 0;
 }
 
-int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
-	     struct acpi *acpi, struct boot_info *info)
+int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg, struct acpi *acpi,
+             struct boot_info *info)
 {
 	EFI_GUID loaded_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
 	EFI_LOADED_IMAGE *loaded = NULL;
@@ -474,20 +470,18 @@ int efi_boot(void *image_handle, void *system_table, struct agent_config *cfg,
 		console_set_uart(arch_early_uart());
 	bs->SetWatchdogTimer(0, 0, 0, NULL);
 
-	for (unsigned i = 0, n = 0; st->FirmwareVendor && st->FirmwareVendor[i] &&
-				    n + 1 < sizeof(info->firmware); i++)
-		info->firmware[n++] = st->FirmwareVendor[i] < 0x7f ?
-					      (char)st->FirmwareVendor[i] : '?';
-	kprintf("firmware: %s rev %#x, UEFI %u.%u\n", info->firmware,
-		st->FirmwareRevision, st->Hdr.Revision >> 16,
-		(st->Hdr.Revision & 0xffff) / 10);
+	for (unsigned i = 0, n = 0;
+	     st->FirmwareVendor && st->FirmwareVendor[i] && n + 1 < sizeof(info->firmware); i++)
+		info->firmware[n++] = st->FirmwareVendor[i] < 0x7f ? (char)st->FirmwareVendor[i] :
+		                                                     '?';
+	kprintf("firmware: %s rev %#x, UEFI %u.%u\n", info->firmware, st->FirmwareRevision,
+	        st->Hdr.Revision >> 16, (st->Hdr.Revision & 0xffff) / 10);
 
 	config_defaults(cfg);
 	info->epoch_seconds = wall_clock();
-	if (bs->HandleProtocol(image_handle, &loaded_guid, (void **)&loaded) ==
-	    EFI_SUCCESS) {
+	if (bs->HandleProtocol(image_handle, &loaded_guid, (void **)&loaded) == EFI_SUCCESS) {
 		kprintf("image: loaded at %p, %llu bytes\n", loaded->ImageBase,
-			(unsigned long long)loaded->ImageSize);
+		        (unsigned long long)loaded->ImageSize);
 		info->image_base = (uint64_t)(uintptr_t)loaded->ImageBase;
 		info->image_bytes = loaded->ImageSize;
 		parse_load_options(loaded, cfg, info);

@@ -21,9 +21,9 @@
 #define CPU_RNG "RNDR"
 #endif
 
-static struct virtio_rng *rng;          /* the device, if any */
-static char rng_name[48];               /* "virtio-rng 00:03.0" */
-static uint64_t clock_state;            /* splitmix64 state for the fallback */
+static struct virtio_rng *rng; /* the device, if any */
+static char rng_name[48];      /* "virtio-rng 00:03.0" */
+static uint64_t clock_state;   /* splitmix64 state for the fallback */
 
 void entropy_probe(struct dma_pool *pool)
 {
@@ -35,7 +35,7 @@ void entropy_probe(struct dma_pool *pool)
 	if (!pci)
 		return;
 	snprintf(rng_name, sizeof(rng_name), "virtio-rng %02x:%02x.%u", pci->bus, pci->dev,
-		 pci->fn);
+	         pci->fn);
 	vdev.name = rng_name;
 	if (virtio_pci_probe(pci, pool, &vdev) != 0)
 		return;

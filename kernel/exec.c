@@ -18,14 +18,14 @@
 #include "kernel/elf.h"
 #include "kernel/uproc.h"
 
-#define PIE_BASE 0x555555554000ull
-#define PIE_BRK_MAX (1ull << 30)          /* a static-pie heap may grow 1 GiB */
-#define SIGRETURN_PAGE (VM_USER_END - VM_PAGE)
-#define STACK_TOP (SIGRETURN_PAGE - VM_PAGE)
-#define STACK_BYTES (256ull << 10)        /* mapped up front */
-#define STACK_MAX (8ull << 20)            /* grown on demand down to this (RLIMIT_STACK) */
-#define MMAP_TOP (STACK_TOP - (64ull << 20))
-#define MAX_FILE_BYTES (64u << 20)
+#define PIE_BASE          0x555555554000ull
+#define PIE_BRK_MAX       (1ull << 30) /* a static-pie heap may grow 1 GiB */
+#define SIGRETURN_PAGE    (VM_USER_END - VM_PAGE)
+#define STACK_TOP         (SIGRETURN_PAGE - VM_PAGE)
+#define STACK_BYTES       (256ull << 10) /* mapped up front */
+#define STACK_MAX         (8ull << 20)   /* grown on demand down to this (RLIMIT_STACK) */
+#define MMAP_TOP          (STACK_TOP - (64ull << 20))
+#define MAX_FILE_BYTES    (64u << 20)
 #define STACK_BUILD_BYTES (64u << 10)
 
 #ifdef ARCH_x86_64
@@ -48,7 +48,7 @@ static unsigned vm_prot(unsigned pf)
  * shared page becomes private on that write).
  */
 static int load_segments(struct vm_space *as, const struct elf_image *img, const uint8_t *file,
-			 uint64_t base)
+                         uint64_t base)
 {
 	bool aligned = ((uintptr_t)file & (VM_PAGE - 1)) == 0;
 
@@ -58,8 +58,8 @@ static int load_segments(struct vm_space *as, const struct elf_image *img, const
 		uint64_t lo = start & ~(VM_PAGE - 1);
 		uint64_t hi = (start + s->memsz + VM_PAGE - 1) & ~(VM_PAGE - 1);
 		uint64_t share_end = (s->flags & ELF_PF_W) || !aligned ? lo :
-				     s->memsz == s->filesz ? (fend + VM_PAGE - 1) & ~(VM_PAGE - 1) :
-							     fend & ~(VM_PAGE - 1);
+		                     s->memsz == s->filesz ? (fend + VM_PAGE - 1) & ~(VM_PAGE - 1) :
+		                                             fend & ~(VM_PAGE - 1);
 		const uint8_t *file_page = file + (s->offset & ~(VM_PAGE - 1));
 		unsigned prot = vm_prot(s->flags);
 
@@ -69,17 +69,19 @@ static int load_segments(struct vm_space *as, const struct elf_image *img, const
 			int err = 0;
 
 			if (vm_any_mapped(as, va, VM_PAGE)) { /* shared with the one before */
-				err = vm_protect(as, va, VM_PAGE, prot | vm_prot(img->segs[i - 1].flags));
+				err = vm_protect(as, va, VM_PAGE,
+				                 prot | vm_prot(img->segs[i - 1].flags));
 			} else if (va + VM_PAGE <= share_end) {
-				err = vm_map_shared(as, va, (uintptr_t)(file_page + (va - lo)), VM_PAGE,
-						    prot);
+				err = vm_map_shared(as, va, (uintptr_t)(file_page + (va - lo)),
+				                    VM_PAGE, prot);
 				continue;
 			} else {
 				err = vm_map_anon(as, va, VM_PAGE, prot);
 			}
 			if (err)
 				return err;
-			if (from < to && vm_poke(as, from, file + s->offset + (from - start), to - from))
+			if (from < to &&
+			    vm_poke(as, from, file + s->offset + (from - start), to - from))
 				return -ENOMEM;
 		}
 	}
@@ -88,7 +90,7 @@ static int load_segments(struct vm_space *as, const struct elf_image *img, const
 
 /* The initial stack; its auxv also kept in mm (for /proc/self/auxv). */
 static uint64_t build_stack(struct user_mm *mm, const struct elf_image *img, uint64_t base,
-			    const char *path, const struct exec_args *ea)
+                            const char *path, const struct exec_args *ea)
 {
 	struct elf_aux aux[16];
 	uint8_t random[16], *buf;
@@ -96,9 +98,12 @@ static uint64_t build_stack(struct user_mm *mm, const struct elf_image *img, uin
 	uint64_t hwcap, hwcap2, minsig, sp;
 	const char *platform;
 	struct elf_stack_args args = {
-		.argc = ea->argc, .argv = (const char *const *)ea->argv,
-		.envc = ea->envc, .envp = (const char *const *)ea->envp,
-		.execfn = path, .random = random,
+		.argc = ea->argc,
+		.argv = (const char *const *)ea->argv,
+		.envc = ea->envc,
+		.envp = (const char *const *)ea->envp,
+		.execfn = path,
+		.random = random,
 	};
 
 	arch_user_auxv(&hwcap, &hwcap2, &minsig, &platform);
@@ -157,12 +162,14 @@ static int map_sigreturn_page(struct user_mm *mm)
 }
 
 int exec_load(struct vm_budget *budget, const struct store_file *file, const char *path,
-	      const struct exec_args *args, struct user_mm **out, uint64_t *entry, uint64_t *sp,
-	      char *why, size_t why_len)
+              const struct exec_args *args, struct user_mm **out, uint64_t *entry, uint64_t *sp,
+              char *why, size_t why_len)
 {
 	struct elf_limits limits = {
-		.machine = ELF_MACHINE_HERE, .max_len = MAX_FILE_BYTES,
-		.exec_lo = VM_USER_WINDOW_START, .exec_hi = VM_USER_WINDOW_END,
+		.machine = ELF_MACHINE_HERE,
+		.max_len = MAX_FILE_BYTES,
+		.exec_lo = VM_USER_WINDOW_START,
+		.exec_hi = VM_USER_WINDOW_END,
 		.max_span = 1ull << 32,
 	};
 	char reason[160];
@@ -177,7 +184,7 @@ int exec_load(struct vm_budget *budget, const struct store_file *file, const cha
 	}
 	if (args->argc > ELF_MAX_ARGS || args->envc > ELF_MAX_ARGS) {
 		snprintf(why, why_len, "%s: more than %d arguments or environment entries", path,
-			 ELF_MAX_ARGS);
+		         ELF_MAX_ARGS);
 		return -E2BIG;
 	}
 	if (!(mm = calloc(1, sizeof(*mm))) || !(mm->as = vm_space_create(budget))) {
@@ -189,10 +196,10 @@ int exec_load(struct vm_budget *budget, const struct store_file *file, const cha
 	base = img.type == ELF_ET_DYN ? PIE_BASE - img.lo : 0;
 	if ((err = load_segments(mm->as, &img, file->data, base)) ||
 	    (err = vm_map_anon(mm->as, STACK_TOP - STACK_BYTES, STACK_BYTES,
-			       VM_READ | VM_WRITE | (img.exec_stack ? VM_EXEC : 0))) ||
+	                       VM_READ | VM_WRITE | (img.exec_stack ? VM_EXEC : 0))) ||
 	    (err = map_sigreturn_page(mm))) {
 		snprintf(why, why_len, "%s: no memory to load it (%s)", path,
-			 err == -ENOMEM ? "over the memory limit or out of RAM" : "bad layout");
+		         err == -ENOMEM ? "over the memory limit or out of RAM" : "bad layout");
 		mm_put(mm);
 		return err == -ENOMEM ? -ENOMEM : -ENOEXEC;
 	}

@@ -48,12 +48,12 @@ void file_get(struct user_file *f)
 /* The last close of a file written by a program: it joins the store. */
 static void wfile_publish(struct user_wfile *w)
 {
-	int err = store_add(w->path, w->data ? w->data : (const uint8_t *)"", w->size, w->mode,
-			    true);
+	int err =
+	        store_add(w->path, w->data ? w->data : (const uint8_t *)"", w->size, w->mode, true);
 
 	if (err)
 		log_printf("user: %s could not be stored (%d, agent.store_mib bounds the store)\n",
-			   w->path, err);
+		           w->path, err);
 	free(w->data);
 	free(w);
 }
@@ -196,7 +196,7 @@ void fd_set_cloexec(struct user_proc *p, int fd, bool on)
 	if (on)
 		p->fds->cloexec[fd / 8] |= (uint8_t)(1u << (fd % 8));
 	else
-		p->fds->cloexec[fd / 8] &= (uint8_t)~(1u << (fd % 8));
+		p->fds->cloexec[fd / 8] &= (uint8_t) ~(1u << (fd % 8));
 }
 
 int fd_install(struct user_proc *p, struct user_file *f, int from, bool cloexec)

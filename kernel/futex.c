@@ -17,12 +17,12 @@
 
 /* A thread asleep in futex_wait; lives on its stack. */
 struct futex_waiter {
-	struct futex_waiter *next;   /* in its bucket */
-	struct user_mm *mm;          /* key: the memory ... */
-	uint64_t uaddr;              /* ... and the address */
-	uint32_t bitset;             /* FUTEX_WAIT_BITSET's bits (all for WAIT) */
-	struct task *task;           /* who sleeps */
-	bool woken;                  /* a wake took it off its bucket */
+	struct futex_waiter *next; /* in its bucket */
+	struct user_mm *mm;        /* key: the memory ... */
+	uint64_t uaddr;            /* ... and the address */
+	uint32_t bitset;           /* FUTEX_WAIT_BITSET's bits (all for WAIT) */
+	struct task *task;         /* who sleeps */
+	bool woken;                /* a wake took it off its bucket */
 };
 
 static struct futex_waiter *buckets[BUCKETS]; /* waiters by hash of the key */
@@ -47,7 +47,7 @@ static void unlink_waiter(struct futex_waiter *w)
 }
 
 long futex_wait(struct user_mm *mm, uint64_t uaddr, uint32_t val, uint32_t bitset,
-		uint64_t deadline_ns)
+                uint64_t deadline_ns)
 {
 	struct user_thread *t = uthread_current();
 	struct futex_waiter w = { NULL, mm, uaddr, bitset, sched_current(), false };
@@ -123,8 +123,8 @@ long futex_wake(struct user_mm *mm, uint64_t uaddr, int n, uint32_t bitset)
 	return woken;
 }
 
-long futex_requeue(struct user_mm *mm, uint64_t uaddr, int n1, uint64_t uaddr2, int n2,
-		   bool cmp, uint32_t val)
+long futex_requeue(struct user_mm *mm, uint64_t uaddr, int n1, uint64_t uaddr2, int n2, bool cmp,
+                   uint32_t val)
 {
 	struct futex_waiter **p;
 	long done = 0;

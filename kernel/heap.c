@@ -36,8 +36,8 @@ void *heap_sbrk(intptr_t increment)
 
 	if ((increment > 0 && (size_t)increment > heap_limit - heap_break) ||
 	    (increment < 0 && (size_t)-increment > heap_break)) {
-		kprintf("heap: cannot grow by %ld bytes (%zu of %zu in use)\n",
-			(long)increment, heap_break, heap_limit);
+		kprintf("heap: cannot grow by %ld bytes (%zu of %zu in use)\n", (long)increment,
+		        heap_break, heap_limit);
 		errno = ENOMEM;
 		return (void *)-1;
 	}

@@ -19,8 +19,8 @@
  *   1 panic / fatal exception  -> status 3
  *   2 no usable vsock device   -> status 5
  */
-#define POWEROFF_CLEAN 0
-#define POWEROFF_PANIC 1
+#define POWEROFF_CLEAN     0
+#define POWEROFF_PANIC     1
 #define POWEROFF_NO_DEVICE 2
 
 /* console.c */

@@ -32,9 +32,9 @@ struct agent_config config; /* options, final after efi_boot */
 struct acpi acpi;           /* validated ACPI tables */
 struct dma_pool dma_pool;   /* every page a device may touch */
 static struct boot_info boot;
-static struct virtio_vsock *vsock_dev;  /* the vsock device */
-static struct vsock_core *vsock_core;   /* the protocol core on it */
-static struct agent *agent;             /* the Kata-style agent */
+static struct virtio_vsock *vsock_dev; /* the vsock device */
+static struct vsock_core *vsock_core;  /* the protocol core on it */
+static struct agent *agent;            /* the Kata-style agent */
 
 /* DestroySandbox: the agent has answered; power the VM off. */
 static void agent_power_off(void)
@@ -49,7 +49,7 @@ static void make_boot_id(char *out, size_t size)
 {
 	uint64_t now = arch_clock_ns();
 	uint64_t seed[2] = { now ^ boot.pool_phys,
-			     (now << 23 | now >> 41) ^ (uint64_t)(uintptr_t)boot.heap };
+		             (now << 23 | now >> 41) ^ (uint64_t)(uintptr_t)boot.heap };
 	uint64_t v[2];
 
 	for (int i = 0; i < 2; i++) {
@@ -60,15 +60,15 @@ static void make_boot_id(char *out, size_t size)
 		v[i] = z ^ (z >> 31);
 	}
 	snprintf(out, size, "%08llx-%04llx-4%03llx-%04llx-%012llx",
-		 (unsigned long long)(v[0] >> 32), (unsigned long long)((v[0] >> 16) & 0xffff),
-		 (unsigned long long)(v[0] & 0xfff),
-		 (unsigned long long)(0x8000 | ((v[1] >> 48) & 0x3fff)),
-		 (unsigned long long)(v[1] & 0xffffffffffffull));
+	         (unsigned long long)(v[0] >> 32), (unsigned long long)((v[0] >> 16) & 0xffff),
+	         (unsigned long long)(v[0] & 0xfff),
+	         (unsigned long long)(0x8000 | ((v[1] >> 48) & 0x3fff)),
+	         (unsigned long long)(v[1] & 0xffffffffffffull));
 }
 
 /* agent.run_file: a store file in user mode, on the program's task. */
 static int run_store_file(struct prog *prog, const char *path, uint64_t mem_limit, char *note,
-			  size_t note_len)
+                          size_t note_len)
 {
 	struct store_file *file = store_get(path);
 	int status;
@@ -79,8 +79,8 @@ static int run_store_file(struct prog *prog, const char *path, uint64_t mem_limi
 		return 127;
 	}
 	status = user_run(prog, file, path,
-			  mem_limit ? mem_limit : (uint64_t)config.container_mem_mib << 20, note,
-			  note_len);
+	                  mem_limit ? mem_limit : (uint64_t)config.container_mem_mib << 20, note,
+	                  note_len);
 	store_put(file);
 	return status;
 }
@@ -98,7 +98,7 @@ static void start_agent(void)
 	if (err)
 		panic("the agent cannot start: %d", err);
 	kprintf("boot: agent started %llu ms after the image was entered\n",
-		(unsigned long long)(arch_clock_since_entry_ns() / 1000000));
+	        (unsigned long long)(arch_clock_since_entry_ns() / 1000000));
 }
 
 /* agent.stats_ms: one line of counters, for people and for the tests. */
@@ -117,20 +117,19 @@ static void stats_task(void *arg)
 			vsock_core_stats(vsock_core, &cs);
 		platform_lock();
 		kprintf("stats: t=%llums irq=%llu timer=%llu switches=%llu idle=%llums "
-			"vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
-			"rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
-			"rst=%llu vsock_conns=%u pool_pages=%zu free_pages=%zu heap_used=%zu\n",
-			(unsigned long long)(now / 1000000),
-			(unsigned long long)arch_irq_total(),
-			(unsigned long long)arch_irq_count(arch_timer_irq()),
-			(unsigned long long)sched_switch_count(),
-			(unsigned long long)(sched_idle_ns() / 1000000),
-			(unsigned long long)vs.irq_rx, (unsigned long long)vs.irq_tx,
-			(unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
-			(unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
-			(unsigned long long)vs.rx_bad, vs.rx_posted,
-			(unsigned long long)cs.rst_sent, cs.conns, pool_pages_in_use(&dma_pool),
-			vm_pages_free(), heap_used());
+		        "vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
+		        "rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
+		        "rst=%llu vsock_conns=%u pool_pages=%zu free_pages=%zu heap_used=%zu\n",
+		        (unsigned long long)(now / 1000000), (unsigned long long)arch_irq_total(),
+		        (unsigned long long)arch_irq_count(arch_timer_irq()),
+		        (unsigned long long)sched_switch_count(),
+		        (unsigned long long)(sched_idle_ns() / 1000000),
+		        (unsigned long long)vs.irq_rx, (unsigned long long)vs.irq_tx,
+		        (unsigned long long)vs.irq_event, (unsigned long long)vs.irq_config,
+		        (unsigned long long)vs.rx_packets, (unsigned long long)vs.tx_packets,
+		        (unsigned long long)vs.rx_bad, vs.rx_posted,
+		        (unsigned long long)cs.rst_sent, cs.conns, pool_pages_in_use(&dma_pool),
+		        vm_pages_free(), heap_used());
 		platform_unlock();
 	}
 }
@@ -175,29 +174,29 @@ static void bring_up_devices(const struct acpi_fadt_info *fadt)
 	struct acpi_ecam ecam[ACPI_MAX_ECAM];
 	unsigned windows;
 
-	if (arch_clock_init(fadt) != 0)                          /* calibrated clock */
+	if (arch_clock_init(fadt) != 0) /* calibrated clock */
 		panic("no usable clock");
 	arch_clock_report();
-	console_rate_limit_logs();                               /* floods of log lines */
-	sched_init();                                            /* tasks; idle halts */
-	sched_start_preemption();                                /* timer + interrupts on */
+	console_rate_limit_logs(); /* floods of log lines */
+	sched_init();              /* tasks; idle halts */
+	sched_start_preemption();  /* timer + interrupts on */
 	windows = acpi_parse_mcfg(&acpi, ecam, ACPI_MAX_ECAM);
-	if (pci_init(ecam, windows) != 0)                        /* ECAM from MCFG */
+	if (pci_init(ecam, windows) != 0) /* ECAM from MCFG */
 		panic("no PCI configuration space");
 	pci_report();
-	if (vsock_device_probe(&dma_pool, &vsock_dev) != 0) {    /* the vsock device */
+	if (vsock_device_probe(&dma_pool, &vsock_dev) != 0) { /* the vsock device */
 		kprintf("vsock: cannot continue without a vsock device; powering off\n");
 		arch_power_off(POWEROFF_NO_DEVICE);
 	}
-	entropy_probe(&dma_pool);                                /* virtio-rng, if any */
+	entropy_probe(&dma_pool); /* virtio-rng, if any */
 	kprintf("random: programs' random bytes come from %s\n", user_entropy_source());
-	kprintf("pool: %zu pages in use after bring-up, %zu free\n",
-		pool_pages_in_use(&dma_pool), pool_pages_free(&dma_pool));
-	vsock_core = vsock_stack_start(vsock_dev, &config);       /* protocol + services */
+	kprintf("pool: %zu pages in use after bring-up, %zu free\n", pool_pages_in_use(&dma_pool),
+	        pool_pages_free(&dma_pool));
+	vsock_core = vsock_stack_start(vsock_dev, &config); /* protocol + services */
 	if (!vsock_core)
 		panic("no vsock protocol core");
-	user_init(vsock_core);                                   /* programs' sockets, /tmp */
-	start_agent();                                           /* ttRPC, containers, logs */
+	user_init(vsock_core); /* programs' sockets, /tmp */
+	start_agent();         /* ttRPC, containers, logs */
 	if (config.test_run[0])
 		selftest_run_program(config.test_run, config.container_mem_mib);
 	if (config.stats_ms && !task_create("stats", stats_task, NULL, 16 << 10))
@@ -212,23 +211,22 @@ static void report_takeover(void)
 	struct acpi_fadt_info fadt;
 
 	kprintf("memory: %llu MiB usable RAM in %u map entries, %llu MiB free; "
-		"ExitBootServices after %u attempt(s)\n",
-		(unsigned long long)(boot.ram_bytes >> 20), boot.map_entries,
-		(unsigned long long)(boot.free_bytes >> 20), boot.exit_attempts);
+	        "ExitBootServices after %u attempt(s)\n",
+	        (unsigned long long)(boot.ram_bytes >> 20), boot.map_entries,
+	        (unsigned long long)(boot.free_bytes >> 20), boot.exit_attempts);
 	kprintf("heap: %zu KiB at %p\n", heap_size() >> 10, boot.heap);
 	vm_report();
 	kprintf("pool: %zu pages (%zu KiB) at phys %#llx, %zu in use\n",
-		pool_usable_pages(&dma_pool), pool_usable_pages(&dma_pool) * 4,
-		(unsigned long long)boot.pool_phys, pool_pages_in_use(&dma_pool));
+	        pool_usable_pages(&dma_pool), pool_usable_pages(&dma_pool) * 4,
+	        (unsigned long long)boot.pool_phys, pool_pages_in_use(&dma_pool));
 	kprintf("acpi: revision %u, %u tables:", acpi.revision, acpi.count);
 	for (unsigned i = 0; i < acpi.count; i++)
 		kprintf(" %.4s", acpi.tables[i]->signature);
 	kprintf("%s\n", acpi.rejected ? " (some rejected)" : "");
 	if (acpi_parse_fadt(&acpi, &fadt) == 0)
 		kprintf("acpi: FADT pm1a_cnt %#llx%s, arm boot flags %#x\n",
-			(unsigned long long)fadt.pm1a_cnt.address,
-			fadt.hw_reduced ? " (hardware-reduced)" : "",
-			fadt.arm_boot_flags);
+		        (unsigned long long)fadt.pm1a_cnt.address,
+		        fadt.hw_reduced ? " (hardware-reduced)" : "", fadt.arm_boot_flags);
 	arch_report();
 	kprintf("options:\n");
 	config_dump(&config);
@@ -240,37 +238,37 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table)
 	struct acpi_fadt_info fadt;
 	int err;
 
-	arch_clock_mark_entry();                                 /* for the boot time below */
+	arch_clock_mark_entry(); /* for the boot time below */
 	/* Firmware phase: options, ACPI, memory reservations, then exit. */
 	if (efi_boot(image, system_table, &config, &acpi, &boot) != 0)
 		return EFI_LOAD_ERROR; /* boot services still up: back to firmware */
 
 	/* From here on there is no firmware. */
-	arch_cpu_init(boot.ist_stacks, boot.ist_stack_bytes);   /* own descriptor tables / vectors */
-	kprintf("vsock-agent %s (%s): took over the machine\n", IMAGE_VERSION,
-		ARCH_NAME);
-	vm_init(&boot);                                          /* own page tables */
-	heap_init(boot.heap, boot.heap_bytes);                   /* malloc's region */
-	start_store();                                           /* programs: \\bin\\, CopyFile */
-	syscall_set_wall_clock(boot.epoch_seconds);              /* programs' CLOCK_REALTIME */
+	arch_cpu_init(boot.ist_stacks, boot.ist_stack_bytes); /* own descriptor tables / vectors */
+	kprintf("vsock-agent %s (%s): took over the machine\n", IMAGE_VERSION, ARCH_NAME);
+	vm_init(&boot);                             /* own page tables */
+	heap_init(boot.heap, boot.heap_bytes);      /* malloc's region */
+	start_store();                              /* programs: \\bin\\, CopyFile */
+	syscall_set_wall_clock(boot.epoch_seconds); /* programs' CLOCK_REALTIME */
 	if (pool_init(&dma_pool, boot.pool, dma_addr(arch_phys_to_dma(boot.pool_phys)),
-		      boot.pool_bytes) != 0)                     /* DMA page pool */
+	              boot.pool_bytes) != 0) /* DMA page pool */
 		panic("cannot set up the DMA page pool");
 	acpi_parse_fadt(&acpi, &fadt);
-	arch_power_init(&acpi, &fadt, config.test_semihosting);  /* how to power off */
-	err = arch_interrupts_init(&acpi);                       /* PIC masked, LAPIC / GIC */
+	arch_power_init(&acpi, &fadt, config.test_semihosting); /* how to power off */
+	err = arch_interrupts_init(&acpi);                      /* PIC masked, LAPIC / GIC */
 	if (err && err != -ENOSYS)
 		panic("cannot take over the interrupt controller");
 	report_takeover();
 
 	if (strcmp(config.test_fault, "none") != 0)
-		selftest_fault(config.test_fault);                /* exception self-test */
+		selftest_fault(config.test_fault); /* exception self-test */
 
 	if (err == -ENOSYS) {
 		kprintf("%s: no interrupt controller driver yet: stopping after the "
-			"takeover\n", ARCH_NAME);
+		        "takeover\n",
+		        ARCH_NAME);
 	} else {
-		bring_up_devices(&fadt);                          /* clock, tasks, PCI, vsock */
+		bring_up_devices(&fadt); /* clock, tasks, PCI, vsock */
 	}
 
 	if (config.test_poweroff) {

@@ -48,9 +48,9 @@ int platform_wait(struct wait_queue *wq, uint64_t deadline_ns)
 {
 	int err;
 
-	locked = false;          /* others may take the lock while we sleep */
+	locked = false; /* others may take the lock while we sleep */
 	err = sched_wait(wq, deadline_ns);
-	locked = true;           /* interrupts are still off: we hold it again */
+	locked = true; /* interrupts are still off: we hold it again */
 	return err;
 }
 
@@ -73,9 +73,9 @@ static void task_exited(void *arg, bool killed)
 	free(pt);
 }
 
-int platform_task_spawn(struct platform_task **out, const char *name,
-			void (*fn)(void *arg), void *arg, size_t stack_bytes,
-			void (*exit_fn)(void *arg, bool killed), void *exit_arg)
+int platform_task_spawn(struct platform_task **out, const char *name, void (*fn)(void *arg),
+                        void *arg, size_t stack_bytes, void (*exit_fn)(void *arg, bool killed),
+                        void *exit_arg)
 {
 	struct platform_task *pt = malloc(sizeof(*pt));
 
@@ -134,8 +134,8 @@ struct _reent;
 void __malloc_lock(struct _reent *reent);
 void __malloc_unlock(struct _reent *reent);
 
-static unsigned malloc_depth;    /* nesting of __malloc_lock */
-static bool malloc_irq_was_on;   /* interrupt state at the outermost lock */
+static unsigned malloc_depth;  /* nesting of __malloc_lock */
+static bool malloc_irq_was_on; /* interrupt state at the outermost lock */
 
 void __malloc_lock(struct _reent *reent)
 {

@@ -41,8 +41,7 @@ static uint8_t *page_ptr(const struct dma_pool *pool, size_t index)
 	return pool->base + index * POOL_PAGE_SIZE;
 }
 
-int pool_init(struct dma_pool *pool, void *cpu_base, dma_addr_t dev_base,
-	      size_t bytes)
+int pool_init(struct dma_pool *pool, void *cpu_base, dma_addr_t dev_base, size_t bytes)
 {
 	size_t pages = bytes / POOL_PAGE_SIZE;
 	size_t meta;
@@ -50,8 +49,8 @@ int pool_init(struct dma_pool *pool, void *cpu_base, dma_addr_t dev_base,
 	memset(pool, 0, sizeof(*pool));
 	if (!cpu_base || ((uintptr_t)cpu_base % POOL_PAGE_SIZE) ||
 	    (dev_base.addr % POOL_PAGE_SIZE)) {
-		log_printf("pool: region %p (device %#llx) is not page aligned\n",
-			   cpu_base, (unsigned long long)dev_base.addr);
+		log_printf("pool: region %p (device %#llx) is not page aligned\n", cpu_base,
+		           (unsigned long long)dev_base.addr);
 		return -EINVAL;
 	}
 	meta = (2 * bitmap_bytes(pages) + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
@@ -101,9 +100,8 @@ static void check_poison(struct dma_pool *pool, size_t first, size_t count)
 		if (p[i] != POOL_POISON) {
 			pool->poison_errors++;
 			log_printf("pool: page %zu was written after free "
-				   "(offset %zu holds %#x)\n",
-				   first + i / POOL_PAGE_SIZE, i % POOL_PAGE_SIZE,
-				   p[i]);
+			           "(offset %zu holds %#x)\n",
+			           first + i / POOL_PAGE_SIZE, i % POOL_PAGE_SIZE, p[i]);
 			return;
 		}
 	}
@@ -117,8 +115,8 @@ int pool_alloc(struct dma_pool *pool, size_t pages, struct dma_region *out)
 	memset(out, 0, sizeof(*out));
 	if (pages == 0 || pages > pool->pages) {
 		pool->failures++;
-		log_printf("pool: cannot allocate %zu pages (pool has %zu)\n",
-			   pages, pool->pages - pool->meta_pages);
+		log_printf("pool: cannot allocate %zu pages (pool has %zu)\n", pages,
+		           pool->pages - pool->meta_pages);
 		return pages ? -ENOMEM : -EINVAL;
 	}
 	first = find_run(pool, pool->next_hint, pages);
@@ -127,16 +125,15 @@ int pool_alloc(struct dma_pool *pool, size_t pages, struct dma_region *out)
 	if (!first) {
 		pool->failures++;
 		log_printf("pool: out of memory: %zu contiguous pages wanted, "
-			   "%zu of %zu pages free\n",
-			   pages, pool_pages_free(pool), pool_usable_pages(pool));
+		           "%zu of %zu pages free\n",
+		           pages, pool_pages_free(pool), pool_usable_pages(pool));
 		return -ENOMEM;
 	}
 
 	for (size_t i = first; i < first + pages; i++)
 		bit_set(pool->used, i, true);
 	bit_set(pool->head, first, true);
-	pool->next_hint = first + pages < pool->pages ? first + pages
-						      : pool->meta_pages;
+	pool->next_hint = first + pages < pool->pages ? first + pages : pool->meta_pages;
 	pool->in_use += pages;
 	pool->allocations++;
 	if (pool->in_use > pool->peak)
@@ -153,18 +150,16 @@ int pool_alloc(struct dma_pool *pool, size_t pages, struct dma_region *out)
 }
 
 /* Is `region` exactly one live allocation?  Returns its first page or 0. */
-static size_t validate_region(const struct dma_pool *pool,
-			      const struct dma_region *region)
+static size_t validate_region(const struct dma_pool *pool, const struct dma_region *region)
 {
 	uintptr_t offset = (uintptr_t)region->cpu - (uintptr_t)pool->base;
 	size_t first, end;
 
-	if ((uintptr_t)region->cpu < (uintptr_t)pool->base ||
-	    offset % POOL_PAGE_SIZE)
+	if ((uintptr_t)region->cpu < (uintptr_t)pool->base || offset % POOL_PAGE_SIZE)
 		return 0;
 	first = offset / POOL_PAGE_SIZE;
-	if (first < pool->meta_pages || first >= pool->pages ||
-	    region->pages == 0 || region->pages > pool->pages - first)
+	if (first < pool->meta_pages || first >= pool->pages || region->pages == 0 ||
+	    region->pages > pool->pages - first)
 		return 0;
 	if (region->dev.addr != pool->dev_base.addr + offset)
 		return 0;
@@ -191,8 +186,8 @@ int pool_free(struct dma_pool *pool, struct dma_region *region)
 	if (!first) {
 		pool->bad_frees++;
 		log_printf("pool: bad free of %p (%zu pages): not an allocation "
-			   "of this pool\n",
-			   region->cpu, region->pages);
+		           "of this pool\n",
+		           region->cpu, region->pages);
 		return -EINVAL;
 	}
 	for (size_t i = first; i < first + region->pages; i++)

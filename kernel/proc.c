@@ -208,8 +208,8 @@ void session_kill(struct user_session *s)
 
 /* ---- threads ---- */
 
-struct user_thread *uthread_new(struct user_proc *p, const void *frame, uint64_t pc,
-				uint64_t sp, uint64_t tls)
+struct user_thread *uthread_new(struct user_proc *p, const void *frame, uint64_t pc, uint64_t sp,
+                                uint64_t tls)
 {
 	struct user_thread *t = calloc(1, sizeof(*t));
 	size_t frame_len = 0;
@@ -328,7 +328,7 @@ static void thread_main(void *arg)
 		arch_user_tls_set(t->start_tls);
 		if (has_frame)
 			arch_user_resume((const struct trap_frame *)frame,
-					 fpu_len ? frame + arch_frame_size() : NULL);
+			                 fpu_len ? frame + arch_frame_size() : NULL);
 		arch_user_enter(t->start_pc, t->start_sp);
 	}
 	/* every end of the thread lands here */

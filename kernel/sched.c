@@ -20,16 +20,16 @@
 #include "kernel/sched.h"
 #include "kernel/vm.h"
 
-static struct task boot_task;     /* the flow that called sched_init */
-static struct task *idle_task;    /* runs when nothing else can */
-static struct task *current;      /* the running task */
-static struct task *all_tasks;    /* every task, creation order */
-static bool need_resched;         /* switch at the next opportunity */
-static bool preemption;           /* timer slices active */
-static uint64_t slice_start_ns;   /* when current was switched in */
-static uint64_t switch_count;     /* context switches */
-static unsigned task_count;       /* live tasks, idle included */
-static struct task *reaper_task;  /* frees dead tasks, runs exit callbacks */
+static struct task boot_task;       /* the flow that called sched_init */
+static struct task *idle_task;      /* runs when nothing else can */
+static struct task *current;        /* the running task */
+static struct task *all_tasks;      /* every task, creation order */
+static bool need_resched;           /* switch at the next opportunity */
+static bool preemption;             /* timer slices active */
+static uint64_t slice_start_ns;     /* when current was switched in */
+static uint64_t switch_count;       /* context switches */
+static unsigned task_count;         /* live tasks, idle included */
+static struct task *reaper_task;    /* frees dead tasks, runs exit callbacks */
 static struct wait_queue reaper_wq; /* the reaper sleeps here */
 
 static void irq_save(bool *was_on);
@@ -69,16 +69,14 @@ void sched_init(void)
 		panic("cannot create the idle and reaper tasks");
 }
 
-struct task *task_create(const char *name, void (*entry)(void *), void *arg,
-			 size_t stack_bytes)
+struct task *task_create(const char *name, void (*entry)(void *), void *arg, size_t stack_bytes)
 {
 	struct task *t = calloc(1, sizeof(*t));
 	struct task **tail;
 	bool irq_on;
 
 	if (!t || !(t->stack = vm_stack_alloc(stack_bytes))) {
-		kprintf("sched: no memory for task %s (%zu byte stack)\n", name,
-			stack_bytes);
+		kprintf("sched: no memory for task %s (%zu byte stack)\n", name, stack_bytes);
 		free(t);
 		return NULL;
 	}
@@ -213,8 +211,8 @@ static void schedule(bool preempted)
 	 * back to user mode, so that its address space is freed; its thread's
 	 * task (ends_itself) also before it enters user mode and after it
 	 * left, so that it always leaves its process. */
-	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE &&
-	    !prev->user && !prev->ends_itself && prev != &boot_task && prev != idle_task && prev != reaper_task) {
+	if (preempted && prev->kill_requested && prev->state == TASK_RUNNABLE && !prev->user &&
+	    !prev->ends_itself && prev != &boot_task && prev != idle_task && prev != reaper_task) {
 		prev->state = TASK_DEAD;
 		prev->killed = true;
 	}
@@ -240,8 +238,9 @@ static void schedule(bool preempted)
 		arch_user_tls_set(next->user_tls);
 	}
 	arch_set_kernel_stack(next->kernel_entry_sp ? next->kernel_entry_sp :
-			      next->stack ? (uintptr_t)next->stack + next->stack_bytes : 0,
-			      (uintptr_t)next->stack);
+	                      next->stack           ? (uintptr_t)next->stack + next->stack_bytes :
+	                                              0,
+	                      (uintptr_t)next->stack);
 	arch_switch(&prev->sp, next->sp);
 	/* back in prev, possibly much later */
 }
@@ -408,8 +407,9 @@ void sched_stack_overflow(uintptr_t fault_addr, uintptr_t pc)
 	struct task *t = current;
 
 	panic("stack overflow in task '%s': access at %#lx (guard page below its %zu-byte "
-	      "stack at %p), pc %#lx", t ? t->name : "?", (unsigned long)fault_addr,
-	      t ? t->stack_bytes : 0, t ? t->stack : NULL, (unsigned long)pc);
+	      "stack at %p), pc %#lx",
+	      t ? t->name : "?", (unsigned long)fault_addr, t ? t->stack_bytes : 0,
+	      t ? t->stack : NULL, (unsigned long)pc);
 }
 
 bool sched_in_guard(uintptr_t addr)
@@ -438,14 +438,13 @@ void sched_report(void)
 
 	irq_save(&irq_on);
 	kprintf("sched: %u tasks, %llu switches, %llu interrupts\n", task_count,
-		(unsigned long long)switch_count,
-		(unsigned long long)arch_irq_total());
+	        (unsigned long long)switch_count, (unsigned long long)arch_irq_total());
 	for (struct task *t = all_tasks; t; t = t->next)
 		kprintf("  %-16s %-8s %8llu ms cpu %8llu switches\n", t->name,
-			t->state == TASK_RUNNABLE ? "ready" :
-			t->state == TASK_BLOCKED ? "blocked" : "dead",
-			(unsigned long long)(t->run_ns / 1000000),
-			(unsigned long long)t->switches);
+		        t->state == TASK_RUNNABLE ? "ready" :
+		        t->state == TASK_BLOCKED  ? "blocked" :
+		                                    "dead",
+		        (unsigned long long)(t->run_ns / 1000000), (unsigned long long)t->switches);
 	if (irq_on)
 		arch_irq_enable();
 }

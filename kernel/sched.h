@@ -20,11 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct wait_queue; /* include/platform.h */
+struct wait_queue;  /* include/platform.h */
 struct user_thread; /* kernel/uproc.h */
-struct vm_space;   /* kernel/vm.h */
+struct vm_space;    /* kernel/vm.h */
 
-#define TASK_NAME_MAX 24
+#define TASK_NAME_MAX  24
 #define SCHED_SLICE_NS 10000000ull /* 10 ms time slice */
 
 enum task_state {
@@ -34,24 +34,24 @@ enum task_state {
 };
 
 struct task {
-	char name[TASK_NAME_MAX];  /* for reports */
-	uintptr_t sp;              /* saved stack pointer while switched out */
-	void *stack;               /* stack memory (guarded pages), NULL for boot task */
-	size_t stack_bytes;        /* its size */
-	enum task_state state;     /* see enum */
-	uint64_t deadline_ns;      /* BLOCKED: wake then (UINT64_MAX: never) */
-	bool woken;                /* set by sched_wake since it blocked */
-	bool event;                /* set by sched_wake since sched_event_clear */
-	void (*entry)(void *);     /* task body */
-	void *arg;                 /* its argument */
-	uint64_t switches;         /* times switched in */
-	uint64_t run_ns;           /* CPU time used */
-	bool kill_requested;       /* end it at the next safe point */
-	bool killed;               /* DEAD because it was killed, not returned */
-	bool ends_itself;          /* killed, it runs to its own end (a user
+	char name[TASK_NAME_MAX]; /* for reports */
+	uintptr_t sp;             /* saved stack pointer while switched out */
+	void *stack;              /* stack memory (guarded pages), NULL for boot task */
+	size_t stack_bytes;       /* its size */
+	enum task_state state;    /* see enum */
+	uint64_t deadline_ns;     /* BLOCKED: wake then (UINT64_MAX: never) */
+	bool woken;               /* set by sched_wake since it blocked */
+	bool event;               /* set by sched_wake since sched_event_clear */
+	void (*entry)(void *);    /* task body */
+	void *arg;                /* its argument */
+	uint64_t switches;        /* times switched in */
+	uint64_t run_ns;          /* CPU time used */
+	bool kill_requested;      /* end it at the next safe point */
+	bool killed;              /* DEAD because it was killed, not returned */
+	bool ends_itself;         /* killed, it runs to its own end (a user
 				    * thread: it must leave its process) */
 	void (*exit_fn)(void *arg, bool killed); /* called by the reaper */
-	void *exit_arg;            /* its argument */
+	void *exit_arg;                          /* its argument */
 	/* A task running a user process (kernel/user.c): */
 	struct user_thread *user;  /* its user thread, NULL for a kernel task */
 	struct vm_space *as;       /* its address space, loaded when switched in */
@@ -62,8 +62,7 @@ struct task {
 
 void sched_init(void);
 void sched_start_preemption(void);
-struct task *task_create(const char *name, void (*entry)(void *), void *arg,
-			 size_t stack_bytes);
+struct task *task_create(const char *name, void (*entry)(void *), void *arg, size_t stack_bytes);
 /* Ask `task` to end: a blocked task is woken (its waits fail), a running
  * one ends at its next preemption.  Interrupts off. */
 void sched_kill(struct task *task);
@@ -116,9 +115,9 @@ void sched_wake_all(struct wait_queue *wq);
  * be freed: sockets wake their sleepers before they go).
  */
 struct waiter {
-	struct waiter *next;       /* next sleeper on the same queue */
-	struct task *task;         /* who sleeps */
-	struct wait_queue *queue;  /* the queue it is linked into, NULL: none */
+	struct waiter *next;      /* next sleeper on the same queue */
+	struct task *task;        /* who sleeps */
+	struct wait_queue *queue; /* the queue it is linked into, NULL: none */
 };
 void sched_link(struct waiter *w, struct wait_queue *wq);
 void sched_unlink(struct waiter *w);

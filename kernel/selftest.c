@@ -63,8 +63,7 @@ void selftest_fault(const char *name)
 			sched_yield();
 	}
 	if (!arch_raise_fault(name)) {
-		kprintf("selftest: fault '%s' is not supported on %s\n", name,
-			ARCH_NAME);
+		kprintf("selftest: fault '%s' is not supported on %s\n", name, ARCH_NAME);
 		return;
 	}
 	if (strcmp(name, "bp") == 0) {
@@ -77,12 +76,12 @@ void selftest_fault(const char *name)
 /* ---- test.run: a program from the store, output on the console ---- */
 
 struct run_ctx {
-	struct prog prog;        /* pipes and arguments */
+	struct prog prog; /* pipes and arguments */
 	char path[STORE_PATH_MAX];
-	char *argv[2];           /* prog.argv: { path, NULL } */
-	char *envp[1];           /* prog.envp: { NULL } */
-	uint64_t mem_limit;      /* bytes */
-	volatile bool done;      /* the program has ended */
+	char *argv[2];      /* prog.argv: { path, NULL } */
+	char *envp[1];      /* prog.envp: { NULL } */
+	uint64_t mem_limit; /* bytes */
+	volatile bool done; /* the program has ended */
 };
 
 static void drain(struct run_ctx *ctx)
@@ -110,12 +109,12 @@ static void run_task(void *arg)
 
 		status = user_run(&ctx->prog, file, ctx->path, ctx->mem_limit, note, sizeof(note));
 		kprintf("test.run: %s ran %llu ms\n", ctx->path,
-			(unsigned long long)((arch_clock_ns() - t0) / 1000000));
+		        (unsigned long long)((arch_clock_ns() - t0) / 1000000));
 	}
 	store_put(file);
 	ctx->done = true;
 	kprintf("test.run: %s exited with status %d%s%s\n", ctx->path, status, note[0] ? ": " : "",
-		note);
+	        note);
 }
 
 void selftest_run_program(const char *path, uint32_t mem_mib)
@@ -145,6 +144,6 @@ void selftest_run_program(const char *path, uint32_t mem_mib)
 	sched_sleep_ns(20000000); /* the task is reaped */
 	drain(ctx);
 	kprintf("test.run: free pages %zu before, %zu after\n", (size_t)free_before,
-		vm_pages_free());
+	        vm_pages_free());
 	(void)heap_before;
 }

@@ -17,9 +17,9 @@
 #include "kernel/uproc.h"
 
 #define SIGINFO_BYTES 128
-#define SI_USER 0
-#define SI_KERNEL 0x80
-#define SI_TKILL (-6)
+#define SI_USER       0
+#define SI_KERNEL     0x80
+#define SI_TKILL      (-6)
 
 bool user_stack_fault(uint64_t addr)
 {
@@ -53,22 +53,23 @@ void user_fault(int sig, const char *what, uint64_t addr, uint64_t pc)
 		t->pending |= SIG_BIT(sig);
 		t->fault_addr = addr;
 		t->fault_code = sig == SIGNAL_SEGV ? 1 /* SEGV_MAPERR */ :
-				sig == SIGNAL_BUS ? 1 /* BUS_ADRALN */ :
-				sig == SIGNAL_ILL ? 2 /* ILL_ILLOPN */ : 1;
+		                sig == SIGNAL_BUS  ? 1 /* BUS_ADRALN */ :
+		                sig == SIGNAL_ILL  ? 2 /* ILL_ILLOPN */ :
+		                                     1;
 		return;
 	}
 	uproc_note(p, "%s: %s (signal %d) at address %#llx, pc %#llx", p->exe, what, sig,
-		   (unsigned long long)addr, (unsigned long long)pc);
-	kprintf("user: %s: %s (signal %d) at address %#llx, pc %#llx (pid %d)\n", p->exe, what,
-		sig, (unsigned long long)addr, (unsigned long long)pc, p->pid);
+	           (unsigned long long)addr, (unsigned long long)pc);
+	kprintf("user: %s: %s (signal %d) at address %#llx, pc %#llx (pid %d)\n", p->exe, what, sig,
+	        (unsigned long long)addr, (unsigned long long)pc, p->pid);
 	uproc_exit(WSTATUS_SIGNAL(sig));
 }
 
 /* Run the handler of `sig` on return to user mode: the interrupted frame
  * and mask go on the user stack (siginfo, then our ucontext), the
  * handler returns into rt_sigreturn. */
-static void deliver(struct user_thread *t, struct trap_frame *f, int sig, int code,
-		    uint64_t addr, uint64_t old_mask)
+static void deliver(struct user_thread *t, struct trap_frame *f, int sig, int code, uint64_t addr,
+                    uint64_t old_mask)
 {
 	struct user_proc *p = t->proc;
 	struct user_sigaction *a = &p->actions[sig];
@@ -90,17 +91,17 @@ static void deliver(struct user_thread *t, struct trap_frame *f, int sig, int co
 	info_at = sp;
 	uc_at = sp + SIGINFO_BYTES;
 	ret = (a->flags & SA_RESTORER) ? a->restorer : p->mm->sigreturn_page;
-	memcpy(info, &sig, sizeof(int));   /* si_signo; si_errno 0 */
+	memcpy(info, &sig, sizeof(int)); /* si_signo; si_errno 0 */
 	memcpy(info + 8, &code, sizeof(int));
 	if (code > 0) {
-		memcpy(info + 16, &addr, 8);   /* si_addr */
+		memcpy(info + 16, &addr, 8); /* si_addr */
 	} else {
 		pid = code == SI_KERNEL ? 0 : 1;
-		memcpy(info + 16, &pid, 4);    /* si_pid; si_uid 0 */
+		memcpy(info + 16, &pid, 4); /* si_pid; si_uid 0 */
 	}
-	uc_header[0] = 0;                   /* uc_flags */
-	uc_header[1] = 0;                   /* uc_link */
-	uc_header[2] = t->altstack_sp;      /* uc_stack */
+	uc_header[0] = 0;              /* uc_flags */
+	uc_header[1] = 0;              /* uc_link */
+	uc_header[2] = t->altstack_sp; /* uc_stack */
 	uc_header[3] = t->altstack_flags | (on_alt ? SS_ONSTACK : 0);
 	uc_header[4] = t->altstack_size;
 	if (pushes)
@@ -109,7 +110,8 @@ static void deliver(struct user_thread *t, struct trap_frame *f, int sig, int co
 	    vm_copy_out(p->mm->as, uc_at, uc_header, sizeof(uc_header)) ||
 	    vm_copy_out(p->mm->as, uc_at + sizeof(uc_header), f, fsize) ||
 	    vm_copy_out(p->mm->as, uc_at + sizeof(uc_header) + fsize, &old_mask, 8) ||
-	    (fpsize && vm_copy_out(p->mm->as, uc_at + sizeof(uc_header) + fsize + 8, fpu, fpsize)) ||
+	    (fpsize &&
+	     vm_copy_out(p->mm->as, uc_at + sizeof(uc_header) + fsize + 8, fpu, fpsize)) ||
 	    (pushes && vm_copy_out(p->mm->as, sp, &ret, 8))) {
 		uproc_note(p, "%s: no room on the stack for the handler of signal %d", p->exe, sig);
 		die(p, SIGNAL_SEGV);

@@ -12,8 +12,8 @@
 
 #include "include/platform.h"
 
-static struct store_file *files;   /* every listed entry */
-static size_t used, limit;         /* bytes of file data held, and the most */
+static struct store_file *files; /* every listed entry */
+static size_t used, limit;       /* bytes of file data held, and the most */
 static void *(*store_alloc)(size_t);
 static void (*store_release)(void *, size_t);
 
@@ -31,13 +31,14 @@ static bool path_ok(const char *path)
 	if (path[0] != '/' || n >= STORE_PATH_MAX || (n > 1 && path[n - 1] == '/'))
 		return false;
 	for (const char *p = path; *p; p++)
-		if (p[0] == '/' && (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || !p[2] ||
-		    (p[2] == '.' && (p[3] == '/' || !p[3]))))))
+		if (p[0] == '/' &&
+		    (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || !p[2] ||
+		                                     (p[2] == '.' && (p[3] == '/' || !p[3]))))))
 			return false;
 	return true;
 }
 
-static struct store_file *uploads;  /* store_write's files still being written */
+static struct store_file *uploads; /* store_write's files still being written */
 
 static struct store_file *find(const char *path)
 {
@@ -192,7 +193,7 @@ static void drop_upload(struct store_file *f)
 }
 
 int store_write(const char *path, uint64_t file_size, uint32_t mode, uint64_t offset,
-		const void *data, size_t len)
+                const void *data, size_t len)
 {
 	struct store_file *f;
 	int err = 0;

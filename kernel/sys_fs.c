@@ -15,29 +15,29 @@
 #include "include/arch.h"
 #include "kernel/syscalls.h"
 
-#define AT_FDCWD (-100)
+#define AT_FDCWD      (-100)
 #define AT_EMPTY_PATH 0x1000
-#define AT_REMOVEDIR 0x200
-#define O_CREAT 0100
-#define O_EXCL 0200
-#define O_TRUNC 01000
+#define AT_REMOVEDIR  0x200
+#define O_CREAT       0100
+#define O_EXCL        0200
+#define O_TRUNC       01000
 #ifdef ARCH_x86_64
 #define O_DIRECTORY 0200000
 #else
 #define O_DIRECTORY 040000
 #endif
-#define S_IFIFO 0010000
-#define S_IFCHR 0020000
-#define S_IFDIR 0040000
-#define S_IFREG 0100000
-#define S_IFSOCK 0140000
-#define MAX_IOV 1024
-#define WFILE_MAX (16u << 20)        /* a file a program writes */
+#define S_IFIFO                        0010000
+#define S_IFCHR                        0020000
+#define S_IFDIR                        0040000
+#define S_IFREG                        0100000
+#define S_IFSOCK                       0140000
+#define MAX_IOV                        1024
+#define WFILE_MAX                      (16u << 20) /* a file a program writes */
 #define IOCTL_VM_SOCKETS_GET_LOCAL_CID 0x7b9
-#define FIONBIO 0x5421
-#define FIONREAD 0x541b
-#define FIOCLEX 0x5451
-#define FIONCLEX 0x5450
+#define FIONBIO                        0x5421
+#define FIONREAD                       0x541b
+#define FIOCLEX                        0x5451
+#define FIONCLEX                       0x5450
 
 static uint8_t *iobuf(void)
 {
@@ -95,7 +95,7 @@ static long read_pipe(struct user_proc *p, struct user_file *f, uint64_t buf, ui
 }
 
 static long read_bytes(struct user_proc *p, const uint8_t *data, size_t size, uint64_t buf,
-		       uint64_t len, uint64_t offset)
+                       uint64_t len, uint64_t offset)
 {
 	uint64_t n;
 
@@ -106,7 +106,7 @@ static long read_bytes(struct user_proc *p, const uint8_t *data, size_t size, ui
 }
 
 static long read_at(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len,
-		    uint64_t offset)
+                    uint64_t offset)
 {
 	switch (f->kind) {
 	case FK_FILE:
@@ -214,7 +214,7 @@ static long write_pipe(struct user_proc *p, struct user_file *f, uint64_t buf, u
 }
 
 static long write_wfile(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len,
-			uint64_t offset)
+                        uint64_t offset)
 {
 	struct user_wfile *w = f->wfile;
 	uint64_t end = offset + len;
@@ -314,7 +314,8 @@ static long do_iov(struct user_proc *p, const uint64_t *a, bool write)
 		}
 		if (!iov[1])
 			continue;
-		n = write ? file_write(p, file, iov[0], iov[1]) : file_read(p, file, iov[0], iov[1]);
+		n = write ? file_write(p, file, iov[0], iov[1]) :
+		            file_read(p, file, iov[0], iov[1]);
 		if (n < 0) {
 			total = total ? total : n;
 			break;
@@ -357,7 +358,7 @@ long sys_pwrite64(SYSCALL_ARGS)
 	if (!file)
 		return -EBADF;
 	n = file->kind != FK_WFILE ? (file->kind == FK_FILE ? -EBADF : -ESPIPE) :
-				     write_wfile(p, file, a[1], a[2], a[3]);
+	                             write_wfile(p, file, a[1], a[2], a[3]);
 	file_put(file);
 	return n;
 }
@@ -379,10 +380,19 @@ long sys_lseek(SYSCALL_ARGS)
 		uint64_t size = file->kind == FK_FILE ? file->file->size : file->wfile->size;
 
 		switch (a[2]) {
-		case 0: base = 0; break;
-		case 1: base = (int64_t)file->offset; break;
-		case 2: base = (int64_t)size; break;
-		default: base = -1; off = 0; break;
+		case 0:
+			base = 0;
+			break;
+		case 1:
+			base = (int64_t)file->offset;
+			break;
+		case 2:
+			base = (int64_t)size;
+			break;
+		default:
+			base = -1;
+			off = 0;
+			break;
 		}
 		if (base < 0 || base + off < 0) {
 			ret = -EINVAL;
@@ -414,7 +424,7 @@ long sys_fsync(SYSCALL_ARGS)
 
 /* A file of the store opened for writing: under /tmp only. */
 static long open_for_write(struct user_proc *p, const char *path, uint64_t flags, uint32_t mode,
-			   struct store_file *old, bool is_dir)
+                           struct store_file *old, bool is_dir)
 {
 	struct user_wfile *w;
 	struct user_file *f;
@@ -441,7 +451,8 @@ static long open_for_write(struct user_proc *p, const char *path, uint64_t flags
 		memcpy(w->data, old->data, old->size);
 		w->size = old->size;
 	}
-	if (!(f = file_alloc(FK_WFILE, (unsigned)flags & (O_ACCMODE_BITS | UO_APPEND | UO_NONBLOCK)))) {
+	if (!(f = file_alloc(FK_WFILE,
+	                     (unsigned)flags & (O_ACCMODE_BITS | UO_APPEND | UO_NONBLOCK)))) {
 		free(w->data);
 		free(w);
 		return -ENOMEM;
@@ -488,7 +499,7 @@ static long open_special(struct user_proc *p, const char *path, uint64_t flags)
 }
 
 static long do_openat(struct user_proc *p, int64_t dirfd, uint64_t upath, uint64_t flags,
-		      uint32_t mode)
+                      uint32_t mode)
 {
 	char path[STORE_PATH_MAX];
 	struct store_file *file = NULL;
@@ -619,13 +630,17 @@ struct kstat {
 };
 
 static void stat_of(const struct user_file *fd, const struct store_file *file, bool is_dir,
-		    struct kstat *k)
+                    struct kstat *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->nlink = 1;
 	if (fd) {
 		switch (fd->kind) {
-		case FK_STDIN: case FK_STDOUT: case FK_STDERR: case FK_PIPE_R: case FK_PIPE_W:
+		case FK_STDIN:
+		case FK_STDOUT:
+		case FK_STDERR:
+		case FK_PIPE_R:
+		case FK_PIPE_W:
 			k->mode = S_IFIFO | 0600;
 			k->ino = 1 + (uint64_t)(uintptr_t)fd->prog + (uint64_t)(uintptr_t)fd->pipe;
 			return;
@@ -633,7 +648,9 @@ static void stat_of(const struct user_file *fd, const struct store_file *file, b
 			k->mode = S_IFSOCK | 0777;
 			k->ino = (uint64_t)(uintptr_t)fd >> 4;
 			return;
-		case FK_NULL: case FK_VSOCK_DEV: case FK_EPOLL:
+		case FK_NULL:
+		case FK_VSOCK_DEV:
+		case FK_EPOLL:
 			k->mode = S_IFCHR | 0666;
 			k->ino = 3 + fd->kind;
 			return;
@@ -683,7 +700,7 @@ static long put_stat(struct user_proc *p, uint64_t ubuf, const struct kstat *k)
 }
 
 static long stat_path(struct user_proc *p, int64_t dirfd, uint64_t upath, uint64_t flags,
-		      struct kstat *k)
+                      struct kstat *k)
 {
 	char path[STORE_PATH_MAX];
 	struct store_file *file;
@@ -798,8 +815,8 @@ long sys_getdents64(SYSCALL_ARGS)
 
 		if (fd->offset < 2)
 			strcpy(name, fd->offset ? ".." : ".");
-		else if (!store_list(fd->file ? fd->file->path : "/", (unsigned)fd->offset - 2, name,
-				     sizeof(name), &is_dir))
+		else if (!store_list(fd->file ? fd->file->path : "/", (unsigned)fd->offset - 2,
+		                     name, sizeof(name), &is_dir))
 			break;
 		reclen = (uint16_t)((19 + strlen(name) + 1 + 7) & ~7u);
 		if (out + reclen > a[2]) {
@@ -916,10 +933,11 @@ long sys_fcntl(SYSCALL_ARGS)
 	if (!file)
 		return -EBADF;
 	switch (a[1]) {
-	case 0: /* F_DUPFD */
+	case 0:    /* F_DUPFD */
 	case 1030: /* F_DUPFD_CLOEXEC */
-		ret = a[2] >= UPROC_MAX_FDS ? -EINVAL :
-					      do_dup(p, (int64_t)a[0], (int64_t)a[2], a[1] == 1030, false);
+		ret = a[2] >= UPROC_MAX_FDS ?
+		              -EINVAL :
+		              do_dup(p, (int64_t)a[0], (int64_t)a[2], a[1] == 1030, false);
 		break;
 	case 1: /* F_GETFD */
 		ret = fd_cloexec(p, (int)a[0]) ? 1 : 0;
@@ -933,10 +951,12 @@ long sys_fcntl(SYSCALL_ARGS)
 		break;
 	case 4: /* F_SETFL: O_NONBLOCK and O_APPEND may change */
 		file->flags = (file->flags & ~(unsigned)(UO_NONBLOCK | UO_APPEND)) |
-			      ((unsigned)a[2] & (UO_NONBLOCK | UO_APPEND));
+		              ((unsigned)a[2] & (UO_NONBLOCK | UO_APPEND));
 		ret = 0;
 		break;
-	case 5: case 6: case 7: /* F_GETLK, F_SETLK, F_SETLKW: nobody else locks */
+	case 5:
+	case 6:
+	case 7: /* F_GETLK, F_SETLK, F_SETLKW: nobody else locks */
 		ret = 0;
 		break;
 	}
@@ -996,7 +1016,7 @@ long sys_umask(SYSCALL_ARGS)
 }
 
 static long do_readlink(struct user_proc *p, int64_t dirfd, uint64_t upath, uint64_t buf,
-			uint64_t size)
+                        uint64_t size)
 {
 	char path[STORE_PATH_MAX];
 	struct store_file *file;

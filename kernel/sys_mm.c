@@ -18,17 +18,17 @@
 #include "include/arch.h"
 #include "kernel/syscalls.h"
 
-#define PROT_READ 1
-#define PROT_WRITE 2
-#define PROT_EXEC 4
-#define MAP_SHARED 0x01
-#define MAP_PRIVATE 0x02
-#define MAP_FIXED 0x10
-#define MAP_ANONYMOUS 0x20
-#define MAP_STACK 0x20000
+#define PROT_READ           1
+#define PROT_WRITE          2
+#define PROT_EXEC           4
+#define MAP_SHARED          0x01
+#define MAP_PRIVATE         0x02
+#define MAP_FIXED           0x10
+#define MAP_ANONYMOUS       0x20
+#define MAP_STACK           0x20000
 #define MAP_FIXED_NOREPLACE 0x100000
-#define MREMAP_MAYMOVE 1
-#define MADV_DONTNEED 4
+#define MREMAP_MAYMOVE      1
+#define MADV_DONTNEED       4
 
 static const uint8_t zero_page[VM_PAGE];
 
@@ -41,7 +41,7 @@ static bool user_span(uint64_t va, uint64_t len)
 {
 	return !(va & (VM_PAGE - 1)) && va + len >= va &&
 	       ((va >= VM_USER_WINDOW_START && va + len <= VM_USER_WINDOW_END) ||
-		(va >= VM_KERNEL_END && va + len <= VM_USER_END));
+	        (va >= VM_KERNEL_END && va + len <= VM_USER_END));
 }
 
 static unsigned prot_of(uint64_t prot)
@@ -60,9 +60,9 @@ long sys_brk(SYSCALL_ARGS)
 	new_end = page_up(want);
 	if (want < mm->brk_start || want > mm->brk_max) {
 		ret = (long)mm->brk;
-	} else if (new_end > old_end && (vm_any_mapped(mm->as, old_end, new_end - old_end) ||
-					 vm_map_anon(mm->as, old_end, new_end - old_end,
-						     VM_READ | VM_WRITE) != 0)) {
+	} else if (new_end > old_end &&
+	           (vm_any_mapped(mm->as, old_end, new_end - old_end) ||
+	            vm_map_anon(mm->as, old_end, new_end - old_end, VM_READ | VM_WRITE) != 0)) {
 		ret = (long)mm->brk; /* Linux: the old break means ENOMEM */
 	} else {
 		if (new_end < old_end)
@@ -230,7 +230,7 @@ long sys_mremap(SYSCALL_ARGS)
 		vm_unmap(mm->as, a[0] + want, old - want);
 		ret = (long)a[0];
 	} else if (!vm_any_mapped(mm->as, a[0] + old, want - old) &&
-		   vm_map_anon(mm->as, a[0] + old, want - old, VM_READ | VM_WRITE) == 0) {
+	           vm_map_anon(mm->as, a[0] + old, want - old, VM_READ | VM_WRITE) == 0) {
 		ret = (long)a[0];
 	} else {
 		ret = -ENOMEM;

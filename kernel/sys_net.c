@@ -21,52 +21,52 @@
 #include "kernel/syscalls.h"
 #include "vsock/socket.h"
 
-#define AF_VSOCK 40
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
-#define SOCK_SEQPACKET 5
-#define SOCK_TYPE_MASK 0xf
-#define SOCK_NONBLOCK 04000
-#define SOCK_CLOEXEC 02000000
-#define SOL_SOCKET 1
-#define SO_REUSEADDR 2
-#define SO_TYPE 3
-#define SO_ERROR 4
-#define SO_SNDBUF 7
-#define SO_RCVBUF 8
-#define SO_KEEPALIVE 9
-#define SO_LINGER 13
-#define SO_RCVLOWAT 18
-#define SO_RCVTIMEO_OLD 20
-#define SO_SNDTIMEO_OLD 21
-#define SO_ACCEPTCONN 30
-#define SO_PROTOCOL 38
-#define SO_DOMAIN 39
-#define SO_RCVTIMEO_NEW 66
-#define SO_SNDTIMEO_NEW 67
-#define SO_VM_SOCKETS_BUFFER_SIZE 0
-#define SO_VM_SOCKETS_BUFFER_MIN_SIZE 1
-#define SO_VM_SOCKETS_BUFFER_MAX_SIZE 2
-#define SO_VM_SOCKETS_PEER_HOST_VM_ID 3
-#define SO_VM_SOCKETS_TRUSTED 5
+#define AF_VSOCK                          40
+#define SOCK_STREAM                       1
+#define SOCK_DGRAM                        2
+#define SOCK_SEQPACKET                    5
+#define SOCK_TYPE_MASK                    0xf
+#define SOCK_NONBLOCK                     04000
+#define SOCK_CLOEXEC                      02000000
+#define SOL_SOCKET                        1
+#define SO_REUSEADDR                      2
+#define SO_TYPE                           3
+#define SO_ERROR                          4
+#define SO_SNDBUF                         7
+#define SO_RCVBUF                         8
+#define SO_KEEPALIVE                      9
+#define SO_LINGER                         13
+#define SO_RCVLOWAT                       18
+#define SO_RCVTIMEO_OLD                   20
+#define SO_SNDTIMEO_OLD                   21
+#define SO_ACCEPTCONN                     30
+#define SO_PROTOCOL                       38
+#define SO_DOMAIN                         39
+#define SO_RCVTIMEO_NEW                   66
+#define SO_SNDTIMEO_NEW                   67
+#define SO_VM_SOCKETS_BUFFER_SIZE         0
+#define SO_VM_SOCKETS_BUFFER_MIN_SIZE     1
+#define SO_VM_SOCKETS_BUFFER_MAX_SIZE     2
+#define SO_VM_SOCKETS_PEER_HOST_VM_ID     3
+#define SO_VM_SOCKETS_TRUSTED             5
 #define SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD 6
-#define SO_VM_SOCKETS_NONBLOCK_TXRX 7
+#define SO_VM_SOCKETS_NONBLOCK_TXRX       7
 #define SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW 8
-#define MSG_PEEK 0x2
-#define MSG_TRUNC 0x20
-#define MSG_DONTWAIT 0x40
-#define MSG_EOR 0x80
-#define MSG_WAITALL 0x100
-#define MSG_NOSIGNAL 0x4000
-#define MSG_CMSG_CLOEXEC 0x40000000
-#define SOCKADDR_VM_LEN 16
-#define VMADDR_ANY 0xffffffffu
-#define BUFFER_MIN_DEFAULT 128
-#define BUFFER_MAX_DEFAULT (256u << 10)
-#define SEQ_MAX_MESSAGE (256u << 10) /* a SEQPACKET message a program sends */
-#define MAX_IOV 1024
-#define IOCTL_VM_SOCKETS_GET_LOCAL_CID 0x7b9
-#define FIONREAD 0x541b
+#define MSG_PEEK                          0x2
+#define MSG_TRUNC                         0x20
+#define MSG_DONTWAIT                      0x40
+#define MSG_EOR                           0x80
+#define MSG_WAITALL                       0x100
+#define MSG_NOSIGNAL                      0x4000
+#define MSG_CMSG_CLOEXEC                  0x40000000
+#define SOCKADDR_VM_LEN                   16
+#define VMADDR_ANY                        0xffffffffu
+#define BUFFER_MIN_DEFAULT                128
+#define BUFFER_MAX_DEFAULT                (256u << 10)
+#define SEQ_MAX_MESSAGE                   (256u << 10) /* a SEQPACKET message a program sends */
+#define MAX_IOV                           1024
+#define IOCTL_VM_SOCKETS_GET_LOCAL_CID    0x7b9
+#define FIONREAD                          0x541b
 
 static uint8_t *iobuf(void)
 {
@@ -113,12 +113,12 @@ static long addr_in(struct user_proc *p, uint64_t uaddr, uint64_t len, struct vs
 
 /* A struct sockaddr_vm out, with Linux's in/out length convention. */
 static long addr_out(struct user_proc *p, uint64_t uaddr, uint64_t ulen,
-		     const struct vsock_addr *addr)
+                     const struct vsock_addr *addr)
 {
 	uint8_t sa[SOCKADDR_VM_LEN] = { 0 };
 	uint16_t family = AF_VSOCK;
-	uint32_t port = addr->port, cid = addr->cid == VSOCK_CID_ANY ? VMADDR_ANY :
-								    (uint32_t)addr->cid, len;
+	uint32_t port = addr->port,
+	         cid = addr->cid == VSOCK_CID_ANY ? VMADDR_ANY : (uint32_t)addr->cid, len;
 
 	if (!uaddr)
 		return 0;
@@ -139,7 +139,8 @@ static long addr_out(struct user_proc *p, uint64_t uaddr, uint64_t ulen,
 
 static long new_socket_fd(struct user_proc *p, struct vsock_sock *sock, int type, uint64_t flags)
 {
-	struct user_file *f = file_alloc(FK_SOCKET, UO_RDWR | (flags & SOCK_NONBLOCK ? UO_NONBLOCK : 0));
+	struct user_file *f =
+	        file_alloc(FK_SOCKET, UO_RDWR | (flags & SOCK_NONBLOCK ? UO_NONBLOCK : 0));
 	int fd;
 
 	if (!f) {
@@ -174,7 +175,7 @@ long sys_socket(SYSCALL_ARGS)
 	if (!core)
 		return -EAFNOSUPPORT;
 	err = vsock_socket(core, type == SOCK_STREAM ? VSOCK_TYPE_STREAM : VSOCK_TYPE_SEQPACKET,
-			   &sock);
+	                   &sock);
 	if (err)
 		return err;
 	return new_socket_fd(p, sock, type, a[1]);
@@ -288,8 +289,8 @@ out:
 
 /* ---- data ---- */
 
-long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len,
-	       unsigned flags, unsigned *msg_flags)
+long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len, unsigned flags,
+               unsigned *msg_flags)
 {
 	bool nonblock = (f->flags & UO_NONBLOCK) || (flags & MSG_DONTWAIT);
 	size_t room = len < UPROC_IOBUF ? len : UPROC_IOBUF;
@@ -320,7 +321,8 @@ long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t 
 			continue;
 		}
 		n = vsock_recvmsg(f->sock, kbuf, room,
-				  VSOCK_DONTWAIT | (flags & MSG_TRUNC ? VSOCK_MSG_TRUNC : 0), &mflags);
+		                  VSOCK_DONTWAIT | (flags & MSG_TRUNC ? VSOCK_MSG_TRUNC : 0),
+		                  &mflags);
 		if (n >= 0) {
 			size_t copy = (size_t)n < room ? (size_t)n : room;
 
@@ -328,7 +330,7 @@ long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t 
 				n = -EFAULT;
 			if (msg_flags)
 				*msg_flags = (mflags & VSOCK_MSG_TRUNC ? MSG_TRUNC : 0) |
-					     (mflags & VSOCK_MSG_EOR ? MSG_EOR : 0);
+				             (mflags & VSOCK_MSG_EOR ? MSG_EOR : 0);
 			break;
 		}
 		if (n == -ECONNRESET)
@@ -361,7 +363,7 @@ static long send_failed(struct user_file *f, long err, unsigned flags)
 
 /* One SEQPACKET message, all of it or nothing. */
 static long send_message(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len,
-			 unsigned flags)
+                         unsigned flags)
 {
 	bool nonblock = (f->flags & UO_NONBLOCK) || (flags & MSG_DONTWAIT);
 	uint8_t *msg;
@@ -379,7 +381,7 @@ static long send_message(struct user_proc *p, struct user_file *f, uint64_t buf,
 		int err;
 
 		n = vsock_send(f->sock, msg, len,
-			       VSOCK_DONTWAIT | (flags & MSG_EOR ? VSOCK_MSG_EOR : 0));
+		               VSOCK_DONTWAIT | (flags & MSG_EOR ? VSOCK_MSG_EOR : 0));
 		if (n != -EAGAIN)
 			break;
 		if (nonblock) {
@@ -395,8 +397,7 @@ static long send_message(struct user_proc *p, struct user_file *f, uint64_t buf,
 	return n < 0 ? send_failed(f, n, flags) : n;
 }
 
-long sock_send(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len,
-	       unsigned flags)
+long sock_send(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t len, unsigned flags)
 {
 	bool nonblock = (f->flags & UO_NONBLOCK) || (flags & MSG_DONTWAIT);
 	uint64_t done = 0;
@@ -460,7 +461,8 @@ long sys_recvfrom(SYSCALL_ARGS)
 	if (n >= 0 && a[4]) {
 		struct vsock_addr peer;
 
-		if (vsock_getpeername(f->sock, &peer) == 0 && (err = addr_out(p, a[4], a[5], &peer)))
+		if (vsock_getpeername(f->sock, &peer) == 0 &&
+		    (err = addr_out(p, a[4], a[5], &peer)))
 			n = err;
 	}
 	file_put(f);
@@ -540,7 +542,7 @@ long sys_sendmsg(SYSCALL_ARGS)
 		}
 		for (;;) {
 			err = vsock_send(f->sock, msg, (size_t)len,
-					 VSOCK_DONTWAIT | (a[2] & MSG_EOR ? VSOCK_MSG_EOR : 0));
+			                 VSOCK_DONTWAIT | (a[2] & MSG_EOR ? VSOCK_MSG_EOR : 0));
 			if (err != -EAGAIN)
 				break;
 			if ((f->flags & UO_NONBLOCK) || (a[2] & MSG_DONTWAIT)) {
@@ -628,8 +630,9 @@ long sys_recvmsg(SYSCALL_ARGS)
 
 			for (;;) {
 				n = vsock_recvmsg(f->sock, buf, want,
-						  VSOCK_DONTWAIT |
-						  (a[2] & MSG_TRUNC ? VSOCK_MSG_TRUNC : 0), &vflags);
+				                  VSOCK_DONTWAIT |
+				                          (a[2] & MSG_TRUNC ? VSOCK_MSG_TRUNC : 0),
+				                  &vflags);
 				if (n != -EAGAIN)
 					break;
 				if (nonblock) {
@@ -642,9 +645,9 @@ long sys_recvmsg(SYSCALL_ARGS)
 				}
 			}
 			mflags = (vflags & VSOCK_MSG_TRUNC ? MSG_TRUNC : 0) |
-				 (vflags & VSOCK_MSG_EOR ? MSG_EOR : 0);
-			for (uint64_t i = 0; n > 0 && i < m.iovlen && done < (uint64_t)n && done < want;
-			     i++) {
+			         (vflags & VSOCK_MSG_EOR ? MSG_EOR : 0);
+			for (uint64_t i = 0;
+			     n > 0 && i < m.iovlen && done < (uint64_t)n && done < want; i++) {
 				uint64_t left = ((uint64_t)n < want ? (uint64_t)n : want) - done, c;
 
 				if (vm_copy_in(p->mm->as, iov, m.iov + 16 * i, sizeof(iov))) {
@@ -679,7 +682,8 @@ long sys_recvmsg(SYSCALL_ARGS)
 			memcpy(sa + 4, &port, 4);
 			memcpy(sa + 8, &cid, 4);
 			if (vm_copy_out(p->mm->as, m.name, sa,
-					m.namelen < SOCKADDR_VM_LEN ? m.namelen : SOCKADDR_VM_LEN)) {
+			                m.namelen < SOCKADDR_VM_LEN ? m.namelen :
+			                                              SOCKADDR_VM_LEN)) {
 				err = -EFAULT;
 				goto out;
 			}
@@ -770,8 +774,8 @@ static int take_error(struct user_file *f)
 	return (int)-linux_errno(err);
 }
 
-static long getopt_socket(struct user_proc *p, struct user_file *f, uint64_t name,
-			  uint64_t uval, uint64_t ulen)
+static long getopt_socket(struct user_proc *p, struct user_file *f, uint64_t name, uint64_t uval,
+                          uint64_t ulen)
 {
 	int32_t v;
 	uint64_t ns;
@@ -809,8 +813,11 @@ static long getopt_socket(struct user_proc *p, struct user_file *f, uint64_t nam
 	case SO_SNDTIMEO_NEW: {
 		int64_t tv[2];
 
-		vsock_getopt(f->sock, name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ?
-				      VSOCK_OPT_RCVTIMEO_NS : VSOCK_OPT_SNDTIMEO_NS, &ns);
+		vsock_getopt(f->sock,
+		             name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW ?
+		                     VSOCK_OPT_RCVTIMEO_NS :
+		                     VSOCK_OPT_SNDTIMEO_NS,
+		             &ns);
 		tv[0] = (int64_t)(ns / 1000000000);
 		tv[1] = (int64_t)(ns % 1000000000 / 1000);
 		return opt_out(p, uval, ulen, tv, sizeof(tv));
@@ -821,8 +828,8 @@ static long getopt_socket(struct user_proc *p, struct user_file *f, uint64_t nam
 	return opt_out(p, uval, ulen, &v, sizeof(v));
 }
 
-static long getopt_vsock(struct user_proc *p, struct user_file *f, uint64_t name,
-			 uint64_t uval, uint64_t ulen)
+static long getopt_vsock(struct user_proc *p, struct user_file *f, uint64_t name, uint64_t uval,
+                         uint64_t ulen)
 {
 	uint64_t v;
 	int64_t tv[2];
@@ -931,8 +938,11 @@ long sys_setsockopt(SYSCALL_ARGS)
 		case SO_SNDTIMEO_OLD:
 		case SO_SNDTIMEO_NEW:
 			if (!(err = timeval_ns(p, a[3], a[4], &ns)))
-				vsock_setopt(f->sock, a[2] == SO_RCVTIMEO_OLD || a[2] == SO_RCVTIMEO_NEW ?
-						      VSOCK_OPT_RCVTIMEO_NS : VSOCK_OPT_SNDTIMEO_NS, ns);
+				vsock_setopt(f->sock,
+				             a[2] == SO_RCVTIMEO_OLD || a[2] == SO_RCVTIMEO_NEW ?
+				                     VSOCK_OPT_RCVTIMEO_NS :
+				                     VSOCK_OPT_SNDTIMEO_NS,
+				             ns);
 			break;
 		case SO_REUSEADDR:
 		case SO_KEEPALIVE:
@@ -957,7 +967,7 @@ long sys_setsockopt(SYSCALL_ARGS)
 		case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW:
 			if (!(err = timeval_ns(p, a[3], a[4], &ns)))
 				err = vsock_setopt(f->sock, VSOCK_OPT_CONNECT_TIMEOUT_NS,
-						   ns ? ns : 1);
+				                   ns ? ns : 1);
 			break;
 		default:
 			err = -ENOPROTOOPT;

@@ -17,19 +17,19 @@
 #include "include/arch.h"
 #include "kernel/syscalls.h"
 
-#define EPOLL_CTL_ADD 1
-#define EPOLL_CTL_DEL 2
-#define EPOLL_CTL_MOD 3
-#define EPOLLONESHOT (1u << 30)
-#define EPOLLET (1u << 31)
-#define EPOLL_CLOEXEC 02000000
+#define EPOLL_CTL_ADD  1
+#define EPOLL_CTL_DEL  2
+#define EPOLL_CTL_MOD  3
+#define EPOLLONESHOT   (1u << 30)
+#define EPOLLET        (1u << 31)
+#define EPOLL_CLOEXEC  02000000
 #define FD_SETSIZE_MAX UPROC_MAX_FDS
 #ifdef ARCH_x86_64
 #define EPOLL_EVENT_SIZE 12 /* packed: u32 events, u64 data */
-#define EPOLL_DATA_AT 4
+#define EPOLL_DATA_AT    4
 #else
 #define EPOLL_EVENT_SIZE 16
-#define EPOLL_DATA_AT 8
+#define EPOLL_DATA_AT    8
 #endif
 
 static uint64_t deadline_in(uint64_t ns)
@@ -59,10 +59,10 @@ static long timespec_deadline(struct user_proc *p, uint64_t uts, uint64_t *deadl
 /* ---- poll over a list of fds ---- */
 
 struct poll_entry {
-	int fd;                      /* as given (< 0: ignored) */
-	unsigned events;             /* asked for */
-	unsigned revents;            /* found */
-	struct user_file *file;      /* a reference, NULL: not open */
+	int fd;                 /* as given (< 0: ignored) */
+	unsigned events;        /* asked for */
+	unsigned revents;       /* found */
+	struct user_file *file; /* a reference, NULL: not open */
 };
 
 /* Until one entry is ready, the deadline or a signal: ready entries, or
@@ -87,7 +87,7 @@ static long poll_entries(struct poll_entry *e, size_t n, uint64_t deadline)
 			} else {
 				uwait_add(&w, file_wait_queue(e[i].file));
 				e[i].revents = file_poll(e[i].file) &
-					       (e[i].events | UPOLLERR | UPOLLHUP);
+				               (e[i].events | UPOLLERR | UPOLLHUP);
 			}
 			if (e[i].revents)
 				ready++;
@@ -173,11 +173,10 @@ long sys_ppoll(SYSCALL_ARGS)
 
 /* ---- select ---- */
 
-static long do_select(struct user_proc *p, uint64_t nfds, const uint64_t sets[3],
-		      uint64_t deadline)
+static long do_select(struct user_proc *p, uint64_t nfds, const uint64_t sets[3], uint64_t deadline)
 {
 	static const unsigned want[3] = { UPOLLIN | UPOLLHUP | UPOLLERR, UPOLLOUT | UPOLLERR,
-					  UPOLLPRI };
+		                          UPOLLPRI };
 	size_t bytes = (nfds + 7) / 8, n = 0;
 	uint8_t *bits[3] = { NULL, NULL, NULL };
 	struct poll_entry *e = NULL;
@@ -316,7 +315,7 @@ static struct ep_item *find_item(struct user_epoll *ep, struct user_file *file, 
 }
 
 static long ctl_locked(struct user_epoll *ep, int op, struct user_file *file, int fd,
-		       uint32_t events, uint64_t data, struct ep_item *fresh)
+                       uint32_t events, uint64_t data, struct ep_item *fresh)
 {
 	struct ep_item *it = find_item(ep, file, fd);
 
@@ -326,8 +325,9 @@ static long ctl_locked(struct user_epoll *ep, int op, struct user_file *file, in
 			return -EEXIST;
 		if (ep->nitems >= UPROC_MAX_FDS)
 			return -ENOSPC;
-		*fresh = (struct ep_item){ .ep = ep, .file = file, .fd = fd, .events = events,
-					   .data = data };
+		*fresh = (struct ep_item){
+			.ep = ep, .file = file, .fd = fd, .events = events, .data = data
+		};
 		fresh->next_in_ep = ep->items;
 		ep->items = fresh;
 		fresh->next_in_file = file->ep_items;
@@ -416,11 +416,11 @@ out:
 }
 
 struct ep_seen {
-	struct ep_item *item;        /* valid while ep->gen is unchanged */
-	struct user_file *file;      /* a reference for the scan */
-	uint32_t events;             /* asked for */
-	uint64_t data;               /* given back */
-	uint32_t masked;             /* EPOLLET: reported already */
+	struct ep_item *item;   /* valid while ep->gen is unchanged */
+	struct user_file *file; /* a reference for the scan */
+	uint32_t events;        /* asked for */
+	uint64_t data;          /* given back */
+	uint32_t masked;        /* EPOLLET: reported already */
 };
 
 /* One look at every entry: ready ones into out (at most max). */
@@ -480,7 +480,7 @@ static long epoll_scan(struct user_epoll *ep, struct uwait *w, uint8_t *out, lon
 }
 
 static long do_epoll_wait(struct user_proc *p, uint64_t epfd, uint64_t uevents, int64_t max,
-			  uint64_t deadline)
+                          uint64_t deadline)
 {
 	struct user_file *epf = fd_file(p, (int64_t)epfd);
 	struct uwait w;
@@ -524,7 +524,7 @@ long sys_epoll_wait(SYSCALL_ARGS)
 	int64_t ms = (int32_t)a[3];
 
 	return do_epoll_wait(p, a[0], a[1], (int32_t)a[2],
-			     ms < 0 ? UINT64_MAX : deadline_in((uint64_t)ms * 1000000));
+	                     ms < 0 ? UINT64_MAX : deadline_in((uint64_t)ms * 1000000));
 }
 
 long sys_epoll_pwait(SYSCALL_ARGS)

@@ -16,54 +16,54 @@
 #include "kernel/kernel.h"
 #include "kernel/syscalls.h"
 
-#define CLONE_VM 0x100
-#define CLONE_FS 0x200
-#define CLONE_FILES 0x400
-#define CLONE_SIGHAND 0x800
-#define CLONE_PIDFD 0x1000
-#define CLONE_PTRACE 0x2000
-#define CLONE_VFORK 0x4000
-#define CLONE_PARENT 0x8000
-#define CLONE_THREAD 0x10000
-#define CLONE_NEWNS 0x20000
-#define CLONE_SYSVSEM 0x40000
-#define CLONE_SETTLS 0x80000
-#define CLONE_PARENT_SETTID 0x100000
+#define CLONE_VM             0x100
+#define CLONE_FS             0x200
+#define CLONE_FILES          0x400
+#define CLONE_SIGHAND        0x800
+#define CLONE_PIDFD          0x1000
+#define CLONE_PTRACE         0x2000
+#define CLONE_VFORK          0x4000
+#define CLONE_PARENT         0x8000
+#define CLONE_THREAD         0x10000
+#define CLONE_NEWNS          0x20000
+#define CLONE_SYSVSEM        0x40000
+#define CLONE_SETTLS         0x80000
+#define CLONE_PARENT_SETTID  0x100000
 #define CLONE_CHILD_CLEARTID 0x200000
-#define CLONE_DETACHED 0x400000
-#define CLONE_UNTRACED 0x800000
-#define CLONE_CHILD_SETTID 0x01000000
-#define CLONE_SUPPORTED (0xff | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | \
-			 CLONE_VFORK | CLONE_PARENT | CLONE_THREAD | CLONE_SYSVSEM | \
-			 CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | \
-			 CLONE_DETACHED | CLONE_UNTRACED | CLONE_CHILD_SETTID)
-#define WNOHANG 1
-#define WUNTRACED 2
-#define WEXITED 4
-#define WCONTINUED 8
-#define WNOWAIT 0x01000000
-#define WALL_FLAGS 0xe0000000u /* __WNOTHREAD, __WALL, __WCLONE */
-#define P_ALL 0
-#define P_PID 1
-#define P_PGID 2
-#define FUTEX_WAIT 0
-#define FUTEX_WAKE 1
-#define FUTEX_REQUEUE 3
-#define FUTEX_CMP_REQUEUE 4
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_WAKE_BITSET 10
+#define CLONE_DETACHED       0x400000
+#define CLONE_UNTRACED       0x800000
+#define CLONE_CHILD_SETTID   0x01000000
+#define CLONE_SUPPORTED                                                                          \
+	(0xff | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_VFORK | CLONE_PARENT | \
+	 CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |                     \
+	 CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_UNTRACED | CLONE_CHILD_SETTID)
+#define WNOHANG              1
+#define WUNTRACED            2
+#define WEXITED              4
+#define WCONTINUED           8
+#define WNOWAIT              0x01000000
+#define WALL_FLAGS           0xe0000000u /* __WNOTHREAD, __WALL, __WCLONE */
+#define P_ALL                0
+#define P_PID                1
+#define P_PGID               2
+#define FUTEX_WAIT           0
+#define FUTEX_WAKE           1
+#define FUTEX_REQUEUE        3
+#define FUTEX_CMP_REQUEUE    4
+#define FUTEX_WAIT_BITSET    9
+#define FUTEX_WAKE_BITSET    10
 #define FUTEX_CLOCK_REALTIME 256
-#define ARG_STRING_MAX 4096
-#define ARGS_BYTES_MAX (128u << 10)
+#define ARG_STRING_MAX       4096
+#define ARGS_BYTES_MAX       (128u << 10)
 
 /* ---- clone ---- */
 
 struct clone_req {
-	uint64_t flags;              /* CLONE_* | exit signal */
-	uint64_t stack;              /* the child's stack pointer, 0: the parent's */
-	uint64_t parent_tid;         /* CLONE_PARENT_SETTID: where */
-	uint64_t child_tid;          /* CLONE_CHILD_SETTID / CLEARTID: where */
-	uint64_t tls;                /* CLONE_SETTLS: the value */
+	uint64_t flags;      /* CLONE_* | exit signal */
+	uint64_t stack;      /* the child's stack pointer, 0: the parent's */
+	uint64_t parent_tid; /* CLONE_PARENT_SETTID: where */
+	uint64_t child_tid;  /* CLONE_CHILD_SETTID / CLEARTID: where */
+	uint64_t tls;        /* CLONE_SETTLS: the value */
 };
 
 /* The current frame and FP state, as a new thread starts from them. */
@@ -162,8 +162,7 @@ static long clone_process(struct user_proc *p, struct trap_frame *f, const struc
 		uproc_abort(c);
 		return -ENOMEM;
 	}
-	t = uthread_new(c, frame, 0, 0,
-			r->flags & CLONE_SETTLS ? r->tls : arch_user_tls_get());
+	t = uthread_new(c, frame, 0, 0, r->flags & CLONE_SETTLS ? r->tls : arch_user_tls_get());
 	free(frame);
 	if (!t) {
 		uproc_abort(c);
@@ -267,8 +266,7 @@ static void free_strings(char **v, int n)
 }
 
 /* A NULL-terminated user array of strings, copied (bounded). */
-static long copy_strings(struct user_proc *p, uint64_t uarr, char ***out, int *count,
-			 size_t *bytes)
+static long copy_strings(struct user_proc *p, uint64_t uarr, char ***out, int *count, size_t *bytes)
 {
 	char **v = calloc(ELF_MAX_ARGS + 1, sizeof(*v));
 	int n = 0;
@@ -443,8 +441,8 @@ static struct user_proc *find_zombie(struct user_proc *p, int64_t pid, bool *any
  * once more before EINTR, as Linux's do_wait does: the SIGCHLD that a
  * child's exit raises must not hide that child from a handler-owning
  * parent without SA_RESTART. */
-static long wait_child(struct user_proc *p, int64_t pid, uint64_t options, int *cpid,
-		       int *status, uint64_t *run_ns)
+static long wait_child(struct user_proc *p, int64_t pid, uint64_t options, int *cpid, int *status,
+                       uint64_t *run_ns)
 {
 	struct uwait w;
 	bool interrupted = false;
@@ -515,13 +513,20 @@ long sys_waitid(SYSCALL_ARGS)
 	long err;
 
 	switch (a[0]) {
-	case P_ALL: pid = -1; break;
-	case P_PID: pid = (int64_t)a[1]; break;
-	case P_PGID: pid = a[1] ? -(int64_t)a[1] : 0; break;
-	default: return -EINVAL;
+	case P_ALL:
+		pid = -1;
+		break;
+	case P_PID:
+		pid = (int64_t)a[1];
+		break;
+	case P_PGID:
+		pid = a[1] ? -(int64_t)a[1] : 0;
+		break;
+	default:
+		return -EINVAL;
 	}
-	if (!(a[3] & WEXITED) || (a[3] & ~(uint64_t)(WNOHANG | WEXITED | WNOWAIT | WUNTRACED |
-						     WCONTINUED | WALL_FLAGS)))
+	if (!(a[3] & WEXITED) ||
+	    (a[3] & ~(uint64_t)(WNOHANG | WEXITED | WNOWAIT | WUNTRACED | WCONTINUED | WALL_FLAGS)))
 		return -EINVAL;
 	err = wait_child(p, pid, a[3], &cpid, &status, &run_ns);
 	if (err < 0)
@@ -656,8 +661,10 @@ long sys_kill(SYSCALL_ARGS)
 		return -EINVAL;
 	on = ulock();
 	for (struct user_proc *t = p->session->procs; t; t = t->session_next) {
-		bool match = pid > 0 ? t->pid == pid : pid == 0 ? t->pgid == p->pgid :
-			     pid == -1 ? t->pid != 1 || t == p : t->pgid == -pid;
+		bool match = pid > 0   ? t->pid == pid :
+		             pid == 0  ? t->pgid == p->pgid :
+		             pid == -1 ? t->pid != 1 || t == p :
+		                         t->pgid == -pid;
 
 		if (!match || t->zombie)
 			continue;
@@ -731,7 +738,7 @@ long sys_get_robust_list(SYSCALL_ARGS)
 /* A futex timeout: relative (FUTEX_WAIT) or absolute on the monotonic or
  * real-time clock (FUTEX_WAIT_BITSET). */
 static long futex_deadline(struct user_proc *p, uint64_t uts, bool absolute, bool realtime,
-			   uint64_t *deadline)
+                           uint64_t *deadline)
 {
 	int64_t ts[2];
 	uint64_t ns, now = arch_clock_ns();
@@ -766,21 +773,21 @@ long sys_futex(SYSCALL_ARGS)
 	case FUTEX_WAIT:
 	case FUTEX_WAIT_BITSET:
 		if ((err = futex_deadline(p, a[3], cmd == FUTEX_WAIT_BITSET,
-					  op & FUTEX_CLOCK_REALTIME, &deadline)))
+		                          op & FUTEX_CLOCK_REALTIME, &deadline)))
 			return err;
 		err = futex_wait(p->mm, a[0], (uint32_t)a[2],
-				 cmd == FUTEX_WAIT ? ~0u : (uint32_t)a[5], deadline);
+		                 cmd == FUTEX_WAIT ? ~0u : (uint32_t)a[5], deadline);
 		return err;
 	case FUTEX_WAKE:
 	case FUTEX_WAKE_BITSET:
 		return futex_wake(p->mm, a[0], (int)(a[2] > 0x7fffffff ? 0x7fffffff : a[2]),
-				  cmd == FUTEX_WAKE ? ~0u : (uint32_t)a[5]);
+		                  cmd == FUTEX_WAKE ? ~0u : (uint32_t)a[5]);
 	case FUTEX_REQUEUE:
 	case FUTEX_CMP_REQUEUE:
 		if ((int32_t)a[2] < 0 || (int32_t)a[3] < 0)
 			return -EINVAL;
 		return futex_requeue(p->mm, a[0], (int)a[2], a[4], (int)(int32_t)a[3],
-				     cmd == FUTEX_CMP_REQUEUE, (uint32_t)a[5]);
+		                     cmd == FUTEX_CMP_REQUEUE, (uint32_t)a[5]);
 	}
 	return -ENOSYS;
 }
@@ -831,10 +838,17 @@ long sys_rt_sigprocmask(SYSCALL_ARGS)
 		if (vm_copy_in(p->mm->as, &set, a[1], 8))
 			return -EFAULT;
 		switch (a[0]) {
-		case 0: t->blocked |= set; break;
-		case 1: t->blocked &= ~set; break;
-		case 2: t->blocked = set; break;
-		default: return -EINVAL;
+		case 0:
+			t->blocked |= set;
+			break;
+		case 1:
+			t->blocked &= ~set;
+			break;
+		case 2:
+			t->blocked = set;
+			break;
+		default:
+			return -EINVAL;
 		}
 		t->blocked &= ~SIG_UNBLOCKABLE;
 	}
@@ -911,8 +925,8 @@ long sys_sigaltstack(SYSCALL_ARGS)
 	uint64_t ss[3], sp = arch_frame_sp(tf);
 	bool on_alt = t->altstack_size && sp - t->altstack_sp < t->altstack_size;
 	uint64_t old[3] = { t->altstack_sp,
-			    (t->altstack_flags & SS_DISABLE) | (on_alt ? SS_ONSTACK : 0),
-			    t->altstack_size };
+		            (t->altstack_flags & SS_DISABLE) | (on_alt ? SS_ONSTACK : 0),
+		            t->altstack_size };
 
 	if (a[1] && vm_copy_out(p->mm->as, a[1], old, sizeof(old)))
 		return -EFAULT;
@@ -978,10 +992,10 @@ long sys_prctl(SYSCALL_ARGS)
 	case 15: /* PR_SET_NAME */
 		return 0;
 	case 16: /* PR_GET_NAME */
-		snprintf(name, sizeof(name), "%s", strrchr(p->exe, '/') ? strrchr(p->exe, '/') + 1 :
-						  p->exe);
+		snprintf(name, sizeof(name), "%s",
+		         strrchr(p->exe, '/') ? strrchr(p->exe, '/') + 1 : p->exe);
 		return vm_copy_out(p->mm->as, a[1], name, sizeof(name)) ? -EFAULT : 0;
-	case 1: /* PR_SET_PDEATHSIG */
+	case 1:  /* PR_SET_PDEATHSIG */
 	case 38: /* PR_SET_NO_NEW_PRIVS */
 		return 0;
 	}
@@ -1044,7 +1058,7 @@ long sys_sysinfo(SYSCALL_ARGS)
 {
 	uint8_t si[112] = { 0 };
 	uint64_t uptime = arch_clock_ns() / 1000000000, total = vm_pages_total() * VM_PAGE,
-		 free_bytes = vm_pages_free() * VM_PAGE;
+	         free_bytes = vm_pages_free() * VM_PAGE;
 	uint16_t procs = (uint16_t)p->session->live;
 	uint32_t unit = 1;
 

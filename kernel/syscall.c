@@ -85,13 +85,20 @@ static long sys_sched_yield(SYSCALL_ARGS)
 static long get_clock(uint64_t clock, uint64_t *ns)
 {
 	switch (clock) {
-	case 0: case 5: case 8: /* CLOCK_REALTIME(_COARSE, _ALARM): the RTC at entry + since */
+	case 0:
+	case 5:
+	case 8: /* CLOCK_REALTIME(_COARSE, _ALARM): the RTC at entry + since */
 		*ns = user_wall_clock_ns();
 		return 0;
-	case 1: case 4: case 6: case 7: case 9: /* monotonic, raw, coarse, boottime(_alarm) */
+	case 1:
+	case 4:
+	case 6:
+	case 7:
+	case 9: /* monotonic, raw, coarse, boottime(_alarm) */
 		*ns = arch_clock_ns();
 		return 0;
-	case 2: case 3: /* process / thread CPU time */
+	case 2:
+	case 3: /* process / thread CPU time */
 		*ns = sched_current()->run_ns;
 		return 0;
 	}
@@ -138,7 +145,7 @@ X86_ONLY static long sys_time(SYSCALL_ARGS)
 /* Sleep until `end` on the monotonic clock, or a signal: 0 or -EINTR
  * (with what was left in urem when it is given). */
 static long do_sleep(struct user_proc *p, uint64_t ureq, uint64_t urem, bool absolute,
-		     bool realtime)
+                     bool realtime)
 {
 	int64_t ts[2];
 	uint64_t ns, end, now = arch_clock_ns();
@@ -196,86 +203,264 @@ static long sys_enosys_quiet(SYSCALL_ARGS)
 /* ---- the tables ---- */
 
 struct syscall_entry {
-	const char *name;  /* for the ENOSYS record and reports */
-	syscall_fn fn;     /* NULL: rt_sigreturn, handled apart */
-	bool restart;      /* interrupted by a SA_RESTART handler: made again */
+	const char *name; /* for the ENOSYS record and reports */
+	syscall_fn fn;    /* NULL: rt_sigreturn, handled apart */
+	bool restart;     /* interrupted by a SA_RESTART handler: made again */
 };
 
 /* R: restarted after an SA_RESTART handler (Linux's -ERESTARTSYS); the
  * rest (poll, epoll_wait, nanosleep, ...) return EINTR when one runs. */
-#define S(fn) { #fn, sys_##fn, false }
-#define R(fn) { #fn, sys_##fn, true }
+#define S(fn)                        \
+	{                            \
+#fn, sys_##fn, false \
+	}
+#define R(fn)                       \
+	{                           \
+#fn, sys_##fn, true \
+	}
 #ifdef ARCH_x86_64
 static const struct syscall_entry table[] = {
-	[0] = R(read), [1] = R(write), [2] = R(open), [3] = S(close), [4] = S(stat),
-	[5] = S(fstat), [6] = S(lstat), [7] = S(poll), [8] = S(lseek), [9] = S(mmap),
-	[10] = S(mprotect), [11] = S(munmap), [12] = S(brk), [13] = S(rt_sigaction),
-	[14] = S(rt_sigprocmask), [15] = { "rt_sigreturn", NULL }, [16] = R(ioctl),
-	[17] = R(pread64), [18] = R(pwrite64), [19] = R(readv), [20] = R(writev),
-	[21] = S(access), [22] = S(pipe), [23] = S(select), [24] = S(sched_yield),
-	[25] = S(mremap), [26] = { "msync", sys_zero }, [28] = S(madvise), [32] = S(dup),
-	[33] = S(dup2), [35] = S(nanosleep), [39] = S(getpid), [41] = S(socket),
-	[42] = R(connect), [43] = R(accept), [44] = R(sendto), [45] = R(recvfrom),
-	[46] = R(sendmsg), [47] = R(recvmsg), [48] = S(shutdown), [49] = S(bind),
-	[50] = S(listen), [51] = S(getsockname), [52] = S(getpeername), [53] = S(socketpair),
-	[54] = S(setsockopt), [55] = S(getsockopt), [56] = S(clone), [57] = S(fork),
-	[58] = S(vfork), [59] = S(execve), [60] = S(exit), [61] = R(wait4), [62] = S(kill),
-	[63] = S(uname), [72] = R(fcntl), [74] = S(fsync), [75] = { "fdatasync", sys_fsync },
-	[79] = S(getcwd), [80] = S(chdir), [81] = S(fchdir), [83] = S(mkdir), [85] = S(creat),
-	[89] = S(readlink), [95] = S(umask), [96] = S(gettimeofday), [97] = S(getrlimit),
-	[98] = S(getrusage), [99] = S(sysinfo), [100] = S(times), [102] = { "getuid", sys_zero },
-	[104] = { "getgid", sys_zero }, [105] = { "setuid", sys_zero },
-	[106] = { "setgid", sys_zero }, [107] = { "geteuid", sys_zero },
-	[108] = { "getegid", sys_zero }, [109] = S(setpgid), [110] = S(getppid),
-	[111] = S(getpgrp), [112] = S(setsid), [121] = S(getpgid), [124] = S(getsid),
-	[127] = S(rt_sigpending), [128] = S(rt_sigtimedwait), [130] = S(rt_sigsuspend),
-	[131] = S(sigaltstack), [157] = S(prctl), [158] = S(arch_prctl), [160] = S(setrlimit),
-	[186] = S(gettid), [200] = S(tkill), [201] = S(time), [202] = R(futex),
-	[203] = S(sched_setaffinity), [204] = S(sched_getaffinity), [213] = S(epoll_create),
-	[217] = S(getdents64), [218] = S(set_tid_address), [221] = { "fadvise64", sys_zero },
-	[228] = S(clock_gettime), [229] = S(clock_getres), [230] = S(clock_nanosleep),
-	[231] = S(exit_group), [232] = S(epoll_wait), [233] = S(epoll_ctl), [234] = S(tgkill),
-	[247] = R(waitid), [257] = R(openat), [258] = S(mkdirat), [262] = S(newfstatat),
-	[267] = S(readlinkat), [269] = S(faccessat), [270] = S(pselect6), [271] = S(ppoll),
-	[273] = S(set_robust_list), [274] = S(get_robust_list), [281] = S(epoll_pwait),
-	[288] = R(accept4), [291] = S(epoll_create1), [292] = S(dup3), [293] = S(pipe2),
-	[302] = S(prlimit64), [318] = S(getrandom), [332] = S(statx),
-	[334] = { "rseq", sys_enosys_quiet }, [435] = S(clone3),
-	[439] = { "faccessat2", sys_faccessat }, [441] = S(epoll_pwait2),
+	[0] = R(read),
+	[1] = R(write),
+	[2] = R(open),
+	[3] = S(close),
+	[4] = S(stat),
+	[5] = S(fstat),
+	[6] = S(lstat),
+	[7] = S(poll),
+	[8] = S(lseek),
+	[9] = S(mmap),
+	[10] = S(mprotect),
+	[11] = S(munmap),
+	[12] = S(brk),
+	[13] = S(rt_sigaction),
+	[14] = S(rt_sigprocmask),
+	[15] = { "rt_sigreturn", NULL },
+	[16] = R(ioctl),
+	[17] = R(pread64),
+	[18] = R(pwrite64),
+	[19] = R(readv),
+	[20] = R(writev),
+	[21] = S(access),
+	[22] = S(pipe),
+	[23] = S(select),
+	[24] = S(sched_yield),
+	[25] = S(mremap),
+	[26] = { "msync", sys_zero },
+	[28] = S(madvise),
+	[32] = S(dup),
+	[33] = S(dup2),
+	[35] = S(nanosleep),
+	[39] = S(getpid),
+	[41] = S(socket),
+	[42] = R(connect),
+	[43] = R(accept),
+	[44] = R(sendto),
+	[45] = R(recvfrom),
+	[46] = R(sendmsg),
+	[47] = R(recvmsg),
+	[48] = S(shutdown),
+	[49] = S(bind),
+	[50] = S(listen),
+	[51] = S(getsockname),
+	[52] = S(getpeername),
+	[53] = S(socketpair),
+	[54] = S(setsockopt),
+	[55] = S(getsockopt),
+	[56] = S(clone),
+	[57] = S(fork),
+	[58] = S(vfork),
+	[59] = S(execve),
+	[60] = S(exit),
+	[61] = R(wait4),
+	[62] = S(kill),
+	[63] = S(uname),
+	[72] = R(fcntl),
+	[74] = S(fsync),
+	[75] = { "fdatasync", sys_fsync },
+	[79] = S(getcwd),
+	[80] = S(chdir),
+	[81] = S(fchdir),
+	[83] = S(mkdir),
+	[85] = S(creat),
+	[89] = S(readlink),
+	[95] = S(umask),
+	[96] = S(gettimeofday),
+	[97] = S(getrlimit),
+	[98] = S(getrusage),
+	[99] = S(sysinfo),
+	[100] = S(times),
+	[102] = { "getuid", sys_zero },
+	[104] = { "getgid", sys_zero },
+	[105] = { "setuid", sys_zero },
+	[106] = { "setgid", sys_zero },
+	[107] = { "geteuid", sys_zero },
+	[108] = { "getegid", sys_zero },
+	[109] = S(setpgid),
+	[110] = S(getppid),
+	[111] = S(getpgrp),
+	[112] = S(setsid),
+	[121] = S(getpgid),
+	[124] = S(getsid),
+	[127] = S(rt_sigpending),
+	[128] = S(rt_sigtimedwait),
+	[130] = S(rt_sigsuspend),
+	[131] = S(sigaltstack),
+	[157] = S(prctl),
+	[158] = S(arch_prctl),
+	[160] = S(setrlimit),
+	[186] = S(gettid),
+	[200] = S(tkill),
+	[201] = S(time),
+	[202] = R(futex),
+	[203] = S(sched_setaffinity),
+	[204] = S(sched_getaffinity),
+	[213] = S(epoll_create),
+	[217] = S(getdents64),
+	[218] = S(set_tid_address),
+	[221] = { "fadvise64", sys_zero },
+	[228] = S(clock_gettime),
+	[229] = S(clock_getres),
+	[230] = S(clock_nanosleep),
+	[231] = S(exit_group),
+	[232] = S(epoll_wait),
+	[233] = S(epoll_ctl),
+	[234] = S(tgkill),
+	[247] = R(waitid),
+	[257] = R(openat),
+	[258] = S(mkdirat),
+	[262] = S(newfstatat),
+	[267] = S(readlinkat),
+	[269] = S(faccessat),
+	[270] = S(pselect6),
+	[271] = S(ppoll),
+	[273] = S(set_robust_list),
+	[274] = S(get_robust_list),
+	[281] = S(epoll_pwait),
+	[288] = R(accept4),
+	[291] = S(epoll_create1),
+	[292] = S(dup3),
+	[293] = S(pipe2),
+	[302] = S(prlimit64),
+	[318] = S(getrandom),
+	[332] = S(statx),
+	[334] = { "rseq", sys_enosys_quiet },
+	[435] = S(clone3),
+	[439] = { "faccessat2", sys_faccessat },
+	[441] = S(epoll_pwait2),
 };
 #else
 static const struct syscall_entry table[] = {
-	[17] = S(getcwd), [20] = S(epoll_create1), [21] = S(epoll_ctl), [22] = S(epoll_pwait),
-	[23] = S(dup), [24] = S(dup3), [25] = R(fcntl), [29] = R(ioctl), [34] = S(mkdirat),
-	[48] = S(faccessat), [49] = S(chdir), [50] = S(fchdir), [56] = R(openat),
-	[57] = S(close), [59] = S(pipe2), [61] = S(getdents64), [62] = S(lseek), [63] = R(read),
-	[64] = R(write), [65] = R(readv), [66] = R(writev), [67] = R(pread64),
-	[68] = R(pwrite64), [72] = S(pselect6), [73] = S(ppoll), [78] = S(readlinkat),
-	[79] = S(newfstatat), [80] = S(fstat), [82] = S(fsync), [83] = { "fdatasync", sys_fsync },
-	[93] = S(exit), [94] = S(exit_group), [95] = R(waitid), [96] = S(set_tid_address),
-	[98] = R(futex), [99] = S(set_robust_list), [100] = S(get_robust_list),
-	[101] = S(nanosleep), [113] = S(clock_gettime), [114] = S(clock_getres),
-	[115] = S(clock_nanosleep), [122] = S(sched_setaffinity), [123] = S(sched_getaffinity),
-	[124] = S(sched_yield), [129] = S(kill), [130] = S(tkill), [131] = S(tgkill),
-	[132] = S(sigaltstack), [133] = S(rt_sigsuspend), [134] = S(rt_sigaction),
-	[135] = S(rt_sigprocmask), [136] = S(rt_sigpending), [137] = S(rt_sigtimedwait),
-	[139] = { "rt_sigreturn", NULL }, [144] = { "setgid", sys_zero },
-	[146] = { "setuid", sys_zero }, [153] = S(times), [154] = S(setpgid), [155] = S(getpgid),
-	[156] = S(getsid), [157] = S(setsid), [160] = S(uname), [163] = S(getrlimit),
-	[164] = S(setrlimit), [165] = S(getrusage), [166] = S(umask), [167] = S(prctl),
-	[169] = S(gettimeofday), [172] = S(getpid), [173] = S(getppid),
-	[174] = { "getuid", sys_zero }, [175] = { "geteuid", sys_zero },
-	[176] = { "getgid", sys_zero }, [177] = { "getegid", sys_zero }, [178] = S(gettid),
-	[179] = S(sysinfo), [198] = S(socket), [199] = S(socketpair), [200] = S(bind),
-	[201] = S(listen), [202] = R(accept), [203] = R(connect), [204] = S(getsockname),
-	[205] = S(getpeername), [206] = R(sendto), [207] = R(recvfrom), [208] = S(setsockopt),
-	[209] = S(getsockopt), [210] = S(shutdown), [211] = R(sendmsg), [212] = R(recvmsg),
-	[214] = S(brk), [215] = S(munmap), [216] = S(mremap), [220] = S(clone),
-	[221] = S(execve), [222] = S(mmap), [223] = { "fadvise64", sys_zero },
-	[226] = S(mprotect), [227] = { "msync", sys_zero }, [233] = S(madvise),
-	[242] = R(accept4), [260] = R(wait4), [261] = S(prlimit64), [278] = S(getrandom),
-	[291] = S(statx), [293] = { "rseq", sys_enosys_quiet }, [435] = S(clone3),
-	[439] = { "faccessat2", sys_faccessat }, [441] = S(epoll_pwait2),
+	[17] = S(getcwd),
+	[20] = S(epoll_create1),
+	[21] = S(epoll_ctl),
+	[22] = S(epoll_pwait),
+	[23] = S(dup),
+	[24] = S(dup3),
+	[25] = R(fcntl),
+	[29] = R(ioctl),
+	[34] = S(mkdirat),
+	[48] = S(faccessat),
+	[49] = S(chdir),
+	[50] = S(fchdir),
+	[56] = R(openat),
+	[57] = S(close),
+	[59] = S(pipe2),
+	[61] = S(getdents64),
+	[62] = S(lseek),
+	[63] = R(read),
+	[64] = R(write),
+	[65] = R(readv),
+	[66] = R(writev),
+	[67] = R(pread64),
+	[68] = R(pwrite64),
+	[72] = S(pselect6),
+	[73] = S(ppoll),
+	[78] = S(readlinkat),
+	[79] = S(newfstatat),
+	[80] = S(fstat),
+	[82] = S(fsync),
+	[83] = { "fdatasync", sys_fsync },
+	[93] = S(exit),
+	[94] = S(exit_group),
+	[95] = R(waitid),
+	[96] = S(set_tid_address),
+	[98] = R(futex),
+	[99] = S(set_robust_list),
+	[100] = S(get_robust_list),
+	[101] = S(nanosleep),
+	[113] = S(clock_gettime),
+	[114] = S(clock_getres),
+	[115] = S(clock_nanosleep),
+	[122] = S(sched_setaffinity),
+	[123] = S(sched_getaffinity),
+	[124] = S(sched_yield),
+	[129] = S(kill),
+	[130] = S(tkill),
+	[131] = S(tgkill),
+	[132] = S(sigaltstack),
+	[133] = S(rt_sigsuspend),
+	[134] = S(rt_sigaction),
+	[135] = S(rt_sigprocmask),
+	[136] = S(rt_sigpending),
+	[137] = S(rt_sigtimedwait),
+	[139] = { "rt_sigreturn", NULL },
+	[144] = { "setgid", sys_zero },
+	[146] = { "setuid", sys_zero },
+	[153] = S(times),
+	[154] = S(setpgid),
+	[155] = S(getpgid),
+	[156] = S(getsid),
+	[157] = S(setsid),
+	[160] = S(uname),
+	[163] = S(getrlimit),
+	[164] = S(setrlimit),
+	[165] = S(getrusage),
+	[166] = S(umask),
+	[167] = S(prctl),
+	[169] = S(gettimeofday),
+	[172] = S(getpid),
+	[173] = S(getppid),
+	[174] = { "getuid", sys_zero },
+	[175] = { "geteuid", sys_zero },
+	[176] = { "getgid", sys_zero },
+	[177] = { "getegid", sys_zero },
+	[178] = S(gettid),
+	[179] = S(sysinfo),
+	[198] = S(socket),
+	[199] = S(socketpair),
+	[200] = S(bind),
+	[201] = S(listen),
+	[202] = R(accept),
+	[203] = R(connect),
+	[204] = S(getsockname),
+	[205] = S(getpeername),
+	[206] = R(sendto),
+	[207] = R(recvfrom),
+	[208] = S(setsockopt),
+	[209] = S(getsockopt),
+	[210] = S(shutdown),
+	[211] = R(sendmsg),
+	[212] = R(recvmsg),
+	[214] = S(brk),
+	[215] = S(munmap),
+	[216] = S(mremap),
+	[220] = S(clone),
+	[221] = S(execve),
+	[222] = S(mmap),
+	[223] = { "fadvise64", sys_zero },
+	[226] = S(mprotect),
+	[227] = { "msync", sys_zero },
+	[233] = S(madvise),
+	[242] = R(accept4),
+	[260] = R(wait4),
+	[261] = S(prlimit64),
+	[278] = S(getrandom),
+	[291] = S(statx),
+	[293] = { "rseq", sys_enosys_quiet },
+	[435] = S(clone3),
+	[439] = { "faccessat2", sys_faccessat },
+	[441] = S(epoll_pwait2),
 };
 #endif
 #undef S
@@ -311,7 +496,7 @@ static long unimplemented(struct user_proc *p, uint64_t nr)
 		p->enosys[p->n_enosys++] = (uint16_t)nr;
 	uunlock(on);
 	kprintf("user: %s: system call %llu is not implemented (ENOSYS)\n", p->exe,
-		(unsigned long long)nr);
+	        (unsigned long long)nr);
 	return -ENOSYS;
 }
 
@@ -340,6 +525,6 @@ void syscall_dispatch(struct trap_frame *f)
 	arch_syscall_set_return(f, (uint64_t)ret);
 	if (SYSCALL_TRACE)
 		kprintf("trace: %d %llu(%llx, %llx, %llx, %llx) = %lx\n", uthread_current()->tid,
-			(unsigned long long)nr, (unsigned long long)a[0], (unsigned long long)a[1],
-			(unsigned long long)a[2], (unsigned long long)a[3], ret);
+		        (unsigned long long)nr, (unsigned long long)a[0], (unsigned long long)a[1],
+		        (unsigned long long)a[2], (unsigned long long)a[3], ret);
 }

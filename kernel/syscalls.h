@@ -17,7 +17,7 @@
 #include "kernel/uproc.h"
 
 #define SYSCALL_ARGS struct user_proc *p, struct trap_frame *tf, const uint64_t *a
-#define X86_ONLY __attribute__((unused)) /* x86_64's table only */
+#define X86_ONLY     __attribute__((unused)) /* x86_64's table only */
 
 /* sys_fs.c */
 long sys_read(SYSCALL_ARGS);
@@ -86,9 +86,9 @@ long sys_getsockopt(SYSCALL_ARGS);
 long sys_setsockopt(SYSCALL_ARGS);
 /* read/write on a socket file (sys_fs.c's read and write come here) */
 long sock_recv(struct user_proc *p, struct user_file *file, uint64_t buf, uint64_t len,
-	       unsigned flags, unsigned *msg_flags);
+               unsigned flags, unsigned *msg_flags);
 long sock_send(struct user_proc *p, struct user_file *file, uint64_t buf, uint64_t len,
-	       unsigned flags);
+               unsigned flags);
 /* ioctl on a socket or /dev/vsock */
 long sock_ioctl(struct user_proc *p, struct user_file *file, uint64_t cmd, uint64_t arg);
 

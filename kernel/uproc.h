@@ -44,35 +44,35 @@
 #include "kernel/user.h"
 #include "kernel/vm.h"
 
-#define UPROC_MAX_FDS 1024          /* per fd table (RLIMIT_NOFILE) */
-#define UPROC_MAX_THREADS 256       /* per process */
-#define UPROC_MAX_PROCS 128         /* per session, zombies included */
-#define UPROC_KSTACK (32u << 10)    /* each thread's kernel stack */
-#define UPROC_IOBUF (16u << 10)     /* each thread's bounce buffer */
-#define UWAIT_INLINE 8              /* queues a wait holds without malloc */
+#define UPROC_MAX_FDS     1024        /* per fd table (RLIMIT_NOFILE) */
+#define UPROC_MAX_THREADS 256         /* per process */
+#define UPROC_MAX_PROCS   128         /* per session, zombies included */
+#define UPROC_KSTACK      (32u << 10) /* each thread's kernel stack */
+#define UPROC_IOBUF       (16u << 10) /* each thread's bounce buffer */
+#define UWAIT_INLINE      8           /* queues a wait holds without malloc */
 
 /* Linux's wait status of a process: exited with `code`, or killed by `sig`. */
-#define WSTATUS_EXIT(code) (((code) & 0xff) << 8)
-#define WSTATUS_SIGNAL(sig) ((sig) & 0x7f)
+#define WSTATUS_EXIT(code)  (((code)&0xff) << 8)
+#define WSTATUS_SIGNAL(sig) ((sig)&0x7f)
 
-#define SIG_DFL 0
-#define SIG_IGN 1
-#define SA_NOCLDSTOP 0x1ull
-#define SA_NOCLDWAIT 0x2ull
-#define SA_SIGINFO 0x4ull
-#define SA_ONSTACK 0x08000000ull
-#define SA_RESTART 0x10000000ull
-#define SA_NODEFER 0x40000000ull
-#define SA_RESETHAND 0x80000000ull
-#define SA_RESTORER 0x04000000ull
-#define SIGNAL_STOP 19
-#define SIGNAL_CONT 18
-#define SIGNAL_URG 23
-#define SIGNAL_WINCH 28
-#define SIG_BIT(sig) (1ull << ((sig) - 1))
+#define SIG_DFL         0
+#define SIG_IGN         1
+#define SA_NOCLDSTOP    0x1ull
+#define SA_NOCLDWAIT    0x2ull
+#define SA_SIGINFO      0x4ull
+#define SA_ONSTACK      0x08000000ull
+#define SA_RESTART      0x10000000ull
+#define SA_NODEFER      0x40000000ull
+#define SA_RESETHAND    0x80000000ull
+#define SA_RESTORER     0x04000000ull
+#define SIGNAL_STOP     19
+#define SIGNAL_CONT     18
+#define SIGNAL_URG      23
+#define SIGNAL_WINCH    28
+#define SIG_BIT(sig)    (1ull << ((sig)-1))
 #define SIG_UNBLOCKABLE (SIG_BIT(SIGNAL_KILL) | SIG_BIT(SIGNAL_STOP))
-#define SS_ONSTACK 1
-#define SS_DISABLE 2
+#define SS_ONSTACK      1
+#define SS_DISABLE      2
 
 struct user_session;
 struct user_proc;
@@ -85,101 +85,101 @@ struct vsock_core;
 /* ---- objects ---- */
 
 struct user_sigaction {
-	uint64_t handler;            /* SIG_DFL 0, SIG_IGN 1, or an address */
-	uint64_t flags;              /* SA_* */
-	uint64_t restorer;           /* SA_RESTORER's trampoline */
-	uint64_t mask;               /* blocked while the handler runs */
+	uint64_t handler;  /* SIG_DFL 0, SIG_IGN 1, or an address */
+	uint64_t flags;    /* SA_* */
+	uint64_t restorer; /* SA_RESTORER's trampoline */
+	uint64_t mask;     /* blocked while the handler runs */
 };
 
 /* A sleeping mutex (tasks only, never from interrupts). */
 struct umutex {
-	struct task *owner;          /* who holds it, NULL: free */
-	struct wait_queue wq;        /* who waits for it */
+	struct task *owner;   /* who holds it, NULL: free */
+	struct wait_queue wq; /* who waits for it */
 };
 
 /* An address space and what the process keeps about it. */
 struct user_mm {
-	struct vm_space *as;         /* the page tables */
-	unsigned users;              /* processes on it (a vfork child shares it) */
-	struct umutex lock;          /* mmap, munmap, mprotect, brk */
+	struct vm_space *as;              /* the page tables */
+	unsigned users;                   /* processes on it (a vfork child shares it) */
+	struct umutex lock;               /* mmap, munmap, mprotect, brk */
 	uint64_t brk_start, brk, brk_max; /* the heap after the program's segments */
-	uint64_t mmap_next;          /* mmap hands out addresses downwards from here */
-	uint64_t sigreturn_page;     /* the page with the rt_sigreturn trampoline */
-	uint64_t auxv[2 * 24];       /* the auxv it started with (/proc/self/auxv) */
-	unsigned auxv_len;           /* bytes of it */
+	uint64_t mmap_next;               /* mmap hands out addresses downwards from here */
+	uint64_t sigreturn_page;          /* the page with the rt_sigreturn trampoline */
+	uint64_t auxv[2 * 24];            /* the auxv it started with (/proc/self/auxv) */
+	unsigned auxv_len;                /* bytes of it */
 };
 
 struct user_thread {
-	struct user_proc *proc;      /* whose thread */
-	struct user_thread *next;    /* in proc->threads */
-	struct task *task;           /* the task running it */
-	int tid;                     /* thread id (the main thread's is the pid) */
-	jmp_buf exit_jmp;            /* its task's top: every end of the thread lands here */
-	uint64_t blocked;            /* rt_sigprocmask (bit sig - 1) */
-	uint64_t pending;            /* raised for this thread (tgkill, a fault) */
-	uint64_t saved_mask;         /* ppoll/pselect6/epoll_pwait/rt_sigsuspend: ... */
-	bool restore_mask;           /* ... blocked goes back to it after the handler */
+	struct user_proc *proc;   /* whose thread */
+	struct user_thread *next; /* in proc->threads */
+	struct task *task;        /* the task running it */
+	int tid;                  /* thread id (the main thread's is the pid) */
+	jmp_buf exit_jmp;         /* its task's top: every end of the thread lands here */
+	uint64_t blocked;         /* rt_sigprocmask (bit sig - 1) */
+	uint64_t pending;         /* raised for this thread (tgkill, a fault) */
+	uint64_t saved_mask;      /* ppoll/pselect6/epoll_pwait/rt_sigsuspend: ... */
+	bool restore_mask;        /* ... blocked goes back to it after the handler */
 	uint64_t altstack_sp, altstack_size; /* sigaltstack */
-	uint32_t altstack_flags;     /* SS_DISABLE */
-	uint64_t clear_tid;          /* CLONE_CHILD_CLEARTID / set_tid_address */
-	uint64_t robust_list;        /* set_robust_list (kept, not walked) */
-	uint8_t *iobuf;              /* UPROC_IOBUF bytes for copies */
-	void *start_frame;           /* a new thread's first registers (+ FP state) */
-	uint64_t start_pc, start_sp; /* ... or, for a fresh program, where it starts */
-	uint64_t start_tls;          /* its TLS register at the start */
-	int exit_code;               /* SYS_exit's code */
-	struct user_proc *vfork_child; /* vfork: the child it waits for (exec or exit) */
-	struct wait_queue vfork_wq;  /* where it waits */
-	uint64_t fault_addr;         /* a fault's address, for its siginfo */
-	int fault_code;              /* a fault's si_code (0: none pending) */
+	uint32_t altstack_flags;             /* SS_DISABLE */
+	uint64_t clear_tid;                  /* CLONE_CHILD_CLEARTID / set_tid_address */
+	uint64_t robust_list;                /* set_robust_list (kept, not walked) */
+	uint8_t *iobuf;                      /* UPROC_IOBUF bytes for copies */
+	void *start_frame;                   /* a new thread's first registers (+ FP state) */
+	uint64_t start_pc, start_sp;         /* ... or, for a fresh program, where it starts */
+	uint64_t start_tls;                  /* its TLS register at the start */
+	int exit_code;                       /* SYS_exit's code */
+	struct user_proc *vfork_child;       /* vfork: the child it waits for (exec or exit) */
+	struct wait_queue vfork_wq;          /* where it waits */
+	uint64_t fault_addr;                 /* a fault's address, for its siginfo */
+	int fault_code;                      /* a fault's si_code (0: none pending) */
 };
 
 struct fd_table {
-	unsigned refs;               /* processes sharing it (clone with CLONE_FILES) */
+	unsigned refs;                          /* processes sharing it (clone with CLONE_FILES) */
 	struct user_file *files[UPROC_MAX_FDS]; /* open files, NULL: free */
 	uint8_t cloexec[UPROC_MAX_FDS / 8];     /* FD_CLOEXEC, by fd */
 };
 
 struct user_proc {
-	struct user_session *session; /* its session */
+	struct user_session *session;   /* its session */
 	struct user_proc *session_next; /* in session->procs */
-	int pid, pgid, sid;          /* ids within the session */
-	struct user_proc *parent;    /* NULL for the session's first process */
-	struct user_proc *children;  /* its children, live or zombie */
-	struct user_proc *sibling;   /* next child of the same parent */
-	int exit_signal;             /* sent to the parent at its end (SIGCHLD, 0) */
-	struct user_mm *mm;          /* its memory */
-	struct fd_table *fds;        /* its open files */
+	int pid, pgid, sid;             /* ids within the session */
+	struct user_proc *parent;       /* NULL for the session's first process */
+	struct user_proc *children;     /* its children, live or zombie */
+	struct user_proc *sibling;      /* next child of the same parent */
+	int exit_signal;                /* sent to the parent at its end (SIGCHLD, 0) */
+	struct user_mm *mm;             /* its memory */
+	struct fd_table *fds;           /* its open files */
 	struct user_sigaction actions[SIGNAL_MAX + 1]; /* by signal (threads share them) */
-	uint64_t pending;            /* raised for the process (kill) */
-	struct user_thread *threads; /* its threads */
-	unsigned nthreads;           /* threads that have not left yet */
-	bool exiting;                /* exit_group or a fatal signal: all threads end */
-	bool zombie;                 /* ended: only its status is left for wait */
-	int status;                  /* Linux wait status, once exiting/zombie */
-	struct wait_queue child_wq;  /* wait4 sleepers: a child changed state */
+	uint64_t pending;                              /* raised for the process (kill) */
+	struct user_thread *threads;                   /* its threads */
+	unsigned nthreads;                             /* threads that have not left yet */
+	bool exiting;                     /* exit_group or a fatal signal: all threads end */
+	bool zombie;                      /* ended: only its status is left for wait */
+	int status;                       /* Linux wait status, once exiting/zombie */
+	struct wait_queue child_wq;       /* wait4 sleepers: a child changed state */
 	struct user_thread *vfork_parent; /* a vfork parent waiting for our exec/exit */
-	char exe[STORE_PATH_MAX];    /* what runs (/proc/self/exe) */
-	char cwd[STORE_PATH_MAX];    /* getcwd / chdir */
-	uint16_t enosys[16];         /* unimplemented numbers reported so far */
+	char exe[STORE_PATH_MAX];         /* what runs (/proc/self/exe) */
+	char cwd[STORE_PATH_MAX];         /* getcwd / chdir */
+	uint16_t enosys[16];              /* unimplemented numbers reported so far */
 	unsigned n_enosys;
-	uint64_t start_ns;           /* when it started */
-	uint64_t dead_run_ns;        /* CPU time of threads that have left */
-	uint64_t children_run_ns;    /* CPU time of children reaped */
-	uint32_t umask;              /* umask */
+	uint64_t start_ns;        /* when it started */
+	uint64_t dead_run_ns;     /* CPU time of threads that have left */
+	uint64_t children_run_ns; /* CPU time of children reaped */
+	uint32_t umask;           /* umask */
 };
 
 struct user_session {
-	struct prog *prog;           /* stdio pipes, arguments, stop requests */
-	struct vm_budget budget;     /* memory of all its processes */
-	struct user_proc *procs;     /* every process, live or zombie */
-	struct user_proc *root;      /* the first process (pid 1) */
-	unsigned nprocs;             /* processes in the list */
-	unsigned live;               /* processes not yet ended */
-	int next_pid;                /* the next pid or tid handed out */
-	struct wait_queue wq;        /* user_run sleeps here: a process ended */
-	bool killing;                /* every process is being ended */
-	char *note;                  /* user_run's note buffer: why the root ended */
+	struct prog *prog;       /* stdio pipes, arguments, stop requests */
+	struct vm_budget budget; /* memory of all its processes */
+	struct user_proc *procs; /* every process, live or zombie */
+	struct user_proc *root;  /* the first process (pid 1) */
+	unsigned nprocs;         /* processes in the list */
+	unsigned live;           /* processes not yet ended */
+	int next_pid;            /* the next pid or tid handed out */
+	struct wait_queue wq;    /* user_run sleeps here: a process ended */
+	bool killing;            /* every process is being ended */
+	char *note;              /* user_run's note buffer: why the root ended */
 	size_t note_len;
 };
 
@@ -218,9 +218,9 @@ struct user_proc *uproc_current(void);
  */
 struct uwait {
 	struct waiter nodes[UWAIT_INLINE]; /* the first queues */
-	struct waiter *more;         /* the rest (malloc), NULL */
-	unsigned n, cap_more;        /* queues linked; room in more */
-	bool nomem;                  /* a queue could not be linked: poll */
+	struct waiter *more;               /* the rest (malloc), NULL */
+	unsigned n, cap_more;              /* queues linked; room in more */
+	bool nomem;                        /* a queue could not be linked: poll */
 };
 void uwait_init(struct uwait *w);
 int uwait_reserve(struct uwait *w, unsigned n);
@@ -269,97 +269,101 @@ struct user_thread *uthread_find(struct user_session *s, int tid);
 /* ---- futex.c ---- */
 
 long futex_wait(struct user_mm *mm, uint64_t uaddr, uint32_t val, uint32_t bitset,
-		uint64_t deadline_ns);
+                uint64_t deadline_ns);
 long futex_wake(struct user_mm *mm, uint64_t uaddr, int n, uint32_t bitset);
 /* Wake n1 at uaddr, move up to n2 more to uaddr2 (cmp: *uaddr must be val). */
-long futex_requeue(struct user_mm *mm, uint64_t uaddr, int n1, uint64_t uaddr2, int n2,
-		   bool cmp, uint32_t val);
+long futex_requeue(struct user_mm *mm, uint64_t uaddr, int n1, uint64_t uaddr2, int n2, bool cmp,
+                   uint32_t val);
 
 /* ---- fd.c ---- */
 
 enum file_kind {
-	FK_STDIN, FK_STDOUT, FK_STDERR, /* the session's pipes */
-	FK_FILE, FK_DIR,                /* the store, read-only */
-	FK_WFILE,                       /* a file being written (/tmp) */
-	FK_PIPE_R, FK_PIPE_W,           /* pipe2 */
-	FK_SOCKET,                      /* AF_VSOCK */
-	FK_EPOLL,                       /* epoll_create1 */
-	FK_VSOCK_DEV,                   /* /dev/vsock (ioctl) */
-	FK_NULL,                        /* /dev/null */
+	FK_STDIN,
+	FK_STDOUT,
+	FK_STDERR, /* the session's pipes */
+	FK_FILE,
+	FK_DIR,   /* the store, read-only */
+	FK_WFILE, /* a file being written (/tmp) */
+	FK_PIPE_R,
+	FK_PIPE_W,    /* pipe2 */
+	FK_SOCKET,    /* AF_VSOCK */
+	FK_EPOLL,     /* epoll_create1 */
+	FK_VSOCK_DEV, /* /dev/vsock (ioctl) */
+	FK_NULL,      /* /dev/null */
 };
 
 /* A pipe2 pipe: both ends may be in several processes (fork, dup). */
 struct user_pipe {
-	struct pipe pipe;            /* the bytes (agent/pipe.h), moved under ulock */
-	unsigned readers, writers;   /* open files on each end */
-	struct wait_queue wq;        /* readers, writers and pollers of either end */
+	struct pipe pipe;          /* the bytes (agent/pipe.h), moved under ulock */
+	unsigned readers, writers; /* open files on each end */
+	struct wait_queue wq;      /* readers, writers and pollers of either end */
 };
 
 /* A file written by a program: its bytes reach the store at the last close. */
 struct user_wfile {
-	char path[STORE_PATH_MAX];   /* where */
-	uint8_t *data;               /* its bytes (malloc) */
-	size_t size, cap;            /* bytes, room */
-	uint32_t mode;               /* permission bits */
+	char path[STORE_PATH_MAX]; /* where */
+	uint8_t *data;             /* its bytes (malloc) */
+	size_t size, cap;          /* bytes, room */
+	uint32_t mode;             /* permission bits */
 };
 
 /* An epoll entry: a file watched by an epoll instance (a weak reference:
  * the file's last close removes it). */
 struct ep_item {
-	struct user_epoll *ep;       /* the instance */
-	struct user_file *file;      /* the file watched */
-	int fd;                      /* the fd it was added as */
-	uint32_t events;             /* EPOLL* asked for */
-	uint64_t data;               /* epoll_data */
-	uint32_t masked;             /* EPOLLET: reported, not yet seen to go away */
-	struct ep_item *next_in_ep;  /* the instance's entries */
+	struct user_epoll *ep;        /* the instance */
+	struct user_file *file;       /* the file watched */
+	int fd;                       /* the fd it was added as */
+	uint32_t events;              /* EPOLL* asked for */
+	uint64_t data;                /* epoll_data */
+	uint32_t masked;              /* EPOLLET: reported, not yet seen to go away */
+	struct ep_item *next_in_ep;   /* the instance's entries */
 	struct ep_item *next_in_file; /* the file's entries */
 };
 
 struct user_epoll {
-	struct ep_item *items;       /* entries */
-	unsigned nitems;             /* how many */
-	uint64_t gen;                /* bumped whenever an entry goes or changes */
-	struct wait_queue wq;        /* (nested epoll: never woken, polled) */
+	struct ep_item *items; /* entries */
+	unsigned nitems;       /* how many */
+	uint64_t gen;          /* bumped whenever an entry goes or changes */
+	struct wait_queue wq;  /* (nested epoll: never woken, polled) */
 };
 
 /* An open file description: fds, fork and dup share it. */
 struct user_file {
-	unsigned refs;               /* fds and users (a poll in progress) */
-	enum file_kind kind;         /* what it is */
-	unsigned flags;              /* O_NONBLOCK, O_APPEND, the access mode */
-	uint64_t offset;             /* FILE, WFILE: position; DIR: next entry */
-	struct prog *prog;           /* STDIN/STDOUT/STDERR: the session's pipes */
-	struct user_pipe *pipe;      /* PIPE_R, PIPE_W */
-	struct store_file *file;     /* FILE, DIR (NULL for "/"): a store reference */
-	struct user_wfile *wfile;    /* WFILE */
-	struct vsock_sock *sock;     /* SOCKET (NULL until made) */
-	int sock_type;               /* SOCK_STREAM / SOCK_SEQPACKET */
-	uint32_t rcvlowat;           /* SO_RCVLOWAT */
-	uint64_t buf_min, buf_max;   /* SO_VM_SOCKETS_BUFFER_MIN_SIZE / MAX_SIZE */
-	bool connect_reported;       /* a non-blocking connect's outcome was read */
-	struct user_epoll *ep;       /* EPOLL */
-	struct ep_item *ep_items;    /* epoll entries watching this file */
+	unsigned refs;             /* fds and users (a poll in progress) */
+	enum file_kind kind;       /* what it is */
+	unsigned flags;            /* O_NONBLOCK, O_APPEND, the access mode */
+	uint64_t offset;           /* FILE, WFILE: position; DIR: next entry */
+	struct prog *prog;         /* STDIN/STDOUT/STDERR: the session's pipes */
+	struct user_pipe *pipe;    /* PIPE_R, PIPE_W */
+	struct store_file *file;   /* FILE, DIR (NULL for "/"): a store reference */
+	struct user_wfile *wfile;  /* WFILE */
+	struct vsock_sock *sock;   /* SOCKET (NULL until made) */
+	int sock_type;             /* SOCK_STREAM / SOCK_SEQPACKET */
+	uint32_t rcvlowat;         /* SO_RCVLOWAT */
+	uint64_t buf_min, buf_max; /* SO_VM_SOCKETS_BUFFER_MIN_SIZE / MAX_SIZE */
+	bool connect_reported;     /* a non-blocking connect's outcome was read */
+	struct user_epoll *ep;     /* EPOLL */
+	struct ep_item *ep_items;  /* epoll entries watching this file */
 };
 
 /* Readiness, as poll's: POLLIN 1, POLLPRI 2, POLLOUT 4, POLLERR 8,
  * POLLHUP 0x10, POLLNVAL 0x20, POLLRDHUP 0x2000 */
-#define UPOLLIN 0x1
-#define UPOLLPRI 0x2
-#define UPOLLOUT 0x4
-#define UPOLLERR 0x8
-#define UPOLLHUP 0x10
-#define UPOLLNVAL 0x20
+#define UPOLLIN     0x1
+#define UPOLLPRI    0x2
+#define UPOLLOUT    0x4
+#define UPOLLERR    0x8
+#define UPOLLHUP    0x10
+#define UPOLLNVAL   0x20
 #define UPOLLRDNORM 0x40
 #define UPOLLWRNORM 0x100
-#define UPOLLRDHUP 0x2000
+#define UPOLLRDHUP  0x2000
 
 #define O_ACCMODE_BITS 3
-#define UO_WRONLY 1
-#define UO_RDWR 2
-#define UO_NONBLOCK 04000
-#define UO_APPEND 02000
-#define UO_CLOEXEC 02000000
+#define UO_WRONLY      1
+#define UO_RDWR        2
+#define UO_NONBLOCK    04000
+#define UO_APPEND      02000
+#define UO_CLOEXEC     02000000
 
 struct user_file *file_alloc(enum file_kind kind, unsigned flags);
 void file_get(struct user_file *f);
@@ -412,14 +416,14 @@ void epoll_rearm(struct user_file *f, unsigned bits);
 /* ---- exec.c ---- */
 
 struct exec_args {
-	int argc, envc;              /* counts */
-	char **argv, **envp;         /* strings (kernel memory) */
+	int argc, envc;      /* counts */
+	char **argv, **envp; /* strings (kernel memory) */
 };
 /* Load `file` into a fresh mm: 0 with *out, entry and sp; or -errno with
  * the reason in why (ENOEXEC: not an ELF for us; E2BIG; ENOMEM). */
 int exec_load(struct vm_budget *budget, const struct store_file *file, const char *path,
-	      const struct exec_args *args, struct user_mm **out, uint64_t *entry, uint64_t *sp,
-	      char *why, size_t why_len);
+              const struct exec_args *args, struct user_mm **out, uint64_t *entry, uint64_t *sp,
+              char *why, size_t why_len);
 /* fork: a copy of src's memory (NULL: no memory, over the budget). */
 struct user_mm *mm_clone(struct user_mm *src, struct vm_budget *budget);
 void mm_get(struct user_mm *mm);
@@ -434,8 +438,8 @@ void mm_put(struct user_mm *mm);
  * clone, fork), with `tls` in its TLS register.  It has its tid but does
  * not run before uthread_run.  NULL: no memory, or -EAGAIN's limit.
  */
-struct user_thread *uthread_new(struct user_proc *p, const void *frame, uint64_t pc,
-				uint64_t sp, uint64_t tls);
+struct user_thread *uthread_new(struct user_proc *p, const void *frame, uint64_t pc, uint64_t sp,
+                                uint64_t tls);
 /* Its task starts: 0, or -EAGAIN (no memory; the thread is gone). */
 int uthread_run(struct user_thread *t);
 /* A new process in session s, child of parent (NULL: the root): pid,

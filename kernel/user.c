@@ -40,7 +40,7 @@ static int start_root(struct user_session *s, struct store_file *file, const cha
 	snprintf(p->exe, sizeof(p->exe), "%s", path);
 	snprintf(p->cwd, sizeof(p->cwd), "%s", prog->cwd[0] ? prog->cwd : "/");
 	if ((err = exec_load(&s->budget, file, path, &args, &p->mm, &entry, &sp, s->note,
-			     s->note_len))) {
+	                     s->note_len))) {
 		kprintf("user: %s\n", s->note);
 		uproc_abort(p);
 		s->root = NULL;
@@ -107,7 +107,7 @@ static void supervise(struct user_session *s)
 }
 
 int user_run(struct prog *prog, struct store_file *file, const char *path, uint64_t mem_limit,
-	     char *note, size_t note_len)
+             char *note, size_t note_len)
 {
 	struct user_session *s = calloc(1, sizeof(*s));
 	struct user_proc *root;
@@ -131,8 +131,9 @@ int user_run(struct prog *prog, struct store_file *file, const char *path, uint6
 	root = s->root;
 	status = shell_status(root->status);
 	if (!note[0] && root->n_enosys) {
-		int n = snprintf(note, note_len, "system calls it made that are not "
-				 "implemented (ENOSYS):");
+		int n = snprintf(note, note_len,
+		                 "system calls it made that are not "
+		                 "implemented (ENOSYS):");
 
 		for (unsigned i = 0; i < root->n_enosys && n > 0 && (size_t)n < note_len; i++)
 			n += snprintf(note + n, note_len - (size_t)n, " %u", root->enosys[i]);
@@ -147,7 +148,7 @@ int user_run(struct prog *prog, struct store_file *file, const char *path, uint6
 	}
 	if (s->budget.pages)
 		kprintf("user: %s: %llu pages still counted at the end\n", path,
-			(unsigned long long)s->budget.pages);
+		        (unsigned long long)s->budget.pages);
 	free(s);
 	return status;
 }

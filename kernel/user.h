@@ -28,18 +28,18 @@
 #include "include/store.h"
 
 /* Linux signal numbers beyond program.h's */
-#define SIGNAL_ILL 4
+#define SIGNAL_ILL  4
 #define SIGNAL_TRAP 5
 #define SIGNAL_ABRT 6
-#define SIGNAL_BUS 7
-#define SIGNAL_FPE 8
+#define SIGNAL_BUS  7
+#define SIGNAL_FPE  8
 #define SIGNAL_USR1 10
 #define SIGNAL_SEGV 11
 #define SIGNAL_USR2 12
 #define SIGNAL_PIPE 13
 #define SIGNAL_ALRM 14
 #define SIGNAL_CHLD 17
-#define SIGNAL_MAX 64
+#define SIGNAL_MAX  64
 
 #define USER_NOTE_MAX 256
 
@@ -50,7 +50,7 @@ struct vsock_core;
 void user_init(struct vsock_core *core);
 
 int user_run(struct prog *prog, struct store_file *file, const char *path, uint64_t mem_limit,
-	     char *note, size_t note_len);
+             char *note, size_t note_len);
 
 /* A fault in user mode: the faulting thread's handler runs, or the
  * process ends with 128 + sig and a console line. */

@@ -55,8 +55,7 @@ void uproc_note(struct user_proc *p, const char *fmt, ...)
 
 bool sig_default_ignores(int sig)
 {
-	return sig == SIGNAL_CHLD || sig == SIGNAL_URG || sig == SIGNAL_WINCH ||
-	       sig == SIGNAL_CONT;
+	return sig == SIGNAL_CHLD || sig == SIGNAL_URG || sig == SIGNAL_WINCH || sig == SIGNAL_CONT;
 }
 
 bool sig_ignored(struct user_proc *p, int sig)
@@ -282,23 +281,53 @@ struct user_thread *uthread_find(struct user_session *s, int tid)
  * up to ERANGE (34) and numbers the rest its own way.
  */
 _Static_assert(EPERM == 1 && ENOENT == 2 && ESRCH == 3 && EINTR == 4 && E2BIG == 7 &&
-	       ENOEXEC == 8 && EBADF == 9 && ECHILD == 10 && EAGAIN == 11 && ENOMEM == 12 &&
-	       EACCES == 13 && EFAULT == 14 && EEXIST == 17 && ENODEV == 19 && ENOTDIR == 20 &&
-	       EISDIR == 21 && EINVAL == 22 && ENFILE == 23 && EMFILE == 24 && ENOTTY == 25 &&
-	       EFBIG == 27 && ENOSPC == 28 && ESPIPE == 29 && EROFS == 30 && EPIPE == 32 &&
-	       ERANGE == 34, "these errno values are Linux's as they are");
+                       ENOEXEC == 8 && EBADF == 9 && ECHILD == 10 && EAGAIN == 11 && ENOMEM == 12 &&
+                       EACCES == 13 && EFAULT == 14 && EEXIST == 17 && ENODEV == 19 &&
+                       ENOTDIR == 20 && EISDIR == 21 && EINVAL == 22 && ENFILE == 23 &&
+                       EMFILE == 24 && ENOTTY == 25 && EFBIG == 27 && ENOSPC == 28 &&
+                       ESPIPE == 29 && EROFS == 30 && EPIPE == 32 && ERANGE == 34,
+               "these errno values are Linux's as they are");
 
-static const struct { int ours, theirs; } errno_map[] = {
-	{ EDEADLK, 35 }, { ENAMETOOLONG, 36 }, { ENOLCK, 37 }, { ENOSYS, 38 },
-	{ ENOTEMPTY, 39 }, { ELOOP, 40 }, { ENOMSG, 42 }, { ENODATA, 61 }, { ETIME, 62 },
-	{ EPROTO, 71 }, { EOVERFLOW, 75 }, { EILSEQ, 84 }, { ENOTSOCK, 88 },
-	{ EDESTADDRREQ, 89 }, { EMSGSIZE, 90 }, { EPROTOTYPE, 91 }, { ENOPROTOOPT, 92 },
-	{ EPROTONOSUPPORT, 93 }, { 94 /* vsock/socket.h: ESOCKTNOSUPPORT */, 94 }, { EOPNOTSUPP, 95 },
-	{ ENOTSUP, 95 }, { EAFNOSUPPORT, 97 }, { EADDRINUSE, 98 }, { EADDRNOTAVAIL, 99 },
-	{ ENETDOWN, 100 }, { ENETUNREACH, 101 }, { ECONNABORTED, 103 }, { ECONNRESET, 104 },
-	{ ENOBUFS, 105 }, { EISCONN, 106 }, { ENOTCONN, 107 },
-	{ ETIMEDOUT, 110 }, { ECONNREFUSED, 111 }, { EHOSTUNREACH, 113 }, { EALREADY, 114 },
-	{ EINPROGRESS, 115 }, { ECANCELED, 125 },
+static const struct {
+	int ours, theirs;
+} errno_map[] = {
+	{ EDEADLK, 35 },
+	{ ENAMETOOLONG, 36 },
+	{ ENOLCK, 37 },
+	{ ENOSYS, 38 },
+	{ ENOTEMPTY, 39 },
+	{ ELOOP, 40 },
+	{ ENOMSG, 42 },
+	{ ENODATA, 61 },
+	{ ETIME, 62 },
+	{ EPROTO, 71 },
+	{ EOVERFLOW, 75 },
+	{ EILSEQ, 84 },
+	{ ENOTSOCK, 88 },
+	{ EDESTADDRREQ, 89 },
+	{ EMSGSIZE, 90 },
+	{ EPROTOTYPE, 91 },
+	{ ENOPROTOOPT, 92 },
+	{ EPROTONOSUPPORT, 93 },
+	{ 94 /* vsock/socket.h: ESOCKTNOSUPPORT */, 94 },
+	{ EOPNOTSUPP, 95 },
+	{ ENOTSUP, 95 },
+	{ EAFNOSUPPORT, 97 },
+	{ EADDRINUSE, 98 },
+	{ EADDRNOTAVAIL, 99 },
+	{ ENETDOWN, 100 },
+	{ ENETUNREACH, 101 },
+	{ ECONNABORTED, 103 },
+	{ ECONNRESET, 104 },
+	{ ENOBUFS, 105 },
+	{ EISCONN, 106 },
+	{ ENOTCONN, 107 },
+	{ ETIMEDOUT, 110 },
+	{ ECONNREFUSED, 111 },
+	{ EHOSTUNREACH, 113 },
+	{ EALREADY, 114 },
+	{ EINPROGRESS, 115 },
+	{ ECANCELED, 125 },
 };
 
 long linux_errno(long ret)

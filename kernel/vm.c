@@ -28,25 +28,25 @@
 #include "include/pool.h"
 #include "kernel/kernel.h"
 
-#define ENTRIES 512
-#define MAX_POOLS 32                 /* free RAM ranges used as page pools */
-#define MIN_POOL_BYTES (256u << 10)  /* smaller free ranges are left alone */
+#define ENTRIES            512
+#define MAX_POOLS          32           /* free RAM ranges used as page pools */
+#define MIN_POOL_BYTES     (256u << 10) /* smaller free ranges are left alone */
 #define LEVEL_BYTES(level) (VM_PAGE << (9 * (level)))
-#define INDEX(va, level) (((va) >> (12 + 9 * (level))) & (ENTRIES - 1))
-#define ROOT_LEVEL 3
+#define INDEX(va, level)   (((va) >> (12 + 9 * (level))) & (ENTRIES - 1))
+#define ROOT_LEVEL         3
 
 struct vm_space {
-	uint64_t root;          /* physical address of its root table */
-	uint64_t pages;         /* pages it holds: user pages + its tables */
+	uint64_t root;            /* physical address of its root table */
+	uint64_t pages;           /* pages it holds: user pages + its tables */
 	struct vm_budget *budget; /* what it may hold, shared with other spaces */
-	uint64_t grow_lo;       /* a stack's reserve [grow_lo, grow_hi) ... */
-	uint64_t grow_hi;       /* ... mapped on first touch; grow_hi: lowest page mapped */
+	uint64_t grow_lo;         /* a stack's reserve [grow_lo, grow_hi) ... */
+	uint64_t grow_hi;         /* ... mapped on first touch; grow_hi: lowest page mapped */
 };
 
 /* A page reserved by vm_map_lazy and not yet touched: an invalid entry
  * (the CPU ignores its other bits on both architectures) carrying a
  * software tag and the rights the page gets when it is backed. */
-#define LAZY_TAG (1ull << 60)
+#define LAZY_TAG        (1ull << 60)
 #define LAZY_PROT_SHIFT 8
 
 static bool is_lazy(uint64_t e)
@@ -117,7 +117,8 @@ void vm_page_free(void *page, size_t pages)
 			struct dma_region r = { page, dma_addr(p), pages };
 
 			if (pool_free(&pools[i], &r) != 0)
-				panic("vm: bad free of %zu pages at %p (from %p)", pages, page, __builtin_return_address(0));
+				panic("vm: bad free of %zu pages at %p (from %p)", pages, page,
+				      __builtin_return_address(0));
 			break;
 		}
 	}
@@ -165,7 +166,7 @@ static void pools_init(const struct boot_info *boot)
 		if (end <= base || end - base < MIN_POOL_BYTES || end > map_end)
 			continue;
 		if (pool_init(&pools[npools], (void *)(uintptr_t)base, dma_addr(base),
-			      end - base) == 0)
+		              end - base) == 0)
 			npools++;
 	}
 	if (!npools)
@@ -181,8 +182,7 @@ static void pools_init(const struct boot_info *boot)
  * (and not created), when a block maps the range higher up, or when no
  * memory is left.
  */
-static uint64_t *walk(uint64_t root, uint64_t va, unsigned level, bool create,
-		      uint64_t *tables)
+static uint64_t *walk(uint64_t root, uint64_t va, unsigned level, bool create, uint64_t *tables)
 {
 	uint64_t t = root;
 
@@ -257,10 +257,8 @@ static void map_identity(const struct boot_info *boot, uint64_t base, unsigned l
 		}
 		return;
 	}
-	if (level <= max_block_level && base >= VM_USER_WINDOW_END &&
-	    !has_ram(boot, base, bytes)) {
-		kernel_set(base, arch_pte_leaf(base, VM_READ | VM_WRITE | VM_DEVICE, level),
-			   level);
+	if (level <= max_block_level && base >= VM_USER_WINDOW_END && !has_ram(boot, base, bytes)) {
+		kernel_set(base, arch_pte_leaf(base, VM_READ | VM_WRITE | VM_DEVICE, level), level);
 		device_bytes += bytes;
 		return;
 	}
@@ -283,8 +281,8 @@ static void kernel_protect(uint64_t start, uint64_t end, unsigned prot)
 static void check_outside_window(const char *what, uint64_t base, uint64_t bytes)
 {
 	if (bytes && base < VM_USER_WINDOW_END)
-		panic("vm: the %s (%#llx, %llu bytes) lies in the user window below %#llx",
-		      what, (unsigned long long)base, (unsigned long long)bytes,
+		panic("vm: the %s (%#llx, %llu bytes) lies in the user window below %#llx", what,
+		      (unsigned long long)base, (unsigned long long)bytes,
 		      (unsigned long long)VM_USER_WINDOW_END);
 }
 
@@ -334,13 +332,13 @@ void vm_report(void)
 		if (boot_map->ranges[i].kind == MEM_FIRMWARE)
 			firmware++;
 	kprintf("vm: own page tables at %#llx (%llu KiB): %llu MiB RAM write-back "
-		"(image text read-only + executable, the rest no-execute), %llu GiB "
-		"device memory up to %#llx; nothing below %#llx (user window)\n",
-		(unsigned long long)kernel_root, (unsigned long long)(kernel_tables * 4),
-		(unsigned long long)(ram_mapped >> 20), (unsigned long long)(device_bytes >> 30),
-		(unsigned long long)map_end, (unsigned long long)VM_USER_WINDOW_END);
+	        "(image text read-only + executable, the rest no-execute), %llu GiB "
+	        "device memory up to %#llx; nothing below %#llx (user window)\n",
+	        (unsigned long long)kernel_root, (unsigned long long)(kernel_tables * 4),
+	        (unsigned long long)(ram_mapped >> 20), (unsigned long long)(device_bytes >> 30),
+	        (unsigned long long)map_end, (unsigned long long)VM_USER_WINDOW_END);
 	kprintf("vm: %zu free pages (%zu MiB) in %u ranges for stacks and programs\n",
-		vm_pages_free(), vm_pages_free() >> 8, npools);
+	        vm_pages_free(), vm_pages_free() >> 8, npools);
 }
 
 /* ---- guarded kernel stacks ---- */
@@ -500,8 +498,8 @@ void vm_space_destroy(struct vm_space *as)
 	for (unsigned i = 0; i < ENTRIES; i++) {
 		uint64_t e = table(l1)[i];
 
-		if (!arch_pte_valid(e) ||
-		    (arch_pte_valid(table(kl1)[i]) && arch_pte_phys(e) == arch_pte_phys(table(kl1)[i])))
+		if (!arch_pte_valid(e) || (arch_pte_valid(table(kl1)[i]) &&
+		                           arch_pte_phys(e) == arch_pte_phys(table(kl1)[i])))
 			continue;
 		free_user_tree(as, arch_pte_phys(e), 0);
 		vm_page_free(table(arch_pte_phys(e)), 1);
@@ -510,8 +508,9 @@ void vm_space_destroy(struct vm_space *as)
 	for (unsigned i = INDEX(VM_KERNEL_END, ROOT_LEVEL); i < ENTRIES; i++) {
 		uint64_t e = table(as->root)[i];
 
-		if (!arch_pte_valid(e) || (arch_pte_valid(table(kernel_root)[i]) &&
-					    arch_pte_phys(e) == arch_pte_phys(table(kernel_root)[i])))
+		if (!arch_pte_valid(e) ||
+		    (arch_pte_valid(table(kernel_root)[i]) &&
+		     arch_pte_phys(e) == arch_pte_phys(table(kernel_root)[i])))
 			continue;
 		free_user_tree(as, arch_pte_phys(e), ROOT_LEVEL - 1);
 		vm_page_free(table(arch_pte_phys(e)), 1);
@@ -523,7 +522,7 @@ void vm_space_destroy(struct vm_space *as)
 	count(as, -3);
 	if (as->pages)
 		kprintf("vm: address space freed with %llu pages unaccounted\n",
-			(unsigned long long)as->pages);
+		        (unsigned long long)as->pages);
 	free(as);
 }
 
@@ -540,7 +539,7 @@ uint64_t vm_space_bytes(const struct vm_space *as)
 /* One page of user memory at va (nothing mapped there yet): `phys` when
  * shared, else a fresh page with `copy_from`'s bytes (NULL: zeroed). */
 static int map_page(struct vm_space *as, uint64_t va, unsigned prot, uint64_t phys,
-		    const void *copy_from)
+                    const void *copy_from)
 {
 	uint64_t *e, tables = 0;
 	void *page = NULL;
@@ -663,7 +662,7 @@ static int clone_tree(struct vm_space *dst, uint64_t t, unsigned level, uint64_t
 			continue; /* (user spaces hold no blocks) */
 		if (arch_pte_prot(e, 0) & VM_SHARED)
 			err = map_page(dst, at, arch_pte_prot(e, 0) & ~VM_SHARED, arch_pte_phys(e),
-				       NULL);
+			               NULL);
 		else
 			err = map_page(dst, at, arch_pte_prot(e, 0), 0, table(arch_pte_phys(e)));
 		if (err)
@@ -686,19 +685,20 @@ struct vm_space *vm_space_clone(struct vm_space *src, struct vm_budget *budget)
 	for (unsigned i = 0; i < ENTRIES && !err; i++) {
 		uint64_t e = table(l1)[i];
 
-		if (!arch_pte_valid(e) ||
-		    (arch_pte_valid(table(kl1)[i]) && arch_pte_phys(e) == arch_pte_phys(table(kl1)[i])))
+		if (!arch_pte_valid(e) || (arch_pte_valid(table(kl1)[i]) &&
+		                           arch_pte_phys(e) == arch_pte_phys(table(kl1)[i])))
 			continue;
 		err = clone_tree(dst, arch_pte_phys(e), 0, i * LEVEL_BYTES(1));
 	}
 	for (unsigned i = INDEX(VM_KERNEL_END, ROOT_LEVEL); i < ENTRIES && !err; i++) {
 		uint64_t e = table(src->root)[i];
 
-		if (!arch_pte_valid(e) || (arch_pte_valid(table(kernel_root)[i]) &&
-					    arch_pte_phys(e) == arch_pte_phys(table(kernel_root)[i])))
+		if (!arch_pte_valid(e) ||
+		    (arch_pte_valid(table(kernel_root)[i]) &&
+		     arch_pte_phys(e) == arch_pte_phys(table(kernel_root)[i])))
 			continue;
 		err = clone_tree(dst, arch_pte_phys(e), ROOT_LEVEL - 1,
-				 (uint64_t)i * LEVEL_BYTES(ROOT_LEVEL));
+		                 (uint64_t)i * LEVEL_BYTES(ROOT_LEVEL));
 	}
 	if (err) {
 		vm_space_destroy(dst);
@@ -756,8 +756,10 @@ int vm_protect(struct vm_space *as, uint64_t va, uint64_t len, unsigned prot)
 			if ((prot & VM_WRITE) && !unshare(as, e, va + off)) {
 				err = -ENOMEM;
 			} else {
-				*e = arch_pte_leaf(arch_pte_phys(*e), prot | VM_USER | VM_READ |
-						   (arch_pte_prot(*e, 0) & VM_SHARED), 0);
+				*e = arch_pte_leaf(arch_pte_phys(*e),
+				                   prot | VM_USER | VM_READ |
+				                           (arch_pte_prot(*e, 0) & VM_SHARED),
+				                   0);
 				arch_tlb_flush_page(va + off);
 			}
 		}
@@ -784,8 +786,7 @@ static bool fill(struct vm_space *as, uint64_t page)
 
 	if (e && arch_pte_valid(*e)) {
 		ok = true; /* another thread backed it first */
-	} else if (e && is_lazy(*e) && lazy_prot(*e) && room(as, 1) &&
-		   (fresh = vm_page_alloc(1))) {
+	} else if (e && is_lazy(*e) && lazy_prot(*e) && room(as, 1) && (fresh = vm_page_alloc(1))) {
 		memset(fresh, 0, VM_PAGE);
 		count(as, 1);
 		*e = arch_pte_leaf((uintptr_t)fresh, lazy_prot(*e) | VM_USER | VM_READ, 0);
@@ -865,8 +866,8 @@ bool vm_any_mapped(struct vm_space *as, uint64_t va, uint64_t len)
 }
 
 /* Copy page by page; `to_user`: direction; `write`: check writability. */
-static int copy_user(struct vm_space *as, uint64_t uva, void *kbuf, size_t len,
-		     bool to_user, bool write)
+static int copy_user(struct vm_space *as, uint64_t uva, void *kbuf, size_t len, bool to_user,
+                     bool write)
 {
 	uint8_t *k = kbuf;
 

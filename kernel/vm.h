@@ -33,11 +33,11 @@
 
 #include "kernel/boot.h"
 
-#define VM_PAGE 4096ull
+#define VM_PAGE              4096ull
 #define VM_USER_WINDOW_START 0x10000ull        /* lowest user address (as Linux's mmap_min_addr) */
-#define VM_USER_WINDOW_END 0x2000000ull        /* low window for fixed-address programs: 32 MiB */
-#define VM_KERNEL_END (1ull << 40)             /* the kernel's map: [window end, 1 TiB) */
-#define VM_USER_END 0x800000000000ull          /* 47-bit user space, as Linux */
+#define VM_USER_WINDOW_END   0x2000000ull      /* low window for fixed-address programs: 32 MiB */
+#define VM_KERNEL_END        (1ull << 40)      /* the kernel's map: [window end, 1 TiB) */
+#define VM_USER_END          0x800000000000ull /* 47-bit user space, as Linux */
 
 void vm_init(const struct boot_info *boot);
 void vm_report(void);
@@ -61,8 +61,8 @@ struct vm_space;
 
 /* What a group of address spaces (a container's processes) may hold. */
 struct vm_budget {
-	uint64_t pages;              /* user pages and page tables held now */
-	uint64_t limit_pages;        /* most they may hold */
+	uint64_t pages;       /* user pages and page tables held now */
+	uint64_t limit_pages; /* most they may hold */
 };
 
 /* An address space sharing the kernel's map; user pages count against

@@ -26,7 +26,7 @@
 #include "vsock/diag.h"
 #include "vsock/socket.h"
 
-#define SERVICE_STACK (32u << 10)
+#define SERVICE_STACK   (32u << 10)
 #define ECHO_OUT_BUFFER 16384
 
 /* The PCI side of the driver (the driver itself sees only virtio_ops). */
@@ -41,14 +41,13 @@ int vsock_device_probe(struct dma_pool *pool, struct virtio_vsock **out)
 		pci = pci_find(VIRTIO_PCI_VENDOR, VIRTIO_VSOCK_DEVICE_TRANSITIONAL, 0);
 	if (!pci) {
 		log_printf("vsock: no virtio-vsock device (PCI %04x:%04x or %04x:%04x); "
-			   "start QEMU with -device vhost-user-vsock-pci or "
-			   "vhost-vsock-pci\n", VIRTIO_PCI_VENDOR,
-			   VIRTIO_VSOCK_DEVICE_MODERN, VIRTIO_PCI_VENDOR,
-			   VIRTIO_VSOCK_DEVICE_TRANSITIONAL);
+		           "start QEMU with -device vhost-user-vsock-pci or "
+		           "vhost-vsock-pci\n",
+		           VIRTIO_PCI_VENDOR, VIRTIO_VSOCK_DEVICE_MODERN, VIRTIO_PCI_VENDOR,
+		           VIRTIO_VSOCK_DEVICE_TRANSITIONAL);
 		return -ENODEV;
 	}
-	snprintf(name, sizeof(name), "virtio-vsock %02x:%02x.%u", pci->bus, pci->dev,
-		 pci->fn);
+	snprintf(name, sizeof(name), "virtio-vsock %02x:%02x.%u", pci->bus, pci->dev, pci->fn);
 	vdev.name = name;
 	err = virtio_pci_probe(pci, pool, &vdev);
 	if (err) {
@@ -77,11 +76,13 @@ static void diag_task(void *arg)
 static void start_diag(struct vsock_core *core)
 {
 	static struct diag_service services[] = {
-		{ VSOCK_DIAG_ECHO, NULL }, { VSOCK_DIAG_DISCARD, NULL },
-		{ VSOCK_DIAG_SOURCE, NULL }, { VSOCK_DIAG_SEQ_ECHO, NULL },
+		{ VSOCK_DIAG_ECHO, NULL },
+		{ VSOCK_DIAG_DISCARD, NULL },
+		{ VSOCK_DIAG_SOURCE, NULL },
+		{ VSOCK_DIAG_SEQ_ECHO, NULL },
 	};
 	static const char *const names[] = { "diag-echo", "diag-discard", "diag-source",
-					     "diag-seqecho" };
+		                             "diag-seqecho" };
 	struct vsock_sock *probe;
 	unsigned count = 3;
 
@@ -102,8 +103,8 @@ static void start_diag(struct vsock_core *core)
 			vsock_diag_destroy(services[i].diag);
 		}
 	}
-	kprintf("diag: echo on port %u, discard on %u, source on %u\n",
-		VSOCK_DIAG_ECHO_PORT, VSOCK_DIAG_DISCARD_PORT, VSOCK_DIAG_SOURCE_PORT);
+	kprintf("diag: echo on port %u, discard on %u, source on %u\n", VSOCK_DIAG_ECHO_PORT,
+	        VSOCK_DIAG_DISCARD_PORT, VSOCK_DIAG_SOURCE_PORT);
 	if (count == 4)
 		kprintf("diag: seqpacket echo on port %u\n", VSOCK_DIAG_SEQ_ECHO_PORT);
 	else
@@ -156,8 +157,7 @@ static void echo_out_task(void *arg)
 	free(buf);
 }
 
-struct vsock_core *vsock_stack_start(struct virtio_vsock *dev,
-				     const struct agent_config *cfg)
+struct vsock_core *vsock_stack_start(struct virtio_vsock *dev, const struct agent_config *cfg)
 {
 	struct vsock_config vcfg;
 	struct vsock_core *core;
@@ -180,7 +180,7 @@ struct vsock_core *vsock_stack_start(struct virtio_vsock *dev,
 		return NULL;
 	}
 	kprintf("vsock: protocol core attached (guest CID %llu)\n",
-		(unsigned long long)vsock_core_local_cid(core));
+	        (unsigned long long)vsock_core_local_cid(core));
 
 	if (cfg->diag_services)
 		start_diag(core);

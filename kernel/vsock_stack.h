@@ -24,7 +24,6 @@ int vsock_device_probe(struct dma_pool *pool, struct virtio_vsock **out);
 /* Create the core over the device, start the device with the core
  * attached, start the enabled services.  Returns the core (NULL after
  * reporting why). */
-struct vsock_core *vsock_stack_start(struct virtio_vsock *dev,
-				     const struct agent_config *cfg);
+struct vsock_core *vsock_stack_start(struct virtio_vsock *dev, const struct agent_config *cfg);
 
 #endif

@@ -33,8 +33,8 @@ void vsock_config_defaults(struct vsock_config *cfg)
 	};
 }
 
-int vsock_core_create(struct vsock_core **out, const struct vsock_transport_ops *ops,
-		      void *ctx, const struct vsock_config *cfg)
+int vsock_core_create(struct vsock_core **out, const struct vsock_transport_ops *ops, void *ctx,
+                      const struct vsock_config *cfg)
 {
 	struct vsock_core *core;
 
@@ -208,9 +208,11 @@ static void window_grant(struct vsock_sock *sock)
 	if (!core->cfg.rx_budget)
 		return;
 	left = core->cfg.rx_budget > core->stats.rx_granted ?
-		       core->cfg.rx_budget - core->stats.rx_granted : 0;
+	               core->cfg.rx_budget - core->stats.rx_granted :
+	               0;
 	grant = left < VSOCK_WINDOW_MIN ? VSOCK_WINDOW_MIN :
-		left > sock->buf_alloc ? sock->buf_alloc : (uint32_t)left;
+	        left > sock->buf_alloc  ? sock->buf_alloc :
+	                                  (uint32_t)left;
 	if (grant > sock->buf_alloc)
 		grant = sock->buf_alloc;
 	sock->buf_alloc = grant;
@@ -238,12 +240,11 @@ void sock_table_remove(struct vsock_sock *sock)
 	sock->buf_alloc = sock->buf_alloc_asked;
 }
 
-bool sock_tuple_in_use(struct vsock_core *core, uint32_t local_port,
-		       const struct vsock_addr *peer)
+bool sock_tuple_in_use(struct vsock_core *core, uint32_t local_port, const struct vsock_addr *peer)
 {
 	for (struct vsock_sock *s = core->socks; s; s = s->next)
-		if (s->in_table && s->local.port == local_port &&
-		    s->peer.port == peer->port && s->peer.cid == peer->cid)
+		if (s->in_table && s->local.port == local_port && s->peer.port == peer->port &&
+		    s->peer.cid == peer->cid)
 			return true;
 	return false;
 }
@@ -274,10 +275,9 @@ int sock_pick_ephemeral(struct vsock_core *core, uint32_t *port)
 		uint32_t candidate = core->next_ephemeral;
 
 		core->next_ephemeral = candidate >= core->cfg.ephemeral_last ?
-					       core->cfg.ephemeral_first :
-					       candidate + 1;
-		if (!sock_port_owned(core, candidate) &&
-		    !port_quarantined(core, candidate, now)) {
+		                               core->cfg.ephemeral_first :
+		                               candidate + 1;
+		if (!sock_port_owned(core, candidate) && !port_quarantined(core, candidate, now)) {
 			*port = candidate;
 			return 0;
 		}
@@ -297,7 +297,8 @@ bool core_log_allowed(struct vsock_log_limit *limit)
 		uint64_t earned = (now - limit->stamp_ns) / period;
 
 		limit->tokens = limit->tokens + earned > VSOCK_LOG_BURST ?
-					VSOCK_LOG_BURST : limit->tokens + (uint32_t)earned;
+		                        VSOCK_LOG_BURST :
+		                        limit->tokens + (uint32_t)earned;
 		limit->stamp_ns += earned * period;
 	}
 	if (limit->tokens == 0) {
@@ -307,7 +308,7 @@ bool core_log_allowed(struct vsock_log_limit *limit)
 	limit->tokens--;
 	if (limit->suppressed) {
 		log_printf("vsock: %u similar lines suppressed (more than %u a second)\n",
-			   limit->suppressed, VSOCK_LOG_PER_SEC);
+		           limit->suppressed, VSOCK_LOG_PER_SEC);
 		limit->suppressed = 0;
 	}
 	return true;
@@ -315,7 +316,9 @@ bool core_log_allowed(struct vsock_log_limit *limit)
 
 void core_listening_ports(struct vsock_core *core, char *buf, size_t size)
 {
-	enum { MAX_SHOWN = 16 };
+	enum {
+		MAX_SHOWN = 16
+	};
 	const struct vsock_sock *shown[MAX_SHOWN];
 	size_t n = 0, more = 0, used = 0;
 
@@ -340,9 +343,9 @@ void core_listening_ports(struct vsock_core *core, char *buf, size_t size)
 		return;
 	}
 	for (size_t i = 0; i < n && used < size; i++)
-		used += (size_t)snprintf(buf + used, size - used, "%s%u%s", i ? ", " : "",
-					 shown[i]->local.port,
-					 shown[i]->type == VSOCK_TYPE_SEQPACKET ? " (seqpacket)" : "");
+		used += (size_t)snprintf(
+		        buf + used, size - used, "%s%u%s", i ? ", " : "", shown[i]->local.port,
+		        shown[i]->type == VSOCK_TYPE_SEQPACKET ? " (seqpacket)" : "");
 	if (more && used < size)
 		snprintf(buf + used, size - used, " and %zu more", more);
 }
@@ -351,8 +354,8 @@ void core_listening_ports(struct vsock_core *core, char *buf, size_t size)
  * Transmit
  * ------------------------------------------------------------------------ */
 
-static void sock_fill_hdr(struct vsock_sock *sock, struct vsock_hdr_fields *f,
-			  uint16_t op, uint32_t flags, uint32_t len)
+static void sock_fill_hdr(struct vsock_sock *sock, struct vsock_hdr_fields *f, uint16_t op,
+                          uint32_t flags, uint32_t len)
 {
 	*f = (struct vsock_hdr_fields){
 		.src_cid = sock->core->local_cid,
@@ -375,8 +378,8 @@ static void sock_fill_hdr(struct vsock_sock *sock, struct vsock_hdr_fields *f,
  * use the whole queue; replies to strangers only half of it, so a flood of
  * junk cannot crowd out our own SHUTDOWNs and RESPONSEs.
  */
-static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields *f,
-			  bool essential, bool behind)
+static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields *f, bool essential,
+                          bool behind)
 {
 	struct vsock_hdr hdr;
 	uint32_t limit = essential ? core->cfg.max_ctrl_queue : core->cfg.max_ctrl_queue / 2;
@@ -394,7 +397,7 @@ static int core_send_ctrl(struct vsock_core *core, const struct vsock_hdr_fields
 	if (core->ctrl_count >= limit) {
 		core->stats.ctrl_dropped++;
 		log_printf("vsock: control queue full, dropping %s to %llu:%u\n",
-			   vsock_op_name(f->op), (unsigned long long)f->dst_cid, f->dst_port);
+		           vsock_op_name(f->op), (unsigned long long)f->dst_cid, f->dst_port);
 		return -ENOBUFS;
 	}
 	core->ctrl[(core->ctrl_head + core->ctrl_count) % core->cfg.max_ctrl_queue].hdr = hdr;
@@ -419,7 +422,7 @@ bool core_tx_flush(struct vsock_core *core)
 		}
 		if (err < 0)
 			log_printf("vsock: transport refused a queued %s: %d\n",
-				   vsock_op_name(vsock_hdr_op(hdr)), err);
+			           vsock_op_name(vsock_hdr_op(hdr)), err);
 		core->ctrl_head = (core->ctrl_head + 1) % core->cfg.max_ctrl_queue;
 		core->ctrl_count--;
 	}
@@ -463,8 +466,7 @@ void core_reply_rst(struct vsock_core *core, const struct vsock_hdr_fields *in)
 		.dst_cid = in->src_cid,
 		.src_port = in->dst_port,
 		.dst_port = in->src_port,
-		.type = in->type == VSOCK_TYPE_SEQPACKET ? VSOCK_TYPE_SEQPACKET :
-							     VSOCK_TYPE_STREAM,
+		.type = in->type == VSOCK_TYPE_SEQPACKET ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM,
 		.op = VSOCK_OP_RST,
 	};
 
@@ -602,8 +604,8 @@ size_t sock_rx_take(struct vsock_sock *sock, uint8_t *buf, size_t len)
 			memcpy(buf + done, head->data + head->start, n);
 		head->start += (uint32_t)n;
 		done += n;
-		if (head->start == head->end && (head != sock->rx_tail ||
-						 head->end == VSOCK_RX_CHUNK))
+		if (head->start == head->end &&
+		    (head != sock->rx_tail || head->end == VSOCK_RX_CHUNK))
 			rx_chunk_free(sock);
 		else if (head->start == head->end)
 			head->start = head->end = 0; /* reuse the empty tail */
@@ -627,7 +629,7 @@ void sock_rx_discard(struct vsock_sock *sock)
 void sock_consumed(struct vsock_sock *sock, uint32_t bytes)
 {
 	uint32_t low = sock->buf_alloc / 2 < VSOCK_CREDIT_LOW ? sock->buf_alloc / 2 :
-								  VSOCK_CREDIT_LOW;
+	                                                        VSOCK_CREDIT_LOW;
 	uint32_t delta, peer_view;
 
 	if (low == 0)
@@ -764,8 +766,8 @@ void vsock_core_transport_reset(struct vsock_core *core)
 		}
 		sock_reset(sock, ECONNRESET, false);
 	}
-	log_printf("vsock: transport reset, cid %llu -> %llu\n",
-		   (unsigned long long)old_cid, (unsigned long long)core->local_cid);
+	log_printf("vsock: transport reset, cid %llu -> %llu\n", (unsigned long long)old_cid,
+	           (unsigned long long)core->local_cid);
 	core_wake_pollers(core);
 }
 
@@ -793,14 +795,14 @@ static void tx_msg_drop(struct vsock_sock *sock)
  * on): 0 when the last one (EOM) went, -EAGAIN when the transport is full,
  * other negative errno when it failed. */
 static int send_packets(struct vsock_sock *sock, const uint8_t *buf, size_t *off, size_t len,
-			bool eor)
+                        bool eor)
 {
 	size_t max = sock->core->ops->max_payload;
 
 	do {
 		size_t chunk = len - *off < max ? len - *off : max;
-		uint32_t flags = *off + chunk == len ?
-					 VSOCK_SEQ_EOM | (eor ? VSOCK_SEQ_EOR : 0u) : 0u;
+		uint32_t flags = *off + chunk == len ? VSOCK_SEQ_EOM | (eor ? VSOCK_SEQ_EOR : 0u) :
+		                                       0u;
 		int err = sock_send_rw(sock, buf + *off, chunk, flags);
 
 		if (err < 0)
@@ -827,7 +829,7 @@ int sock_send_message(struct vsock_sock *sock, const uint8_t *buf, size_t len, b
 	sock->tx_msg = malloc(len - off);
 	if (!sock->tx_msg) {
 		log_printf("vsock: out of memory holding a message for %llu:%u, resetting\n",
-			   (unsigned long long)sock->peer.cid, sock->peer.port);
+		           (unsigned long long)sock->peer.cid, sock->peer.port);
 		sock_reset(sock, ENOMEM, true);
 		return -ENOMEM;
 	}

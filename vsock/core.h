@@ -50,25 +50,25 @@ struct vsock_config {
 
 /* Counters for tests and diagnostics. */
 struct vsock_stats {
-	uint32_t conns;          /* connections in the table */
-	uint32_t sockets;        /* socket objects allocated (any state) */
-	size_t rx_mem;           /* bytes allocated for receive buffers */
-	size_t rx_granted;       /* receive windows granted (cfg.rx_budget) */
-	uint32_t ctrl_queued;    /* control packets waiting for the transport */
-	uint64_t rx_packets;     /* packets received */
-	uint64_t rx_malformed;   /* dropped or answered with RST as malformed */
-	uint64_t rst_sent;       /* RST packets sent or queued */
-	uint64_t refused_limit;  /* REQUESTs refused by max_conns */
-	uint64_t refused_backlog; /* REQUESTs refused by a full backlog */
+	uint32_t conns;             /* connections in the table */
+	uint32_t sockets;           /* socket objects allocated (any state) */
+	size_t rx_mem;              /* bytes allocated for receive buffers */
+	size_t rx_granted;          /* receive windows granted (cfg.rx_budget) */
+	uint32_t ctrl_queued;       /* control packets waiting for the transport */
+	uint64_t rx_packets;        /* packets received */
+	uint64_t rx_malformed;      /* dropped or answered with RST as malformed */
+	uint64_t rst_sent;          /* RST packets sent or queued */
+	uint64_t refused_limit;     /* REQUESTs refused by max_conns */
+	uint64_t refused_backlog;   /* REQUESTs refused by a full backlog */
 	uint64_t window_violations; /* connections reset for exceeding our window */
-	uint64_t ctrl_dropped;   /* control packets dropped: queue full */
+	uint64_t ctrl_dropped;      /* control packets dropped: queue full */
 };
 
 void vsock_config_defaults(struct vsock_config *cfg);
 
 /* Reads the local CID from the transport.  0 or -ENOMEM / -EINVAL. */
-int vsock_core_create(struct vsock_core **out, const struct vsock_transport_ops *ops,
-		      void *ctx, const struct vsock_config *cfg);
+int vsock_core_create(struct vsock_core **out, const struct vsock_transport_ops *ops, void *ctx,
+                      const struct vsock_config *cfg);
 
 /* Frees the core and every socket still in it (handles become invalid). */
 void vsock_core_destroy(struct vsock_core *core);

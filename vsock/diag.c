@@ -15,13 +15,13 @@
 #define DIAG_BUF 16384 /* a multiple of the source pattern's period, 256 */
 _Static_assert(DIAG_BUF % 256 == 0, "source buffer holds whole pattern periods");
 /* Rounds of recv/send per connection per step, so one cannot starve others. */
-#define DIAG_ROUNDS 16
+#define DIAG_ROUNDS       16
 /* Connections accepted per step. */
-#define DIAG_ACCEPTS 32
+#define DIAG_ACCEPTS      32
 /* Connections the core completes before the task accepts them: a client
  * opening a hundred at once must not meet a full backlog while the task
  * waits its turn (tests/qemu test_100_concurrent_connections on TCG). */
-#define DIAG_BACKLOG 256
+#define DIAG_BACKLOG      256
 /* How long vsock_diag_run sleeps at most before checking for stop. */
 #define DIAG_RUN_SLICE_NS 100000000ull
 
@@ -39,19 +39,19 @@ struct diag_conn {
 };
 
 struct vsock_diag {
-	struct vsock_core *core;    /* where it serves */
-	enum vsock_diag_kind kind;  /* what it does */
+	struct vsock_core *core;     /* where it serves */
+	enum vsock_diag_kind kind;   /* what it does */
 	struct vsock_sock *listener; /* its listening socket */
-	struct diag_conn **conns;   /* connections being served */
-	size_t nconns;              /* how many */
-	size_t cap;                 /* room in conns and fds */
-	struct vsock_pollfd *fds;   /* poll set: listener then conns */
-	bool stop;                  /* request_stop() was called (lock) */
+	struct diag_conn **conns;    /* connections being served */
+	size_t nconns;               /* how many */
+	size_t cap;                  /* room in conns and fds */
+	struct vsock_pollfd *fds;    /* poll set: listener then conns */
+	bool stop;                   /* request_stop() was called (lock) */
 	struct vsock_diag_stats stats;
 };
 
-int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core,
-		     enum vsock_diag_kind kind, uint32_t port)
+int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core, enum vsock_diag_kind kind,
+                     uint32_t port)
 {
 	static const uint32_t default_ports[] = {
 		[VSOCK_DIAG_ECHO] = VSOCK_DIAG_ECHO_PORT,
@@ -189,7 +189,7 @@ static bool serve_seq_echo(struct vsock_diag *diag, struct diag_conn *conn)
 
 		if (conn->msg_owed) { /* it may wait for credit (POLLOUT) */
 			n = vsock_send(conn->sock, conn->msg, conn->msg_len,
-				       conn->msg_flags & VSOCK_MSG_EOR);
+			               conn->msg_flags & VSOCK_MSG_EOR);
 			if (n == -EAGAIN)
 				return true;
 			if (n < 0)
@@ -205,7 +205,7 @@ static bool serve_seq_echo(struct vsock_diag *diag, struct diag_conn *conn)
 			return false; /* error or end of stream */
 		if (flags & VSOCK_MSG_TRUNC)
 			log_printf("vsock diag: a message longer than %u bytes comes back cut\n",
-				   VSOCK_DIAG_SEQ_MAX);
+			           VSOCK_DIAG_SEQ_MAX);
 		diag->stats.bytes_in += (uint64_t)n;
 		conn->msg_len = (size_t)n;
 		conn->msg_flags = flags;
@@ -280,7 +280,9 @@ int vsock_diag_step(struct vsock_diag *diag, uint64_t deadline_ns)
 	}
 	diag->fds[0] = (struct vsock_pollfd){ .sock = diag->listener, .events = VSOCK_POLLIN };
 	for (size_t i = 0; i < count; i++)
-		diag->fds[i + 1] = (struct vsock_pollfd){ .sock = diag->conns[i]->sock, .events = conn_events(diag, diag->conns[i]) };
+		diag->fds[i + 1] =
+		        (struct vsock_pollfd){ .sock = diag->conns[i]->sock,
+			                       .events = conn_events(diag, diag->conns[i]) };
 	ready = vsock_poll(diag->fds, count + 1, deadline_ns);
 	if (ready <= 0)
 		return ready;

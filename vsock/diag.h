@@ -26,11 +26,11 @@
 
 #include "vsock/socket.h"
 
-#define VSOCK_DIAG_ECHO_PORT 7
-#define VSOCK_DIAG_DISCARD_PORT 9
-#define VSOCK_DIAG_SOURCE_PORT 19
-#define VSOCK_DIAG_SEQ_ECHO_PORT 1007	/* echo's 7, SEQPACKET */
-#define VSOCK_DIAG_SEQ_MAX 65536	/* longer messages come back cut */
+#define VSOCK_DIAG_ECHO_PORT     7
+#define VSOCK_DIAG_DISCARD_PORT  9
+#define VSOCK_DIAG_SOURCE_PORT   19
+#define VSOCK_DIAG_SEQ_ECHO_PORT 1007  /* echo's 7, SEQPACKET */
+#define VSOCK_DIAG_SEQ_MAX       65536 /* longer messages come back cut */
 
 /* Byte i of every source stream (i counts from 0 per connection). */
 static inline uint8_t vsock_diag_source_byte(uint64_t i)
@@ -39,9 +39,9 @@ static inline uint8_t vsock_diag_source_byte(uint64_t i)
 }
 
 enum vsock_diag_kind {
-	VSOCK_DIAG_ECHO,    /* sends back what it receives; closes at EOF */
-	VSOCK_DIAG_DISCARD, /* reads and drops; closes at EOF */
-	VSOCK_DIAG_SOURCE,  /* writes vsock_diag_source_byte() until closed */
+	VSOCK_DIAG_ECHO,     /* sends back what it receives; closes at EOF */
+	VSOCK_DIAG_DISCARD,  /* reads and drops; closes at EOF */
+	VSOCK_DIAG_SOURCE,   /* writes vsock_diag_source_byte() until closed */
 	VSOCK_DIAG_SEQ_ECHO, /* SEQPACKET: each message back, EOR kept */
 };
 
@@ -55,8 +55,8 @@ struct vsock_diag_stats {
 };
 
 /* Listen on `port` (0: the kind's well-known port). */
-int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core,
-		     enum vsock_diag_kind kind, uint32_t port);
+int vsock_diag_start(struct vsock_diag **out, struct vsock_core *core, enum vsock_diag_kind kind,
+                     uint32_t port);
 /* One round: wait for events until deadline_ns, then serve them. */
 int vsock_diag_step(struct vsock_diag *diag, uint64_t deadline_ns);
 /* Serve until vsock_diag_request_stop() or the task is killed. */

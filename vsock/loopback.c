@@ -32,14 +32,14 @@ struct vsock_loopback_end {
 
 struct vsock_loopback {
 	struct vsock_loopback_end ends[2];
-	struct vsock_transport_ops ops;  /* shared by both ends (ctx differs) */
-	size_t max_payload;              /* largest payload send() takes */
-	struct loopback_packet *head;    /* oldest queued packet */
-	struct loopback_packet *tail;    /* newest */
+	struct vsock_transport_ops ops; /* shared by both ends (ctx differs) */
+	size_t max_payload;             /* largest payload send() takes */
+	struct loopback_packet *head;   /* oldest queued packet */
+	struct loopback_packet *tail;   /* newest */
 	struct vsock_loopback_faults faults;
-	uint64_t rng;                    /* xorshift64 state */
+	uint64_t rng; /* xorshift64 state */
 	struct vsock_loopback_counts counts;
-	struct wait_queue wq;            /* pump threads waiting for packets */
+	struct wait_queue wq; /* pump threads waiting for packets */
 };
 
 static uint32_t rng_next(struct vsock_loopback *lb)
@@ -65,7 +65,7 @@ static uint64_t loopback_local_cid(void *ctx)
 }
 
 static struct loopback_packet *packet_copy(int from, const struct vsock_hdr *hdr,
-					   const void *payload, size_t len)
+                                           const void *payload, size_t len)
 {
 	struct loopback_packet *pkt = malloc(sizeof(*pkt) + len);
 
@@ -92,8 +92,7 @@ static void enqueue(struct vsock_loopback *lb, struct loopback_packet *pkt)
 	lb->counts.queued_bytes += pkt->len;
 }
 
-static int loopback_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
-			 size_t len)
+static int loopback_send(void *ctx, const struct vsock_hdr *hdr, const void *payload, size_t len)
 {
 	struct vsock_loopback_end *end = ctx;
 	struct vsock_loopback *lb = end->lb;
@@ -138,8 +137,7 @@ static int loopback_send(void *ctx, const struct vsock_hdr *hdr, const void *pay
 	return 0;
 }
 
-struct vsock_loopback *vsock_loopback_create(uint64_t cid0, uint64_t cid1,
-					     size_t max_payload)
+struct vsock_loopback *vsock_loopback_create(uint64_t cid0, uint64_t cid1, size_t max_payload)
 {
 	struct vsock_loopback *lb = calloc(1, sizeof(*lb));
 
@@ -194,7 +192,7 @@ struct vsock_loopback_end *vsock_loopback_end(struct vsock_loopback *lb, int sid
 }
 
 void vsock_loopback_attach(struct vsock_loopback *lb, struct vsock_core *core0,
-			   struct vsock_core *core1)
+                           struct vsock_core *core1)
 {
 	platform_lock();
 	lb->ends[0].core = core0;
@@ -205,7 +203,7 @@ void vsock_loopback_attach(struct vsock_loopback *lb, struct vsock_core *core0,
 }
 
 void vsock_loopback_set_faults(struct vsock_loopback *lb,
-			       const struct vsock_loopback_faults *faults)
+                               const struct vsock_loopback_faults *faults)
 {
 	platform_lock();
 	lb->faults = *faults;

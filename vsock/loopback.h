@@ -50,22 +50,21 @@ struct vsock_loopback_counts {
 	uint64_t sent[2];      /* packets each end sent */
 	uint64_t delivered[2]; /* packets delivered to each end */
 	uint64_t dropped, duplicated, corrupted, reordered, eagain;
-	size_t queued;         /* packets waiting now */
-	size_t queued_bytes;   /* their payload bytes */
+	size_t queued;       /* packets waiting now */
+	size_t queued_bytes; /* their payload bytes */
 };
 
 /* max_payload: largest packet payload (the image's device uses 4096). */
-struct vsock_loopback *vsock_loopback_create(uint64_t cid0, uint64_t cid1,
-					     size_t max_payload);
+struct vsock_loopback *vsock_loopback_create(uint64_t cid0, uint64_t cid1, size_t max_payload);
 void vsock_loopback_destroy(struct vsock_loopback *lb);
 /* The ops and the ctx to hand vsock_core_create() for each side. */
 const struct vsock_transport_ops *vsock_loopback_transport(struct vsock_loopback *lb);
 struct vsock_loopback_end *vsock_loopback_end(struct vsock_loopback *lb, int side);
 /* Which core receives each side's packets; NULLs detach (queue is freed). */
 void vsock_loopback_attach(struct vsock_loopback *lb, struct vsock_core *core0,
-			   struct vsock_core *core1);
+                           struct vsock_core *core1);
 void vsock_loopback_set_faults(struct vsock_loopback *lb,
-			       const struct vsock_loopback_faults *faults);
+                               const struct vsock_loopback_faults *faults);
 /* Change what local_cid reports (then call vsock_core_transport_reset). */
 void vsock_loopback_set_cid(struct vsock_loopback *lb, int side, uint64_t cid);
 /* Forget every queued packet (as a device reset would). */

@@ -16,17 +16,16 @@
 
 static void log_packet(const char *why, const struct vsock_hdr_fields *h)
 {
-	log_printf("vsock: %s: %s %llu:%u -> %llu:%u type %u len %u\n", why,
-		   vsock_op_name(h->op), (unsigned long long)h->src_cid, h->src_port,
-		   (unsigned long long)h->dst_cid, h->dst_port, h->type, h->len);
+	log_printf("vsock: %s: %s %llu:%u -> %llu:%u type %u len %u\n", why, vsock_op_name(h->op),
+	           (unsigned long long)h->src_cid, h->src_port, (unsigned long long)h->dst_cid,
+	           h->dst_port, h->type, h->len);
 }
 
-static struct vsock_sock *find_connection(struct vsock_core *core,
-					  const struct vsock_hdr_fields *h)
+static struct vsock_sock *find_connection(struct vsock_core *core, const struct vsock_hdr_fields *h)
 {
 	for (struct vsock_sock *s = core->socks; s; s = s->next)
-		if (s->in_table && s->local.port == h->dst_port &&
-		    s->peer.port == h->src_port && s->peer.cid == h->src_cid)
+		if (s->in_table && s->local.port == h->dst_port && s->peer.port == h->src_port &&
+		    s->peer.cid == h->src_cid)
 			return s;
 	return NULL;
 }
@@ -49,8 +48,9 @@ static void listener_rx(struct vsock_sock *listener, const struct vsock_hdr_fiel
 		core->stats.refused_limit++;
 		if (core_log_allowed(&core->refusal_log))
 			log_printf("vsock: connection limit (%u) reached, refusing %llu:%u -> "
-				   "port %u\n", core->cfg.max_conns,
-				   (unsigned long long)h->src_cid, h->src_port, h->dst_port);
+			           "port %u\n",
+			           core->cfg.max_conns, (unsigned long long)h->src_cid, h->src_port,
+			           h->dst_port);
 		core_reply_rst(core, h);
 		return;
 	}
@@ -58,8 +58,8 @@ static void listener_rx(struct vsock_sock *listener, const struct vsock_hdr_fiel
 		core->stats.refused_backlog++;
 		if (core_log_allowed(&core->refusal_log))
 			log_printf("vsock: backlog of port %u full (%u), refusing %llu:%u\n",
-				   h->dst_port, listener->backlog,
-				   (unsigned long long)h->src_cid, h->src_port);
+			           h->dst_port, listener->backlog, (unsigned long long)h->src_cid,
+			           h->src_port);
 		core_reply_rst(core, h);
 		return;
 	}
@@ -88,7 +88,7 @@ static void listener_rx(struct vsock_sock *listener, const struct vsock_hdr_fiel
 }
 
 static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields *h,
-			 const void *payload)
+                         const void *payload)
 {
 	bool seqpacket = sock->type == VSOCK_TYPE_SEQPACKET;
 
@@ -98,8 +98,9 @@ static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields 
 	if (h->len > sock->buf_alloc - sock_rx_bytes(sock)) {
 		sock->core->stats.window_violations++;
 		log_printf("vsock: %llu:%u sent %u bytes beyond our window (%zu of %u used), "
-			   "resetting\n", (unsigned long long)sock->peer.cid, sock->peer.port,
-			   h->len, sock_rx_bytes(sock), sock->buf_alloc);
+		           "resetting\n",
+		           (unsigned long long)sock->peer.cid, sock->peer.port, h->len,
+		           sock_rx_bytes(sock), sock->buf_alloc);
 		sock_reset(sock, ECONNRESET, true);
 		return;
 	}
@@ -114,8 +115,8 @@ static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields 
 		return;
 	}
 	if (sock_rx_append(sock, payload, h->len) < 0) {
-		log_printf("vsock: out of memory buffering %u bytes, resetting %llu:%u\n",
-			   h->len, (unsigned long long)sock->peer.cid, sock->peer.port);
+		log_printf("vsock: out of memory buffering %u bytes, resetting %llu:%u\n", h->len,
+		           (unsigned long long)sock->peer.cid, sock->peer.port);
 		sock_reset(sock, ENOMEM, true);
 		return;
 	}
@@ -123,7 +124,7 @@ static void connected_rw(struct vsock_sock *sock, const struct vsock_hdr_fields 
 }
 
 static void connected_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h,
-			 const void *payload)
+                         const void *payload)
 {
 	switch (h->op) {
 	case VSOCK_OP_RW:
@@ -154,9 +155,12 @@ static void connected_rx(struct vsock_sock *sock, const struct vsock_hdr_fields 
 		break;
 	case VSOCK_OP_RST:
 		/* After the peer's SHUTDOWN(SEND) or our full one it is a clean end. */
-		sock_reset(sock, (sock->shut_peer & VSOCK_SHUTDOWN_SEND) ||
-					 sock->shut_local == VSOCK_SHUTDOWN_BOTH ?
-				 0 : ECONNRESET, false);
+		sock_reset(sock,
+		           (sock->shut_peer & VSOCK_SHUTDOWN_SEND) ||
+		                           sock->shut_local == VSOCK_SHUTDOWN_BOTH ?
+		                   0 :
+		                   ECONNRESET,
+		           false);
 		break;
 	default:
 		/* REQUEST/RESPONSE on an established tuple: a duplicate; ignore. */
@@ -191,7 +195,7 @@ static void closing_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h
 }
 
 static void connection_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h,
-			  const void *payload)
+                          const void *payload)
 {
 	if (h->type != sock->type) {
 		log_packet("type differs from the connection's, resetting", h);
@@ -239,7 +243,7 @@ static const char *type_name(uint16_t type)
  * often this happens).
  */
 static void log_refused_request(struct vsock_core *core, const struct vsock_hdr_fields *h,
-				const struct vsock_sock *listener)
+                                const struct vsock_sock *listener)
 {
 	char ports[160];
 
@@ -248,15 +252,15 @@ static void log_refused_request(struct vsock_core *core, const struct vsock_hdr_
 	core_listening_ports(core, ports, sizeof(ports));
 	if (listener)
 		log_printf("vsock: REQUEST %llu:%u -> %llu:%u refused: port %u listens for %s, "
-			   "the peer asked for %s; answered RST\n",
-			   (unsigned long long)h->src_cid, h->src_port,
-			   (unsigned long long)h->dst_cid, h->dst_port, h->dst_port,
-			   type_name(listener->type), type_name(h->type));
+		           "the peer asked for %s; answered RST\n",
+		           (unsigned long long)h->src_cid, h->src_port,
+		           (unsigned long long)h->dst_cid, h->dst_port, h->dst_port,
+		           type_name(listener->type), type_name(h->type));
 	else
 		log_printf("vsock: REQUEST %llu:%u -> %llu:%u refused: no listener on port %u; "
-			   "listening on %s; answered RST\n",
-			   (unsigned long long)h->src_cid, h->src_port,
-			   (unsigned long long)h->dst_cid, h->dst_port, h->dst_port, ports);
+		           "listening on %s; answered RST\n",
+		           (unsigned long long)h->src_cid, h->src_port,
+		           (unsigned long long)h->dst_cid, h->dst_port, h->dst_port, ports);
 }
 
 static bool type_valid(struct vsock_core *core, uint16_t type)
@@ -264,8 +268,8 @@ static bool type_valid(struct vsock_core *core, uint16_t type)
 	return core_type_supported(core, type); /* negotiated types only */
 }
 
-void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *wire,
-		   const void *payload, size_t len)
+void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *wire, const void *payload,
+                   size_t len)
 {
 	struct vsock_hdr_fields h;
 	struct vsock_sock *sock;

@@ -31,9 +31,8 @@ bool core_type_supported(const struct vsock_core *core, uint16_t type)
 		return features & (1ull << VSOCK_F_SEQPACKET);
 	/* STREAM is implied unless F_NO_IMPLIED_STREAM says it must be
 	 * negotiated as F_STREAM (virtio 1.2 §5.10.3). */
-	return type == VSOCK_TYPE_STREAM &&
-	       (!(features & (1ull << VSOCK_F_NO_IMPLIED_STREAM)) ||
-		(features & (1ull << VSOCK_F_STREAM)));
+	return type == VSOCK_TYPE_STREAM && (!(features & (1ull << VSOCK_F_NO_IMPLIED_STREAM)) ||
+	                                     (features & (1ull << VSOCK_F_STREAM)));
 }
 
 bool sock_readable(const struct vsock_sock *sock)
@@ -46,8 +45,8 @@ bool sock_readable(const struct vsock_sock *sock)
 bool seq_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h, const void *payload)
 {
 	if (h->len && sock_rx_append(sock, payload, h->len) < 0) {
-		log_printf("vsock: out of memory buffering %u bytes, resetting %llu:%u\n",
-			   h->len, (unsigned long long)sock->peer.cid, sock->peer.port);
+		log_printf("vsock: out of memory buffering %u bytes, resetting %llu:%u\n", h->len,
+		           (unsigned long long)sock->peer.cid, sock->peer.port);
 		sock_reset(sock, ENOMEM, true);
 		return false;
 	}
@@ -63,19 +62,18 @@ bool seq_rx(struct vsock_sock *sock, const struct vsock_hdr_fields *h, const voi
 	}
 	if (sock->msg_count == VSOCK_SEQ_MAX_MSGS) {
 		log_printf("vsock: %llu:%u queued more than %u unread messages, resetting\n",
-			   (unsigned long long)sock->peer.cid, sock->peer.port, VSOCK_SEQ_MAX_MSGS);
+		           (unsigned long long)sock->peer.cid, sock->peer.port, VSOCK_SEQ_MAX_MSGS);
 		sock_reset(sock, ENOBUFS, true);
 		return false;
 	}
 	sock->msgs[(sock->msg_head + sock->msg_count++) % VSOCK_SEQ_MAX_MSGS] =
-		(struct seq_msg){ sock->msg_partial, (h->flags & VSOCK_SEQ_EOR) != 0 };
+	        (struct seq_msg){ sock->msg_partial, (h->flags & VSOCK_SEQ_EOR) != 0 };
 	sock->msg_partial = 0;
 	sock_notify(sock);
 	return true;
 }
 
-int seq_take(struct vsock_sock *sock, uint8_t *buf, size_t len, uint32_t *msg_len,
-	     bool *eor)
+int seq_take(struct vsock_sock *sock, uint8_t *buf, size_t len, uint32_t *msg_len, bool *eor)
 {
 	struct seq_msg msg;
 	size_t n;

@@ -11,8 +11,8 @@
 #include "vsock/internal.h"
 
 /* A blocking send gives the lock back after this many bytes. */
-#define SEND_ROUND (64 * 1024)
-#define MAX_BACKLOG 4096
+#define SEND_ROUND    (64 * 1024)
+#define MAX_BACKLOG   4096
 #define MAX_BUF_ALLOC (64u * 1024 * 1024)
 
 static uint64_t deadline_after(uint64_t timeout_ns)
@@ -96,8 +96,7 @@ int vsock_listen(struct vsock_sock *sock, int backlog)
 	if (backlog > MAX_BACKLOG)
 		backlog = MAX_BACKLOG;
 	platform_lock();
-	if (!sock->owns_port ||
-	    (sock->state != SS_UNCONNECTED && sock->state != SS_LISTEN)) {
+	if (!sock->owns_port || (sock->state != SS_UNCONNECTED && sock->state != SS_LISTEN)) {
 		err = -EINVAL;
 	} else {
 		sock->state = SS_LISTEN;
@@ -107,8 +106,8 @@ int vsock_listen(struct vsock_sock *sock, int backlog)
 	return err;
 }
 
-int vsock_accept(struct vsock_sock *sock, struct vsock_sock **out,
-		 struct vsock_addr *peer, int flags)
+int vsock_accept(struct vsock_sock *sock, struct vsock_sock **out, struct vsock_addr *peer,
+                 int flags)
 {
 	struct vsock_sock *child;
 	bool timed_out = false;
@@ -195,7 +194,7 @@ static int connect_start(struct vsock_sock *sock, const struct vsock_addr *addr)
 		return -EADDRINUSE;
 	if (core->stats.conns >= core->cfg.max_conns) {
 		log_printf("vsock: connection limit (%u) reached, not connecting to %llu:%u\n",
-			   core->cfg.max_conns, (unsigned long long)addr->cid, addr->port);
+		           core->cfg.max_conns, (unsigned long long)addr->cid, addr->port);
 		return -ENOBUFS;
 	}
 	connect_prepare(sock);
@@ -358,7 +357,7 @@ ssize_t vsock_send(struct vsock_sock *sock, const void *buf, size_t len, int fla
 
 /* Takes the oldest whole message (lock held); its answer for recv. */
 static ssize_t seq_recv_locked(struct vsock_sock *sock, void *buf, size_t len, int flags,
-			       int *msg_flags)
+                               int *msg_flags)
 {
 	uint32_t msg_len;
 	bool eor;
@@ -366,14 +365,14 @@ static ssize_t seq_recv_locked(struct vsock_sock *sock, void *buf, size_t len, i
 	seq_take(sock, buf, len, &msg_len, &eor);
 	if (msg_flags)
 		*msg_flags = VSOCK_MSG_EOM | (msg_len > len ? VSOCK_MSG_TRUNC : 0) |
-			     (eor ? VSOCK_MSG_EOR : 0);
+		             (eor ? VSOCK_MSG_EOR : 0);
 	sock_consumed(sock, msg_len);
 	/* Linux updates the sender's credit after every message: a SEQPACKET
 	 * sender waits for room for a whole message. */
 	if (sock->state == SS_CONNECTED && sock->fwd_cnt != sock->last_fwd_sent)
 		sock_send_ctrl(sock, VSOCK_OP_CREDIT_UPDATE, 0);
 	return (flags & VSOCK_MSG_TRUNC) ? (ssize_t)msg_len :
-					   (ssize_t)(msg_len < len ? msg_len : len);
+	                                   (ssize_t)(msg_len < len ? msg_len : len);
 }
 
 ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags)
@@ -381,8 +380,7 @@ ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags)
 	return vsock_recvmsg(sock, buf, len, flags, NULL);
 }
 
-ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags,
-		      int *msg_flags)
+ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags, int *msg_flags)
 {
 	bool timed_out = false;
 	uint64_t deadline;
@@ -563,8 +561,8 @@ static short poll_mask(const struct vsock_sock *sock)
 }
 
 /* Before the first sleep: hook `me` onto every polled socket. */
-static void poll_hook(struct vsock_core *core, struct vsock_poller *me,
-		      struct vsock_pollfd *fds, size_t n)
+static void poll_hook(struct vsock_core *core, struct vsock_poller *me, struct vsock_pollfd *fds,
+                      size_t n)
 {
 	me->next = core->pollers;
 	core->pollers = me;
@@ -578,8 +576,8 @@ static void poll_hook(struct vsock_core *core, struct vsock_poller *me,
 	}
 }
 
-static void poll_unhook(struct vsock_core *core, struct vsock_poller *me,
-			struct vsock_pollfd *fds, size_t n)
+static void poll_unhook(struct vsock_core *core, struct vsock_poller *me, struct vsock_pollfd *fds,
+                        size_t n)
 {
 	struct vsock_poller **pp;
 
@@ -598,7 +596,7 @@ static void poll_unhook(struct vsock_core *core, struct vsock_poller *me,
 }
 
 static int poll_common(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
-		       struct vsock_wakeup *wakeup)
+                       struct vsock_wakeup *wakeup)
 {
 	struct vsock_core *core = wakeup ? wakeup->core : NULL;
 	struct vsock_poller me = { 0 };
@@ -619,7 +617,7 @@ static int poll_common(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
 			if (!fds[i].sock)
 				continue;
 			fds[i].revents = poll_mask(fds[i].sock) &
-					 (fds[i].events | VSOCK_POLLERR | VSOCK_POLLHUP);
+			                 (fds[i].events | VSOCK_POLLERR | VSOCK_POLLHUP);
 			if (fds[i].revents)
 				ready++;
 		}
@@ -655,7 +653,7 @@ int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns)
 }
 
 int vsock_poll_wakeup(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
-		      struct vsock_wakeup *wakeup)
+                      struct vsock_wakeup *wakeup)
 {
 	return poll_common(fds, n, deadline_ns, wakeup);
 }
@@ -766,8 +764,9 @@ int vsock_connect_status(struct vsock_sock *sock)
 		status = -EINVAL;
 		break;
 	default: /* UNCONNECTED, DISCONNECTED */
-		status = sock->error ? -sock->error :
-			 sock->state == SS_DISCONNECTED ? 0 : -ENOTCONN;
+		status = sock->error                    ? -sock->error :
+		         sock->state == SS_DISCONNECTED ? 0 :
+		                                          -ENOTCONN;
 		break;
 	}
 	platform_unlock();

@@ -55,7 +55,7 @@
 #include "vsock/core.h"
 #include "vsock/wire.h"
 
-#ifndef ESOCKTNOSUPPORT /* newlib has no such errno */
+#ifndef ESOCKTNOSUPPORT    /* newlib has no such errno */
 #define ESOCKTNOSUPPORT 94 /* Linux's value */
 #endif
 
@@ -70,15 +70,17 @@ struct vsock_addr {
 
 /* flags of send/recv/accept/connect */
 #define VSOCK_DONTWAIT 1 /* this call does not block: -EAGAIN / -EINPROGRESS */
-#define VSOCK_MSG_EOR 2  /* SEQPACKET send: ends a record; recvmsg: it did */
-#define VSOCK_MSG_TRUNC 4 /* recv: return a message's whole length; recvmsg:
+#define VSOCK_MSG_EOR  2 /* SEQPACKET send: ends a record; recvmsg: it did */
+#define VSOCK_MSG_TRUNC \
+	4 /* recv: return a message's whole length; recvmsg:
 			   * the message was longer than the buffer */
-#define VSOCK_MSG_EOM 8   /* recvmsg: a SEQPACKET message was returned (an
+#define VSOCK_MSG_EOM \
+	8 /* recvmsg: a SEQPACKET message was returned (an
 			   * empty one, not the end of the stream) */
 
 /* how of vsock_shutdown (same values as the wire's SHUTDOWN flags) */
-#define VSOCK_SHUT_RD 1
-#define VSOCK_SHUT_WR 2
+#define VSOCK_SHUT_RD   1
+#define VSOCK_SHUT_WR   2
 #define VSOCK_SHUT_RDWR 3
 
 /* options */
@@ -91,9 +93,9 @@ enum vsock_opt {
 };
 
 /* poll events */
-#define VSOCK_POLLIN 0x1  /* data, EOF, a pending error, or (listener) a connection */
-#define VSOCK_POLLOUT 0x4 /* send would not block (or would fail at once) */
-#define VSOCK_POLLERR 0x8 /* a pending error: vsock_sock_error() */
+#define VSOCK_POLLIN  0x1  /* data, EOF, a pending error, or (listener) a connection */
+#define VSOCK_POLLOUT 0x4  /* send would not block (or would fail at once) */
+#define VSOCK_POLLERR 0x8  /* a pending error: vsock_sock_error() */
 #define VSOCK_POLLHUP 0x10 /* peer closed both ways or connection gone */
 
 /* vsock_poll's own: how a sleeping poll hangs on one socket (socket.c). */
@@ -103,9 +105,9 @@ struct vsock_poll_hook {
 };
 
 struct vsock_pollfd {
-	struct vsock_sock *sock; /* NULL: entry ignored */
-	short events;            /* VSOCK_POLLIN | VSOCK_POLLOUT */
-	short revents;           /* filled in; POLLERR/POLLHUP always reported */
+	struct vsock_sock *sock;     /* NULL: entry ignored */
+	short events;                /* VSOCK_POLLIN | VSOCK_POLLOUT */
+	short revents;               /* filled in; POLLERR/POLLHUP always reported */
 	struct vsock_poll_hook hook; /* vsock_poll's, while it sleeps */
 };
 
@@ -115,8 +117,8 @@ int vsock_socket(struct vsock_core *core, int type, struct vsock_sock **out);
 int vsock_bind(struct vsock_sock *sock, const struct vsock_addr *addr);
 int vsock_listen(struct vsock_sock *sock, int backlog);
 /* The new connection's handle in *out, the peer in *peer (may be NULL). */
-int vsock_accept(struct vsock_sock *sock, struct vsock_sock **out,
-		 struct vsock_addr *peer, int flags);
+int vsock_accept(struct vsock_sock *sock, struct vsock_sock **out, struct vsock_addr *peer,
+                 int flags);
 /* 0 when connected; with VSOCK_DONTWAIT -EINPROGRESS, then poll POLLOUT. */
 int vsock_connect(struct vsock_sock *sock, const struct vsock_addr *addr, int flags);
 /* Bytes sent (blocking: all of len unless an error cut it short) or -errno. */
@@ -125,8 +127,7 @@ ssize_t vsock_send(struct vsock_sock *sock, const void *buf, size_t len, int fla
 ssize_t vsock_recv(struct vsock_sock *sock, void *buf, size_t len, int flags);
 /* vsock_recv that also reports VSOCK_MSG_TRUNC / VSOCK_MSG_EOR in
  * *msg_flags (may be NULL; always 0 for STREAM). */
-ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags,
-		      int *msg_flags);
+ssize_t vsock_recvmsg(struct vsock_sock *sock, void *buf, size_t len, int flags, int *msg_flags);
 int vsock_shutdown(struct vsock_sock *sock, int how);
 /* Releases the handle; an open connection lingers in the background. */
 int vsock_close(struct vsock_sock *sock);
@@ -155,9 +156,9 @@ int vsock_poll(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns);
  * that call at once (counted as one ready entry) and is consumed by it.
  */
 struct vsock_wakeup {
-	struct vsock_core *core;        /* the sockets' core */
-	bool posted;                    /* posted, not yet consumed (platform lock) */
-	struct vsock_poller *sleeper;   /* the poll asleep with it, if any */
+	struct vsock_core *core;      /* the sockets' core */
+	bool posted;                  /* posted, not yet consumed (platform lock) */
+	struct vsock_poller *sleeper; /* the poll asleep with it, if any */
 };
 
 void vsock_wakeup_init(struct vsock_wakeup *wakeup, struct vsock_core *core);
@@ -166,7 +167,7 @@ void vsock_wakeup_post(struct vsock_wakeup *wakeup);
 void vsock_wakeup_post_locked(struct vsock_wakeup *wakeup);
 /* vsock_poll that also returns once `wakeup` is posted. */
 int vsock_poll_wakeup(struct vsock_pollfd *fds, size_t n, uint64_t deadline_ns,
-		      struct vsock_wakeup *wakeup);
+                      struct vsock_wakeup *wakeup);
 
 int vsock_setopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t value);
 int vsock_getopt(struct vsock_sock *sock, enum vsock_opt opt, uint64_t *value);

@@ -37,8 +37,7 @@ struct vsock_transport_ops {
 	/* The local (guest) CID as the device reports it now. */
 	uint64_t (*local_cid)(void *ctx);
 	/* Queue one packet; 0, -EAGAIN (retry after tx_ready) or another -errno. */
-	int (*send)(void *ctx, const struct vsock_hdr *hdr, const void *payload,
-		    size_t len);
+	int (*send)(void *ctx, const struct vsock_hdr *hdr, const void *payload, size_t len);
 	/* Largest payload one packet may carry (e.g. 4096 for the image). */
 	size_t max_payload;
 	/* Feature bits the transport negotiated (VIRTIO_VSOCK_F_*). */
@@ -46,8 +45,8 @@ struct vsock_transport_ops {
 };
 
 /* Transport -> core entry points (lock held). */
-void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *hdr,
-		   const void *payload, size_t len);
+void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *hdr, const void *payload,
+                   size_t len);
 void vsock_core_tx_ready(struct vsock_core *core);
 void vsock_core_transport_reset(struct vsock_core *core);
 

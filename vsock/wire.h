@@ -43,22 +43,22 @@ _Static_assert(offsetof(struct vsock_hdr, buf_alloc) == 36, "buf_alloc");
 _Static_assert(offsetof(struct vsock_hdr, fwd_cnt) == 40, "fwd_cnt");
 
 /* type */
-#define VSOCK_TYPE_STREAM 1
+#define VSOCK_TYPE_STREAM    1
 #define VSOCK_TYPE_SEQPACKET 2
 
 /* op */
-#define VSOCK_OP_INVALID 0
-#define VSOCK_OP_REQUEST 1
-#define VSOCK_OP_RESPONSE 2
-#define VSOCK_OP_RST 3
-#define VSOCK_OP_SHUTDOWN 4
-#define VSOCK_OP_RW 5
-#define VSOCK_OP_CREDIT_UPDATE 6
+#define VSOCK_OP_INVALID        0
+#define VSOCK_OP_REQUEST        1
+#define VSOCK_OP_RESPONSE       2
+#define VSOCK_OP_RST            3
+#define VSOCK_OP_SHUTDOWN       4
+#define VSOCK_OP_RW             5
+#define VSOCK_OP_CREDIT_UPDATE  6
 #define VSOCK_OP_CREDIT_REQUEST 7
-#define VSOCK_OP_MAX VSOCK_OP_CREDIT_REQUEST
+#define VSOCK_OP_MAX            VSOCK_OP_CREDIT_REQUEST
 
 /* flags of VSOCK_OP_SHUTDOWN */
-#define VSOCK_SHUTDOWN_RCV 1  /* the sender will receive no more */
+#define VSOCK_SHUTDOWN_RCV  1 /* the sender will receive no more */
 #define VSOCK_SHUTDOWN_SEND 2 /* the sender will send no more */
 #define VSOCK_SHUTDOWN_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
 
@@ -67,18 +67,18 @@ _Static_assert(offsetof(struct vsock_hdr, fwd_cnt) == 40, "fwd_cnt");
 #define VSOCK_SEQ_EOR 2 /* end of record */
 
 /* feature bits (virtio 1.2 §5.10.3) */
-#define VSOCK_F_STREAM 0
-#define VSOCK_F_SEQPACKET 1
+#define VSOCK_F_STREAM            0
+#define VSOCK_F_SEQPACKET         1
 #define VSOCK_F_NO_IMPLIED_STREAM 2
-#define VSOCK_F_EVENT_IDX 29
-#define VSOCK_F_VERSION_1 32
+#define VSOCK_F_EVENT_IDX         29
+#define VSOCK_F_VERSION_1         32
 
 /* well-known CIDs and ports (Linux sockaddr_vm) */
-#define VSOCK_CID_ANY UINT64_MAX  /* bind: whatever our CID is */
+#define VSOCK_CID_ANY        UINT64_MAX /* bind: whatever our CID is */
 #define VSOCK_CID_HYPERVISOR 0
-#define VSOCK_CID_LOCAL 1
-#define VSOCK_CID_HOST 2
-#define VSOCK_PORT_ANY UINT32_MAX /* bind/connect: pick an ephemeral port */
+#define VSOCK_CID_LOCAL      1
+#define VSOCK_CID_HOST       2
+#define VSOCK_PORT_ANY       UINT32_MAX /* bind/connect: pick an ephemeral port */
 
 /* The header in CPU byte order. */
 struct vsock_hdr_fields {
@@ -101,16 +101,46 @@ struct vsock_hdr_fields {
 #endif
 
 /* Field accessors: le <-> cpu on one field of a wire header. */
-static inline uint64_t vsock_hdr_src_cid(const struct vsock_hdr *h) { return vsock_le64(h->src_cid); }
-static inline uint64_t vsock_hdr_dst_cid(const struct vsock_hdr *h) { return vsock_le64(h->dst_cid); }
-static inline uint32_t vsock_hdr_src_port(const struct vsock_hdr *h) { return vsock_le32(h->src_port); }
-static inline uint32_t vsock_hdr_dst_port(const struct vsock_hdr *h) { return vsock_le32(h->dst_port); }
-static inline uint32_t vsock_hdr_len(const struct vsock_hdr *h) { return vsock_le32(h->len); }
-static inline uint16_t vsock_hdr_type(const struct vsock_hdr *h) { return vsock_le16(h->type); }
-static inline uint16_t vsock_hdr_op(const struct vsock_hdr *h) { return vsock_le16(h->op); }
-static inline uint32_t vsock_hdr_flags(const struct vsock_hdr *h) { return vsock_le32(h->flags); }
-static inline uint32_t vsock_hdr_buf_alloc(const struct vsock_hdr *h) { return vsock_le32(h->buf_alloc); }
-static inline uint32_t vsock_hdr_fwd_cnt(const struct vsock_hdr *h) { return vsock_le32(h->fwd_cnt); }
+static inline uint64_t vsock_hdr_src_cid(const struct vsock_hdr *h)
+{
+	return vsock_le64(h->src_cid);
+}
+static inline uint64_t vsock_hdr_dst_cid(const struct vsock_hdr *h)
+{
+	return vsock_le64(h->dst_cid);
+}
+static inline uint32_t vsock_hdr_src_port(const struct vsock_hdr *h)
+{
+	return vsock_le32(h->src_port);
+}
+static inline uint32_t vsock_hdr_dst_port(const struct vsock_hdr *h)
+{
+	return vsock_le32(h->dst_port);
+}
+static inline uint32_t vsock_hdr_len(const struct vsock_hdr *h)
+{
+	return vsock_le32(h->len);
+}
+static inline uint16_t vsock_hdr_type(const struct vsock_hdr *h)
+{
+	return vsock_le16(h->type);
+}
+static inline uint16_t vsock_hdr_op(const struct vsock_hdr *h)
+{
+	return vsock_le16(h->op);
+}
+static inline uint32_t vsock_hdr_flags(const struct vsock_hdr *h)
+{
+	return vsock_le32(h->flags);
+}
+static inline uint32_t vsock_hdr_buf_alloc(const struct vsock_hdr *h)
+{
+	return vsock_le32(h->buf_alloc);
+}
+static inline uint32_t vsock_hdr_fwd_cnt(const struct vsock_hdr *h)
+{
+	return vsock_le32(h->fwd_cnt);
+}
 
 static inline void vsock_hdr_decode(struct vsock_hdr_fields *f, const struct vsock_hdr *h)
 {
@@ -148,7 +178,7 @@ static inline void vsock_hdr_encode(struct vsock_hdr *h, const struct vsock_hdr_
  * huge value.
  */
 static inline uint32_t vsock_credit_free(uint32_t peer_buf_alloc, uint32_t tx_cnt,
-					 uint32_t peer_fwd_cnt)
+                                         uint32_t peer_fwd_cnt)
 {
 	uint32_t in_flight = tx_cnt - peer_fwd_cnt;
 
@@ -158,8 +188,8 @@ static inline uint32_t vsock_credit_free(uint32_t peer_buf_alloc, uint32_t tx_cn
 static inline const char *vsock_op_name(uint16_t op)
 {
 	static const char *const names[] = {
-		"INVALID", "REQUEST", "RESPONSE", "RST", "SHUTDOWN", "RW",
-		"CREDIT_UPDATE", "CREDIT_REQUEST",
+		"INVALID",  "REQUEST", "RESPONSE",      "RST",
+		"SHUTDOWN", "RW",      "CREDIT_UPDATE", "CREDIT_REQUEST",
 	};
 	return op <= VSOCK_OP_MAX ? names[op] : "?";
 }

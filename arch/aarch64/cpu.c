@@ -12,11 +12,11 @@
 
 extern char aarch64_vectors[];
 
-#define SYSREG_READ(name)                                                \
-	({                                                               \
-		uint64_t v_;                                             \
-		__asm__ volatile("mrs %0, " #name : "=r"(v_));           \
-		v_;                                                      \
+#define SYSREG_READ(name)                                      \
+	({                                                     \
+		uint64_t v_;                                   \
+		__asm__ volatile("mrs %0, " #name : "=r"(v_)); \
+		v_;                                            \
 	})
 
 static unsigned current_el(void)
@@ -45,8 +45,9 @@ void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 	/* Exceptions from EL1 always use SP_EL1: run on it too, on the
 	 * stack we already have, so every exception lands on a live stack. */
 	__asm__ volatile("mov x9, sp\n\t"
-			 "msr spsel, #1\n\t"
-			 "mov sp, x9" ::: "x9", "memory");
+	                 "msr spsel, #1\n\t"
+	                 "mov sp, x9" ::
+	                         : "x9", "memory");
 	__asm__ volatile("msr vbar_el1, %0\n\tisb" : : "r"(aarch64_vectors) : "memory");
 }
 

@@ -20,44 +20,44 @@
 #include "kernel/sched.h"
 
 /* distributor */
-#define GICD_CTLR 0x000
-#define GICD_TYPER 0x004
-#define GICD_ISENABLER 0x100
-#define GICD_ICENABLER 0x180
-#define GICD_ICPENDR 0x280
-#define GICD_IPRIORITYR 0x400
-#define GICD_ITARGETSR 0x800
-#define GICD_ICFGR 0xc00
+#define GICD_CTLR         0x000
+#define GICD_TYPER        0x004
+#define GICD_ISENABLER    0x100
+#define GICD_ICENABLER    0x180
+#define GICD_ICPENDR      0x280
+#define GICD_IPRIORITYR   0x400
+#define GICD_ITARGETSR    0x800
+#define GICD_ICFGR        0xc00
 /* CPU interface */
-#define GICC_CTLR 0x000
-#define GICC_PMR 0x004
-#define GICC_BPR 0x008
-#define GICC_IAR 0x00c
-#define GICC_EOIR 0x010
+#define GICC_CTLR         0x000
+#define GICC_PMR          0x004
+#define GICC_BPR          0x008
+#define GICC_IAR          0x00c
+#define GICC_EOIR         0x010
 /* GICv2m MSI frame */
-#define V2M_MSI_TYPER 0x008
+#define V2M_MSI_TYPER     0x008
 #define V2M_MSI_SETSPI_NS 0x040
 
-#define MAX_INTID 1020
+#define MAX_INTID      1020
 #define SPURIOUS_INTID 1023
-#define FIRST_SPI 32
-#define PRIORITY 0xa0
+#define FIRST_SPI      32
+#define PRIORITY       0xa0
 
 struct irq_slot {
 	irq_handler_fn handler; /* NULL: free */
 	void *arg;
 	const char *name;
-	uint64_t count;         /* interrupts taken */
+	uint64_t count; /* interrupts taken */
 };
 
-static uintptr_t gicd, gicc;         /* register bases */
-static uintptr_t msi_frame;          /* v2m frame, 0 if none */
-static unsigned msi_first, msi_count;/* SPIs the frame can raise */
-static unsigned lines;               /* interrupt IDs the distributor has */
-static unsigned timer_intid;         /* virtual timer PPI */
+static uintptr_t gicd, gicc;          /* register bases */
+static uintptr_t msi_frame;           /* v2m frame, 0 if none */
+static unsigned msi_first, msi_count; /* SPIs the frame can raise */
+static unsigned lines;                /* interrupt IDs the distributor has */
+static unsigned timer_intid;          /* virtual timer PPI */
 static struct irq_slot slots[MAX_INTID];
-static uint64_t total;               /* every interrupt taken */
-static uint64_t spurious;            /* IAR said 1023 */
+static uint64_t total;    /* every interrupt taken */
+static uint64_t spurious; /* IAR said 1023 */
 
 static void set_priority(unsigned intid, uint8_t prio)
 {
@@ -92,7 +92,8 @@ int arch_interrupts_init(const struct acpi *acpi)
 	}
 	if (info.version != 2 && info.version != 0) {
 		kprintf("gic: GICv%u is not supported yet (GICv2 only: QEMU -M "
-			"virt,gic-version=2)\n", info.version);
+		        "virt,gic-version=2)\n",
+		        info.version);
 		return -ENOSYS;
 	}
 	gicd = info.gicd_base;
@@ -115,7 +116,7 @@ int arch_interrupts_init(const struct acpi *acpi)
 		mmio_write8(gicd + GICD_ITARGETSR + i, 1);
 	mmio_write32(gicd + GICD_CTLR, 1);
 
-	mmio_write32(gicc + GICC_PMR, 0xf0);  /* accept priorities below 0xf0 */
+	mmio_write32(gicc + GICC_PMR, 0xf0); /* accept priorities below 0xf0 */
 	mmio_write32(gicc + GICC_BPR, 0);
 	mmio_write32(gicc + GICC_CTLR, 1);
 
@@ -128,7 +129,7 @@ int arch_interrupts_init(const struct acpi *acpi)
 		msi_count = info.msi_spi_override ? info.msi_spi_count : typer & 0x3ff;
 		if (msi_first < FIRST_SPI || msi_first + msi_count > lines) {
 			kprintf("gic: MSI frame SPIs %u+%u outside the distributor's %u\n",
-				msi_first, msi_count, lines);
+			        msi_first, msi_count, lines);
 			msi_count = 0;
 		}
 	}
@@ -142,11 +143,11 @@ void arch_report(void)
 	__asm__ volatile("mrs %0, midr_el1" : "=r"(midr));
 	__asm__ volatile("mrs %0, vbar_el1" : "=r"(vbar));
 	kprintf("cpu: EL1, MIDR %#llx, own vector table at VBAR_EL1=%#llx\n",
-		(unsigned long long)midr, (unsigned long long)vbar);
+	        (unsigned long long)midr, (unsigned long long)vbar);
 	kprintf("irq: GICv2 distributor %#lx (%u interrupt IDs), CPU interface %#lx, "
-		"MSI frame %#lx with SPIs %u..%u\n", (unsigned long)gicd, lines,
-		(unsigned long)gicc, (unsigned long)msi_frame, msi_first,
-		msi_first + msi_count - 1);
+	        "MSI frame %#lx with SPIs %u..%u\n",
+	        (unsigned long)gicd, lines, (unsigned long)gicc, (unsigned long)msi_frame,
+	        msi_first, msi_first + msi_count - 1);
 }
 
 int gic_attach_timer(irq_handler_fn handler)

@@ -15,29 +15,29 @@
 
 #include "include/arch.h"
 
-#define DESC_VALID (1ull << 0)
-#define DESC_TABLE (1ull << 1) /* level 1-3 (our 1..3): table; level 0 (our 0): page */
+#define DESC_VALID    (1ull << 0)
+#define DESC_TABLE    (1ull << 1) /* level 1-3 (our 1..3): table; level 0 (our 0): page */
 #define ATTR_INDEX(n) ((uint64_t)(n) << 2)
-#define AP_EL0 (1ull << 6)     /* AP[1]: EL0 may access */
-#define AP_RO (1ull << 7)      /* AP[2]: read-only */
-#define SH_INNER (3ull << 8)
-#define AF (1ull << 10)
-#define NG (1ull << 11)
-#define PXN (1ull << 53)
-#define UXN (1ull << 54)
-#define SW_SHARED (1ull << 55) /* reserved for software: VM_SHARED */
-#define ADDR_MASK 0x0000fffffffff000ull
+#define AP_EL0        (1ull << 6) /* AP[1]: EL0 may access */
+#define AP_RO         (1ull << 7) /* AP[2]: read-only */
+#define SH_INNER      (3ull << 8)
+#define AF            (1ull << 10)
+#define NG            (1ull << 11)
+#define PXN           (1ull << 53)
+#define UXN           (1ull << 54)
+#define SW_SHARED     (1ull << 55) /* reserved for software: VM_SHARED */
+#define ADDR_MASK     0x0000fffffffff000ull
 
-#define MAIR_NORMAL_WB 0xffull
+#define MAIR_NORMAL_WB    0xffull
 #define MAIR_DEVICE_NGNRE 0x04ull
-#define ATTR_NORMAL 0
-#define ATTR_DEVICE 1
+#define ATTR_NORMAL       0
+#define ATTR_DEVICE       1
 
-#define SCTLR_SA0 (1ull << 4)
-#define SCTLR_DZE (1ull << 14)
-#define SCTLR_UCT (1ull << 15)
+#define SCTLR_SA0  (1ull << 4)
+#define SCTLR_DZE  (1ull << 14)
+#define SCTLR_UCT  (1ull << 15)
 #define SCTLR_NTWE (1ull << 18)
-#define SCTLR_UCI (1ull << 26)
+#define SCTLR_UCI  (1ull << 26)
 #define CPACR_FPEN (3ull << 20)
 
 uint64_t arch_pte_leaf(uint64_t phys, unsigned prot, unsigned level)
@@ -123,15 +123,16 @@ unsigned arch_phys_bits(void)
 void arch_mmu_enable(uint64_t root)
 {
 	uint64_t ips = parange() > 5 ? 5 : parange();
-	uint64_t mair = MAIR_NORMAL_WB << (8 * ATTR_NORMAL) | MAIR_DEVICE_NGNRE << (8 * ATTR_DEVICE);
-	uint64_t tcr = 16ull                /* T0SZ: 48-bit */
-		       | 1ull << 8 | 1ull << 10 /* IRGN0, ORGN0: write-back */
-		       | 3ull << 12             /* SH0: inner shareable */
-		       | 0ull << 14             /* TG0: 4 KiB */
-		       | 16ull << 16            /* T1SZ */
-		       | 1ull << 23             /* EPD1: no TTBR1 walks */
-		       | 2ull << 30             /* TG1: 4 KiB */
-		       | ips << 32;
+	uint64_t mair = MAIR_NORMAL_WB << (8 * ATTR_NORMAL) | MAIR_DEVICE_NGNRE
+	                                                              << (8 * ATTR_DEVICE);
+	uint64_t tcr = 16ull                    /* T0SZ: 48-bit */
+	               | 1ull << 8 | 1ull << 10 /* IRGN0, ORGN0: write-back */
+	               | 3ull << 12             /* SH0: inner shareable */
+	               | 0ull << 14             /* TG0: 4 KiB */
+	               | 16ull << 16            /* T1SZ */
+	               | 1ull << 23             /* EPD1: no TTBR1 walks */
+	               | 2ull << 30             /* TG1: 4 KiB */
+	               | ips << 32;
 	uint64_t sctlr, cpacr;
 
 	/*
@@ -141,21 +142,22 @@ void arch_mmu_enable(uint64_t root)
 	 */
 	__asm__ volatile("mrs %0, sctlr_el1" : "=r"(sctlr));
 	__asm__ volatile("dsb sy\n\t"
-			 "msr sctlr_el1, %3\n\t"
-			 "isb\n\t"
-			 "msr mair_el1, %0\n\t"
-			 "msr tcr_el1, %1\n\t"
-			 "msr ttbr0_el1, %2\n\t"
-			 "isb\n\t"
-			 "tlbi vmalle1\n\t"
-			 "dsb nsh\n\t"
-			 "isb\n\t"
-			 "msr sctlr_el1, %4\n\t"
-			 "isb"
-			 : : "r"(mair), "r"(tcr), "r"(root), "r"(sctlr & ~1ull),
-			   "r"(sctlr | 1ull | SCTLR_SA0 | SCTLR_DZE | SCTLR_UCT | SCTLR_NTWE |
-			       SCTLR_UCI)
-			 : "memory");
+	                 "msr sctlr_el1, %3\n\t"
+	                 "isb\n\t"
+	                 "msr mair_el1, %0\n\t"
+	                 "msr tcr_el1, %1\n\t"
+	                 "msr ttbr0_el1, %2\n\t"
+	                 "isb\n\t"
+	                 "tlbi vmalle1\n\t"
+	                 "dsb nsh\n\t"
+	                 "isb\n\t"
+	                 "msr sctlr_el1, %4\n\t"
+	                 "isb"
+	                 :
+	                 : "r"(mair), "r"(tcr), "r"(root), "r"(sctlr & ~1ull),
+	                   "r"(sctlr | 1ull | SCTLR_SA0 | SCTLR_DZE | SCTLR_UCT | SCTLR_NTWE |
+	                       SCTLR_UCI)
+	                 : "memory");
 	__asm__ volatile("mrs %0, cpacr_el1" : "=r"(cpacr));
 	__asm__ volatile("msr cpacr_el1, %0\n\tisb" : : "r"(cpacr | CPACR_FPEN) : "memory");
 }
@@ -169,21 +171,25 @@ void arch_mmu_switch(uint64_t root)
 		return;
 	/* no ASIDs: forget every translation of the old space */
 	__asm__ volatile("dsb ishst\n\t"
-			 "msr ttbr0_el1, %0\n\t"
-			 "isb\n\t"
-			 "tlbi vmalle1\n\t"
-			 "dsb nsh\n\t"
-			 "isb"
-			 : : "r"(root) : "memory");
+	                 "msr ttbr0_el1, %0\n\t"
+	                 "isb\n\t"
+	                 "tlbi vmalle1\n\t"
+	                 "dsb nsh\n\t"
+	                 "isb"
+	                 :
+	                 : "r"(root)
+	                 : "memory");
 }
 
 void arch_tlb_flush_page(uint64_t va)
 {
 	__asm__ volatile("dsb ishst\n\t"
-			 "tlbi vaae1, %0\n\t"
-			 "dsb ish\n\t"
-			 "isb"
-			 : : "r"((va >> 12) & ((1ull << 44) - 1)) : "memory");
+	                 "tlbi vaae1, %0\n\t"
+	                 "dsb ish\n\t"
+	                 "isb"
+	                 :
+	                 : "r"((va >> 12) & ((1ull << 44) - 1))
+	                 : "memory");
 }
 
 uintptr_t arch_stack_pointer(void)
@@ -194,8 +200,7 @@ uintptr_t arch_stack_pointer(void)
 	return sp;
 }
 
-void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,
-		    const char **platform)
+void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz, const char **platform)
 {
 	uint64_t isar0, pfr0;
 

@@ -8,14 +8,14 @@
 #include "include/arch.h"
 #include "kernel/acpi.h"
 
-#define PL011_DR 0x00
-#define PL011_FR 0x18
-#define FR_TXFF (1u << 5) /* transmit FIFO full */
-#define SPCR_PL011 0x03
+#define PL011_DR          0x00
+#define PL011_FR          0x18
+#define FR_TXFF           (1u << 5) /* transmit FIFO full */
+#define SPCR_PL011        0x03
 #define SPCR_SBSA_GENERIC 0x0e
-#define SPCR_SBSA_32BIT 0x0d
-#define QEMU_VIRT_PL011 0x09000000ull
-#define TX_SPIN_LIMIT 100000
+#define SPCR_SBSA_32BIT   0x0d
+#define QEMU_VIRT_PL011   0x09000000ull
+#define TX_SPIN_LIMIT     100000
 
 static uintptr_t pl011_base;
 
@@ -43,8 +43,7 @@ const struct uart_ops *arch_acpi_uart(const struct acpi *acpi)
 	struct acpi_spcr_info spcr;
 
 	if (acpi_parse_spcr(acpi, &spcr) == 0 &&
-	    (spcr.interface_type == SPCR_PL011 ||
-	     spcr.interface_type == SPCR_SBSA_GENERIC ||
+	    (spcr.interface_type == SPCR_PL011 || spcr.interface_type == SPCR_SBSA_GENERIC ||
 	     spcr.interface_type == SPCR_SBSA_32BIT) &&
 	    spcr.base.space_id == ACPI_SPACE_MEMORY && spcr.base.address) {
 		pl011_base = spcr.base.address;

@@ -11,20 +11,19 @@
 #include "kernel/acpi.h"
 #include "kernel/kernel.h"
 
-#define PSCI_SYSTEM_OFF 0x84000008u
-#define SEMIHOSTING_SYS_EXIT 0x18
+#define PSCI_SYSTEM_OFF              0x84000008u
+#define SEMIHOSTING_SYS_EXIT         0x18
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
 
 static bool psci_use_hvc;    /* conduit: HVC (no EL3) or SMC */
 static bool use_semihosting; /* test.semihosting: exit codes via semihosting */
 
-void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt,
-		     bool semihosting)
+void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt, bool semihosting)
 {
 	if (!(fadt->arm_boot_flags & ACPI_ARM_PSCI_COMPLIANT))
 		kprintf("power: FADT does not declare PSCI; trying HVC anyway\n");
 	psci_use_hvc = (fadt->arm_boot_flags & ACPI_ARM_PSCI_USE_HVC) ||
-		       !(fadt->arm_boot_flags & ACPI_ARM_PSCI_COMPLIANT);
+	               !(fadt->arm_boot_flags & ACPI_ARM_PSCI_COMPLIANT);
 	use_semihosting = semihosting;
 }
 

@@ -11,9 +11,9 @@
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
 
-static uint64_t counter_hz;   /* CNTFRQ_EL0 */
+static uint64_t counter_hz;    /* CNTFRQ_EL0 */
 static uint64_t counter_entry; /* counter when efi_main began */
-static uint64_t counter_base; /* counter at arch_clock_init: time 0 */
+static uint64_t counter_base;  /* counter at arch_clock_init: time 0 */
 /* The deadline the virtual timer holds (UINT64_MAX: off): the scheduler
  * arms at every switch, the timer registers are written only on a change. */
 static uint64_t armed_ns = UINT64_MAX;
@@ -53,7 +53,7 @@ void arch_clock_mark_entry(void)
 uint64_t arch_clock_since_entry_ns(void)
 {
 	return (uint64_t)((unsigned __int128)(read_counter() - counter_entry) * 1000000000u /
-			  counter_hz);
+	                  counter_hz);
 }
 
 int arch_timer_irq(void)
@@ -63,8 +63,8 @@ int arch_timer_irq(void)
 
 uint64_t arch_clock_ns(void)
 {
-	return (uint64_t)((unsigned __int128)(read_counter() - counter_base) *
-			  1000000000u / counter_hz);
+	return (uint64_t)((unsigned __int128)(read_counter() - counter_base) * 1000000000u /
+	                  counter_hz);
 }
 
 void arch_timer_set(uint64_t deadline_ns)
@@ -78,17 +78,19 @@ void arch_timer_set(uint64_t deadline_ns)
 		__asm__ volatile("msr cntv_ctl_el0, %0" : : "r"(0ull)); /* off */
 		return;
 	}
-	ticks = counter_base + (uint64_t)((unsigned __int128)deadline_ns * counter_hz /
-					  1000000000u);
+	ticks = counter_base +
+	        (uint64_t)((unsigned __int128)deadline_ns * counter_hz / 1000000000u);
 	/* enable, interrupt unmasked; a past deadline fires at once */
 	__asm__ volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1\n\tisb"
-			 : : "r"(ticks), "r"(1ull) : "memory");
+	                 :
+	                 : "r"(ticks), "r"(1ull)
+	                 : "memory");
 }
 
 void arch_clock_report(void)
 {
 	kprintf("clock: generic timer at %llu Hz, virtual timer on interrupt %u\n",
-		(unsigned long long)counter_hz, gic_timer_intid());
+	        (unsigned long long)counter_hz, gic_timer_intid());
 }
 
 uintptr_t arch_task_stack_init(void *stack_top, void (*start)(void))

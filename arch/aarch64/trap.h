@@ -7,16 +7,16 @@
 #include <stdint.h>
 
 struct trap_frame {
-	uint64_t x[31];        /* x0..x30 */
-	uint64_t elr;          /* ELR_EL1: where the exception happened */
-	uint64_t spsr;         /* SPSR_EL1: PSTATE then */
-	uint64_t esr;          /* ESR_EL1: syndrome */
-	uint64_t far;          /* FAR_EL1: faulting address */
-	uint64_t sp;           /* SP_EL1 before the exception */
-	uint64_t fpsr, fpcr;   /* FP/SIMD status and control */
-	uint64_t sp_el0;       /* the user stack pointer (restored on return) */
+	uint64_t x[31];      /* x0..x30 */
+	uint64_t elr;        /* ELR_EL1: where the exception happened */
+	uint64_t spsr;       /* SPSR_EL1: PSTATE then */
+	uint64_t esr;        /* ESR_EL1: syndrome */
+	uint64_t far;        /* FAR_EL1: faulting address */
+	uint64_t sp;         /* SP_EL1 before the exception */
+	uint64_t fpsr, fpcr; /* FP/SIMD status and control */
+	uint64_t sp_el0;     /* the user stack pointer (restored on return) */
 	uint64_t pad;
-	__uint128_t q[32];     /* FP/SIMD registers */
+	__uint128_t q[32]; /* FP/SIMD registers */
 };
 #define TRAP_FRAME_SIZE 832
 _Static_assert(sizeof(struct trap_frame) == TRAP_FRAME_SIZE, "frame size");

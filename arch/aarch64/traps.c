@@ -20,41 +20,55 @@ static const char *const entry_names[16] = {
 };
 
 #define EC_UNKNOWN 0x00
-#define EC_BRK64 0x3c
+#define EC_BRK64   0x3c
 
 static const char *class_name(unsigned ec)
 {
 	switch (ec) {
-	case 0x00: return "unknown instruction";
-	case 0x01: return "WFI/WFE";
-	case 0x07: return "FP/SIMD access";
-	case 0x0e: return "illegal execution state";
-	case 0x15: return "SVC";
-	case 0x16: return "HVC";
-	case 0x17: return "SMC";
-	case 0x18: return "system register access";
-	case 0x20: return "instruction abort (lower EL)";
-	case 0x21: return "instruction abort";
-	case 0x22: return "PC alignment";
-	case 0x24: return "data abort (lower EL)";
-	case 0x25: return "data abort";
-	case 0x26: return "SP alignment";
-	case 0x2f: return "SError";
-	case 0x3c: return "BRK";
+	case 0x00:
+		return "unknown instruction";
+	case 0x01:
+		return "WFI/WFE";
+	case 0x07:
+		return "FP/SIMD access";
+	case 0x0e:
+		return "illegal execution state";
+	case 0x15:
+		return "SVC";
+	case 0x16:
+		return "HVC";
+	case 0x17:
+		return "SMC";
+	case 0x18:
+		return "system register access";
+	case 0x20:
+		return "instruction abort (lower EL)";
+	case 0x21:
+		return "instruction abort";
+	case 0x22:
+		return "PC alignment";
+	case 0x24:
+		return "data abort (lower EL)";
+	case 0x25:
+		return "data abort";
+	case 0x26:
+		return "SP alignment";
+	case 0x2f:
+		return "SError";
+	case 0x3c:
+		return "BRK";
 	}
 	return "other";
 }
 
 static void dump_frame(const struct trap_frame *f)
 {
-	kprintf("  ELR=%016llx SPSR=%08llx SP=%016llx\n",
-		(unsigned long long)f->elr, (unsigned long long)f->spsr,
-		(unsigned long long)f->sp);
+	kprintf("  ELR=%016llx SPSR=%08llx SP=%016llx\n", (unsigned long long)f->elr,
+	        (unsigned long long)f->spsr, (unsigned long long)f->sp);
 	for (int i = 0; i < 30; i += 3)
 		kprintf("  X%-2d=%016llx X%-2d=%016llx X%-2d=%016llx\n", i,
-			(unsigned long long)f->x[i], i + 1,
-			(unsigned long long)f->x[i + 1], i + 2,
-			(unsigned long long)f->x[i + 2]);
+		        (unsigned long long)f->x[i], i + 1, (unsigned long long)f->x[i + 1], i + 2,
+		        (unsigned long long)f->x[i + 2]);
 	kprintf("  X30=%016llx\n", (unsigned long long)f->x[30]);
 }
 
@@ -80,18 +94,23 @@ static void user_exception(struct trap_frame *f, unsigned ec)
 	case 0x26:
 		user_fault(SIGNAL_BUS, "SP alignment fault", f->sp_el0, f->elr);
 		break;
-	case 0x28: case 0x2c:
+	case 0x28:
+	case 0x2c:
 		user_fault(SIGNAL_FPE, "floating-point exception", 0, f->elr);
 		break;
-	case 0x30: case 0x32: case 0x34: case 0x3c:
+	case 0x30:
+	case 0x32:
+	case 0x34:
+	case 0x3c:
 		user_fault(SIGNAL_TRAP, class_name(ec), 0, f->elr);
 		break;
 	case 0x18:
 		user_fault(SIGNAL_ILL, "privileged system register access", 0, f->elr);
 		break;
 	default:
-		user_fault(SIGNAL_ILL, ec == 0 ? "undefined or privileged instruction" :
-			   class_name(ec), 0, f->elr);
+		user_fault(SIGNAL_ILL,
+		           ec == 0 ? "undefined or privileged instruction" : class_name(ec), 0,
+		           f->elr);
 	}
 }
 
@@ -109,7 +128,7 @@ void aarch64_trap(struct trap_frame *f, uint64_t type)
 		return;
 	}
 	if (from_user) {
-		if ((type & 3) == 0 && ec == 0x15) { /* SVC from AArch64 */
+		if ((type & 3) == 0 && ec == 0x15) {                      /* SVC from AArch64 */
 			__asm__ volatile("msr daifclr, #2" ::: "memory"); /* interruptible */
 			syscall_dispatch(f);
 			__asm__ volatile("msr daifset, #2" ::: "memory");
@@ -122,9 +141,8 @@ void aarch64_trap(struct trap_frame *f, uint64_t type)
 		return;
 	}
 	kprintf("\nEXCEPTION %s: class %#x (%s) ESR=%#llx FAR=%#llx ELR=%#llx\n",
-		entry_names[type & 15], ec, class_name(ec),
-		(unsigned long long)f->esr, (unsigned long long)f->far,
-		(unsigned long long)f->elr);
+	        entry_names[type & 15], ec, class_name(ec), (unsigned long long)f->esr,
+	        (unsigned long long)f->far, (unsigned long long)f->elr);
 	dump_frame(f);
 	if ((type & 3) == 0 && ec == EC_BRK64) {
 		kprintf("  breakpoint: resuming\n");
@@ -170,7 +188,7 @@ uint64_t arch_frame_sp(const struct trap_frame *f)
 }
 
 void arch_frame_call(struct trap_frame *f, uint64_t pc, uint64_t sp, uint64_t a0, uint64_t a1,
-		     uint64_t a2, uint64_t ret)
+                     uint64_t a2, uint64_t ret)
 {
 	f->elr = pc;
 	f->sp_el0 = sp;
@@ -201,8 +219,8 @@ void arch_frame_restore(struct trap_frame *f, const void *saved)
 
 size_t arch_sigreturn_code(uint8_t *buf, size_t len)
 {
-	static const uint32_t code[] = { 0xd2801168, /* mov x8, #139 (rt_sigreturn) */
-					 0xd4000001 }; /* svc #0 */
+	static const uint32_t code[] = { 0xd2801168,   /* mov x8, #139 (rt_sigreturn) */
+		                         0xd4000001 }; /* svc #0 */
 
 	if (len < sizeof(code))
 		return 0;

@@ -18,28 +18,28 @@
  * SS = STAR[63:48] + 8 and CS = STAR[63:48] + 16, hence this order. */
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
-#define USER_DS 0x18   /* | 3 */
-#define USER_CS 0x20   /* | 3 */
-#define TSS_SEL 0x28
+#define USER_DS   0x18 /* | 3 */
+#define USER_CS   0x20 /* | 3 */
+#define TSS_SEL   0x28
 
-#define MSR_EFER 0xc0000080
-#define EFER_SCE (1ull << 0)
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_SFMASK 0xc0000084
+#define MSR_EFER    0xc0000080
+#define EFER_SCE    (1ull << 0)
+#define MSR_STAR    0xc0000081
+#define MSR_LSTAR   0xc0000082
+#define MSR_SFMASK  0xc0000084
 #define MSR_FS_BASE 0xc0000100
 /* cleared on SYSCALL: IF (interrupts), TF, DF, AC, NT */
 #define SFMASK_BITS ((1u << 9) | (1u << 8) | (1u << 10) | (1u << 18) | (1u << 14))
 
-#define IST_DOUBLE_FAULT 1
-#define IST_NMI 2
+#define IST_DOUBLE_FAULT  1
+#define IST_NMI           2
 #define IST_MACHINE_CHECK 3
 
 struct tss {
 	uint32_t reserved0;
-	uint64_t rsp[3];     /* rsp[0]: where ring 3 enters ring 0 */
+	uint64_t rsp[3]; /* rsp[0]: where ring 3 enters ring 0 */
 	uint64_t reserved1;
-	uint64_t ist[7];     /* interrupt stack table, IST1..IST7 */
+	uint64_t ist[7]; /* interrupt stack table, IST1..IST7 */
 	uint64_t reserved2;
 	uint16_t reserved3;
 	uint16_t iomap_base; /* past the limit: no I/O bitmap */
@@ -50,8 +50,8 @@ _Static_assert(__builtin_offsetof(struct tss, ist) == 36, "IST1 at offset 36");
 struct idt_gate {
 	uint16_t offset_low;
 	uint16_t selector;
-	uint8_t ist;         /* IST index, 0 = current stack */
-	uint8_t type_attr;   /* present, DPL 0, interrupt gate (0x8e) */
+	uint8_t ist;       /* IST index, 0 = current stack */
+	uint8_t type_attr; /* present, DPL 0, interrupt gate (0x8e) */
 	uint16_t offset_mid;
 	uint32_t offset_high;
 	uint32_t zero;
@@ -78,8 +78,7 @@ static void gdt_init(void *ist_stacks, size_t ist_stack_size)
 	/* IST stacks grow down from the end of each slice. */
 	memset(&tss, 0, sizeof(tss));
 	for (int i = 0; i < ARCH_IST_STACKS; i++)
-		tss.ist[i] = (uint64_t)(uintptr_t)ist_stacks +
-			     (i + 1) * ist_stack_size;
+		tss.ist[i] = (uint64_t)(uintptr_t)ist_stacks + (i + 1) * ist_stack_size;
 	tss.iomap_base = sizeof(tss);
 
 	gdt[0] = 0;
@@ -88,33 +87,31 @@ static void gdt_init(void *ist_stacks, size_t ist_stack_size)
 	gdt[3] = 0x00cff2000000ffffull; /* data, DPL 3 */
 	gdt[4] = 0x00affa000000ffffull; /* 64-bit code, DPL 3 */
 	gdt[5] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
-		 (0x89ull << 40) | /* present, 64-bit TSS (available) */
-		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	         (0x89ull << 40) | /* present, 64-bit TSS (available) */
+	         (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt[6] = base >> 32;
 
-	__asm__ volatile(
-		"lgdt %0\n\t"
-		"pushq %1\n\t"
-		"leaq 1f(%%rip), %%rax\n\t"
-		"pushq %%rax\n\t"
-		"lretq\n"
-		"1:\n\t"
-		"movw %w2, %%ax\n\t"
-		"movw %%ax, %%ds\n\t"
-		"movw %%ax, %%es\n\t"
-		"movw %%ax, %%ss\n\t"
-		"movw %%ax, %%fs\n\t"
-		"movw %%ax, %%gs\n\t"
-		"ltr %w3"
-		:
-		: "m"(gdtr), "i"(KERNEL_CS), "r"(KERNEL_DS), "r"(TSS_SEL)
-		: "rax", "memory");
+	__asm__ volatile("lgdt %0\n\t"
+	                 "pushq %1\n\t"
+	                 "leaq 1f(%%rip), %%rax\n\t"
+	                 "pushq %%rax\n\t"
+	                 "lretq\n"
+	                 "1:\n\t"
+	                 "movw %w2, %%ax\n\t"
+	                 "movw %%ax, %%ds\n\t"
+	                 "movw %%ax, %%es\n\t"
+	                 "movw %%ax, %%ss\n\t"
+	                 "movw %%ax, %%fs\n\t"
+	                 "movw %%ax, %%gs\n\t"
+	                 "ltr %w3"
+	                 :
+	                 : "m"(gdtr), "i"(KERNEL_CS), "r"(KERNEL_DS), "r"(TSS_SEL)
+	                 : "rax", "memory");
 }
 
 static void idt_set(int vector, uint8_t ist)
 {
-	uint64_t handler = (uint64_t)(uintptr_t)x86_trap_stubs +
-			   (uint64_t)vector * TRAP_STUB_SIZE;
+	uint64_t handler = (uint64_t)(uintptr_t)x86_trap_stubs + (uint64_t)vector * TRAP_STUB_SIZE;
 
 	idt[vector] = (struct idt_gate){
 		.offset_low = handler & 0xffff,
@@ -145,7 +142,6 @@ void arch_cpu_init(void *ist_stacks, size_t ist_stack_size)
 	idt_init();
 	syscall_init();
 }
-
 
 void arch_set_kernel_stack(uintptr_t top, uintptr_t limit)
 {
@@ -257,7 +253,8 @@ bool arch_raise_fault(const char *name)
 	} else if (strcmp(name, "df") == 0) {
 		/* a fault whose frame cannot be pushed: #PF -> #DF on IST1 */
 		__asm__ volatile("movq $0x00007ffffffff000, %%rsp\n\t"
-				 "pushq $0" ::: "memory");
+		                 "pushq $0" ::
+		                         : "memory");
 	} else {
 		return false;
 	}

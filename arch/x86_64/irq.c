@@ -14,8 +14,8 @@
 #include "kernel/kernel.h"
 
 #define DEVICE_VECTOR_FIRST 0x30
-#define DEVICE_VECTOR_LAST 0xef
-#define MSI_ADDRESS_BASE 0xfee00000ull
+#define DEVICE_VECTOR_LAST  0xef
+#define MSI_ADDRESS_BASE    0xfee00000ull
 
 struct irq_slot {
 	irq_handler_fn handler; /* NULL: free */
@@ -25,8 +25,8 @@ struct irq_slot {
 };
 
 static struct irq_slot slots[256];
-static uint64_t total;         /* every vector >= 32 */
-static uint64_t unexpected;    /* vectors nobody registered */
+static uint64_t total;      /* every vector >= 32 */
+static uint64_t unexpected; /* vectors nobody registered */
 
 int arch_irq_alloc(irq_handler_fn handler, void *arg, const char *name)
 {
@@ -40,8 +40,7 @@ int arch_irq_alloc(irq_handler_fn handler, void *arg, const char *name)
 	return -ENOSPC;
 }
 
-void x86_irq_set_fixed(int vector, irq_handler_fn handler, void *arg,
-		       const char *name)
+void x86_irq_set_fixed(int vector, irq_handler_fn handler, void *arg, const char *name)
 {
 	slots[vector] = (struct irq_slot){ handler, arg, name, 0 };
 }

@@ -10,27 +10,27 @@
 #include "include/platform.h"
 #include "kernel/kernel.h"
 
-#define IA32_APIC_BASE 0x1b
+#define IA32_APIC_BASE   0x1b
 #define APIC_BASE_ENABLE (1u << 11)
 #define APIC_BASE_X2APIC (1u << 10)
 
-#define LAPIC_ID 0x020
-#define LAPIC_VERSION 0x030
-#define LAPIC_TPR 0x080
-#define LAPIC_EOI 0x0b0
-#define LAPIC_SVR 0x0f0
-#define LAPIC_ESR 0x280
+#define LAPIC_ID        0x020
+#define LAPIC_VERSION   0x030
+#define LAPIC_TPR       0x080
+#define LAPIC_EOI       0x0b0
+#define LAPIC_SVR       0x0f0
+#define LAPIC_ESR       0x280
 #define LAPIC_LVT_TIMER 0x320
 #define LAPIC_LVT_LINT0 0x350
 #define LAPIC_LVT_LINT1 0x360
 #define LAPIC_LVT_ERROR 0x370
-#define LVT_MASKED (1u << 16)
-#define LVT_NMI (4u << 8)
-#define SVR_ENABLE (1u << 8)
+#define LVT_MASKED      (1u << 16)
+#define LVT_NMI         (4u << 8)
+#define SVR_ENABLE      (1u << 8)
 
-#define PIC1_CMD 0x20
+#define PIC1_CMD  0x20
 #define PIC1_DATA 0x21
-#define PIC2_CMD 0xa0
+#define PIC2_CMD  0xa0
 #define PIC2_DATA 0xa1
 
 static uintptr_t lapic_base; /* MMIO base, identity-mapped */
@@ -45,7 +45,7 @@ void x86_lapic_write(uint32_t reg, uint32_t v)
 	mmio_write32(lapic_base + reg, v);
 }
 
-#define lapic_read x86_lapic_read
+#define lapic_read  x86_lapic_read
 #define lapic_write x86_lapic_write
 
 uint32_t x86_lapic_id(void)
@@ -86,23 +86,23 @@ int arch_interrupts_init(const struct acpi *acpi)
 	wrmsr(IA32_APIC_BASE, base);
 	lapic_base = base & ~0xfffull;
 
-	lapic_write(LAPIC_TPR, 0);                     /* accept every priority */
-	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);      /* timer.c arms it */
-	lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);      /* ExtINT from the PIC: off */
-	lapic_write(LAPIC_LVT_LINT1, LVT_NMI);         /* LINT1 stays NMI */
+	lapic_write(LAPIC_TPR, 0);                /* accept every priority */
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED); /* timer.c arms it */
+	lapic_write(LAPIC_LVT_LINT0, LVT_MASKED); /* ExtINT from the PIC: off */
+	lapic_write(LAPIC_LVT_LINT1, LVT_NMI);    /* LINT1 stays NMI */
 	lapic_write(LAPIC_LVT_ERROR, APIC_ERROR_VECTOR);
 	lapic_write(LAPIC_ESR, 0);
 	lapic_write(LAPIC_SVR, SVR_ENABLE | SPURIOUS_VECTOR);
-	lapic_eoi();                                   /* clear anything stale */
+	lapic_eoi(); /* clear anything stale */
 	return 0;
 }
 
 void arch_report(void)
 {
 	kprintf("cpu: own GDT+TSS (IST for #DF, NMI, #MC) and IDT (256 vectors) "
-		"installed\n");
+	        "installed\n");
 	kprintf("irq: 8259 PIC masked; LAPIC id %u version %#x at %#llx enabled "
-		"(spurious vector %#x)\n",
-		lapic_read(LAPIC_ID) >> 24, lapic_read(LAPIC_VERSION) & 0xff,
-		(unsigned long long)lapic_base, SPURIOUS_VECTOR);
+	        "(spurious vector %#x)\n",
+	        lapic_read(LAPIC_ID) >> 24, lapic_read(LAPIC_VERSION) & 0xff,
+	        (unsigned long long)lapic_base, SPURIOUS_VECTOR);
 }

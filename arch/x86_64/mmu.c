@@ -13,33 +13,34 @@
 #include "arch/x86_64/io.h"
 #include "include/arch.h"
 
-#define PTE_P (1ull << 0)
-#define PTE_RW (1ull << 1)
-#define PTE_US (1ull << 2)
-#define PTE_PWT (1ull << 3)
-#define PTE_PCD (1ull << 4)
-#define PTE_A (1ull << 5)
-#define PTE_D (1ull << 6)
-#define PTE_PS (1ull << 7)
-#define PTE_G (1ull << 8)
+#define PTE_P      (1ull << 0)
+#define PTE_RW     (1ull << 1)
+#define PTE_US     (1ull << 2)
+#define PTE_PWT    (1ull << 3)
+#define PTE_PCD    (1ull << 4)
+#define PTE_A      (1ull << 5)
+#define PTE_D      (1ull << 6)
+#define PTE_PS     (1ull << 7)
+#define PTE_G      (1ull << 8)
 #define PTE_SHARED (1ull << 9) /* available to software: VM_SHARED */
-#define PTE_NX (1ull << 63)
-#define PTE_ADDR 0x000ffffffffff000ull
+#define PTE_NX     (1ull << 63)
+#define PTE_ADDR   0x000ffffffffff000ull
 
-#define MSR_EFER 0xc0000080
-#define EFER_NXE (1ull << 11)
-#define MSR_PAT 0x277
+#define MSR_EFER     0xc0000080
+#define EFER_NXE     (1ull << 11)
+#define MSR_PAT      0x277
 #define PAT_POWER_ON 0x0007040600070406ull /* WB WT UC- UC, twice */
-#define CR0_WP (1ull << 16)
-#define CR0_AM (1ull << 18)
-#define CR4_PGE (1ull << 7)
-#define CR4_OSXSAVE (1ull << 18)
-#define CR4_SMEP (1ull << 20)
+#define CR0_WP       (1ull << 16)
+#define CR0_AM       (1ull << 18)
+#define CR4_PGE      (1ull << 7)
+#define CR4_OSXSAVE  (1ull << 18)
+#define CR4_SMEP     (1ull << 20)
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
-			 : "a"(leaf), "c"(sub));
+	__asm__ volatile("cpuid"
+	                 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+	                 : "a"(leaf), "c"(sub));
 }
 
 static bool has_1g_pages(void)
@@ -180,15 +181,14 @@ uintptr_t arch_stack_pointer(void)
 	return sp;
 }
 
-void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz,
-		    const char **platform)
+void arch_user_auxv(uint64_t *hwcap, uint64_t *hwcap2, uint64_t *minsigstksz, const char **platform)
 {
 	uint32_t r[4];
 
 	cpuid(1, 0, r);
-	*hwcap = r[3];        /* CPUID.1:EDX, as Linux reports it */
+	*hwcap = r[3]; /* CPUID.1:EDX, as Linux reports it */
 	*hwcap2 = 0;
-	*minsigstksz = 2048;  /* fxsave state: no XSAVE here */
+	*minsigstksz = 2048; /* fxsave state: no XSAVE here */
 	*platform = "x86_64";
 }
 

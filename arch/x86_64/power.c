@@ -13,21 +13,20 @@
 #include "kernel/kernel.h"
 
 #define DEBUG_EXIT_PORT 0xf4 /* -device isa-debug-exit,iobase=0xf4,iosize=4 */
-#define SLP_EN (1u << 13)
+#define SLP_EN          (1u << 13)
 
 static struct acpi_gas pm1a, pm1b; /* PM1 control blocks (I/O on PCs) */
 static uint8_t slp_typa, slp_typb; /* \_S5 sleep types */
 static bool have_s5;
 
-void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt,
-		     bool semihosting)
+void arch_power_init(const struct acpi *acpi, const struct acpi_fadt_info *fadt, bool semihosting)
 {
 	pm1a = fadt->pm1a_cnt;
 	pm1b = fadt->pm1b_cnt;
 	have_s5 = acpi_s5_sleep_type(fadt->dsdt, &slp_typa, &slp_typb) == 0;
 	if (!have_s5 || pm1a.space_id != ACPI_SPACE_IO || !pm1a.address)
 		kprintf("power: no ACPI S5 path (PM1a %#llx, _S5 %s)\n",
-			(unsigned long long)pm1a.address, have_s5 ? "found" : "missing");
+		        (unsigned long long)pm1a.address, have_s5 ? "found" : "missing");
 }
 
 static void pm1_write(const struct acpi_gas *reg, uint8_t slp_typ)

@@ -16,15 +16,15 @@
 #include "kernel/kernel.h"
 #include "kernel/sched.h"
 
-#define PM_TIMER_HZ 3579545ull
+#define PM_TIMER_HZ          3579545ull
 #define CALIBRATION_PM_TICKS (PM_TIMER_HZ / 20) /* 50 ms */
 
 #define LAPIC_TIMER_INITIAL 0x380
 #define LAPIC_TIMER_CURRENT 0x390
-#define LAPIC_TIMER_DIVIDE 0x3e0
-#define LAPIC_LVT_TIMER 0x320
-#define LVT_MASKED (1u << 16)
-#define DIVIDE_BY_16 0x3
+#define LAPIC_TIMER_DIVIDE  0x3e0
+#define LAPIC_LVT_TIMER     0x320
+#define LVT_MASKED          (1u << 16)
+#define DIVIDE_BY_16        0x3
 
 static uint64_t tsc_entry;    /* TSC when efi_main began */
 static uint64_t tsc_base;     /* TSC at calibration: time 0 */
@@ -35,7 +35,7 @@ static uint64_t lapic_hz;     /* LAPIC timer ticks per second (divided) */
  * the scheduler's arm at every switch writes the LAPIC only on a change:
  * under QEMU each LAPIC write is an emulated MMIO access. */
 static uint64_t armed_ns = UINT64_MAX;
-static bool lvt_armed;        /* LVT: one-shot, unmasked, our vector */
+static bool lvt_armed; /* LVT: one-shot, unmasked, our vector */
 
 static void timer_interrupt(void *arg)
 {
@@ -70,7 +70,7 @@ int arch_clock_init(const struct acpi_fadt_info *fadt)
 	lapic_hz = (uint64_t)(0xffffffffu - lapic_left) * PM_TIMER_HZ / elapsed;
 	if (tsc_hz < 1000000 || lapic_hz < 1000) {
 		kprintf("clock: calibration failed (TSC %llu Hz, LAPIC %llu Hz)\n",
-			(unsigned long long)tsc_hz, (unsigned long long)lapic_hz);
+		        (unsigned long long)tsc_hz, (unsigned long long)lapic_hz);
 		return -EIO;
 	}
 	ns_per_tsc32 = (1000000000ull << 32) / tsc_hz;
@@ -111,8 +111,9 @@ void arch_timer_set(uint64_t deadline_ns)
 		return;
 	}
 	now = arch_clock_ns();
-	ticks = deadline_ns > now ?
-		(uint64_t)((unsigned __int128)(deadline_ns - now) * lapic_hz / 1000000000u) : 0;
+	ticks = deadline_ns > now ? (uint64_t)((unsigned __int128)(deadline_ns - now) * lapic_hz /
+	                                       1000000000u) :
+	                            0;
 	if (ticks == 0)
 		ticks = 1;
 	if (ticks > 0xffffffffu)
@@ -127,19 +128,18 @@ void arch_timer_set(uint64_t deadline_ns)
 void arch_clock_report(void)
 {
 	kprintf("clock: TSC %llu.%03llu MHz, LAPIC timer %llu kHz (calibrated "
-		"against the ACPI PM timer), one-shot on vector %#x\n",
-		(unsigned long long)(tsc_hz / 1000000),
-		(unsigned long long)(tsc_hz / 1000 % 1000),
-		(unsigned long long)(lapic_hz / 1000), TIMER_VECTOR);
+	        "against the ACPI PM timer), one-shot on vector %#x\n",
+	        (unsigned long long)(tsc_hz / 1000000), (unsigned long long)(tsc_hz / 1000 % 1000),
+	        (unsigned long long)(lapic_hz / 1000), TIMER_VECTOR);
 }
 
 uintptr_t arch_task_stack_init(void *stack_top, void (*start)(void))
 {
 	uint64_t *sp = (uint64_t *)((uintptr_t)stack_top & ~15ull);
 
-	*--sp = 0;                       /* alignment: start() sees rsp % 16 == 8 */
+	*--sp = 0;                          /* alignment: start() sees rsp % 16 == 8 */
 	*--sp = (uint64_t)(uintptr_t)start; /* arch_switch's ret goes here */
 	for (int i = 0; i < 6; i++)
-		*--sp = 0;               /* rbp rbx r12 r13 r14 r15 */
+		*--sp = 0; /* rbp rbx r12 r13 r14 r15 */
 	return (uintptr_t)sp;
 }

@@ -18,40 +18,56 @@
 #include "kernel/user.h"
 
 static const char *const exception_names[32] = {
-	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
-	"#OF overflow", "#BR bound range", "#UD invalid opcode",
-	"#NM device not available", "#DF double fault",
-	"coprocessor segment overrun", "#TS invalid TSS",
-	"#NP segment not present", "#SS stack fault",
-	"#GP general protection", "#PF page fault", "reserved 15",
-	"#MF x87 error", "#AC alignment check", "#MC machine check",
-	"#XM SIMD error", "#VE virtualization", "#CP control protection",
-	"reserved 22", "reserved 23", "reserved 24", "reserved 25",
-	"reserved 26", "reserved 27", "#HV hypervisor injection",
-	"#VC VMM communication", "#SX security", "reserved 31",
+	"#DE divide error",
+	"#DB debug",
+	"NMI",
+	"#BP breakpoint",
+	"#OF overflow",
+	"#BR bound range",
+	"#UD invalid opcode",
+	"#NM device not available",
+	"#DF double fault",
+	"coprocessor segment overrun",
+	"#TS invalid TSS",
+	"#NP segment not present",
+	"#SS stack fault",
+	"#GP general protection",
+	"#PF page fault",
+	"reserved 15",
+	"#MF x87 error",
+	"#AC alignment check",
+	"#MC machine check",
+	"#XM SIMD error",
+	"#VE virtualization",
+	"#CP control protection",
+	"reserved 22",
+	"reserved 23",
+	"reserved 24",
+	"reserved 25",
+	"reserved 26",
+	"reserved 27",
+	"#HV hypervisor injection",
+	"#VC VMM communication",
+	"#SX security",
+	"reserved 31",
 };
 
 static void dump_frame(const struct trap_frame *f)
 {
-	kprintf("  RIP=%016llx CS=%04llx RFLAGS=%016llx\n",
-		(unsigned long long)f->rip, (unsigned long long)f->cs,
-		(unsigned long long)f->rflags);
-	kprintf("  RSP=%016llx SS=%04llx CR2=%016llx CR3=%016llx\n",
-		(unsigned long long)f->rsp, (unsigned long long)f->ss,
-		(unsigned long long)read_cr2(), (unsigned long long)read_cr3());
-	kprintf("  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n",
-		(unsigned long long)f->rax, (unsigned long long)f->rbx,
-		(unsigned long long)f->rcx, (unsigned long long)f->rdx);
-	kprintf("  RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx\n",
-		(unsigned long long)f->rsi, (unsigned long long)f->rdi,
-		(unsigned long long)f->rbp, (unsigned long long)f->r8);
-	kprintf("  R9 =%016llx R10=%016llx R11=%016llx R12=%016llx\n",
-		(unsigned long long)f->r9, (unsigned long long)f->r10,
-		(unsigned long long)f->r11, (unsigned long long)f->r12);
+	kprintf("  RIP=%016llx CS=%04llx RFLAGS=%016llx\n", (unsigned long long)f->rip,
+	        (unsigned long long)f->cs, (unsigned long long)f->rflags);
+	kprintf("  RSP=%016llx SS=%04llx CR2=%016llx CR3=%016llx\n", (unsigned long long)f->rsp,
+	        (unsigned long long)f->ss, (unsigned long long)read_cr2(),
+	        (unsigned long long)read_cr3());
+	kprintf("  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", (unsigned long long)f->rax,
+	        (unsigned long long)f->rbx, (unsigned long long)f->rcx, (unsigned long long)f->rdx);
+	kprintf("  RSI=%016llx RDI=%016llx RBP=%016llx R8 =%016llx\n", (unsigned long long)f->rsi,
+	        (unsigned long long)f->rdi, (unsigned long long)f->rbp, (unsigned long long)f->r8);
+	kprintf("  R9 =%016llx R10=%016llx R11=%016llx R12=%016llx\n", (unsigned long long)f->r9,
+	        (unsigned long long)f->r10, (unsigned long long)f->r11, (unsigned long long)f->r12);
 	kprintf("  R13=%016llx R14=%016llx R15=%016llx CR0=%08llx CR4=%08llx\n",
-		(unsigned long long)f->r13, (unsigned long long)f->r14,
-		(unsigned long long)f->r15, (unsigned long long)read_cr0(),
-		(unsigned long long)read_cr4());
+	        (unsigned long long)f->r13, (unsigned long long)f->r14, (unsigned long long)f->r15,
+	        (unsigned long long)read_cr0(), (unsigned long long)read_cr4());
 }
 
 static void exception(struct trap_frame *f)
@@ -61,9 +77,9 @@ static void exception(struct trap_frame *f)
 	if ((f->vector == 8 || f->vector == 14) && sched_in_guard(read_cr2()))
 		sched_stack_overflow(read_cr2(), f->rip);
 	kprintf("\nEXCEPTION vector=%llu (%s) error=%#llx rip=%#llx cr2=%#llx\n",
-		(unsigned long long)f->vector, exception_names[f->vector],
-		(unsigned long long)f->error, (unsigned long long)f->rip,
-		(unsigned long long)read_cr2());
+	        (unsigned long long)f->vector, exception_names[f->vector],
+	        (unsigned long long)f->error, (unsigned long long)f->rip,
+	        (unsigned long long)read_cr2());
 	dump_frame(f);
 	if (f->vector == 3) {
 		kprintf("  breakpoint: resuming\n");
@@ -87,9 +103,18 @@ static bool privileged_instruction(uint64_t pc)
 	case 0xf4: /* hlt */
 	case 0xfa: /* cli */
 	case 0xfb: /* sti */
-	case 0xe4: case 0xe5: case 0xe6: case 0xe7: /* in/out imm */
-	case 0xec: case 0xed: case 0xee: case 0xef: /* in/out dx */
-	case 0x6c: case 0x6d: case 0x6e: case 0x6f: /* ins/outs */
+	case 0xe4:
+	case 0xe5:
+	case 0xe6:
+	case 0xe7: /* in/out imm */
+	case 0xec:
+	case 0xed:
+	case 0xee:
+	case 0xef: /* in/out dx */
+	case 0x6c:
+	case 0x6d:
+	case 0x6e:
+	case 0x6f: /* ins/outs */
 		return true;
 	case 0x0f: /* lgdt/lidt/..., clts, mov cr/dr, wrmsr, rdmsr, invd, wbinvd */
 		return op[1] == 0x00 || op[1] == 0x01 || op[1] == 0x06 || op[1] == 0x08 ||
@@ -107,7 +132,9 @@ static void user_exception(struct trap_frame *f)
 	const char *what = exception_names[f->vector];
 
 	switch (f->vector) {
-	case 0: case 16: case 19:
+	case 0:
+	case 16:
+	case 19:
 		sig = SIGNAL_FPE;
 		break;
 	case 6:
@@ -124,10 +151,13 @@ static void user_exception(struct trap_frame *f)
 		if (sig == SIGNAL_ILL)
 			what = "privileged instruction";
 		break;
-	case 11: case 12: case 17:
+	case 11:
+	case 12:
+	case 17:
 		sig = SIGNAL_BUS;
 		break;
-	case 1: case 3:
+	case 1:
+	case 3:
 		sig = SIGNAL_TRAP;
 		break;
 	default:
@@ -196,7 +226,7 @@ uint64_t arch_frame_sp(const struct trap_frame *f)
 
 /* x86: the return address goes on the stack; the kernel has put it at sp. */
 void arch_frame_call(struct trap_frame *f, uint64_t pc, uint64_t sp, uint64_t a0, uint64_t a1,
-		     uint64_t a2, uint64_t ret)
+                     uint64_t a2, uint64_t ret)
 {
 	f->rip = pc;
 	f->rsp = sp;
@@ -216,7 +246,7 @@ void arch_frame_restore(struct trap_frame *f, const void *saved)
 {
 	/* user-settable flags only (CF PF AF ZF SF TF DF OF AC ...), IF on */
 	const uint64_t user_flags = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 |
-				    0x40000;
+	                            0x40000;
 
 	memcpy(f, saved, sizeof(*f));
 	f->cs = 0x23;
@@ -227,7 +257,7 @@ void arch_frame_restore(struct trap_frame *f, const void *saved)
 size_t arch_sigreturn_code(uint8_t *buf, size_t len)
 {
 	static const uint8_t code[] = { 0xb8, 0x0f, 0x00, 0x00, 0x00, /* mov $15, %eax */
-					0x0f, 0x05 };                 /* syscall */
+		                        0x0f, 0x05 };                 /* syscall */
 
 	if (len < sizeof(code))
 		return 0;

@@ -5,13 +5,13 @@
 #include "arch/x86_64/io.h"
 #include "include/arch.h"
 
-#define COM1 0x3f8
-#define UART_THR 0 /* transmit holding register */
-#define UART_IER 1
-#define UART_FCR 2
-#define UART_LCR 3
-#define UART_MCR 4
-#define UART_LSR 5
+#define COM1          0x3f8
+#define UART_THR      0 /* transmit holding register */
+#define UART_IER      1
+#define UART_FCR      2
+#define UART_LCR      3
+#define UART_MCR      4
+#define UART_LSR      5
 #define LSR_THR_EMPTY 0x20
 #define TX_SPIN_LIMIT 100000 /* give up on a wedged UART rather than hang */
 
@@ -19,13 +19,13 @@ static bool uart_ready;
 
 static void com1_init(void)
 {
-	outb(COM1 + UART_IER, 0x00);  /* no UART interrupts */
-	outb(COM1 + UART_LCR, 0x80);  /* DLAB: divisor follows */
-	outb(COM1 + 0, 0x01);         /* 115200 baud */
+	outb(COM1 + UART_IER, 0x00); /* no UART interrupts */
+	outb(COM1 + UART_LCR, 0x80); /* DLAB: divisor follows */
+	outb(COM1 + 0, 0x01);        /* 115200 baud */
 	outb(COM1 + 1, 0x00);
-	outb(COM1 + UART_LCR, 0x03);  /* 8N1 */
-	outb(COM1 + UART_FCR, 0xc7);  /* FIFOs on and cleared */
-	outb(COM1 + UART_MCR, 0x03);  /* DTR, RTS */
+	outb(COM1 + UART_LCR, 0x03); /* 8N1 */
+	outb(COM1 + UART_FCR, 0xc7); /* FIFOs on and cleared */
+	outb(COM1 + UART_MCR, 0x03); /* DTR, RTS */
 	uart_ready = true;
 }
 

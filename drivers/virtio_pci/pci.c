@@ -20,13 +20,12 @@
 
 static struct pci_device devices[PCI_MAX_DEVICES]; /* found functions */
 static unsigned device_count;
-static bool bus_seen[256];                         /* loop guard per segment 0 */
+static bool bus_seen[256]; /* loop guard per segment 0 */
 
-static uintptr_t ecam_address(const struct acpi_ecam *w, unsigned bus, unsigned dev,
-			      unsigned fn)
+static uintptr_t ecam_address(const struct acpi_ecam *w, unsigned bus, unsigned dev, unsigned fn)
 {
-	return (uintptr_t)(w->base + (((uint64_t)(bus - w->start_bus) << 20) |
-				      (dev << 15) | (fn << 12)));
+	return (uintptr_t)(w->base +
+	                   (((uint64_t)(bus - w->start_bus) << 20) | (dev << 15) | (fn << 12)));
 }
 
 uint8_t pci_read8(const struct pci_device *d, unsigned offset)
@@ -71,7 +70,7 @@ static void read_bars(struct pci_device *d)
 		if (orig & 1) { /* I/O BAR */
 			mask = probe & ~3u & 0xffff;
 			d->bars[i] = (struct pci_bar){ orig & ~3u, mask ? (~mask & 0xffff) + 1 : 0,
-						       true };
+				                       true };
 			continue;
 		}
 		base = orig & ~0xfu;
@@ -89,8 +88,9 @@ static void read_bars(struct pci_device *d)
 			mask |= 0xffffffff00000000ull;
 		}
 		/* A BAR that reads back no writable address bits is absent. */
-		d->bars[i] = (struct pci_bar){ base, (mask & ~0xfull) && (uint32_t)mask ?
-							 ~mask + 1 : 0, false };
+		d->bars[i] = (struct pci_bar){ base,
+			                       (mask & ~0xfull) && (uint32_t)mask ? ~mask + 1 : 0,
+			                       false };
 		if (is64) {
 			i++;
 			d->bars[i] = (struct pci_bar){ 0, 0, false };
@@ -101,11 +101,13 @@ static void read_bars(struct pci_device *d)
 
 static void scan_bus(const struct acpi_ecam *w, unsigned bus);
 
-static void scan_function(const struct acpi_ecam *w, unsigned bus, unsigned dev,
-			  unsigned fn)
+static void scan_function(const struct acpi_ecam *w, unsigned bus, unsigned dev, unsigned fn)
 {
-	struct pci_device probe = { .segment = w->segment, .bus = bus, .dev = dev,
-				    .fn = fn, .config = ecam_address(w, bus, dev, fn) };
+	struct pci_device probe = { .segment = w->segment,
+		                    .bus = bus,
+		                    .dev = dev,
+		                    .fn = fn,
+		                    .config = ecam_address(w, bus, dev, fn) };
 	uint8_t header = pci_read8(&probe, PCI_HEADER_TYPE) & 0x7f;
 	uint32_t class_rev = pci_read32(&probe, PCI_REVISION);
 
@@ -122,15 +124,15 @@ static void scan_function(const struct acpi_ecam *w, unsigned bus, unsigned dev,
 		if (secondary > bus && secondary <= w->end_bus)
 			scan_bus(w, secondary);
 		else
-			log_printf("pci: bridge %02x:%02x.%u has bad secondary bus %u\n",
-				   bus, dev, fn, secondary);
+			log_printf("pci: bridge %02x:%02x.%u has bad secondary bus %u\n", bus, dev,
+			           fn, secondary);
 		return;
 	}
 	if (header != 0)
 		return;
 	if (device_count == PCI_MAX_DEVICES) {
-		log_printf("pci: more than %d functions; %02x:%02x.%u ignored\n",
-			   PCI_MAX_DEVICES, bus, dev, fn);
+		log_printf("pci: more than %d functions; %02x:%02x.%u ignored\n", PCI_MAX_DEVICES,
+		           bus, dev, fn);
 		return;
 	}
 	read_bars(&probe);
@@ -169,7 +171,7 @@ int pci_init(const struct acpi_ecam *windows, unsigned count)
 	for (unsigned i = 0; i < count; i++) {
 		if (windows[i].segment != 0) {
 			log_printf("pci: segment %u ignored (only segment 0)\n",
-				   windows[i].segment);
+			           windows[i].segment);
 			continue;
 		}
 		scan_bus(&windows[i], windows[i].start_bus);
@@ -225,8 +227,7 @@ void pci_report(void)
 	for (unsigned i = 0; i < device_count; i++) {
 		const struct pci_device *d = &devices[i];
 
-		log_printf("  %02x:%02x.%u %04x:%04x class %02x%02x\n", d->bus,
-			   d->dev, d->fn, d->vendor_id, d->device_id,
-			   d->class_code, d->subclass);
+		log_printf("  %02x:%02x.%u %04x:%04x class %02x%02x\n", d->bus, d->dev, d->fn,
+		           d->vendor_id, d->device_id, d->class_code, d->subclass);
 	}
 }

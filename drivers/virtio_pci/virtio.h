@@ -33,11 +33,11 @@
 
 /* Device status bits (§2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
+#define VIRTIO_STATUS_FAILED      128
 
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_EVENT_IDX 29
@@ -51,16 +51,14 @@ struct virtio_ops {
 	uint64_t (*get_features)(struct virtio_device *dev);
 	void (*set_features)(struct virtio_device *dev, uint64_t features);
 	/* Device-specific config, read consistently (generation checked). */
-	int (*read_config)(struct virtio_device *dev, unsigned offset, void *buf,
-			   unsigned len);
+	int (*read_config)(struct virtio_device *dev, unsigned offset, void *buf, unsigned len);
 	/* Largest ring the device allows for a queue (0: no such queue). */
 	uint16_t (*queue_max_size)(struct virtio_device *dev, uint16_t index);
 	/* Allocate the rings, route the queue's interrupt to `handler`,
 	 * tell the device, enable the queue.  On failure nothing is left
 	 * allocated or routed. */
-	int (*queue_setup)(struct virtio_device *dev, struct virtqueue *vq,
-			   uint16_t index, uint16_t size, irq_handler_fn handler,
-			   void *arg);
+	int (*queue_setup)(struct virtio_device *dev, struct virtqueue *vq, uint16_t index,
+	                   uint16_t size, irq_handler_fn handler, void *arg);
 	/* Undo queue_setup: unroute the interrupt, free the rings.  Only
 	 * once the device is reset (or never had DRIVER_OK). */
 	void (*queue_release)(struct virtio_device *dev, struct virtqueue *vq);

@@ -21,14 +21,14 @@
 /* virtio PCI capability types (§4.1.4) */
 #define CAP_COMMON 1
 #define CAP_NOTIFY 2
-#define CAP_ISR 3
+#define CAP_ISR    3
 #define CAP_DEVICE 4
 
 /* struct virtio_pci_cap field offsets within the capability */
-#define CAP_CFG_TYPE 3
-#define CAP_BAR 4
-#define CAP_OFFSET 8
-#define CAP_LENGTH 12
+#define CAP_CFG_TYPE          3
+#define CAP_BAR               4
+#define CAP_OFFSET            8
+#define CAP_LENGTH            12
 #define CAP_NOTIFY_MULTIPLIER 16
 
 /* common configuration structure (§4.1.4.3) */
@@ -62,47 +62,47 @@ _Static_assert(sizeof(struct virtio_pci_common_cfg) == 0x38, "common cfg");
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 
 /* MSI-X capability and table (PCI 3.0 §6.8.2) */
-#define MSIX_CONTROL 2
-#define MSIX_TABLE 4
-#define MSIX_CONTROL_ENABLE (1u << 15)
-#define MSIX_CONTROL_MASK_ALL (1u << 14)
-#define MSIX_ENTRY_SIZE 16
+#define MSIX_CONTROL              2
+#define MSIX_TABLE                4
+#define MSIX_CONTROL_ENABLE       (1u << 15)
+#define MSIX_CONTROL_MASK_ALL     (1u << 14)
+#define MSIX_ENTRY_SIZE           16
 #define MSIX_ENTRY_VECTOR_CONTROL 12
-#define MSIX_VECTOR_MASKED 1u
+#define MSIX_VECTOR_MASKED        1u
 
 #define MSIX_SHARERS 2 /* handlers one table entry can serve */
 
 /* One MSI-X table entry and the handlers its CPU vector calls. */
 struct msix_slot {
-	int vector;                          /* CPU vector (while count > 0) */
+	int vector;                            /* CPU vector (while count > 0) */
 	irq_handler_fn handlers[MSIX_SHARERS]; /* called in this order */
-	void *args[MSIX_SHARERS];            /* their arguments */
-	unsigned count;                      /* handlers registered; 0: entry free */
+	void *args[MSIX_SHARERS];              /* their arguments */
+	unsigned count;                        /* handlers registered; 0: entry free */
 };
 
 struct virtio_pci {
-	struct pci_device *pci;     /* the function */
-	struct dma_pool *pool;      /* where rings come from */
-	uintptr_t common;           /* common configuration registers */
-	uintptr_t notify;           /* notification area base */
-	uint32_t notify_multiplier; /* bytes per queue_notify_off unit */
-	uint32_t notify_len;        /* size of the notification area */
-	uintptr_t isr;              /* ISR status (unused with MSI-X) */
-	uintptr_t device;           /* device-specific configuration */
-	uint32_t device_len;        /* its size */
-	uintptr_t msix_table;       /* MSI-X table in its BAR */
-	uint16_t msix_entries;      /* table size */
-	struct msix_slot *slots;    /* one per table entry */
-	uint8_t msix_cap;           /* capability offset */
-	int config_entry;           /* MSI-X entry for config changes (-1 none) */
-	int config_vector;          /* its CPU vector (-1 none) */
-	irq_handler_fn config_handler; /* what config changes call ... */
-	void *config_arg;           /* ... with this */
+	struct pci_device *pci;                   /* the function */
+	struct dma_pool *pool;                    /* where rings come from */
+	uintptr_t common;                         /* common configuration registers */
+	uintptr_t notify;                         /* notification area base */
+	uint32_t notify_multiplier;               /* bytes per queue_notify_off unit */
+	uint32_t notify_len;                      /* size of the notification area */
+	uintptr_t isr;                            /* ISR status (unused with MSI-X) */
+	uintptr_t device;                         /* device-specific configuration */
+	uint32_t device_len;                      /* its size */
+	uintptr_t msix_table;                     /* MSI-X table in its BAR */
+	uint16_t msix_entries;                    /* table size */
+	struct msix_slot *slots;                  /* one per table entry */
+	uint8_t msix_cap;                         /* capability offset */
+	int config_entry;                         /* MSI-X entry for config changes (-1 none) */
+	int config_vector;                        /* its CPU vector (-1 none) */
+	irq_handler_fn config_handler;            /* what config changes call ... */
+	void *config_arg;                         /* ... with this */
 	int queue_entries[VIRTIO_PCI_MAX_QUEUES]; /* MSI-X entry per queue (-1 none) */
 	int queue_vectors[VIRTIO_PCI_MAX_QUEUES]; /* CPU vector per queue (-1 none) */
 	irq_handler_fn queue_handlers[VIRTIO_PCI_MAX_QUEUES]; /* per queue ... */
-	void *queue_args[VIRTIO_PCI_MAX_QUEUES]; /* ... and its argument */
-	uintptr_t queue_notify[VIRTIO_PCI_MAX_QUEUES]; /* doorbell per queue */
+	void *queue_args[VIRTIO_PCI_MAX_QUEUES];              /* ... and its argument */
+	uintptr_t queue_notify[VIRTIO_PCI_MAX_QUEUES];        /* doorbell per queue */
 };
 
 static struct virtio_pci *tp(struct virtio_device *dev)
@@ -111,20 +111,19 @@ static struct virtio_pci *tp(struct virtio_device *dev)
 }
 
 /* Where a capability's window lives, if it fits inside its memory BAR. */
-static int map_cap(struct virtio_pci *vp, uint8_t cap, uint32_t min_len,
-		   uintptr_t *out, uint32_t *len_out)
+static int map_cap(struct virtio_pci *vp, uint8_t cap, uint32_t min_len, uintptr_t *out,
+                   uint32_t *len_out)
 {
 	const struct pci_device *pci = vp->pci;
 	uint8_t bar = pci_read8(pci, cap + CAP_BAR);
 	uint32_t offset = pci_read32(pci, cap + CAP_OFFSET);
 	uint32_t len = pci_read32(pci, cap + CAP_LENGTH);
 
-	if (bar >= 6 || pci->bars[bar].is_io || !pci->bars[bar].base ||
-	    len < min_len || offset > pci->bars[bar].size ||
-	    len > pci->bars[bar].size - offset) {
+	if (bar >= 6 || pci->bars[bar].is_io || !pci->bars[bar].base || len < min_len ||
+	    offset > pci->bars[bar].size || len > pci->bars[bar].size - offset) {
 		log_printf("virtio-pci: capability at %#x (type %u) lies outside "
-			   "BAR%u (offset %#x length %#x)\n", cap,
-			   pci_read8(pci, cap + CAP_CFG_TYPE), bar, offset, len);
+		           "BAR%u (offset %#x length %#x)\n",
+		           cap, pci_read8(pci, cap + CAP_CFG_TYPE), bar, offset, len);
 		return -ENODEV;
 	}
 	*out = (uintptr_t)(pci->bars[bar].base + offset);
@@ -149,8 +148,8 @@ static int find_caps(struct virtio_pci *vp)
 			continue; /* first of each type wins (§4.1.4) */
 		switch (type) {
 		case CAP_COMMON:
-			err = map_cap(vp, cap, sizeof(struct virtio_pci_common_cfg),
-				      &vp->common, NULL);
+			err = map_cap(vp, cap, sizeof(struct virtio_pci_common_cfg), &vp->common,
+			              NULL);
 			break;
 		case CAP_NOTIFY:
 			err = map_cap(vp, cap, 2, &vp->notify, &vp->notify_len);
@@ -169,9 +168,9 @@ static int find_caps(struct virtio_pci *vp)
 	}
 	if (!have[CAP_COMMON] || !have[CAP_NOTIFY] || !have[CAP_DEVICE]) {
 		log_printf("virtio-pci: %02x:%02x.%u lacks modern capabilities "
-			   "(common %d notify %d device %d)\n", vp->pci->bus,
-			   vp->pci->dev, vp->pci->fn, have[CAP_COMMON],
-			   have[CAP_NOTIFY], have[CAP_DEVICE]);
+		           "(common %d notify %d device %d)\n",
+		           vp->pci->bus, vp->pci->dev, vp->pci->fn, have[CAP_COMMON],
+		           have[CAP_NOTIFY], have[CAP_DEVICE]);
 		return -ENODEV;
 	}
 	return 0;
@@ -210,9 +209,9 @@ static int find_msix(struct virtio_pci *vp)
 	/* Mask every entry, then enable MSI-X (INTx is off from pci_enable). */
 	for (uint16_t i = 0; i < vp->msix_entries; i++)
 		mmio_write32(vp->msix_table + i * MSIX_ENTRY_SIZE + MSIX_ENTRY_VECTOR_CONTROL,
-			     MSIX_VECTOR_MASKED);
+		             MSIX_VECTOR_MASKED);
 	pci_write16(pci, cap + MSIX_CONTROL,
-		    (control | MSIX_CONTROL_ENABLE) & ~MSIX_CONTROL_MASK_ALL);
+	            (control | MSIX_CONTROL_ENABLE) & ~MSIX_CONTROL_MASK_ALL);
 	return 0;
 }
 
@@ -235,8 +234,8 @@ static uintptr_t msix_entry(struct virtio_pci *vp, int index)
  * (QEMU's vhost-user-vsock has 3 for 3 queues + config); after that the
  * last entry is shared, its CPU vector calling every handler on it.
  */
-static int msix_route(struct virtio_pci *vp, irq_handler_fn handler, void *arg,
-		      const char *name, int *vector_out)
+static int msix_route(struct virtio_pci *vp, irq_handler_fn handler, void *arg, const char *name,
+                      int *vector_out)
 {
 	struct msix_slot *slot;
 	uint64_t address;
@@ -261,8 +260,7 @@ static int msix_route(struct virtio_pci *vp, irq_handler_fn handler, void *arg,
 		index = vp->msix_entries - 1;
 		slot = &vp->slots[index];
 		if (slot->count == MSIX_SHARERS) {
-			log_printf("virtio-pci: out of MSI-X entries (%u)\n",
-				   vp->msix_entries);
+			log_printf("virtio-pci: out of MSI-X entries (%u)\n", vp->msix_entries);
 			return -ENOSPC;
 		}
 	}
@@ -275,8 +273,7 @@ static int msix_route(struct virtio_pci *vp, irq_handler_fn handler, void *arg,
 
 /* Undo msix_route: the entry is masked and its vector freed with its
  * last handler. */
-static void msix_unroute(struct virtio_pci *vp, int index, irq_handler_fn handler,
-			 void *arg)
+static void msix_unroute(struct virtio_pci *vp, int index, irq_handler_fn handler, void *arg)
 {
 	struct msix_slot *slot = &vp->slots[index];
 
@@ -291,8 +288,7 @@ static void msix_unroute(struct virtio_pci *vp, int index, irq_handler_fn handle
 		break;
 	}
 	if (slot->count == 0 && slot->vector >= 0) {
-		mmio_write32(msix_entry(vp, index) + MSIX_ENTRY_VECTOR_CONTROL,
-			     MSIX_VECTOR_MASKED);
+		mmio_write32(msix_entry(vp, index) + MSIX_ENTRY_VECTOR_CONTROL, MSIX_VECTOR_MASKED);
 		arch_irq_free(slot->vector);
 		slot->vector = -1;
 	}
@@ -344,8 +340,7 @@ static void vp_set_features(struct virtio_device *dev, uint64_t features)
 	mmio_write32(c + COMMON(driver_feature), (uint32_t)(features >> 32));
 }
 
-static int vp_read_config(struct virtio_device *dev, unsigned offset, void *buf,
-			  unsigned len)
+static int vp_read_config(struct virtio_device *dev, unsigned offset, void *buf, unsigned len)
 {
 	struct virtio_pci *vp = tp(dev);
 	uint8_t before, after;
@@ -382,9 +377,8 @@ static void vp_notify(void *ctx, uint16_t index)
 		mmio_write16(vp->queue_notify[index], index);
 }
 
-static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
-			  uint16_t index, uint16_t size, irq_handler_fn handler,
-			  void *arg)
+static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq, uint16_t index,
+                          uint16_t size, irq_handler_fn handler, void *arg)
 {
 	struct virtio_pci *vp = tp(dev);
 	uintptr_t c = vp->common;
@@ -402,8 +396,7 @@ static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
 	notify_off = mmio_read16(c + COMMON(queue_notify_off));
 	doorbell = (uint64_t)notify_off * vp->notify_multiplier;
 	if (doorbell + 2 > vp->notify_len) {
-		log_printf("%s: queue %u doorbell outside the notify area\n",
-			   dev->name, index);
+		log_printf("%s: queue %u doorbell outside the notify area\n", dev->name, index);
 		return -ENODEV;
 	}
 	err = vq_init(vq, vp->pool, index, size, vp_notify, vp);
@@ -422,8 +415,8 @@ static int vp_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
 	mmio_write16(c + COMMON(queue_size), size);
 	mmio_write16(c + COMMON(queue_msix_vector), (uint16_t)entry);
 	if (mmio_read16(c + COMMON(queue_msix_vector)) != entry) {
-		log_printf("%s: device refused MSI-X entry %d for queue %u\n",
-			   dev->name, entry, index);
+		log_printf("%s: device refused MSI-X entry %d for queue %u\n", dev->name, entry,
+		           index);
 		err = -EIO;
 		goto err_unroute;
 	}
@@ -454,7 +447,7 @@ static void vp_queue_release(struct virtio_device *dev, struct virtqueue *vq)
 
 	if (index < VIRTIO_PCI_MAX_QUEUES && vp->queue_entries[index] >= 0) {
 		msix_unroute(vp, vp->queue_entries[index], vp->queue_handlers[index],
-			     vp->queue_args[index]);
+		             vp->queue_args[index]);
 		vp->queue_entries[index] = vp->queue_vectors[index] = -1;
 		vp->queue_notify[index] = 0;
 	}
@@ -470,8 +463,7 @@ static int vp_config_irq(struct virtio_device *dev, irq_handler_fn handler, void
 		return entry;
 	mmio_write16(vp->common + COMMON(config_msix_vector), (uint16_t)entry);
 	if (mmio_read16(vp->common + COMMON(config_msix_vector)) != entry) {
-		log_printf("%s: device refused MSI-X entry %d for config\n",
-			   dev->name, entry);
+		log_printf("%s: device refused MSI-X entry %d for config\n", dev->name, entry);
 		msix_unroute(vp, entry, handler, arg);
 		vp->config_vector = -1;
 		return -EIO;
@@ -518,8 +510,7 @@ static const struct virtio_ops virtio_pci_ops = {
 	.config_vector = vp_config_vector,
 };
 
-int virtio_pci_probe(struct pci_device *pci, struct dma_pool *pool,
-		     struct virtio_device *dev)
+int virtio_pci_probe(struct pci_device *pci, struct dma_pool *pool, struct virtio_device *dev)
 {
 	struct virtio_pci *vp = calloc(1, sizeof(*vp));
 	int err;
@@ -558,8 +549,7 @@ void virtio_pci_remove(struct virtio_device *dev)
 		if (vp->slots[i].vector < 0)
 			continue;
 		log_printf("%s: MSI-X entry %u still routed at remove\n", dev->name, i);
-		mmio_write32(msix_entry(vp, i) + MSIX_ENTRY_VECTOR_CONTROL,
-			     MSIX_VECTOR_MASKED);
+		mmio_write32(msix_entry(vp, i) + MSIX_ENTRY_VECTOR_CONTROL, MSIX_VECTOR_MASKED);
 		arch_irq_free(vp->slots[i].vector);
 	}
 	pci_write16(vp->pci, vp->msix_cap + MSIX_CONTROL, control & ~MSIX_CONTROL_ENABLE);

@@ -18,14 +18,14 @@
 #include "include/platform.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-	       "rings are little-endian; add byte swaps for big-endian CPUs");
+               "rings are little-endian; add byte swaps for big-endian CPUs");
 
 #define AVAIL_FLAGS 0
-#define AVAIL_IDX 1
-#define AVAIL_RING 2 /* in uint16_t units */
-#define USED_FLAGS 0
-#define USED_IDX 2
-#define USED_RING 4  /* in bytes */
+#define AVAIL_IDX   1
+#define AVAIL_RING  2 /* in uint16_t units */
+#define USED_FLAGS  0
+#define USED_IDX    2
+#define USED_RING   4 /* in bytes */
 
 static uint16_t *desc_next_shadow(const struct virtqueue *vq)
 {
@@ -50,8 +50,8 @@ static size_t ring_bytes(uint16_t size)
 	return vq_used_offset(size) + 6 + 8 * (size_t)size;
 }
 
-int vq_init(struct virtqueue *vq, struct dma_pool *pool, uint16_t index,
-	    uint16_t size, vq_notify_fn notify, void *notify_ctx)
+int vq_init(struct virtqueue *vq, struct dma_pool *pool, uint16_t index, uint16_t size,
+            vq_notify_fn notify, void *notify_ctx)
 {
 	size_t pages;
 	uint8_t *meta;
@@ -63,8 +63,8 @@ int vq_init(struct virtqueue *vq, struct dma_pool *pool, uint16_t index,
 		return -EINVAL;
 	}
 	/* cookies, chain lengths, writable bytes, shadow next links */
-	meta = calloc(size, sizeof(void *) + sizeof(uint16_t) + sizeof(uint32_t) +
-				    sizeof(uint16_t));
+	meta = calloc(size,
+	              sizeof(void *) + sizeof(uint16_t) + sizeof(uint32_t) + sizeof(uint16_t));
 	if (!meta)
 		return -ENOMEM;
 	pages = (ring_bytes(size) + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
@@ -118,8 +118,7 @@ void vq_destroy(struct virtqueue *vq, struct dma_pool *pool)
 	memset(vq, 0, sizeof(*vq));
 }
 
-int vq_add(struct virtqueue *vq, const struct vq_buffer *bufs, unsigned count,
-	   void *cookie)
+int vq_add(struct virtqueue *vq, const struct vq_buffer *bufs, unsigned count, void *cookie)
 {
 	uint16_t *next = desc_next_shadow(vq);
 	uint16_t head, i;
@@ -146,7 +145,7 @@ int vq_add(struct virtqueue *vq, const struct vq_buffer *bufs, unsigned count,
 		d->addr = bufs[n].addr.addr;
 		d->len = bufs[n].len;
 		d->flags = (bufs[n].dir == VQ_DEVICE_WRITES ? VRING_DESC_F_WRITE : 0) |
-			   (n + 1 < count ? VRING_DESC_F_NEXT : 0);
+		           (n + 1 < count ? VRING_DESC_F_NEXT : 0);
 		d->next = n + 1 < count ? next[i] : 0;
 		if (bufs[n].dir == VQ_DEVICE_WRITES)
 			writable += bufs[n].len;
@@ -177,10 +176,9 @@ void vq_kick(struct virtqueue *vq)
 	dma_mb(); /* the index store before reading what the device wants */
 	if (vq->event_idx)
 		notify = vring_need_event(avail_event(vq), vq->avail_idx,
-					  (uint16_t)(vq->avail_idx - added));
+		                          (uint16_t)(vq->avail_idx - added));
 	else
-		notify = !(*(volatile uint16_t *)(vq->used + USED_FLAGS) &
-			   VRING_USED_F_NO_NOTIFY);
+		notify = !(*(volatile uint16_t *)(vq->used + USED_FLAGS) & VRING_USED_F_NO_NOTIFY);
 	if (notify) {
 		vq->kicks++;
 		vq->notify(vq->notify_ctx, vq->index);
@@ -191,7 +189,8 @@ static void mark_broken(struct virtqueue *vq, const char *why, unsigned a, unsig
 {
 	if (!vq->broken)
 		log_printf("virtqueue %u: device broke the ring: %s (%u, %u); "
-			   "queue disabled\n", vq->index, why, a, b);
+		           "queue disabled\n",
+		           vq->index, why, a, b);
 	vq->broken = true;
 }
 
@@ -220,8 +219,7 @@ void *vq_next_used(struct virtqueue *vq, uint32_t *len)
 	if (pending == 0)
 		return NULL;
 	if (pending > vq->size - vq->num_free) {
-		mark_broken(vq, "used index ahead of what was posted", idx,
-			    vq->last_used_idx);
+		mark_broken(vq, "used index ahead of what was posted", idx, vq->last_used_idx);
 		return NULL;
 	}
 	dma_rmb(); /* the index before the entry it covers */
@@ -235,7 +233,7 @@ void *vq_next_used(struct virtqueue *vq, uint32_t *len)
 	}
 	if (written > vq->writable[id]) {
 		mark_broken(vq, "used length exceeds the writable buffer", written,
-			    vq->writable[id]);
+		            vq->writable[id]);
 		return NULL;
 	}
 	head = (uint16_t)id;

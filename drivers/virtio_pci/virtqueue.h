@@ -43,45 +43,44 @@ enum vq_direction {
 };
 
 struct vq_buffer {
-	dma_addr_t addr;          /* device address of the bytes */
-	uint32_t len;             /* their length */
-	enum vq_direction dir;    /* out buffers must come before in buffers */
+	dma_addr_t addr;       /* device address of the bytes */
+	uint32_t len;          /* their length */
+	enum vq_direction dir; /* out buffers must come before in buffers */
 };
 
 typedef void (*vq_notify_fn)(void *ctx, uint16_t queue_index);
 
 struct virtqueue {
-	uint16_t index;            /* queue number on the device */
-	uint16_t size;             /* descriptors (power of two) */
-	struct dma_region ring;    /* one pool run holding all three rings */
-	struct vring_desc *desc;   /* descriptor table */
-	volatile uint16_t *avail;  /* flags, idx, ring[size], used_event */
-	volatile uint8_t *used;    /* flags, idx, ring[size] (8 bytes each), avail_event */
+	uint16_t index;           /* queue number on the device */
+	uint16_t size;            /* descriptors (power of two) */
+	struct dma_region ring;   /* one pool run holding all three rings */
+	struct vring_desc *desc;  /* descriptor table */
+	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
+	volatile uint8_t *used;   /* flags, idx, ring[size] (8 bytes each), avail_event */
 	dma_addr_t desc_dma, avail_dma, used_dma; /* for the transport */
-	uint16_t free_head;        /* first free descriptor */
-	uint16_t num_free;         /* free descriptors */
-	uint16_t avail_idx;        /* our copy of avail->idx */
-	uint16_t last_used_idx;    /* next used entry to consume */
-	uint16_t added_since_kick; /* buffers made available since the last kick */
-	void **cookies;            /* per head: caller's cookie, NULL if free */
-	uint16_t *chain_len;       /* per head: descriptors in its chain */
-	uint32_t *writable;        /* per head: device-writable bytes in chain */
-	vq_notify_fn notify;       /* transport: ring the doorbell */
-	void *notify_ctx;          /* its argument */
-	bool broken;               /* device misbehaved: queue is dead */
-	bool event_idx;            /* VIRTIO_F_EVENT_IDX negotiated (§2.7.10) */
-	bool interrupts_on;        /* we want used-buffer notifications */
-	uint64_t kicks;            /* doorbells rung */
-	uint64_t completions;      /* used entries consumed */
+	uint16_t free_head;                       /* first free descriptor */
+	uint16_t num_free;                        /* free descriptors */
+	uint16_t avail_idx;                       /* our copy of avail->idx */
+	uint16_t last_used_idx;                   /* next used entry to consume */
+	uint16_t added_since_kick;                /* buffers made available since the last kick */
+	void **cookies;                           /* per head: caller's cookie, NULL if free */
+	uint16_t *chain_len;                      /* per head: descriptors in its chain */
+	uint32_t *writable;                       /* per head: device-writable bytes in chain */
+	vq_notify_fn notify;                      /* transport: ring the doorbell */
+	void *notify_ctx;                         /* its argument */
+	bool broken;                              /* device misbehaved: queue is dead */
+	bool event_idx;                           /* VIRTIO_F_EVENT_IDX negotiated (§2.7.10) */
+	bool interrupts_on;                       /* we want used-buffer notifications */
+	uint64_t kicks;                           /* doorbells rung */
+	uint64_t completions;                     /* used entries consumed */
 };
 
-int vq_init(struct virtqueue *vq, struct dma_pool *pool, uint16_t index,
-	    uint16_t size, vq_notify_fn notify, void *notify_ctx);
+int vq_init(struct virtqueue *vq, struct dma_pool *pool, uint16_t index, uint16_t size,
+            vq_notify_fn notify, void *notify_ctx);
 void vq_destroy(struct virtqueue *vq, struct dma_pool *pool);
 
 /* Post one chain; -ENOSPC if too few free descriptors, -EIO if broken. */
-int vq_add(struct virtqueue *vq, const struct vq_buffer *bufs, unsigned count,
-	   void *cookie);
+int vq_add(struct virtqueue *vq, const struct vq_buffer *bufs, unsigned count, void *cookie);
 /* Publish added buffers and notify the device unless it asked not to. */
 void vq_kick(struct virtqueue *vq);
 /* Next completed chain's cookie and written length, or NULL. */

@@ -14,8 +14,8 @@
 #include "include/log.h"
 #include "include/platform.h"
 
-#define QUEUE_REQUEST 0
-#define QUEUE_SIZE 8
+#define QUEUE_REQUEST   0
+#define QUEUE_SIZE      8
 #define READ_TIMEOUT_NS 1000000000ull
 
 struct virtio_rng {
@@ -78,7 +78,7 @@ int virtio_rng_read(struct virtio_rng *rng, void *buf, size_t len)
 		rng->broken = true;
 		platform_unlock();
 		log_printf("%s: no answer within a second; entropy device abandoned\n",
-			   rng->vdev->name);
+		           rng->vdev->name);
 		return -EIO;
 	}
 	n = (int)(rng->got < len ? rng->got : len);
@@ -106,7 +106,7 @@ int virtio_rng_probe(struct virtio_device *dev, struct dma_pool *pool, struct vi
 		goto err_fail;
 	rng->vdev = dev;
 	rng->pool = pool;
-	virtio_begin(dev);                                         /* steps 1-3 */
+	virtio_begin(dev);                                          /* steps 1-3 */
 	err = virtio_negotiate(dev, 0, 1ull << VIRTIO_F_VERSION_1); /* steps 4-6 */
 	if (err) {
 		why = "feature negotiation failed";
@@ -118,12 +118,12 @@ int virtio_rng_probe(struct virtio_device *dev, struct dma_pool *pool, struct vi
 		goto err_free_driver;
 	}
 	err = dev->ops->queue_setup(dev, &rng->vq, QUEUE_REQUEST, QUEUE_SIZE, request_irq,
-				    rng);                          /* step 7 */
+	                            rng); /* step 7 */
 	if (err) {
 		why = "queue setup failed";
 		goto err_free_buf;
 	}
-	virtio_driver_ok(dev);                                     /* step 8 */
+	virtio_driver_ok(dev); /* step 8 */
 	*out = rng;
 	return 0;
 

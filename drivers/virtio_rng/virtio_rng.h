@@ -18,7 +18,7 @@
 #include "drivers/virtio_pci/virtio.h"
 #include "include/pool.h"
 
-#define VIRTIO_RNG_DEVICE_MODERN 0x1044
+#define VIRTIO_RNG_DEVICE_MODERN       0x1044
 #define VIRTIO_RNG_DEVICE_TRANSITIONAL 0x1005
 
 struct virtio_rng;

@@ -28,20 +28,20 @@
 #include "vsock/transport.h"
 #include "vsock/wire.h"
 
-#define QUEUE_RX 0
-#define QUEUE_TX 1
+#define QUEUE_RX    0
+#define QUEUE_TX    1
 #define QUEUE_EVENT 2
 
-#define RX_BUFFERS 64
-#define RX_PAYLOAD 4096    /* payload room of each rx buffer (as Linux posts) */
-#define RX_STRIDE 4144     /* header + payload, rounded to 16 */
-#define TX_BUFFERS 32
-#define TX_PAYLOAD 32768   /* largest payload we send in one packet */
-#define TX_STRIDE 32816    /* header + payload, rounded to 16 */
-#define EVENT_BUFFERS 4
+#define RX_BUFFERS                  64
+#define RX_PAYLOAD                  4096 /* payload room of each rx buffer (as Linux posts) */
+#define RX_STRIDE                   4144 /* header + payload, rounded to 16 */
+#define TX_BUFFERS                  32
+#define TX_PAYLOAD                  32768 /* largest payload we send in one packet */
+#define TX_STRIDE                   32816 /* header + payload, rounded to 16 */
+#define EVENT_BUFFERS               4
 #define VSOCK_EVENT_TRANSPORT_RESET 0
-#define CONFIG_GUEST_CID 0
-#define TASK_STACK (32u << 10)
+#define CONFIG_GUEST_CID            0
+#define TASK_STACK                  (32u << 10)
 
 _Static_assert(RX_STRIDE >= sizeof(struct vsock_hdr) + RX_PAYLOAD, "rx stride");
 _Static_assert(TX_STRIDE >= sizeof(struct vsock_hdr) + TX_PAYLOAD, "tx stride");
@@ -51,23 +51,23 @@ struct virtio_vsock_event {
 } __attribute__((packed));
 
 struct virtio_vsock {
-	struct virtio_device *vdev;  /* transport view (the transport's) */
-	struct dma_pool *pool;       /* rings and buffers */
-	struct virtqueue rx, tx, event; /* queues 0, 1, 2 */
-	struct dma_region rx_slab;   /* RX_BUFFERS buffers of RX_STRIDE */
-	struct dma_region tx_slab;   /* TX_BUFFERS buffers of TX_STRIDE */
-	struct dma_region event_slab;/* EVENT_BUFFERS events */
-	uint16_t tx_free[TX_BUFFERS];/* stack of free tx buffer indices */
-	unsigned tx_free_count;      /* entries in tx_free */
-	uint64_t guest_cid;          /* from config; re-read on reset */
-	struct vsock_core *core;     /* receives every packet (set before DRIVER_OK) */
+	struct virtio_device *vdev;           /* transport view (the transport's) */
+	struct dma_pool *pool;                /* rings and buffers */
+	struct virtqueue rx, tx, event;       /* queues 0, 1, 2 */
+	struct dma_region rx_slab;            /* RX_BUFFERS buffers of RX_STRIDE */
+	struct dma_region tx_slab;            /* TX_BUFFERS buffers of TX_STRIDE */
+	struct dma_region event_slab;         /* EVENT_BUFFERS events */
+	uint16_t tx_free[TX_BUFFERS];         /* stack of free tx buffer indices */
+	unsigned tx_free_count;               /* entries in tx_free */
+	uint64_t guest_cid;                   /* from config; re-read on reset */
+	struct vsock_core *core;              /* receives every packet (set before DRIVER_OK) */
 	struct vsock_transport_ops transport; /* what the core calls */
-	struct platform_task *task;  /* the driver task, once started */
-	bool task_exited;            /* it has stopped for good */
-	struct wait_queue wake;      /* the task sleeps here */
-	struct wait_queue exited;    /* virtio_vsock_remove waits here for it */
-	volatile bool kicked;        /* an interrupt arrived since last look */
-	struct virtio_vsock_stats stats; /* counters */
+	struct platform_task *task;           /* the driver task, once started */
+	bool task_exited;                     /* it has stopped for good */
+	struct wait_queue wake;               /* the task sleeps here */
+	struct wait_queue exited;             /* virtio_vsock_remove waits here for it */
+	volatile bool kicked;                 /* an interrupt arrived since last look */
+	struct virtio_vsock_stats stats;      /* counters */
 };
 
 /* ---- buffers ---- */
@@ -95,8 +95,7 @@ static unsigned index_of(void *cookie)
 
 static void rx_post(struct virtio_vsock *vs, unsigned i)
 {
-	struct vq_buffer b = { slab_dev(&vs->rx_slab, i, RX_STRIDE), RX_STRIDE,
-			       VQ_DEVICE_WRITES };
+	struct vq_buffer b = { slab_dev(&vs->rx_slab, i, RX_STRIDE), RX_STRIDE, VQ_DEVICE_WRITES };
 
 	if (vq_add(&vs->rx, &b, 1, cookie_of(i)) == 0)
 		vs->stats.rx_posted++;
@@ -106,7 +105,8 @@ static void event_post(struct virtio_vsock *vs, unsigned i)
 {
 	struct vq_buffer b = {
 		dma_addr(vs->event_slab.dev.addr + i * sizeof(struct virtio_vsock_event)),
-		sizeof(struct virtio_vsock_event), VQ_DEVICE_WRITES,
+		sizeof(struct virtio_vsock_event),
+		VQ_DEVICE_WRITES,
 	};
 
 	vq_add(&vs->event, &b, 1, cookie_of(i));
@@ -122,8 +122,7 @@ static uint64_t vv_local_cid(void *ctx)
 }
 
 /* Copy one packet into a free tx buffer and post it.  Lock held. */
-static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
-		   size_t len)
+static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload, size_t len)
 {
 	struct virtio_vsock *vs = ctx;
 	struct vq_buffer b;
@@ -152,7 +151,7 @@ static int vv_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
 	if (len)
 		memcpy(buf + sizeof(*hdr), payload, len);
 	b = (struct vq_buffer){ slab_dev(&vs->tx_slab, i, TX_STRIDE),
-				(uint32_t)(sizeof(*hdr) + len), VQ_DEVICE_READS };
+		                (uint32_t)(sizeof(*hdr) + len), VQ_DEVICE_READS };
 	if (vq_add(&vs->tx, &b, 1, cookie_of(i)) != 0) {
 		vs->tx_free[vs->tx_free_count++] = i;
 		return -EAGAIN;
@@ -188,7 +187,8 @@ static void deliver_rx(struct virtio_vsock *vs, unsigned i, uint32_t written)
 	}
 	if (vs->stats.rx_bad++ < 8)
 		log_printf("vsock: dropped malformed packet: %u bytes written, "
-			   "header says %u payload bytes\n", written, len);
+		           "header says %u payload bytes\n",
+		           written, len);
 }
 
 static bool process_rx(struct virtio_vsock *vs)
@@ -251,7 +251,7 @@ static void read_cid(struct virtio_vsock *vs)
 		log_printf("vsock: cannot read the guest CID\n");
 	else if (cid < 3 || cid >= 0xffffffffull)
 		log_printf("vsock: device reports invalid guest CID %llu\n",
-			   (unsigned long long)cid);
+		           (unsigned long long)cid);
 	else
 		vs->guest_cid = cid;
 	vs->stats.guest_cid = vs->guest_cid;
@@ -266,7 +266,7 @@ static bool process_events(struct virtio_vsock *vs)
 	while ((cookie = vq_next_used(&vs->event, &len))) {
 		unsigned i = index_of(cookie);
 		const volatile struct virtio_vsock_event *ev =
-			(const void *)((uint8_t *)vs->event_slab.cpu + i * sizeof(*ev));
+		        (const void *)((uint8_t *)vs->event_slab.cpu + i * sizeof(*ev));
 		uint32_t id;
 
 		any = true;
@@ -277,7 +277,7 @@ static bool process_events(struct virtio_vsock *vs)
 			vs->stats.transport_resets++;
 			read_cid(vs);
 			log_printf("vsock: transport reset; guest CID now %llu\n",
-				   (unsigned long long)vs->guest_cid);
+			           (unsigned long long)vs->guest_cid);
 			vsock_core_transport_reset(vs->core);
 		} else {
 			log_printf("vsock: unknown event %u\n", len >= sizeof(*ev) ? id : 0);
@@ -372,8 +372,7 @@ static void config_irq(void *arg)
 
 /* ---- bring-up (virtio 1.2 §3.1.1 steps, §5.10.6 device init) ---- */
 
-static int slab_alloc(struct virtio_vsock *vs, struct dma_region *slab, unsigned n,
-		      size_t stride)
+static int slab_alloc(struct virtio_vsock *vs, struct dma_region *slab, unsigned n, size_t stride)
 {
 	size_t pages = (n * stride + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
 
@@ -386,8 +385,7 @@ static int slab_alloc(struct virtio_vsock *vs, struct dma_region *slab, unsigned
  * FAILED and resets it.  Queues are released before that reset: the device
  * never had DRIVER_OK, so it does not touch them (§3.1.1, §2.7).
  */
-int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool,
-		       struct virtio_vsock **out)
+int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool, struct virtio_vsock **out)
 {
 	struct virtio_vsock *vs;
 	const char *why;
@@ -402,21 +400,21 @@ int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool,
 	}
 	vs->vdev = dev;
 	vs->pool = pool;
-	virtio_begin(dev);                                         /* steps 1-3 */
+	virtio_begin(dev); /* steps 1-3 */
 	/* SEQPACKET when the device has it; F_NO_IMPLIED_STREAM accepted as
 	 * a driver SHOULD (virtio 1.2 §5.10.3.1): the core then offers
 	 * STREAM only if F_STREAM was negotiated too. */
-	err = virtio_negotiate(dev,                                /* steps 4-6 */
-			       (1ull << VSOCK_F_STREAM) | (1ull << VSOCK_F_SEQPACKET) |
-			       (1ull << VSOCK_F_NO_IMPLIED_STREAM) |
-			       (1ull << VIRTIO_F_EVENT_IDX),
-			       1ull << VSOCK_F_VERSION_1);
+	err = virtio_negotiate(dev, /* steps 4-6 */
+	                       (1ull << VSOCK_F_STREAM) | (1ull << VSOCK_F_SEQPACKET) |
+	                               (1ull << VSOCK_F_NO_IMPLIED_STREAM) |
+	                               (1ull << VIRTIO_F_EVENT_IDX),
+	                       1ull << VSOCK_F_VERSION_1);
 	if (err) {
 		why = "feature negotiation failed";
 		goto err_free_driver;
 	}
 	vs->stats.negotiated = dev->features;
-	read_cid(vs);                                              /* step 7: config */
+	read_cid(vs); /* step 7: config */
 	if (!vs->guest_cid) {
 		err = -ENODEV;
 		why = "no valid guest CID";
@@ -429,11 +427,10 @@ int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool,
 	err = slab_alloc(vs, &vs->tx_slab, TX_BUFFERS, TX_STRIDE);
 	if (err)
 		goto err_free_rx_slab;
-	err = slab_alloc(vs, &vs->event_slab, EVENT_BUFFERS,
-			 sizeof(struct virtio_vsock_event));
+	err = slab_alloc(vs, &vs->event_slab, EVENT_BUFFERS, sizeof(struct virtio_vsock_event));
 	if (err)
 		goto err_free_tx_slab;
-	why = "queue setup failed";                                /* step 7: queues */
+	why = "queue setup failed"; /* step 7: queues */
 	err = dev->ops->queue_setup(dev, &vs->rx, QUEUE_RX, 128, rx_irq, vs);
 	if (err)
 		goto err_free_event_slab;
@@ -497,27 +494,25 @@ int virtio_vsock_start(struct virtio_vsock *vs, struct vsock_core *core)
 	for (unsigned i = 0; i < EVENT_BUFFERS; i++)
 		event_post(vs, i);
 	platform_unlock();
-	err = platform_task_spawn(&vs->task, "virtio-vsock", driver_task, vs,
-				  TASK_STACK, driver_task_exited, vs);
+	err = platform_task_spawn(&vs->task, "virtio-vsock", driver_task, vs, TASK_STACK,
+	                          driver_task_exited, vs);
 	if (err) {
 		vs->task = NULL;
 		virtio_fail(dev, "cannot start the driver task");
 		return err;
 	}
-	virtio_driver_ok(dev);                                     /* step 8 */
+	virtio_driver_ok(dev); /* step 8 */
 	platform_lock();
 	vq_kick(&vs->rx);
 	vq_kick(&vs->event);
 	platform_unlock();
 
 	log_printf("vsock: %s up: guest CID %llu, features %#llx, MSI-X vectors "
-		   "rx %d tx %d event %d config %d, %u rx buffers\n", dev->name,
-		   (unsigned long long)vs->guest_cid,
-		   (unsigned long long)dev->features,
-		   dev->ops->queue_vector(dev, QUEUE_RX),
-		   dev->ops->queue_vector(dev, QUEUE_TX),
-		   dev->ops->queue_vector(dev, QUEUE_EVENT),
-		   dev->ops->config_vector(dev), vs->stats.rx_posted);
+	           "rx %d tx %d event %d config %d, %u rx buffers\n",
+	           dev->name, (unsigned long long)vs->guest_cid, (unsigned long long)dev->features,
+	           dev->ops->queue_vector(dev, QUEUE_RX), dev->ops->queue_vector(dev, QUEUE_TX),
+	           dev->ops->queue_vector(dev, QUEUE_EVENT), dev->ops->config_vector(dev),
+	           vs->stats.rx_posted);
 	return 0;
 }
 

@@ -31,20 +31,20 @@ struct virtio_vsock;
 struct vsock_core;
 struct vsock_transport_ops;
 
-#define VIRTIO_VSOCK_DEVICE_MODERN 0x1053
+#define VIRTIO_VSOCK_DEVICE_MODERN       0x1053
 #define VIRTIO_VSOCK_DEVICE_TRANSITIONAL 0x1012
 
 struct virtio_vsock_stats {
-	uint64_t guest_cid;       /* CID from the device config */
+	uint64_t guest_cid;                             /* CID from the device config */
 	uint64_t irq_rx, irq_tx, irq_event, irq_config; /* interrupts taken */
-	uint64_t rx_packets;      /* packets handed up */
-	uint64_t rx_bad;          /* malformed packets dropped */
-	uint64_t tx_packets;      /* packets sent */
-	uint64_t tx_full;         /* sends refused: no free tx buffer */
-	uint64_t transport_resets;/* TRANSPORT_RESET events */
-	unsigned rx_posted;       /* rx buffers currently with the device */
-	unsigned tx_free;         /* tx buffers free */
-	uint64_t negotiated;      /* feature bits */
+	uint64_t rx_packets;                            /* packets handed up */
+	uint64_t rx_bad;                                /* malformed packets dropped */
+	uint64_t tx_packets;                            /* packets sent */
+	uint64_t tx_full;                               /* sends refused: no free tx buffer */
+	uint64_t transport_resets;                      /* TRANSPORT_RESET events */
+	unsigned rx_posted;                             /* rx buffers currently with the device */
+	unsigned tx_free;                               /* tx buffers free */
+	uint64_t negotiated;                            /* feature bits */
 };
 
 /*
@@ -53,8 +53,7 @@ struct virtio_vsock_stats {
  * (virtio 1.2 §3.1.1 steps 1-7).  On failure everything is given back,
  * the device is marked FAILED and reset, and the reason is logged.
  */
-int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool,
-		       struct virtio_vsock **out);
+int virtio_vsock_probe(struct virtio_device *dev, struct dma_pool *pool, struct virtio_vsock **out);
 /* What to give vsock_core_create (with `vs` as its context). */
 const struct vsock_transport_ops *virtio_vsock_transport(struct virtio_vsock *vs);
 /*

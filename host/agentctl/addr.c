@@ -43,7 +43,7 @@ static int fail(char *err, size_t errlen, const char *uri, const char *why)
 }
 
 static int set_path(struct agent_addr *out, const char *path, size_t len, const char *uri,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	if (len == 0)
 		return fail(err, errlen, uri, "no socket path");
@@ -55,7 +55,7 @@ static int set_path(struct agent_addr *out, const char *path, size_t len, const 
 }
 
 int addr_parse(const char *uri, bool hybrid_vsock, uint32_t hybrid_port, struct agent_addr *out,
-	       char *err, size_t errlen)
+               char *err, size_t errlen)
 {
 	const char *sep = strstr(uri, "://");
 	const char *rest, *colon;
@@ -64,7 +64,7 @@ int addr_parse(const char *uri, bool hybrid_vsock, uint32_t hybrid_port, struct 
 	memset(out, 0, sizeof(*out));
 	if (!sep)
 		return fail(err, errlen, uri,
-			    "use vsock://CID:PORT, hvsock:///PATH:PORT or unix:///PATH");
+		            "use vsock://CID:PORT, hvsock:///PATH:PORT or unix:///PATH");
 	scheme_len = (size_t)(sep - uri);
 	rest = sep + 3;
 

@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ADDR_CID_ANY 0xffffffffu /* VMADDR_CID_ANY */
-#define ADDR_PATH_MAX 96         /* leaves room for "_PORT" within sun_path */
+#define ADDR_CID_ANY  0xffffffffu /* VMADDR_CID_ANY */
+#define ADDR_PATH_MAX 96          /* leaves room for "_PORT" within sun_path */
 
 enum addr_kind {
 	ADDR_VSOCK,  /* AF_VSOCK cid:port */
@@ -31,10 +31,10 @@ enum addr_kind {
 };
 
 struct agent_addr {
-	enum addr_kind kind;       /* which form */
-	char path[ADDR_PATH_MAX];  /* HYBRID/UNIX: socket path ("@..." abstract) */
-	uint32_t cid;              /* VSOCK: the CID, or ADDR_CID_ANY */
-	uint32_t port;             /* VSOCK/HYBRID: the vsock port */
+	enum addr_kind kind;      /* which form */
+	char path[ADDR_PATH_MAX]; /* HYBRID/UNIX: socket path ("@..." abstract) */
+	uint32_t cid;             /* VSOCK: the CID, or ADDR_CID_ANY */
+	uint32_t port;            /* VSOCK/HYBRID: the vsock port */
 };
 
 /*
@@ -43,7 +43,7 @@ struct agent_addr {
  * 0, or -EINVAL with a one-line reason in err.
  */
 int addr_parse(const char *uri, bool hybrid_vsock, uint32_t hybrid_port, struct agent_addr *out,
-	       char *err, size_t errlen);
+               char *err, size_t errlen);
 
 /* A decimal vsock port: 0 .. 4294967294.  false otherwise. */
 bool addr_parse_port(const char *s, uint32_t *out);

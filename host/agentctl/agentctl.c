@@ -37,12 +37,12 @@
 #include "host/agentctl/text.h"
 #include "ttrpc.pb.h"
 
-#define AGENT "grpc.AgentService"
+#define AGENT     "grpc.AgentService"
 #define MAX_FRAME (4u << 20)
-#define CHUNK 32768
+#define CHUNK     32768
 
 static const char *prog = "agentctl";
-static int conn_fd = -1;       /* connection to the agent */
+static int conn_fd = -1;         /* connection to the agent */
 static uint32_t next_stream = 1; /* next odd stream id */
 
 static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -69,8 +69,8 @@ static const char *shown(const char *guest_text)
 
 /* ---- addresses (addr.h) ---- */
 
-static bool hybrid_vsock;            /* --hybrid-vsock: unix:// is hybrid vsock */
-static uint32_t hybrid_port = 1024;  /* --hybrid-vsock-port */
+static bool hybrid_vsock;           /* --hybrid-vsock: unix:// is hybrid vsock */
+static uint32_t hybrid_port = 1024; /* --hybrid-vsock-port */
 
 static void parse_addr(const char *uri, struct agent_addr *a)
 {
@@ -118,14 +118,16 @@ static int connect_addr(const struct agent_addr *a)
 	int fd;
 
 	if (a->kind == ADDR_VSOCK) {
-		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
-					   .svm_port = a->port };
+		struct sockaddr_vm svm = { .svm_family = AF_VSOCK,
+			                   .svm_cid = a->cid,
+			                   .svm_port = a->port };
 
 		if (a->cid == ADDR_CID_ANY)
 			die(2, "vsock://-1 (any CID) is for --listen; name the guest's CID");
 		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0)
-			die(1, "cannot connect to vsock %u:%u: %s", a->cid, a->port, strerror(errno));
+			die(1, "cannot connect to vsock %u:%u: %s", a->cid, a->port,
+			    strerror(errno));
 		return fd;
 	}
 
@@ -146,8 +148,10 @@ static int connect_addr(const struct agent_addr *a)
 			ssize_t got = read(fd, line + used, 1);
 
 			if (got <= 0)
-				die(1, "hybrid vsock: no answer to CONNECT %u (nothing listens on "
-				    "guest port %u?)", a->port, a->port);
+				die(1,
+				    "hybrid vsock: no answer to CONNECT %u (nothing listens on "
+				    "guest port %u?)",
+				    a->port, a->port);
 			if (line[used++] == '\n')
 				break;
 		}
@@ -205,11 +209,16 @@ static uint32_t send_request(const char *method_path, const pb_msgdesc_t *fields
 	buf = malloc(10 + total);
 	if (!buf)
 		die(1, "out of memory");
-	buf[0] = (uint8_t)(total >> 24); buf[1] = (uint8_t)(total >> 16);
-	buf[2] = (uint8_t)(total >> 8); buf[3] = (uint8_t)total;
-	buf[4] = (uint8_t)(sid >> 24); buf[5] = (uint8_t)(sid >> 16);
-	buf[6] = (uint8_t)(sid >> 8); buf[7] = (uint8_t)sid;
-	buf[8] = 1; buf[9] = 0;
+	buf[0] = (uint8_t)(total >> 24);
+	buf[1] = (uint8_t)(total >> 16);
+	buf[2] = (uint8_t)(total >> 8);
+	buf[3] = (uint8_t)total;
+	buf[4] = (uint8_t)(sid >> 24);
+	buf[5] = (uint8_t)(sid >> 16);
+	buf[6] = (uint8_t)(sid >> 8);
+	buf[7] = (uint8_t)sid;
+	buf[8] = 1;
+	buf[9] = 0;
 	os = pb_ostream_from_buffer(buf + 10, total);
 	pb_encode(&os, ttrpc_Request_fields, &r);
 	write_all(conn_fd, buf, 10 + total);
@@ -237,10 +246,10 @@ static void read_all(int fd, void *buf, size_t len)
 #define MESSAGE_MAX 1024 /* the most of an error message kept (the rest: "...") */
 
 struct response {
-	uint32_t stream;      /* which request */
-	int code;             /* gRPC status */
+	uint32_t stream;           /* which request */
+	int code;                  /* gRPC status */
 	char message[MESSAGE_MAX]; /* its text, cut to fit */
-	struct bytes payload; /* the method's response (owned) */
+	struct bytes payload;      /* the method's response (owned) */
 };
 
 /* Status.message: any length on the wire; what fits is kept, then "...". */
@@ -272,7 +281,7 @@ static void recv_response(struct response *resp)
 	if (len > MAX_FRAME)
 		die(1, "the agent sent a %u-byte frame: too big", len);
 	resp->stream = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 |
-		       hdr[7];
+	               hdr[7];
 	buf = malloc(len + 1);
 	read_all(conn_fd, buf, len);
 	resp->payload = (struct bytes){ NULL, 0 };
@@ -290,9 +299,8 @@ static void recv_response(struct response *resp)
 
 static bool decode_payload(struct response *resp, const pb_msgdesc_t *fields, void *msg)
 {
-	pb_istream_t is = pb_istream_from_buffer(resp->payload.data ? resp->payload.data
-								     : (uint8_t *)"",
-						 resp->payload.len);
+	pb_istream_t is = pb_istream_from_buffer(
+	        resp->payload.data ? resp->payload.data : (uint8_t *)"", resp->payload.len);
 	bool ok = pb_decode(&is, fields, msg);
 
 	free(resp->payload.data);
@@ -302,17 +310,28 @@ static bool decode_payload(struct response *resp, const pb_msgdesc_t *fields, vo
 
 static const char *code_name(int code)
 {
-	static const char *names[] = { "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-		"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-		"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE" };
+	static const char *names[] = { "OK",
+		                       "CANCELLED",
+		                       "UNKNOWN",
+		                       "INVALID_ARGUMENT",
+		                       "DEADLINE_EXCEEDED",
+		                       "NOT_FOUND",
+		                       "ALREADY_EXISTS",
+		                       "PERMISSION_DENIED",
+		                       "RESOURCE_EXHAUSTED",
+		                       "FAILED_PRECONDITION",
+		                       "ABORTED",
+		                       "OUT_OF_RANGE",
+		                       "UNIMPLEMENTED",
+		                       "INTERNAL",
+		                       "UNAVAILABLE" };
 
 	return code >= 0 && code < 15 ? names[code] : "UNKNOWN";
 }
 
 /* A synchronous call; any error ends the program with one line. */
 static void call(const char *method_path, const pb_msgdesc_t *req_fields, const void *req,
-		 const pb_msgdesc_t *resp_fields, void *resp)
+                 const pb_msgdesc_t *resp_fields, void *resp)
 {
 	struct response r;
 	uint32_t sid = send_request(method_path, req_fields, req);
@@ -336,8 +355,9 @@ static void cmd_check(void)
 
 	call("grpc.Health/Check", grpc_CheckRequest_fields, &req, grpc_HealthCheckResponse_fields,
 	     &resp);
-	printf("%s\n", resp.status == grpc_HealthCheckResponse_ServingStatus_SERVING
-			       ? "SERVING" : "NOT_SERVING");
+	printf("%s\n", resp.status == grpc_HealthCheckResponse_ServingStatus_SERVING ?
+	                       "SERVING" :
+	                       "NOT_SERVING");
 	exit(resp.status == grpc_HealthCheckResponse_ServingStatus_SERVING ? 0 : 1);
 }
 
@@ -355,18 +375,18 @@ static void cmd_version(void)
 #define MAX_ENV 4096 /* -e variables */
 
 struct spec {
-	char id[128];         /* --id */
-	char exec_id[128];    /* exec: --exec-id */
-	bool interactive;     /* -i */
-	int argc;             /* program and arguments */
+	char id[128];      /* --id */
+	char exec_id[128]; /* exec: --exec-id */
+	bool interactive;  /* -i */
+	int argc;          /* program and arguments */
 	char **argv;
-	int envc;             /* -e K=V */
+	int envc; /* -e K=V */
 	char *env[MAX_ENV];
 };
 
 struct strings {
-	int n;                /* how many */
-	char *const *v;       /* the strings */
+	int n;          /* how many */
+	char *const *v; /* the strings */
 };
 
 /* A repeated string field, one entry per string (Process.Args, .Env). */
@@ -396,23 +416,30 @@ static void fill_process(grpc_Process *p, const struct spec *s)
 static void parse_spec(int argc, char **argv, struct spec *s, bool program)
 {
 	static const struct option opts[] = { { "id", required_argument, NULL, 'I' },
-					      { "exec-id", required_argument, NULL, 'X' },
-					      { NULL, 0, NULL, 0 } };
+		                              { "exec-id", required_argument, NULL, 'X' },
+		                              { NULL, 0, NULL, 0 } };
 	int c;
 
 	memset(s, 0, sizeof(*s));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+ie:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'I': snprintf(s->id, sizeof(s->id), "%s", optarg); break;
-		case 'X': snprintf(s->exec_id, sizeof(s->exec_id), "%s", optarg); break;
-		case 'i': s->interactive = true; break;
+		case 'I':
+			snprintf(s->id, sizeof(s->id), "%s", optarg);
+			break;
+		case 'X':
+			snprintf(s->exec_id, sizeof(s->exec_id), "%s", optarg);
+			break;
+		case 'i':
+			s->interactive = true;
+			break;
 		case 'e':
 			if (s->envc == MAX_ENV || !strchr(optarg, '='))
 				die(2, "-e wants K=V (at most %d)", MAX_ENV);
 			s->env[s->envc++] = optarg;
 			break;
-		default: die(2, "bad option; see `%s help`", prog);
+		default:
+			die(2, "bad option; see `%s help`", prog);
 		}
 	}
 	s->argc = argc - optind;
@@ -487,8 +514,8 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 		if (out_eof && err_eof && !wait_sid && !write_sid && !close_sid) {
 			snprintf(wait.container_id, sizeof(wait.container_id), "%s", id);
 			snprintf(wait.exec_id, sizeof(wait.exec_id), "%s", exec_id);
-			wait_sid = send_request(AGENT "/WaitProcess", grpc_WaitProcessRequest_fields,
-						&wait);
+			wait_sid = send_request(AGENT "/WaitProcess",
+			                        grpc_WaitProcessRequest_fields, &wait);
 		}
 		if (poll(fds, in_eof || write_sid || close_sid ? 1 : 2, -1) < 0) {
 			if (errno == EINTR)
@@ -501,7 +528,7 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 			if (n > 0) {
 				wreq.data.size = (pb_size_t)n;
 				write_sid = send_request(AGENT "/WriteStdin",
-							 grpc_WriteStreamRequest_fields, &wreq);
+				                         grpc_WriteStreamRequest_fields, &wreq);
 			} else {
 				grpc_CloseStdinRequest creq = grpc_CloseStdinRequest_init_zero;
 
@@ -509,7 +536,7 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 				snprintf(creq.container_id, sizeof(creq.container_id), "%s", id);
 				snprintf(creq.exec_id, sizeof(creq.exec_id), "%s", exec_id);
 				close_sid = send_request(AGENT "/CloseStdin",
-							 grpc_CloseStdinRequest_fields, &creq);
+				                         grpc_CloseStdinRequest_fields, &creq);
 			}
 		}
 		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -525,15 +552,16 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 				decode_payload(&r, grpc_ReadStreamResponse_fields, &rresp);
 			else
 				free(r.payload.data);
-			if (rresp.data.size == 0) { /* Kata's EOF error, or an older agent's empty read */
+			if (rresp.data.size ==
+			    0) { /* Kata's EOF error, or an older agent's empty read */
 				*(is_out ? &out_eof : &err_eof) = true;
 				continue;
 			}
 			fwrite(rresp.data.bytes, 1, rresp.data.size, is_out ? stdout : stderr);
 			fflush(is_out ? stdout : stderr);
-			*(is_out ? &out_sid : &err_sid) = send_request(
-				is_out ? AGENT "/ReadStdout" : AGENT "/ReadStderr",
-				grpc_ReadStreamRequest_fields, &rreq);
+			*(is_out ? &out_sid : &err_sid) =
+			        send_request(is_out ? AGENT "/ReadStdout" : AGENT "/ReadStderr",
+			                     grpc_ReadStreamRequest_fields, &rreq);
 		} else if (r.stream == write_sid) {
 			grpc_WriteStreamResponse w;
 
@@ -544,10 +572,11 @@ static int attach(const char *id, const char *exec_id, bool interactive)
 			}
 			decode_payload(&r, grpc_WriteStreamResponse_fields, &w);
 			if (w.len < wreq.data.size) { /* the rest, again */
-				memmove(wreq.data.bytes, wreq.data.bytes + w.len, wreq.data.size - w.len);
+				memmove(wreq.data.bytes, wreq.data.bytes + w.len,
+				        wreq.data.size - w.len);
 				wreq.data.size -= (pb_size_t)w.len;
 				write_sid = send_request(AGENT "/WriteStdin",
-							 grpc_WriteStreamRequest_fields, &wreq);
+				                         grpc_WriteStreamRequest_fields, &wreq);
 			} else {
 				write_sid = 0;
 			}
@@ -614,8 +643,10 @@ static int cmd_exec(int argc, char **argv)
 
 static int parse_signal(const char *s)
 {
-	static const struct { const char *name; int num; } sigs[] = {
-		{ "KILL", 9 }, { "TERM", 15 }, { "INT", 2 }, { "HUP", 1 }, { "QUIT", 3 } };
+	static const struct {
+		const char *name;
+		int num;
+	} sigs[] = { { "KILL", 9 }, { "TERM", 15 }, { "INT", 2 }, { "HUP", 1 }, { "QUIT", 3 } };
 	char *end;
 	long n;
 
@@ -647,7 +678,8 @@ static void cmd_kill(int argc, char **argv)
 	snprintf(req.container_id, sizeof(req.container_id), "%s", argv[optind]);
 	/* No exec id: "" names the container as a whole, as Kata's runtime
 	 * sends it (the init process; every process for SIGKILL). */
-	snprintf(req.exec_id, sizeof(req.exec_id), "%s", argc - optind == 2 ? argv[optind + 1] : "");
+	snprintf(req.exec_id, sizeof(req.exec_id), "%s",
+	         argc - optind == 2 ? argv[optind + 1] : "");
 	req.signal = (uint32_t)sig;
 	call(AGENT "/SignalProcess", grpc_SignalProcessRequest_fields, &req,
 	     google_protobuf_Empty_fields, &out);
@@ -698,8 +730,8 @@ static void cmd_ps(void)
 static void print_record(const char *line, bool json)
 {
 	char msg[2048], level[16], ctr[256], stream[16];
-	char shown_msg[4 * sizeof(msg)], shown_level[4 * sizeof(level)],
-		shown_ctr[4 * sizeof(ctr)], shown_stream[4 * sizeof(stream)];
+	char shown_msg[4 * sizeof(msg)], shown_level[4 * sizeof(level)], shown_ctr[4 * sizeof(ctr)],
+	        shown_stream[4 * sizeof(stream)];
 	long long seq = json_get_int(line, "seq");
 
 	if (json) {
@@ -731,11 +763,13 @@ static int listen_addr(const struct agent_addr *a)
 	int fd;
 
 	if (a->kind == ADDR_VSOCK) {
-		struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
-					   .svm_port = a->port };
+		struct sockaddr_vm svm = { .svm_family = AF_VSOCK,
+			                   .svm_cid = a->cid,
+			                   .svm_port = a->port };
 
 		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0 || listen(fd, 4) < 0)
+		if (fd < 0 || bind(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0 ||
+		    listen(fd, 4) < 0)
 			die(1, "cannot listen on vsock port %u: %s", a->port, strerror(errno));
 		return fd;
 	}
@@ -761,8 +795,8 @@ static int listen_addr(const struct agent_addr *a)
 static int cmd_logs(int argc, char **argv)
 {
 	static const struct option opts[] = { { "listen", required_argument, NULL, 'l' },
-					      { "json", no_argument, NULL, 'j' },
-					      { NULL, 0, NULL, 0 } };
+		                              { "json", no_argument, NULL, 'j' },
+		                              { NULL, 0, NULL, 0 } };
 	const char *where = NULL;
 	bool json = false;
 	struct agent_addr a;
@@ -824,7 +858,7 @@ static int cmd_logs(int argc, char **argv)
 			used -= (size_t)(start - buf);
 			memmove(buf, start, used);
 			if (used == sizeof(buf) - 1)
-				used = 0; /* a line longer than the buffer: drop it */
+				used = 0;           /* a line longer than the buffer: drop it */
 			if (ack_due && last >= 0) { /* what was printed, after each read */
 				char ack[32];
 				int len = snprintf(ack, sizeof(ack), "ACK %lld\n", last);
@@ -839,20 +873,22 @@ static int cmd_logs(int argc, char **argv)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s [--addr ADDR] [--hybrid-vsock [--hybrid-vsock-port N]] COMMAND [ARGS]\n"
-		"  check | version | ps | shutdown\n"
-		"  run [--id ID] [-e K=V] [-i] PROGRAM [ARGS...]   create, start, stream, wait, rm\n"
-		"  create [--id ID] [-e K=V] PROGRAM [ARGS...]     prints the id\n"
-		"  start ID | wait ID [EXEC] | rm ID\n"
-		"  exec [--exec-id E] [-i] [-e K=V] ID PROGRAM [ARGS...]\n"
-		"  kill [-s SIG] ID [EXEC]     SIG: KILL (default), TERM, ... or 1-64;\n"
-		"                              no EXEC: the container (Kata's empty exec id)\n"
-		"  logs --listen ADDR [--json]\n"
-		"ADDR (Kata's forms; scheme in any case; also AGENTCTL_ADDR or --server-address):\n"
-		"  hvsock:///PATH/UDS:PORT   hybrid vsock through the backend's Unix socket\n"
-		"  vsock://CID:PORT          AF_VSOCK (vsock://-1:PORT or vsock://:PORT: any CID, --listen)\n"
-		"  unix:///PATH              a Unix socket; with --hybrid-vsock, hybrid vsock to\n"
-		"                            --hybrid-vsock-port (1024)\n", prog);
+	fprintf(f,
+	        "usage: %s [--addr ADDR] [--hybrid-vsock [--hybrid-vsock-port N]] COMMAND [ARGS]\n"
+	        "  check | version | ps | shutdown\n"
+	        "  run [--id ID] [-e K=V] [-i] PROGRAM [ARGS...]   create, start, stream, wait, rm\n"
+	        "  create [--id ID] [-e K=V] PROGRAM [ARGS...]     prints the id\n"
+	        "  start ID | wait ID [EXEC] | rm ID\n"
+	        "  exec [--exec-id E] [-i] [-e K=V] ID PROGRAM [ARGS...]\n"
+	        "  kill [-s SIG] ID [EXEC]     SIG: KILL (default), TERM, ... or 1-64;\n"
+	        "                              no EXEC: the container (Kata's empty exec id)\n"
+	        "  logs --listen ADDR [--json]\n"
+	        "ADDR (Kata's forms; scheme in any case; also AGENTCTL_ADDR or --server-address):\n"
+	        "  hvsock:///PATH/UDS:PORT   hybrid vsock through the backend's Unix socket\n"
+	        "  vsock://CID:PORT          AF_VSOCK (vsock://-1:PORT or vsock://:PORT: any CID, --listen)\n"
+	        "  unix:///PATH              a Unix socket; with --hybrid-vsock, hybrid vsock to\n"
+	        "                            --hybrid-vsock-port (1024)\n",
+	        prog);
 }
 
 int main(int argc, char **argv)

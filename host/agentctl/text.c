@@ -95,7 +95,9 @@ size_t text_escape(char *out, size_t cap, const char *in, size_t len)
 			seq = 1;
 		} else if (cp == '\t' || cp == '\n' || cp == '\r') {
 			n = (size_t)snprintf(piece, sizeof(piece), "\\%c",
-					     cp == '\t' ? 't' : cp == '\n' ? 'n' : 'r');
+			                     cp == '\t' ? 't' :
+			                     cp == '\n' ? 'n' :
+			                                  'r');
 		} else if (cp < 0x20 || cp == 0x7f) {
 			n = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", (unsigned)cp);
 		} else if (cp >= 0x80 && cp <= 0x9f) {
@@ -188,12 +190,26 @@ bool json_get_string(const char *line, const char *key, char *out, size_t cap)
 		if (*p == '\\') {
 			p++;
 			switch (*p) {
-			case 'n': piece[0] = '\n'; break;
-			case 't': piece[0] = '\t'; break;
-			case 'r': piece[0] = '\r'; break;
-			case 'b': piece[0] = '\b'; break;
-			case 'f': piece[0] = '\f'; break;
-			case '"': case '\\': case '/': piece[0] = *p; break;
+			case 'n':
+				piece[0] = '\n';
+				break;
+			case 't':
+				piece[0] = '\t';
+				break;
+			case 'r':
+				piece[0] = '\r';
+				break;
+			case 'b':
+				piece[0] = '\b';
+				break;
+			case 'f':
+				piece[0] = '\f';
+				break;
+			case '"':
+			case '\\':
+			case '/':
+				piece[0] = *p;
+				break;
 			case 'u': {
 				int hi = hex4(p + 1), lo;
 				uint32_t cp;

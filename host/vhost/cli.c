@@ -23,48 +23,48 @@
 #define MAX_CONNS_LIMIT (1u << 20)
 
 const char cli_usage[] =
-	"usage: vhost-user-vsock --guest-cid N --socket PATH --uds-path PATH\n"
-	"                        [--tx-buffer-size BYTES] [--queue-size N] [--groups G1+G2]\n"
-	"                        [--max-connections N] [--pcap FILE]\n"
-	"       vhost-user-vsock --guest-cid N --socket PATH --forward-cid CID\n"
-	"                        [--forward-listen P1+P2] [options as above]\n"
-	"       vhost-user-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH[,KEY=VALUE...]\n"
-	"                        [--vm ...]... [--pcap FILE]\n"
-	"       vhost-user-vsock --config FILE [--pcap FILE]\n"
-	"\n"
-	"A vhost-user back-end for vhost-user-vsock-pci (QEMU), a drop-in for rust-vmm's\n"
-	"vhost-device-vsock.  Host programs reach a guest by connecting to uds-path and\n"
-	"writing \"CONNECT <port>\\n\"; they get \"OK <local port>\\n\" and then the stream,\n"
-	"or a line \"ERROR <reason>\\n\" and the close.  A guest connection to host port P\n"
-	"goes to the Unix socket \"<uds-path>_P\" (RST when nobody listens there).\n"
-	"VMs sharing a group reach each other by CID (default group: \"default\").\n"
-	"\n"
-	"  --guest-cid N          CID of the guest (default 3)\n"
-	"  --socket PATH          vhost-user socket QEMU connects to\n"
-	"  --uds-path PATH        hybrid vsock Unix socket\n"
-	"  --forward-cid CID      instead of uds-path: guest connections to host port P\n"
-	"                         go to AF_VSOCK CID:P on this host\n"
-	"  --forward-listen P1+P2 with --forward-cid: listen on AF_VSOCK ports P1, P2 and\n"
-	"                         forward each connection to the same port of the guest\n"
-	"  --tx-buffer-size N     per-connection buffer advertised to the guest\n"
-	"                         (default 262144; vhost-device-vsock: 65536)\n"
-	"  --queue-size N         largest ring a front-end may set up (default 1024)\n"
-	"  --groups G1+G2         sibling groups of the VM\n"
-	"  --max-connections N    connections of the VM at once, hybrid and guest\n"
-	"                         initiated (default 4096); beyond it a host program\n"
-	"                         gets \"ERROR too many connections\", a guest an RST\n"
-	"  --vm KEY=VAL,...       one VM (repeatable); keys as above without --, also\n"
-	"                         with underscores (guest_cid=, uds_path=, ...)\n"
-	"  --config FILE          the VMs from a YAML file: a list \"vms:\" of mappings\n"
-	"                         with the same keys (vhost-device-vsock's format)\n"
-	"  --pcap FILE            capture every packet (LINKTYPE_VSOCK, 271)\n"
-	"  --help, -h             this text\n"
-	"  --version, -V          the version\n";
+        "usage: vhost-user-vsock --guest-cid N --socket PATH --uds-path PATH\n"
+        "                        [--tx-buffer-size BYTES] [--queue-size N] [--groups G1+G2]\n"
+        "                        [--max-connections N] [--pcap FILE]\n"
+        "       vhost-user-vsock --guest-cid N --socket PATH --forward-cid CID\n"
+        "                        [--forward-listen P1+P2] [options as above]\n"
+        "       vhost-user-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH[,KEY=VALUE...]\n"
+        "                        [--vm ...]... [--pcap FILE]\n"
+        "       vhost-user-vsock --config FILE [--pcap FILE]\n"
+        "\n"
+        "A vhost-user back-end for vhost-user-vsock-pci (QEMU), a drop-in for rust-vmm's\n"
+        "vhost-device-vsock.  Host programs reach a guest by connecting to uds-path and\n"
+        "writing \"CONNECT <port>\\n\"; they get \"OK <local port>\\n\" and then the stream,\n"
+        "or a line \"ERROR <reason>\\n\" and the close.  A guest connection to host port P\n"
+        "goes to the Unix socket \"<uds-path>_P\" (RST when nobody listens there).\n"
+        "VMs sharing a group reach each other by CID (default group: \"default\").\n"
+        "\n"
+        "  --guest-cid N          CID of the guest (default 3)\n"
+        "  --socket PATH          vhost-user socket QEMU connects to\n"
+        "  --uds-path PATH        hybrid vsock Unix socket\n"
+        "  --forward-cid CID      instead of uds-path: guest connections to host port P\n"
+        "                         go to AF_VSOCK CID:P on this host\n"
+        "  --forward-listen P1+P2 with --forward-cid: listen on AF_VSOCK ports P1, P2 and\n"
+        "                         forward each connection to the same port of the guest\n"
+        "  --tx-buffer-size N     per-connection buffer advertised to the guest\n"
+        "                         (default 262144; vhost-device-vsock: 65536)\n"
+        "  --queue-size N         largest ring a front-end may set up (default 1024)\n"
+        "  --groups G1+G2         sibling groups of the VM\n"
+        "  --max-connections N    connections of the VM at once, hybrid and guest\n"
+        "                         initiated (default 4096); beyond it a host program\n"
+        "                         gets \"ERROR too many connections\", a guest an RST\n"
+        "  --vm KEY=VAL,...       one VM (repeatable); keys as above without --, also\n"
+        "                         with underscores (guest_cid=, uds_path=, ...)\n"
+        "  --config FILE          the VMs from a YAML file: a list \"vms:\" of mappings\n"
+        "                         with the same keys (vhost-device-vsock's format)\n"
+        "  --pcap FILE            capture every packet (LINKTYPE_VSOCK, 271)\n"
+        "  --help, -h             this text\n"
+        "  --version, -V          the version\n";
 
 /* A string copied out of the --config file, kept until cli_free. */
 struct cli_string {
-	struct cli_string *next;	/* the next one */
-	char text[];			/* NUL-terminated */
+	struct cli_string *next; /* the next one */
+	char text[];             /* NUL-terminated */
 };
 
 static int complain(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -84,8 +84,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 0);
-	if (!*s || *end || errno || v < min || v > max || *s == '-' || *s == '+' ||
-	    *s == ' ')
+	if (!*s || *end || errno || v < min || v > max || *s == '-' || *s == '+' || *s == ' ')
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -104,7 +103,7 @@ static int parse_groups(struct cli *cli, char *s, uint32_t *mask, FILE *err)
 		if (i == cli->group_count) {
 			if (cli->group_count == CLI_MAX_GROUPS)
 				return complain(err, "too many groups at '%s' (at most %u)", g,
-						CLI_MAX_GROUPS);
+				                CLI_MAX_GROUPS);
 			cli->group_names[cli->group_count++] = g;
 		}
 		*mask |= 1u << i;
@@ -126,7 +125,7 @@ static int parse_ports(struct vsock_vm_config *cfg, char *s, FILE *err)
 				return complain(err, "forward-listen names port %s twice", p);
 		if (cfg->forward_listen_count == VM_MAX_FORWARD_LISTEN)
 			return complain(err, "more than %u forward-listen ports",
-					VM_MAX_FORWARD_LISTEN);
+			                VM_MAX_FORWARD_LISTEN);
 		cfg->forward_listen[cfg->forward_listen_count++] = (uint32_t)v;
 	}
 	return cfg->forward_listen_count ? 0 : complain(err, "empty forward-listen list");
@@ -142,8 +141,8 @@ static void canonical_key(char *dst, size_t size, const char *key)
 }
 
 /* One key of a VM; 0, -ENOENT for a key we do not know, or -EINVAL. */
-static int set_key(struct cli *cli, struct vsock_vm_config *cfg, const char *raw_key,
-		   char *val, FILE *err)
+static int set_key(struct cli *cli, struct vsock_vm_config *cfg, const char *raw_key, char *val,
+                   FILE *err)
 {
 	char key[32];
 	uint64_t v;
@@ -174,7 +173,7 @@ static int set_key(struct cli *cli, struct vsock_vm_config *cfg, const char *raw
 	} else if (!strcmp(key, "max-connections")) {
 		if (parse_u64(val, 1, MAX_CONNS_LIMIT, &v))
 			return complain(err, "bad max-connections '%s' (1..%u)", val,
-					MAX_CONNS_LIMIT);
+			                MAX_CONNS_LIMIT);
 		cfg->max_conns = (uint32_t)v;
 	} else if (!strcmp(key, "groups")) {
 		return parse_groups(cli, val, &cfg->groups, err);
@@ -230,13 +229,13 @@ static const char *node_kind(const yaml_node_t *node)
 }
 
 /* One entry of "vms:"; 0 or -EINVAL. */
-static int config_vm(struct cli *cli, yaml_document_t *doc, yaml_node_t *item,
-		     const char *path, struct vsock_vm_config *cfg, FILE *err)
+static int config_vm(struct cli *cli, yaml_document_t *doc, yaml_node_t *item, const char *path,
+                     struct vsock_vm_config *cfg, FILE *err)
 {
 	unsigned line = (unsigned)item->start_mark.line + 1;
 	if (item->type != YAML_MAPPING_NODE)
-		return complain(err, "%s:%u: an entry of vms is %s, not a mapping of keys",
-				path, line, node_kind(item));
+		return complain(err, "%s:%u: an entry of vms is %s, not a mapping of keys", path,
+		                line, node_kind(item));
 	for (yaml_node_pair_t *pair = item->data.mapping.pairs.start;
 	     pair < item->data.mapping.pairs.top; pair++) {
 		yaml_node_t *key = yaml_document_get_node(doc, pair->key);
@@ -249,9 +248,9 @@ static int config_vm(struct cli *cli, yaml_document_t *doc, yaml_node_t *item,
 		const char *name = (const char *)key->data.scalar.value;
 		if (value->type != YAML_SCALAR_NODE)
 			return complain(err, "%s:%u: %s is %s, not a value", path, kline, name,
-					node_kind(value));
+			                node_kind(value));
 		char *text = keep_string(cli, (const char *)value->data.scalar.value,
-					 value->data.scalar.length);
+		                         value->data.scalar.length);
 		if (!text)
 			return complain(err, "out of memory reading %s", path);
 		if (strlen(text) != value->data.scalar.length)
@@ -260,7 +259,7 @@ static int config_vm(struct cli *cli, yaml_document_t *doc, yaml_node_t *item,
 		if (r == -ENOENT) {
 			/* vhost-device-vsock ignores keys it does not know. */
 			fprintf(err, "vhost-user-vsock: %s:%u: unknown key '%s' ignored\n", path,
-				kline, name);
+			        kline, name);
 			continue;
 		}
 		if (r) {
@@ -271,8 +270,7 @@ static int config_vm(struct cli *cli, yaml_document_t *doc, yaml_node_t *item,
 	return 0;
 }
 
-static int config_document(struct cli *cli, yaml_document_t *doc, const char *path,
-			   FILE *err)
+static int config_document(struct cli *cli, yaml_document_t *doc, const char *path, FILE *err)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
 	yaml_node_t *vms = NULL;
@@ -286,8 +284,8 @@ static int config_document(struct cli *cli, yaml_document_t *doc, const char *pa
 			vms = yaml_document_get_node(doc, pair->value);
 		else if (key && key->type == YAML_SCALAR_NODE)
 			fprintf(err, "vhost-user-vsock: %s:%u: unknown key '%s' ignored\n", path,
-				(unsigned)key->start_mark.line + 1,
-				(const char *)key->data.scalar.value);
+			        (unsigned)key->start_mark.line + 1,
+			        (const char *)key->data.scalar.value);
 	}
 	if (!vms || vms->type != YAML_SEQUENCE_NODE)
 		return complain(err, "%s: \"vms:\" must be a list of VMs", path);
@@ -316,7 +314,7 @@ static int parse_config(struct cli *cli, const char *path, FILE *err)
 	if (fstat(fileno(f), &st) == 0 && st.st_size > CLI_MAX_CONFIG_BYTES) {
 		fclose(f);
 		return complain(err, "--config %s: larger than %u bytes", path,
-				CLI_MAX_CONFIG_BYTES);
+		                CLI_MAX_CONFIG_BYTES);
 	}
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -328,7 +326,7 @@ static int parse_config(struct cli *cli, const char *path, FILE *err)
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &doc)) {
 		r = complain(err, "%s:%u: %s", path, (unsigned)parser.problem_mark.line + 1,
-			     parser.problem ? parser.problem : "not YAML");
+		             parser.problem ? parser.problem : "not YAML");
 	} else {
 		r = config_document(cli, &doc, path, err);
 		yaml_document_delete(&doc);
@@ -353,16 +351,18 @@ static int check_vm(const struct vsock_vm_config *vm, unsigned i, FILE *err)
 {
 	if (!vm->socket_path)
 		return complain(err, "VM %u (cid %llu) lacks socket", i,
-				(unsigned long long)vm->guest_cid);
+		                (unsigned long long)vm->guest_cid);
 	if (!vm->uds_path && !vm->forward)
 		return complain(err, "VM %u (cid %llu) needs uds-path or forward-cid", i,
-				(unsigned long long)vm->guest_cid);
+		                (unsigned long long)vm->guest_cid);
 	if (vm->uds_path && vm->forward)
-		return complain(err, "VM %u (cid %llu): uds-path and forward-cid exclude "
-				"each other", i, (unsigned long long)vm->guest_cid);
+		return complain(err,
+		                "VM %u (cid %llu): uds-path and forward-cid exclude "
+		                "each other",
+		                i, (unsigned long long)vm->guest_cid);
 	if (vm->forward_listen_count && !vm->forward)
 		return complain(err, "VM %u (cid %llu): forward-listen needs forward-cid", i,
-				(unsigned long long)vm->guest_cid);
+		                (unsigned long long)vm->guest_cid);
 	return 0;
 }
 
@@ -379,7 +379,7 @@ static int check_vms(struct cli *cli, FILE *err)
 			const struct vsock_vm_config *o = &cli->vms[j];
 			if (vm->guest_cid == o->guest_cid)
 				return complain(err, "two VMs share guest-cid %llu",
-						(unsigned long long)vm->guest_cid);
+				                (unsigned long long)vm->guest_cid);
 			if (!strcmp(vm->socket_path, o->socket_path) ||
 			    (vm->uds_path && o->uds_path && !strcmp(vm->uds_path, o->uds_path)))
 				return complain(err, "two VMs share a socket path");
@@ -417,7 +417,12 @@ static int fill_defaults(struct cli *cli, FILE *err)
 /* ---- the command line --------------------------------------------------- */
 
 enum {
-	OPT_VM = 256, OPT_CONFIG, OPT_PCAP, OPT_HELP, OPT_VERSION, OPT_KEY,
+	OPT_VM = 256,
+	OPT_CONFIG,
+	OPT_PCAP,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_KEY,
 };
 
 int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
@@ -461,7 +466,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
 			if (cli->count == CLI_MAX_VMS)
 				return complain(err, "more than %u --vm", CLI_MAX_VMS);
 			cli->vms[cli->count] =
-				(struct vsock_vm_config){ .guest_cid = CLI_DEFAULT_GUEST_CID };
+			        (struct vsock_vm_config){ .guest_cid = CLI_DEFAULT_GUEST_CID };
 			r = parse_vm(cli, optarg, &cli->vms[cli->count], err);
 			if (r)
 				return r;
@@ -485,8 +490,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *err)
 			       CLI_VERSION);
 			return 1;
 		default:
-			return complain(err, "unknown or incomplete option '%s'",
-					argv[optind - 1]);
+			return complain(err, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -34,23 +34,23 @@
 
 #include "host/vhost/vm.h"
 
-#define CLI_MAX_VMS 64
-#define CLI_MAX_GROUPS 32		/* sibling group names in all */
-#define CLI_DEFAULT_GUEST_CID 3		/* vhost-device-vsock's default */
-#define CLI_DEFAULT_BUF_ALLOC (256u * 1024u) /* vhost-device-vsock: 64 KiB */
-#define CLI_DEFAULT_QUEUE_SIZE 1024	/* vhost-device-vsock's default */
-#define CLI_MAX_CONFIG_BYTES (1u << 20)	/* a --config file larger is refused */
-#define CLI_VERSION "0.1.0"		/* --version */
+#define CLI_MAX_VMS            64
+#define CLI_MAX_GROUPS         32             /* sibling group names in all */
+#define CLI_DEFAULT_GUEST_CID  3              /* vhost-device-vsock's default */
+#define CLI_DEFAULT_BUF_ALLOC  (256u * 1024u) /* vhost-device-vsock: 64 KiB */
+#define CLI_DEFAULT_QUEUE_SIZE 1024           /* vhost-device-vsock's default */
+#define CLI_MAX_CONFIG_BYTES   (1u << 20)     /* a --config file larger is refused */
+#define CLI_VERSION            "0.1.0"        /* --version */
 
 struct cli_string;
 
 struct cli {
 	struct vsock_vm_config vms[CLI_MAX_VMS]; /* the VMs, in order */
-	unsigned count;				/* entries in vms */
-	const char *pcap;			/* --pcap FILE or NULL */
+	unsigned count;                          /* entries in vms */
+	const char *pcap;                        /* --pcap FILE or NULL */
 	const char *group_names[CLI_MAX_GROUPS]; /* names seen; index = bit */
-	unsigned group_count;			/* entries in group_names */
-	struct cli_string *owned;		/* strings copied from --config */
+	unsigned group_count;                    /* entries in group_names */
+	struct cli_string *owned;                /* strings copied from --config */
 };
 
 /* Parses the command line (getopt is reset first, so it may be called

@@ -80,8 +80,9 @@ int forward_connect_result(int fd)
 
 int forward_listen(uint32_t port)
 {
-	struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-				   .svm_port = port };
+	struct sockaddr_vm svm = { .svm_family = AF_VSOCK,
+		                   .svm_cid = VMADDR_CID_ANY,
+		                   .svm_port = port };
 	struct sockaddr *addr = (struct sockaddr *)&svm;
 	socklen_t addr_len = sizeof(svm);
 	int family = AF_VSOCK;

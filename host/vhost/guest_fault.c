@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <string.h>
 
-static struct guest_fault_guard *current;	/* innermost guard, or NULL */
-static struct sigaction previous;		/* SIGBUS action before ours */
-static int installed;				/* guest_fault_init done */
+static struct guest_fault_guard *current; /* innermost guard, or NULL */
+static struct sigaction previous;         /* SIGBUS action before ours */
+static int installed;                     /* guest_fault_init done */
 
 void guest_fault_push(struct guest_fault_guard *guard, const struct guest_mem *mem)
 {

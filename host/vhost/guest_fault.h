@@ -35,10 +35,10 @@
 #include "host/vhost/guest_mem.h"
 
 struct guest_fault_guard {
-	sigjmp_buf env;				/* where a fault resumes */
-	const struct guest_mem *mem;		/* memory this guard covers */
-	void *addr;				/* faulting address, once caught */
-	struct guest_fault_guard *outer;	/* enclosing guard, or NULL */
+	sigjmp_buf env;                  /* where a fault resumes */
+	const struct guest_mem *mem;     /* memory this guard covers */
+	void *addr;                      /* faulting address, once caught */
+	struct guest_fault_guard *outer; /* enclosing guard, or NULL */
 };
 
 /* Installs the SIGBUS handler; 0 or negative errno. */

@@ -9,8 +9,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-static int region_add(struct guest_mem *mem, uint64_t gpa, uint64_t size,
-		      uint64_t uva, uint8_t *host, void *map_base, size_t map_len)
+static int region_add(struct guest_mem *mem, uint64_t gpa, uint64_t size, uint64_t uva,
+                      uint8_t *host, void *map_base, size_t map_len)
 {
 	if (mem->count >= GUEST_MEM_MAX_REGIONS)
 		return -ENOSPC;
@@ -26,8 +26,8 @@ static int region_add(struct guest_mem *mem, uint64_t gpa, uint64_t size,
 	return 0;
 }
 
-int guest_mem_map_fd(struct guest_mem *mem, uint64_t gpa, uint64_t size,
-		     uint64_t uva, int fd, uint64_t offset)
+int guest_mem_map_fd(struct guest_mem *mem, uint64_t gpa, uint64_t size, uint64_t uva, int fd,
+                     uint64_t offset)
 {
 	if (size == 0 || offset + size < offset || offset + size > SIZE_MAX)
 		return -EINVAL;
@@ -55,8 +55,7 @@ err_unmap:
 	return err;
 }
 
-int guest_mem_add_host(struct guest_mem *mem, uint64_t gpa, uint64_t size,
-		       uint64_t uva, void *host)
+int guest_mem_add_host(struct guest_mem *mem, uint64_t gpa, uint64_t size, uint64_t uva, void *host)
 {
 	return region_add(mem, gpa, size, uva, host, NULL, 0);
 }
@@ -102,8 +101,8 @@ void *guest_mem_uva(const struct guest_mem *mem, uint64_t uva, uint64_t len)
 	return NULL;
 }
 
-void *guest_mem_gpa_prefix(const struct guest_mem *mem, uint64_t gpa,
-			   uint64_t len, uint64_t *contig)
+void *guest_mem_gpa_prefix(const struct guest_mem *mem, uint64_t gpa, uint64_t len,
+                           uint64_t *contig)
 {
 	if (len == 0)
 		return NULL;

@@ -14,12 +14,11 @@
 #include <stddef.h>
 
 struct list_node {
-	struct list_node *prev;		/* previous node (head when first) */
-	struct list_node *next;		/* next node (head when last) */
+	struct list_node *prev; /* previous node (head when first) */
+	struct list_node *next; /* next node (head when last) */
 };
 
-#define list_entry(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#define list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define list_for_each_safe(pos, tmp, head) \
 	for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
 

@@ -7,15 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-static FILE *output;		/* NULL until set: stderr */
-static int output_set;		/* log_set_output called */
+static FILE *output;   /* NULL until set: stderr */
+static int output_set; /* log_set_output called */
 
 static const char *const class_names[LOG_CLASSES] = {
-	[LOG_FRONTEND] = "front-end",
-	[LOG_RING] = "ring",
-	[LOG_PACKET] = "packet",
-	[LOG_CONN] = "connection",
-	[LOG_HYBRID] = "hybrid",
+	[LOG_FRONTEND] = "front-end", [LOG_RING] = "ring",     [LOG_PACKET] = "packet",
+	[LOG_CONN] = "connection",    [LOG_HYBRID] = "hybrid",
 };
 
 void log_set_output(FILE *out)
@@ -36,9 +33,9 @@ static uint64_t now_ms(void)
 static void emit(const struct log_limit *lim, const char *fmt, va_list ap)
 {
 	char line[512];
-	int n = lim ? snprintf(line, sizeof(line), "vhost-user-vsock: cid %llu: ",
-			       (unsigned long long)lim->cid)
-		    : snprintf(line, sizeof(line), "vhost-user-vsock: ");
+	int n = lim ? snprintf(line, sizeof(line),
+	                       "vhost-user-vsock: cid %llu: ", (unsigned long long)lim->cid) :
+	              snprintf(line, sizeof(line), "vhost-user-vsock: ");
 	if (n < 0)
 		return;
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -88,7 +85,7 @@ static void summary(struct log_limit *lim, enum log_class cls)
 	if (!b->suppressed)
 		return;
 	emit_args(lim, "%u %s messages suppressed (more than %u a second)", b->suppressed,
-		  class_names[cls], LOG_PER_SEC);
+	          class_names[cls], LOG_PER_SEC);
 	b->suppressed = 0;
 }
 

@@ -22,36 +22,36 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define LOG_BURST 20		/* lines a class may print at once */
-#define LOG_PER_SEC 5		/* and then, on average, per second */
-#define LOG_ESCAPED_MAX 64	/* peer text shown per line, before escaping */
+#define LOG_BURST       20 /* lines a class may print at once */
+#define LOG_PER_SEC     5  /* and then, on average, per second */
+#define LOG_ESCAPED_MAX 64 /* peer text shown per line, before escaping */
 
 enum log_class {
-	LOG_FRONTEND,		/* vhost-user: sessions, requests, memory */
-	LOG_RING,		/* rings: broken, resumed */
-	LOG_PACKET,		/* guest packets dropped or refused */
-	LOG_CONN,		/* connections reset or refused */
-	LOG_HYBRID,		/* host programs: CONNECT lines, refusals */
+	LOG_FRONTEND, /* vhost-user: sessions, requests, memory */
+	LOG_RING,     /* rings: broken, resumed */
+	LOG_PACKET,   /* guest packets dropped or refused */
+	LOG_CONN,     /* connections reset or refused */
+	LOG_HYBRID,   /* host programs: CONNECT lines, refusals */
 	LOG_CLASSES
 };
 
 struct log_bucket {
-	uint64_t stamp_ms;	/* when tokens were last topped up; 0: never */
-	uint32_t tokens;	/* lines that may be printed now */
-	uint32_t suppressed;	/* lines held back since the last summary */
+	uint64_t stamp_ms;   /* when tokens were last topped up; 0: never */
+	uint32_t tokens;     /* lines that may be printed now */
+	uint32_t suppressed; /* lines held back since the last summary */
 };
 
 /* One VM's buckets. */
 struct log_limit {
-	uint64_t cid;				/* guest CID for the prefix */
-	struct log_bucket bucket[LOG_CLASSES];	/* one per class */
+	uint64_t cid;                          /* guest CID for the prefix */
+	struct log_bucket bucket[LOG_CLASSES]; /* one per class */
 };
 
 void log_limit_init(struct log_limit *lim, uint64_t cid);
 /* One line about a peer of lim's VM (lim NULL: no limit, no CID; unit
  * tests). */
 void log_peer(struct log_limit *lim, enum log_class cls, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* Whether the next log_peer() line of cls would be printed now (callers
  * gather costly detail, such as a directory listing, only then). */
 int log_peer_would_print(struct log_limit *lim, enum log_class cls);

@@ -7,14 +7,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOOP_BATCH 64
+#define LOOP_BATCH     64
 #define LOOP_MAX_HOOKS 8
 
-static int epoll_fd = -1;			/* the one epoll instance */
-static void (*hooks[LOOP_MAX_HOOKS])(void);	/* run after each batch */
-static unsigned hook_count;			/* entries in hooks[] */
-static int more_work;				/* a hook has leftover work */
-static uint64_t wake_at_ms;			/* earliest loop_wake_at; 0: none */
+static int epoll_fd = -1;                   /* the one epoll instance */
+static void (*hooks[LOOP_MAX_HOOKS])(void); /* run after each batch */
+static unsigned hook_count;                 /* entries in hooks[] */
+static int more_work;                       /* a hook has leftover work */
+static uint64_t wake_at_ms;                 /* earliest loop_wake_at; 0: none */
 
 int loop_init(void)
 {

@@ -25,9 +25,9 @@
 #include <sys/epoll.h>
 
 struct ev_source {
-	int fd;					/* watched fd; -1 when dead */
-	uint32_t events;			/* interest currently registered */
-	int registered;				/* in the epoll set? */
+	int fd;                                                 /* watched fd; -1 when dead */
+	uint32_t events;                                        /* interest currently registered */
+	int registered;                                         /* in the epoll set? */
 	void (*handle)(struct ev_source *src, uint32_t events); /* callback */
 };
 

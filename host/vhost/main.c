@@ -46,8 +46,8 @@ static void raise_fd_limit(void)
 	}
 }
 
-static struct ev_source signal_source;	/* signalfd for SIGINT/SIGTERM */
-static volatile int stopping;		/* set by the signal handler */
+static struct ev_source signal_source; /* signalfd for SIGINT/SIGTERM */
+static volatile int stopping;          /* set by the signal handler */
 
 static void on_signal(struct ev_source *src, uint32_t events)
 {
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 		err = vsock_pcap_open(cli.pcap);
 		if (err) {
 			fprintf(stderr, "vhost-user-vsock: --pcap %s: %s\n", cli.pcap,
-				strerror(-err));
+			        strerror(-err));
 			goto err_signal;
 		}
 	}
@@ -104,19 +104,20 @@ int main(int argc, char **argv)
 		err = vsock_vm_create(&vms[created], cfg);
 		if (err) {
 			fprintf(stderr, "vhost-user-vsock: VM cid %llu (%s, %s): %s\n",
-				(unsigned long long)cfg->guest_cid, cfg->socket_path,
-				cfg->uds_path ? cfg->uds_path : "forwarding", strerror(-err));
+			        (unsigned long long)cfg->guest_cid, cfg->socket_path,
+			        cfg->uds_path ? cfg->uds_path : "forwarding", strerror(-err));
 			goto err_vms;
 		}
 		if (cfg->forward)
-			fprintf(stderr, "vhost-user-vsock: cid %llu: listening on %s, "
-				"forwarding to AF_VSOCK cid %u (%u ports the other way)\n",
-				(unsigned long long)cfg->guest_cid, cfg->socket_path,
-				cfg->forward_cid, cfg->forward_listen_count);
+			fprintf(stderr,
+			        "vhost-user-vsock: cid %llu: listening on %s, "
+			        "forwarding to AF_VSOCK cid %u (%u ports the other way)\n",
+			        (unsigned long long)cfg->guest_cid, cfg->socket_path,
+			        cfg->forward_cid, cfg->forward_listen_count);
 		else
 			fprintf(stderr, "vhost-user-vsock: cid %llu: listening on %s, uds %s\n",
-				(unsigned long long)cfg->guest_cid, cfg->socket_path,
-				cfg->uds_path);
+			        (unsigned long long)cfg->guest_cid, cfg->socket_path,
+			        cfg->uds_path);
 	}
 	// step 5 -- serve until a signal
 	while (!stopping) {

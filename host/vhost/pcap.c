@@ -15,7 +15,7 @@
 
 #define PCAP_SNAPLEN (sizeof(struct vsockmon_hdr) + VSOCK_HDR_SIZE + VSOCK_MAX_PKT_PAYLOAD)
 
-static FILE *pcap_file;		/* NULL: capture off */
+static FILE *pcap_file; /* NULL: capture off */
 
 int vsock_pcap_open(const char *path)
 {
@@ -63,8 +63,8 @@ static uint16_t monitor_op(uint16_t op)
 	}
 }
 
-void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov,
-		       unsigned n, size_t skip)
+void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov, unsigned n,
+                       size_t skip)
 {
 	if (!pcap_file)
 		return;
@@ -76,9 +76,12 @@ void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov,
 	uint32_t total = (uint32_t)(sizeof(struct vsockmon_hdr) + VSOCK_HDR_SIZE + len);
 	uint32_t rec[4] = { (uint32_t)tv.tv_sec, (uint32_t)tv.tv_usec, total, total };
 	struct vsockmon_hdr mon = {
-		.src_cid = hdr->src_cid, .dst_cid = hdr->dst_cid,
-		.src_port = hdr->src_port, .dst_port = hdr->dst_port,
-		.op = monitor_op(hdr->op), .transport = VSOCKMON_TRANSPORT_VIRTIO,
+		.src_cid = hdr->src_cid,
+		.dst_cid = hdr->dst_cid,
+		.src_port = hdr->src_port,
+		.dst_port = hdr->dst_port,
+		.op = monitor_op(hdr->op),
+		.transport = VSOCKMON_TRANSPORT_VIRTIO,
 		.len = VSOCK_HDR_SIZE,
 	};
 	fwrite(rec, sizeof(rec), 1, pcap_file);

@@ -24,7 +24,7 @@ void vsock_pcap_close(void);
 void vsock_pcap_flush(void);
 /* Writes one packet to the capture, if any: hdr, then hdr->len payload
  * bytes taken from iov[0..n) starting skip bytes in. */
-void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov,
-		       unsigned n, size_t skip);
+void vsock_pcap_packet(const struct vsock_hdr *hdr, const struct iovec *iov, unsigned n,
+                       size_t skip);
 
 #endif

@@ -112,8 +112,7 @@ static void vring_map(struct vu_dev *dev, struct vu_vring *vr, bool keep_state)
 	void *avail = guest_mem_uva(&dev->mem, vr->avail_uva, virtq_avail_bytes(vr->num));
 	void *used = guest_mem_uva(&dev->mem, vr->used_uva, virtq_used_bytes(vr->num));
 	bool event_idx = dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
-	if (virtq_setup(&vr->vq, &dev->mem, vr->num, desc, avail, used, vr->base,
-			event_idx) < 0) {
+	if (virtq_setup(&vr->vq, &dev->mem, vr->num, desc, avail, used, vr->base, event_idx) < 0) {
 		virtq_mark_broken(&vr->vq, "ring addresses outside guest memory");
 		return;
 	}
@@ -184,9 +183,9 @@ static void vring_resume_check(struct vu_dev *dev, struct vu_vring *vr)
 	if (vr->base != vr->paused_base || vr->desc_uva != vr->paused_desc ||
 	    vr->avail_uva != vr->paused_avail || vr->used_uva != vr->paused_used) {
 		log_peer(&dev->log, LOG_FRONTEND,
-			 "ring %u restarted at index %u (stopped at %u): the guest reset "
-			 "its device; dropping its connections", vr->idx, vr->base,
-			 vr->paused_base);
+		         "ring %u restarted at index %u (stopped at %u): the guest reset "
+		         "its device; dropping its connections",
+		         vr->idx, vr->base, vr->paused_base);
 		forget_pause(dev);
 		dev->ops->stop(dev);
 	}
@@ -227,29 +226,28 @@ static void dev_reset(struct vu_dev *dev)
 static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 {
 	uint32_t n = msg->payload.mem.nregions;
-	if (msg->size < 8 || n > GUEST_MEM_MAX_REGIONS || msg->size < 8 + 32 * n ||
-	    n != msg->nfds)
+	if (msg->size < 8 || n > GUEST_MEM_MAX_REGIONS || msg->size < 8 + 32 * n || n != msg->nfds)
 		return -EINVAL;
 	struct guest_mem fresh = { 0 };
 	int err = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		int fd = take_fd(msg, i);
 		err = guest_mem_map_fd(&fresh, msg->payload.mem.region[i].gpa,
-				       msg->payload.mem.region[i].size,
-				       msg->payload.mem.region[i].uva, fd,
-				       msg->payload.mem.region[i].mmap_offset);
+		                       msg->payload.mem.region[i].size,
+		                       msg->payload.mem.region[i].uva, fd,
+		                       msg->payload.mem.region[i].mmap_offset);
 		close(fd);
 		if (err == -ENXIO) {
 			log_peer(&dev->log, LOG_FRONTEND,
-				 "memory table refused: region %u (mmap_offset 0x%llx + size "
-				 "0x%llx) reaches past the end of its file", i,
-				 (unsigned long long)msg->payload.mem.region[i].mmap_offset,
-				 (unsigned long long)msg->payload.mem.region[i].size);
+			         "memory table refused: region %u (mmap_offset 0x%llx + size "
+			         "0x%llx) reaches past the end of its file",
+			         i, (unsigned long long)msg->payload.mem.region[i].mmap_offset,
+			         (unsigned long long)msg->payload.mem.region[i].size);
 			goto err_unmap;
 		}
 		if (err) {
 			log_peer(&dev->log, LOG_FRONTEND, "mapping region %u: %s", i,
-				 strerror(-err));
+			         strerror(-err));
 			goto err_unmap;
 		}
 	}
@@ -296,7 +294,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 	vring_stop(vr);
 	if (nofd)
 		log_peer(&dev->log, LOG_FRONTEND, "ring %u: polling mode is not supported",
-			 vr->idx);
+		         vr->idx);
 	vring_resume_check(dev, vr);
 	vr->kick.fd = fd;
 	vr->started = true;
@@ -315,8 +313,8 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg)
 static int get_config(struct vu_dev *dev, struct vu_msg *msg)
 {
 	uint32_t off = msg->payload.config.offset, size = msg->payload.config.size;
-	if (msg->size < 12 || size > sizeof(msg->payload.config.data) ||
-	    off > 8 || size > 8 - off) {
+	if (msg->size < 12 || size > sizeof(msg->payload.config.data) || off > 8 ||
+	    size > 8 - off) {
 		msg->size = 0; /* a zero-length payload reports failure */
 		return 0;
 	}
@@ -373,9 +371,10 @@ static int handle_msg(struct vu_dev *dev, struct vu_msg *msg, bool *reply)
 		    msg->payload.state.num > dev->max_queue_size ||
 		    (msg->payload.state.num & (msg->payload.state.num - 1))) {
 			if (vr && msg->size >= 8 && msg->payload.state.num > dev->max_queue_size)
-				log_peer(&dev->log, LOG_FRONTEND, "ring %u of %u entries refused: "
-					 "--queue-size is %u", vr->idx, msg->payload.state.num,
-					 dev->max_queue_size);
+				log_peer(&dev->log, LOG_FRONTEND,
+				         "ring %u of %u entries refused: "
+				         "--queue-size is %u",
+				         vr->idx, msg->payload.state.num, dev->max_queue_size);
 			err = -EINVAL;
 			break;
 		}
@@ -554,9 +553,11 @@ static int rx_some(struct vu_dev *dev)
 			return 1;
 		char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 		struct iovec iov = { .iov_base = (uint8_t *)msg + dev->rx_have,
-				     .iov_len = want - dev->rx_have };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = control, .msg_controllen = sizeof(control) };
+			             .iov_len = want - dev->rx_have };
+		struct msghdr mh = { .msg_iov = &iov,
+			             .msg_iovlen = 1,
+			             .msg_control = control,
+			             .msg_controllen = sizeof(control) };
 		ssize_t n = recvmsg(dev->conn.fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n > 0)
 			rx_take_fds(msg, &mh);
@@ -578,7 +579,7 @@ static int tx_some(struct vu_dev *dev)
 {
 	while (dev->tx_off < dev->tx_len) {
 		ssize_t n = send(dev->conn.fd, dev->tx_buf + dev->tx_off, dev->tx_len - dev->tx_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -609,8 +610,7 @@ static void on_conn(struct ev_source *src, uint32_t events)
 	struct vu_dev *dev = (struct vu_dev *)((char *)src - offsetof(struct vu_dev, conn));
 	struct vu_msg *msg = &dev->rx_msg;
 	int err = dev->failed ? -EIO : tx_some(dev);
-	for (unsigned handled = 0; !err && !dev->tx_len && handled < VU_MSGS_PER_EVENT;
-	     handled++) {
+	for (unsigned handled = 0; !err && !dev->tx_len && handled < VU_MSGS_PER_EVENT; handled++) {
 		int r = rx_some(dev);
 		if (r <= 0) {
 			err = r;
@@ -620,7 +620,7 @@ static void on_conn(struct ev_source *src, uint32_t events)
 		err = vu_handle_msg(dev, msg, &reply);
 		if (err)
 			log_peer(&dev->log, LOG_FRONTEND, "request %u failed: %s", msg->request,
-				 strerror(-err));
+			         strerror(-err));
 		else if (reply)
 			err = queue_reply(dev, msg);
 		if (dev->failed)
@@ -686,7 +686,7 @@ int vu_listen_unix_type(const char *path, int type, int backlog)
 }
 
 int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
-		const struct vu_ops *ops, void *owner)
+                const struct vu_ops *ops, void *owner)
 {
 	memset(dev, 0, sizeof(*dev));
 	dev->guest_cid = guest_cid;

@@ -33,10 +33,10 @@
 #include "host/vhost/loop.h"
 #include "host/vhost/virtq.h"
 
-#define VU_RX 0			/* device → driver packets */
-#define VU_TX 1			/* driver → device packets */
-#define VU_EVENT 2		/* events (QEMU keeps it; crosvm hands it over) */
-#define VU_NUM_QUEUES 3		/* GET_QUEUE_NUM's answer (PROTOCOL_F_MQ) */
+#define VU_RX         0 /* device → driver packets */
+#define VU_TX         1 /* driver → device packets */
+#define VU_EVENT      2 /* events (QEMU keeps it; crosvm hands it over) */
+#define VU_NUM_QUEUES 3 /* GET_QUEUE_NUM's answer (PROTOCOL_F_MQ) */
 
 /* Front-end requests (vhost-user.rst "Front-end message types"). */
 enum vu_request {
@@ -65,29 +65,31 @@ enum vu_request {
 	VU_GET_MAX_MEM_SLOTS = 36,
 };
 
-#define VU_F_PROTOCOL_FEATURES 30	/* VHOST_USER_F_PROTOCOL_FEATURES */
-#define VU_PROTOCOL_F_MQ 0
+#define VU_F_PROTOCOL_FEATURES  30 /* VHOST_USER_F_PROTOCOL_FEATURES */
+#define VU_PROTOCOL_F_MQ        0
 #define VU_PROTOCOL_F_REPLY_ACK 3
-#define VU_PROTOCOL_F_CONFIG 9
+#define VU_PROTOCOL_F_CONFIG    9
 
-#define VU_FLAG_VERSION 0x1u
-#define VU_FLAG_REPLY (1u << 2)
+#define VU_FLAG_VERSION    0x1u
+#define VU_FLAG_REPLY      (1u << 2)
 #define VU_FLAG_NEED_REPLY (1u << 3)
-#define VU_VRING_IDX_MASK 0xffu
-#define VU_VRING_NOFD (1u << 8)
+#define VU_VRING_IDX_MASK  0xffu
+#define VU_VRING_NOFD      (1u << 8)
 
-#define VU_HDR_SIZE 12
-#define VU_MAX_PAYLOAD 4096
-#define VU_MAX_FDS 8
-#define VU_MSGS_PER_EVENT 16	/* then the loop serves the others */
+#define VU_HDR_SIZE       12
+#define VU_MAX_PAYLOAD    4096
+#define VU_MAX_FDS        8
+#define VU_MSGS_PER_EVENT 16 /* then the loop serves the others */
 
 struct vu_msg {
-	uint32_t request;	/* enum vu_request */
-	uint32_t flags;		/* VU_FLAG_* */
-	uint32_t size;		/* payload bytes */
+	uint32_t request; /* enum vu_request */
+	uint32_t flags;   /* VU_FLAG_* */
+	uint32_t size;    /* payload bytes */
 	union {
 		uint64_t u64;
-		struct { uint32_t index, num; } state;
+		struct {
+			uint32_t index, num;
+		} state;
 		struct {
 			uint32_t index, flags;
 			uint64_t desc, used, avail, log;
@@ -104,8 +106,8 @@ struct vu_msg {
 		} config;
 		uint8_t raw[VU_MAX_PAYLOAD];
 	} payload;
-	int fds[VU_MAX_FDS];	/* fds that came with the message */
-	unsigned nfds;		/* how many */
+	int fds[VU_MAX_FDS]; /* fds that came with the message */
+	unsigned nfds;       /* how many */
 } __attribute__((packed));
 
 struct vu_dev;
@@ -121,55 +123,55 @@ struct vu_ops {
 };
 
 struct vu_vring {
-	struct virtq vq;	/* the ring itself once running */
-	uint16_t num;		/* SET_VRING_NUM */
-	uint16_t base;		/* SET_VRING_BASE: first avail index */
-	uint64_t desc_uva;	/* descriptor table (front-end address) */
-	uint64_t avail_uva;	/* avail ring (front-end address) */
-	uint64_t used_uva;	/* used ring (front-end address) */
-	bool addr_set;		/* SET_VRING_ADDR seen */
-	bool started;		/* kick fd given and not stopped by GET_VRING_BASE */
-	bool enabled;		/* SET_VRING_ENABLE 1 (or no protocol features) */
-	bool paused;		/* stopped by GET_VRING_BASE, may resume */
-	uint16_t paused_base;	/* the index GET_VRING_BASE answered */
-	uint64_t paused_desc;	/* ring addresses when it stopped */
+	struct virtq vq;      /* the ring itself once running */
+	uint16_t num;         /* SET_VRING_NUM */
+	uint16_t base;        /* SET_VRING_BASE: first avail index */
+	uint64_t desc_uva;    /* descriptor table (front-end address) */
+	uint64_t avail_uva;   /* avail ring (front-end address) */
+	uint64_t used_uva;    /* used ring (front-end address) */
+	bool addr_set;        /* SET_VRING_ADDR seen */
+	bool started;         /* kick fd given and not stopped by GET_VRING_BASE */
+	bool enabled;         /* SET_VRING_ENABLE 1 (or no protocol features) */
+	bool paused;          /* stopped by GET_VRING_BASE, may resume */
+	uint16_t paused_base; /* the index GET_VRING_BASE answered */
+	uint64_t paused_desc; /* ring addresses when it stopped */
 	uint64_t paused_avail;
 	uint64_t paused_used;
-	int call_fd;		/* eventfd we signal; -1: none */
-	struct ev_source kick;	/* kick eventfd in the loop; fd -1: none */
-	struct vu_dev *dev;	/* back pointer for the kick handler */
-	unsigned idx;		/* VU_RX, VU_TX or VU_EVENT */
+	int call_fd;           /* eventfd we signal; -1: none */
+	struct ev_source kick; /* kick eventfd in the loop; fd -1: none */
+	struct vu_dev *dev;    /* back pointer for the kick handler */
+	unsigned idx;          /* VU_RX, VU_TX or VU_EVENT */
 };
 
 struct vu_dev {
-	char *socket_path;		/* where we listen */
-	struct ev_source listener;	/* listening socket */
-	struct ev_source conn;		/* connected front-end; fd -1: none */
-	uint64_t features;		/* features the front-end acked */
-	uint64_t protocol_features;	/* protocol features acked */
-	uint64_t guest_cid;		/* answered by GET_CONFIG */
-	struct log_limit log;		/* the VM's peer-caused log lines */
-	struct guest_mem mem;		/* guest memory map */
+	char *socket_path;                    /* where we listen */
+	struct ev_source listener;            /* listening socket */
+	struct ev_source conn;                /* connected front-end; fd -1: none */
+	uint64_t features;                    /* features the front-end acked */
+	uint64_t protocol_features;           /* protocol features acked */
+	uint64_t guest_cid;                   /* answered by GET_CONFIG */
+	struct log_limit log;                 /* the VM's peer-caused log lines */
+	struct guest_mem mem;                 /* guest memory map */
 	struct vu_vring vring[VU_NUM_QUEUES]; /* rx, tx and event */
-	const struct vu_ops *ops;	/* owner callbacks */
-	void *owner;			/* for the owner's use */
-	bool failed;			/* vu_dev_fail'ed: the session ends */
-	uint32_t max_queue_size;	/* largest SET_VRING_NUM (--queue-size) */
-	uint64_t paused_at_ms;		/* when the first ring paused; 0: running */
+	const struct vu_ops *ops;             /* owner callbacks */
+	void *owner;                          /* for the owner's use */
+	bool failed;                          /* vu_dev_fail'ed: the session ends */
+	uint32_t max_queue_size;              /* largest SET_VRING_NUM (--queue-size) */
+	uint64_t paused_at_ms;                /* when the first ring paused; 0: running */
 	/* The front-end's socket is non-blocking: messages are reassembled
 	 * here as their bytes arrive, replies wait here for room. */
-	struct vu_msg rx_msg;		/* message being received (and its fds) */
-	size_t rx_have;			/* bytes of it received so far */
+	struct vu_msg rx_msg;                         /* message being received (and its fds) */
+	size_t rx_have;                               /* bytes of it received so far */
 	uint8_t tx_buf[VU_HDR_SIZE + VU_MAX_PAYLOAD]; /* reply being sent */
-	size_t tx_len;			/* its bytes; 0: no reply pending */
-	size_t tx_off;			/* bytes of it sent */
+	size_t tx_len;                                /* its bytes; 0: no reply pending */
+	size_t tx_off;                                /* bytes of it sent */
 };
 
 /* Backend virtio feature bits we offer. */
 uint64_t vu_offered_features(void);
 
 int vu_dev_init(struct vu_dev *dev, const char *socket_path, uint64_t guest_cid,
-		const struct vu_ops *ops, void *owner);
+                const struct vu_ops *ops, void *owner);
 void vu_dev_fini(struct vu_dev *dev);
 /* The ring if it may be used now (started, enabled, mapped, not broken). */
 struct virtq *vu_dev_queue(struct vu_dev *dev, unsigned idx);

@@ -46,8 +46,8 @@ static uint16_t *avail_event_ptr(struct virtq *vq)
 	return (uint16_t *)&vq->used->ring[vq->num];
 }
 
-int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
-		void *desc, void *avail, void *used, uint16_t base, bool event_idx)
+int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num, void *desc,
+                void *avail, void *used, uint16_t base, bool event_idx)
 {
 	const char *name = vq->name;
 	struct log_limit *log = vq->log;
@@ -69,8 +69,8 @@ int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
 	if (vq->used_idx != base) {
 		/* Chains in flight when a previous backend stopped are lost;
 		 * resume after what the guest has seen used. */
-		log_peer(vq->log, LOG_RING, "%s: used idx %u != base %u, resuming at %u",
-			 vq->name, vq->used_idx, base, vq->used_idx);
+		log_peer(vq->log, LOG_RING, "%s: used idx %u != base %u, resuming at %u", vq->name,
+		         vq->used_idx, base, vq->used_idx);
 		vq->last_avail = vq->used_idx;
 	}
 	vq->ready = true;
@@ -221,8 +221,7 @@ bool virtq_enable_notify(struct virtq *vq)
 	return load16(&vq->avail->idx) != vq->last_avail;
 }
 
-size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip,
-		     void *dst, size_t len)
+size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *dst, size_t len)
 {
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < len; i++) {
@@ -240,8 +239,7 @@ size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip,
 	return done;
 }
 
-size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip,
-		   const void *src, size_t len)
+size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip, const void *src, size_t len)
 {
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < len; i++) {
@@ -259,8 +257,8 @@ size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip,
 	return done;
 }
 
-unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
-		   struct iovec *out, unsigned max)
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len, struct iovec *out,
+                   unsigned max)
 {
 	unsigned used = 0;
 	for (unsigned i = 0; i < n && len && used < max; i++) {

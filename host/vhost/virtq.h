@@ -26,42 +26,42 @@
 #include "host/vhost/log.h"
 #include "include/virtio_ring.h"
 
-#define VIRTQ_MAX_SIZE 32768	 /* largest split ring (virtio 1.2 §2.7) */
-#define VQ_MAX_IOV 64		 /* segments one chain may map to */
+#define VIRTQ_MAX_SIZE     32768      /* largest split ring (virtio 1.2 §2.7) */
+#define VQ_MAX_IOV         64         /* segments one chain may map to */
 #define VQ_MAX_CHAIN_BYTES (1u << 20) /* larger chains are hostile */
 
 /* One descriptor chain mapped into host pointers. */
 struct vq_chain {
-	uint16_t head;		/* descriptor index to return via virtq_push */
-	unsigned n_out;		/* device-readable segments: iov[0..n_out) */
-	unsigned n_in;		/* device-writable ones: iov[n_out..n_out+n_in) */
-	size_t out_bytes;	/* total readable bytes */
-	size_t in_bytes;	/* total writable bytes */
+	uint16_t head;                /* descriptor index to return via virtq_push */
+	unsigned n_out;               /* device-readable segments: iov[0..n_out) */
+	unsigned n_in;                /* device-writable ones: iov[n_out..n_out+n_in) */
+	size_t out_bytes;             /* total readable bytes */
+	size_t in_bytes;              /* total writable bytes */
 	struct iovec iov[VQ_MAX_IOV]; /* host pointers into guest memory */
 };
 
 struct virtq {
-	const struct guest_mem *mem;	/* where desc addresses are looked up */
-	uint16_t num;			/* ring size (power of two) */
-	struct vring_desc *desc;	/* descriptor table (host pointer) */
-	struct vring_avail *avail;	/* avail ring; ring[num] is used_event */
-	struct vring_used *used;	/* used ring; ring[num] is avail_event */
-	uint16_t last_avail;		/* next avail entry we consume */
-	uint16_t used_idx;		/* our copy of used->idx */
-	uint16_t signalled_used;	/* used_idx at the last notification */
-	bool signalled_valid;		/* signalled_used means something */
-	bool event_idx;			/* VIRTIO_RING_F_EVENT_IDX negotiated */
-	bool broken;			/* guest broke the rules: never touch again */
-	bool ready;			/* rings mapped */
-	unsigned pushed;		/* used entries since the last notify check */
-	const char *name;		/* for log lines */
-	struct log_limit *log;		/* the VM's log limit (NULL: none) */
+	const struct guest_mem *mem; /* where desc addresses are looked up */
+	uint16_t num;                /* ring size (power of two) */
+	struct vring_desc *desc;     /* descriptor table (host pointer) */
+	struct vring_avail *avail;   /* avail ring; ring[num] is used_event */
+	struct vring_used *used;     /* used ring; ring[num] is avail_event */
+	uint16_t last_avail;         /* next avail entry we consume */
+	uint16_t used_idx;           /* our copy of used->idx */
+	uint16_t signalled_used;     /* used_idx at the last notification */
+	bool signalled_valid;        /* signalled_used means something */
+	bool event_idx;              /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool broken;                 /* guest broke the rules: never touch again */
+	bool ready;                  /* rings mapped */
+	unsigned pushed;             /* used entries since the last notify check */
+	const char *name;            /* for log lines */
+	struct log_limit *log;       /* the VM's log limit (NULL: none) */
 };
 
 /* Maps the rings (host pointers already translated); 0 or -EINVAL.  Keeps
  * vq->name and vq->log. */
-int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num,
-		void *desc, void *avail, void *used, uint16_t base, bool event_idx);
+int virtq_setup(struct virtq *vq, const struct guest_mem *mem, uint16_t num, void *desc,
+                void *avail, void *used, uint16_t base, bool event_idx);
 /* Sizes of the three areas for num entries. */
 size_t virtq_desc_bytes(uint16_t num);
 size_t virtq_avail_bytes(uint16_t num);
@@ -85,13 +85,11 @@ bool virtq_has_avail(struct virtq *vq);
 void virtq_mark_broken(struct virtq *vq, const char *why);
 
 /* Copy helpers over a chain's segments, starting `skip` bytes in. */
-size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip,
-		     void *dst, size_t len);
-size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip,
-		   const void *src, size_t len);
+size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *dst, size_t len);
+size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip, const void *src, size_t len);
 /* Fills out[] with the part of iov[] from `skip` for at most len bytes;
  * returns the number of entries used (at most max). */
-unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
-		   struct iovec *out, unsigned max);
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len, struct iovec *out,
+                   unsigned max);
 
 #endif

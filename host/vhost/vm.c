@@ -39,27 +39,27 @@ struct vsock_vm;
 
 /* A --forward-listen port: host programs that connect reach that guest port. */
 struct forward_port {
-	struct ev_source ev;		/* listening AF_VSOCK socket */
-	struct vsock_vm *vm;		/* owner */
-	uint32_t port;			/* the port, ours and the guest's */
+	struct ev_source ev; /* listening AF_VSOCK socket */
+	struct vsock_vm *vm; /* owner */
+	uint32_t port;       /* the port, ours and the guest's */
 };
 
 struct vsock_vm {
-	struct vu_dev dev;		/* vhost-user device (rings, memory) */
-	struct vsock_queue queue;	/* its packets, RSTs and connections (CID) */
-	uint32_t groups;		/* sibling groups bitmask */
-	char *uds_path;			/* hybrid listener path (NULL: forwarding) */
-	struct ev_source uds;		/* hybrid listener (fd -1: none) */
-	char *seq_path;			/* <uds_path>.seqpacket (vsock_seq.h) */
-	struct ev_source seq;		/* its SOCK_SEQPACKET listener (fd -1: none) */
+	struct vu_dev dev;        /* vhost-user device (rings, memory) */
+	struct vsock_queue queue; /* its packets, RSTs and connections (CID) */
+	uint32_t groups;          /* sibling groups bitmask */
+	char *uds_path;           /* hybrid listener path (NULL: forwarding) */
+	struct ev_source uds;     /* hybrid listener (fd -1: none) */
+	char *seq_path;           /* <uds_path>.seqpacket (vsock_seq.h) */
+	struct ev_source seq;     /* its SOCK_SEQPACKET listener (fd -1: none) */
 	struct forward_port fwd[VM_MAX_FORWARD_LISTEN]; /* --forward-listen */
-	unsigned fwd_count;		/* entries in fwd */
-	bool accept_paused;		/* out of fds: accept again on the timer */
-	struct list_node vms;		/* vsock_all_vms */
+	unsigned fwd_count;                             /* entries in fwd */
+	bool accept_paused;                             /* out of fds: accept again on the timer */
+	struct list_node vms;                           /* vsock_all_vms */
 };
 
 static struct list_node vsock_all_vms = { &vsock_all_vms, &vsock_all_vms };
-static struct ev_source timer;			/* 1 Hz handshake timeouts */
+static struct ev_source timer; /* 1 Hz handshake timeouts */
 
 static struct vsock_vm *vm_of_queue(struct vsock_queue *q)
 {
@@ -71,7 +71,7 @@ static struct vsock_queue *find_sibling(struct vsock_queue *q, uint64_t cid)
 {
 	struct vsock_vm *vm = vm_of_queue(q);
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+	list_for_each_safe (pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *other = list_entry(pos, struct vsock_vm, vms);
 		if (other != vm && other->queue.cid == cid && (other->groups & vm->groups))
 			return &other->queue;
@@ -84,7 +84,7 @@ static const struct vsock_queue_ops vm_queue_ops = { .find_sibling = find_siblin
 /* Accepts what is pending on a listener (16 at most a round) and hands each
  * fd to take(), which closes it when refused. */
 static void accept_some(struct vsock_vm *vm, struct ev_source *src,
-			void (*take)(struct vsock_vm *vm, int fd, void *arg), void *arg)
+                        void (*take)(struct vsock_vm *vm, int fd, void *arg), void *arg)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -94,7 +94,7 @@ static void accept_some(struct vsock_vm *vm, struct ev_source *src,
 				/* The listener stays readable: pausing it keeps
 				 * the loop from spinning until fds come back. */
 				log_peer(&vm->dev.log, LOG_HYBRID,
-					 "accept: %s; pausing for a second", strerror(errno));
+				         "accept: %s; pausing for a second", strerror(errno));
 				loop_set(src, 0);
 				vm->accept_paused = true;
 			}
@@ -163,7 +163,7 @@ static void vm_run_guarded(struct vsock_vm *vm, void (*work)(struct vsock_queue 
 	} else {
 		char why[96];
 		snprintf(why, sizeof(why), "guest memory vanished at %p (file truncated?)",
-			 guard.addr);
+		         guard.addr);
 		vu_dev_fail(&vm->dev, why);
 	}
 }
@@ -187,18 +187,19 @@ static void vm_stop(struct vu_dev *dev)
 static void vm_resume(struct vu_dev *dev, uint64_t paused_ms)
 {
 	struct vsock_vm *vm = dev->owner;
-	log_peer(&dev->log, LOG_FRONTEND, "rings run again after a %llu ms pause; %u "
-		 "connections kept", (unsigned long long)paused_ms, vm->queue.conns.count);
+	log_peer(&dev->log, LOG_FRONTEND,
+	         "rings run again after a %llu ms pause; %u "
+	         "connections kept",
+	         (unsigned long long)paused_ms, vm->queue.conns.count);
 	conn_shift_deadlines(&vm->queue.conns, paused_ms);
 }
 
-static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop,
-				      .resume = vm_resume };
+static const struct vu_ops vm_ops = { .kick = vm_kick, .stop = vm_stop, .resume = vm_resume };
 
 static void after_batch(void)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+	list_for_each_safe (pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
 		vm_run_guarded(vm, queue_after_batch);
 	}
@@ -214,7 +215,7 @@ static void on_timer(struct ev_source *src, uint32_t events)
 	if (read(src->fd, &ticks, sizeof(ticks)) < 0)
 		return;
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &vsock_all_vms) {
+	list_for_each_safe (pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
 		if (!vu_dev_paused(&vm->dev)) /* a paused guest cannot answer */
 			conn_expire(&vm->queue.conns, now);
@@ -269,8 +270,7 @@ static int forward_listen_all(struct vsock_vm *vm, const struct vsock_vm_config 
 		fp->ev.fd = forward_listen(fp->port);
 		if (fp->ev.fd < 0) {
 			fprintf(stderr, "vhost-user-vsock: cid %llu: AF_VSOCK port %u: %s\n",
-				(unsigned long long)cfg->guest_cid, fp->port,
-				strerror(-fp->ev.fd));
+			        (unsigned long long)cfg->guest_cid, fp->port, strerror(-fp->ev.fd));
 			return fp->ev.fd;
 		}
 		vm->fwd_count++;
@@ -288,7 +288,7 @@ static void seq_listen(struct vsock_vm *vm, const struct vsock_vm_config *cfg)
 	vm->seq.fd = vu_listen_unix_type(vm->seq_path, SOCK_SEQPACKET, 128);
 	if (vm->seq.fd < 0) {
 		fprintf(stderr, "vhost-user-vsock: cid %llu: no SEQPACKET listener at %s: %s\n",
-			(unsigned long long)cfg->guest_cid, vm->seq_path, strerror(-vm->seq.fd));
+		        (unsigned long long)cfg->guest_cid, vm->seq_path, strerror(-vm->seq.fd));
 		vm->seq.fd = -1;
 		return;
 	}
@@ -316,7 +316,7 @@ int vsock_vm_create(struct vsock_vm **out, const struct vsock_vm_config *cfg)
 			goto err_free;
 	}
 	queue_init(&vm->queue, &vm->dev, cfg->guest_cid, vm->uds_path, cfg->buf_alloc,
-		   cfg->max_conns, &vm_queue_ops);
+	           cfg->max_conns, &vm_queue_ops);
 	vm->queue.conns.forward = cfg->forward;
 	vm->queue.conns.forward_cid = cfg->forward_cid;
 	if (cfg->uds_path) {

@@ -19,20 +19,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VM_MAX_FORWARD_LISTEN 64	/* --forward-listen ports per VM */
+#define VM_MAX_FORWARD_LISTEN 64 /* --forward-listen ports per VM */
 
 struct vsock_vm_config {
-	uint64_t guest_cid;		/* CID the guest reads from config */
-	const char *socket_path;	/* vhost-user socket */
-	const char *uds_path;		/* hybrid vsock Unix socket (NULL: forward) */
-	uint32_t groups;		/* bitmask of sibling groups */
-	uint32_t buf_alloc;		/* per-connection buffer we advertise */
-	uint32_t max_conns;		/* connections at once (hybrid + guest) */
-	uint32_t queue_size;		/* largest ring a front-end may set up */
-	bool forward;			/* AF_VSOCK forwarding instead of uds_path */
-	uint32_t forward_cid;		/* guest connections go to this CID */
+	uint64_t guest_cid;      /* CID the guest reads from config */
+	const char *socket_path; /* vhost-user socket */
+	const char *uds_path;    /* hybrid vsock Unix socket (NULL: forward) */
+	uint32_t groups;         /* bitmask of sibling groups */
+	uint32_t buf_alloc;      /* per-connection buffer we advertise */
+	uint32_t max_conns;      /* connections at once (hybrid + guest) */
+	uint32_t queue_size;     /* largest ring a front-end may set up */
+	bool forward;            /* AF_VSOCK forwarding instead of uds_path */
+	uint32_t forward_cid;    /* guest connections go to this CID */
 	uint32_t forward_listen[VM_MAX_FORWARD_LISTEN]; /* host ports to the guest */
-	unsigned forward_listen_count;	/* entries in forward_listen */
+	unsigned forward_listen_count;                  /* entries in forward_listen */
 };
 
 struct vsock_vm;

@@ -32,8 +32,7 @@ static unsigned bucket_of(uint32_t local_port, uint32_t peer_port)
 }
 
 void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_path,
-		     uint32_t buf_alloc, unsigned max_conns,
-		     const struct conn_table_ops *ops)
+                     uint32_t buf_alloc, unsigned max_conns, const struct conn_table_ops *ops)
 {
 	memset(table, 0, sizeof(*table));
 	table->cid = cid;
@@ -47,8 +46,7 @@ void conn_table_init(struct conn_table *table, uint64_t cid, const char *uds_pat
 	table->ops = ops;
 }
 
-struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port,
-			       uint32_t peer_port)
+struct vsock_conn *conn_lookup(struct conn_table *table, uint32_t local_port, uint32_t peer_port)
 {
 	struct vsock_conn *c = table->bucket[bucket_of(local_port, peer_port)];
 	for (; c; c = c->hash_next)
@@ -78,7 +76,7 @@ static void hash_remove(struct vsock_conn *conn)
 void conn_free_dead(void)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &dead_conns) {
+	list_for_each_safe (pos, tmp, &dead_conns) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
 		list_del(pos);
 		seq_free(conn);
@@ -112,11 +110,13 @@ void conn_reset(struct vsock_conn *conn, const char *why)
 {
 	if (why)
 		log_peer(conn->table->log, LOG_CONN, "reset %u<->%u: %s", conn->local_port,
-			 conn->peer_port, why);
+		         conn->peer_port, why);
 	if (conn->state != CONN_LINE) {
 		struct vsock_hdr h = {
-			.src_cid = conn->table->cid, .dst_cid = VSOCK_CID_HOST,
-			.src_port = conn->peer_port, .dst_port = conn->local_port,
+			.src_cid = conn->table->cid,
+			.dst_cid = VSOCK_CID_HOST,
+			.src_port = conn->peer_port,
+			.dst_port = conn->local_port,
 			.type = conn->seqpacket ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM,
 			.op = VSOCK_OP_SHUTDOWN,
 		};
@@ -163,7 +163,7 @@ void conn_refresh(struct vsock_conn *conn)
 void conn_held_expire(struct conn_table *table, uint64_t now)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &table->held) {
+	list_for_each_safe (pos, tmp, &table->held) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, held_node);
 		if ((int64_t)(now - conn->held_until_ms) < 0) {
 			loop_wake_at(conn->held_until_ms);
@@ -213,8 +213,8 @@ static int conn_flush(struct vsock_conn *conn)
 	return 0;
 }
 
-int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
-			 unsigned n, size_t skip, uint32_t len, uint32_t flags)
+int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov, unsigned n, size_t skip,
+                         uint32_t len, uint32_t flags)
 {
 	/* The guest may use only the credit it has heard of (fwd_cnt_sent);
 	 * that also bounds what our buffer must hold. */
@@ -255,8 +255,8 @@ int conn_from_guest_data(struct vsock_conn *conn, const struct iovec *iov,
 		}
 	}
 	/* The rest waits in the ring (it fits: credit). */
-	if (done < len && conn_buffer_guest_bytes(conn, iov, n, skip + done,
-						  len - (uint32_t)done) < 0) {
+	if (done < len &&
+	    conn_buffer_guest_bytes(conn, iov, n, skip + done, len - (uint32_t)done) < 0) {
 		conn_reset(conn, "out of memory");
 		return -ENOMEM;
 	}
@@ -355,10 +355,11 @@ static int conn_parse_record(struct vsock_conn *conn)
 	int r = seq_read_connect(conn, &port);
 	if (r <= 0)
 		return r == -ECONNRESET ? -ECONNRESET : r;
-	if (conn->table->features &&
-	    !(*conn->table->features & (1ull << VSOCK_F_SEQPACKET))) {
-		log_peer(conn->table->log, LOG_HYBRID, "SEQPACKET CONNECT %u refused: the "
-			 "guest's driver did not negotiate SEQPACKET", port);
+	if (conn->table->features && !(*conn->table->features & (1ull << VSOCK_F_SEQPACKET))) {
+		log_peer(conn->table->log, LOG_HYBRID,
+		         "SEQPACKET CONNECT %u refused: the "
+		         "guest's driver did not negotiate SEQPACKET",
+		         port);
 		refuse_host(conn->ev.fd, "the guest did not negotiate SEQPACKET");
 		return -ECONNRESET;
 	}
@@ -376,7 +377,7 @@ static void conn_read_line(struct vsock_conn *conn)
 		}
 	} else {
 		ssize_t r = recv(conn->ev.fd, conn->line + conn->line_len,
-				 CONN_LINE_MAX - conn->line_len, 0);
+		                 CONN_LINE_MAX - conn->line_len, 0);
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (r <= 0) {
@@ -396,8 +397,8 @@ static void conn_read_line(struct vsock_conn *conn)
 		char *nl = memchr(conn->line, '\n', conn->line_len);
 		size_t len = nl ? (size_t)(nl - conn->line) : conn->line_len;
 		log_peer(conn->table->log, LOG_HYBRID,
-			 "bad CONNECT line from a host program: \"%s\"",
-			 log_escape(text, sizeof(text), conn->line, len));
+		         "bad CONNECT line from a host program: \"%s\"",
+		         log_escape(text, sizeof(text), conn->line, len));
 		conn_destroy(conn); /* closed without a word, as before */
 	}
 }
@@ -420,10 +421,9 @@ static void conn_dialed(struct vsock_conn *conn)
 	int err = forward_connect_result(conn->ev.fd);
 	if (err) {
 		log_peer(conn->table->log, LOG_CONN,
-			 "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
-			 (unsigned long long)conn->table->cid, conn->peer_port,
-			 conn->local_port, conn->table->forward_cid, conn->local_port,
-			 strerror(-err));
+		         "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
+		         (unsigned long long)conn->table->cid, conn->peer_port, conn->local_port,
+		         conn->table->forward_cid, conn->local_port, strerror(-err));
 		conn_reset(conn, NULL);
 		return;
 	}
@@ -436,12 +436,13 @@ void conn_refused_by_guest(struct vsock_conn *conn)
 {
 	char why[96];
 	log_peer(conn->table->log, LOG_CONN,
-		 "host 2:%u -> guest %llu:%u: the guest answered RST: no listener on guest "
-		 "port %u", conn->local_port, (unsigned long long)conn->table->cid,
-		 conn->peer_port, conn->peer_port);
+	         "host 2:%u -> guest %llu:%u: the guest answered RST: no listener on guest "
+	         "port %u",
+	         conn->local_port, (unsigned long long)conn->table->cid, conn->peer_port,
+	         conn->peer_port);
 	if (conn->hybrid && !conn->hup) {
 		snprintf(why, sizeof(why), "connection refused: no listener on guest port %u",
-			 conn->peer_port);
+		         conn->peer_port);
 		refuse_host(conn->ev.fd, why);
 	}
 	conn_destroy(conn);
@@ -455,7 +456,10 @@ static int compare_u32(const void *a, const void *b)
 
 void conn_host_listeners(const char *uds_path, char *buf, size_t size)
 {
-	enum { MAX_SHOWN = 16, MAX_ENTRIES = 4096 };
+	enum {
+		MAX_SHOWN = 16,
+		MAX_ENTRIES = 4096
+	};
 	uint32_t ports[MAX_SHOWN];
 	unsigned n = 0, more = 0, seen = 0;
 	char dir[256];
@@ -501,7 +505,8 @@ void conn_host_listeners(const char *uds_path, char *buf, size_t size)
 
 static void on_conn_event(struct ev_source *src, uint32_t events)
 {
-	struct vsock_conn *conn = (struct vsock_conn *)((char *)src - offsetof(struct vsock_conn, ev));
+	struct vsock_conn *conn =
+	        (struct vsock_conn *)((char *)src - offsetof(struct vsock_conn, ev));
 	if (conn->state == CONN_LINE) {
 		conn_read_line(conn);
 		if (conn->state != CONN_DEAD)
@@ -555,28 +560,29 @@ static struct vsock_conn *conn_new(struct conn_table *table, int fd, enum conn_s
 }
 
 /* Guest REQUEST with --forward-cid: connect AF_VSOCK forward_cid:P. */
-static struct vsock_conn *conn_forward_guest(struct conn_table *table,
-					     const struct vsock_hdr *hdr)
+static struct vsock_conn *conn_forward_guest(struct conn_table *table, const struct vsock_hdr *hdr)
 {
 	bool in_progress;
 	if (hdr->type == VSOCK_TYPE_SEQPACKET) {
 		/* Linux's non-blocking AF_VSOCK SEQPACKET send may send part of a
 		 * message and still say EAGAIN (af_vsock.c): sending the rest, or
 		 * all of it again, would break the message.  Not forwarded. */
-		log_peer(table->log, LOG_CONN, "guest %llu:%u -> host %u: SEQPACKET is not "
-			 "forwarded to AF_VSOCK (--forward-cid); answered RST",
-			 (unsigned long long)table->cid, hdr->src_port, hdr->dst_port);
+		log_peer(table->log, LOG_CONN,
+		         "guest %llu:%u -> host %u: SEQPACKET is not "
+		         "forwarded to AF_VSOCK (--forward-cid); answered RST",
+		         (unsigned long long)table->cid, hdr->src_port, hdr->dst_port);
 		return NULL;
 	}
 	int fd = forward_connect(table->forward_cid, hdr->dst_port, SOCK_STREAM, &in_progress);
 	if (fd < 0) {
 		log_peer(table->log, LOG_CONN,
-			 "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
-			 (unsigned long long)table->cid, hdr->src_port, hdr->dst_port,
-			 table->forward_cid, hdr->dst_port, strerror(-fd));
+		         "guest %llu:%u -> host %u: AF_VSOCK connect to cid %u port %u: %s; RST",
+		         (unsigned long long)table->cid, hdr->src_port, hdr->dst_port,
+		         table->forward_cid, hdr->dst_port, strerror(-fd));
 		return NULL;
 	}
-	struct vsock_conn *conn = conn_new(table, fd, in_progress ? CONN_DIALING : CONN_ESTABLISHED);
+	struct vsock_conn *conn =
+	        conn_new(table, fd, in_progress ? CONN_DIALING : CONN_ESTABLISHED);
 	if (!conn) {
 		close(fd);
 		return NULL;
@@ -594,19 +600,20 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (table->count >= table->max_conns) {
 		log_peer(table->log, LOG_CONN,
-			 "REQUEST to host port %u refused: %u connections (limit)",
-			 hdr->dst_port, table->count);
+		         "REQUEST to host port %u refused: %u connections (limit)", hdr->dst_port,
+		         table->count);
 		return NULL;
 	}
 	if (table->forward)
 		return conn_forward_guest(table, hdr);
 	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", table->uds_path,
-			 hdr->dst_port);
+	                 hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
 		return NULL;
 	bool seqpacket = hdr->type == VSOCK_TYPE_SEQPACKET;
-	int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK |
-			SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX,
+	                (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                0);
 	if (fd < 0)
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -617,16 +624,16 @@ struct vsock_conn *conn_from_guest(struct conn_table *table, const struct vsock_
 			conn_host_listeners(table->uds_path, ports, sizeof(ports));
 		if (err == EPROTOTYPE) /* a listener of the other type */
 			log_peer(table->log, LOG_CONN,
-				 "guest %llu:%u -> host 2:%u: %s is not a %s listener; answered "
-				 "RST", (unsigned long long)table->cid, hdr->src_port,
-				 hdr->dst_port, addr.sun_path,
-				 seqpacket ? "SOCK_SEQPACKET" : "SOCK_STREAM");
+			         "guest %llu:%u -> host 2:%u: %s is not a %s listener; answered "
+			         "RST",
+			         (unsigned long long)table->cid, hdr->src_port, hdr->dst_port,
+			         addr.sun_path, seqpacket ? "SOCK_SEQPACKET" : "SOCK_STREAM");
 		else
 			log_peer(table->log, LOG_CONN,
-				 "guest %llu:%u -> host 2:%u: no listener at %s (%s); answered "
-				 "RST; host listeners: %s", (unsigned long long)table->cid,
-				 hdr->src_port, hdr->dst_port, addr.sun_path, strerror(err),
-				 ports);
+			         "guest %llu:%u -> host 2:%u: no listener at %s (%s); answered "
+			         "RST; host listeners: %s",
+			         (unsigned long long)table->cid, hdr->src_port, hdr->dst_port,
+			         addr.sun_path, strerror(err), ports);
 		close(fd);
 		return NULL;
 	}
@@ -680,8 +687,10 @@ struct vsock_conn *conn_from_host(struct conn_table *table, int fd, bool seqpack
 struct vsock_conn *conn_from_forward(struct conn_table *table, int fd, uint32_t port)
 {
 	if (table->count >= table->max_conns) {
-		log_peer(table->log, LOG_HYBRID, "forwarded connection to guest port %u "
-			 "refused: too many connections (limit %u)", port, table->max_conns);
+		log_peer(table->log, LOG_HYBRID,
+		         "forwarded connection to guest port %u "
+		         "refused: too many connections (limit %u)",
+		         port, table->max_conns);
 		return NULL;
 	}
 	struct vsock_conn *conn = conn_new(table, fd, CONN_LINE);
@@ -699,7 +708,7 @@ struct vsock_conn *conn_from_forward(struct conn_table *table, int fd, uint32_t 
 void conn_expire(struct conn_table *table, uint64_t now)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &table->all) {
+	list_for_each_safe (pos, tmp, &table->all) {
 		struct vsock_conn *conn = list_entry(pos, struct vsock_conn, all);
 		bool lingering = conn->state == CONN_ESTABLISHED && conn->hup;
 		if (conn->state != CONN_LINE && conn->state != CONN_CONNECTING &&
@@ -709,15 +718,17 @@ void conn_expire(struct conn_table *table, uint64_t now)
 			continue;
 		if (lingering) {
 			char why[96];
-			snprintf(why, sizeof(why), "the guest did not close within %u ms of the "
-				 "host's close", SHUTDOWN_TIMEOUT_MS);
+			snprintf(why, sizeof(why),
+			         "the guest did not close within %u ms of the "
+			         "host's close",
+			         SHUTDOWN_TIMEOUT_MS);
 			conn_reset(conn, why);
 			continue;
 		}
 		if (conn->hybrid && !conn->hup && conn->state == CONN_CONNECTING) {
 			char why[96];
 			snprintf(why, sizeof(why), "no answer from guest port %u within %u s",
-				 conn->peer_port, CONNECT_TIMEOUT_MS / 1000);
+			         conn->peer_port, CONNECT_TIMEOUT_MS / 1000);
 			refuse_host(conn->ev.fd, why);
 		}
 		conn_reset(conn, "handshake timed out");
@@ -734,6 +745,6 @@ void conn_shift_deadlines(struct conn_table *table, uint64_t delta_ms)
 void conn_table_drop(struct conn_table *table)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &table->all)
+	list_for_each_safe (pos, tmp, &table->all)
 		conn_destroy(list_entry(pos, struct vsock_conn, all));
 }

@@ -32,7 +32,7 @@ uint32_t conn_send_limit(const struct vsock_conn *conn)
 		return 0;
 	/* (held + 1) * cost + in flight + len <= buf_alloc, in 64 bits. */
 	uint64_t used = (uint64_t)(conn->pkt_count + 1) * GUEST_PKT_COST +
-			(uint32_t)(conn->tx_cnt - conn->peer_fwd_cnt);
+	                (uint32_t)(conn->tx_cnt - conn->peer_fwd_cnt);
 	if (used >= conn->peer_buf_alloc)
 		return 0;
 	uint64_t room = conn->peer_buf_alloc - used;
@@ -92,14 +92,14 @@ bool conn_hold(struct vsock_conn *conn, uint32_t ms)
 void conn_maybe_credit_update(struct vsock_conn *conn)
 {
 	uint32_t peer_view_free = conn->buf_alloc - (conn->rx_cnt - conn->fwd_cnt_sent);
-	uint32_t low = conn->buf_alloc / 2 < VSOCK_MAX_PKT_PAYLOAD ?
-		       conn->buf_alloc / 2 : VSOCK_MAX_PKT_PAYLOAD;
+	uint32_t low = conn->buf_alloc / 2 < VSOCK_MAX_PKT_PAYLOAD ? conn->buf_alloc / 2 :
+	                                                             VSOCK_MAX_PKT_PAYLOAD;
 	if (conn->fwd_cnt != conn->fwd_cnt_sent && (peer_view_free < low || conn->seqpacket))
 		conn->pending |= PEND_CREDIT;
 }
 
 int conn_buffer_guest_bytes(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
-			    size_t skip, uint32_t len)
+                            size_t skip, uint32_t len)
 {
 	if (!conn->buf) {
 		conn->buf = malloc(conn->buf_alloc);

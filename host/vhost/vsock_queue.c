@@ -29,10 +29,10 @@
 
 /* A packet from one VM's tx ring for a sibling VM's rx ring. */
 struct sibling_pkt {
-	struct list_node node;		/* in the destination's sibling_in */
-	struct vsock_hdr hdr;		/* header as sent (len = bytes left) */
-	uint32_t off;			/* payload bytes already delivered */
-	uint8_t data[];			/* payload */
+	struct list_node node; /* in the destination's sibling_in */
+	struct vsock_hdr hdr;  /* header as sent (len = bytes left) */
+	uint32_t off;          /* payload bytes already delivered */
+	uint8_t data[];        /* payload */
 };
 
 /* Queues an RST answering the guest packet in (never for an RST). */
@@ -71,11 +71,10 @@ static void conn_rx_ready(struct conn_table *table)
 }
 
 static const struct conn_table_ops queue_conn_ops = { .send_rst = conn_send_rst,
-						      .rx_ready = conn_rx_ready };
+	                                              .rx_ready = conn_rx_ready };
 
-void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
-		const char *uds_path, uint32_t buf_alloc, unsigned max_conns,
-		const struct vsock_queue_ops *ops)
+void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid, const char *uds_path,
+                uint32_t buf_alloc, unsigned max_conns, const struct vsock_queue_ops *ops)
 {
 	memset(q, 0, sizeof(*q));
 	q->dev = dev;
@@ -101,7 +100,7 @@ static uint32_t sibling_charge(const struct vsock_hdr *hdr)
 /* Queues a packet for a sibling VM; -EAGAIN when its queue is full (the
  * packet stays in the sender's ring). */
 static int route_sibling(struct vsock_queue *q, struct vsock_queue *dst,
-			 const struct vsock_hdr *hdr, const struct vq_chain *chain)
+                         const struct vsock_hdr *hdr, const struct vq_chain *chain)
 {
 	_Static_assert(sizeof(struct sibling_pkt) <= SIBLING_PKT_CHARGE, "charge too small");
 	if (!list_empty(&dst->sibling_in) &&
@@ -126,7 +125,7 @@ static int route_sibling(struct vsock_queue *q, struct vsock_queue *dst,
 static void drop_sibling_queue(struct vsock_queue *q)
 {
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &q->sibling_in) {
+	list_for_each_safe (pos, tmp, &q->sibling_in) {
 		list_del(pos);
 		free(list_entry(pos, struct sibling_pkt, node));
 	}
@@ -145,7 +144,7 @@ void queue_drop(struct vsock_queue *q)
 }
 
 static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
-			const struct vq_chain *chain)
+                        const struct vq_chain *chain)
 {
 	conn_peer_update(conn, hdr->buf_alloc, hdr->fwd_cnt);
 	switch (hdr->op) {
@@ -161,8 +160,8 @@ static void conn_packet(struct vsock_conn *conn, const struct vsock_hdr *hdr,
 			conn_reset(conn, "data before the handshake");
 			return;
 		}
-		if (conn_from_guest_data(conn, chain->iov, chain->n_out, VSOCK_HDR_SIZE,
-					 hdr->len, hdr->flags) < 0)
+		if (conn_from_guest_data(conn, chain->iov, chain->n_out, VSOCK_HDR_SIZE, hdr->len,
+		                         hdr->flags) < 0)
 			return;
 		break;
 	case VSOCK_OP_CREDIT_UPDATE:
@@ -198,12 +197,12 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 	iov_copy_from(chain->iov, chain->n_out, 0, &hdr, sizeof(hdr));
 	if (hdr.len > chain->out_bytes - VSOCK_HDR_SIZE || hdr.len > VSOCK_MAX_PKT_PAYLOAD) {
 		log_peer(q->conns.log, LOG_PACKET, "tx packet len %u beyond its buffer, dropped",
-			 hdr.len);
+		         hdr.len);
 		return 0;
 	}
 	if (hdr.src_cid != q->cid) {
 		log_peer(q->conns.log, LOG_PACKET, "tx packet from cid %llu, dropped",
-			 (unsigned long long)hdr.src_cid);
+		         (unsigned long long)hdr.src_cid);
 		return 0;
 	}
 	if (hdr.dst_cid != VSOCK_CID_HOST) {
@@ -221,8 +220,7 @@ static int guest_packet(struct vsock_queue *q, const struct vq_chain *chain)
 	}
 	vsock_pcap_packet(&hdr, chain->iov, chain->n_out, VSOCK_HDR_SIZE);
 	bool seqpacket_ok = q->dev->features & (1ull << VSOCK_F_SEQPACKET);
-	if (hdr.type != VSOCK_TYPE_STREAM &&
-	    !(hdr.type == VSOCK_TYPE_SEQPACKET && seqpacket_ok)) {
+	if (hdr.type != VSOCK_TYPE_STREAM && !(hdr.type == VSOCK_TYPE_SEQPACKET && seqpacket_ok)) {
 		queue_rst(q, &hdr);
 		return 0;
 	}
@@ -315,8 +313,7 @@ static void conn_header(struct vsock_conn *conn, struct vsock_hdr *h, uint16_t o
 /* Reads Unix-socket (or early line) data into the chain after the header;
  * returns payload bytes, 0 at EOF, -EAGAIN for none, other negative errno
  * when the socket failed. */
-static ssize_t conn_read_payload(struct vsock_conn *conn, struct vq_chain *chain,
-				 uint32_t max)
+static ssize_t conn_read_payload(struct vsock_conn *conn, struct vq_chain *chain, uint32_t max)
 {
 	struct iovec *in = chain->iov + chain->n_out;
 	if (conn->lead_off < conn->line_len) {
@@ -398,8 +395,8 @@ static uint32_t conn_fill(struct vsock_conn *conn, struct vq_chain *chain)
 		if (max > VSOCK_MAX_PKT_PAYLOAD)
 			max = VSOCK_MAX_PKT_PAYLOAD;
 		bool want_data = conn->data_ready && conn->state == CONN_ESTABLISHED &&
-				 !conn->held && !conn->rd_eof &&
-				 !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
+		                 !conn->held && !conn->rd_eof &&
+		                 !(conn->peer_shutdown & VSOCK_SHUTDOWN_RCV);
 		bool held = false;
 		ssize_t r = -EAGAIN;
 		uint32_t seq_flags = 0;
@@ -573,7 +570,7 @@ void queue_rx_service(struct vsock_queue *q)
 			written = sibling_fill(q, &chain);
 		} else {
 			struct vsock_conn *conn =
-				list_entry(q->conns.ready.next, struct vsock_conn, ready);
+			        list_entry(q->conns.ready.next, struct vsock_conn, ready);
 			list_del(&conn->ready); /* round robin: re-added at the tail */
 			written = conn_fill(conn, &chain);
 			if (conn->state != CONN_DEAD)
@@ -582,8 +579,8 @@ void queue_rx_service(struct vsock_queue *q)
 				/* Nothing built, yet it claims work: taking it
 				 * off keeps this loop from spinning (a bug). */
 				log_peer(q->conns.log, LOG_CONN,
-					 "connection %u<->%u has no packet to send",
-					 conn->local_port, conn->peer_port);
+				         "connection %u<->%u has no packet to send",
+				         conn->local_port, conn->peer_port);
 				list_del(&conn->ready);
 			}
 		}

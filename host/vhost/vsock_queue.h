@@ -27,19 +27,19 @@
 #include "host/vhost/vsock_conn.h"
 #include "host/vhost/vsock_wire.h"
 
-#define RST_QUEUE_MAX 1024		/* RSTs for unknown tuples awaiting rx */
+#define RST_QUEUE_MAX       1024 /* RSTs for unknown tuples awaiting rx */
 /* What one VM may hold for a sibling VM's rx ring: bytes charged (payload
  * plus SIBLING_PKT_CHARGE per packet, for the header, the list node and
  * the allocator) and packets.  Beyond either, the sender's packets stay in
  * its tx ring until the sibling drains (a single packet always fits an
  * empty queue). */
 #define SIBLING_QUEUE_BYTES (1u << 20)
-#define SIBLING_QUEUE_PKTS 1024u
-#define SIBLING_PKT_CHARGE 128u
+#define SIBLING_QUEUE_PKTS  1024u
+#define SIBLING_PKT_CHARGE  128u
 /* Work per ring per loop round (Linux vhost-vsock's weights): then the
  * loop serves everything else before the ring is resumed. */
-#define QUEUE_WEIGHT_PKTS 256
-#define QUEUE_WEIGHT_BYTES 0x80000u
+#define QUEUE_WEIGHT_PKTS   256
+#define QUEUE_WEIGHT_BYTES  0x80000u
 
 struct vu_dev;
 struct vsock_queue;
@@ -52,27 +52,26 @@ struct vsock_queue_ops {
 };
 
 struct vsock_queue {
-	struct vu_dev *dev;		/* the VM's rings (vhost_user.h) */
-	uint64_t cid;			/* guest CID */
-	struct conn_table conns;	/* host-side connections */
+	struct vu_dev *dev;                  /* the VM's rings (vhost_user.h) */
+	uint64_t cid;                        /* guest CID */
+	struct conn_table conns;             /* host-side connections */
 	struct vsock_hdr rst[RST_QUEUE_MAX]; /* RSTs without a connection */
-	unsigned rst_head;		/* first queued RST */
-	unsigned rst_count;		/* queued RSTs */
-	struct list_node sibling_in;	/* sibling packets for our rx ring */
-	uint32_t sibling_bytes;		/* bytes charged for sibling_in */
-	uint32_t sibling_count;		/* packets in sibling_in */
-	bool tx_stalled;		/* tx paused: a sibling queue was full */
-	bool tx_more;			/* tx stopped at its weight: resume */
-	bool rx_dirty;			/* rx work appeared (or was left over) */
-	bool sibling_turn;		/* both wait: a sibling packet goes next */
-	const struct vsock_queue_ops *ops; /* the owner's callbacks */
+	unsigned rst_head;                   /* first queued RST */
+	unsigned rst_count;                  /* queued RSTs */
+	struct list_node sibling_in;         /* sibling packets for our rx ring */
+	uint32_t sibling_bytes;              /* bytes charged for sibling_in */
+	uint32_t sibling_count;              /* packets in sibling_in */
+	bool tx_stalled;                     /* tx paused: a sibling queue was full */
+	bool tx_more;                        /* tx stopped at its weight: resume */
+	bool rx_dirty;                       /* rx work appeared (or was left over) */
+	bool sibling_turn;                   /* both wait: a sibling packet goes next */
+	const struct vsock_queue_ops *ops;   /* the owner's callbacks */
 };
 
 /* Sets up an empty queue for dev's rings, with room for max_conns
  * connections; uds_path must outlive it. */
-void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid,
-		const char *uds_path, uint32_t buf_alloc, unsigned max_conns,
-		const struct vsock_queue_ops *ops);
+void queue_init(struct vsock_queue *q, struct vu_dev *dev, uint64_t cid, const char *uds_path,
+                uint32_t buf_alloc, unsigned max_conns, const struct vsock_queue_ops *ops);
 /* Destroys every connection and empties the RST and sibling queues
  * (device stopped). */
 void queue_drop(struct vsock_queue *q);

@@ -34,16 +34,18 @@ static int seq_broken(int err, uint32_t len, const char **why)
 {
 	static char text[128]; /* one reason at a time: the daemon is one thread */
 	if (err == EMSGSIZE)
-		snprintf(text, sizeof(text), "a %u-byte message does not fit the Unix socket's "
-			 "send buffer (net.core.wmem_max)", len);
+		snprintf(text, sizeof(text),
+		         "a %u-byte message does not fit the Unix socket's "
+		         "send buffer (net.core.wmem_max)",
+		         len);
 	else
 		snprintf(text, sizeof(text), "Unix socket write failed: %s", strerror(err));
 	*why = text;
 	return -err;
 }
 
-int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
-		   size_t skip, uint32_t len, uint32_t flags, const char **why)
+int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n, size_t skip,
+                   uint32_t len, uint32_t flags, const char **why)
 {
 	bool eom = flags & VSOCK_SEQ_EOM;
 	if (conn->hup || conn->wr_shut) { /* nobody can read it any more */
@@ -55,7 +57,8 @@ int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
 		/* A whole message and nothing before it: one record now. */
 		struct iovec slice[VQ_MAX_IOV];
 		struct msghdr mh = { .msg_iov = slice,
-				     .msg_iovlen = iov_slice(iov, n, skip, len, slice, VQ_MAX_IOV) };
+			             .msg_iovlen =
+			                     iov_slice(iov, n, skip, len, slice, VQ_MAX_IOV) };
 		ssize_t w = sendmsg(conn->ev.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w >= 0) {
 			conn->fwd_cnt += len;
@@ -84,7 +87,7 @@ int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
 	conn->seq_partial += len;
 	if (eom) {
 		conn->seq_len[(conn->seq_head + conn->seq_count++) % CONN_SEQ_MSGS] =
-			conn->seq_partial;
+		        conn->seq_partial;
 		conn->seq_partial = 0;
 	}
 	return 0;
@@ -128,8 +131,7 @@ int seq_flush_pending(const struct vsock_conn *conn)
 
 void seq_guest_done(struct vsock_conn *conn)
 {
-	if (!(conn->peer_shutdown & VSOCK_SHUTDOWN_SEND) || conn->seq_count ||
-	    !conn->seq_partial)
+	if (!(conn->peer_shutdown & VSOCK_SHUTDOWN_SEND) || conn->seq_count || !conn->seq_partial)
 		return;
 	/* Its last message never ended (no EOM): it cannot go as a record. */
 	conn->fwd_cnt += conn->seq_partial;
@@ -153,7 +155,7 @@ static bool has_credentials(struct msghdr *mh)
 static int seq_read_record(struct vsock_conn *conn)
 {
 	uint32_t limit = conn->peer_buf_alloc < SEQ_MAX_RECORD ? conn->peer_buf_alloc :
-								  SEQ_MAX_RECORD;
+	                                                         SEQ_MAX_RECORD;
 	ssize_t len;
 	do
 		len = recv(conn->ev.fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
@@ -162,9 +164,10 @@ static int seq_read_record(struct vsock_conn *conn)
 		return -errno;
 	if ((size_t)len > limit) {
 		log_peer(conn->table->log, LOG_CONN,
-			 "host 2:%u -> guest %llu:%u: a %zd-byte record is larger than the "
-			 "guest takes (%u bytes)", conn->local_port,
-			 (unsigned long long)conn->table->cid, conn->peer_port, len, limit);
+		         "host 2:%u -> guest %llu:%u: a %zd-byte record is larger than the "
+		         "guest takes (%u bytes)",
+		         conn->local_port, (unsigned long long)conn->table->cid, conn->peer_port,
+		         len, limit);
 		return -E2BIG;
 	}
 	uint8_t *msg = len ? malloc((size_t)len) : NULL;
@@ -172,8 +175,10 @@ static int seq_read_record(struct vsock_conn *conn)
 		return -ENOMEM;
 	char control[CMSG_SPACE(sizeof(struct ucred))];
 	struct iovec iov = { msg, (size_t)len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			     .msg_controllen = sizeof(control) };
+	struct msghdr mh = { .msg_iov = &iov,
+		             .msg_iovlen = 1,
+		             .msg_control = control,
+		             .msg_controllen = sizeof(control) };
 	ssize_t r;
 	do
 		r = recvmsg(conn->ev.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -183,7 +188,7 @@ static int seq_read_record(struct vsock_conn *conn)
 		free(msg);
 		if (r == 0 && has_credentials(&mh))
 			return 1; /* an empty record (out_msg stays NULL) */
-		return err;   /* 0: the end of the stream */
+		return err;       /* 0: the end of the stream */
 	}
 	conn->out_msg = msg;
 	conn->out_len = (uint32_t)r;
@@ -193,7 +198,7 @@ static int seq_read_record(struct vsock_conn *conn)
 }
 
 int seq_fill(struct vsock_conn *conn, struct vq_chain *chain, uint32_t room, uint32_t limit,
-	     uint32_t *len, uint32_t *flags)
+             uint32_t *len, uint32_t *flags)
 {
 	if (!conn->out_pending) {
 		int r = seq_read_record(conn);
@@ -212,7 +217,7 @@ int seq_fill(struct vsock_conn *conn, struct vq_chain *chain, uint32_t room, uin
 	if (left && !n)
 		return room ? -ENOSPC : -EMSGSIZE;
 	iov_copy_to(chain->iov + chain->n_out, chain->n_in, VSOCK_HDR_SIZE,
-		    conn->out_msg + conn->out_off, n);
+	            conn->out_msg + conn->out_off, n);
 	conn->out_off += n;
 	*len = n;
 	*flags = 0;

@@ -44,8 +44,8 @@
 void seq_socket_setup(int fd, uint32_t buf_alloc);
 /* A guest RW packet (credit already checked and counted in rx_cnt);
  * 0, or negative errno and *why: the caller resets the connection. */
-int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
-		   size_t skip, uint32_t len, uint32_t flags, const char **why);
+int seq_from_guest(struct vsock_conn *conn, const struct iovec *iov, unsigned n, size_t skip,
+                   uint32_t len, uint32_t flags, const char **why);
 /* Sends the whole messages buffered; negative errno and *why when the
  * socket broke or a record cannot be sent at all (the caller resets). */
 int seq_flush(struct vsock_conn *conn, const char **why);
@@ -60,7 +60,7 @@ void seq_guest_done(struct vsock_conn *conn);
  * of the stream), -EMSGSIZE (a record waits for a buffer with room),
  * -ENOSPC (it waits for credit), other negative errno (reset it). */
 int seq_fill(struct vsock_conn *conn, struct vq_chain *chain, uint32_t room, uint32_t limit,
-	     uint32_t *len, uint32_t *flags);
+             uint32_t *len, uint32_t *flags);
 /* Reads the CONNECT record of a host program: 1 with *port, 0 when none
  * has come yet, -EPROTO when it is not one CONNECT line (kept in
  * conn->line for the log), -ECONNRESET when the program left. */

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 9) {
 		fprintf(stderr, "usage: txflood MEMFD KICKFD STOPFD NUM AVAIL_OFF USED_OFF "
-				"PUBLISHED COUNT\n");
+		                "PUBLISHED COUNT\n");
 		return 2;
 	}
 	int memfd = (int)arg(argv, 1), kick = (int)arg(argv, 2), stop = (int)arg(argv, 3);
@@ -46,8 +46,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	if (fstat(memfd, &st) < 0)
 		return 1;
-	uint8_t *mem = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			    memfd, 0);
+	uint8_t *mem = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (mem == MAP_FAILED)
 		return 1;
 	uint16_t *avail_idx = (uint16_t *)(mem + avail_off + 2);

@@ -19,14 +19,15 @@
 
 #define PHYS_BASE 0x100000u
 #define PHYS_SIZE 0x10000u
-#define XSDT_AT 64u    /* offset of the XSDT from PHYS_BASE */
+#define XSDT_AT   64u  /* offset of the XSDT from PHYS_BASE */
 #define TABLES_AT 256u /* first byte the fuzzer controls freely */
 
 static uint8_t phys[PHYS_SIZE];
 
 static const void *fake_map(uint64_t addr, size_t len)
 {
-	if (addr < PHYS_BASE || addr - PHYS_BASE > PHYS_SIZE || len > PHYS_SIZE - (addr - PHYS_BASE))
+	if (addr < PHYS_BASE || addr - PHYS_BASE > PHYS_SIZE ||
+	    len > PHYS_SIZE - (addr - PHYS_BASE))
 		return NULL;
 	return phys + (addr - PHYS_BASE);
 }
@@ -113,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fix_table(off, 0);
 			addr = PHYS_BASE + off;
 			if (mode & 0x40)
-				memcpy(phys + XSDT_AT + 36 + 4 * i, &(uint32_t){ (uint32_t)addr }, 4);
+				memcpy(phys + XSDT_AT + 36 + 4 * i, &(uint32_t){ (uint32_t)addr },
+				       4);
 			else
 				memcpy(phys + XSDT_AT + 36 + 8 * i, &addr, 8);
 		}

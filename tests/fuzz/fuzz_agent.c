@@ -14,10 +14,10 @@
 #include "ttrpc.pb.h"
 #include "vsock/core.h"
 
-#define GUEST_CID 3
-#define HOST_CID 2
-#define SETTLE_SWITCHES 20000    /* task switches per settle: `spin` and `yes` never idle */
-#define PUMP_PACKETS 256         /* packets per idle round */
+#define GUEST_CID       3
+#define HOST_CID        2
+#define SETTLE_SWITCHES 20000 /* task switches per settle: `spin` and `yes` never idle */
+#define PUMP_PACKETS    256   /* packets per idle round */
 
 static void fail(const char *what)
 {
@@ -25,10 +25,10 @@ static void fail(const char *what)
 	abort();
 }
 
-#define ASSERT(cond)                                      \
-	do {                                              \
-		if (!(cond))                              \
-			fail("check failed: " #cond);     \
+#define ASSERT(cond)                                  \
+	do {                                          \
+		if (!(cond))                          \
+			fail("check failed: " #cond); \
 	} while (0)
 
 void fz_options(struct agent_options *opts)
@@ -147,7 +147,7 @@ static bool log_io(struct fz_world *w)
 		if (w->log_acks && (asked || w->log_last_seq)) {
 			char ack[32];
 			int len = snprintf(ack, sizeof(ack), "ACK %llu\n",
-					   (unsigned long long)w->log_last_seq);
+			                   (unsigned long long)w->log_last_seq);
 
 			vsock_send(w->log_conn, ack, (size_t)len, VSOCK_DONTWAIT);
 		}
@@ -237,7 +237,7 @@ static bool put_bytes(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
 }
 
 uint32_t fz_call_raw(struct fz_world *w, int i, const char *service, const char *method,
-		     const uint8_t *payload, size_t len, int64_t timeout_ns)
+                     const uint8_t *payload, size_t len, int64_t timeout_ns)
 {
 	struct fz_conn *c = &w->conns[i];
 	ttrpc_Request req = ttrpc_Request_init_zero;
@@ -276,7 +276,7 @@ uint32_t fz_call_raw(struct fz_world *w, int i, const char *service, const char 
 }
 
 uint32_t fz_call(struct fz_world *w, int i, const char *service, const char *method,
-		 const pb_msgdesc_t *fields, const void *msg, int64_t timeout_ns)
+                 const pb_msgdesc_t *fields, const void *msg, int64_t timeout_ns)
 {
 	static uint8_t payload[80u << 10];
 	pb_ostream_t os = pb_ostream_from_buffer(payload, sizeof(payload));
@@ -309,9 +309,9 @@ void fz_start(struct fz_world *w, const struct agent_options *opts)
 	w->lb = vsock_loopback_create(GUEST_CID, HOST_CID, 4096);
 	ASSERT(w->lb);
 	ASSERT(vsock_core_create(&w->guest, vsock_loopback_transport(w->lb),
-				 vsock_loopback_end(w->lb, 0), &cfg) == 0);
+	                         vsock_loopback_end(w->lb, 0), &cfg) == 0);
 	ASSERT(vsock_core_create(&w->host, vsock_loopback_transport(w->lb),
-				 vsock_loopback_end(w->lb, 1), &cfg) == 0);
+	                         vsock_loopback_end(w->lb, 1), &cfg) == 0);
 	vsock_loopback_attach(w->lb, w->guest, w->host);
 	fuzz_platform_set_idle(world_idle, w);
 	if (w->opts.log_port) {

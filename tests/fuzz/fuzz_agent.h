@@ -33,32 +33,32 @@
 #include "vsock/loopback.h"
 #include "vsock/socket.h"
 
-#define FZ_CONNS 4               /* clients at once */
-#define FZ_STREAMS 4096          /* stream ids tracked per client (odd ids up to 2x) */
-#define FZ_OUT_MAX (256u << 10)  /* bytes a client holds back while the agent does not read */
+#define FZ_CONNS   4            /* clients at once */
+#define FZ_STREAMS 4096         /* stream ids tracked per client (odd ids up to 2x) */
+#define FZ_OUT_MAX (256u << 10) /* bytes a client holds back while the agent does not read */
 
 struct fz_conn {
-	struct vsock_sock *sock;     /* NULL: not open */
-	bool raw;                    /* the fuzzer picks stream ids: do not track them */
-	bool reading;                /* read answers (false: a client that never reads) */
-	uint32_t next_stream;        /* next odd stream id */
-	uint32_t sent;               /* requests queued (tracked ones) */
-	uint32_t answered;           /* answers received */
+	struct vsock_sock *sock;       /* NULL: not open */
+	bool raw;                      /* the fuzzer picks stream ids: do not track them */
+	bool reading;                  /* read answers (false: a client that never reads) */
+	uint32_t next_stream;          /* next odd stream id */
+	uint32_t sent;                 /* requests queued (tracked ones) */
+	uint32_t answered;             /* answers received */
 	uint8_t asked[FZ_STREAMS / 8]; /* stream ids sent, by (id - 1) / 2 */
 	uint8_t done[FZ_STREAMS / 8];  /* ... and answered */
-	uint8_t *out;                /* bytes not yet taken by vsock (FZ_OUT_MAX) */
-	size_t out_len;              /* how many */
-	uint8_t in[64 << 10];        /* an answer being received */
-	size_t in_len;               /* its bytes so far */
-	int last_code;               /* gRPC code of the last answer */
+	uint8_t *out;                  /* bytes not yet taken by vsock (FZ_OUT_MAX) */
+	size_t out_len;                /* how many */
+	uint8_t in[64 << 10];          /* an answer being received */
+	size_t in_len;                 /* its bytes so far */
+	int last_code;                 /* gRPC code of the last answer */
 };
 
 struct fz_world {
-	struct vsock_loopback *lb;   /* the wire */
-	struct vsock_core *guest;    /* the agent's core (CID 3) */
-	struct vsock_core *host;     /* the clients' core (CID 2) */
-	struct agent *agent;         /* under test */
-	struct agent_options opts;   /* as started */
+	struct vsock_loopback *lb; /* the wire */
+	struct vsock_core *guest;  /* the agent's core (CID 3) */
+	struct vsock_core *host;   /* the clients' core (CID 2) */
+	struct agent *agent;       /* under test */
+	struct agent_options opts; /* as started */
 	struct fz_conn conns[FZ_CONNS];
 	struct vsock_sock *log_lsn;  /* the host's log listener (log_port set) */
 	struct vsock_sock *log_conn; /* the agent's log connection, accepted */
@@ -77,10 +77,10 @@ void fz_close(struct fz_world *w, int i);
 void fz_send(struct fz_world *w, int i, const void *buf, size_t len);
 /* A request frame for the next stream id, queued; returns the id (0: not open). */
 uint32_t fz_call(struct fz_world *w, int i, const char *service, const char *method,
-		 const pb_msgdesc_t *fields, const void *msg, int64_t timeout_ns);
+                 const pb_msgdesc_t *fields, const void *msg, int64_t timeout_ns);
 /* The same with a payload the fuzzer wrote. */
 uint32_t fz_call_raw(struct fz_world *w, int i, const char *service, const char *method,
-		     const uint8_t *payload, size_t len, int64_t timeout_ns);
+                     const uint8_t *payload, size_t len, int64_t timeout_ns);
 
 /* The world until quiet: tasks, packets, clients' sends and reads. */
 void fz_settle(struct fz_world *w);

@@ -29,9 +29,9 @@
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_agent.h"
 
-#define AGENT "grpc.AgentService"
+#define AGENT      "grpc.AgentService"
 #define CONTAINERS 4
-#define EXECS 3
+#define EXECS      3
 
 struct input {
 	const uint8_t *p;
@@ -74,8 +74,8 @@ static const uint32_t signals[] = { 0, 1, 2, 3, 9, 15, 77, 10, 17, 64 };
 static const int64_t timeouts[] = { 1000000, 50000000, 1000000000, 5000000000 };
 
 struct ids {
-	char ctr[16];   /* container id */
-	char exec[16];  /* exec id: e0..e2, the container's, or "" */
+	char ctr[16];  /* container id */
+	char exec[16]; /* exec id: e0..e2, the container's, or "" */
 };
 
 static void pick_ids(struct input *in, struct ids *ids)
@@ -124,14 +124,16 @@ static void fill_process(struct input *in, grpc_Process *p)
 	fz_argc = 0;
 	for (int i = 0; i < 4 && programs[which][i]; i++)
 		snprintf(fz_args[fz_argc++], sizeof(fz_args[0]), programs[which][i],
-			 which == 4 ? arg * 3 : which == 13 ? arg * 97 : arg % 4);
+		         which == 4  ? arg * 3 :
+		         which == 13 ? arg * 97 :
+		                       arg % 4);
 	p->Args.funcs.encode = encode_args;
 	p->Env.funcs.encode = encode_env;
 	snprintf(p->Cwd, sizeof(p->Cwd), "/w%u", arg & 1);
 }
 
 static void call(struct fz_world *w, int conn, struct input *in, const char *service,
-		 const char *method, const pb_msgdesc_t *fields, const void *msg)
+                 const char *method, const pb_msgdesc_t *fields, const void *msg)
 {
 	fz_call(w, conn, service, method, fields, msg, timeouts[byte(in) % 4]);
 }
@@ -276,8 +278,8 @@ static void command(struct fz_world *w, struct input *in)
 		grpc_CreateSandboxRequest sb = grpc_CreateSandboxRequest_init_zero;
 
 		if (byte(in) & 1) {
-			call(w, conn, in, AGENT, "DestroySandbox", grpc_DestroySandboxRequest_fields,
-			     &req);
+			call(w, conn, in, AGENT, "DestroySandbox",
+			     grpc_DestroySandboxRequest_fields, &req);
 		} else {
 			snprintf(sb.sandbox_id, sizeof(sb.sandbox_id), "sb");
 			call(w, conn, in, AGENT, "CreateSandbox", grpc_CreateSandboxRequest_fields,
@@ -294,11 +296,12 @@ static void command(struct fz_world *w, struct input *in)
 
 		pick_ids(in, &ids);
 		if (byte(in) & 1) {
-			call(w, conn, in, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &oom);
+			call(w, conn, in, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields,
+			     &oom);
 		} else {
 			snprintf(stats.container_id, sizeof(stats.container_id), "%s", ids.ctr);
-			call(w, conn, in, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields,
-			     &stats);
+			call(w, conn, in, AGENT, "StatsContainer",
+			     grpc_StatsContainerRequest_fields, &stats);
 		}
 		break;
 	}
@@ -316,7 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.log_port = 1025;
 	opts.log_grace_ns = 1000000000ull; /* a listener that stops acking delays by 1 s at most */
 	opts.max_inflight = 8;
-	opts.pipe_bytes = 4096;            /* pipes fill, programs block: reach those paths */
+	opts.pipe_bytes = 4096; /* pipes fill, programs block: reach those paths */
 	fz_start(&w, &opts);
 	fz_open(&w, 0);
 	while (in.left && commands++ < 200)
@@ -329,7 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < FZ_CONNS; i++) {
 		if (w.conns[i].sock && w.conns[i].answered != w.conns[i].sent) {
 			fprintf(stderr, "client %d: %u calls, %u answers\n", i, w.conns[i].sent,
-				w.conns[i].answered);
+			        w.conns[i].answered);
 			__builtin_trap();
 		}
 	}

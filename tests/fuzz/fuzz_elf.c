@@ -26,8 +26,8 @@ static void check(const uint8_t *data, size_t size, unsigned machine)
 
 		if (s->offset > size || s->filesz > size - s->offset || s->filesz > s->memsz)
 			__builtin_trap();
-		if (img.type == ELF_ET_EXEC && (s->vaddr < lim.exec_lo ||
-						s->vaddr + s->memsz > lim.exec_hi))
+		if (img.type == ELF_ET_EXEC &&
+		    (s->vaddr < lim.exec_lo || s->vaddr + s->memsz > lim.exec_hi))
 			__builtin_trap();
 	}
 	{

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n2 = format_all(&again, second, sizeof(second));
 	if (n1 != n2 || memcmp(first, second, n1) != 0) {
 		fprintf(stderr, "options changed on the way back:\n%.*s---\n%.*s", (int)n1, first,
-			(int)n2, second);
+		        (int)n2, second);
 		abort();
 	}
 	/* One key=value straight into the agent's table. */

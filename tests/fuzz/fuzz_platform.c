@@ -18,42 +18,42 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
-#define START_NS 1000000000ull
-#define STACK_MIN (256u << 10)    /* ASan's frames are large: at least this */
-#define GUARD 4096                /* an overflow faults instead of writing a neighbour */
-#define MAIN_WAIT_SWITCHES 1000000 /* a main-context wait gives up (livelock) after this */
+#define START_NS           1000000000ull
+#define STACK_MIN          (256u << 10) /* ASan's frames are large: at least this */
+#define GUARD              4096         /* an overflow faults instead of writing a neighbour */
+#define MAIN_WAIT_SWITCHES 1000000      /* a main-context wait gives up (livelock) after this */
 
 struct waiter {
-	struct waiter *next;          /* next sleeper on the queue */
-	bool woken;                   /* platform_wake took it off */
+	struct waiter *next; /* next sleeper on the queue */
+	bool woken;          /* platform_wake took it off */
 };
 
 struct platform_task {
-	struct platform_task *next;   /* every task, in creation order */
-	ucontext_t ctx;               /* where it stopped */
-	uint8_t *map;                 /* its stack mapping, guard page first */
-	size_t map_len;               /* its size */
-	void (*fn)(void *arg);        /* the body */
+	struct platform_task *next; /* every task, in creation order */
+	ucontext_t ctx;             /* where it stopped */
+	uint8_t *map;               /* its stack mapping, guard page first */
+	size_t map_len;             /* its size */
+	void (*fn)(void *arg);      /* the body */
 	void *arg;
 	void (*exit_fn)(void *arg, bool killed); /* after the body, from main */
 	void *exit_arg;
-	bool runnable;                /* switch to it at the next chance */
-	bool done;                    /* the body returned */
-	bool kill_requested;          /* platform_task_kill */
-	uint64_t deadline;            /* waiting: until then (PLATFORM_FOREVER: none) */
-	bool waiting;                 /* inside platform_wait */
+	bool runnable;       /* switch to it at the next chance */
+	bool done;           /* the body returned */
+	bool kill_requested; /* platform_task_kill */
+	uint64_t deadline;   /* waiting: until then (PLATFORM_FOREVER: none) */
+	bool waiting;        /* inside platform_wait */
 };
 
-static struct platform_task *tasks;      /* alive ones */
-static struct platform_task *current;    /* running now; NULL: main */
-static ucontext_t main_ctx;              /* main's context while a task runs */
-static const void *main_stack;           /* main's stack, for ASan's switches */
+static struct platform_task *tasks;   /* alive ones */
+static struct platform_task *current; /* running now; NULL: main */
+static ucontext_t main_ctx;           /* main's context while a task runs */
+static const void *main_stack;        /* main's stack, for ASan's switches */
 static size_t main_stack_len;
-static uint64_t clock_ns = START_NS;     /* virtual time */
-static unsigned lock_depth;              /* 0 or 1: not recursive */
-static unsigned lock_count;              /* locks taken by tasks (preemption) */
-static unsigned preempt_every;           /* yield at every Nth; 0: never */
-static bool (*idle_fn)(void *arg);       /* moves packets */
+static uint64_t clock_ns = START_NS; /* virtual time */
+static unsigned lock_depth;          /* 0 or 1: not recursive */
+static unsigned lock_count;          /* locks taken by tasks (preemption) */
+static unsigned preempt_every;       /* yield at every Nth; 0: never */
+static bool (*idle_fn)(void *arg);   /* moves packets */
 static void *idle_arg;
 
 static void die(const char *what)
@@ -122,7 +122,8 @@ size_t fuzz_run(size_t max_switches)
 		die("fuzz_run from a task");
 	while (ran && switches < max_switches) {
 		ran = false;
-		for (struct platform_task *t = tasks, *next; t && switches < max_switches; t = next) {
+		for (struct platform_task *t = tasks, *next; t && switches < max_switches;
+		     t = next) {
 			next = t->next;
 			if (t->waiting && t->deadline <= clock_ns)
 				t->runnable = true;
@@ -322,8 +323,8 @@ void platform_wake(struct wait_queue *wq)
 }
 
 int platform_task_spawn(struct platform_task **out, const char *name, void (*fn)(void *arg),
-			void *arg, size_t stack_bytes, void (*exit_fn)(void *arg, bool killed),
-			void *exit_arg)
+                        void *arg, size_t stack_bytes, void (*exit_fn)(void *arg, bool killed),
+                        void *exit_arg)
 {
 	struct platform_task *t = calloc(1, sizeof(*t)), **link = &tasks;
 	size_t len = (stack_bytes > STACK_MIN ? stack_bytes : STACK_MIN) + GUARD;

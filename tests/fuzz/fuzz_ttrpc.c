@@ -45,7 +45,7 @@ static const struct {
 	{ "vsockagent.Extras", "ListContainers" },
 	{ "grpc.AgentService", "SetPolicy" },
 	{ "grpc.AgentService", "GetOOMEvent" },
-	{ "grpc.AgentService", "UpdateInterface" },  /* echoes field 1 */
+	{ "grpc.AgentService", "UpdateInterface" }, /* echoes field 1 */
 	{ "grpc.AgentService", "UpdateRoutes" },
 	{ "grpc.AgentService", "UpdateContainer" },
 	{ "grpc.AgentService", "StatsContainer" },
@@ -53,9 +53,9 @@ static const struct {
 	{ "grpc.AgentService", "PauseContainer" },
 	{ "grpc.AgentService", "OnlineCPUMem" },
 	{ "grpc.AgentService", "CopyFile" },
-	{ "grpc.AgentService", "GetMetrics" },       /* not implemented */
-	{ "grpc.Nope", "Check" },                    /* no such service */
-	{ "grpc.\x1b[2J", "Get\r\n\x7f" },           /* a terminal's nightmare */
+	{ "grpc.AgentService", "GetMetrics" }, /* not implemented */
+	{ "grpc.Nope", "Check" },              /* no such service */
+	{ "grpc.\x1b[2J", "Get\r\n\x7f" },     /* a terminal's nightmare */
 	{ "", "" },
 };
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
@@ -63,8 +63,8 @@ static const struct {
 static const int64_t timeouts[] = { 0, 1000000, 100000000, 2000000000, -1 };
 
 struct input {
-	const uint8_t *p;   /* next byte */
-	size_t left;        /* bytes left */
+	const uint8_t *p; /* next byte */
+	size_t left;      /* bytes left */
 };
 
 static unsigned byte(struct input *in)
@@ -132,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const uint8_t *payload = take(&in, &len);
 
 			fz_call_raw(&w, (int)i, methods[m].service, methods[m].method, payload, len,
-				    timeout);
+			            timeout);
 			break;
 		}
 		case 4:
@@ -145,8 +145,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			w.conns[i].reading = !w.conns[i].reading;
 			break;
 		case 7: {
-			uint8_t hdr[10] = { (uint8_t)byte(&in), (uint8_t)byte(&in), (uint8_t)byte(&in),
-					    (uint8_t)byte(&in), 0, 0, 0, 1, (uint8_t)byte(&in), 0 };
+			uint8_t hdr[10] = { (uint8_t)byte(&in),
+				            (uint8_t)byte(&in),
+				            (uint8_t)byte(&in),
+				            (uint8_t)byte(&in),
+				            0,
+				            0,
+				            0,
+				            1,
+				            (uint8_t)byte(&in),
+				            0 };
 
 			w.conns[i].raw = true;
 			fz_send(&w, (int)i, hdr, sizeof(hdr));

@@ -28,13 +28,13 @@
 #include "host/vhost/virtq.h"
 #include "tests/fuzz/fuzz.h"
 
-#define UVA_BASE 0x7f0000000000ull
+#define UVA_BASE    0x7f0000000000ull
 #define MAX_REGIONS 3
 
 struct reader {
-	const uint8_t *data;	/* input */
-	size_t size;		/* its bytes */
-	size_t at;		/* next byte */
+	const uint8_t *data; /* input */
+	size_t size;         /* its bytes */
+	size_t at;           /* next byte */
 };
 
 static uint64_t take(struct reader *r, unsigned bytes)
@@ -47,9 +47,9 @@ static uint64_t take(struct reader *r, unsigned bytes)
 }
 
 struct region {
-	uint8_t *host;		/* heap block of exactly size bytes */
-	uint64_t gpa;		/* where the guest sees it */
-	uint64_t size;		/* bytes */
+	uint8_t *host; /* heap block of exactly size bytes */
+	uint64_t gpa;  /* where the guest sees it */
+	uint64_t size; /* bytes */
 };
 
 static struct region regions[MAX_REGIONS];
@@ -166,8 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r.at += regions[i].size;
 		/* A region overlapping an earlier one is refused or shadowed;
 		 * either way the walker must stay inside what is mapped. */
-		guest_mem_add_host(&mem, regions[i].gpa, regions[i].size,
-				   UVA_BASE + regions[i].gpa, regions[i].host);
+		guest_mem_add_host(&mem, regions[i].gpa, regions[i].size, UVA_BASE + regions[i].gpa,
+		                   regions[i].host);
 	}
 
 	/* As vring_map does: ring addresses are front-end virtual addresses. */

@@ -44,9 +44,9 @@
 #define IMAGE_MAX 16384
 
 struct reader {
-	const uint8_t *data;	/* input */
-	size_t size;		/* its bytes */
-	size_t at;		/* next byte */
+	const uint8_t *data; /* input */
+	size_t size;         /* its bytes */
+	size_t at;           /* next byte */
 };
 
 static uint64_t take(struct reader *r, unsigned bytes)
@@ -58,14 +58,14 @@ static uint64_t take(struct reader *r, unsigned bytes)
 	return v;
 }
 
-static struct vu_dev dev;		/* the device under test, kept */
-static char sock_path[64];		/* its listening socket */
-static const uint8_t *image;		/* memory image of this input */
-static size_t image_len;		/* its bytes */
-static int last_memfd = -1;		/* for truncation records */
-static int last_kick = -1;		/* eventfd sent last, for kicks */
+static struct vu_dev dev;    /* the device under test, kept */
+static char sock_path[64];   /* its listening socket */
+static const uint8_t *image; /* memory image of this input */
+static size_t image_len;     /* its bytes */
+static int last_memfd = -1;  /* for truncation records */
+static int last_kick = -1;   /* eventfd sent last, for kicks */
 static uint8_t scratch[VQ_MAX_CHAIN_BYTES];
-static FILE *trace;			/* FUZZ_VHOST_LOG: what happened */
+static FILE *trace; /* FUZZ_VHOST_LOG: what happened */
 
 /* A kick: run the ring as the vsock layer does, under the SIGBUS guard
  * (vm.c's vm_run_guarded). */
@@ -82,7 +82,7 @@ static void run_ring(struct vu_dev *d, unsigned idx)
 	for (unsigned i = 0; vq && i < 64 && virtq_pop(vq, &chain) > 0; i++) {
 		if (trace)
 			fprintf(trace, "ring %u: chain %u, %zu bytes out, %zu in\n", idx,
-				chain.head, chain.out_bytes, chain.in_bytes);
+			        chain.head, chain.out_bytes, chain.in_bytes);
 		iov_copy_from(chain.iov, chain.n_out, 0, scratch, chain.out_bytes);
 		iov_copy_to(chain.iov + chain.n_out, chain.n_in, 0, scratch, chain.in_bytes);
 		virtq_push(vq, chain.head, (uint32_t)chain.in_bytes);

@@ -41,9 +41,9 @@
 #include "vsock/core.h"
 #include "vsock/transport.h"
 
-#define RX_ROOM_MAX 8192   /* more than the driver's rx buffers */
-#define FILLED_MAX 256     /* rx buffers the device filled, remembered */
-#define SEND_MAX 40000     /* a little over the driver's TX_PAYLOAD */
+#define RX_ROOM_MAX 8192  /* more than the driver's rx buffers */
+#define FILLED_MAX  256   /* rx buffers the device filled, remembered */
+#define SEND_MAX    40000 /* a little over the driver's TX_PAYLOAD */
 
 struct input {
 	const uint8_t *p;
@@ -132,15 +132,15 @@ struct vsock_core {
 static uint8_t scribble; /* what the device writes over a buffer it got back */
 
 void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *hdr, const void *payload,
-		   size_t len)
+                   size_t len)
 {
 	struct vsock_hdr_fields f;
 	const struct filled *b;
 	uint8_t sum = 0;
 
 	ASSERT(!(hdr >= (const struct vsock_hdr *)fake_pool_mem &&
-		 hdr < (const struct vsock_hdr *)(fake_pool_mem +
-						  FAKE_POOL_PAGES * POOL_PAGE_SIZE)));
+	         hdr < (const struct vsock_hdr *)(fake_pool_mem +
+	                                          FAKE_POOL_PAGES * POOL_PAGE_SIZE)));
 	vsock_hdr_decode(&f, hdr);
 	ASSERT(f.len == len);
 	ASSERT(len == 0 || (b = filled_holding(payload, len)) != NULL);
@@ -187,10 +187,14 @@ static void rx_fill(struct input *in)
 		filled[nfilled++] = (struct filled){ buf, room };
 	memset(buf, 0, room);
 	if (how & 1) { /* a well-formed header with a chosen len */
-		struct vsock_hdr_fields f = { .src_cid = 2, .dst_cid = FAKE_GUEST_CID,
-					      .src_port = u32(in), .dst_port = u32(in),
-					      .type = VSOCK_TYPE_STREAM, .op = byte(in) % 8,
-					      .buf_alloc = u32(in), .fwd_cnt = u32(in) };
+		struct vsock_hdr_fields f = { .src_cid = 2,
+			                      .dst_cid = FAKE_GUEST_CID,
+			                      .src_port = u32(in),
+			                      .dst_port = u32(in),
+			                      .type = VSOCK_TYPE_STREAM,
+			                      .op = byte(in) % 8,
+			                      .buf_alloc = u32(in),
+			                      .fwd_cnt = u32(in) };
 
 		f.len = how & 2 ? u32(in) : byte(in) << 4;
 		vsock_hdr_encode((struct vsock_hdr *)buf, &f);
@@ -201,21 +205,32 @@ static void rx_fill(struct input *in)
 	n = n < room - sizeof(struct vsock_hdr) ? n : room - (uint32_t)sizeof(struct vsock_hdr);
 	take(in, buf + sizeof(struct vsock_hdr), n);
 	switch (how >> 2 & 3) {
-	case 0: written = (uint32_t)sizeof(struct vsock_hdr) + n; break;
-	case 1: written = byte(in); break;
-	case 2: written = room; break;
-	default: written = u32(in); break; /* a lie, maybe past the buffer */
+	case 0:
+		written = (uint32_t)sizeof(struct vsock_hdr) + n;
+		break;
+	case 1:
+		written = byte(in);
+		break;
+	case 2:
+		written = room;
+		break;
+	default:
+		written = u32(in);
+		break; /* a lie, maybe past the buffer */
 	}
 	dev_complete(q, head, written);
 }
 
 static void tx_send(struct input *in, const struct vsock_transport_ops *ops,
-		    struct virtio_vsock *vs)
+                    struct virtio_vsock *vs)
 {
 	static uint8_t payload[SEND_MAX];
-	struct vsock_hdr_fields f = { .src_cid = FAKE_GUEST_CID, .dst_cid = 2, .src_port = 7,
-				      .dst_port = 1234, .type = VSOCK_TYPE_STREAM,
-				      .op = VSOCK_OP_RW };
+	struct vsock_hdr_fields f = { .src_cid = FAKE_GUEST_CID,
+		                      .dst_cid = 2,
+		                      .src_port = 7,
+		                      .dst_port = 1234,
+		                      .type = VSOCK_TYPE_STREAM,
+		                      .op = VSOCK_OP_RW };
 	struct vsock_hdr hdr;
 	size_t len = (byte(in) << 8 | byte(in)) % SEND_MAX;
 	int err;
@@ -226,8 +241,7 @@ static void tx_send(struct input *in, const struct vsock_transport_ops *ops,
 	platform_lock();
 	err = ops->send(vs, &hdr, payload, len);
 	platform_unlock();
-	ASSERT(err == 0 || err == -EAGAIN || err == -EMSGSIZE || err == -EIO ||
-	       err == -ENODEV);
+	ASSERT(err == 0 || err == -EAGAIN || err == -EMSGSIZE || err == -EIO || err == -ENODEV);
 }
 
 static void tx_drain(struct input *in)
@@ -293,11 +307,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.left) {
 		platform_lock();
 		switch (byte(&in) % 10) {
-		case 0: rx_fill(&in); break;
-		case 1: dev_complete(&fake.q[Q_RX], byte(&in) << 8 | byte(&in), u32(&in)); break;
-		case 2: platform_unlock(); tx_send(&in, ops, vs); platform_lock(); break;
-		case 3: tx_drain(&in); break;
-		case 4: event(&in); break;
+		case 0:
+			rx_fill(&in);
+			break;
+		case 1:
+			dev_complete(&fake.q[Q_RX], byte(&in) << 8 | byte(&in), u32(&in));
+			break;
+		case 2:
+			platform_unlock();
+			tx_send(&in, ops, vs);
+			platform_lock();
+			break;
+		case 3:
+			tx_drain(&in);
+			break;
+		case 4:
+			event(&in);
+			break;
 		case 5: {
 			struct fake_queue *q = &fake.q[byte(&in) % NQUEUES];
 
@@ -309,9 +335,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fake.config_handler)
 				fake.config_handler(fake.config_arg);
 			break;
-		case 7: used_jump(&in); break;
-		case 8: platform_unlock(); fuzz_settle(1000); platform_lock(); break;
-		default: platform_unlock(); fuzz_advance(u32(&in)); platform_lock(); break;
+		case 7:
+			used_jump(&in);
+			break;
+		case 8:
+			platform_unlock();
+			fuzz_settle(1000);
+			platform_lock();
+			break;
+		default:
+			platform_unlock();
+			fuzz_advance(u32(&in));
+			platform_lock();
+			break;
 		}
 		platform_unlock();
 	}

@@ -33,8 +33,8 @@
 #include "tests/fuzz/fuzz_platform.h"
 #include "vsock/internal.h"
 
-#define LOCAL_CID 3
-#define HANDLES 16
+#define LOCAL_CID   3
+#define HANDLES     16
 #define PAYLOAD_MAX 8192
 
 struct input {
@@ -115,9 +115,9 @@ static int fake_send(void *ctx, const struct vsock_hdr *hdr, const void *payload
 		struct vsock_sock *s = find(fake.core, &f);
 
 		ASSERT(len > 0 && payload);
-		ASSERT(s != NULL);                   /* data only on a connection */
+		ASSERT(s != NULL); /* data only on a connection */
 		ASSERT(s->state == SS_CONNECTED);
-		ASSERT(len <= sock_tx_credit(s));    /* never beyond the peer's window */
+		ASSERT(len <= sock_tx_credit(s)); /* never beyond the peer's window */
 	} else {
 		ASSERT(len == 0);
 		ASSERT(f.op != VSOCK_OP_INVALID && f.op <= VSOCK_OP_MAX);
@@ -153,7 +153,7 @@ static void check_core(struct vsock_core *core)
 			rx_mem += sizeof(*c);
 		}
 		ASSERT(!s->rx_tail || !s->rx_tail->next);
-		ASSERT(bytes == sock_rx_bytes(s));      /* credit counters match the buffer */
+		ASSERT(bytes == sock_rx_bytes(s));        /* credit counters match the buffer */
 		ASSERT(sock_rx_bytes(s) <= s->buf_alloc); /* never past our window */
 		ASSERT(sock_tx_credit(s) <= s->peer_buf_alloc);
 		if (s->in_table) {
@@ -161,7 +161,8 @@ static void check_core(struct vsock_core *core)
 			       s->state == SS_CLOSING);
 			for (struct vsock_sock *o = s->next; o; o = o->next)
 				ASSERT(!(o->in_table && o->local.port == s->local.port &&
-					 o->peer.port == s->peer.port && o->peer.cid == s->peer.cid));
+				         o->peer.port == s->peer.port &&
+				         o->peer.cid == s->peer.cid));
 		}
 		if (s->state == SS_LISTEN) {
 			ASSERT(!s->in_table);
@@ -248,9 +249,9 @@ static void inject(struct vsock_core *core, struct input *in)
 /* The peer answers the last thing the core sent, as a peer would. */
 static void answer(struct vsock_core *core, struct input *in)
 {
-	static const uint16_t ops[] = { VSOCK_OP_RESPONSE, VSOCK_OP_RW, VSOCK_OP_CREDIT_UPDATE,
-					VSOCK_OP_SHUTDOWN, VSOCK_OP_RST, VSOCK_OP_CREDIT_REQUEST,
-					VSOCK_OP_REQUEST };
+	static const uint16_t ops[] = { VSOCK_OP_RESPONSE, VSOCK_OP_RW,  VSOCK_OP_CREDIT_UPDATE,
+		                        VSOCK_OP_SHUTDOWN, VSOCK_OP_RST, VSOCK_OP_CREDIT_REQUEST,
+		                        VSOCK_OP_REQUEST };
 	static uint8_t payload[PAYLOAD_MAX];
 	struct vsock_hdr_fields f;
 	struct vsock_hdr hdr;
@@ -260,9 +261,13 @@ static void answer(struct vsock_core *core, struct input *in)
 	if (!fake.have_last)
 		return;
 	f = (struct vsock_hdr_fields){
-		.src_cid = fake.last.dst_cid, .dst_cid = fake.last.src_cid,
-		.src_port = fake.last.dst_port, .dst_port = fake.last.src_port,
-		.type = fake.last.type, .op = ops[byte(in) % 7], .buf_alloc = 256u << 10,
+		.src_cid = fake.last.dst_cid,
+		.dst_cid = fake.last.src_cid,
+		.src_port = fake.last.dst_port,
+		.dst_port = fake.last.src_port,
+		.type = fake.last.type,
+		.op = ops[byte(in) % 7],
+		.buf_alloc = 256u << 10,
 	};
 	platform_lock();
 	s = find(core, &fake.last);
@@ -390,7 +395,8 @@ static void command(struct vsock_core *core, struct input *in)
 		struct vsock_pollfd fds[HANDLES];
 
 		for (int i = 0; i < HANDLES; i++)
-			fds[i] = (struct vsock_pollfd){ .sock = handles[i], .events = VSOCK_POLLIN | VSOCK_POLLOUT };
+			fds[i] = (struct vsock_pollfd){ .sock = handles[i],
+				                        .events = VSOCK_POLLIN | VSOCK_POLLOUT };
 		vsock_poll(fds, HANDLES, 0);
 		break;
 	}

@@ -76,7 +76,7 @@ void fixture_stop(struct agent_fixture *fx)
 	if (harness_failing())
 		pair_destroy(&fx->pair); /* whatever the test left open goes too */
 	else
-		pair_finish(&fx->pair);  /* every socket closed, nothing leaked */
+		pair_finish(&fx->pair); /* every socket closed, nothing leaked */
 }
 
 struct tclient *tclient_open(struct agent_fixture *fx)
@@ -108,11 +108,18 @@ void tclient_close(struct tclient *c)
 }
 
 void tclient_send_frame(struct tclient *c, uint32_t stream_id, uint8_t type, const void *payload,
-			size_t len)
+                        size_t len)
 {
-	uint8_t hdr[10] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-			    (uint8_t)len, (uint8_t)(stream_id >> 24), (uint8_t)(stream_id >> 16),
-			    (uint8_t)(stream_id >> 8), (uint8_t)stream_id, type, 0 };
+	uint8_t hdr[10] = { (uint8_t)(len >> 24),
+		            (uint8_t)(len >> 16),
+		            (uint8_t)(len >> 8),
+		            (uint8_t)len,
+		            (uint8_t)(stream_id >> 24),
+		            (uint8_t)(stream_id >> 16),
+		            (uint8_t)(stream_id >> 8),
+		            (uint8_t)stream_id,
+		            type,
+		            0 };
 
 	CHECK_EQ(vsock_send(c->sock, hdr, sizeof(hdr), 0), (long)sizeof(hdr));
 	if (len)
@@ -133,7 +140,7 @@ static bool enc_bytes(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
 
 /* A ttrpc.Request for stream sid, encoded (malloc'd, *len bytes). */
 static uint8_t *encode_request(const char *service, const char *method, const pb_msgdesc_t *fields,
-			       const void *req, int64_t timeout_ns, size_t *len)
+                               const void *req, int64_t timeout_ns, size_t *len)
 {
 	ttrpc_Request r = ttrpc_Request_init_zero;
 	struct bytes inner = { NULL, 0 };
@@ -160,7 +167,7 @@ static uint8_t *encode_request(const char *service, const char *method, const pb
 }
 
 uint32_t tclient_send(struct tclient *c, const char *service, const char *method,
-		      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns)
+                      const pb_msgdesc_t *fields, const void *req, int64_t timeout_ns)
 {
 	uint32_t sid = c->next_stream;
 	size_t total;
@@ -173,14 +180,21 @@ uint32_t tclient_send(struct tclient *c, const char *service, const char *method
 }
 
 size_t tclient_frame(struct tclient *c, const char *service, const char *method,
-		     const pb_msgdesc_t *fields, const void *req, uint8_t *out, size_t cap)
+                     const pb_msgdesc_t *fields, const void *req, uint8_t *out, size_t cap)
 {
 	uint32_t sid = c->next_stream;
 	size_t total;
 	uint8_t *buf = encode_request(service, method, fields, req, 0, &total);
-	uint8_t hdr[10] = { (uint8_t)(total >> 24), (uint8_t)(total >> 16), (uint8_t)(total >> 8),
-			    (uint8_t)total, (uint8_t)(sid >> 24), (uint8_t)(sid >> 16),
-			    (uint8_t)(sid >> 8), (uint8_t)sid, 1, 0 };
+	uint8_t hdr[10] = { (uint8_t)(total >> 24),
+		            (uint8_t)(total >> 16),
+		            (uint8_t)(total >> 8),
+		            (uint8_t)total,
+		            (uint8_t)(sid >> 24),
+		            (uint8_t)(sid >> 16),
+		            (uint8_t)(sid >> 8),
+		            (uint8_t)sid,
+		            1,
+		            0 };
 
 	c->next_stream += 2;
 	CHECK(sizeof(hdr) + total <= cap);
@@ -218,8 +232,8 @@ static bool dec_bytes(pb_istream_t *s, const pb_field_t *f, void **arg)
 static bool dec_message(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
 	char *out = *arg;
-	size_t keep = s->bytes_left < TCLIENT_MESSAGE_MAX - 1 ? s->bytes_left
-							      : TCLIENT_MESSAGE_MAX - 1;
+	size_t keep = s->bytes_left < TCLIENT_MESSAGE_MAX - 1 ? s->bytes_left :
+	                                                        TCLIENT_MESSAGE_MAX - 1;
 
 	(void)f;
 	if (!pb_read(s, (uint8_t *)out, keep))
@@ -234,7 +248,7 @@ bool tclient_eof(const struct tclient *c, int code)
 }
 
 int tclient_try_recv(struct tclient *c, uint32_t *sid, int *code, const pb_msgdesc_t *fields,
-		     void *resp)
+                     void *resp)
 {
 	uint8_t hdr[10];
 	uint32_t len;
@@ -285,8 +299,8 @@ uint32_t tclient_recv(struct tclient *c, int *code, const pb_msgdesc_t *fields, 
 }
 
 int tclient_call_timeout(struct tclient *c, const char *service, const char *method,
-			 const pb_msgdesc_t *req_fields, const void *req,
-			 const pb_msgdesc_t *resp_fields, void *resp, int64_t timeout_ns)
+                         const pb_msgdesc_t *req_fields, const void *req,
+                         const pb_msgdesc_t *resp_fields, void *resp, int64_t timeout_ns)
 {
 	uint32_t sid = tclient_send(c, service, method, req_fields, req, timeout_ns);
 	int code;
@@ -298,8 +312,8 @@ int tclient_call_timeout(struct tclient *c, const char *service, const char *met
 }
 
 int tclient_call(struct tclient *c, const char *service, const char *method,
-		 const pb_msgdesc_t *req_fields, const void *req,
-		 const pb_msgdesc_t *resp_fields, void *resp)
+                 const pb_msgdesc_t *req_fields, const void *req, const pb_msgdesc_t *resp_fields,
+                 void *resp)
 {
 	return tclient_call_timeout(c, service, method, req_fields, req, resp_fields, resp, 0);
 }
@@ -320,7 +334,7 @@ bool tstrings_encode(pb_ostream_t *stream, const pb_field_t *field, void *const 
 }
 
 void tprocess_set(grpc_Process *p, struct tstrings *args, const char *const *argv,
-		  struct tstrings *env, const char *const *envp)
+                  struct tstrings *env, const char *const *envp)
 {
 	static const char *const path_only[] = { "PATH=/bin", NULL };
 	int n = 0;
@@ -351,7 +365,7 @@ int agent_create(struct tclient *c, const char *id, const char *const *args)
 	snprintf(req.OCI.Process.Cwd, sizeof(req.OCI.Process.Cwd), "/work");
 	tprocess_set(&req.OCI.Process, &argl, args, &envl, NULL);
 	return tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 int agent_start_ctr(struct tclient *c, const char *id)
@@ -361,7 +375,7 @@ int agent_start_ctr(struct tclient *c, const char *id)
 
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	return tclient_call(c, AGENT, "StartContainer", grpc_StartContainerRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 int agent_run(struct tclient *c, const char *id, const char *const *args)
@@ -380,14 +394,14 @@ int agent_wait(struct tclient *c, const char *id, const char *exec_id, int *stat
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : id);
 	code = tclient_call(c, AGENT, "WaitProcess", grpc_WaitProcessRequest_fields, &req,
-			    grpc_WaitProcessResponse_fields, &resp);
+	                    grpc_WaitProcessResponse_fields, &resp);
 	if (status)
 		*status = resp.status;
 	return code;
 }
 
 long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool err_stream,
-		    char *buf, size_t cap)
+                    char *buf, size_t cap)
 {
 	grpc_ReadStreamRequest req = grpc_ReadStreamRequest_init_zero;
 	static grpc_ReadStreamResponse resp;
@@ -398,8 +412,8 @@ long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool
 	req.len = 32768;
 	for (;;) {
 		int code = tclient_call(c, AGENT, err_stream ? "ReadStderr" : "ReadStdout",
-					grpc_ReadStreamRequest_fields, &req,
-					grpc_ReadStreamResponse_fields, &resp);
+		                        grpc_ReadStreamRequest_fields, &req,
+		                        grpc_ReadStreamResponse_fields, &resp);
 		if (tclient_eof(c, code))
 			return (long)used;
 		if (code || resp.data.size == 0) /* an empty answer is not Kata's end of output */
@@ -411,7 +425,7 @@ long agent_read_all(struct tclient *c, const char *id, const char *exec_id, bool
 }
 
 int agent_write(struct tclient *c, const char *id, const char *exec_id, const void *data,
-		size_t len)
+                size_t len)
 {
 	static grpc_WriteStreamRequest req;
 	grpc_WriteStreamResponse resp;
@@ -427,7 +441,7 @@ int agent_write(struct tclient *c, const char *id, const char *exec_id, const vo
 		memcpy(req.data.bytes, p, n);
 		req.data.size = (pb_size_t)n;
 		code = tclient_call(c, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
-				    grpc_WriteStreamResponse_fields, &resp);
+		                    grpc_WriteStreamResponse_fields, &resp);
 		if (code)
 			return code;
 		CHECK(resp.len > 0 && resp.len <= n);
@@ -445,7 +459,7 @@ int agent_close_stdin(struct tclient *c, const char *id, const char *exec_id)
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : id);
 	return tclient_call(c, AGENT, "CloseStdin", grpc_CloseStdinRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 int agent_signal(struct tclient *c, const char *id, const char *exec_id, uint32_t sig)
@@ -457,7 +471,7 @@ int agent_signal(struct tclient *c, const char *id, const char *exec_id, uint32_
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id ? exec_id : "");
 	req.signal = sig;
 	return tclient_call(c, AGENT, "SignalProcess", grpc_SignalProcessRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 int agent_remove(struct tclient *c, const char *id)
@@ -467,7 +481,7 @@ int agent_remove(struct tclient *c, const char *id)
 
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	return tclient_call(c, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 /* ---- a stream drained by a thread ---- */
@@ -484,11 +498,13 @@ static void *tdrain_main(void *arg)
 	req.len = sizeof(resp.data.bytes);
 	for (;;) {
 		size_t len = tclient_frame(d->c, AGENT, d->err_stream ? "ReadStderr" : "ReadStdout",
-					   grpc_ReadStreamRequest_fields, &req, frame, sizeof(frame));
+		                           grpc_ReadStreamRequest_fields, &req, frame,
+		                           sizeof(frame));
 		uint32_t sid;
 
 		if (vsock_send(d->c->sock, frame, len, 0) != (ssize_t)len ||
-		    tclient_try_recv(d->c, &sid, &d->code, grpc_ReadStreamResponse_fields, &resp) < 0) {
+		    tclient_try_recv(d->c, &sid, &d->code, grpc_ReadStreamResponse_fields, &resp) <
+		            0) {
 			d->code = -1;
 			return NULL;
 		}
@@ -510,7 +526,7 @@ static void tdrain_teardown(void *arg)
 }
 
 void tdrain_start(struct tdrain *d, struct agent_fixture *fx, const char *id, bool err_stream,
-		  uint8_t *buf, size_t cap)
+                  uint8_t *buf, size_t cap)
 {
 	memset(d, 0, sizeof(*d));
 	d->c = tclient_open(fx);

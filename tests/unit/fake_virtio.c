@@ -35,10 +35,12 @@ static void fake_set_status(struct virtio_device *dev, uint8_t status)
 		fake.failed_set = true;
 	if ((status & VIRTIO_STATUS_DRIVER_OK) && fake.deliver_at_driver_ok) {
 		/* A packet the moment the device goes live (rx is posted first). */
-		struct vsock_hdr_fields f = { .src_cid = 2, .dst_cid = FAKE_GUEST_CID,
-					      .src_port = 5000, .dst_port = 1024,
-					      .type = VSOCK_TYPE_STREAM,
-					      .op = VSOCK_OP_REQUEST };
+		struct vsock_hdr_fields f = { .src_cid = 2,
+			                      .dst_cid = FAKE_GUEST_CID,
+			                      .src_port = 5000,
+			                      .dst_port = 1024,
+			                      .type = VSOCK_TYPE_STREAM,
+			                      .op = VSOCK_OP_REQUEST };
 
 		platform_lock();
 		dev_write_packet(&fake.q[Q_RX], &f, NULL, sizeof(struct vsock_hdr));
@@ -57,8 +59,7 @@ static void fake_set_features(struct virtio_device *dev, uint64_t features)
 {
 }
 
-static int fake_read_config(struct virtio_device *dev, unsigned offset, void *buf,
-			    unsigned len)
+static int fake_read_config(struct virtio_device *dev, unsigned offset, void *buf, unsigned len)
 {
 	if (fake_fault())
 		return -EIO;
@@ -78,9 +79,8 @@ static void fake_notify(void *ctx, uint16_t index)
 	((struct fake_queue *)ctx)->kicks++;
 }
 
-static int fake_queue_setup(struct virtio_device *dev, struct virtqueue *vq,
-			    uint16_t index, uint16_t size, irq_handler_fn handler,
-			    void *arg)
+static int fake_queue_setup(struct virtio_device *dev, struct virtqueue *vq, uint16_t index,
+                            uint16_t size, irq_handler_fn handler, void *arg)
 {
 	struct fake_queue *q;
 	int err;
@@ -195,8 +195,8 @@ void dev_complete(struct fake_queue *q, uint32_t id, uint32_t len)
 }
 
 /* Fill the next rx buffer with a packet; the device says it wrote `written`. */
-void dev_write_packet(struct fake_queue *q, const struct vsock_hdr_fields *f,
-		      const void *payload, uint32_t written)
+void dev_write_packet(struct fake_queue *q, const struct vsock_hdr_fields *f, const void *payload,
+                      uint32_t written)
 {
 	uint16_t head;
 	uint8_t *buf;
@@ -222,13 +222,12 @@ void fake_device_new(void)
 	memset(&fake, 0, sizeof(fake));
 	fake.vdev = (struct virtio_device){ &fake_ops, NULL, "fake-vsock", 0 };
 	fake.offered = (1ull << VSOCK_F_VERSION_1) | (1ull << VSOCK_F_STREAM) |
-		       (1ull << VIRTIO_F_EVENT_IDX);
+	               (1ull << VIRTIO_F_EVENT_IDX);
 	fake.cid = FAKE_GUEST_CID;
 	if (!fake_pool_mem) {
 		fake_pool_mem = aligned_alloc(POOL_PAGE_SIZE, FAKE_POOL_PAGES * POOL_PAGE_SIZE);
 		FAKE_EXPECT(fake_pool_mem != NULL);
 	}
 	FAKE_EXPECT(pool_init(&fake_pool, fake_pool_mem, dma_addr(FAKE_DEV_BASE),
-			      FAKE_POOL_PAGES * POOL_PAGE_SIZE) == 0);
+	                      FAKE_POOL_PAGES * POOL_PAGE_SIZE) == 0);
 }
-

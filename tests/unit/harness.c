@@ -10,22 +10,22 @@
 
 #include "include/log.h"
 
-#define MAX_TESTS 512
+#define MAX_TESTS    512
 #define MAX_DEFERRED 32
 
 static struct {
-	const char *name;          /* as written in TEST() */
-	test_fn fn;                /* the test */
-	bool must_fail;            /* TEST_MUST_FAIL: passes when a CHECK failed */
+	const char *name; /* as written in TEST() */
+	test_fn fn;       /* the test */
+	bool must_fail;   /* TEST_MUST_FAIL: passes when a CHECK failed */
 } tests[MAX_TESTS];
 static int test_count;
 static jmp_buf test_escape;
 static const char *current_test;
-static bool current_failed;     /* a CHECK of the current test failed */
+static bool current_failed; /* a CHECK of the current test failed */
 
 static struct {
-	void (*fn)(void *arg);     /* a teardown */
-	void *arg;                 /* its argument */
+	void (*fn)(void *arg); /* a teardown */
+	void *arg;             /* its argument */
 } deferred[MAX_DEFERRED];
 static int deferred_count;
 

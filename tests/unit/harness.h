@@ -45,39 +45,38 @@ void harness_defer(void (*fn)(void *arg), void *arg);
 /* Has a CHECK of the current test failed? */
 bool harness_failing(void);
 
-#define TEST(name)                                                           \
-	static void name(void);                                              \
-	__attribute__((constructor)) static void register_##name(void)      \
-	{                                                                    \
-		harness_register(#name, name, false);                        \
-	}                                                                    \
+#define TEST(name)                                                     \
+	static void name(void);                                        \
+	__attribute__((constructor)) static void register_##name(void) \
+	{                                                              \
+		harness_register(#name, name, false);                  \
+	}                                                              \
 	static void name(void)
 
 /* A test of the harness itself: it passes when one of its CHECKs fails. */
-#define TEST_MUST_FAIL(name)                                                 \
-	static void name(void);                                              \
-	__attribute__((constructor)) static void register_##name(void)      \
-	{                                                                    \
-		harness_register(#name, name, true);                         \
-	}                                                                    \
+#define TEST_MUST_FAIL(name)                                           \
+	static void name(void);                                        \
+	__attribute__((constructor)) static void register_##name(void) \
+	{                                                              \
+		harness_register(#name, name, true);                   \
+	}                                                              \
 	static void name(void)
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond))                                                 \
-			harness_fail(__FILE__, __LINE__, #cond);             \
+#define CHECK(cond)                                              \
+	do {                                                     \
+		if (!(cond))                                     \
+			harness_fail(__FILE__, __LINE__, #cond); \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                       \
-	do {                                                                 \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b); \
-		if (check_a_ != check_b_) {                                  \
-			char check_msg_[256];                                \
-			snprintf(check_msg_, sizeof(check_msg_),             \
-				 "%s == %s (%lld != %lld)", #a, #b, check_a_, \
-				 check_b_);                                  \
-			harness_fail(__FILE__, __LINE__, check_msg_);        \
-		}                                                            \
+#define CHECK_EQ(a, b)                                                                          \
+	do {                                                                                    \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                 \
+		if (check_a_ != check_b_) {                                                     \
+			char check_msg_[256];                                                   \
+			snprintf(check_msg_, sizeof(check_msg_), "%s == %s (%lld != %lld)", #a, \
+			         #b, check_a_, check_b_);                                       \
+			harness_fail(__FILE__, __LINE__, check_msg_);                           \
+		}                                                                               \
 	} while (0)
 
 #endif

@@ -24,12 +24,12 @@ struct waiter {
 };
 
 struct platform_task {
-	void (*fn)(void *arg);                /* the task's body */
-	void *arg;                            /* its argument */
+	void (*fn)(void *arg);                   /* the task's body */
+	void *arg;                               /* its argument */
 	void (*exit_fn)(void *arg, bool killed); /* runs once when it is over */
-	void *exit_arg;                       /* its argument */
-	bool kill_requested;                  /* platform_task_kill() was called (lock) */
-	size_t stack_bytes;                   /* what the spawner asked for */
+	void *exit_arg;                          /* its argument */
+	bool kill_requested;                     /* platform_task_kill() was called (lock) */
+	size_t stack_bytes;                      /* what the spawner asked for */
 };
 
 static __thread struct platform_task *current_task; /* NULL: not a spawned task */
@@ -143,9 +143,9 @@ static void *task_main(void *opaque)
 	return NULL;
 }
 
-int platform_task_spawn(struct platform_task **out, const char *name,
-			void (*fn)(void *arg), void *arg, size_t stack_bytes,
-			void (*exit_fn)(void *arg, bool killed), void *exit_arg)
+int platform_task_spawn(struct platform_task **out, const char *name, void (*fn)(void *arg),
+                        void *arg, size_t stack_bytes, void (*exit_fn)(void *arg, bool killed),
+                        void *exit_arg)
 {
 	struct platform_task *task = calloc(1, sizeof(*task));
 	pthread_attr_t attr;

@@ -38,8 +38,8 @@ static void fix_checksum(uint8_t *p, size_t len, size_t checksum_offset)
 	p[checksum_offset] = (uint8_t)-sum;
 }
 
-static void make_table(uint64_t phys, const char *sig, uint32_t len,
-		       const void *body, size_t body_len)
+static void make_table(uint64_t phys, const char *sig, uint32_t len, const void *body,
+                       size_t body_len)
 {
 	struct acpi_header h = { .length = len, .revision = 2 };
 
@@ -59,9 +59,9 @@ static void make_table(uint64_t phys, const char *sig, uint32_t len,
 
 /* S5 package as QEMU writes it: Name(_S5_, Package(4){Zero, Zero, Zero, Zero}) */
 static const uint8_t dsdt_body[] = {
-	0x10, 0x05, 0x5c, 0x00,              /* scope noise before it */
-	0x08, '_', 'S', '3', '_', 0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00,
-	0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x07, 0x00, 0x00,
+	0x10, 0x05, 0x5c, 0x00, /* scope noise before it */
+	0x08, '_',  'S',  '3',  '_',  0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00, 0x08,
+	'_',  'S',  '5',  '_',  0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x07, 0x00, 0x00,
 };
 
 static void build_tables(void)
@@ -179,15 +179,18 @@ TEST(acpi_gic_from_madt_and_gtdt)
 	uint64_t entries[] = { FADT, SPCR, MCFG, 0x10800, 0x10900 };
 
 	build_tables();
-	e[0] = 0x0b; e[1] = 80;                       /* GICC, enabled */
+	e[0] = 0x0b;
+	e[1] = 80; /* GICC, enabled */
 	e[12] = 1;
 	memcpy(e + 32, &(uint64_t){ 0x8010000 }, 8);
 	e += 80;
-	e[0] = 0x0c; e[1] = 24;                       /* GICD, version 2 */
+	e[0] = 0x0c;
+	e[1] = 24; /* GICD, version 2 */
 	memcpy(e + 8, &(uint64_t){ 0x8000000 }, 8);
 	e[20] = 2;
 	e += 24;
-	e[0] = 0x0d; e[1] = 24;                       /* MSI frame */
+	e[0] = 0x0d;
+	e[1] = 24; /* MSI frame */
 	memcpy(e + 8, &(uint64_t){ 0x8020000 }, 8);
 	make_table(0x10800, "APIC", sizeof(madt) + 36, madt, sizeof(madt));
 	gtdt[64 - 36] = 27;

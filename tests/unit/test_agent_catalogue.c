@@ -15,8 +15,8 @@ static struct tclient *c;
 static char out[1 << 20];
 
 /* Run args with stdin `in` (NULL: none), collect stdout; returns the status. */
-static int run(const char *id, const char *const *args, const char *in, long *out_len,
-	       char *err, size_t err_cap)
+static int run(const char *id, const char *const *args, const char *in, long *out_len, char *err,
+               size_t err_cap)
 {
 	int status = -1;
 
@@ -33,7 +33,7 @@ static int run(const char *id, const char *const *args, const char *in, long *ou
 }
 
 static void expect(const char *id, const char *const *args, const char *in, const char *want,
-		   int want_status)
+                   int want_status)
 {
 	long n;
 
@@ -165,7 +165,8 @@ TEST(spin_does_not_starve_health_check)
 	CHECK_EQ(agent_run(c, "spin", (const char *[]){ "spin", NULL }), 0);
 	t0 = platform_now_ns();
 	CHECK_EQ(tclient_call(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-			      grpc_HealthCheckResponse_fields, &resp), 0);
+	                      grpc_HealthCheckResponse_fields, &resp),
+	         0);
 	CHECK(platform_now_ns() - t0 < SECOND_NS);
 	CHECK_EQ(agent_signal(c, "spin", "spin", 15), 0);
 	CHECK_EQ(agent_wait(c, "spin", NULL, &status), 0);

@@ -14,7 +14,12 @@
 #include "health.pb.h"
 
 #define AGENT "grpc.AgentService"
-enum { OK = 0, NOT_FOUND = 5, RESOURCE = 8, PRECONDITION = 9 };
+enum {
+	OK = 0,
+	NOT_FOUND = 5,
+	RESOURCE = 8,
+	PRECONDITION = 9
+};
 
 static struct agent_fixture fx;
 
@@ -33,7 +38,7 @@ static uint32_t send_remove(struct tclient *c, const char *id)
 
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	return tclient_send(c, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields, &req,
-			    0);
+	                    0);
 }
 
 static uint32_t send_signal(struct tclient *c, const char *id, const char *exec_id, uint32_t sig)
@@ -181,7 +186,7 @@ TEST(peer_chosen_names_reach_the_console_escaped)
 	fixture_start(&fx, &opts);
 	c = tclient_open(&fx);
 	sid = tclient_send(c, "grpc.\x1b]0;pwned\x07", "Get\x1b[2J\r\xff", grpc_CheckRequest_fields,
-			   &req, 0);
+	                   &req, 0);
 	CHECK_EQ(answer_of(c, sid), 12); /* UNIMPLEMENTED comes before the policy */
 	CHECK(strstr(harness_last_log, "not implemented") != NULL);
 	CHECK(strstr(harness_last_log, "grpc.\\x1b]0;pwned\\x07/Get\\x1b[2J\\x0d\\xff") != NULL);
@@ -229,7 +234,7 @@ TEST(what_a_peer_makes_the_agent_log_is_rate_limited)
 
 /* Send what goes without blocking; false when nothing went for `patience_ns`. */
 static bool send_some(struct tclient *c, const uint8_t *buf, size_t len, size_t *done,
-		      uint64_t patience_ns)
+                      uint64_t patience_ns)
 {
 	uint64_t give_up = platform_now_ns() + patience_ns;
 
@@ -263,8 +268,8 @@ TEST(pipelined_requests_from_a_client_that_never_reads_are_bounded)
 	c = tclient_open(&fx);
 	/* 60k requests the issue sent; the client is held back long before */
 	while (sent < 60000) {
-		len = tclient_frame(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req, frame,
-				    sizeof(frame));
+		len = tclient_frame(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
+		                    frame, sizeof(frame));
 		done = 0;
 		if (!send_some(c, frame, len, &done, 300000000ull))
 			break; /* the agent stopped reading us: backpressure */
@@ -296,16 +301,16 @@ TEST(pipelined_requests_from_a_client_that_never_reads_are_bounded)
 /* A thread writing stdin on its own connection: no CHECKs (they belong to
  * the test's thread); the test's teardown ends it if the test fails. */
 struct writer {
-	struct tclient *c;      /* its own connection */
-	const char *id;         /* the container */
-	size_t len;             /* bytes to write, then CloseStdin */
-	int code;               /* 0, a gRPC code, or -1 (connection failed) */
-	pthread_t thread;       /* runs writer_main */
-	bool joined;            /* the test's thread has joined it */
+	struct tclient *c; /* its own connection */
+	const char *id;    /* the container */
+	size_t len;        /* bytes to write, then CloseStdin */
+	int code;          /* 0, a gRPC code, or -1 (connection failed) */
+	pthread_t thread;  /* runs writer_main */
+	bool joined;       /* the test's thread has joined it */
 };
 
 static int writer_call(struct writer *w, const char *method, const pb_msgdesc_t *fields,
-		       const void *req, const pb_msgdesc_t *resp_fields, void *resp)
+                       const void *req, const pb_msgdesc_t *resp_fields, void *resp)
 {
 	static uint8_t frame[40 << 10];
 	size_t len = tclient_frame(w->c, AGENT, method, fields, req, frame, sizeof(frame));
@@ -330,14 +335,14 @@ static void *writer_main(void *arg)
 	snprintf(req.container_id, sizeof(req.container_id), "%s", w->id);
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", w->id);
 	while (done < w->len) {
-		size_t n = w->len - done < sizeof(req.data.bytes) ? w->len - done
-								  : sizeof(req.data.bytes);
+		size_t n = w->len - done < sizeof(req.data.bytes) ? w->len - done :
+		                                                    sizeof(req.data.bytes);
 
 		for (size_t i = 0; i < n; i++)
 			req.data.bytes[i] = (uint8_t)((done + i) * 7 + (done + i) / 4096);
 		req.data.size = (pb_size_t)n;
 		w->code = writer_call(w, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
-				      grpc_WriteStreamResponse_fields, &resp);
+		                      grpc_WriteStreamResponse_fields, &resp);
 		if (w->code)
 			return NULL;
 		done += resp.len;
@@ -345,7 +350,7 @@ static void *writer_main(void *arg)
 	snprintf(close_req.container_id, sizeof(close_req.container_id), "%s", w->id);
 	snprintf(close_req.exec_id, sizeof(close_req.exec_id), "%s", w->id);
 	w->code = writer_call(w, "CloseStdin", grpc_CloseStdinRequest_fields, &close_req,
-			      google_protobuf_Empty_fields, &empty);
+	                      google_protobuf_Empty_fields, &empty);
 	return NULL;
 }
 
@@ -387,7 +392,7 @@ TEST(parked_reads_of_a_client_that_never_reads_are_bounded)
 	rreq.len = 32768;
 	for (int i = 0; i < 60; i++) /* all park: cat has written nothing yet */
 		sids[i] = tclient_send(a, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &rreq,
-				       0);
+		                       0);
 	wait_parked(60);
 	/* 60 x 32 KiB through cat: the parked reads could answer 1.9 MiB at once */
 	writer_start(&w);
@@ -436,8 +441,8 @@ TEST(parked_stdin_copies_are_bounded)
 	snprintf(wreq.exec_id, sizeof(wreq.exec_id), "ps");
 	wreq.data.size = sizeof(wreq.data.bytes); /* 32 KiB each; sleep never reads */
 	for (int i = 0; i < 10; i++)
-		sids[i] = tclient_send(a, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &wreq,
-				       0);
+		sids[i] = tclient_send(a, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields,
+		                       &wreq, 0);
 	/* at once: the first fills the pipe, the rest over SERVICE_PEER_PARKED_MAX are refused */
 	for (int i = 0; i < 10 - (int)(SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes)); i++) {
 		uint32_t sid = tclient_recv(a, &code, NULL, NULL);
@@ -473,8 +478,16 @@ TEST(parked_stdin_copies_are_bounded)
 
 static void send_header(struct tclient *c, uint32_t len, uint32_t sid)
 {
-	uint8_t hdr[10] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-			    (uint8_t)len, 0, 0, 0, (uint8_t)sid, 1, 0 };
+	uint8_t hdr[10] = { (uint8_t)(len >> 24),
+		            (uint8_t)(len >> 16),
+		            (uint8_t)(len >> 8),
+		            (uint8_t)len,
+		            0,
+		            0,
+		            0,
+		            (uint8_t)sid,
+		            1,
+		            0 };
 
 	vsock_send(c->sock, hdr, sizeof(hdr), 0); /* may fail: the agent may have reset it */
 }
@@ -526,8 +539,8 @@ TEST(a_refused_cid_takes_no_slot_and_no_heap)
 	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
 	grpc_HealthCheckResponse resp;
 
-	fixture_start(&fx, NULL); /* agent.allowed_cids=2 */
-	become_cid(5);            /* a sibling VM in the backend's group */
+	fixture_start(&fx, NULL);      /* agent.allowed_cids=2 */
+	become_cid(5);                 /* a sibling VM in the backend's group */
 	for (int i = 0; i < 36; i++) { /* more than agent.max_conns (32), all idle */
 		sibling[i] = sibling_open();
 		if (i < 4) /* each claims 4 MiB (if it is still connected) */
@@ -539,10 +552,11 @@ TEST(a_refused_cid_takes_no_slot_and_no_heap)
 	CHECK(strstr(harness_last_log, "refused a connection from CID 5") != NULL);
 	vsock_core_stats(fx.pair.guest, &vs);
 	CHECK_EQ(vs.conns, 0); /* reset, not lingering in vsock's table either */
-	become_cid(2); /* the real host still gets in */
+	become_cid(2);         /* the real host still gets in */
 	host = tclient_open(&fx);
 	CHECK_EQ(tclient_call(host, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-			      grpc_HealthCheckResponse_fields, &resp), OK);
+	                      grpc_HealthCheckResponse_fields, &resp),
+	         OK);
 	for (int i = 0; i < 36; i++)
 		vsock_close(sibling[i]);
 	tclient_close(host);
@@ -580,7 +594,8 @@ TEST(frame_headers_claim_no_memory_and_buffers_stay_within_the_budget)
 	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
 	grpc_HealthCheckResponse resp;
 	CHECK_EQ(tclient_call(a, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-			      grpc_HealthCheckResponse_fields, &resp), OK);
+	                      grpc_HealthCheckResponse_fields, &resp),
+	         OK);
 	agent_get_stats(fx.agent, &st);
 	CHECK(st.rx_peak < 64); /* the Check's own bytes, nothing for the claims */
 	/* the buffer grows as bytes come: 600 KiB of a 4 MiB frame hold 1 MiB, the budget */
@@ -595,7 +610,8 @@ TEST(frame_headers_claim_no_memory_and_buffers_stay_within_the_budget)
 	CHECK(strstr(b->message, "partly received") != NULL);
 	b->next_stream = 3;
 	CHECK_EQ(tclient_call(b, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-			      grpc_HealthCheckResponse_fields, &resp), OK);
+	                      grpc_HealthCheckResponse_fields, &resp),
+	         OK);
 	agent_get_stats(fx.agent, &st);
 	CHECK(st.rx_peak <= opts.rx_budget + 6 * 4096); /* + 4 KiB a connection */
 	/* a goes away: its buffer is freed, and b's next frame is taken */

@@ -17,8 +17,18 @@
 #include "types.pb.h"
 
 #define AGENT "grpc.AgentService"
-enum { OK = 0, CANCELLED = 1, INVALID = 3, DEADLINE = 4, NOT_FOUND = 5, DENIED = 7,
-       RESOURCE = 8, PRECONDITION = 9, UNIMPLEMENTED = 12, INTERNAL = 13 };
+enum {
+	OK = 0,
+	CANCELLED = 1,
+	INVALID = 3,
+	DEADLINE = 4,
+	NOT_FOUND = 5,
+	DENIED = 7,
+	RESOURCE = 8,
+	PRECONDITION = 9,
+	UNIMPLEMENTED = 12,
+	INTERNAL = 13
+};
 
 static struct agent_fixture fx;
 static struct tclient *c;
@@ -65,7 +75,8 @@ static void expect_record(const char *text)
 				return;
 			continue;
 		}
-		ssize_t got = vsock_recv(log_conn, log_buf + log_used, sizeof(log_buf) - log_used, 0);
+		ssize_t got =
+		        vsock_recv(log_conn, log_buf + log_used, sizeof(log_buf) - log_used, 0);
 
 		CHECK(got > 0);
 		log_used += (size_t)got;
@@ -105,11 +116,11 @@ static int signal_of(const char *id, const char *exec_id, uint32_t sig)
 	snprintf(req.exec_id, sizeof(req.exec_id), "%s", exec_id);
 	req.signal = sig;
 	return tclient_call(c, AGENT, "SignalProcess", grpc_SignalProcessRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 static int exec_in(const char *id, const char *exec_id, const char *const *args,
-		   const char *const *env)
+                   const char *const *env)
 {
 	static grpc_ExecProcessRequest req;
 	static struct tstrings argl, envl;
@@ -121,7 +132,7 @@ static int exec_in(const char *id, const char *exec_id, const char *const *args,
 	req.has_process = true;
 	tprocess_set(&req.process, &argl, args, &envl, env);
 	return tclient_call(c, AGENT, "ExecProcess", grpc_ExecProcessRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 static int remove_ctr(const char *id)
@@ -131,13 +142,13 @@ static int remove_ctr(const char *id)
 
 	snprintf(req.container_id, sizeof(req.container_id), "%s", id);
 	return tclient_call(c, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 /* ---- calls with nothing to do here ---- */
 
 struct encoded {
-	const uint8_t *bytes;        /* a request's payload, encoded by hand */
+	const uint8_t *bytes; /* a request's payload, encoded by hand */
 	size_t len;
 };
 
@@ -164,7 +175,7 @@ TEST(calls_with_nothing_to_do_answer_ok_and_are_logged)
 	grpc_OnlineCPUMemRequest online = { true, 2, false };
 	grpc_UpdateEphemeralMountsRequest eph = grpc_UpdateEphemeralMountsRequest_init_zero;
 	grpc_RemoveStaleVirtiofsShareMountsRequest stale =
-		grpc_RemoveStaleVirtiofsShareMountsRequest_init_zero;
+	        grpc_RemoveStaleVirtiofsShareMountsRequest_init_zero;
 	grpc_AddARPNeighborsRequest arp = grpc_AddARPNeighborsRequest_init_zero;
 	grpc_ListInterfacesRequest li = grpc_ListInterfacesRequest_init_zero;
 	grpc_ListRoutesRequest lr = grpc_ListRoutesRequest_init_zero;
@@ -174,21 +185,27 @@ TEST(calls_with_nothing_to_do_answer_ok_and_are_logged)
 
 	setup_with_logs();
 	CHECK_EQ(tclient_call(c, AGENT, "OnlineCPUMem", grpc_OnlineCPUMemRequest_fields, &online,
-			      google_protobuf_Empty_fields, &out), OK);
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
 	expect_record("OnlineCPUMem accepted and ignored");
 	CHECK_EQ(tclient_call(c, AGENT, "UpdateEphemeralMounts",
-			      grpc_UpdateEphemeralMountsRequest_fields, &eph,
-			      google_protobuf_Empty_fields, &out), OK);
+	                      grpc_UpdateEphemeralMountsRequest_fields, &eph,
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
 	expect_record("UpdateEphemeralMounts accepted and ignored");
 	CHECK_EQ(tclient_call(c, AGENT, "RemoveStaleVirtiofsShareMounts",
-			      grpc_RemoveStaleVirtiofsShareMountsRequest_fields, &stale,
-			      google_protobuf_Empty_fields, &out), OK);
-	CHECK_EQ(tclient_call(c, AGENT, "AddARPNeighbors", grpc_AddARPNeighborsRequest_fields,
-			      &arp, google_protobuf_Empty_fields, &out), OK);
+	                      grpc_RemoveStaleVirtiofsShareMountsRequest_fields, &stale,
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
+	CHECK_EQ(tclient_call(c, AGENT, "AddARPNeighbors", grpc_AddARPNeighborsRequest_fields, &arp,
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ListInterfaces", grpc_ListInterfacesRequest_fields, &li,
-			      grpc_Interfaces_fields, &ifs), OK);
+	                      grpc_Interfaces_fields, &ifs),
+	         OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ListRoutes", grpc_ListRoutesRequest_fields, &lr,
-			      grpc_Routes_fields, &routes), OK);
+	                      grpc_Routes_fields, &routes),
+	         OK);
 	expect_record("ListRoutes accepted and ignored");
 	teardown();
 }
@@ -198,12 +215,13 @@ TEST(calls_with_nothing_to_do_answer_ok_and_are_logged)
 TEST(update_interface_and_routes_echo_the_request)
 {
 	/* types.Interface{device="eth0", name="eth0", mtu=1500, hwAddr=...}, by hand */
-	static const uint8_t iface[] = { 0x0a, 4, 'e', 't', 'h', '0', 0x12, 4, 'e', 't', 'h', '0',
-					 0x20, 0xdc, 0x0b, 0x2a, 17, '0', '2', ':', '4', '2', ':',
-					 'a', 'c', ':', '1', '1', ':', '0', '0', ':', '0', '2' };
+	static const uint8_t iface[] = { 0x0a, 4,   'e', 't',  'h',  '0',  0x12, 4,   'e',
+		                         't',  'h', '0', 0x20, 0xdc, 0x0b, 0x2a, 17,  '0',
+		                         '2',  ':', '4', '2',  ':',  'a',  'c',  ':', '1',
+		                         '1',  ':', '0', '0',  ':',  '0',  '2' };
 	/* Routes{Routes=[{dest="10.0.0.0/24", device="eth0"}]} */
-	static const uint8_t routes[] = { 0x0a, 19, 0x0a, 11, '1', '0', '.', '0', '.', '0', '.',
-					  '0', '/', '2', '4', 0x1a, 4, 'e', 't', 'h', '0' };
+	static const uint8_t routes[] = { 0x0a, 19,  0x0a, 11,  '1',  '0', '.', '0', '.', '0', '.',
+		                          '0',  '/', '2',  '4', 0x1a, 4,   'e', 't', 'h', '0' };
 	uint8_t req[256];
 
 	setup(NULL);
@@ -239,22 +257,28 @@ TEST(tty_pause_resume_update_and_stats_need_a_container)
 
 	setup(NULL);
 	CHECK_EQ(tclient_call(c, AGENT, "TtyWinResize", grpc_TtyWinResizeRequest_fields, &tty,
-			      google_protobuf_Empty_fields, &out), NOT_FOUND);
+	                      google_protobuf_Empty_fields, &out),
+	         NOT_FOUND);
 	CHECK_EQ(agent_run(c, "t1", sleep_args), OK);
 	CHECK_EQ(tclient_call(c, AGENT, "TtyWinResize", grpc_TtyWinResizeRequest_fields, &tty,
-			      google_protobuf_Empty_fields, &out), OK);
-	CHECK_EQ(tclient_call(c, AGENT, "PauseContainer", grpc_PauseContainerRequest_fields,
-			      &pause, google_protobuf_Empty_fields, &out), OK);
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
+	CHECK_EQ(tclient_call(c, AGENT, "PauseContainer", grpc_PauseContainerRequest_fields, &pause,
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ResumeContainer", grpc_ResumeContainerRequest_fields,
-			      &resume, google_protobuf_Empty_fields, &out), OK);
+	                      &resume, google_protobuf_Empty_fields, &out),
+	         OK);
 	snprintf(update.container_id, sizeof(update.container_id), "t1");
 	update.has_resources = true;
 	update.resources.has_Memory = true;
 	update.resources.Memory.Limit = 64 << 20;
 	CHECK_EQ(tclient_call(c, AGENT, "UpdateContainer", grpc_UpdateContainerRequest_fields,
-			      &update, google_protobuf_Empty_fields, &out), OK);
-	CHECK_EQ(tclient_call(c, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields,
-			      &stats, grpc_StatsContainerResponse_fields, &st), OK);
+	                      &update, google_protobuf_Empty_fields, &out),
+	         OK);
+	CHECK_EQ(tclient_call(c, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields, &stats,
+	                      grpc_StatsContainerResponse_fields, &st),
+	         OK);
 	CHECK(st.has_cgroup_stats && st.cgroup_stats.has_pids_stats);
 	CHECK_EQ(st.cgroup_stats.pids_stats.current, 1);
 	CHECK_EQ(st.cgroup_stats.memory_stats.usage.limit, 64 << 20);
@@ -262,8 +286,9 @@ TEST(tty_pause_resume_update_and_stats_need_a_container)
 	CHECK_EQ(signal_of("t1", "", 9), OK);
 	CHECK_EQ(agent_wait(c, "t1", NULL, &status), OK);
 	CHECK_EQ(status, 137);
-	CHECK_EQ(tclient_call(c, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields,
-			      &stats, grpc_StatsContainerResponse_fields, &st), OK);
+	CHECK_EQ(tclient_call(c, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields, &stats,
+	                      grpc_StatsContainerResponse_fields, &st),
+	         OK);
 	CHECK_EQ(st.cgroup_stats.pids_stats.current, 0);
 	CHECK_EQ(remove_ctr("t1"), OK);
 	teardown();
@@ -291,27 +316,31 @@ TEST(set_policy_refuses_what_it_can_read)
 
 	setup_with_logs();
 	policy_text = "package agent_policy\n"
-		      "default CreateContainerRequest := false\n"
-		      "default ExecProcessRequest := false\n"
-		      "default GuestDetailsRequest := true\n"
-		      "default SetPolicyRequest := false\n"
-		      "CreateContainerRequest if {\n"
-		      "\tinput.OCI.Version == \"1.1.0\"\n"
-		      "}\n";
+	              "default CreateContainerRequest := false\n"
+	              "default ExecProcessRequest := false\n"
+	              "default GuestDetailsRequest := true\n"
+	              "default SetPolicyRequest := false\n"
+	              "CreateContainerRequest if {\n"
+	              "\tinput.OCI.Version == \"1.1.0\"\n"
+	              "}\n";
 	CHECK_EQ(tclient_call(c, AGENT, "SetPolicy", grpc_SetPolicyRequest_fields, &req,
-			      google_protobuf_Empty_fields, &out), OK);
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
 	expect_record("refused outright: ExecProcess,SetPolicy; 1 rules with conditions");
 	/* CreateContainer has a rule with conditions: not evaluated, allowed */
 	CHECK_EQ(agent_run(c, "p1", echo), OK);
 	CHECK_EQ(exec_in("p1", "e1", echo, NULL), DENIED);
 	CHECK(strstr(c->message, "refused by the policy") != NULL);
 	CHECK_EQ(tclient_call(c, AGENT, "GuestDetails", grpc_GuestDetailsRequest_fields, &gd,
-			      grpc_GuestDetailsResponse_fields, &details), UNIMPLEMENTED);
+	                      grpc_GuestDetailsResponse_fields, &details),
+	         UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, AGENT, "GetGuestDetails", grpc_GuestDetailsRequest_fields, &gd,
-			      grpc_GuestDetailsResponse_fields, &details), OK);
+	                      grpc_GuestDetailsResponse_fields, &details),
+	         OK);
 	/* the policy keeps itself: a second SetPolicy is refused */
 	CHECK_EQ(tclient_call(c, AGENT, "SetPolicy", grpc_SetPolicyRequest_fields, &req,
-			      google_protobuf_Empty_fields, &out), DENIED);
+	                      google_protobuf_Empty_fields, &out),
+	         DENIED);
 	CHECK_EQ(agent_wait(c, "p1", NULL, &status), OK);
 	CHECK_EQ(remove_ctr("p1"), OK);
 	teardown();
@@ -327,9 +356,11 @@ TEST(unknown_method_is_unimplemented_before_the_allowed_methods)
 	CHECK_EQ(agent_option_set(&opts, "agent.allowed_methods", "Check,CreateContainer"), 0);
 	setup(&opts);
 	CHECK_EQ(tclient_call(c, AGENT, "GetMetrics", grpc_GetOOMEventRequest_fields, &req, NULL,
-			      NULL), UNIMPLEMENTED);
+	                      NULL),
+	         UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req,
-			      grpc_OOMEvent_fields, &ev), DENIED);
+	                      grpc_OOMEvent_fields, &ev),
+	         DENIED);
 	teardown();
 }
 
@@ -346,8 +377,9 @@ TEST(get_oom_event_waits_for_teardown_or_its_deadline)
 	int code;
 
 	setup(NULL);
-	CHECK_EQ(tclient_call_timeout(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields,
-				      &req, grpc_OOMEvent_fields, &ev, 20000000), DEADLINE);
+	CHECK_EQ(tclient_call_timeout(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req,
+	                              grpc_OOMEvent_fields, &ev, 20000000),
+	         DEADLINE);
 	sid1 = tclient_send(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req, 0);
 	sid2 = tclient_send(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req, 0);
 	do
@@ -355,7 +387,7 @@ TEST(get_oom_event_waits_for_teardown_or_its_deadline)
 	while (st.parked < 2 && platform_sleep_ns(1000000) == 0);
 	CHECK_EQ(st.parked, 2); /* polled concurrently: both wait */
 	sid = tclient_send(c, AGENT, "DestroySandbox", grpc_DestroySandboxRequest_fields, &destroy,
-			   0);
+	                   0);
 	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), sid1);
 	CHECK_EQ(code, CANCELLED);
 	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), sid2);
@@ -378,15 +410,18 @@ TEST(end_of_output_is_kata_s_read_meet_eof)
 	CHECK_EQ(agent_run(c, "r1", echo), OK); /* a path: the catalogue's echo */
 	CHECK_EQ(agent_wait(c, "r1", NULL, &status), OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &req,
-			      grpc_ReadStreamResponse_fields, &resp), OK);
+	                      grpc_ReadStreamResponse_fields, &resp),
+	         OK);
 	CHECK_EQ(resp.data.size, 5);
 	for (int i = 0; i < 2; i++) { /* and again: the end stays the end */
 		CHECK_EQ(tclient_call(c, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &req,
-				      grpc_ReadStreamResponse_fields, &resp), INTERNAL);
+		                      grpc_ReadStreamResponse_fields, &resp),
+		         INTERNAL);
 		CHECK(strcmp(c->message, "read meet eof") == 0);
 	}
 	CHECK_EQ(tclient_call(c, AGENT, "ReadStderr", grpc_ReadStreamRequest_fields, &req,
-			      grpc_ReadStreamResponse_fields, &resp), INTERNAL);
+	                      grpc_ReadStreamResponse_fields, &resp),
+	         INTERNAL);
 	CHECK_EQ(remove_ctr("r1"), OK);
 	teardown();
 }
@@ -418,12 +453,14 @@ TEST(write_stdin_takes_the_whole_buffer_and_empty_data_closes)
 		memcpy(req.data.bytes, data + off, 32768);
 		req.data.size = 32768;
 		CHECK_EQ(tclient_call(c, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
-				      grpc_WriteStreamResponse_fields, &resp), OK);
+		                      grpc_WriteStreamResponse_fields, &resp),
+		         OK);
 		CHECK_EQ(resp.len, 32768);
 	}
 	req.data.size = 0;
 	CHECK_EQ(tclient_call(c, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
-			      grpc_WriteStreamResponse_fields, &resp), OK);
+	                      grpc_WriteStreamResponse_fields, &resp),
+	         OK);
 	CHECK_EQ(resp.len, 0);
 	CHECK_EQ(agent_wait(c, "w1", NULL, &status), OK);
 	CHECK_EQ(status, 0);
@@ -479,8 +516,9 @@ TEST(sigkill_to_a_created_container_ends_it_with_137)
 	CHECK_EQ(signal_of("k1", "", 9), OK);
 	CHECK_EQ(agent_wait(c, "k1", NULL, &status), OK);
 	CHECK_EQ(status, 137);
-	CHECK_EQ(tclient_call(c, AGENT, "StartContainer", grpc_StartContainerRequest_fields,
-			      &start, google_protobuf_Empty_fields, &out), PRECONDITION);
+	CHECK_EQ(tclient_call(c, AGENT, "StartContainer", grpc_StartContainerRequest_fields, &start,
+	                      google_protobuf_Empty_fields, &out),
+	         PRECONDITION);
 	CHECK_EQ(remove_ctr("k1"), OK);
 	teardown();
 }
@@ -533,7 +571,7 @@ TEST(a_real_pod_s_command_line_fits_and_bounds_name_the_field)
 
 	for (int i = 0; i < 45; i++) {
 		snprintf(env_store[i], sizeof(env_store[i]), "SERVICE_%02d_PORT_8080_TCP_ADDR=%0*d",
-			 i % 100, 200 + i % 45, i % 100);
+		         i % 100, 200 + i % 45, i % 100);
 		env[i] = env_store[i];
 	}
 	memset(long_arg, 'a', sizeof(long_arg) - 1);
@@ -542,12 +580,13 @@ TEST(a_real_pod_s_command_line_fits_and_bounds_name_the_field)
 	snprintf(req.container_id, sizeof(req.container_id), "%064d", 7);
 	req.has_OCI = req.OCI.has_Process = true;
 	tprocess_set(&req.OCI.Process, &argl, args, &envl, env);
-	CHECK_EQ(tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields,
-			      &req, google_protobuf_Empty_fields, &empty), OK);
+	CHECK_EQ(tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields, &req,
+	                      google_protobuf_Empty_fields, &empty),
+	         OK);
 	CHECK_EQ(agent_start_ctr(c, req.container_id), OK);
 	CHECK_EQ(agent_wait(c, req.container_id, NULL, &status), OK);
 	CHECK_EQ(agent_read_all(c, req.container_id, NULL, false, out, sizeof(out)),
-		 sizeof(long_arg));
+	         sizeof(long_arg));
 	CHECK_EQ(remove_ctr(req.container_id), OK);
 	teardown();
 }

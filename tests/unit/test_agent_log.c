@@ -215,8 +215,7 @@ static bool json_line_ok(const char *text, size_t len)
 	char buf[2048];
 	const char *p = buf;
 
-	if (len == 0 || len >= sizeof(buf) || text[len - 1] != '\n' ||
-	    memchr(text, '\n', len - 1))
+	if (len == 0 || len >= sizeof(buf) || text[len - 1] != '\n' || memchr(text, '\n', len - 1))
 		return false;
 	memcpy(buf, text, len);
 	buf[len - 1] = '\0';
@@ -275,7 +274,7 @@ TEST(records_stay_json_lines_with_the_longest_trailer)
 	for (int i = 0; i < 20; i++) {
 		memset(msg, 'x', sizeof(msg));
 		CHECK_EQ(log_record(&log, "info", "container", id, "stdout", msg, sizeof(msg)),
-			 sizeof(msg)); /* a plain LOG_MSG_MAX line fits whole */
+		         sizeof(msg)); /* a plain LOG_MSG_MAX line fits whole */
 	}
 	log.first_seq = log.next_seq = log.send_next = UINT64_MAX - 30;
 	agent_log(&log, "warn", id, "%s", "a warning");
@@ -284,7 +283,7 @@ TEST(records_stay_json_lines_with_the_longest_trailer)
 	taken = log_record(&log, "info", "container", id, "stderr", msg, sizeof(msg));
 	CHECK(taken > 0 && taken < sizeof(msg));
 	CHECK(log_record(&log, "info", "container", id, "stderr", msg + taken,
-			 sizeof(msg) - taken) > 0);
+	                 sizeof(msg) - taken) > 0);
 	/* an agent message that does not fit is cut, with the mark */
 	memset(msg, '"', sizeof(msg) - 1);
 	msg[sizeof(msg) - 1] = '\0';
@@ -338,17 +337,17 @@ enum ack_policy {
 };
 
 struct log_run {
-	long long stdout_lines;  /* "logspam N" records seen */
-	long long dropped;       /* "dropped" records seen */
-	long long requests;      /* ack requests seen */
-	bool contiguous;         /* seq went up by one each time */
-	bool in_order;           /* the stdout lines came as 1, 2, 3, ... (counting drops) */
+	long long stdout_lines; /* "logspam N" records seen */
+	long long dropped;      /* "dropped" records seen */
+	long long requests;     /* ack requests seen */
+	bool contiguous;        /* seq went up by one each time */
+	bool in_order;          /* the stdout lines came as 1, 2, 3, ... (counting drops) */
 };
 
 /* logspam `lines` with the listener acknowledging by `policy`, until the
  * program's exit record arrives; then its status must be 0. */
 static void run_logspam(enum ack_policy policy, unsigned ring, uint64_t grace_ns, int lines,
-			struct log_run *r)
+                        struct log_run *r)
 {
 	struct agent_options opts;
 	struct listener l;

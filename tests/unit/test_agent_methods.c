@@ -12,8 +12,16 @@
 #include "health.pb.h"
 
 #define AGENT "grpc.AgentService"
-enum { OK = 0, DEADLINE = 4, NOT_FOUND = 5, EXISTS = 6, RESOURCE = 8, PRECONDITION = 9,
-       INVALID = 3, UNIMPLEMENTED = 12 };
+enum {
+	OK = 0,
+	DEADLINE = 4,
+	NOT_FOUND = 5,
+	EXISTS = 6,
+	RESOURCE = 8,
+	PRECONDITION = 9,
+	INVALID = 3,
+	UNIMPLEMENTED = 12
+};
 
 static struct agent_fixture fx;
 static struct tclient *c;
@@ -35,8 +43,8 @@ static void teardown(void)
 	CHECK_EQ(st.parked, 0);
 	CHECK_EQ(st.containers, 0);
 	CHECK_EQ(st.processes, 0);
-	CHECK_EQ(st.tasks, 1);          /* the agent task: every program has ended */
-	CHECK_EQ(st.conns, 1);          /* this test's client */
+	CHECK_EQ(st.tasks, 1); /* the agent task: every program has ended */
+	CHECK_EQ(st.conns, 1); /* this test's client */
 	CHECK_EQ(st.denied, 0);
 	CHECK_EQ(st.bad_frames, 0);
 	tclient_close(c);
@@ -51,10 +59,12 @@ TEST(health_check_and_version)
 
 	setup(NULL);
 	CHECK_EQ(tclient_call(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-			      grpc_HealthCheckResponse_fields, &health), OK);
+	                      grpc_HealthCheckResponse_fields, &health),
+	         OK);
 	CHECK_EQ(health.status, grpc_HealthCheckResponse_ServingStatus_SERVING);
 	CHECK_EQ(tclient_call(c, "grpc.Health", "Version", grpc_CheckRequest_fields, &req,
-			      grpc_VersionCheckResponse_fields, &version), OK);
+	                      grpc_VersionCheckResponse_fields, &version),
+	         OK);
 	CHECK(strcmp(version.agent_version, AGENT_VERSION) == 0);
 	teardown();
 }
@@ -69,20 +79,24 @@ TEST(guest_details_and_sandbox)
 
 	setup(NULL);
 	CHECK_EQ(tclient_call(c, AGENT, "GetGuestDetails", grpc_GuestDetailsRequest_fields, &req,
-			      grpc_GuestDetailsResponse_fields, &resp), OK);
+	                      grpc_GuestDetailsResponse_fields, &resp),
+	         OK);
 	CHECK(resp.has_agent_details);
 	CHECK(strcmp(resp.agent_details.version, AGENT_VERSION) == 0);
 	snprintf(sb.sandbox_id, sizeof(sb.sandbox_id), "sb1");
 	CHECK_EQ(tclient_call(c, AGENT, "CreateSandbox", grpc_CreateSandboxRequest_fields, &sb,
-			      google_protobuf_Empty_fields, &out), OK);
+	                      google_protobuf_Empty_fields, &out),
+	         OK);
 	CHECK_EQ(tclient_call(c, AGENT, "CreateSandbox", grpc_CreateSandboxRequest_fields, &sb,
-			      google_protobuf_Empty_fields, &out), EXISTS);
+	                      google_protobuf_Empty_fields, &out),
+	         EXISTS);
 	CHECK(strstr(c->message, "sb1") != NULL);
 	/* DestroySandbox kills every program (no power_off in tests) */
 	const char *spin[] = { "spin", NULL };
 	CHECK_EQ(agent_run(c, "s", spin), OK);
 	CHECK_EQ(tclient_call(c, AGENT, "DestroySandbox", grpc_DestroySandboxRequest_fields,
-			      &destroy, google_protobuf_Empty_fields, &out), OK);
+	                      &destroy, google_protobuf_Empty_fields, &out),
+	         OK);
 	int status = -1;
 	CHECK_EQ(agent_wait(c, "s", NULL, &status), OK);
 	CHECK_EQ(status, 137);
@@ -148,7 +162,7 @@ static int exec_in(const char *id, const char *exec_id, const char *const *args)
 	req.has_process = true;
 	tprocess_set(&req.process, &argl, args, &envl, NULL);
 	return tclient_call(c, AGENT, "ExecProcess", grpc_ExecProcessRequest_fields, &req,
-			    google_protobuf_Empty_fields, &out);
+	                    google_protobuf_Empty_fields, &out);
 }
 
 TEST(exec_process_and_signals)
@@ -162,7 +176,7 @@ TEST(exec_process_and_signals)
 	CHECK_EQ(exec_in("none", "e1", echo), NOT_FOUND);
 	CHECK_EQ(agent_create(c, "c2", sleep_args), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), PRECONDITION); /* not started */
-	CHECK_EQ(agent_signal(c, "c2", "c2", 0), OK); /* it exists; TERM would end it */
+	CHECK_EQ(agent_signal(c, "c2", "c2", 0), OK);      /* it exists; TERM would end it */
 	CHECK_EQ(agent_start_ctr(c, "c2"), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), OK);
 	CHECK_EQ(exec_in("c2", "e1", echo), EXISTS);
@@ -258,8 +272,8 @@ TEST(timeout_nano_gives_deadline_exceeded)
 	snprintf(wreq.container_id, sizeof(wreq.container_id), "t1");
 	t0 = platform_now_ns();
 	CHECK_EQ(tclient_call_timeout(c, AGENT, "WaitProcess", grpc_WaitProcessRequest_fields,
-				      &wreq, grpc_WaitProcessResponse_fields, &wresp, 100000000),
-		 DEADLINE);
+	                              &wreq, grpc_WaitProcessResponse_fields, &wresp, 100000000),
+	         DEADLINE);
 	CHECK(platform_now_ns() - t0 >= 100000000ull);
 	CHECK(platform_now_ns() - t0 < 5 * SECOND_NS);
 	CHECK_EQ(agent_remove(c, "t1"), OK);
@@ -301,8 +315,9 @@ TEST(list_containers_extension)
 	CHECK_EQ(agent_run(c, "l2", echo), OK);
 	CHECK_EQ(agent_wait(c, "l2", NULL, &status), OK);
 	CHECK_EQ(tclient_call(c, "vsockagent.Extras", "ListContainers",
-			      vsockagent_ListContainersRequest_fields, &req,
-			      vsockagent_ListContainersResponse_fields, &resp), OK);
+	                      vsockagent_ListContainersRequest_fields, &req,
+	                      vsockagent_ListContainersResponse_fields, &resp),
+	         OK);
 	CHECK_EQ(resp.processes_count, 2);
 	CHECK_EQ(agent_remove(c, "l1"), OK);
 	CHECK_EQ(agent_remove(c, "l2"), OK);
@@ -314,11 +329,11 @@ TEST(unknown_method_is_unimplemented)
 	grpc_CheckRequest req = grpc_CheckRequest_init_zero;
 
 	setup(NULL);
-	CHECK_EQ(tclient_call(c, AGENT, "GetMetrics", grpc_CheckRequest_fields, &req, NULL,
-			      NULL), UNIMPLEMENTED);
-	CHECK_EQ(tclient_call(c, AGENT, "NoSuchMethod", grpc_CheckRequest_fields, &req, NULL,
-			      NULL), UNIMPLEMENTED);
+	CHECK_EQ(tclient_call(c, AGENT, "GetMetrics", grpc_CheckRequest_fields, &req, NULL, NULL),
+	         UNIMPLEMENTED);
+	CHECK_EQ(tclient_call(c, AGENT, "NoSuchMethod", grpc_CheckRequest_fields, &req, NULL, NULL),
+	         UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, "grpc.Nope", "Check", grpc_CheckRequest_fields, &req, NULL, NULL),
-		 UNIMPLEMENTED);
+	         UNIMPLEMENTED);
 	teardown();
 }

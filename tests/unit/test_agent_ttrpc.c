@@ -11,7 +11,12 @@
 
 #include "health.pb.h"
 
-enum { OK = 0, INVALID = 3, PERMISSION = 7, RESOURCE = 8 };
+enum {
+	OK = 0,
+	INVALID = 3,
+	PERMISSION = 7,
+	RESOURCE = 8
+};
 
 static struct agent_fixture fx;
 
@@ -21,7 +26,7 @@ static int check(struct tclient *c)
 	grpc_HealthCheckResponse resp;
 
 	return tclient_call(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-			    grpc_HealthCheckResponse_fields, &resp);
+	                    grpc_HealthCheckResponse_fields, &resp);
 }
 
 TEST(oversized_frame_is_skipped_and_connection_kept)
@@ -77,8 +82,8 @@ TEST(malformed_request_is_invalid_argument)
 TEST(frame_split_across_many_sends)
 {
 	struct tclient *c;
-	const uint8_t req[] = { 0x0a, 0x0b, 'g', 'r', 'p', 'c', '.', 'H', 'e', 'a', 'l', 't', 'h',
-				0x12, 0x05, 'C', 'h', 'e', 'c', 'k' };
+	const uint8_t req[] = { 0x0a, 0x0b, 'g', 'r',  'p',  'c', '.', 'H', 'e', 'a',
+		                'l',  't',  'h', 0x12, 0x05, 'C', 'h', 'e', 'c', 'k' };
 	uint8_t hdr[10] = { 0, 0, 0, sizeof(req), 0, 0, 0, 5, 1, 0 };
 	int code;
 
@@ -154,9 +159,11 @@ TEST(policy_denies_cid_and_method)
 	c = tclient_open(&fx);
 	CHECK_EQ(check(c), OK);
 	CHECK_EQ(tclient_call(c, "grpc.Health", "Version", grpc_CheckRequest_fields, &req,
-			      grpc_VersionCheckResponse_fields, &version), OK);
+	                      grpc_VersionCheckResponse_fields, &version),
+	         OK);
 	CHECK_EQ(tclient_call(c, "grpc.AgentService", "GetGuestDetails", grpc_CheckRequest_fields,
-			      &req, NULL, NULL), PERMISSION);
+	                      &req, NULL, NULL),
+	         PERMISSION);
 	CHECK(strstr(c->message, "allowed_methods") != NULL);
 	tclient_close(c);
 	fixture_stop(&fx);
@@ -239,7 +246,7 @@ TEST(small_answers_leave_together)
 	c = tclient_open(&fx);
 	for (int i = 0; i < 200; i++)
 		len += tclient_frame(c, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
-				     frames + len, sizeof(frames) - len);
+		                     frames + len, sizeof(frames) - len);
 	vsock_loopback_counts(fx.pair.lb, &before);
 	CHECK_EQ(vsock_send(c->sock, frames, len, 0), (long)len); /* 200 pipelined requests */
 	for (uint32_t i = 0; i < 200; i++) {

@@ -24,7 +24,7 @@ TEST(plain_text_and_utf8_pass_unchanged)
 {
 	CHECK(strcmp(esc(LIT("hello, world")), "hello, world") == 0);
 	CHECK(strcmp(esc(LIT("gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x90\xb3")),
-		     "gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x90\xb3") == 0);
+	             "gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x90\xb3") == 0);
 }
 
 TEST(control_characters_are_escaped)
@@ -37,8 +37,12 @@ TEST(control_characters_are_escaped)
 TEST(c1_controls_and_invalid_utf8_are_escaped)
 {
 	/* U+009B is CSI in C1 form; a raw 0x9b byte is invalid UTF-8. */
-	CHECK(strcmp(esc(LIT("\xc2\x9b" "31m")), "\\u009b31m") == 0);
-	CHECK(strcmp(esc(LIT("\x9b" "31m")), "\\x9b31m") == 0);
+	CHECK(strcmp(esc(LIT("\xc2\x9b"
+	                     "31m")),
+	             "\\u009b31m") == 0);
+	CHECK(strcmp(esc(LIT("\x9b"
+	                     "31m")),
+	             "\\x9b31m") == 0);
 	/* overlong ESC, a surrogate, a truncated sequence */
 	CHECK(strcmp(esc(LIT("\xc0\x9b")), "\\xc0\\x9b") == 0);
 	CHECK(strcmp(esc(LIT("\xed\xa0\x80")), "\\xed\\xa0\\x80") == 0);
@@ -58,13 +62,13 @@ TEST(escaping_is_cut_short_on_a_whole_escape)
 TEST(json_strings_are_unescaped_then_escaped_for_showing)
 {
 	const char *line = "{\"msg\":\"\\u001b[31mred\\u001b[0m \\\"q\\\" \\u00e9 \\ud83d\\udc33\","
-			   "\"seq\":42,\"level\":\"info\"}";
+	                   "\"seq\":42,\"level\":\"info\"}";
 	char msg[128];
 
 	CHECK(json_get_string(line, "msg", msg, sizeof(msg)));
 	CHECK(strcmp(msg, "\x1b[31mred\x1b[0m \"q\" \xc3\xa9 \xf0\x9f\x90\xb3") == 0);
 	CHECK(strcmp(esc(msg, strlen(msg)),
-		     "\\x1b[31mred\\x1b[0m \"q\" \xc3\xa9 \xf0\x9f\x90\xb3") == 0);
+	             "\\x1b[31mred\\x1b[0m \"q\" \xc3\xa9 \xf0\x9f\x90\xb3") == 0);
 	CHECK_EQ(json_get_int(line, "seq"), 42);
 	CHECK_EQ(json_get_int(line, "nope"), -1);
 }

@@ -33,9 +33,10 @@ TEST(config_parses_all_separators_and_comments)
 
 	config_defaults(&cfg);
 	CHECK_EQ(parse(&cfg, "agent.server_port=2000\tagent.log_port=0x10\n"
-			     "# agent.pool_mib=99 is commented out\n"
-			     "agent.diag_services=yes # trailing comment\r\n"
-			     "agent.pool_mib=8"), 0);
+	                     "# agent.pool_mib=99 is commented out\n"
+	                     "agent.diag_services=yes # trailing comment\r\n"
+	                     "agent.pool_mib=8"),
+	         0);
 	CHECK_EQ(cfg.agent.server_port, 2000);
 	CHECK_EQ(cfg.agent.log_port, 16);
 	CHECK_EQ(cfg.diag_services, 1);
@@ -132,8 +133,8 @@ TEST(config_random_bytes_never_crash)
 
 		for (size_t i = 0; i < len; i++) {
 			static const char alphabet[] = "agent.pol_mibsrv=0x19 #\n\t\xff";
-			buf[i] = (rand() % 4) ? alphabet[rand() % (sizeof(alphabet) - 1)]
-					      : (char)rand();
+			buf[i] = (rand() % 4) ? alphabet[rand() % (sizeof(alphabet) - 1)] :
+			                        (char)rand();
 		}
 		config_defaults(&cfg);
 		config_parse(&cfg, buf, len, "fuzz");
@@ -160,8 +161,9 @@ TEST(config_agent_keys_go_to_the_agent_table)
 	CHECK_EQ(parse(&cfg, "agent.other=1"), 1);
 	CHECK(strstr(harness_last_log, "unknown option") != NULL);
 	CHECK_EQ(parse(&cfg, "agent.allowed_cids=any agent.allowed_methods=Check,Version "
-			     "agent.boot_id=b-1 agent.stack_kib=64 agent.pipe_kib=0x10 "
-			     "agent.max_containers=5 agent.max_procs=3 agent.log_ring=16"), 0);
+	                     "agent.boot_id=b-1 agent.stack_kib=64 agent.pipe_kib=0x10 "
+	                     "agent.max_containers=5 agent.max_procs=3 agent.log_ring=16"),
+	         0);
 	CHECK_EQ(cfg.agent.n_allowed_cids, 0);
 	CHECK(strcmp(cfg.agent.allowed_methods, "Check,Version") == 0);
 	CHECK(strcmp(cfg.agent.boot_id, "b-1") == 0);
@@ -181,14 +183,15 @@ TEST(config_agent_values_are_range_checked_with_their_text)
 	config_defaults(&cfg);
 	CHECK_EQ(parse(&cfg, "agent.stack_kib=4"), 1); /* below 8 KiB */
 	CHECK(strstr(harness_last_log, "agent.stack_kib='4' is not a number in [8, 1024]; "
-				       "keeping 32") != NULL);
+	                               "keeping 32") != NULL);
 	CHECK_EQ(cfg.agent.stack_bytes, 32 << 10);
 	CHECK_EQ(parse(&cfg, "agent.log_ring=100000"), 1);
 	CHECK_EQ(cfg.agent.log_ring, 1024);
 	CHECK_EQ(parse(&cfg, "agent.boot_id=a\"b"), 1);
 	CHECK_EQ(cfg.agent.boot_id[0], '\0');
 	CHECK_EQ(parse(&cfg, "agent.allowed_cids=1,,2 agent.allowed_cids=4294967296 "
-			     "agent.allowed_cids=1,2,3,4,5,6,7,8,9 agent.allowed_cids=-1"), 4);
+	                     "agent.allowed_cids=1,2,3,4,5,6,7,8,9 agent.allowed_cids=-1"),
+	         4);
 	CHECK_EQ(cfg.agent.n_allowed_cids, 1);
 	CHECK_EQ(cfg.agent.allowed_cids[0], 2);
 	/* the agent's own setter is the same table */
@@ -225,7 +228,6 @@ TEST(config_dump_lists_both_tables)
 	CHECK_EQ(parse(&cfg, "agent.allowed_cids=2,5 agent.stack_kib=48"), 0);
 	before = harness_log_count;
 	config_dump(&cfg);
-	CHECK_EQ(harness_log_count - before,
-		 kernel_option_table.count + agent_option_table.count);
+	CHECK_EQ(harness_log_count - before, kernel_option_table.count + agent_option_table.count);
 	CHECK(strcmp(harness_last_log, "  agent.boot_id=\n") == 0);
 }

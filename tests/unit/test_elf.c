@@ -14,17 +14,29 @@ static uint8_t file[FILE_BYTES];
 static char why[160];
 
 static const struct elf_limits limits = {
-	.machine = ELF_MACHINE_X86_64, .max_len = 1 << 20,
-	.exec_lo = 0x10000, .exec_hi = 0x2000000, .max_span = 1ull << 32,
+	.machine = ELF_MACHINE_X86_64,
+	.max_len = 1 << 20,
+	.exec_lo = 0x10000,
+	.exec_hi = 0x2000000,
+	.max_span = 1ull << 32,
 };
 
-static void put16(size_t at, uint16_t v) { memcpy(file + at, &v, 2); }
-static void put32(size_t at, uint32_t v) { memcpy(file + at, &v, 4); }
-static void put64(size_t at, uint64_t v) { memcpy(file + at, &v, 8); }
+static void put16(size_t at, uint16_t v)
+{
+	memcpy(file + at, &v, 2);
+}
+static void put32(size_t at, uint32_t v)
+{
+	memcpy(file + at, &v, 4);
+}
+static void put64(size_t at, uint64_t v)
+{
+	memcpy(file + at, &v, 8);
+}
 
 /* Program header i at 64 + 56 i. */
 static void phdr(unsigned i, uint32_t type, uint32_t flags, uint64_t off, uint64_t vaddr,
-		 uint64_t filesz, uint64_t memsz)
+                 uint64_t filesz, uint64_t memsz)
 {
 	size_t at = 64 + 56 * i;
 
@@ -168,12 +180,12 @@ TEST(initial_stack_is_laid_out_as_linux_does)
 	CHECK(sp != 0);
 	CHECK_EQ(sp % 16, 0);
 	memcpy(w, stack + (sp - (top - sizeof(stack))), sizeof(w));
-	CHECK_EQ(w[0], 2);                          /* argc */
+	CHECK_EQ(w[0], 2); /* argc */
 	CHECK(strcmp((char *)stack + (w[1] - (top - sizeof(stack))), "/bin/prog") == 0);
 	CHECK(strcmp((char *)stack + (w[2] - (top - sizeof(stack))), "a") == 0);
-	CHECK_EQ(w[3], 0);                          /* argv end */
+	CHECK_EQ(w[3], 0); /* argv end */
 	CHECK(strcmp((char *)stack + (w[4] - (top - sizeof(stack))), "K=V") == 0);
-	CHECK_EQ(w[5], 0);                          /* envp end */
+	CHECK_EQ(w[5], 0); /* envp end */
 	CHECK_EQ(w[6], AT_PAGESZ);
 	CHECK_EQ(w[7], 4096);
 	CHECK_EQ(w[8], AT_ENTRY);

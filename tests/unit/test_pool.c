@@ -20,8 +20,7 @@ static void make_pool(struct dma_pool *pool, size_t pages)
 	free(region_mem);
 	region_mem = aligned_alloc(POOL_PAGE_SIZE, pages * POOL_PAGE_SIZE);
 	CHECK(region_mem != NULL);
-	CHECK_EQ(pool_init(pool, region_mem, dma_addr(FAKE_DEV_BASE),
-			   pages * POOL_PAGE_SIZE), 0);
+	CHECK_EQ(pool_init(pool, region_mem, dma_addr(FAKE_DEV_BASE), pages * POOL_PAGE_SIZE), 0);
 }
 
 static bool all_bytes(const void *p, size_t n, uint8_t v)

@@ -87,7 +87,7 @@ TEST(chunked_writes_appear_with_their_last_byte)
 
 	fresh(1 << 20);
 	CHECK_EQ(store_write("/run/f", 10, 0755, 0, "01234", 5), 0);
-	CHECK(store_get("/run/f") == NULL); /* not visible yet */
+	CHECK(store_get("/run/f") == NULL);                              /* not visible yet */
 	CHECK_EQ(store_write("/run/f", 10, 0755, 7, "789", 3), -EINVAL); /* out of order */
 	CHECK_EQ(store_write("/run/f", 10, 0755, 5, "56789", 5), 0);
 	f = store_get("/run/f");
@@ -114,7 +114,7 @@ TEST(the_bound_is_kept_and_every_byte_comes_back)
 	CHECK_EQ(store_write("/b", 4096, 0644, 0, big, 100), 0); /* claims its 4096 */
 	CHECK_EQ(store_add("/c", big, 1, 0644, true), -ENOSPC);
 	CHECK_EQ(store_write("/b", 4096, 0644, 0, big, 4096), 0); /* restarted, complete */
-	CHECK_EQ(store_add("/a", "", 0, 0644, true), 0);         /* replaced: bytes back */
+	CHECK_EQ(store_add("/a", "", 0, 0644, true), 0);          /* replaced: bytes back */
 	CHECK_EQ(store_bytes_used(), used0 + 4096);
 	CHECK_EQ(live, live0 + 4096);
 	CHECK_EQ(store_mkdir("/m/n", 0700), 0);

@@ -66,9 +66,8 @@ static void done(void)
 
 TEST(single_vm_flags_with_queue_size_and_defaults)
 {
-	CHECK(parse("--guest-cid", "4", "--socket", "/tmp/v4.sock", "--uds-path",
-		       "/tmp/vm4.vsock", "--queue-size", "256", "--tx-buffer-size", "32768",
-		       NULL) == 0);
+	CHECK(parse("--guest-cid", "4", "--socket", "/tmp/v4.sock", "--uds-path", "/tmp/vm4.vsock",
+	            "--queue-size", "256", "--tx-buffer-size", "32768", NULL) == 0);
 	CHECK_EQ(cli.count, 1);
 	CHECK_EQ(cli.vms[0].guest_cid, 4);
 	CHECK_EQ(cli.vms[0].queue_size, 256);
@@ -85,10 +84,13 @@ TEST(single_vm_flags_with_queue_size_and_defaults)
 
 TEST(vm_keys_in_both_spellings)
 {
-	CHECK(parse("--vm", "guest_cid=3,socket=/tmp/v3.sock,uds_path=/tmp/vm3.vsock,"
-		       "tx_buffer_size=65536,queue_size=512,groups=group1+groupA",
-		       "--vm", "guest-cid=4,socket=/tmp/v4.sock,uds-path=/tmp/vm4.vsock,"
-		       "tx-buffer-size=32768,queue-size=256,groups=groupA", NULL) == 0);
+	CHECK(parse("--vm",
+	            "guest_cid=3,socket=/tmp/v3.sock,uds_path=/tmp/vm3.vsock,"
+	            "tx_buffer_size=65536,queue_size=512,groups=group1+groupA",
+	            "--vm",
+	            "guest-cid=4,socket=/tmp/v4.sock,uds-path=/tmp/vm4.vsock,"
+	            "tx-buffer-size=32768,queue-size=256,groups=groupA",
+	            NULL) == 0);
 	CHECK_EQ(cli.count, 2);
 	CHECK_EQ(cli.vms[0].guest_cid, 3);
 	CHECK_EQ(cli.vms[0].queue_size, 512);
@@ -102,15 +104,17 @@ TEST(vm_keys_in_both_spellings)
 
 TEST(forward_cid_and_forward_listen)
 {
-	CHECK(parse("--vm", "guest-cid=5,socket=/tmp/v5.sock,forward-cid=1,"
-		       "forward-listen=9001+9002", NULL) == 0);
+	CHECK(parse("--vm",
+	            "guest-cid=5,socket=/tmp/v5.sock,forward-cid=1,"
+	            "forward-listen=9001+9002",
+	            NULL) == 0);
 	CHECK(cli.vms[0].forward);
 	CHECK_EQ(cli.vms[0].forward_cid, 1);
 	CHECK_EQ(cli.vms[0].forward_listen_count, 2);
 	CHECK_EQ(cli.vms[0].forward_listen[1], 9002);
 	CHECK(cli.vms[0].uds_path == NULL);
-	CHECK(parse("--guest-cid", "5", "--socket", "/tmp/v5.sock", "--forward-cid", "1",
-		       NULL) == 0);
+	CHECK(parse("--guest-cid", "5", "--socket", "/tmp/v5.sock", "--forward-cid", "1", NULL) ==
+	      0);
 	CHECK_EQ(cli.vms[0].forward_listen_count, 0);
 	/* uds-path and forward-cid exclude each other; forward-listen needs
 	 * forward-cid; a port given twice is a mistake. */
@@ -118,8 +122,7 @@ TEST(forward_cid_and_forward_listen)
 	CHECK(strstr(err_text, "exclude each other"));
 	CHECK(parse("--vm", "socket=/tmp/v.sock,uds-path=/tmp/u,forward-listen=9001", NULL) < 0);
 	CHECK(strstr(err_text, "needs forward-cid"));
-	CHECK(parse("--vm", "socket=/tmp/v.sock,forward-cid=1,forward-listen=9001+9001",
-		    NULL) < 0);
+	CHECK(parse("--vm", "socket=/tmp/v.sock,forward-cid=1,forward-listen=9001+9001", NULL) < 0);
 	CHECK(parse("--vm", "socket=/tmp/v.sock,forward-cid=1,forward-listen=90x1", NULL) < 0);
 	CHECK(strstr(err_text, "90x1"));
 	done();
@@ -127,26 +130,25 @@ TEST(forward_cid_and_forward_listen)
 
 TEST(config_file_as_in_the_vhost_device_vsock_readme)
 {
-	const char *path = yaml_file(
-		"vms:\n"
-		"    - guest_cid: 3\n"
-		"      socket: /tmp/vhost3.socket\n"
-		"      uds_path: /tmp/vm3.sock\n"
-		"      tx_buffer_size: 65536\n"
-		"      queue_size: 1024\n"
-		"      groups: group1+groupA\n"
-		"    - guest_cid: 4\n"
-		"      socket: /tmp/vhost4.socket\n"
-		"      uds_path: /tmp/vm4.sock\n"
-		"      tx_buffer_size: 32768\n"
-		"      queue_size: 256\n"
-		"      groups: group2+groupB\n"
-		"    - guest_cid: 5\n"
-		"      socket: /tmp/vhost5.socket\n"
-		"      forward-cid: 1\n"
-		"      forward-listen: 9001+9002\n"
-		"      tx_buffer_size: 32768\n"
-		"      queue_size: 1024\n");
+	const char *path = yaml_file("vms:\n"
+	                             "    - guest_cid: 3\n"
+	                             "      socket: /tmp/vhost3.socket\n"
+	                             "      uds_path: /tmp/vm3.sock\n"
+	                             "      tx_buffer_size: 65536\n"
+	                             "      queue_size: 1024\n"
+	                             "      groups: group1+groupA\n"
+	                             "    - guest_cid: 4\n"
+	                             "      socket: /tmp/vhost4.socket\n"
+	                             "      uds_path: /tmp/vm4.sock\n"
+	                             "      tx_buffer_size: 32768\n"
+	                             "      queue_size: 256\n"
+	                             "      groups: group2+groupB\n"
+	                             "    - guest_cid: 5\n"
+	                             "      socket: /tmp/vhost5.socket\n"
+	                             "      forward-cid: 1\n"
+	                             "      forward-listen: 9001+9002\n"
+	                             "      tx_buffer_size: 32768\n"
+	                             "      queue_size: 1024\n");
 	CHECK(parse("--config", path, NULL) == 0);
 	CHECK_EQ(cli.count, 3);
 	CHECK_EQ(cli.vms[1].guest_cid, 4);
@@ -167,9 +169,9 @@ TEST(config_file_problems_are_named_with_their_line)
 	/* An unknown key is reported and skipped (vhost-device-vsock ignores
 	 * it); the rest still counts. */
 	const char *path = yaml_file("vms:\n"
-				     "  - socket: /tmp/v.sock\n"
-				     "    uds_path: /tmp/u\n"
-				     "    colour: blue\n");
+	                             "  - socket: /tmp/v.sock\n"
+	                             "    uds_path: /tmp/u\n"
+	                             "    colour: blue\n");
 	CHECK(parse("--config", path, NULL) == 0);
 	CHECK(strstr(err_text, ":4: unknown key 'colour' ignored"));
 	/* Broken YAML. */
@@ -209,9 +211,9 @@ TEST(forms_exclude_each_other_and_mistakes_are_refused)
 	CHECK(parse("--vm", "socket=/a,uds-path=/b,queue-size=0", NULL) < 0);
 	CHECK(parse("--vm", "socket=/a,uds-path=/b,queue-size=65536", NULL) < 0);
 	CHECK(parse("--vm", "guest-cid=3,socket=/a,uds-path=/b", "--vm",
-		    "guest-cid=3,socket=/c,uds-path=/d", NULL) < 0);
+	            "guest-cid=3,socket=/c,uds-path=/d", NULL) < 0);
 	CHECK(parse("--vm", "guest-cid=3,socket=/a,uds-path=/b", "--vm",
-		    "guest-cid=4,socket=/a,uds-path=/d", NULL) < 0);
+	            "guest-cid=4,socket=/a,uds-path=/d", NULL) < 0);
 	CHECK(parse("--socket", "/a", NULL) < 0);
 	CHECK(strstr(err_text, "needs uds-path or forward-cid"));
 	CHECK_EQ(parse("--help", NULL), 1);

@@ -48,7 +48,7 @@ TEST(peer_text_is_escaped_and_cut)
 	char buf[4 * LOG_ESCAPED_MAX + 4];
 	CHECK(!strcmp(log_escape(buf, sizeof(buf), "ok 1", 4), "ok 1"));
 	CHECK(!strcmp(log_escape(buf, sizeof(buf), "\x1b[2J\r\n\0\\\xff", 9),
-		      "\\x1b[2J\\x0d\\x0a\\x00\\\\\\xff"));
+	              "\\x1b[2J\\x0d\\x0a\\x00\\\\\\xff"));
 	char long_text[200];
 	memset(long_text, 'a', sizeof(long_text));
 	log_escape(buf, sizeof(buf), long_text, sizeof(long_text));

@@ -23,26 +23,26 @@
 #include "host/vhost/vsock_wire.h"
 
 #define MEM_SIZE (1u << 20)
-#define UVA 0x7f3400000000ull
-#define CID 7
+#define UVA      0x7f3400000000ull
+#define CID      7
 #define RING_NUM 1024
 /* Ring areas (guest-physical = offset); buffers from BUF_OFF. */
-#define RX_DESC 0x0000
+#define RX_DESC  0x0000
 #define RX_AVAIL 0x4000
-#define RX_USED 0x5000
-#define TX_DESC 0x8000
+#define RX_USED  0x5000
+#define TX_DESC  0x8000
 #define TX_AVAIL 0xc000
-#define TX_USED 0xd000
-#define BUF_OFF 0x10000
+#define TX_USED  0xd000
+#define BUF_OFF  0x10000
 
 struct fixture {
-	uint8_t *mem;			/* the guest's memory */
-	struct vu_dev dev;		/* rings only: no socket, no front-end */
-	struct vsock_queue q;		/* the queue under test */
-	uint16_t tx_avail;		/* the guest's next tx avail index */
-	unsigned refills_left;		/* tx packets the guest adds while served */
-	struct vsock_queue sibling;	/* a sibling VM (shares our rx ring) */
-	bool have_sibling;		/* find_sibling answers with it */
+	uint8_t *mem;               /* the guest's memory */
+	struct vu_dev dev;          /* rings only: no socket, no front-end */
+	struct vsock_queue q;       /* the queue under test */
+	uint16_t tx_avail;          /* the guest's next tx avail index */
+	unsigned refills_left;      /* tx packets the guest adds while served */
+	struct vsock_queue sibling; /* a sibling VM (shares our rx ring) */
+	bool have_sibling;          /* find_sibling answers with it */
 };
 
 static struct fixture fx;
@@ -91,7 +91,8 @@ static void ring_start(unsigned idx, uint32_t desc, uint32_t avail, uint32_t use
 	vr->started = vr->enabled = true;
 	vr->vq.name = idx == VU_RX ? "rx" : "tx";
 	CHECK_EQ(virtq_setup(&vr->vq, &fx.dev.mem, RING_NUM, fx.mem + desc, fx.mem + avail,
-			     fx.mem + used, 0, false), 0);
+	                     fx.mem + used, 0, false),
+	         0);
 }
 
 static void after_batch(void)
@@ -137,8 +138,12 @@ TEST(tx_stops_at_its_weight_while_the_guest_keeps_the_ring_full)
 {
 	setup();
 	/* An RST to another CID: no answer, no log line, one callback. */
-	struct vsock_hdr h = { .src_cid = CID, .dst_cid = 99, .src_port = 1, .dst_port = 2,
-			       .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RST };
+	struct vsock_hdr h = { .src_cid = CID,
+		               .dst_cid = 99,
+		               .src_port = 1,
+		               .dst_port = 2,
+		               .type = VSOCK_TYPE_STREAM,
+		               .op = VSOCK_OP_RST };
 	memcpy(fx.mem + BUF_OFF, &h, sizeof(h));
 	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
 	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE, 0, 0 };
@@ -169,16 +174,19 @@ TEST(rx_stops_at_its_weight_with_more_packets_than_that)
 	/* 1000 RSTs owed to the guest, 1024 header-sized rx buffers. */
 	for (unsigned i = 0; i < 1000; i++) {
 		struct vsock_hdr *h = &fx.q.rst[i];
-		*h = (struct vsock_hdr){ .src_cid = VSOCK_CID_HOST, .dst_cid = CID,
-					 .src_port = 5, .dst_port = i,
-					 .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RST };
+		*h = (struct vsock_hdr){ .src_cid = VSOCK_CID_HOST,
+			                 .dst_cid = CID,
+			                 .src_port = 5,
+			                 .dst_port = i,
+			                 .type = VSOCK_TYPE_STREAM,
+			                 .op = VSOCK_OP_RST };
 	}
 	fx.q.rst_count = 1000;
 	struct vring_desc *desc = (struct vring_desc *)(fx.mem + RX_DESC);
 	uint16_t *ring = avail_idx(RX_AVAIL) + 1;
 	for (unsigned i = 0; i < RING_NUM; i++) {
 		desc[i] = (struct vring_desc){ BUF_OFF + VSOCK_HDR_SIZE * i, VSOCK_HDR_SIZE,
-					       VRING_DESC_F_WRITE, 0 };
+			                       VRING_DESC_F_WRITE, 0 };
 		ring[i] = (uint16_t)i;
 	}
 	*avail_idx(RX_AVAIL) = RING_NUM;
@@ -204,8 +212,13 @@ static void flood_sibling(uint32_t len)
 	unsigned count = RING_NUM;
 	queue_init(&fx.sibling, &fx.dev, 8, "/nonexistent/vm8.vsock", 65536, 16, &ops);
 	fx.have_sibling = true;
-	struct vsock_hdr h = { .src_cid = CID, .dst_cid = 8, .src_port = 1, .dst_port = 2,
-			       .len = len, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW };
+	struct vsock_hdr h = { .src_cid = CID,
+		               .dst_cid = 8,
+		               .src_port = 1,
+		               .dst_port = 2,
+		               .len = len,
+		               .type = VSOCK_TYPE_STREAM,
+		               .op = VSOCK_OP_RW };
 	memcpy(fx.mem + BUF_OFF, &h, sizeof(h));
 	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
 	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE + len, 0, 0 };
@@ -279,17 +292,25 @@ TEST(sibling_and_host_packets_take_turns)
 	CHECK(lsn >= 0);
 	queue_init(&fx.sibling, &fx.dev, 8, uds, 65536, 16, &ops);
 	fx.have_sibling = true;
-	struct vsock_hdr req = { .src_cid = 8, .dst_cid = VSOCK_CID_HOST, .src_port = 1000,
-				 .dst_port = 6000, .type = VSOCK_TYPE_STREAM,
-				 .op = VSOCK_OP_REQUEST, .buf_alloc = 1 << 20 };
+	struct vsock_hdr req = { .src_cid = 8,
+		                 .dst_cid = VSOCK_CID_HOST,
+		                 .src_port = 1000,
+		                 .dst_port = 6000,
+		                 .type = VSOCK_TYPE_STREAM,
+		                 .op = VSOCK_OP_REQUEST,
+		                 .buf_alloc = 1 << 20 };
 	tx_one(&fx.sibling, &req, NULL);
 	int host = accept(lsn, NULL, NULL);
 	CHECK(host >= 0);
 	/* VM 7 sends 40 packets to VM 8 ... */
 	static uint8_t payload[1000];
-	struct vsock_hdr rw = { .src_cid = CID, .dst_cid = 8, .src_port = 1, .dst_port = 2,
-				.len = sizeof(payload), .type = VSOCK_TYPE_STREAM,
-				.op = VSOCK_OP_RW };
+	struct vsock_hdr rw = { .src_cid = CID,
+		                .dst_cid = 8,
+		                .src_port = 1,
+		                .dst_port = 2,
+		                .len = sizeof(payload),
+		                .type = VSOCK_TYPE_STREAM,
+		                .op = VSOCK_OP_RW };
 	for (int i = 0; i < 40; i++)
 		tx_one(&fx.q, &rw, payload);
 	CHECK_EQ(fx.sibling.sibling_count, 40);

@@ -13,23 +13,23 @@
 #include "host/vhost/guest_mem.h"
 #include "host/vhost/virtq.h"
 
-#define GPA_BASE 0x100000ull	/* guest-physical start of region 0 */
-#define REGION_SIZE 0x40000ull	/* 256 KiB per region */
-#define UVA_BASE 0x7f0000000000ull
-#define NUM 16			/* ring size */
-#define DESC_OFF 0x0		/* ring areas inside region 0 */
-#define AVAIL_OFF 0x1000
-#define USED_OFF 0x2000
-#define BUF_OFF 0x10000		/* buffers from here */
+#define GPA_BASE    0x100000ull /* guest-physical start of region 0 */
+#define REGION_SIZE 0x40000ull  /* 256 KiB per region */
+#define UVA_BASE    0x7f0000000000ull
+#define NUM         16  /* ring size */
+#define DESC_OFF    0x0 /* ring areas inside region 0 */
+#define AVAIL_OFF   0x1000
+#define USED_OFF    0x2000
+#define BUF_OFF     0x10000 /* buffers from here */
 
 struct fixture {
-	uint8_t *host;			/* both regions, contiguous */
-	struct guest_mem mem;		/* the map under test */
-	struct virtq vq;		/* the queue under test */
-	struct vring_desc *desc;	/* the driver's view */
+	uint8_t *host;           /* both regions, contiguous */
+	struct guest_mem mem;    /* the map under test */
+	struct virtq vq;         /* the queue under test */
+	struct vring_desc *desc; /* the driver's view */
 	uint16_t *avail;
 	uint8_t *used;
-	uint16_t avail_idx;		/* driver's next avail index */
+	uint16_t avail_idx; /* driver's next avail index */
 };
 
 static void setup(struct fixture *f, bool event_idx)
@@ -40,13 +40,13 @@ static void setup(struct fixture *f, bool event_idx)
 	memset(f->host, 0, 2 * REGION_SIZE);
 	CHECK_EQ(guest_mem_add_host(&f->mem, GPA_BASE, REGION_SIZE, UVA_BASE, f->host), 0);
 	CHECK_EQ(guest_mem_add_host(&f->mem, GPA_BASE + REGION_SIZE, REGION_SIZE,
-				    UVA_BASE + REGION_SIZE, f->host + REGION_SIZE), 0);
+	                            UVA_BASE + REGION_SIZE, f->host + REGION_SIZE),
+	         0);
 	f->desc = (struct vring_desc *)(f->host + DESC_OFF);
 	f->avail = (uint16_t *)(f->host + AVAIL_OFF);
 	f->used = f->host + USED_OFF;
 	f->vq.name = "test";
-	CHECK_EQ(virtq_setup(&f->vq, &f->mem, NUM, f->desc, f->avail, f->used, 0,
-			     event_idx), 0);
+	CHECK_EQ(virtq_setup(&f->vq, &f->mem, NUM, f->desc, f->avail, f->used, 0, event_idx), 0);
 }
 
 static void teardown(struct fixture *f)
@@ -55,8 +55,8 @@ static void teardown(struct fixture *f)
 	free(f->host);
 }
 
-static void set_desc(struct fixture *f, uint16_t i, uint64_t gpa, uint32_t len,
-		     uint16_t flags, uint16_t next)
+static void set_desc(struct fixture *f, uint16_t i, uint64_t gpa, uint32_t len, uint16_t flags,
+                     uint16_t next)
 {
 	f->desc[i] = (struct vring_desc){ gpa, len, flags, next };
 }
@@ -159,7 +159,7 @@ static void expect_broken(struct fixture *f)
 	CHECK_EQ(virtq_pop(&f->vq, &c), -EIO);
 	CHECK(f->vq.broken);
 	CHECK_EQ(virtq_pop(&f->vq, &c), -EIO); /* stays broken */
-	virtq_push(&f->vq, 0, 0);		/* and is never written */
+	virtq_push(&f->vq, 0, 0);              /* and is never written */
 	CHECK_EQ(used_idx(f), 0);
 }
 

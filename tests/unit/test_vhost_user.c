@@ -23,12 +23,12 @@
 #include "host/vhost/vsock_wire.h"
 
 #define MEM_SIZE (1u << 20)
-#define GPA 0x0ull
-#define UVA 0x7f1200000000ull
+#define GPA      0x0ull
+#define UVA      0x7f1200000000ull
 
-static unsigned kicks[VU_NUM_QUEUES];	/* ops->kick calls per ring */
-static unsigned stops;			/* ops->stop calls */
-static unsigned resumes;		/* ops->resume calls */
+static unsigned kicks[VU_NUM_QUEUES]; /* ops->kick calls per ring */
+static unsigned stops;                /* ops->stop calls */
+static unsigned resumes;              /* ops->resume calls */
 
 static void on_kick(struct vu_dev *dev, unsigned idx)
 {
@@ -76,8 +76,8 @@ static void teardown(struct fixture *f)
 }
 
 /* Sends one message; returns the handler's result, reply in *m. */
-static int send_msg(struct fixture *f, struct vu_msg *m, uint32_t request,
-		    uint32_t flags, uint32_t size, bool *reply)
+static int send_msg(struct fixture *f, struct vu_msg *m, uint32_t request, uint32_t flags,
+                    uint32_t size, bool *reply)
 {
 	m->request = request;
 	m->flags = VU_FLAG_VERSION | flags;
@@ -239,7 +239,7 @@ TEST(ring_runs_after_setup_and_enable_and_stops_on_get_vring_base)
 	CHECK_EQ(state(&f, VU_SET_VRING_BASE, VU_TX, 0), 0);
 	set_addr(&f, VU_TX, 0x10000);
 	set_kick(&f, VU_TX, true);
-	CHECK_EQ(kicks[VU_TX], 1);		/* looked at right away */
+	CHECK_EQ(kicks[VU_TX], 1);                  /* looked at right away */
 	CHECK(vu_dev_queue(&f.dev, VU_TX) == NULL); /* still disabled */
 	CHECK_EQ(state(&f, VU_SET_VRING_ENABLE, VU_TX, 1), 0);
 	struct virtq *vq = vu_dev_queue(&f.dev, VU_TX);

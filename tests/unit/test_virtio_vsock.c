@@ -30,12 +30,12 @@
 #include "vsock/transport.h"
 #include "vsock/wire.h"
 
-#define GUEST_CID FAKE_GUEST_CID
-#define WAIT_NS 5000000000ull
-#define RX_BUFFERS 64     /* what the driver posts (virtio_vsock.c) */
+#define GUEST_CID     FAKE_GUEST_CID
+#define WAIT_NS       5000000000ull
+#define RX_BUFFERS    64 /* what the driver posts (virtio_vsock.c) */
 #define EVENT_BUFFERS 4
-#define TX_BUFFERS 32
-#define TX_PAYLOAD 32768
+#define TX_BUFFERS    32
+#define TX_PAYLOAD    32768
 
 /* ---- fault injection ---- */
 
@@ -126,8 +126,8 @@ static bool in_pool(const void *p)
 	       (const uint8_t *)p < fake_pool_mem + FAKE_POOL_PAGES * POOL_PAGE_SIZE;
 }
 
-void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *hdr,
-		   const void *payload, size_t len)
+void vsock_core_rx(struct vsock_core *core, const struct vsock_hdr *hdr, const void *payload,
+                   size_t len)
 {
 	if (core->rx < MAX_PACKETS) {
 		struct packet *p = &core->packets[core->rx];
@@ -167,7 +167,7 @@ uint64_t vsock_core_tick(struct vsock_core *core, uint64_t now_ns)
 struct fixture {
 	struct virtio_vsock *vs;
 	struct vsock_core core;
-	size_t heap;              /* heap bytes in use before probe */
+	size_t heap; /* heap bytes in use before probe */
 	const struct vsock_transport_ops *ops;
 };
 
@@ -238,10 +238,22 @@ static bool poll_for(struct fixture *fx, bool (*cond)(struct fixture *))
 	}
 }
 
-static bool rx_broken(struct fixture *fx) { return fake.q[Q_RX].vq->broken; }
-static bool one_packet(struct fixture *fx) { return fx->core.rx >= 1; }
-static bool tx_ready_called(struct fixture *fx) { return fx->core.tx_ready >= 1; }
-static bool reset_called(struct fixture *fx) { return fx->core.resets >= 1; }
+static bool rx_broken(struct fixture *fx)
+{
+	return fake.q[Q_RX].vq->broken;
+}
+static bool one_packet(struct fixture *fx)
+{
+	return fx->core.rx >= 1;
+}
+static bool tx_ready_called(struct fixture *fx)
+{
+	return fx->core.tx_ready >= 1;
+}
+static bool reset_called(struct fixture *fx)
+{
+	return fx->core.resets >= 1;
+}
 
 /* The driver has consumed every used rx entry and posted buffers back. */
 static bool rx_ring_settled(struct fixture *fx)
@@ -294,8 +306,8 @@ TEST(probe_and_start_fail_cleanly_at_every_step)
 		} else {
 			CHECK(vs == NULL);
 		}
-		CHECK(fake.failed_set);          /* FAILED ... */
-		CHECK(fake.reset_after_failed);  /* ... then reset */
+		CHECK(fake.failed_set);         /* FAILED ... */
+		CHECK(fake.reset_after_failed); /* ... then reset */
 		CHECK_EQ(fake.status, 0);
 		check_nothing_left(heap);
 	}
@@ -385,9 +397,15 @@ TEST(packet_at_driver_ok_reaches_the_core)
 TEST(rx_packet_reaches_the_core_with_its_header_copied)
 {
 	struct fixture fx;
-	struct vsock_hdr_fields f = { .src_cid = 2, .dst_cid = GUEST_CID, .src_port = 1234,
-				      .dst_port = 7, .len = 5, .type = VSOCK_TYPE_STREAM,
-				      .op = VSOCK_OP_RW, .buf_alloc = 65536, .fwd_cnt = 9 };
+	struct vsock_hdr_fields f = { .src_cid = 2,
+		                      .dst_cid = GUEST_CID,
+		                      .src_port = 1234,
+		                      .dst_port = 7,
+		                      .len = 5,
+		                      .type = VSOCK_TYPE_STREAM,
+		                      .op = VSOCK_OP_RW,
+		                      .buf_alloc = 65536,
+		                      .fwd_cnt = 9 };
 	struct packet *p;
 
 	start(&fx);
@@ -415,18 +433,21 @@ TEST(rx_packet_reaches_the_core_with_its_header_copied)
 TEST(malformed_rx_is_dropped_and_its_buffer_reposted)
 {
 	struct fixture fx;
-	struct vsock_hdr_fields f = { .src_cid = 2, .dst_cid = GUEST_CID, .src_port = 1,
-				      .dst_port = 7, .type = VSOCK_TYPE_STREAM,
-				      .op = VSOCK_OP_RW };
+	struct vsock_hdr_fields f = { .src_cid = 2,
+		                      .dst_cid = GUEST_CID,
+		                      .src_port = 1,
+		                      .dst_port = 7,
+		                      .type = VSOCK_TYPE_STREAM,
+		                      .op = VSOCK_OP_RW };
 
 	start(&fx);
 	platform_lock();
 	f.len = 0;
-	dev_write_packet(&fake.q[Q_RX], &f, NULL, 20);    /* shorter than a header */
+	dev_write_packet(&fake.q[Q_RX], &f, NULL, 20); /* shorter than a header */
 	f.len = 100;
 	dev_write_packet(&fake.q[Q_RX], &f, NULL, 44 + 99); /* payload cut short */
 	f.len = 0xffffffff;
-	dev_write_packet(&fake.q[Q_RX], &f, NULL, 4096);  /* absurd length */
+	dev_write_packet(&fake.q[Q_RX], &f, NULL, 4096); /* absurd length */
 	platform_unlock();
 	dev_interrupt(&fake.q[Q_RX]);
 	CHECK(poll_for(&fx, rx_ring_settled));
@@ -455,9 +476,13 @@ TEST(device_breaking_the_rx_ring_is_contained)
 TEST(send_copies_header_and_payload_into_a_tx_buffer)
 {
 	struct fixture fx;
-	struct vsock_hdr_fields f = { .src_cid = GUEST_CID, .dst_cid = 2, .src_port = 7,
-				      .dst_port = 1234, .len = 3, .type = VSOCK_TYPE_STREAM,
-				      .op = VSOCK_OP_RW };
+	struct vsock_hdr_fields f = { .src_cid = GUEST_CID,
+		                      .dst_cid = 2,
+		                      .src_port = 7,
+		                      .dst_port = 1234,
+		                      .len = 3,
+		                      .type = VSOCK_TYPE_STREAM,
+		                      .op = VSOCK_OP_RW };
 	struct vsock_hdr hdr, got;
 	uint16_t head;
 	uint8_t *buf;
@@ -483,9 +508,12 @@ TEST(send_copies_header_and_payload_into_a_tx_buffer)
 TEST(full_tx_says_eagain_then_tx_ready_after_completions)
 {
 	struct fixture fx;
-	struct vsock_hdr_fields f = { .src_cid = GUEST_CID, .dst_cid = 2, .src_port = 7,
-				      .dst_port = 1234, .type = VSOCK_TYPE_STREAM,
-				      .op = VSOCK_OP_CREDIT_UPDATE };
+	struct vsock_hdr_fields f = { .src_cid = GUEST_CID,
+		                      .dst_cid = 2,
+		                      .src_port = 7,
+		                      .dst_port = 1234,
+		                      .type = VSOCK_TYPE_STREAM,
+		                      .op = VSOCK_OP_CREDIT_UPDATE };
 	struct vsock_hdr hdr;
 	uint16_t head;
 	uint8_t *buf;

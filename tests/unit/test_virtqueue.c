@@ -10,7 +10,7 @@
 
 #include "tests/unit/harness.h"
 
-#define POOL_PAGES 64
+#define POOL_PAGES    64
 #define FAKE_DEV_BASE 0x80000000ull
 
 static struct dma_pool pool;
@@ -26,8 +26,8 @@ static void setup(struct virtqueue *vq, uint16_t size)
 {
 	free(pool_mem);
 	pool_mem = aligned_alloc(POOL_PAGE_SIZE, POOL_PAGES * POOL_PAGE_SIZE);
-	CHECK_EQ(pool_init(&pool, pool_mem, dma_addr(FAKE_DEV_BASE),
-			   POOL_PAGES * POOL_PAGE_SIZE), 0);
+	CHECK_EQ(pool_init(&pool, pool_mem, dma_addr(FAKE_DEV_BASE), POOL_PAGES * POOL_PAGE_SIZE),
+	         0);
 	notifications = 0;
 	CHECK_EQ(vq_init(vq, &pool, 1, size, notify, NULL), 0);
 }
@@ -41,9 +41,9 @@ static void teardown(struct virtqueue *vq)
 /* ---- the fake device: sees the rings only through device addresses ---- */
 
 struct fake_device {
-	struct virtqueue *vq;      /* only for its ring addresses */
-	uint16_t last_avail;       /* next avail entry to take */
-	uint16_t used_idx;         /* device's used index */
+	struct virtqueue *vq; /* only for its ring addresses */
+	uint16_t last_avail;  /* next avail entry to take */
+	uint16_t used_idx;    /* device's used index */
 };
 
 static void *dev_ptr(dma_addr_t a, size_t len)
@@ -66,7 +66,7 @@ static uint8_t *dev_used(struct fake_device *d)
 
 /* Take the next available chain; fill writable buffers with `fill`. */
 static int dev_take(struct fake_device *d, uint16_t *head_out, uint32_t *writable_out,
-		    uint32_t *readable_out, uint8_t fill)
+                    uint32_t *readable_out, uint8_t fill)
 {
 	uint16_t *avail = dev_avail(d);
 	struct vring_desc *desc = dev_ptr(d->vq->desc_dma, 16 * d->vq->size);
@@ -247,10 +247,16 @@ static void malicious(int kind)
 	vq_kick(&vq);
 	CHECK(dev_take(&dev, &head, &w, &r, 0));
 	switch (kind) {
-	case 0: dev_complete(&dev, 8, 0); break;          /* id out of range */
-	case 1: dev_complete(&dev, head + 1, 0); break;   /* not outstanding */
-	case 2: dev_complete(&dev, head, 65); break;      /* longer than buffer */
-	case 3: /* index jumps far ahead */
+	case 0:
+		dev_complete(&dev, 8, 0);
+		break; /* id out of range */
+	case 1:
+		dev_complete(&dev, head + 1, 0);
+		break; /* not outstanding */
+	case 2:
+		dev_complete(&dev, head, 65);
+		break; /* longer than buffer */
+	case 3:        /* index jumps far ahead */
 		dev.used_idx += 100;
 		dev_complete(&dev, head, 1);
 		break;
@@ -288,12 +294,30 @@ static void malicious(int kind)
 	teardown(&vq);
 }
 
-TEST(vq_malicious_id_out_of_range) { malicious(0); }
-TEST(vq_malicious_id_not_outstanding) { malicious(1); }
-TEST(vq_malicious_length_too_long) { malicious(2); }
-TEST(vq_malicious_index_jump) { malicious(3); }
-TEST(vq_malicious_duplicate_completion) { malicious(4); }
-TEST(vq_descriptor_scribbling_cannot_corrupt_free_list) { malicious(5); }
+TEST(vq_malicious_id_out_of_range)
+{
+	malicious(0);
+}
+TEST(vq_malicious_id_not_outstanding)
+{
+	malicious(1);
+}
+TEST(vq_malicious_length_too_long)
+{
+	malicious(2);
+}
+TEST(vq_malicious_index_jump)
+{
+	malicious(3);
+}
+TEST(vq_malicious_duplicate_completion)
+{
+	malicious(4);
+}
+TEST(vq_descriptor_scribbling_cannot_corrupt_free_list)
+{
+	malicious(5);
+}
 
 TEST(vq_interrupt_suppression_flags)
 {

@@ -173,9 +173,9 @@ TEST(receive_timeout_and_nonblocking_option)
 
 struct kill_ctx {
 	struct vsock_sock *sock;
-	ssize_t result;   /* what recv returned */
-	bool exited;      /* exit_fn ran */
-	bool was_killed;  /* ...with killed = true */
+	ssize_t result;  /* what recv returned */
+	bool exited;     /* exit_fn ran */
+	bool was_killed; /* ...with killed = true */
 	struct wait_queue done;
 };
 
@@ -206,8 +206,9 @@ TEST(killed_task_leaves_blocking_recv_with_eintr)
 	pair_init(&p);
 	open_connection(&p, 1024, &client, &server);
 	ctx.sock = server;
-	CHECK_EQ(platform_task_spawn(&task, "reader", blocked_reader, &ctx, 65536,
-				     reader_exited, &ctx), 0);
+	CHECK_EQ(platform_task_spawn(&task, "reader", blocked_reader, &ctx, 65536, reader_exited,
+	                             &ctx),
+	         0);
 	platform_sleep_ns(20000000);
 	platform_task_kill(task);
 	platform_lock();
@@ -247,16 +248,15 @@ static void service_stop(struct service *s, struct vsock_diag_stats *stats)
 	/* let it finish the connections its clients closed */
 	do {
 		vsock_diag_stats(s->diag, stats);
-	} while (stats->active && platform_now_ns() < give_up &&
-		 platform_sleep_ns(1000000) == 0);
+	} while (stats->active && platform_now_ns() < give_up && platform_sleep_ns(1000000) == 0);
 	vsock_diag_request_stop(s->diag);
 	pthread_join(s->thread, NULL);
 	vsock_diag_stats(s->diag, stats);
 	vsock_diag_destroy(s->diag);
 }
 
-#define ECHO_CONNS 40
-#define SOURCE_CONNS 8
+#define ECHO_CONNS    40
+#define SOURCE_CONNS  8
 #define DISCARD_CONNS 8
 
 TEST(diag_services_serve_many_connections_at_once)

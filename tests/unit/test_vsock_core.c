@@ -10,8 +10,8 @@
 #include "vsock/internal.h"
 
 /* Move `total` bytes from a to b with non-blocking calls, verifying them. */
-static void transfer(struct pair *p, struct vsock_sock *a, struct vsock_sock *b,
-		     size_t total, size_t read_chunk, uint32_t seed)
+static void transfer(struct pair *p, struct vsock_sock *a, struct vsock_sock *b, size_t total,
+                     size_t read_chunk, uint32_t seed)
 {
 	static uint8_t out[70000], in[70000];
 	size_t sent = 0, got = 0;
@@ -434,7 +434,7 @@ TEST(slow_reader_backpressure_drops_nothing)
 			}
 			if (sent < sizeof(out)) {
 				ssize_t w = vsock_send(client, out + sent, sizeof(out) - sent,
-						       VSOCK_DONTWAIT);
+				                       VSOCK_DONTWAIT);
 				CHECK(w > 0 || w == -EAGAIN);
 				if (w > 0)
 					sent += (size_t)w;
@@ -644,7 +644,7 @@ TEST(demux_on_full_tuple)
 	g_lsn = listen_on(p.guest, 1024, 4);
 	CHECK_EQ(vsock_socket(p.host, VSOCK_TYPE_STREAM, &h_client), 0);
 	CHECK_EQ(vsock_connect(h_client, &(struct vsock_addr){ GUEST_CID, 1024 }, VSOCK_DONTWAIT),
-		 -EINPROGRESS);
+	         -EINPROGRESS);
 	pair_pump(&p);
 	CHECK_EQ(vsock_accept(g_lsn, &g_server, NULL, VSOCK_DONTWAIT), 0);
 	CHECK_EQ(vsock_send(c2, "two", 3, 0), 3);
@@ -699,7 +699,7 @@ TEST(ephemeral_ports_rest_before_reuse)
 	/* all four closed recently: none may be reused yet */
 	CHECK_EQ(vsock_socket(p.guest, VSOCK_TYPE_STREAM, &client), 0);
 	CHECK_EQ(vsock_connect(client, &(struct vsock_addr){ HOST_CID, 1024 }, VSOCK_DONTWAIT),
-		 -EADDRNOTAVAIL);
+	         -EADDRNOTAVAIL);
 	CHECK_EQ(vsock_close(client), 0);
 	CHECK_EQ(vsock_close(lsn), 0);
 	pair_finish(&p);
@@ -787,7 +787,7 @@ TEST(transport_reset_resets_connections_keeps_listeners)
 	h_lsn = listen_on(p.host, 2000, 4);
 	CHECK_EQ(vsock_socket(p.host, VSOCK_TYPE_STREAM, &h_client), 0);
 	CHECK_EQ(vsock_connect(h_client, &(struct vsock_addr){ GUEST_CID, 1024 }, VSOCK_DONTWAIT),
-		 -EINPROGRESS);
+	         -EINPROGRESS);
 	pair_pump(&p);
 	CHECK_EQ(vsock_accept(g_lsn, &g_server, NULL, VSOCK_DONTWAIT), 0);
 	CHECK_EQ(connect_from_guest(&p, 2000, &g_client), 0);
@@ -814,7 +814,7 @@ TEST(transport_reset_resets_connections_keeps_listeners)
 	/* the listener survived: the host reaches the guest at its new CID */
 	CHECK_EQ(vsock_socket(p.host, VSOCK_TYPE_STREAM, &again), 0);
 	CHECK_EQ(vsock_connect(again, &(struct vsock_addr){ 5, 1024 }, VSOCK_DONTWAIT),
-		 -EINPROGRESS);
+	         -EINPROGRESS);
 	pair_pump(&p);
 	CHECK_EQ(vsock_sock_error(again), 0);
 	struct vsock_sock *fresh;
@@ -822,8 +822,8 @@ TEST(transport_reset_resets_connections_keeps_listeners)
 	CHECK_EQ(vsock_send(again, "ok", 2, 0), 2);
 	pair_pump(&p);
 	CHECK_EQ(vsock_recv(fresh, buf, sizeof(buf), 0), 2);
-	struct vsock_sock *all[] = { g_lsn, h_client, g_server, g_client, h_lsn, h_server,
-				     again, fresh };
+	struct vsock_sock *all[] = { g_lsn, h_client, g_server, g_client,
+		                     h_lsn, h_server, again,    fresh };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		CHECK_EQ(vsock_close(all[i]), 0);
 	pair_finish(&p);
@@ -886,7 +886,7 @@ TEST(poll_reports_readiness)
 struct sleeper {
 	struct vsock_pollfd *fds; /* what it polls */
 	size_t n;
-	int result;               /* vsock_poll's */
+	int result; /* vsock_poll's */
 	bool done;
 };
 
@@ -921,7 +921,9 @@ static void wait_hooked(struct vsock_sock *sock)
 
 TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
 {
-	enum { MANY = 20 };
+	enum {
+		MANY = 20
+	};
 	struct pair p;
 	struct vsock_sock *lsn[MANY], *client, *server;
 	struct vsock_pollfd fds[MANY];
@@ -934,8 +936,7 @@ TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
 		fds[i] = (struct vsock_pollfd){ .sock = lsn[i], .events = VSOCK_POLLIN };
 	}
 	open_connection(&p, 1024, &client, &server);
-	CHECK_EQ(platform_task_spawn(&task, "poller", poll_in_task, &s, 64 << 10, NULL, NULL),
-		 0);
+	CHECK_EQ(platform_task_spawn(&task, "poller", poll_in_task, &s, 64 << 10, NULL, NULL), 0);
 	wait_hooked(lsn[MANY - 1]);
 	for (int i = 0; i < MANY; i++)
 		CHECK(hooked(lsn[i]));
@@ -952,7 +953,8 @@ TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
 
 		CHECK_EQ(vsock_socket(p.guest, VSOCK_TYPE_STREAM, &c2), 0);
 		CHECK_EQ(vsock_connect(c2, &(struct vsock_addr){ HOST_CID, 2000 + MANY - 1 },
-				       VSOCK_DONTWAIT), -EINPROGRESS);
+		                       VSOCK_DONTWAIT),
+		         -EINPROGRESS);
 		pair_pump(&p);
 		for (uint64_t end = platform_now_ns() + 5 * SECOND_NS; platform_now_ns() < end;) {
 			bool done;
@@ -987,7 +989,9 @@ TEST(poll_sleeps_hooked_onto_its_own_sockets_only)
  * receive buffers outgrow the budget by more than the minimum each. */
 TEST(receive_windows_are_granted_out_of_a_budget)
 {
-	enum { CONNS = 6 };
+	enum {
+		CONNS = 6
+	};
 	struct vsock_config host_cfg;
 	struct pair p;
 	struct vsock_sock *lsn, *client[CONNS], *server[CONNS];
@@ -1079,8 +1083,7 @@ TEST(poll_wakeup_is_never_lost_and_consumed_once)
 	CHECK_EQ(vsock_poll_wakeup(fds, 1, platform_now_ns() + 20000000, &wakeup), 0);
 	/* posted by another task while the poller sleeps */
 	late = (struct late_post){ &wakeup, 30000000 };
-	CHECK_EQ(platform_task_spawn(&task, "poster", post_later, &late, 16 << 10, NULL, NULL),
-		 0);
+	CHECK_EQ(platform_task_spawn(&task, "poster", post_later, &late, 16 << 10, NULL, NULL), 0);
 	t0 = platform_now_ns();
 	CHECK_EQ(vsock_poll_wakeup(fds, 1, t0 + 10 * SECOND_NS, &wakeup), 1);
 	CHECK(platform_now_ns() - t0 >= 30000000);

@@ -43,8 +43,7 @@ static void check_invariants(struct vsock_core *core, const struct vsock_config 
 static struct vsock_hdr_fields random_packet(void)
 {
 	static const uint32_t ports[] = { 1024, 1025, 1026, 49152, 7 };
-	struct vsock_hdr_fields f = pkt((uint16_t)(1 + rnd(7)), 5000 + rnd(12),
-					ports[rnd(5)], 0);
+	struct vsock_hdr_fields f = pkt((uint16_t)(1 + rnd(7)), 5000 + rnd(12), ports[rnd(5)], 0);
 
 	if (rnd(20) == 0)
 		f.op = (uint16_t)rnd(12);
@@ -124,8 +123,9 @@ TEST(random_packets_from_a_hostile_peer)
 		} else if (!*slot) {
 			/* an outgoing connection too */
 			if (vsock_socket(core, VSOCK_TYPE_STREAM, slot) == 0)
-				vsock_connect(*slot, &(struct vsock_addr){ HOST_CID, 5000 + rnd(12) },
-					      VSOCK_DONTWAIT);
+				vsock_connect(*slot,
+				              &(struct vsock_addr){ HOST_CID, 5000 + rnd(12) },
+				              VSOCK_DONTWAIT);
 		}
 		check_invariants(core, &cfg);
 	}
@@ -135,7 +135,8 @@ TEST(random_packets_from_a_hostile_peer)
 		vsock_core_stats(core, &st);
 		if (getenv("HARNESS_VERBOSE"))
 			printf("  rx %llu malformed %llu rst %llu limit %llu backlog %llu window %llu "
-			       "ctrl_dropped %llu\n", (unsigned long long)st.rx_packets,
+			       "ctrl_dropped %llu\n",
+			       (unsigned long long)st.rx_packets,
 			       (unsigned long long)st.rx_malformed, (unsigned long long)st.rst_sent,
 			       (unsigned long long)st.refused_limit,
 			       (unsigned long long)st.refused_backlog,
@@ -207,12 +208,13 @@ TEST(random_seqpacket_packets_from_a_hostile_peer)
 			int flags;
 
 			if (vsock_recvmsg(*slot, buf, rnd(sizeof(buf)),
-					  VSOCK_DONTWAIT | (rnd(4) ? 0 : VSOCK_MSG_TRUNC),
-					  &flags) >= 0 && (flags & VSOCK_MSG_EOM))
+			                  VSOCK_DONTWAIT | (rnd(4) ? 0 : VSOCK_MSG_TRUNC),
+			                  &flags) >= 0 &&
+			    (flags & VSOCK_MSG_EOM))
 				messages++;
 		} else if (what < 90 && *slot) {
 			vsock_send(*slot, payload, rnd(20000),
-				   VSOCK_DONTWAIT | (rnd(2) ? VSOCK_MSG_EOR : 0));
+			           VSOCK_DONTWAIT | (rnd(2) ? VSOCK_MSG_EOR : 0));
 		} else if (what < 91 && *slot) {
 			vsock_shutdown(*slot, 1 + (int)rnd(3));
 		} else if (what < 93 && *slot) {
@@ -230,8 +232,9 @@ TEST(random_seqpacket_packets_from_a_hostile_peer)
 			}
 		} else if (!*slot) {
 			if (vsock_socket(core, VSOCK_TYPE_SEQPACKET, slot) == 0)
-				vsock_connect(*slot, &(struct vsock_addr){ HOST_CID, 5000 + rnd(12) },
-					      VSOCK_DONTWAIT);
+				vsock_connect(*slot,
+				              &(struct vsock_addr){ HOST_CID, 5000 + rnd(12) },
+				              VSOCK_DONTWAIT);
 		}
 		check_invariants(core, &cfg);
 	}
@@ -262,8 +265,13 @@ TEST(random_traffic_over_a_faulty_loopback)
 		struct pair p;
 		struct vsock_config cfg;
 		struct vsock_loopback_faults faults = {
-			.drop = 300, .duplicate = 300, .corrupt = 300, .reorder = 500,
-			.eagain = 2000, .capacity = 16, .seed = seeds[round],
+			.drop = 300,
+			.duplicate = 300,
+			.corrupt = 300,
+			.reorder = 500,
+			.eagain = 2000,
+			.capacity = 16,
+			.seed = seeds[round],
 		};
 		struct vsock_sock *lsn, *client[CONNS] = { 0 }, *server[CONNS] = { 0 };
 		static uint8_t data[20000], buf[20000];
@@ -277,7 +285,7 @@ TEST(random_traffic_over_a_faulty_loopback)
 		for (int i = 0; i < CONNS; i++) {
 			CHECK_EQ(vsock_socket(p.guest, VSOCK_TYPE_STREAM, &client[i]), 0);
 			vsock_connect(client[i], &(struct vsock_addr){ HOST_CID, 1024 },
-				      VSOCK_DONTWAIT);
+			              VSOCK_DONTWAIT);
 		}
 		for (int step = 0; step < 4000; step++) {
 			int i = (int)rnd(CONNS);
@@ -290,14 +298,16 @@ TEST(random_traffic_over_a_faulty_loopback)
 				break;
 			case 1:
 				if (server[i])
-					vsock_send(server[i], data, rnd(sizeof(data)), VSOCK_DONTWAIT);
+					vsock_send(server[i], data, rnd(sizeof(data)),
+					           VSOCK_DONTWAIT);
 				break;
 			case 2:
 				vsock_recv(client[i], buf, rnd(sizeof(buf)), VSOCK_DONTWAIT);
 				break;
 			case 3:
 				if (server[i])
-					vsock_recv(server[i], buf, rnd(sizeof(buf)), VSOCK_DONTWAIT);
+					vsock_recv(server[i], buf, rnd(sizeof(buf)),
+					           VSOCK_DONTWAIT);
 				break;
 			default:
 				vsock_loopback_pump(p.lb, rnd(20));
@@ -314,7 +324,8 @@ TEST(random_traffic_over_a_faulty_loopback)
 			vsock_loopback_counts(p.lb, &counts);
 			if (getenv("HARNESS_VERBOSE"))
 				printf("  sent %llu/%llu dropped %llu dup %llu corrupt %llu reorder %llu "
-				       "eagain %llu\n", (unsigned long long)counts.sent[0],
+				       "eagain %llu\n",
+				       (unsigned long long)counts.sent[0],
 				       (unsigned long long)counts.sent[1],
 				       (unsigned long long)counts.dropped,
 				       (unsigned long long)counts.duplicated,

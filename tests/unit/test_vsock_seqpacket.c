@@ -61,7 +61,7 @@ TEST(message_boundaries_kept_across_packets)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		/* A big buffer still gets one message, never two merged. */
 		CHECK_EQ(vsock_recvmsg(s, buf, sizeof(buf), VSOCK_DONTWAIT, &flags),
-			 (ssize_t)sizes[i]);
+		         (ssize_t)sizes[i]);
 		CHECK_EQ(flags, VSOCK_MSG_EOM);
 		fill(sizes[i], (uint32_t)i);
 		CHECK(memcmp(buf, data, sizes[i]) == 0);
@@ -246,7 +246,7 @@ TEST(a_flood_of_empty_messages_resets_and_other_types_are_refused)
 	inject(core, &f, NULL, 0);
 	CHECK_EQ(fake_last(&fake)->op, VSOCK_OP_RST);
 	CHECK(strstr(harness_last_log, "port 2001 listens for STREAM, the peer asked for "
-		     "SEQPACKET") != NULL);
+	                               "SEQPACKET") != NULL);
 	f = pkt(VSOCK_OP_REQUEST, 5000, 2000, 0);
 	f.type = VSOCK_TYPE_SEQPACKET;
 	inject(core, &f, NULL, 0);
@@ -319,13 +319,13 @@ TEST(diag_seqpacket_echo_returns_each_message_with_its_eor)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		fill(sizes[i], (uint32_t)i);
 		CHECK_EQ(vsock_send(c, data, sizes[i], i % 2 ? VSOCK_MSG_EOR : 0),
-			 (ssize_t)sizes[i]);
+		         (ssize_t)sizes[i]);
 		for (int k = 0; k < 40; k++) {
 			pair_pump(&p);
 			vsock_diag_step(diag, 0);
 		}
 		CHECK_EQ(vsock_recvmsg(c, buf, sizeof(buf), VSOCK_DONTWAIT, &flags),
-			 (ssize_t)sizes[i]);
+		         (ssize_t)sizes[i]);
 		CHECK_EQ(flags, VSOCK_MSG_EOM | (i % 2 ? VSOCK_MSG_EOR : 0));
 		CHECK(memcmp(buf, data, sizes[i]) == 0);
 	}

@@ -19,7 +19,7 @@
 #include "vsock/wire.h"
 
 #define GUEST_CID 3
-#define HOST_CID 2
+#define HOST_CID  2
 #define SECOND_NS 1000000000ull
 
 struct pair {
@@ -29,7 +29,7 @@ struct pair {
 };
 
 static inline void pair_init_cfg(struct pair *p, const struct vsock_config *guest_cfg,
-				 const struct vsock_config *host_cfg, size_t max_payload)
+                                 const struct vsock_config *host_cfg, size_t max_payload)
 {
 	struct vsock_config defaults;
 
@@ -37,11 +37,11 @@ static inline void pair_init_cfg(struct pair *p, const struct vsock_config *gues
 	p->lb = vsock_loopback_create(GUEST_CID, HOST_CID, max_payload);
 	CHECK(p->lb != NULL);
 	CHECK_EQ(vsock_core_create(&p->guest, vsock_loopback_transport(p->lb),
-				   vsock_loopback_end(p->lb, 0),
-				   guest_cfg ? guest_cfg : &defaults), 0);
+	                           vsock_loopback_end(p->lb, 0), guest_cfg ? guest_cfg : &defaults),
+	         0);
 	CHECK_EQ(vsock_core_create(&p->host, vsock_loopback_transport(p->lb),
-				   vsock_loopback_end(p->lb, 1),
-				   host_cfg ? host_cfg : &defaults), 0);
+	                           vsock_loopback_end(p->lb, 1), host_cfg ? host_cfg : &defaults),
+	         0);
 	vsock_loopback_attach(p->lb, p->guest, p->host);
 }
 
@@ -120,7 +120,7 @@ static inline int connect_from_guest(struct pair *p, uint32_t port, struct vsock
 
 /* An established guest -> host connection through a fresh listener. */
 static inline void open_connection(struct pair *p, uint32_t port, struct vsock_sock **client,
-				   struct vsock_sock **server)
+                                   struct vsock_sock **server)
 {
 	struct vsock_sock *lsn = listen_on(p->host, port, 8);
 
@@ -135,10 +135,10 @@ static inline void open_connection(struct pair *p, uint32_t port, struct vsock_s
 
 struct fake_transport {
 	struct vsock_transport_ops ops;
-	uint64_t cid;                          /* local_cid() */
+	uint64_t cid;                           /* local_cid() */
 	struct vsock_hdr_fields sent[FAKE_MAX]; /* last FAKE_MAX headers */
-	size_t count;                          /* packets sent in total */
-	int fail_with;                         /* send() returns this if set */
+	size_t count;                           /* packets sent in total */
+	int fail_with;                          /* send() returns this if set */
 };
 
 static inline uint64_t fake_local_cid(void *ctx)
@@ -146,8 +146,7 @@ static inline uint64_t fake_local_cid(void *ctx)
 	return ((struct fake_transport *)ctx)->cid;
 }
 
-static inline int fake_send(void *ctx, const struct vsock_hdr *hdr, const void *payload,
-			    size_t len)
+static inline int fake_send(void *ctx, const struct vsock_hdr *hdr, const void *payload, size_t len)
 {
 	struct fake_transport *fake = ctx;
 
@@ -159,7 +158,7 @@ static inline int fake_send(void *ctx, const struct vsock_hdr *hdr, const void *
 }
 
 static inline struct vsock_core *fake_core(struct fake_transport *fake,
-					   const struct vsock_config *cfg)
+                                           const struct vsock_config *cfg)
 {
 	struct vsock_config defaults;
 	struct vsock_core *core;
@@ -181,7 +180,7 @@ static inline const struct vsock_hdr_fields *fake_last(struct fake_transport *fa
 
 /* Inject one packet as if the transport received it (takes the lock). */
 static inline void inject(struct vsock_core *core, const struct vsock_hdr_fields *f,
-			  const void *payload, size_t len)
+                          const void *payload, size_t len)
 {
 	struct vsock_hdr hdr;
 
@@ -192,12 +191,16 @@ static inline void inject(struct vsock_core *core, const struct vsock_hdr_fields
 }
 
 static inline struct vsock_hdr_fields pkt(uint16_t op, uint32_t src_port, uint32_t dst_port,
-					  uint32_t len)
+                                          uint32_t len)
 {
 	return (struct vsock_hdr_fields){
-		.src_cid = HOST_CID, .dst_cid = GUEST_CID,
-		.src_port = src_port, .dst_port = dst_port,
-		.len = len, .type = VSOCK_TYPE_STREAM, .op = op,
+		.src_cid = HOST_CID,
+		.dst_cid = GUEST_CID,
+		.src_port = src_port,
+		.dst_port = dst_port,
+		.len = len,
+		.type = VSOCK_TYPE_STREAM,
+		.op = op,
 		.buf_alloc = 256 * 1024,
 	};
 }

@@ -99,10 +99,14 @@ int main(int argc, char **argv)
 		static char buf[16] __attribute__((aligned(16)));
 #if defined(__x86_64__)
 		__asm__ volatile("pushfq; orq $0x40000, (%%rsp); popfq; movl 1(%0), %%eax"
-				 : : "r"(buf) : "rax", "memory");
+		                 :
+		                 : "r"(buf)
+		                 : "rax", "memory");
 #else
 		__asm__ volatile("add x10, %0, #1; ldxr x11, [x10]"
-				 : : "r"(buf) : "x10", "x11", "memory");
+		                 :
+		                 : "r"(buf)
+		                 : "x10", "x11", "memory");
 #endif
 		return 0;
 	}

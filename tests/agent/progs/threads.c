@@ -24,11 +24,11 @@
 #include <unistd.h>
 
 #define THREADS 8
-#define ROUNDS 500
+#define ROUNDS  500
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t turn_changed = PTHREAD_COND_INITIALIZER;
-static unsigned turn;		/* whose turn: turn % THREADS */
+static unsigned turn; /* whose turn: turn % THREADS */
 static unsigned long long total;
 static int order_bad;
 static int last_index = -1;
@@ -85,8 +85,8 @@ static int turns(void)
 		joined += (long)ret;
 	}
 	/* the expected total: sum over me, r of (me+1)(r+1) */
-	unsigned long long want = (unsigned long long)(THREADS * (THREADS + 1) / 2) *
-				  (ROUNDS * (ROUNDS + 1) / 2);
+	unsigned long long want =
+	        (unsigned long long)(THREADS * (THREADS + 1) / 2) * (ROUNDS * (ROUNDS + 1) / 2);
 	printf("total_ok=%d order_ok=%d joined=%ld turns=%u\n", total == want, order_bad == 0,
 	       joined, turn);
 	/* every thread had a tid of its own, none the process's */

@@ -17,14 +17,14 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#define BUF (64 * 1024)
+#define BUF       (64 * 1024)
 #define MAX_CONNS 1024
 
 struct conn {
 	int fd;
 	char buf[BUF];
-	size_t len, off;   /* bytes held, of which sent */
-	int eof;           /* the peer half-closed */
+	size_t len, off; /* bytes held, of which sent */
+	int eof;         /* the peer half-closed */
 };
 
 static struct conn *conns[MAX_CONNS];
@@ -118,8 +118,10 @@ int main(int argc, char **argv)
 			if (fd == lfd) {
 				int c;
 
-				while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-					if (c >= MAX_CONNS || !(conns[c] = calloc(1, sizeof(struct conn)))) {
+				while ((c = accept4(lfd, NULL, NULL,
+				                    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					if (c >= MAX_CONNS ||
+					    !(conns[c] = calloc(1, sizeof(struct conn)))) {
 						close(c);
 						continue;
 					}

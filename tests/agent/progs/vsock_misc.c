@@ -112,8 +112,8 @@ static int errors(void)
 		struct timeval hour = { .tv_sec = 3600 };
 
 		printf("connect_timeout_set=%d\n",
-		       err_of(setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
-					 &hour, sizeof(hour))));
+		       err_of(setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &hour,
+		                         sizeof(hour))));
 	}
 	a = vm_addr(VMADDR_CID_HOST, NOLISTEN_PORT);
 	printf("connect_nolistener=%d\n", err_of(connect(fd, (struct sockaddr *)&a, sizeof(a))));
@@ -224,7 +224,8 @@ static int client(unsigned port, long n)
 		return 1;
 	}
 	while (sent < n) {
-		ssize_t w = write(fd, buf, n - sent < (long)sizeof(buf) ? (size_t)(n - sent) : sizeof(buf));
+		ssize_t w = write(fd, buf,
+		                  n - sent < (long)sizeof(buf) ? (size_t)(n - sent) : sizeof(buf));
 
 		if (w <= 0)
 			break;

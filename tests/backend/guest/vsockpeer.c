@@ -76,7 +76,7 @@ static void crc_init(void)
 	}
 }
 
-static int checksums = 1;	/* 0: "nocrc" given, for benchmarks */
+static int checksums = 1; /* 0: "nocrc" given, for benchmarks */
 
 static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
 {
@@ -89,8 +89,8 @@ static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
 }
 
 struct tally {
-	unsigned long long sent, got;	/* byte counts */
-	uint32_t sent_crc, got_crc;	/* crc32 of those bytes */
+	unsigned long long sent, got; /* byte counts */
+	uint32_t sent_crc, got_crc;   /* crc32 of those bytes */
 };
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -188,8 +188,7 @@ static int play(int fd, char *role, char *args, struct tally *t)
 
 static int dial(unsigned cid, unsigned port)
 {
-	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = cid,
-				    .svm_port = port };
+	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -errno;
@@ -212,8 +211,7 @@ static void answer(int fd, const char *fmt, ...)
 	write_all(fd, line, (size_t)n);
 }
 
-static void cmd_many(int ctl, unsigned cid, unsigned port, int count,
-		     unsigned long long n)
+static void cmd_many(int ctl, unsigned cid, unsigned port, int count, unsigned long long n)
 {
 	int ok = 0, failed = 0;
 	for (int i = 0; i < count; i++) {
@@ -316,7 +314,8 @@ static void seq_serve_one(int fd)
 			if (n < 0)
 				break;
 			seq_fill(seq_want, want, i, seed);
-			if ((size_t)n == want && !(flags & MSG_TRUNC) && !memcmp(seq_got, seq_want, want))
+			if ((size_t)n == want && !(flags & MSG_TRUNC) &&
+			    !memcmp(seq_got, seq_want, want))
 				ok++;
 			else
 				bad++;
@@ -344,7 +343,7 @@ static void seq_serve_one(int fd)
 			if (n <= 0 && !(n == 0 && (flags & MSG_EOR)))
 				return; /* (an empty message has MSG_EOR from us) */
 			seq_answer(fd, "got=%zd trunc=%d eor=%d", n, (flags & MSG_TRUNC) != 0,
-				   (flags & MSG_EOR) != 0);
+			           (flags & MSG_EOR) != 0);
 		}
 	} else if (!strcmp(cmd, "echo")) {
 		for (;;) {
@@ -361,7 +360,7 @@ static void seq_serve_one(int fd)
 
 /* seqdial: messages out, each echo back and compared. */
 static void cmd_seqdial(int ctl, unsigned cid, unsigned port, unsigned long long count,
-			unsigned long long seed)
+                        unsigned long long seed)
 {
 	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
 	int fd = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
@@ -443,8 +442,8 @@ static void serve_one(int fd)
 		}
 		int err = play(dfd, role, rest + used, &t);
 		close(dfd);
-		answer(fd, "RESULT %d %llu %u %llu %u\n", -err, t.sent, t.sent_crc,
-		       t.got, t.got_crc);
+		answer(fd, "RESULT %d %llu %u %llu %u\n", -err, t.sent, t.sent_crc, t.got,
+		       t.got_crc);
 	} else if (!strcmp(cmd, "seqdial")) {
 		unsigned cid, port;
 		unsigned long long count, seed;
@@ -493,8 +492,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGCHLD, SIG_IGN);
-	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-				    .svm_port = (unsigned)atoi(argv[2]) };
+	struct sockaddr_vm addr = { .svm_family = AF_VSOCK,
+		                    .svm_cid = VMADDR_CID_ANY,
+		                    .svm_port = (unsigned)atoi(argv[2]) };
 	int lfd = socket(AF_VSOCK, SOCK_STREAM, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
 	    listen(lfd, 128) < 0) {
