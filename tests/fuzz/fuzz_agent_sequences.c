@@ -33,19 +33,6 @@
 #define CONTAINERS 4
 #define EXECS      3
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static unsigned byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
 /* The programs: each a command line (args from the input fill in %u). */
 static const char *const programs[][4] = {
 	{ "echo", "hello", "%u" },
@@ -78,9 +65,9 @@ struct ids {
 	char exec[16]; /* exec id: e0..e2, the container's, or "" */
 };
 
-static void pick_ids(struct input *in, struct ids *ids)
+static void pick_ids(struct fuzz_input *in, struct ids *ids)
 {
-	unsigned c = byte(in), e = byte(in) % (EXECS + 2);
+	unsigned c = fuzz_byte(in), e = fuzz_byte(in) % (EXECS + 2);
 
 	if (c == 255)
 		ids->ctr[0] = '\0';
@@ -116,9 +103,9 @@ static bool encode_env(pb_ostream_t *stream, const pb_field_t *field, void *cons
 	       pb_encode_string(stream, (const pb_byte_t *)path, sizeof(path) - 1);
 }
 
-static void fill_process(struct input *in, grpc_Process *p)
+static void fill_process(struct fuzz_input *in, grpc_Process *p)
 {
-	unsigned which = byte(in) % NPROGRAMS, arg = byte(in);
+	unsigned which = fuzz_byte(in) % NPROGRAMS, arg = fuzz_byte(in);
 
 	memset(p, 0, sizeof(*p));
 	fz_argc = 0;
@@ -132,19 +119,19 @@ static void fill_process(struct input *in, grpc_Process *p)
 	snprintf(p->Cwd, sizeof(p->Cwd), "/w%u", arg & 1);
 }
 
-static void call(struct fz_world *w, int conn, struct input *in, const char *service,
+static void call(struct fz_world *w, int conn, struct fuzz_input *in, const char *service,
                  const char *method, const pb_msgdesc_t *fields, const void *msg)
 {
-	fz_call(w, conn, service, method, fields, msg, timeouts[byte(in) % 4]);
+	fz_call(w, conn, service, method, fields, msg, timeouts[fuzz_byte(in) % 4]);
 }
 
-static void command(struct fz_world *w, struct input *in)
+static void command(struct fz_world *w, struct fuzz_input *in)
 {
 	static grpc_CreateContainerRequest create;
 	static grpc_ExecProcessRequest exec;
 	static grpc_WriteStreamRequest write;
-	unsigned op = byte(in) % 21;
-	int conn = (int)(byte(in) % FZ_CONNS);
+	unsigned op = fuzz_byte(in) % 21;
+	int conn = (int)(fuzz_byte(in) % FZ_CONNS);
 	struct ids ids;
 
 	switch (op) {
@@ -178,7 +165,7 @@ static void command(struct fz_world *w, struct input *in)
 		pick_ids(in, &ids);
 		snprintf(req.container_id, sizeof(req.container_id), "%s", ids.ctr);
 		snprintf(req.exec_id, sizeof(req.exec_id), "%s", ids.exec);
-		req.signal = signals[byte(in) % NSIGNALS];
+		req.signal = signals[fuzz_byte(in) % NSIGNALS];
 		call(w, conn, in, AGENT, "SignalProcess", grpc_SignalProcessRequest_fields, &req);
 		break;
 	}
@@ -187,7 +174,7 @@ static void command(struct fz_world *w, struct input *in)
 
 		pick_ids(in, &ids);
 		snprintf(req.container_id, sizeof(req.container_id), "%s", ids.ctr);
-		req.timeout = byte(in) % 3;
+		req.timeout = fuzz_byte(in) % 3;
 		call(w, conn, in, AGENT, "RemoveContainer", grpc_RemoveContainerRequest_fields,
 		     &req);
 		break;
@@ -208,13 +195,13 @@ static void command(struct fz_world *w, struct input *in)
 		pick_ids(in, &ids);
 		snprintf(req.container_id, sizeof(req.container_id), "%s", ids.ctr);
 		snprintf(req.exec_id, sizeof(req.exec_id), "%s", ids.exec);
-		req.len = byte(in) * 160u;
+		req.len = fuzz_byte(in) * 160u;
 		call(w, conn, in, AGENT, op == 7 ? "ReadStdout" : "ReadStderr",
 		     grpc_ReadStreamRequest_fields, &req);
 		break;
 	}
 	case 9: {
-		unsigned len = byte(in) * 128u + 1, seed = byte(in); /* 1 .. 32641 */
+		unsigned len = fuzz_byte(in) * 128u + 1, seed = fuzz_byte(in); /* 1 .. 32641 */
 
 		pick_ids(in, &ids);
 		memset(&write, 0, sizeof(write));
@@ -248,7 +235,7 @@ static void command(struct fz_world *w, struct input *in)
 		grpc_CheckRequest req = grpc_CheckRequest_init_zero;
 		vsockagent_ListContainersRequest list = vsockagent_ListContainersRequest_init_zero;
 
-		if (byte(in) & 1)
+		if (fuzz_byte(in) & 1)
 			call(w, conn, in, "grpc.Health", "Check", grpc_CheckRequest_fields, &req);
 		else
 			call(w, conn, in, "vsockagent.Extras", "ListContainers",
@@ -259,7 +246,7 @@ static void command(struct fz_world *w, struct input *in)
 		fz_settle(w);
 		break;
 	case 14:
-		fz_advance(w, 1ull << (byte(in) % 35));
+		fz_advance(w, 1ull << (fuzz_byte(in) % 35));
 		break;
 	case 15:
 		w->conns[conn].reading = !w->conns[conn].reading;
@@ -277,7 +264,7 @@ static void command(struct fz_world *w, struct input *in)
 		grpc_DestroySandboxRequest req = grpc_DestroySandboxRequest_init_zero;
 		grpc_CreateSandboxRequest sb = grpc_CreateSandboxRequest_init_zero;
 
-		if (byte(in) & 1) {
+		if (fuzz_byte(in) & 1) {
 			call(w, conn, in, AGENT, "DestroySandbox",
 			     grpc_DestroySandboxRequest_fields, &req);
 		} else {
@@ -288,14 +275,14 @@ static void command(struct fz_world *w, struct input *in)
 		break;
 	}
 	case 19:
-		fuzz_platform_set_preempt(conn ? byte(in) % 16 + 2 : 0);
+		fuzz_platform_set_preempt(conn ? fuzz_byte(in) % 16 + 2 : 0);
 		break;
 	case 20: { /* the shim's pollers: GetOOMEvent parks, StatsContainer answers */
 		grpc_GetOOMEventRequest oom = grpc_GetOOMEventRequest_init_zero;
 		grpc_StatsContainerRequest stats = grpc_StatsContainerRequest_init_zero;
 
 		pick_ids(in, &ids);
-		if (byte(in) & 1) {
+		if (fuzz_byte(in) & 1) {
 			call(w, conn, in, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields,
 			     &oom);
 		} else {
@@ -312,7 +299,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fz_world w;
 	struct agent_options opts;
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	unsigned commands = 0;
 
 	fz_options(&opts);

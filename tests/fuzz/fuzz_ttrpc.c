@@ -62,27 +62,7 @@ static const struct {
 
 static const int64_t timeouts[] = { 0, 1000000, 100000000, 2000000000, -1 };
 
-struct input {
-	const uint8_t *p; /* next byte */
-	size_t left;      /* bytes left */
-};
-
-static unsigned byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static unsigned u16(struct input *in)
-{
-	unsigned hi = byte(in);
-
-	return hi << 8 | byte(in);
-}
-
-static const uint8_t *take(struct input *in, size_t *len)
+static const uint8_t *take(struct fuzz_input *in, size_t *len)
 {
 	const uint8_t *at = in->p;
 
@@ -97,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fz_world w;
 	struct agent_options opts;
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	unsigned commands = 0;
 
 	fz_options(&opts);
@@ -106,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_start(&w, &opts);
 	fz_open(&w, 0);
 	while (in.left && commands++ < 256) {
-		unsigned op = byte(&in) % 9, i = op == 4 ? 0 : byte(&in);
+		unsigned op = fuzz_byte(&in) % 9, i = op == 4 ? 0 : fuzz_byte(&in);
 
 		if (op != 5 && op != 8)
 			i %= FZ_CONNS;
@@ -118,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fz_close(&w, (int)i);
 			break;
 		case 2: {
-			size_t len = u16(&in);
+			size_t len = fuzz_u16(&in);
 			const uint8_t *bytes = take(&in, &len);
 
 			w.conns[i].raw = true;
@@ -126,9 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 3: {
-			unsigned m = byte(&in) % NMETHODS;
-			int64_t timeout = timeouts[byte(&in) % 5];
-			size_t len = u16(&in);
+			unsigned m = fuzz_byte(&in) % NMETHODS;
+			int64_t timeout = timeouts[fuzz_byte(&in) % 5];
+			size_t len = fuzz_u16(&in);
 			const uint8_t *payload = take(&in, &len);
 
 			fz_call_raw(&w, (int)i, methods[m].service, methods[m].method, payload, len,
@@ -145,15 +125,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			w.conns[i].reading = !w.conns[i].reading;
 			break;
 		case 7: {
-			uint8_t hdr[10] = { (uint8_t)byte(&in),
-				            (uint8_t)byte(&in),
-				            (uint8_t)byte(&in),
-				            (uint8_t)byte(&in),
+			uint8_t hdr[10] = { (uint8_t)fuzz_byte(&in),
+				            (uint8_t)fuzz_byte(&in),
+				            (uint8_t)fuzz_byte(&in),
+				            (uint8_t)fuzz_byte(&in),
 				            0,
 				            0,
 				            0,
 				            1,
-				            (uint8_t)byte(&in),
+				            (uint8_t)fuzz_byte(&in),
 				            0 };
 
 			w.conns[i].raw = true;

@@ -45,29 +45,7 @@
 #define FILLED_MAX  256   /* rx buffers the device filled, remembered */
 #define SEND_MAX    40000 /* a little over the driver's TX_PAYLOAD */
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static unsigned byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint32_t u32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(in);
-	return v;
-}
-
-static size_t take(struct input *in, void *out, size_t n)
+static size_t take(struct fuzz_input *in, void *out, size_t n)
 {
 	n = n < in->left ? n : in->left;
 	memcpy(out, in->p, n);
@@ -172,13 +150,13 @@ uint64_t vsock_core_tick(struct vsock_core *core, uint64_t now_ns)
 
 /* ---- commands ---- */
 
-static void rx_fill(struct input *in)
+static void rx_fill(struct fuzz_input *in)
 {
 	struct fake_queue *q = &fake.q[Q_RX];
 	uint8_t *buf;
 	uint32_t room, written, n;
 	uint16_t head;
-	unsigned how = byte(in);
+	unsigned how = fuzz_byte(in);
 
 	if (!dev_take(q, &head, &buf, &room))
 		return;
@@ -189,19 +167,19 @@ static void rx_fill(struct input *in)
 	if (how & 1) { /* a well-formed header with a chosen len */
 		struct vsock_hdr_fields f = { .src_cid = 2,
 			                      .dst_cid = FAKE_GUEST_CID,
-			                      .src_port = u32(in),
-			                      .dst_port = u32(in),
+			                      .src_port = fuzz_u32(in),
+			                      .dst_port = fuzz_u32(in),
 			                      .type = VSOCK_TYPE_STREAM,
-			                      .op = byte(in) % 8,
-			                      .buf_alloc = u32(in),
-			                      .fwd_cnt = u32(in) };
+			                      .op = fuzz_byte(in) % 8,
+			                      .buf_alloc = fuzz_u32(in),
+			                      .fwd_cnt = fuzz_u32(in) };
 
-		f.len = how & 2 ? u32(in) : byte(in) << 4;
+		f.len = how & 2 ? fuzz_u32(in) : fuzz_byte(in) << 4;
 		vsock_hdr_encode((struct vsock_hdr *)buf, &f);
 	} else {
 		take(in, buf, sizeof(struct vsock_hdr));
 	}
-	n = byte(in) << 5;
+	n = fuzz_byte(in) << 5;
 	n = n < room - sizeof(struct vsock_hdr) ? n : room - (uint32_t)sizeof(struct vsock_hdr);
 	take(in, buf + sizeof(struct vsock_hdr), n);
 	switch (how >> 2 & 3) {
@@ -209,19 +187,19 @@ static void rx_fill(struct input *in)
 		written = (uint32_t)sizeof(struct vsock_hdr) + n;
 		break;
 	case 1:
-		written = byte(in);
+		written = fuzz_byte(in);
 		break;
 	case 2:
 		written = room;
 		break;
 	default:
-		written = u32(in);
+		written = fuzz_u32(in);
 		break; /* a lie, maybe past the buffer */
 	}
 	dev_complete(q, head, written);
 }
 
-static void tx_send(struct input *in, const struct vsock_transport_ops *ops,
+static void tx_send(struct fuzz_input *in, const struct vsock_transport_ops *ops,
                     struct virtio_vsock *vs)
 {
 	static uint8_t payload[SEND_MAX];
@@ -232,7 +210,7 @@ static void tx_send(struct input *in, const struct vsock_transport_ops *ops,
 		                      .type = VSOCK_TYPE_STREAM,
 		                      .op = VSOCK_OP_RW };
 	struct vsock_hdr hdr;
-	size_t len = (byte(in) << 8 | byte(in)) % SEND_MAX;
+	size_t len = fuzz_u16(in) % SEND_MAX;
 	int err;
 
 	f.len = (uint32_t)len;
@@ -244,44 +222,44 @@ static void tx_send(struct input *in, const struct vsock_transport_ops *ops,
 	ASSERT(err == 0 || err == -EAGAIN || err == -EMSGSIZE || err == -EIO || err == -ENODEV);
 }
 
-static void tx_drain(struct input *in)
+static void tx_drain(struct fuzz_input *in)
 {
 	struct fake_queue *q = &fake.q[Q_TX];
 	uint8_t *buf;
 	uint32_t len;
 	uint16_t head;
-	unsigned how = byte(in);
+	unsigned how = fuzz_byte(in);
 
 	while (dev_take(q, &head, &buf, &len))
-		dev_complete(q, head, how & 1 ? u32(in) : 0);
+		dev_complete(q, head, how & 1 ? fuzz_u32(in) : 0);
 }
 
-static void event(struct input *in)
+static void event(struct fuzz_input *in)
 {
 	struct fake_queue *q = &fake.q[Q_EVENT];
 	uint8_t *buf;
 	uint32_t room;
 	uint16_t head;
-	unsigned n = byte(in) % 9;
+	unsigned n = fuzz_byte(in) % 9;
 
 	if (!dev_take(q, &head, &buf, &room))
 		return;
 	take(in, buf, n < room ? n : room);
-	dev_complete(q, head, byte(in) & 1 ? u32(in) : n);
+	dev_complete(q, head, fuzz_byte(in) & 1 ? fuzz_u32(in) : n);
 }
 
-static void used_jump(struct input *in)
+static void used_jump(struct fuzz_input *in)
 {
-	struct fake_queue *q = &fake.q[byte(in) % NQUEUES];
+	struct fake_queue *q = &fake.q[fuzz_byte(in) % NQUEUES];
 	uint8_t *used = dev_ptr(q->vq->used_dma, 6 + 8 * q->vq->size);
-	uint16_t idx = (uint16_t)(byte(in) << 8 | byte(in));
+	uint16_t idx = (uint16_t)fuzz_u16(in);
 
 	memcpy(used + 2, &idx, 2);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct vsock_core core = { 0 };
 	const struct vsock_transport_ops *ops;
 	struct virtio_vsock *vs;
@@ -291,9 +269,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake_device_new();
 	nfilled = 0;
 	step = 0;
-	first = byte(&in);
+	first = fuzz_byte(&in);
 	fail_at = first >= 240 ? (int)(first - 239) : 0; /* a probe step fails */
-	scribble = (uint8_t)byte(&in);
+	scribble = (uint8_t)fuzz_byte(&in);
 	if (virtio_vsock_probe(&fake.vdev, &fake_pool, &vs) != 0) {
 		ASSERT(pool_pages_in_use(&fake_pool) == 0);
 		ASSERT(fake.routes == 0 && fake.queues == 0);
@@ -306,12 +284,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_settle(1000);
 	while (in.left) {
 		platform_lock();
-		switch (byte(&in) % 10) {
+		switch (fuzz_byte(&in) % 10) {
 		case 0:
 			rx_fill(&in);
 			break;
 		case 1:
-			dev_complete(&fake.q[Q_RX], byte(&in) << 8 | byte(&in), u32(&in));
+			dev_complete(&fake.q[Q_RX], fuzz_u16(&in), fuzz_u32(&in));
 			break;
 		case 2:
 			platform_unlock();
@@ -325,13 +303,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			event(&in);
 			break;
 		case 5: {
-			struct fake_queue *q = &fake.q[byte(&in) % NQUEUES];
+			struct fake_queue *q = &fake.q[fuzz_byte(&in) % NQUEUES];
 
 			q->handler(q->arg);
 			break;
 		}
 		case 6:
-			fake.cid = u32(&in);
+			fake.cid = fuzz_u32(&in);
 			if (fake.config_handler)
 				fake.config_handler(fake.config_arg);
 			break;
@@ -345,7 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		default:
 			platform_unlock();
-			fuzz_advance(u32(&in));
+			fuzz_advance(fuzz_u32(&in));
 			platform_lock();
 			break;
 		}

@@ -37,28 +37,6 @@
 #define HANDLES     16
 #define PAYLOAD_MAX 8192
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static unsigned byte(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint32_t u32(struct input *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | byte(in);
-	return v;
-}
-
 static void fail(const char *what)
 {
 	fprintf(stderr, "fuzz_vsock_core: %s\n", what);
@@ -205,41 +183,41 @@ static int free_slot(void)
 	return -1;
 }
 
-static struct vsock_sock *held(struct input *in, int *slot)
+static struct vsock_sock *held(struct fuzz_input *in, int *slot)
 {
-	*slot = (int)(byte(in) % HANDLES);
+	*slot = (int)(fuzz_byte(in) % HANDLES);
 	return handles[*slot];
 }
 
-static void inject(struct vsock_core *core, struct input *in)
+static void inject(struct vsock_core *core, struct fuzz_input *in)
 {
 	static uint8_t payload[PAYLOAD_MAX];
 	struct vsock_hdr_fields f = { 0 };
 	struct vsock_hdr hdr;
-	unsigned pick = byte(in), n;
+	unsigned pick = fuzz_byte(in), n;
 	size_t len;
 
-	f.src_cid = pick & 1 ? VSOCK_CID_HOST : pick & 2 ? 5 : u32(in);
-	f.dst_cid = pick & 4 ? LOCAL_CID : pick & 8 ? core->local_cid : u32(in);
-	f.src_port = pick & 16 ? 6000 + byte(in) % 4 : u32(in);
-	n = byte(in);
+	f.src_cid = pick & 1 ? VSOCK_CID_HOST : pick & 2 ? 5 : fuzz_u32(in);
+	f.dst_cid = pick & 4 ? LOCAL_CID : pick & 8 ? core->local_cid : fuzz_u32(in);
+	f.src_port = pick & 16 ? 6000 + fuzz_byte(in) % 4 : fuzz_u32(in);
+	n = fuzz_byte(in);
 	if (n < 128)
 		f.dst_port = ports[n % 4];
 	else if (n < 250 && handles[n % HANDLES])
 		f.dst_port = handles[n % HANDLES]->local.port;
 	else
-		f.dst_port = u32(in);
-	f.op = (uint16_t)(byte(in) % 9);
-	f.type = pick & 32 ? VSOCK_TYPE_STREAM : (uint16_t)byte(in) % 4;
-	f.flags = pick & 64 ? byte(in) % 4 : u32(in);
-	f.buf_alloc = pick & 128 ? 256u << 10 : u32(in);
-	f.fwd_cnt = u32(in);
-	len = (size_t)byte(in) << 5 | byte(in) % 32;
+		f.dst_port = fuzz_u32(in);
+	f.op = (uint16_t)(fuzz_byte(in) % 9);
+	f.type = pick & 32 ? VSOCK_TYPE_STREAM : (uint16_t)fuzz_byte(in) % 4;
+	f.flags = pick & 64 ? fuzz_byte(in) % 4 : fuzz_u32(in);
+	f.buf_alloc = pick & 128 ? 256u << 10 : fuzz_u32(in);
+	f.fwd_cnt = fuzz_u32(in);
+	len = (size_t)fuzz_byte(in) << 5 | fuzz_byte(in) % 32;
 	if (len > PAYLOAD_MAX)
 		len = PAYLOAD_MAX;
 	for (size_t i = 0; i < len; i++)
 		payload[i] = (uint8_t)(i * 7 + pick);
-	f.len = byte(in) == 255 ? u32(in) : (uint32_t)len; /* sometimes lying */
+	f.len = fuzz_byte(in) == 255 ? fuzz_u32(in) : (uint32_t)len; /* sometimes lying */
 	vsock_hdr_encode(&hdr, &f);
 	platform_lock();
 	vsock_core_rx(core, &hdr, len ? payload : NULL, len);
@@ -247,7 +225,7 @@ static void inject(struct vsock_core *core, struct input *in)
 }
 
 /* The peer answers the last thing the core sent, as a peer would. */
-static void answer(struct vsock_core *core, struct input *in)
+static void answer(struct vsock_core *core, struct fuzz_input *in)
 {
 	static const uint16_t ops[] = { VSOCK_OP_RESPONSE, VSOCK_OP_RW,  VSOCK_OP_CREDIT_UPDATE,
 		                        VSOCK_OP_SHUTDOWN, VSOCK_OP_RST, VSOCK_OP_CREDIT_REQUEST,
@@ -266,7 +244,7 @@ static void answer(struct vsock_core *core, struct input *in)
 		.src_port = fake.last.dst_port,
 		.dst_port = fake.last.src_port,
 		.type = fake.last.type,
-		.op = ops[byte(in) % 7],
+		.op = ops[fuzz_byte(in) % 7],
 		.buf_alloc = 256u << 10,
 	};
 	platform_lock();
@@ -274,9 +252,9 @@ static void answer(struct vsock_core *core, struct input *in)
 	f.fwd_cnt = s ? s->tx_cnt : 0; /* the peer read everything we sent */
 	platform_unlock();
 	if (f.op == VSOCK_OP_SHUTDOWN)
-		f.flags = byte(in) % 4;
+		f.flags = fuzz_byte(in) % 4;
 	if (f.op == VSOCK_OP_RW) {
-		len = (size_t)byte(in) << 5;
+		len = (size_t)fuzz_byte(in) << 5;
 		if (len > PAYLOAD_MAX)
 			len = PAYLOAD_MAX;
 		memset(payload, 'a' + (int)(len % 26), len);
@@ -288,25 +266,25 @@ static void answer(struct vsock_core *core, struct input *in)
 	platform_unlock();
 }
 
-static void command(struct vsock_core *core, struct input *in)
+static void command(struct vsock_core *core, struct fuzz_input *in)
 {
 	static uint8_t buf[1 << 16];
 	struct vsock_sock *s;
 	int slot;
 
-	unsigned op = byte(in) % 15;
+	unsigned op = fuzz_byte(in) % 15;
 
 	switch (op) {
 	case 0:
 		inject(core, in);
 		break;
 	case 1: {
-		struct vsock_addr addr = { VSOCK_CID_ANY, ports[byte(in) % 4] };
+		struct vsock_addr addr = { VSOCK_CID_ANY, ports[fuzz_byte(in) % 4] };
 		int i = free_slot();
 
 		if (i < 0 || vsock_socket(core, VSOCK_TYPE_STREAM, &s))
 			break;
-		if (vsock_bind(s, &addr) || vsock_listen(s, (int)byte(in) % 6)) {
+		if (vsock_bind(s, &addr) || vsock_listen(s, (int)fuzz_byte(in) % 6)) {
 			vsock_close(s);
 			break;
 		}
@@ -314,7 +292,8 @@ static void command(struct vsock_core *core, struct input *in)
 		break;
 	}
 	case 2: {
-		struct vsock_addr addr = { byte(in) & 1 ? VSOCK_CID_HOST : 5, 6000 + byte(in) % 4 };
+		struct vsock_addr addr = { fuzz_byte(in) & 1 ? VSOCK_CID_HOST : 5,
+			                   6000 + fuzz_byte(in) % 4 };
 		int i = free_slot();
 
 		if (i < 0 || vsock_socket(core, VSOCK_TYPE_STREAM, &s))
@@ -334,7 +313,7 @@ static void command(struct vsock_core *core, struct input *in)
 		break;
 	}
 	case 4: {
-		size_t len = (size_t)byte(in) << 8 | byte(in);
+		size_t len = fuzz_u16(in);
 
 		s = held(in, &slot);
 		if (s) {
@@ -344,7 +323,7 @@ static void command(struct vsock_core *core, struct input *in)
 		break;
 	}
 	case 5: {
-		size_t len = (size_t)byte(in) << 8 | byte(in);
+		size_t len = fuzz_u16(in);
 
 		s = held(in, &slot);
 		if (s)
@@ -352,7 +331,7 @@ static void command(struct vsock_core *core, struct input *in)
 		break;
 	}
 	case 6: {
-		int how = (int)byte(in) % 5;
+		int how = (int)fuzz_byte(in) % 5;
 
 		s = held(in, &slot);
 		if (s)
@@ -371,18 +350,18 @@ static void command(struct vsock_core *core, struct input *in)
 		}
 		break;
 	case 9:
-		fuzz_advance(1ull << (byte(in) % 35));
+		fuzz_advance(1ull << (fuzz_byte(in) % 35));
 		vsock_core_tick(core, platform_now_ns());
 		break;
 	case 10:
-		if (byte(in) & 1)
-			fake.cid = 3 + byte(in) % 3;
+		if (fuzz_byte(in) & 1)
+			fake.cid = 3 + fuzz_byte(in) % 3;
 		platform_lock();
 		vsock_core_transport_reset(core);
 		platform_unlock();
 		break;
 	case 11:
-		fake.refuse = byte(in) % 8;
+		fake.refuse = fuzz_byte(in) % 8;
 		platform_lock();
 		if (!fake.refuse)
 			vsock_core_tx_ready(core);
@@ -401,7 +380,7 @@ static void command(struct vsock_core *core, struct input *in)
 		break;
 	}
 	case 14: {
-		uint32_t value = u32(in);
+		uint32_t value = fuzz_u32(in);
 
 		s = held(in, &slot);
 		if (s)
@@ -413,7 +392,7 @@ static void command(struct vsock_core *core, struct input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 	struct vsock_config cfg;
 	struct vsock_core *core;
 	struct vsock_stats st;
@@ -427,10 +406,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake.cid = LOCAL_CID;
 	vsock_config_defaults(&cfg);
 	/* small limits, reached quickly: the input's first bytes pick them */
-	cfg.max_conns = 2 + byte(&in) % 16;
-	cfg.max_ctrl_queue = 1 + byte(&in) % 16;
-	cfg.buf_alloc = 1u << (8 + byte(&in) % 11);
-	fake.ops.max_payload = (size_t)1 << (byte(&in) % 13);
+	cfg.max_conns = 2 + fuzz_byte(&in) % 16;
+	cfg.max_ctrl_queue = 1 + fuzz_byte(&in) % 16;
+	cfg.buf_alloc = 1u << (8 + fuzz_byte(&in) % 11);
+	fake.ops.max_payload = (size_t)1 << (fuzz_byte(&in) % 13);
 	if (vsock_core_create(&core, &fake.ops, &fake, &cfg))
 		abort();
 	fake.core = core;
