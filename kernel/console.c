@@ -50,10 +50,14 @@ static void sink(const char *bytes, size_t len)
 		firmware_write(bytes, len);
 }
 
+/* One call's text stays together on the console: interrupts are off while
+ * it is written, so another task's line cannot land inside it. */
 void console_write(const char *bytes, size_t len)
 {
+	bool irq_on = arch_irq_enabled();
 	size_t start = 0;
 
+	arch_irq_disable();
 	for (size_t i = 0; i < len; i++) {
 		if (bytes[i] != '\n')
 			continue;
@@ -62,6 +66,8 @@ void console_write(const char *bytes, size_t len)
 		start = i + 1;
 	}
 	sink(bytes + start, len - start);
+	if (irq_on)
+		arch_irq_enable();
 }
 
 int kvprintf(const char *fmt, va_list ap)

@@ -5,11 +5,9 @@ port, serves 100 concurrent connections with a goroutine each and answers
 SIGTERM by exiting 0.  Go's runtime needs threads, futexes, signals on an
 alternate stack with Linux's frame, and mmap's hints."""
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -18,10 +16,8 @@ import test_user_programs as up
 from test_user_vsock import wait_for_output
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.vm import Vm  # noqa: E402
-from backend.backend_lib import Daemon, hybrid_connect  # noqa: E402
+from backend.backend_lib import hybrid_connect  # noqa: E402
 from backend import backend_lib as lib  # noqa: E402
-from conftest import connect_agent  # noqa: E402
 
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -40,27 +36,8 @@ def build_go(arch, d):
 def vm(request, tmp_path_factory):
     arch = request.param
     workdir = tmp_path_factory.mktemp(f"govm-{arch}")
-    sockdir = tempfile.mkdtemp(prefix="ugo-")
-    vhost, uds = os.path.join(sockdir, "vhost.sock"), os.path.join(sockdir, "vsock.sock")
-    daemon = Daemon(str(workdir), [{"cid": 7, "socket": vhost, "uds": uds}])
-    logs = up.LogListener(uds + "_1025")
-    v = Vm(arch, workdir, config="agent.container_mem_mib=96 agent.stats_ms=500\n",
-           vhost_socket=vhost, boot="disk", bin_files={"govsock": build_go(arch, str(workdir))})
-    v.uds, v.daemon, v.arch_name, v.logs = uds, daemon, arch, logs
-    v.start()
-    try:
-        client = connect_agent(uds, 60)
-        if client is None:
-            pytest.fail("the image does not answer on vsock port 1024:\n" + v.serial())
-        client.close()
+    with up.agent_vm(arch, workdir, "ugo-", {"govsock": build_go(arch, str(workdir))}, mem_mib=96) as v:
         yield v
-    finally:
-        v.stop()
-        daemon.stop()
-        logs.close()
-        if os.environ.get("AGENT_TEST_VERBOSE"):
-            sys.stdout.write(v.describe())
-        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ running `sh -c` with pipelines, redirects to the file store, subshells and
 exit statuses (each a fork, and an exec of busybox itself)."""
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 
 import pytest
 
@@ -15,9 +13,6 @@ import ttrpc_client as tc
 import test_user_programs as up
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.vm import Vm  # noqa: E402
-from backend.backend_lib import Daemon  # noqa: E402
-from conftest import connect_agent  # noqa: E402
 
 
 def programs(arch, d):
@@ -37,27 +32,8 @@ def programs(arch, d):
 def vm(request, tmp_path_factory):
     arch = request.param
     workdir = tmp_path_factory.mktemp(f"procvm-{arch}")
-    sockdir = tempfile.mkdtemp(prefix="uproc-")
-    vhost, uds = os.path.join(sockdir, "vhost.sock"), os.path.join(sockdir, "vsock.sock")
-    daemon = Daemon(str(workdir), [{"cid": 7, "socket": vhost, "uds": uds}])
-    logs = up.LogListener(uds + "_1025")
-    v = Vm(arch, workdir, config="agent.container_mem_mib=48 agent.stats_ms=500\n",
-           vhost_socket=vhost, boot="disk", bin_files=programs(arch, str(workdir)))
-    v.uds, v.daemon, v.arch_name, v.logs = uds, daemon, arch, logs
-    v.start()
-    try:
-        client = connect_agent(uds, 60)
-        if client is None:
-            pytest.fail("the image does not answer on vsock port 1024:\n" + v.serial())
-        client.close()
+    with up.agent_vm(arch, workdir, "uproc-", programs(arch, str(workdir))) as v:
         yield v
-    finally:
-        v.stop()
-        daemon.stop()
-        logs.close()
-        if os.environ.get("AGENT_TEST_VERBOSE"):
-            sys.stdout.write(v.describe())
-        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 @pytest.fixture

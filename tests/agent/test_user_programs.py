@@ -4,6 +4,7 @@ here with gcc -static / aarch64-linux-gnu-gcc -static), Debian's
 busybox-static (both), CopyFile into the file store, and programs that must fail cleanly while the
 agent keeps answering Health.Check.  The programs reach the VM on the ESP
 under \\bin\\ (boot="disk"); Args[0] names them as /bin/NAME."""
+import contextlib
 import os
 import re
 import json
@@ -115,16 +116,17 @@ class LogListener:
         self.srv.close()
 
 
-@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
-def user_vm(request, tmp_path_factory):
-    arch = request.param
-    workdir = tmp_path_factory.mktemp(f"uservm-{arch}")
-    sockdir = tempfile.mkdtemp(prefix="user-test-")
+@contextlib.contextmanager
+def agent_vm(arch, workdir, prefix, bin_files, mem_mib=48):
+    """The image on its own backend (CID 7) with `bin_files` in its store
+    and a log listener, booted from a FAT image and answering on port 1024;
+    stopped, with its sockets removed, however the block ends."""
+    sockdir = tempfile.mkdtemp(prefix=prefix)
     vhost, uds = os.path.join(sockdir, "vhost.sock"), os.path.join(sockdir, "vsock.sock")
     daemon = Daemon(str(workdir), [{"cid": 7, "socket": vhost, "uds": uds}])
     logs = LogListener(uds + "_1025")
-    vm = Vm(arch, workdir, config="agent.container_mem_mib=48 agent.stats_ms=500\n", vhost_socket=vhost,
-            boot="disk", bin_files=programs(arch, str(workdir)))
+    vm = Vm(arch, workdir, config=f"agent.container_mem_mib={mem_mib} agent.stats_ms=500\n",
+            vhost_socket=vhost, boot="disk", bin_files=bin_files)
     vm.uds, vm.daemon, vm.arch_name, vm.logs = uds, daemon, arch, logs
     vm.start()
     try:
@@ -140,6 +142,14 @@ def user_vm(request, tmp_path_factory):
         if os.environ.get("AGENT_TEST_VERBOSE"):
             sys.stdout.write(vm.describe())
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
+def user_vm(request, tmp_path_factory):
+    arch = request.param
+    workdir = tmp_path_factory.mktemp(f"uservm-{arch}")
+    with agent_vm(arch, workdir, "user-test-", programs(arch, str(workdir))) as vm:
+        yield vm
 
 
 @pytest.fixture

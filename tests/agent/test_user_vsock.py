@@ -6,11 +6,9 @@ hybrid socket (CONNECT PORT) or listens at <uds>_PORT."""
 import errno
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -21,10 +19,8 @@ import ttrpc_client as tc
 import test_user_programs as up
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.vm import Vm  # noqa: E402
-from backend.backend_lib import Daemon, HostListener, hybrid_connect  # noqa: E402
+from backend.backend_lib import HostListener, hybrid_connect  # noqa: E402
 from backend import backend_lib as lib  # noqa: E402
-from conftest import connect_agent  # noqa: E402
 
 A = up.A
 PROGS = up.PROGS
@@ -46,27 +42,8 @@ def programs(arch, d):
 def vm(request, tmp_path_factory):
     arch = request.param
     workdir = tmp_path_factory.mktemp(f"vsockvm-{arch}")
-    sockdir = tempfile.mkdtemp(prefix="uvsock-")
-    vhost, uds = os.path.join(sockdir, "vhost.sock"), os.path.join(sockdir, "vsock.sock")
-    daemon = Daemon(str(workdir), [{"cid": 7, "socket": vhost, "uds": uds}])
-    logs = up.LogListener(uds + "_1025")
-    v = Vm(arch, workdir, config="agent.container_mem_mib=48 agent.stats_ms=500\n",
-           vhost_socket=vhost, boot="disk", bin_files=programs(arch, str(workdir)))
-    v.uds, v.daemon, v.arch_name, v.logs = uds, daemon, arch, logs
-    v.start()
-    try:
-        client = connect_agent(uds, 60)
-        if client is None:
-            pytest.fail("the image does not answer on vsock port 1024:\n" + v.serial())
-        client.close()
+    with up.agent_vm(arch, workdir, "uvsock-", programs(arch, str(workdir))) as v:
         yield v
-    finally:
-        v.stop()
-        daemon.stop()
-        logs.close()
-        if os.environ.get("AGENT_TEST_VERBOSE"):
-            sys.stdout.write(v.describe())
-        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 @pytest.fixture
