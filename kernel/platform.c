@@ -83,19 +83,22 @@ int platform_task_spawn(struct platform_task **out, const char *name, void (*fn)
 		return -ENOMEM;
 	pt->exit_fn = exit_fn;
 	pt->exit_arg = exit_arg;
-	/* Created runnable but unable to run before its exit callback is
-	 * set: interrupts stay off across both steps. */
+	/* Created runnable but unable to run before its exit callback is set
+	 * and the caller holds its handle: interrupts stay off across all
+	 * three steps.  (A short program can run, end and be reaped as soon
+	 * as they are back on; its exit callback may read the handle.) */
 	arch_irq_disable();
 	pt->task = task_create(name, fn, arg, stack_bytes);
-	if (pt->task)
+	if (pt->task) {
 		sched_set_exit(pt->task, task_exited, pt);
+		if (out)
+			*out = pt;
+	}
 	arch_irq_enable();
 	if (!pt->task) {
 		free(pt);
 		return -ENOMEM;
 	}
-	if (out)
-		*out = pt;
 	return 0;
 }
 
