@@ -214,6 +214,20 @@ long sys_listen(SYSCALL_ARGS)
 
 /* ---- accept, connect ---- */
 
+/*
+ * A socket call said -EAGAIN: 0 to try again once `events` may be ready,
+ * else what the call returns -- -EAGAIN when non-blocking (epoll re-armed
+ * for edge-triggered waiters), or file_wait's error (EINTR, ...).
+ */
+static int wait_ready(struct user_file *f, bool nonblock, unsigned events)
+{
+	if (nonblock) {
+		epoll_rearm(f, events);
+		return -EAGAIN;
+	}
+	return file_wait(f, events, UINT64_MAX);
+}
+
 static long do_accept(struct user_proc *p, const uint64_t *a, uint64_t flags)
 {
 	struct vsock_sock *child;
@@ -230,13 +244,7 @@ static long do_accept(struct user_proc *p, const uint64_t *a, uint64_t flags)
 	}
 	for (;;) {
 		err = vsock_accept(f->sock, &child, &peer, VSOCK_DONTWAIT);
-		if (err != -EAGAIN)
-			break;
-		if (f->flags & UO_NONBLOCK) {
-			epoll_rearm(f, UPOLLIN);
-			break;
-		}
-		if ((err = file_wait(f, UPOLLIN, UINT64_MAX)))
+		if (err != -EAGAIN || (err = wait_ready(f, f->flags & UO_NONBLOCK, UPOLLIN)))
 			break;
 	}
 	if (err) {
@@ -337,11 +345,7 @@ long sock_recv(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t 
 			n = 0; /* the peer reset it: end of stream, as Linux reads it */
 		if (n != -EAGAIN)
 			break;
-		if (nonblock) {
-			epoll_rearm(f, UPOLLIN);
-			break;
-		}
-		if ((err = file_wait(f, UPOLLIN, UINT64_MAX))) {
+		if ((err = wait_ready(f, nonblock, UPOLLIN))) {
 			n = err;
 			break;
 		}
@@ -384,11 +388,7 @@ static long send_message(struct user_proc *p, struct user_file *f, uint64_t buf,
 		               VSOCK_DONTWAIT | (flags & MSG_EOR ? VSOCK_MSG_EOR : 0));
 		if (n != -EAGAIN)
 			break;
-		if (nonblock) {
-			epoll_rearm(f, UPOLLOUT);
-			break;
-		}
-		if ((err = file_wait(f, UPOLLOUT, UINT64_MAX))) {
+		if ((err = wait_ready(f, nonblock, UPOLLOUT))) {
 			n = err;
 			break;
 		}
@@ -420,11 +420,7 @@ long sock_send(struct user_proc *p, struct user_file *f, uint64_t buf, uint64_t 
 		}
 		if (n != -EAGAIN)
 			return done ? (long)done : send_failed(f, n, flags);
-		if (nonblock) {
-			epoll_rearm(f, UPOLLOUT);
-			return done ? (long)done : -EAGAIN;
-		}
-		if ((err = file_wait(f, UPOLLOUT, UINT64_MAX)))
+		if ((err = wait_ready(f, nonblock, UPOLLOUT)))
 			return done ? (long)done : err;
 	}
 	return (long)done;
@@ -545,11 +541,9 @@ long sys_sendmsg(SYSCALL_ARGS)
 			                 VSOCK_DONTWAIT | (a[2] & MSG_EOR ? VSOCK_MSG_EOR : 0));
 			if (err != -EAGAIN)
 				break;
-			if ((f->flags & UO_NONBLOCK) || (a[2] & MSG_DONTWAIT)) {
-				epoll_rearm(f, UPOLLOUT);
-				break;
-			}
-			if ((total = file_wait(f, UPOLLOUT, UINT64_MAX))) {
+			if ((total = wait_ready(f,
+			                        (f->flags & UO_NONBLOCK) || (a[2] & MSG_DONTWAIT),
+			                        UPOLLOUT))) {
 				err = total;
 				break;
 			}
@@ -635,11 +629,7 @@ long sys_recvmsg(SYSCALL_ARGS)
 				                  &vflags);
 				if (n != -EAGAIN)
 					break;
-				if (nonblock) {
-					epoll_rearm(f, UPOLLIN);
-					break;
-				}
-				if ((err = file_wait(f, UPOLLIN, UINT64_MAX))) {
+				if ((err = wait_ready(f, nonblock, UPOLLIN))) {
 					n = err;
 					break;
 				}
