@@ -97,6 +97,7 @@ void vsock_core_stats(struct vsock_core *core, struct vsock_stats *out)
 	platform_lock();
 	*out = core->stats;
 	out->ctrl_queued = core->ctrl_count;
+	out->tx_blocked = core->tx_full;
 	platform_unlock();
 }
 

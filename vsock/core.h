@@ -55,6 +55,7 @@ struct vsock_stats {
 	size_t rx_mem;              /* bytes allocated for receive buffers */
 	size_t rx_granted;          /* receive windows granted (cfg.rx_budget) */
 	uint32_t ctrl_queued;       /* control packets waiting for the transport */
+	bool tx_blocked;            /* the transport said -EAGAIN; waiting for tx_ready */
 	uint64_t rx_packets;        /* packets received */
 	uint64_t rx_malformed;      /* dropped or answered with RST as malformed */
 	uint64_t rst_sent;          /* RST packets sent or queued */

@@ -199,6 +199,11 @@ static uint16_t used_idx(const struct virtqueue *vq)
 	return *(volatile uint16_t *)(vq->used + USED_IDX);
 }
 
+uint16_t vq_used_idx(const struct virtqueue *vq)
+{
+	return used_idx(vq);
+}
+
 bool vq_has_used(const struct virtqueue *vq)
 {
 	return !vq->broken && used_idx(vq) != vq->last_used_idx;

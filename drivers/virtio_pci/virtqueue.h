@@ -97,6 +97,8 @@ void vq_enable_interrupts(struct virtqueue *vq);
 void vq_disable_interrupts(struct virtqueue *vq);
 /* Used entries waiting?  Re-check after enabling interrupts. */
 bool vq_has_used(const struct virtqueue *vq);
+/* The device's used index, as it stands (for statistics only). */
+uint16_t vq_used_idx(const struct virtqueue *vq);
 
 /* Byte offsets of the rings inside vq->ring (for fake devices in tests). */
 size_t vq_avail_offset(uint16_t size);

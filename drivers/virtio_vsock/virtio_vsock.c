@@ -546,5 +546,10 @@ void virtio_vsock_stats(struct virtio_vsock *vs, struct virtio_vsock_stats *out)
 	platform_lock();
 	*out = vs->stats;
 	out->tx_free = vs->tx_free_count;
+	out->tx_avail = vs->tx.avail_idx;
+	out->tx_used = vq_used_idx(&vs->tx);
+	out->tx_last_used = vs->tx.last_used_idx;
+	out->tx_irq_on = vs->tx.interrupts_on;
+	out->tx_broken = vs->tx.broken;
 	platform_unlock();
 }

@@ -44,6 +44,11 @@ struct virtio_vsock_stats {
 	uint64_t transport_resets;                      /* TRANSPORT_RESET events */
 	unsigned rx_posted;                             /* rx buffers currently with the device */
 	unsigned tx_free;                               /* tx buffers free */
+	/* The tx ring as the driver sees it, to tell a stalled device from a
+	 * stalled driver: our avail index, the device's used index, the next
+	 * used entry we would consume, and whether we asked for interrupts. */
+	uint16_t tx_avail, tx_used, tx_last_used;
+	bool tx_irq_on, tx_broken;
 	uint64_t negotiated;                            /* feature bits */
 };
 

@@ -616,6 +616,12 @@ def main():
         if failed:
             sys.stdout.write(system.vm.serial()[-4000:] + "\n--- backend log ---\n" +
                              system.daemon.read_log()[-4000:] + "\n")
+            keep = tempfile.mkdtemp(prefix="soak-failed-", dir=os.path.join(TOP, "build"))
+            with open(os.path.join(keep, "serial.log"), "w") as f:
+                f.write(system.vm.serial())
+            with open(os.path.join(keep, "backend.log"), "w") as f:
+                f.write(system.daemon.read_log())
+            print(f"soak: the whole serial and backend logs are in {keep}")
         system.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"soak: {passed} passed, {failed} failed")
