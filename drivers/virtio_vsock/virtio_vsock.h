@@ -49,7 +49,7 @@ struct virtio_vsock_stats {
 	 * used entry we would consume, and whether we asked for interrupts. */
 	uint16_t tx_avail, tx_used, tx_last_used;
 	bool tx_irq_on, tx_broken;
-	uint64_t negotiated;                            /* feature bits */
+	uint64_t negotiated; /* feature bits */
 };
 
 /*
