@@ -24,6 +24,28 @@ size_t heap_used(void)
 	return heap_break;
 }
 
+/*
+ * newlib's malloc (libc/stdlib/mallocr.c, built without
+ * HAVE_USR_INCLUDE_MALLOC_H) returns the SVID mallinfo with int fields,
+ * while newlib's <malloc.h> declares size_t ones: the caller would read
+ * past the 40 bytes the library writes.  Declared here as the library
+ * defines it (tests/qemu/test_vsock_device.py checks the figure against
+ * the break).
+ */
+struct newlib_mallinfo {
+	int arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks;
+	int uordblks; /* bytes in chunks handed out */
+	int fordblks, keepcost;
+};
+struct newlib_mallinfo mallinfo(void);
+
+size_t heap_inuse(void)
+{
+	int n = mallinfo().uordblks;
+
+	return n > 0 ? (size_t)n : 0;
+}
+
 size_t heap_size(void)
 {
 	return heap_limit;

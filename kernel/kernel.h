@@ -39,6 +39,9 @@ __attribute__((noreturn, format(printf, 1, 2))) void panic(const char *fmt, ...)
 /* heap.c: the general heap that newlib's malloc grows into */
 void heap_init(void *base, size_t size);
 size_t heap_used(void);
+/* Bytes in chunks malloc has handed out and not had back: what a leak
+ * grows (the break above also keeps free chunks under a live one). */
+size_t heap_inuse(void);
 size_t heap_size(void);
 /* newlib's sbrk: grow the break; (void *)-1 with errno ENOMEM when full. */
 void *heap_sbrk(intptr_t increment);
