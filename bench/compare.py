@@ -50,8 +50,8 @@ from lib.vm import Vm  # noqa: E402
 
 MIB = 1 << 20
 OUT = os.path.join(TOP, "build", "bench")
-OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
 
 # figure: (unit, higher is better, target ratio ours/Linux, how the target reads)
 FIGURES = {
@@ -77,7 +77,7 @@ class LinuxGuest:
         shutil.copy(OVMF_VARS, vars_fd)
         self.log = open(self.serial, "wb")
         self.proc = subprocess.Popen([
-            "qemu-system-x86_64", "-M", "q35,memory-backend=mem", "-cpu", "max",
+            "qemu-system-x86_64", "-M", "q35,i8042=off,memory-backend=mem", "-cpu", "max",
             "-m", "256M", "-nodefaults", "-display", "none", "-no-reboot",
             "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
             "-chardev", f"socket,id=vc,path={vhost}", "-device", "vhost-user-vsock-pci,chardev=vc",

@@ -30,9 +30,9 @@ trap cleanup EXIT INT TERM
 case $arch in
 x86_64)
 	efi=BOOTX64.EFI
-	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
-	qemu=(qemu-system-x86_64 -M q35,memory-backend=mem -cpu max
-		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+	cp /usr/share/OVMF/OVMF_VARS.fd "$work/vars.fd"
+	qemu=(qemu-system-x86_64 -M q35,i8042=off,memory-backend=mem -cpu max
+		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd
 		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd"
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04) ;;
 aarch64)

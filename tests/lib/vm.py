@@ -34,9 +34,9 @@ ARCHES = {
     "x86_64": {
         "qemu": "qemu-system-x86_64",
         "efi": "BOOTX64.EFI",
-        "code": "/usr/share/OVMF/OVMF_CODE_4M.fd",
-        "vars": "/usr/share/OVMF/OVMF_VARS_4M.fd",
-        "machine": ["-M", "q35", "-cpu", "max"],
+        "code": "/usr/share/OVMF/OVMF_CODE.fd",
+        "vars": "/usr/share/OVMF/OVMF_VARS.fd",
+        "machine": ["-M", "q35,i8042=off", "-cpu", "max"],
         "folder": lambda esp: ["-drive", f"format=raw,file=fat:rw:{esp}"],
         "extra": ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
     },
