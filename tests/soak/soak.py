@@ -120,6 +120,19 @@ class System:
     def client(self):
         return tc.Client.hvsock(self.uds, 1024, timeout=60)
 
+    def keep_dir(self):
+        """build/soak-failed-*: where failed phases leave their logs."""
+        if not getattr(self, "_keep", None):
+            self._keep = tempfile.mkdtemp(prefix="soak-failed-", dir=os.path.join(TOP, "build"))
+        return self._keep
+
+    def keep_logs(self, phase):
+        """The image's whole serial log and the backend's, as they are now
+        (a later phase may restart QEMU and start a new serial log)."""
+        for name, text in (("serial", self.vm.serial()), ("backend", self.daemon.read_log())):
+            with open(os.path.join(self.keep_dir(), f"{phase}-{name}.log"), "w") as f:
+                f.write(text)
+
     def stop(self):
         if self.vm:
             self.vm.stop()
@@ -617,6 +630,7 @@ def main():
             except Exception as e:  # noqa: BLE001 -- a phase's failure, reported
                 failed += 1
                 print(f"soak {name}: FAILED after {time.monotonic() - t0:.0f} s: {e}", flush=True)
+                system.keep_logs(name)
                 base = system.snapshot()  # go on from wherever it is
         end = system.snapshot()
         print(f"soak: end {end}; backend RSS {first_rss >> 20} -> {end['rss'] >> 20} MiB")
@@ -624,12 +638,8 @@ def main():
         if failed:
             sys.stdout.write(system.vm.serial()[-4000:] + "\n--- backend log ---\n" +
                              system.daemon.read_log()[-4000:] + "\n")
-            keep = tempfile.mkdtemp(prefix="soak-failed-", dir=os.path.join(TOP, "build"))
-            with open(os.path.join(keep, "serial.log"), "w") as f:
-                f.write(system.vm.serial())
-            with open(os.path.join(keep, "backend.log"), "w") as f:
-                f.write(system.daemon.read_log())
-            print(f"soak: the whole serial and backend logs are in {keep}")
+            print(f"soak: the whole serial and backend logs of each failed phase are "
+                  f"in {system.keep_dir()}")
         system.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"soak: {passed} passed, {failed} failed")
