@@ -78,6 +78,7 @@ class LinuxGuest:
         self.log = open(self.serial, "wb")
         self.proc = subprocess.Popen([
             "qemu-system-x86_64", "-M", "q35,i8042=off,memory-backend=mem", "-cpu", "max",
+            "-smp", "1,maxcpus=2",  # as ours: real barriers under TCG (tests/lib/vm.py)
             "-m", "256M", "-nodefaults", "-display", "none", "-no-reboot",
             "-object", "memory-backend-memfd,id=mem,size=256M,share=on",
             "-chardev", f"socket,id=vc,path={vhost}", "-device", "vhost-user-vsock-pci,chardev=vc",

@@ -31,14 +31,14 @@ case $arch in
 x86_64)
 	efi=BOOTX64.EFI
 	cp /usr/share/OVMF/OVMF_VARS.fd "$work/vars.fd"
-	qemu=(qemu-system-x86_64 -M q35,i8042=off,memory-backend=mem -cpu max
+	qemu=(qemu-system-x86_64 -M q35,i8042=off,memory-backend=mem -cpu max -smp 1,maxcpus=2
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd
 		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd"
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04) ;;
 aarch64)
 	efi=BOOTAA64.EFI
 	cp /usr/share/AAVMF/AAVMF_VARS.fd "$work/vars.fd"
-	qemu=(qemu-system-aarch64 -M virt,memory-backend=mem -cpu cortex-a57
+	qemu=(qemu-system-aarch64 -M virt,memory-backend=mem -cpu cortex-a57 -smp 1,maxcpus=2
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
 		-drive if=pflash,format=raw,unit=1,file="$work/vars.fd") ;;
 *) echo "run.sh: ARCH must be x86_64 or aarch64" >&2; exit 2 ;;

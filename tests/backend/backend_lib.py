@@ -122,6 +122,7 @@ class Guest:
         self.monitor = os.path.join(workdir, f"{name}.monitor")
         args = [
             "qemu-system-x86_64", "-M", "q35", "-m", mem,
+            "-smp", "1,maxcpus=2",  # real barriers under TCG: see tests/lib/vm.py
             "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
             "-machine", "memory-backend=mem",
             "-chardev", f"socket,id=vc,path={vhost_socket}",

@@ -30,13 +30,24 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(TOP, "build")
 
+# One vCPU, but room for two: with a single possible vCPU, QEMU's TCG
+# takes the guest for the only one touching its memory and translates its
+# fences and locked instructions without host barriers.  The vhost-user
+# backend is another process on another host CPU reading the same rings,
+# so a store could pass a load: the guest published a tx buffer and read a
+# stale avail_event (no kick) while the backend, going idle, read the old
+# avail index (nothing to do), and the guest's transmit path stopped for
+# good (make soak's cat phase, 2 runs in 3).  maxcpus=2 makes TCG emit
+# real host atomics (`-d op` shows them) and costs nothing else here.
+SMP = "1,maxcpus=2"
+
 ARCHES = {
     "x86_64": {
         "qemu": "qemu-system-x86_64",
         "efi": "BOOTX64.EFI",
         "code": "/usr/share/OVMF/OVMF_CODE.fd",
         "vars": "/usr/share/OVMF/OVMF_VARS.fd",
-        "machine": ["-M", "q35,i8042=off", "-cpu", "max"],
+        "machine": ["-M", "q35,i8042=off", "-cpu", "max", "-smp", SMP],
         "folder": lambda esp: ["-drive", f"format=raw,file=fat:rw:{esp}"],
         "extra": ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
     },
@@ -45,7 +56,7 @@ ARCHES = {
         "efi": "BOOTAA64.EFI",
         "code": "/usr/share/AAVMF/AAVMF_CODE.fd",
         "vars": "/usr/share/AAVMF/AAVMF_VARS.fd",
-        "machine": ["-M", "virt", "-cpu", "cortex-a57"],
+        "machine": ["-M", "virt", "-cpu", "cortex-a57", "-smp", SMP],
         "folder": lambda esp: ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",
                                "-device", "virtio-blk-pci,drive=esp"],
         "extra": ["-semihosting-config", "enable=on,target=native"],
