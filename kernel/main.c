@@ -122,7 +122,7 @@ static void stats_task(void *arg)
 		        "vsock_irq rx=%llu tx=%llu event=%llu config=%llu "
 		        "rx_packets=%llu tx_packets=%llu rx_bad=%llu rx_posted=%u "
 		        "rst=%llu vsock_conns=%u pool_pages=%zu free_pages=%zu heap_used=%zu "
-		        "heap_inuse=%zu tx_free=%u tx_full=%llu tx_ring=%u/%u/%u%s%s core_blocked=%d ctrl_queued=%u\n",
+		        "heap_inuse=%zu tx_free=%u tx_full=%llu tx_irq_lost=%llu tx_ring=%u/%u/%u%s%s core_blocked=%d ctrl_queued=%u\n",
 		        (unsigned long long)(now / 1000000), (unsigned long long)arch_irq_total(),
 		        (unsigned long long)arch_irq_count(arch_timer_irq()),
 		        (unsigned long long)sched_switch_count(),
@@ -133,9 +133,9 @@ static void stats_task(void *arg)
 		        (unsigned long long)vs.rx_bad, vs.rx_posted,
 		        (unsigned long long)cs.rst_sent, cs.conns, pool_pages_in_use(&dma_pool),
 		        vm_pages_free(), heap_used(), inuse, vs.tx_free,
-		        (unsigned long long)vs.tx_full, vs.tx_avail, vs.tx_used, vs.tx_last_used,
-		        vs.tx_irq_on ? " irq_on" : "", vs.tx_broken ? " broken" : "", cs.tx_blocked,
-		        cs.ctrl_queued);
+		        (unsigned long long)vs.tx_full, (unsigned long long)vs.tx_irq_lost,
+		        vs.tx_avail, vs.tx_used, vs.tx_last_used, vs.tx_irq_on ? " irq_on" : "",
+		        vs.tx_broken ? " broken" : "", cs.tx_blocked, cs.ctrl_queued);
 		platform_unlock();
 	}
 }

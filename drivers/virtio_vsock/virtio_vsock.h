@@ -41,6 +41,7 @@ struct virtio_vsock_stats {
 	uint64_t rx_bad;                                /* malformed packets dropped */
 	uint64_t tx_packets;                            /* packets sent */
 	uint64_t tx_full;                               /* sends refused: no free tx buffer */
+	uint64_t tx_irq_lost;                           /* tx completions found by polling */
 	uint64_t transport_resets;                      /* TRANSPORT_RESET events */
 	unsigned rx_posted;                             /* rx buffers currently with the device */
 	unsigned tx_free;                               /* tx buffers free */

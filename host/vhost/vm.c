@@ -217,8 +217,10 @@ static void on_timer(struct ev_source *src, uint32_t events)
 	struct list_node *pos, *tmp;
 	list_for_each_safe (pos, tmp, &vsock_all_vms) {
 		struct vsock_vm *vm = list_entry(pos, struct vsock_vm, vms);
-		if (!vu_dev_paused(&vm->dev)) /* a paused guest cannot answer */
+		if (!vu_dev_paused(&vm->dev)) { /* a paused guest cannot answer */
 			conn_expire(&vm->queue.conns, now);
+			vm_run_guarded(vm, queue_watchdog);
+		}
 		log_limit_flush(&vm->dev.log);
 		accept_resume(vm);
 	}

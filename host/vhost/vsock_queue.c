@@ -596,6 +596,46 @@ void queue_rx_service(struct vsock_queue *q)
 	 * (queue_after_batch). */
 }
 
+/*
+ * A kick can be lost without anyone breaking the protocol: a guest under
+ * QEMU's TCG with a single possible vCPU has its fences translated without
+ * host barriers, so its load of avail_event may pass its store of the avail
+ * index while we, going idle, read the old index (README: -smp).  The
+ * guest then waits for a completion and we for a kick.  Rather than leave
+ * the VM's vsock dead, a ring that had work waiting at two looks in a row
+ * and did not move between them is served, and the loss is logged.
+ */
+void queue_watchdog(struct vsock_queue *q)
+{
+	struct virtq *tx = vu_dev_queue(q->dev, VU_TX), *rx = vu_dev_queue(q->dev, VU_RX);
+	if (tx) {
+		bool waiting = virtq_avail_pending(tx) && !q->tx_stalled;
+		if (waiting && q->watch_tx_waiting && tx->last_avail == q->watch_tx) {
+			q->kicks_lost++;
+			log_peer(q->conns.log, LOG_RING,
+			         "tx ring: %u buffers waited a whole period without a kick; "
+			         "served (%llu lost so far)",
+			         virtq_avail_pending(tx), (unsigned long long)q->kicks_lost);
+			queue_tx_service(q);
+		}
+		q->watch_tx = tx->last_avail;
+		q->watch_tx_waiting = virtq_avail_pending(tx) && !q->tx_stalled;
+	}
+	if (rx) {
+		bool waiting = rx_has_work(q) && virtq_avail_pending(rx);
+		if (waiting && q->watch_rx_waiting && rx->last_avail == q->watch_rx) {
+			q->kicks_lost++;
+			log_peer(q->conns.log, LOG_RING,
+			         "rx ring: work waited a whole period with %u buffers and no "
+			         "kick; served (%llu lost so far)",
+			         virtq_avail_pending(rx), (unsigned long long)q->kicks_lost);
+			queue_rx_service(q);
+		}
+		q->watch_rx = rx->last_avail;
+		q->watch_rx_waiting = rx_has_work(q) && virtq_avail_pending(rx);
+	}
+}
+
 void queue_after_batch(struct vsock_queue *q)
 {
 	conn_held_expire(&q->conns, loop_now_ms());

@@ -52,20 +52,23 @@ struct vsock_queue_ops {
 };
 
 struct vsock_queue {
-	struct vu_dev *dev;                  /* the VM's rings (vhost_user.h) */
-	uint64_t cid;                        /* guest CID */
-	struct conn_table conns;             /* host-side connections */
-	struct vsock_hdr rst[RST_QUEUE_MAX]; /* RSTs without a connection */
-	unsigned rst_head;                   /* first queued RST */
-	unsigned rst_count;                  /* queued RSTs */
-	struct list_node sibling_in;         /* sibling packets for our rx ring */
-	uint32_t sibling_bytes;              /* bytes charged for sibling_in */
-	uint32_t sibling_count;              /* packets in sibling_in */
-	bool tx_stalled;                     /* tx paused: a sibling queue was full */
-	bool tx_more;                        /* tx stopped at its weight: resume */
-	bool rx_dirty;                       /* rx work appeared (or was left over) */
-	bool sibling_turn;                   /* both wait: a sibling packet goes next */
-	const struct vsock_queue_ops *ops;   /* the owner's callbacks */
+	struct vu_dev *dev;                      /* the VM's rings (vhost_user.h) */
+	uint64_t cid;                            /* guest CID */
+	struct conn_table conns;                 /* host-side connections */
+	struct vsock_hdr rst[RST_QUEUE_MAX];     /* RSTs without a connection */
+	unsigned rst_head;                       /* first queued RST */
+	unsigned rst_count;                      /* queued RSTs */
+	struct list_node sibling_in;             /* sibling packets for our rx ring */
+	uint32_t sibling_bytes;                  /* bytes charged for sibling_in */
+	uint32_t sibling_count;                  /* packets in sibling_in */
+	bool tx_stalled;                         /* tx paused: a sibling queue was full */
+	bool tx_more;                            /* tx stopped at its weight: resume */
+	bool rx_dirty;                           /* rx work appeared (or was left over) */
+	bool sibling_turn;                       /* both wait: a sibling packet goes next */
+	uint16_t watch_tx, watch_rx;             /* ring positions at the last queue_watchdog */
+	bool watch_tx_waiting, watch_rx_waiting; /* ... and whether work waited then */
+	uint64_t kicks_lost;                     /* rings found waiting without a kick */
+	const struct vsock_queue_ops *ops;       /* the owner's callbacks */
 };
 
 /* Sets up an empty queue for dev's rings, with room for max_conns
@@ -82,5 +85,9 @@ void queue_rx_service(struct vsock_queue *q);
 /* Resumes a tx ring stalled on a full sibling or stopped at its weight,
  * and fills the rx ring if work appeared or was left. */
 void queue_after_batch(struct vsock_queue *q);
+/* Call about once a second: a ring that had work for us at the last call
+ * and still has, without having moved, lost its kick; it is served now,
+ * and logged. */
+void queue_watchdog(struct vsock_queue *q);
 
 #endif

@@ -16,7 +16,7 @@ STATS = re.compile(r"^stats: t=(\d+)ms irq=(\d+) timer=(\d+) switches=(\d+) "
                    r"idle=(\d+)ms vsock_irq rx=(\d+) tx=(\d+) event=(\d+) config=(\d+) "
                    r"rx_packets=(\d+) tx_packets=(\d+) rx_bad=(\d+) rx_posted=(\d+) "
                    r"rst=(\d+) vsock_conns=(\d+) pool_pages=(\d+) free_pages=(\d+) heap_used=(\d+) "
-                   r"heap_inuse=(\d+) tx_free=\d+ tx_full=\d+ tx_ring=\d+/\d+/\d+(?: irq_on)?(?: broken)? "
+                   r"heap_inuse=(\d+) tx_free=\d+ tx_full=\d+ tx_irq_lost=\d+ tx_ring=\d+/\d+/\d+(?: irq_on)?(?: broken)? "
                    r"core_blocked=[01] ctrl_queued=\d+$", re.M)
 FIELDS = ["t", "irq", "timer", "switches", "idle", "rx_irq", "tx_irq", "event_irq",
           "config_irq", "rx_packets", "tx_packets", "rx_bad", "rx_posted", "rst",

@@ -168,6 +168,34 @@ TEST(tx_stops_at_its_weight_while_the_guest_keeps_the_ring_full)
 	teardown();
 }
 
+/* A guest whose kick was lost (a store that passed a load, see
+ * queue_watchdog): the packet is served on the watchdog's second look at an
+ * unmoved ring, not on the first (the kick may still be on its way). */
+TEST(tx_packets_waiting_without_a_kick_are_served_by_the_watchdog)
+{
+	setup();
+	struct vsock_hdr h = { .src_cid = CID,
+		               .dst_cid = 99,
+		               .src_port = 1,
+		               .dst_port = 2,
+		               .type = VSOCK_TYPE_STREAM,
+		               .op = VSOCK_OP_RST };
+	memcpy(fx.mem + BUF_OFF, &h, sizeof(h));
+	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
+	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE, 0, 0 };
+	queue_watchdog(&fx.q); /* an idle ring: nothing to say */
+	CHECK_EQ(fx.q.kicks_lost, 0u);
+	tx_publish(); /* ... and no kick */
+	queue_watchdog(&fx.q);
+	CHECK_EQ(used_idx(TX_USED), 0); /* it has not waited a period yet */
+	queue_watchdog(&fx.q);
+	CHECK_EQ(used_idx(TX_USED), 1);
+	CHECK_EQ(fx.q.kicks_lost, 1u);
+	queue_watchdog(&fx.q); /* served: nothing more */
+	CHECK_EQ(fx.q.kicks_lost, 1u);
+	teardown();
+}
+
 TEST(rx_stops_at_its_weight_with_more_packets_than_that)
 {
 	setup();
