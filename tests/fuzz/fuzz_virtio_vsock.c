@@ -41,7 +41,7 @@
 #include "vsock/core.h"
 #include "vsock/transport.h"
 
-#define RX_ROOM_MAX 8192  /* more than the driver's rx buffers */
+#define RX_ROOM_MAX 32768 /* more than the driver's rx buffers */
 #define FILLED_MAX  256   /* rx buffers the device filled, remembered */
 #define SEND_MAX    40000 /* a little over the driver's TX_PAYLOAD */
 

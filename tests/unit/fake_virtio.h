@@ -28,7 +28,7 @@
 #include "include/pool.h"
 #include "vsock/wire.h"
 
-#define FAKE_POOL_PAGES 512
+#define FAKE_POOL_PAGES 1024
 #define FAKE_DEV_BASE   0x40000000ull
 #define FAKE_GUEST_CID  42
 
