@@ -605,35 +605,30 @@ void queue_rx_service(struct vsock_queue *q)
  * the VM's vsock dead, a ring that had work waiting at two looks in a row
  * and did not move between them is served, and the loss is logged.
  */
+static bool ring_stuck(struct ring_watch *w, const struct virtq *vq, bool work)
+{
+	bool stuck = work && w->waiting && vq->last_avail == w->pos;
+	w->pos = vq->last_avail;
+	w->waiting = work;
+	return stuck;
+}
+
+static void kick_lost(struct vsock_queue *q, const char *ring, void (*serve)(struct vsock_queue *q))
+{
+	q->kicks_lost++;
+	log_peer(q->conns.log, LOG_RING,
+	         "%s ring: work waited a whole period without a kick; served (%llu lost so far)",
+	         ring, (unsigned long long)q->kicks_lost);
+	serve(q);
+}
+
 void queue_watchdog(struct vsock_queue *q)
 {
 	struct virtq *tx = vu_dev_queue(q->dev, VU_TX), *rx = vu_dev_queue(q->dev, VU_RX);
-	if (tx) {
-		bool waiting = virtq_avail_pending(tx) && !q->tx_stalled;
-		if (waiting && q->watch_tx_waiting && tx->last_avail == q->watch_tx) {
-			q->kicks_lost++;
-			log_peer(q->conns.log, LOG_RING,
-			         "tx ring: %u buffers waited a whole period without a kick; "
-			         "served (%llu lost so far)",
-			         virtq_avail_pending(tx), (unsigned long long)q->kicks_lost);
-			queue_tx_service(q);
-		}
-		q->watch_tx = tx->last_avail;
-		q->watch_tx_waiting = virtq_avail_pending(tx) && !q->tx_stalled;
-	}
-	if (rx) {
-		bool waiting = rx_has_work(q) && virtq_avail_pending(rx);
-		if (waiting && q->watch_rx_waiting && rx->last_avail == q->watch_rx) {
-			q->kicks_lost++;
-			log_peer(q->conns.log, LOG_RING,
-			         "rx ring: work waited a whole period with %u buffers and no "
-			         "kick; served (%llu lost so far)",
-			         virtq_avail_pending(rx), (unsigned long long)q->kicks_lost);
-			queue_rx_service(q);
-		}
-		q->watch_rx = rx->last_avail;
-		q->watch_rx_waiting = rx_has_work(q) && virtq_avail_pending(rx);
-	}
+	if (tx && ring_stuck(&q->watch_tx, tx, virtq_avail_pending(tx) && !q->tx_stalled))
+		kick_lost(q, "tx", queue_tx_service);
+	if (rx && ring_stuck(&q->watch_rx, rx, rx_has_work(q) && virtq_avail_pending(rx)))
+		kick_lost(q, "rx", queue_rx_service);
 }
 
 void queue_after_batch(struct vsock_queue *q)

@@ -44,6 +44,12 @@
 struct vu_dev;
 struct vsock_queue;
 
+/* A ring as queue_watchdog last saw it. */
+struct ring_watch {
+	uint16_t pos; /* our position in its avail ring */
+	bool waiting; /* work for us was waiting */
+};
+
 /* What a queue needs from its owner. */
 struct vsock_queue_ops {
 	/* The queue of the VM with this CID that q's VM may reach (a VM
@@ -52,23 +58,22 @@ struct vsock_queue_ops {
 };
 
 struct vsock_queue {
-	struct vu_dev *dev;                      /* the VM's rings (vhost_user.h) */
-	uint64_t cid;                            /* guest CID */
-	struct conn_table conns;                 /* host-side connections */
-	struct vsock_hdr rst[RST_QUEUE_MAX];     /* RSTs without a connection */
-	unsigned rst_head;                       /* first queued RST */
-	unsigned rst_count;                      /* queued RSTs */
-	struct list_node sibling_in;             /* sibling packets for our rx ring */
-	uint32_t sibling_bytes;                  /* bytes charged for sibling_in */
-	uint32_t sibling_count;                  /* packets in sibling_in */
-	bool tx_stalled;                         /* tx paused: a sibling queue was full */
-	bool tx_more;                            /* tx stopped at its weight: resume */
-	bool rx_dirty;                           /* rx work appeared (or was left over) */
-	bool sibling_turn;                       /* both wait: a sibling packet goes next */
-	uint16_t watch_tx, watch_rx;             /* ring positions at the last queue_watchdog */
-	bool watch_tx_waiting, watch_rx_waiting; /* ... and whether work waited then */
-	uint64_t kicks_lost;                     /* rings found waiting without a kick */
-	const struct vsock_queue_ops *ops;       /* the owner's callbacks */
+	struct vu_dev *dev;                   /* the VM's rings (vhost_user.h) */
+	uint64_t cid;                         /* guest CID */
+	struct conn_table conns;              /* host-side connections */
+	struct vsock_hdr rst[RST_QUEUE_MAX];  /* RSTs without a connection */
+	unsigned rst_head;                    /* first queued RST */
+	unsigned rst_count;                   /* queued RSTs */
+	struct list_node sibling_in;          /* sibling packets for our rx ring */
+	uint32_t sibling_bytes;               /* bytes charged for sibling_in */
+	uint32_t sibling_count;               /* packets in sibling_in */
+	bool tx_stalled;                      /* tx paused: a sibling queue was full */
+	bool tx_more;                         /* tx stopped at its weight: resume */
+	bool rx_dirty;                        /* rx work appeared (or was left over) */
+	bool sibling_turn;                    /* both wait: a sibling packet goes next */
+	struct ring_watch watch_tx, watch_rx; /* the rings at the last queue_watchdog */
+	uint64_t kicks_lost;                  /* rings found waiting without a kick */
+	const struct vsock_queue_ops *ops;    /* the owner's callbacks */
 };
 
 /* Sets up an empty queue for dev's rings, with room for max_conns

@@ -134,10 +134,10 @@ static double seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-TEST(tx_stops_at_its_weight_while_the_guest_keeps_the_ring_full)
+/* Tx descriptor 0: an RST to another CID (no answer, no log line, one
+ * find_sibling callback each time it is served). */
+static void tx_desc_rst_elsewhere(void)
 {
-	setup();
-	/* An RST to another CID: no answer, no log line, one callback. */
 	struct vsock_hdr h = { .src_cid = CID,
 		               .dst_cid = 99,
 		               .src_port = 1,
@@ -147,6 +147,12 @@ TEST(tx_stops_at_its_weight_while_the_guest_keeps_the_ring_full)
 	memcpy(fx.mem + BUF_OFF, &h, sizeof(h));
 	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
 	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE, 0, 0 };
+}
+
+TEST(tx_stops_at_its_weight_while_the_guest_keeps_the_ring_full)
+{
+	setup();
+	tx_desc_rst_elsewhere();
 	fx.refills_left = 100000;
 	tx_publish();
 	queue_tx_service(&fx.q);
@@ -174,15 +180,7 @@ TEST(tx_stops_at_its_weight_while_the_guest_keeps_the_ring_full)
 TEST(tx_packets_waiting_without_a_kick_are_served_by_the_watchdog)
 {
 	setup();
-	struct vsock_hdr h = { .src_cid = CID,
-		               .dst_cid = 99,
-		               .src_port = 1,
-		               .dst_port = 2,
-		               .type = VSOCK_TYPE_STREAM,
-		               .op = VSOCK_OP_RST };
-	memcpy(fx.mem + BUF_OFF, &h, sizeof(h));
-	struct vring_desc *desc = (struct vring_desc *)(fx.mem + TX_DESC);
-	desc[0] = (struct vring_desc){ BUF_OFF, VSOCK_HDR_SIZE, 0, 0 };
+	tx_desc_rst_elsewhere();
 	queue_watchdog(&fx.q); /* an idle ring: nothing to say */
 	CHECK_EQ(fx.q.kicks_lost, 0u);
 	tx_publish(); /* ... and no kick */
