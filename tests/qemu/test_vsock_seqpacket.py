@@ -151,6 +151,6 @@ def test_seqpacket_capture_is_dissected_by_tshark(guest):
         # Host records are whole records (EOR); the echo keeps it.
         assert all(f & 2 for f in eom), src
         assert any(n == 0 for f, n in mine if f & 1), "an empty message"
-        # The image's rx buffers are 4144 bytes, header included; it sends
-        # up to 32 KiB a packet.
-        assert all(n <= (4144 - 44 if src == "2" else 32768) for _, n in mine), src
+        # The image's rx buffers are 16432 bytes, header included (16 KiB of
+        # payload, rounded up); it sends up to 32 KiB a packet.
+        assert all(n <= (16432 - 44 if src == "2" else 32768) for _, n in mine), src
