@@ -209,13 +209,6 @@ bool virtq_should_notify(struct virtq *vq)
 	return vring_need_event(used_event, new, old);
 }
 
-uint16_t virtq_avail_pending(const struct virtq *vq)
-{
-	if (!vq->ready || vq->broken)
-		return 0;
-	return (uint16_t)(load16(&vq->avail->idx) - vq->last_avail);
-}
-
 bool virtq_enable_notify(struct virtq *vq)
 {
 	if (!vq->ready || vq->broken)

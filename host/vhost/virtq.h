@@ -79,9 +79,6 @@ bool virtq_should_notify(struct virtq *vq);
 /* Asks the driver to kick on its next buffer; true when buffers arrived
  * meanwhile (the caller should pop again). */
 bool virtq_enable_notify(struct virtq *vq);
-/* Buffers the driver made available that we have not taken: its avail
- * index as it is now, minus ours (0 when not ready or broken). */
-uint16_t virtq_avail_pending(const struct virtq *vq);
 /* Whether the avail ring has entries we have not consumed. */
 bool virtq_has_avail(struct virtq *vq);
 /* Marks the queue broken and logs why. */

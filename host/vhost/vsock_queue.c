@@ -625,9 +625,9 @@ static void kick_lost(struct vsock_queue *q, const char *ring, void (*serve)(str
 void queue_watchdog(struct vsock_queue *q)
 {
 	struct virtq *tx = vu_dev_queue(q->dev, VU_TX), *rx = vu_dev_queue(q->dev, VU_RX);
-	if (tx && ring_stuck(&q->watch_tx, tx, virtq_avail_pending(tx) && !q->tx_stalled))
+	if (tx && ring_stuck(&q->watch_tx, tx, virtq_has_avail(tx) && !q->tx_stalled))
 		kick_lost(q, "tx", queue_tx_service);
-	if (rx && ring_stuck(&q->watch_rx, rx, rx_has_work(q) && virtq_avail_pending(rx)))
+	if (rx && ring_stuck(&q->watch_rx, rx, rx_has_work(q) && virtq_has_avail(rx)))
 		kick_lost(q, "rx", queue_rx_service);
 }
 
