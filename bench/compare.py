@@ -257,10 +257,11 @@ def pin(guest, daemon, on=True):
     cpus = sorted(ALL_CPUS)
     if len(cpus) < 2:
         return
-    for pid, where in ((guest.proc.pid, {cpus[-1]}), (daemon.proc.pid, set(cpus[:-1])), (0, None)):
-        where = (where if on else set(cpus)) or set(cpus[:-1])
-        for tid in (os.listdir(f"/proc/{pid}/task") if pid else ["0"]):
+    qemu, host = ({cpus[-1]}, set(cpus[:-1])) if on else (ALL_CPUS, ALL_CPUS)
+    for pid, where in ((guest.proc.pid, qemu), (daemon.proc.pid, host)):
+        for tid in os.listdir(f"/proc/{pid}/task"):
             os.sched_setaffinity(int(tid), where)
+    os.sched_setaffinity(0, host)
 
 
 def one_round(work, args, results):

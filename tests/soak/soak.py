@@ -24,9 +24,10 @@ Baseline, compared after each phase (guest figures from the image's
 malloc has handed out (within 64 KiB: the leak check), the heap's break
 (within 4 MiB: free memory under one live chunk cannot be given back);
 after the container loop both against their level after the first cycle
-of 64, so that what grows cycle after cycle fails; vsock connections in the core's table; backend: open fds, its connections
-(from its fds), RSS (may grow by at most 16 MiB over the whole run: malloc
-keeps freed memory).  Waits up to 60 s for them to settle (connections
+of 64, so that what grows cycle after cycle fails; vsock connections in
+the core's table; backend: open fds, its connections (from its fds), RSS
+(may grow by at most 16 MiB over the whole run: malloc keeps freed
+memory).  Waits up to 60 s for them to settle (connections
 linger up to 8 s after a close).  Prints one line per phase with what it
 moved and what it measured, and "soak: N passed, N failed" at the end.
 """
