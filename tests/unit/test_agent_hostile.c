@@ -14,12 +14,6 @@
 #include "health.pb.h"
 
 #define AGENT "grpc.AgentService"
-enum {
-	OK = 0,
-	NOT_FOUND = 5,
-	RESOURCE = 8,
-	PRECONDITION = 9
-};
 
 static struct agent_fixture fx;
 
@@ -89,25 +83,25 @@ TEST(remove_with_every_park_slot_in_use_does_not_wedge_the_container)
 	fixture_start(&fx, &opts);
 	a = tclient_open(&fx);
 	b = tclient_open(&fx);
-	CHECK_EQ(agent_run(a, "full", (const char *[]){ "sleep", "100", NULL }), OK);
+	CHECK_EQ(agent_run(a, "full", (const char *[]){ "sleep", "100", NULL }), GRPC_OK);
 	/* every park slot of connection a taken */
 	waits[0] = send_wait(a, "full");
 	waits[1] = send_wait(a, "full");
 	wait_parked(2);
 	/* the remove cannot park: refused, and nothing changed */
 	sid = send_remove(a, "full");
-	CHECK_EQ(answer_of(a, sid), RESOURCE);
+	CHECK_EQ(answer_of(a, sid), GRPC_RESOURCE_EXHAUSTED);
 	CHECK(strstr(a->message, "max_inflight") != NULL);
 	/* the container is not wedged: a remove from elsewhere kills and removes it */
-	CHECK_EQ(agent_remove(b, "full"), OK);
+	CHECK_EQ(agent_remove(b, "full"), GRPC_OK);
 	for (int i = 0; i < 2; i++) {
 		int code;
 		uint32_t got = tclient_recv(a, &code, NULL, NULL);
 
 		CHECK(got == waits[0] || got == waits[1]);
-		CHECK(code == OK || code == NOT_FOUND); /* exited (137) or removed */
+		CHECK(code == GRPC_OK || code == GRPC_NOT_FOUND); /* exited (137) or removed */
 	}
-	CHECK_EQ(agent_wait(b, "full", NULL, &status), NOT_FOUND);
+	CHECK_EQ(agent_wait(b, "full", NULL, &status), GRPC_NOT_FOUND);
 	wait_parked(0);
 	tclient_close(a);
 	tclient_close(b);
@@ -139,9 +133,10 @@ TEST(signal_and_remove_from_two_connections_interleaved)
 		int code;
 
 		snprintf(id, sizeof(id), "h8-%d", round);
-		CHECK_EQ(agent_create(a, id, args), OK);
+		CHECK_EQ(agent_create(a, id, args), GRPC_OK);
 		if (round % 4 == 3)
-			CHECK_EQ(agent_start_ctr(a, id), OK); /* some running, most only created */
+			CHECK_EQ(agent_start_ctr(a, id),
+			         GRPC_OK); /* some running, most only created */
 		if (round & 1) {
 			rm_b = send_remove(b, id);
 			sig_a = send_signal(a, id, "", round % 3 == 0 ? 9 : 15);
@@ -153,15 +148,15 @@ TEST(signal_and_remove_from_two_connections_interleaved)
 			sig_b = send_signal(b, id, id, 9);
 		}
 		code = answer_of(a, sig_a);
-		CHECK(code == OK || code == NOT_FOUND);
+		CHECK(code == GRPC_OK || code == GRPC_NOT_FOUND);
 		code = answer_of(a, wait_a);
-		CHECK(code == OK || code == NOT_FOUND);
-		CHECK_EQ(answer_of(b, rm_b), OK);
+		CHECK(code == GRPC_OK || code == GRPC_NOT_FOUND);
+		CHECK_EQ(answer_of(b, rm_b), GRPC_OK);
 		if (sig_b) {
 			code = answer_of(b, sig_b);
-			CHECK(code == NOT_FOUND || code == PRECONDITION);
+			CHECK(code == GRPC_NOT_FOUND || code == GRPC_FAILED_PRECONDITION);
 		}
-		CHECK_EQ(agent_remove(a, id), NOT_FOUND);
+		CHECK_EQ(agent_remove(a, id), GRPC_NOT_FOUND);
 	}
 	wait_parked(0);
 	agent_get_stats(fx.agent, &st);
@@ -282,7 +277,7 @@ TEST(pipelined_requests_from_a_client_that_never_reads_are_bounded)
 	/* the client can still drain everything later, in order */
 	for (uint32_t i = 0; i < sent; i++) {
 		CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 2 * i + 1);
-		CHECK_EQ(code, OK);
+		CHECK_EQ(code, GRPC_OK);
 	}
 	CHECK(send_some(c, frame, len, &done, 10 * SECOND_NS));
 	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), 2 * sent + 1);
@@ -386,7 +381,7 @@ TEST(parked_reads_of_a_client_that_never_reads_are_bounded)
 	fixture_start(&fx, NULL);
 	a = tclient_open(&fx);
 	w = (struct writer){ .c = tclient_open(&fx), .id = "pr", .len = 60u << 15, .code = -1 };
-	CHECK_EQ(agent_run(a, "pr", (const char *[]){ "cat", NULL }), OK);
+	CHECK_EQ(agent_run(a, "pr", (const char *[]){ "cat", NULL }), GRPC_OK);
 	snprintf(rreq.container_id, sizeof(rreq.container_id), "pr");
 	snprintf(rreq.exec_id, sizeof(rreq.exec_id), "pr");
 	rreq.len = 32768;
@@ -403,7 +398,7 @@ TEST(parked_reads_of_a_client_that_never_reads_are_bounded)
 	}
 	for (int i = 0; i < 60; i++) {
 		CHECK_EQ(tclient_recv(a, &code, grpc_ReadStreamResponse_fields, &resp), sids[i]);
-		CHECK_EQ(code, OK);
+		CHECK_EQ(code, GRPC_OK);
 		got += resp.data.size;
 	}
 	while (got < w.len) {
@@ -414,11 +409,11 @@ TEST(parked_reads_of_a_client_that_never_reads_are_bounded)
 	}
 	CHECK_EQ(got, w.len);
 	writer_join(&w);
-	CHECK_EQ(w.code, OK);
+	CHECK_EQ(w.code, GRPC_OK);
 	agent_get_stats(fx.agent, &st);
 	CHECK(st.queued_peak <= CONN_OUT_MAX + ANSWER_SLACK);
-	CHECK_EQ(agent_wait(a, "pr", NULL, NULL), OK);
-	CHECK_EQ(agent_remove(a, "pr"), OK);
+	CHECK_EQ(agent_wait(a, "pr", NULL, NULL), GRPC_OK);
+	CHECK_EQ(agent_remove(a, "pr"), GRPC_OK);
 	tclient_close(a);
 	tclient_close(w.c);
 	fixture_stop(&fx);
@@ -435,7 +430,7 @@ TEST(parked_stdin_copies_are_bounded)
 	fixture_start(&fx, NULL);
 	a = tclient_open(&fx);
 	b = tclient_open(&fx);
-	CHECK_EQ(agent_run(a, "ps", (const char *[]){ "sleep", "100", NULL }), OK);
+	CHECK_EQ(agent_run(a, "ps", (const char *[]){ "sleep", "100", NULL }), GRPC_OK);
 	memset(&wreq, 0, sizeof(wreq));
 	snprintf(wreq.container_id, sizeof(wreq.container_id), "ps");
 	snprintf(wreq.exec_id, sizeof(wreq.exec_id), "ps");
@@ -448,27 +443,27 @@ TEST(parked_stdin_copies_are_bounded)
 		uint32_t sid = tclient_recv(a, &code, NULL, NULL);
 
 		CHECK(sid >= sids[0] && sid <= sids[9]);
-		ok += code == OK;
-		refused += code == RESOURCE;
+		ok += code == GRPC_OK;
+		refused += code == GRPC_RESOURCE_EXHAUSTED;
 	}
 	CHECK_EQ(ok, 1);
 	CHECK(strstr(a->message, "wait for the answers to earlier WriteStdin") != NULL);
 	wait_parked(SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes));
 	agent_get_stats(fx.agent, &st);
 	CHECK_EQ(st.parked_bytes, SERVICE_PEER_PARKED_MAX);
-	CHECK_EQ(agent_close_stdin(b, "ps", NULL), OK); /* the parked writes fail now */
+	CHECK_EQ(agent_close_stdin(b, "ps", NULL), GRPC_OK); /* the parked writes fail now */
 	for (unsigned i = 0; i < SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes); i++) {
 		uint32_t sid = tclient_recv(a, &code, NULL, NULL);
 
 		CHECK(sid >= sids[0] && sid <= sids[9]);
-		closed += code == PRECONDITION;
+		closed += code == GRPC_FAILED_PRECONDITION;
 	}
 	CHECK_EQ(closed, SERVICE_PEER_PARKED_MAX / sizeof(wreq.data.bytes));
 	CHECK_EQ(refused, 10 - 1 - closed);
 	agent_get_stats(fx.agent, &st);
 	CHECK_EQ(st.parked_bytes, 0);
-	CHECK_EQ(agent_signal(a, "ps", NULL, 9), OK);
-	CHECK_EQ(agent_remove(a, "ps"), OK);
+	CHECK_EQ(agent_signal(a, "ps", NULL, 9), GRPC_OK);
+	CHECK_EQ(agent_remove(a, "ps"), GRPC_OK);
 	tclient_close(a);
 	tclient_close(b);
 	fixture_stop(&fx);
@@ -556,7 +551,7 @@ TEST(a_refused_cid_takes_no_slot_and_no_heap)
 	host = tclient_open(&fx);
 	CHECK_EQ(tclient_call(host, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
 	                      grpc_HealthCheckResponse_fields, &resp),
-	         OK);
+	         GRPC_OK);
 	for (int i = 0; i < 36; i++)
 		vsock_close(sibling[i]);
 	tclient_close(host);
@@ -595,7 +590,7 @@ TEST(frame_headers_claim_no_memory_and_buffers_stay_within_the_budget)
 	grpc_HealthCheckResponse resp;
 	CHECK_EQ(tclient_call(a, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
 	                      grpc_HealthCheckResponse_fields, &resp),
-	         OK);
+	         GRPC_OK);
 	agent_get_stats(fx.agent, &st);
 	CHECK(st.rx_peak < 64); /* the Check's own bytes, nothing for the claims */
 	/* the buffer grows as bytes come: 600 KiB of a 4 MiB frame hold 1 MiB, the budget */
@@ -606,12 +601,12 @@ TEST(frame_headers_claim_no_memory_and_buffers_stay_within_the_budget)
 	send_header(b, 64u << 10, 1);
 	CHECK_EQ(vsock_send(b->sock, payload, 64u << 10, 0), 64 << 10);
 	CHECK_EQ(tclient_recv(b, &code, NULL, NULL), 1);
-	CHECK_EQ(code, RESOURCE);
+	CHECK_EQ(code, GRPC_RESOURCE_EXHAUSTED);
 	CHECK(strstr(b->message, "partly received") != NULL);
 	b->next_stream = 3;
 	CHECK_EQ(tclient_call(b, "grpc.Health", "Check", grpc_CheckRequest_fields, &req,
 	                      grpc_HealthCheckResponse_fields, &resp),
-	         OK);
+	         GRPC_OK);
 	agent_get_stats(fx.agent, &st);
 	CHECK(st.rx_peak <= opts.rx_budget + 6 * 4096); /* + 4 KiB a connection */
 	/* a goes away: its buffer is freed, and b's next frame is taken */

@@ -11,24 +11,13 @@
 #include <stdlib.h>
 
 #include "agent.pb.h"
+#include "agent/service.h"
 #include "agentext.pb.h"
 #include "agent/sha256.h"
 #include "google/protobuf/empty.pb.h"
 #include "types.pb.h"
 
 #define AGENT "grpc.AgentService"
-enum {
-	OK = 0,
-	CANCELLED = 1,
-	INVALID = 3,
-	DEADLINE = 4,
-	NOT_FOUND = 5,
-	DENIED = 7,
-	RESOURCE = 8,
-	PRECONDITION = 9,
-	UNIMPLEMENTED = 12,
-	INTERNAL = 13
-};
 
 static struct agent_fixture fx;
 static struct tclient *c;
@@ -186,26 +175,26 @@ TEST(calls_with_nothing_to_do_answer_ok_and_are_logged)
 	setup_with_logs();
 	CHECK_EQ(tclient_call(c, AGENT, "OnlineCPUMem", grpc_OnlineCPUMemRequest_fields, &online,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	expect_record("OnlineCPUMem accepted and ignored");
 	CHECK_EQ(tclient_call(c, AGENT, "UpdateEphemeralMounts",
 	                      grpc_UpdateEphemeralMountsRequest_fields, &eph,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	expect_record("UpdateEphemeralMounts accepted and ignored");
 	CHECK_EQ(tclient_call(c, AGENT, "RemoveStaleVirtiofsShareMounts",
 	                      grpc_RemoveStaleVirtiofsShareMountsRequest_fields, &stale,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "AddARPNeighbors", grpc_AddARPNeighborsRequest_fields, &arp,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ListInterfaces", grpc_ListInterfacesRequest_fields, &li,
 	                      grpc_Interfaces_fields, &ifs),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ListRoutes", grpc_ListRoutesRequest_fields, &lr,
 	                      grpc_Routes_fields, &routes),
-	         OK);
+	         GRPC_OK);
 	expect_record("ListRoutes accepted and ignored");
 	teardown();
 }
@@ -229,16 +218,16 @@ TEST(update_interface_and_routes_echo_the_request)
 	req[0] = 0x0a;
 	req[1] = sizeof(iface);
 	memcpy(req + 2, iface, sizeof(iface));
-	CHECK_EQ(call_raw("UpdateInterface", req, 2 + sizeof(iface)), OK);
+	CHECK_EQ(call_raw("UpdateInterface", req, 2 + sizeof(iface)), GRPC_OK);
 	CHECK_EQ(c->payload_len, sizeof(iface));
 	CHECK(memcmp(c->payload, iface, sizeof(iface)) == 0);
 	req[1] = sizeof(routes);
 	memcpy(req + 2, routes, sizeof(routes));
-	CHECK_EQ(call_raw("UpdateRoutes", req, 2 + sizeof(routes)), OK);
+	CHECK_EQ(call_raw("UpdateRoutes", req, 2 + sizeof(routes)), GRPC_OK);
 	CHECK_EQ(c->payload_len, sizeof(routes));
 	CHECK(memcmp(c->payload, routes, sizeof(routes)) == 0);
 	/* no interface at all: an empty one */
-	CHECK_EQ(call_raw("UpdateInterface", req, 0), OK);
+	CHECK_EQ(call_raw("UpdateInterface", req, 0), GRPC_OK);
 	CHECK_EQ(c->payload_len, 0);
 	teardown();
 }
@@ -258,39 +247,39 @@ TEST(tty_pause_resume_update_and_stats_need_a_container)
 	setup(NULL);
 	CHECK_EQ(tclient_call(c, AGENT, "TtyWinResize", grpc_TtyWinResizeRequest_fields, &tty,
 	                      google_protobuf_Empty_fields, &out),
-	         NOT_FOUND);
-	CHECK_EQ(agent_run(c, "t1", sleep_args), OK);
+	         GRPC_NOT_FOUND);
+	CHECK_EQ(agent_run(c, "t1", sleep_args), GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "TtyWinResize", grpc_TtyWinResizeRequest_fields, &tty,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "PauseContainer", grpc_PauseContainerRequest_fields, &pause,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ResumeContainer", grpc_ResumeContainerRequest_fields,
 	                      &resume, google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	snprintf(update.container_id, sizeof(update.container_id), "t1");
 	update.has_resources = true;
 	update.resources.has_Memory = true;
 	update.resources.Memory.Limit = 64 << 20;
 	CHECK_EQ(tclient_call(c, AGENT, "UpdateContainer", grpc_UpdateContainerRequest_fields,
 	                      &update, google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields, &stats,
 	                      grpc_StatsContainerResponse_fields, &st),
-	         OK);
+	         GRPC_OK);
 	CHECK(st.has_cgroup_stats && st.cgroup_stats.has_pids_stats);
 	CHECK_EQ(st.cgroup_stats.pids_stats.current, 1);
 	CHECK_EQ(st.cgroup_stats.memory_stats.usage.limit, 64 << 20);
 	CHECK(st.cgroup_stats.memory_stats.usage.usage > 0); /* its stack at least */
-	CHECK_EQ(signal_of("t1", "", 9), OK);
-	CHECK_EQ(agent_wait(c, "t1", NULL, &status), OK);
+	CHECK_EQ(signal_of("t1", "", 9), GRPC_OK);
+	CHECK_EQ(agent_wait(c, "t1", NULL, &status), GRPC_OK);
 	CHECK_EQ(status, 137);
 	CHECK_EQ(tclient_call(c, AGENT, "StatsContainer", grpc_StatsContainerRequest_fields, &stats,
 	                      grpc_StatsContainerResponse_fields, &st),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(st.cgroup_stats.pids_stats.current, 0);
-	CHECK_EQ(remove_ctr("t1"), OK);
+	CHECK_EQ(remove_ctr("t1"), GRPC_OK);
 	teardown();
 }
 
@@ -325,24 +314,24 @@ TEST(set_policy_refuses_what_it_can_read)
 	              "}\n";
 	CHECK_EQ(tclient_call(c, AGENT, "SetPolicy", grpc_SetPolicyRequest_fields, &req,
 	                      google_protobuf_Empty_fields, &out),
-	         OK);
+	         GRPC_OK);
 	expect_record("refused outright: ExecProcess,SetPolicy; 1 rules with conditions");
 	/* CreateContainer has a rule with conditions: not evaluated, allowed */
-	CHECK_EQ(agent_run(c, "p1", echo), OK);
-	CHECK_EQ(exec_in("p1", "e1", echo, NULL), DENIED);
+	CHECK_EQ(agent_run(c, "p1", echo), GRPC_OK);
+	CHECK_EQ(exec_in("p1", "e1", echo, NULL), GRPC_PERMISSION_DENIED);
 	CHECK(strstr(c->message, "refused by the policy") != NULL);
 	CHECK_EQ(tclient_call(c, AGENT, "GuestDetails", grpc_GuestDetailsRequest_fields, &gd,
 	                      grpc_GuestDetailsResponse_fields, &details),
-	         UNIMPLEMENTED);
+	         GRPC_UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, AGENT, "GetGuestDetails", grpc_GuestDetailsRequest_fields, &gd,
 	                      grpc_GuestDetailsResponse_fields, &details),
-	         OK);
+	         GRPC_OK);
 	/* the policy keeps itself: a second SetPolicy is refused */
 	CHECK_EQ(tclient_call(c, AGENT, "SetPolicy", grpc_SetPolicyRequest_fields, &req,
 	                      google_protobuf_Empty_fields, &out),
-	         DENIED);
-	CHECK_EQ(agent_wait(c, "p1", NULL, &status), OK);
-	CHECK_EQ(remove_ctr("p1"), OK);
+	         GRPC_PERMISSION_DENIED);
+	CHECK_EQ(agent_wait(c, "p1", NULL, &status), GRPC_OK);
+	CHECK_EQ(remove_ctr("p1"), GRPC_OK);
 	teardown();
 }
 
@@ -357,10 +346,10 @@ TEST(unknown_method_is_unimplemented_before_the_allowed_methods)
 	setup(&opts);
 	CHECK_EQ(tclient_call(c, AGENT, "GetMetrics", grpc_GetOOMEventRequest_fields, &req, NULL,
 	                      NULL),
-	         UNIMPLEMENTED);
+	         GRPC_UNIMPLEMENTED);
 	CHECK_EQ(tclient_call(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req,
 	                      grpc_OOMEvent_fields, &ev),
-	         DENIED);
+	         GRPC_PERMISSION_DENIED);
 	teardown();
 }
 
@@ -379,7 +368,7 @@ TEST(get_oom_event_waits_for_teardown_or_its_deadline)
 	setup(NULL);
 	CHECK_EQ(tclient_call_timeout(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req,
 	                              grpc_OOMEvent_fields, &ev, 20000000),
-	         DEADLINE);
+	         GRPC_DEADLINE_EXCEEDED);
 	sid1 = tclient_send(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req, 0);
 	sid2 = tclient_send(c, AGENT, "GetOOMEvent", grpc_GetOOMEventRequest_fields, &req, 0);
 	do
@@ -389,11 +378,11 @@ TEST(get_oom_event_waits_for_teardown_or_its_deadline)
 	sid = tclient_send(c, AGENT, "DestroySandbox", grpc_DestroySandboxRequest_fields, &destroy,
 	                   0);
 	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), sid1);
-	CHECK_EQ(code, CANCELLED);
+	CHECK_EQ(code, GRPC_CANCELLED);
 	CHECK_EQ(tclient_recv(c, &code, NULL, NULL), sid2);
-	CHECK_EQ(code, CANCELLED);
+	CHECK_EQ(code, GRPC_CANCELLED);
 	CHECK_EQ(tclient_recv(c, &code, google_protobuf_Empty_fields, &out), sid);
-	CHECK_EQ(code, OK);
+	CHECK_EQ(code, GRPC_OK);
 	teardown();
 }
 
@@ -407,22 +396,22 @@ TEST(end_of_output_is_kata_s_read_meet_eof)
 	int status;
 
 	setup(NULL);
-	CHECK_EQ(agent_run(c, "r1", echo), OK); /* a path: the catalogue's echo */
-	CHECK_EQ(agent_wait(c, "r1", NULL, &status), OK);
+	CHECK_EQ(agent_run(c, "r1", echo), GRPC_OK); /* a path: the catalogue's echo */
+	CHECK_EQ(agent_wait(c, "r1", NULL, &status), GRPC_OK);
 	CHECK_EQ(tclient_call(c, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &req,
 	                      grpc_ReadStreamResponse_fields, &resp),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(resp.data.size, 5);
 	for (int i = 0; i < 2; i++) { /* and again: the end stays the end */
 		CHECK_EQ(tclient_call(c, AGENT, "ReadStdout", grpc_ReadStreamRequest_fields, &req,
 		                      grpc_ReadStreamResponse_fields, &resp),
-		         INTERNAL);
+		         GRPC_INTERNAL);
 		CHECK(strcmp(c->message, "read meet eof") == 0);
 	}
 	CHECK_EQ(tclient_call(c, AGENT, "ReadStderr", grpc_ReadStreamRequest_fields, &req,
 	                      grpc_ReadStreamResponse_fields, &resp),
-	         INTERNAL);
-	CHECK_EQ(remove_ctr("r1"), OK);
+	         GRPC_INTERNAL);
+	CHECK_EQ(remove_ctr("r1"), GRPC_OK);
 	teardown();
 }
 
@@ -447,26 +436,26 @@ TEST(write_stdin_takes_the_whole_buffer_and_empty_data_closes)
 	for (int i = 0; i < 32; i++)
 		snprintf(want + 2 * i, 3, "%02x", digest[i]);
 	setup(NULL);
-	CHECK_EQ(agent_run(c, "w1", sum), OK);
+	CHECK_EQ(agent_run(c, "w1", sum), GRPC_OK);
 	snprintf(req.container_id, sizeof(req.container_id), "w1");
 	for (size_t off = 0; off < sizeof(data); off += 32768) {
 		memcpy(req.data.bytes, data + off, 32768);
 		req.data.size = 32768;
 		CHECK_EQ(tclient_call(c, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
 		                      grpc_WriteStreamResponse_fields, &resp),
-		         OK);
+		         GRPC_OK);
 		CHECK_EQ(resp.len, 32768);
 	}
 	req.data.size = 0;
 	CHECK_EQ(tclient_call(c, AGENT, "WriteStdin", grpc_WriteStreamRequest_fields, &req,
 	                      grpc_WriteStreamResponse_fields, &resp),
-	         OK);
+	         GRPC_OK);
 	CHECK_EQ(resp.len, 0);
-	CHECK_EQ(agent_wait(c, "w1", NULL, &status), OK);
+	CHECK_EQ(agent_wait(c, "w1", NULL, &status), GRPC_OK);
 	CHECK_EQ(status, 0);
 	CHECK(agent_read_all(c, "w1", NULL, false, out, sizeof(out)) >= 64);
 	CHECK(memcmp(out, want, 64) == 0);
-	CHECK_EQ(remove_ctr("w1"), OK);
+	CHECK_EQ(remove_ctr("w1"), GRPC_OK);
 	teardown();
 }
 
@@ -481,26 +470,26 @@ TEST(twenty_execs_in_one_container_are_freed_after_wait)
 	int status;
 
 	setup(NULL); /* agent.max_procs is 8, init included */
-	CHECK_EQ(agent_run(c, "x1", pause_args), OK);
+	CHECK_EQ(agent_run(c, "x1", pause_args), GRPC_OK);
 	for (int i = 0; i < 20; i++) {
 		snprintf(exec_id, sizeof(exec_id), "%08x-0000-4000-8000-%012d", i, i);
-		CHECK_EQ(exec_in("x1", exec_id, echo, NULL), OK);
+		CHECK_EQ(exec_in("x1", exec_id, echo, NULL), GRPC_OK);
 		CHECK_EQ(agent_read_all(c, "x1", exec_id, false, out, sizeof(out)), 5);
 		CHECK_EQ(agent_read_all(c, "x1", exec_id, true, out, sizeof(out)), 0);
-		CHECK_EQ(agent_wait(c, "x1", exec_id, &status), OK);
+		CHECK_EQ(agent_wait(c, "x1", exec_id, &status), GRPC_OK);
 		CHECK_EQ(status, 0);
 	}
 	agent_get_stats(fx.agent, &st);
 	CHECK_EQ(st.processes, 1); /* the execs are gone: only pause */
-	CHECK_EQ(agent_wait(c, "x1", exec_id, &status), NOT_FOUND);
+	CHECK_EQ(agent_wait(c, "x1", exec_id, &status), GRPC_NOT_FOUND);
 	/* wait first, read after: the output stays until read */
-	CHECK_EQ(exec_in("x1", "late", echo, NULL), OK);
-	CHECK_EQ(agent_wait(c, "x1", "late", &status), OK);
+	CHECK_EQ(exec_in("x1", "late", echo, NULL), GRPC_OK);
+	CHECK_EQ(agent_wait(c, "x1", "late", &status), GRPC_OK);
 	CHECK_EQ(agent_read_all(c, "x1", "late", false, out, sizeof(out)), 5);
-	CHECK_EQ(signal_of("x1", "", 15), OK); /* pause ends on TERM */
-	CHECK_EQ(agent_wait(c, "x1", NULL, &status), OK);
+	CHECK_EQ(signal_of("x1", "", 15), GRPC_OK); /* pause ends on TERM */
+	CHECK_EQ(agent_wait(c, "x1", NULL, &status), GRPC_OK);
 	CHECK_EQ(status, 143);
-	CHECK_EQ(remove_ctr("x1"), OK);
+	CHECK_EQ(remove_ctr("x1"), GRPC_OK);
 	teardown();
 }
 
@@ -512,14 +501,14 @@ TEST(sigkill_to_a_created_container_ends_it_with_137)
 	int status = -1;
 
 	setup(NULL);
-	CHECK_EQ(agent_create(c, "k1", pause_args), OK);
-	CHECK_EQ(signal_of("k1", "", 9), OK);
-	CHECK_EQ(agent_wait(c, "k1", NULL, &status), OK);
+	CHECK_EQ(agent_create(c, "k1", pause_args), GRPC_OK);
+	CHECK_EQ(signal_of("k1", "", 9), GRPC_OK);
+	CHECK_EQ(agent_wait(c, "k1", NULL, &status), GRPC_OK);
 	CHECK_EQ(status, 137);
 	CHECK_EQ(tclient_call(c, AGENT, "StartContainer", grpc_StartContainerRequest_fields, &start,
 	                      google_protobuf_Empty_fields, &out),
-	         PRECONDITION);
-	CHECK_EQ(remove_ctr("k1"), OK);
+	         GRPC_FAILED_PRECONDITION);
+	CHECK_EQ(remove_ctr("k1"), GRPC_OK);
 	teardown();
 }
 
@@ -530,29 +519,29 @@ TEST(empty_exec_id_signals_init_only_except_sigkill)
 	int status = -1;
 
 	setup(NULL);
-	CHECK_EQ(agent_run(c, "s1", pause_args), OK);
-	CHECK_EQ(exec_in("s1", "e1", pause_args, NULL), OK);
-	CHECK_EQ(exec_in("s1", "e2", pause_args, NULL), OK);
-	CHECK_EQ(signal_of("s1", "e1", 10), OK); /* USR1: terminates by default */
-	CHECK_EQ(agent_wait(c, "s1", "e1", &status), OK);
+	CHECK_EQ(agent_run(c, "s1", pause_args), GRPC_OK);
+	CHECK_EQ(exec_in("s1", "e1", pause_args, NULL), GRPC_OK);
+	CHECK_EQ(exec_in("s1", "e2", pause_args, NULL), GRPC_OK);
+	CHECK_EQ(signal_of("s1", "e1", 10), GRPC_OK); /* USR1: terminates by default */
+	CHECK_EQ(agent_wait(c, "s1", "e1", &status), GRPC_OK);
 	CHECK_EQ(status, 138);
-	CHECK_EQ(signal_of("s1", "e2", 17), OK); /* CHLD: ignored by default */
-	CHECK_EQ(signal_of("s1", "e2", 28), OK); /* WINCH: the same */
-	CHECK_EQ(signal_of("s1", "e2", 64), OK); /* the last real-time signal: terminates */
-	CHECK_EQ(agent_wait(c, "s1", "e2", &status), OK);
+	CHECK_EQ(signal_of("s1", "e2", 17), GRPC_OK); /* CHLD: ignored by default */
+	CHECK_EQ(signal_of("s1", "e2", 28), GRPC_OK); /* WINCH: the same */
+	CHECK_EQ(signal_of("s1", "e2", 64), GRPC_OK); /* the last real-time signal: terminates */
+	CHECK_EQ(agent_wait(c, "s1", "e2", &status), GRPC_OK);
 	CHECK_EQ(status, 128 + 64);
-	CHECK_EQ(signal_of("s1", "", 65), INVALID);
-	CHECK_EQ(exec_in("s1", "e3", pause_args, NULL), OK);
-	CHECK_EQ(signal_of("s1", "", 2), OK); /* INT: the init process only */
-	CHECK_EQ(agent_wait(c, "s1", NULL, &status), OK);
+	CHECK_EQ(signal_of("s1", "", 65), GRPC_INVALID_ARGUMENT);
+	CHECK_EQ(exec_in("s1", "e3", pause_args, NULL), GRPC_OK);
+	CHECK_EQ(signal_of("s1", "", 2), GRPC_OK); /* INT: the init process only */
+	CHECK_EQ(agent_wait(c, "s1", NULL, &status), GRPC_OK);
 	CHECK_EQ(status, 130);
-	CHECK_EQ(signal_of("s1", "e3", 0), OK); /* e3 still runs */
+	CHECK_EQ(signal_of("s1", "e3", 0), GRPC_OK); /* e3 still runs */
 	agent_get_stats(fx.agent, &st);
 	CHECK_EQ(st.tasks, 2);
-	CHECK_EQ(signal_of("s1", "", 9), OK); /* KILL: every process */
-	CHECK_EQ(agent_wait(c, "s1", "e3", &status), OK);
+	CHECK_EQ(signal_of("s1", "", 9), GRPC_OK); /* KILL: every process */
+	CHECK_EQ(agent_wait(c, "s1", "e3", &status), GRPC_OK);
 	CHECK_EQ(status, 137);
-	CHECK_EQ(remove_ctr("s1"), OK);
+	CHECK_EQ(remove_ctr("s1"), GRPC_OK);
 	teardown();
 }
 
@@ -582,12 +571,12 @@ TEST(a_real_pod_s_command_line_fits_and_bounds_name_the_field)
 	tprocess_set(&req.OCI.Process, &argl, args, &envl, env);
 	CHECK_EQ(tclient_call(c, AGENT, "CreateContainer", grpc_CreateContainerRequest_fields, &req,
 	                      google_protobuf_Empty_fields, &empty),
-	         OK);
-	CHECK_EQ(agent_start_ctr(c, req.container_id), OK);
-	CHECK_EQ(agent_wait(c, req.container_id, NULL, &status), OK);
+	         GRPC_OK);
+	CHECK_EQ(agent_start_ctr(c, req.container_id), GRPC_OK);
+	CHECK_EQ(agent_wait(c, req.container_id, NULL, &status), GRPC_OK);
 	CHECK_EQ(agent_read_all(c, req.container_id, NULL, false, out, sizeof(out)),
 	         sizeof(long_arg));
-	CHECK_EQ(remove_ctr(req.container_id), OK);
+	CHECK_EQ(remove_ctr(req.container_id), GRPC_OK);
 	teardown();
 }
 
@@ -605,11 +594,11 @@ TEST(an_oversized_field_is_resource_exhausted_with_its_number)
 	req[1] = 0xc8;
 	req[2] = 0x01;
 	memset(req + 3, 'c', 200);
-	CHECK_EQ(call_raw("StartContainer", req, 203), RESOURCE);
+	CHECK_EQ(call_raw("StartContainer", req, 203), GRPC_RESOURCE_EXHAUSTED);
 	CHECK(strstr(c->message, "field 1 is a string of 200 bytes") != NULL);
 	/* a long error message reaches the client whole */
 	memset(name, 'n', sizeof(name) - 1);
-	CHECK_EQ(agent_create(c, "n1", bad), NOT_FOUND);
+	CHECK_EQ(agent_create(c, "n1", bad), GRPC_NOT_FOUND);
 	CHECK(strlen(c->message) > 255);
 	CHECK(strstr(c->message, "is not in the catalogue") != NULL);
 	teardown();
