@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.join(TOP, "tests"))
 sys.path.insert(0, os.path.join(TOP, "tests", "backend"))
 import backend_lib as lib  # noqa: E402
 from agent_image import health_check  # noqa: E402
-from benchlib import hybrid  # noqa: E402
+from benchlib import hybrid, time_conns, time_rtt, time_sink, time_source  # noqa: E402
 from lib.vm import Vm  # noqa: E402
 
 MIB = 1 << 20
@@ -147,17 +147,7 @@ def open_echo(kind, uds):
 def fig_rtt(kind, uds, count):
     s = open_echo(kind, uds)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    for _ in range(20):
-        s.sendall(b"x")
-        s.recv(1)
-    t0 = time.monotonic()
-    for _ in range(count):
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            raise RuntimeError("echo lost a byte")
-    elapsed = time.monotonic() - t0
-    s.close()
-    return elapsed / count * 1e6
+    return time_rtt(s, count)
 
 
 def fig_echo(kind, uds, mib):
@@ -190,48 +180,21 @@ def fig_echo(kind, uds, mib):
 
 
 def fig_h2g(kind, uds, mib):
-    block = os.urandom(MIB)
     s = hybrid(uds, 9) if kind == "ours" else lib.command(uds, "sink nocrc")
-    t0 = time.monotonic()
-    for _ in range(mib):
-        s.sendall(block)
-    s.shutdown(socket.SHUT_WR)
-    rest = lib.read_all(s)  # ours: discard closes after EOF; Linux: "OK n crc"
-    elapsed = time.monotonic() - t0
-    s.close()
+    elapsed, rest = time_sink(s, mib, MIB)  # ours: discard closes after EOF; Linux: "OK n crc"
     if kind == "linux" and int(rest.split()[1]) != mib * MIB:
         raise RuntimeError(f"sink got {rest!r}")
     return mib / elapsed
 
 
 def fig_g2h(kind, uds, mib):
-    want = mib * MIB
     if kind == "ours":
-        s = hybrid(uds, 19)
-    else:
-        s = lib.command(uds, f"source {want} 1 nocrc")
-    buf = bytearray(MIB)
-    got = 0
-    t0 = time.monotonic()
-    while got < want:
-        n = s.recv_into(buf, min(MIB, want - got))
-        if not n:
-            raise RuntimeError("source closed early")
-        got += n
-    elapsed = time.monotonic() - t0
-    s.close()
-    return mib / elapsed
+        return time_source(hybrid(uds, 19), mib)
+    return time_source(lib.command(uds, f"source {mib * MIB} 1 nocrc"), mib)
 
 
 def fig_conns(kind, uds, count):
-    t0 = time.monotonic()
-    for _ in range(count):
-        s = open_echo(kind, uds)
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            raise RuntimeError("echo lost a byte")
-        s.close()
-    return count / (time.monotonic() - t0)
+    return time_conns(lambda: open_echo(kind, uds), count)
 
 
 def fig_idle(guest, seconds):

@@ -20,7 +20,6 @@ on the three servers back to back; the table gives medians.
 """
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ sys.path.insert(0, os.path.join(TOP, "tests", "agent"))  # its conftest first
 from conftest import connect_agent  # noqa: E402  (tests/agent's, before compare's path)
 import test_user_programs as up  # noqa: E402
 import backend_lib as lib  # noqa: E402
-from benchlib import hybrid  # noqa: E402
+from benchlib import hybrid, time_conns, time_rtt, time_sink, time_source  # noqa: E402
 from compare import LinuxGuest, wait_answer  # noqa: E402
 from lib.vm import Vm  # noqa: E402
 
@@ -52,30 +51,12 @@ def open_echo(server, uds):
 
 
 def fig_rtt(server, uds, count):
-    s = open_echo(server, uds)
-    for _ in range(20):
-        s.sendall(b"x")
-        s.recv(1)
-    t0 = time.monotonic()
-    for _ in range(count):
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            raise RuntimeError("echo lost a byte")
-    elapsed = time.monotonic() - t0
-    s.close()
-    return elapsed / count * 1e6
+    return time_rtt(open_echo(server, uds), count)
 
 
 def fig_h2g(server, uds, mib):
-    block = os.urandom(CHUNK)
     s = hybrid(uds, 9) if server == "image-diag" else lib.command(uds, "sink nocrc")
-    t0 = time.monotonic()
-    for _ in range(mib * MIB // CHUNK):
-        s.sendall(block)
-    s.shutdown(socket.SHUT_WR)
-    rest = lib.read_all(s)  # diag: discard closes after EOF; vsockpeer: "OK n crc"
-    elapsed = time.monotonic() - t0
-    s.close()
+    elapsed, rest = time_sink(s, mib, CHUNK)  # diag: discard closes after EOF; vsockpeer: "OK n crc"
     if server != "image-diag" and int(rest.split()[1]) != mib * MIB:
         raise RuntimeError(f"sink got {rest!r}")
     return mib / elapsed
@@ -84,28 +65,11 @@ def fig_h2g(server, uds, mib):
 def fig_g2h(server, uds, mib):
     want = mib * MIB
     s = hybrid(uds, 19) if server == "image-diag" else lib.command(uds, f"source {want} 1 nocrc")
-    buf = bytearray(MIB)
-    got = 0
-    t0 = time.monotonic()
-    while got < want:
-        n = s.recv_into(buf, min(MIB, want - got))
-        if not n:
-            raise RuntimeError("source closed early")
-        got += n
-    elapsed = time.monotonic() - t0
-    s.close()
-    return mib / elapsed
+    return time_source(s, mib)
 
 
 def fig_conns(server, uds, count):
-    t0 = time.monotonic()
-    for _ in range(count):
-        s = open_echo(server, uds)
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            raise RuntimeError("echo lost a byte")
-        s.close()
-    return count / (time.monotonic() - t0)
+    return time_conns(lambda: open_echo(server, uds), count)
 
 
 def measure(server, uds, args, results):
